@@ -1,0 +1,189 @@
+#include "cli/console.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <iostream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "proto/names.hpp"
+
+namespace ferry::cli {
+
+using nlohmann::json;
+namespace event = session::event;
+
+std::string human_bytes(std::uint64_t n) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string summarize_offer(const proto::Offer& offer) {
+  if (offer.kind == proto::Offer::Kind::text) return "a text message";
+  std::size_t top = 0;
+  std::string only;
+  for (const auto& e : offer.entries) {
+    if (e.path.find('/') == std::string::npos) {
+      ++top;
+      only = proto::display_name(e.path) + (e.kind == proto::OfferEntry::Kind::directory ? "/" : "");
+    }
+  }
+  const std::string files = std::to_string(offer.file_count()) + (offer.file_count() == 1 ? " file, " : " files, ");
+  return (top == 1 ? only : std::to_string(top) + " items") + " (" + files + human_bytes(offer.total_bytes()) + ")";
+}
+
+std::string list_offer(const proto::Offer& offer) {
+  std::string out;
+  std::size_t shown = 0;
+  for (const auto& e : offer.entries) {
+    if (e.kind != proto::OfferEntry::Kind::file) continue;
+    if (++shown > 10) {
+      out += "\n    ... and " + std::to_string(offer.file_count() - 10) + " more files";
+      break;
+    }
+    out += "\n    " + proto::display_name(e.path) + "  (" + human_bytes(e.size) + ")";
+  }
+  return out;
+}
+
+namespace {
+// Text from the peer, printable: newlines and tabs kept, other controls escaped.
+std::string printable_text(const std::string& text) {
+  std::string out;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == '\n' || text[i] == '\t') {
+      out += proto::display_name(std::string_view(text).substr(start, i - start));
+      if (i < text.size()) out += text[i];
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+std::string rate_text(double bytes, double seconds) {
+  return seconds > 0 ? human_bytes(static_cast<std::uint64_t>(bytes / seconds)) + "/s" : "";
+}
+}  // namespace
+
+Console::Console(Role role, bool json) : role_(role), json_(json), tty_(::isatty(STDERR_FILENO) == 1) {}
+
+void Console::emit_json(const std::string& line) {
+  std::cout << line << '\n' << std::flush;
+}
+
+void Console::clear_progress() {
+  if (progress_shown_) {
+    std::cerr << "\r\033[K" << std::flush;
+    progress_shown_ = false;
+  }
+}
+
+void Console::on_event(const session::Event& ev) {
+  if (const auto* e = std::get_if<event::CodeReady>(&ev)) {
+    if (json_) return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}.dump());
+    std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
+              << ". On the other computer run:\n    ferry receive " << e->code
+              << "\nor open:  " << e->link << "\n"
+              << std::flush;
+  } else if (std::holds_alternative<event::PeerJoined>(ev)) {
+    if (json_) return emit_json(json{{"event", "peer"}}.dump());
+    std::cerr << "Peer joined; checking the code...\n";
+  } else if (const auto* e = std::get_if<event::OfferReceived>(&ev)) {
+    const auto& o = *e->offer;
+    if (json_) {
+      json entries = json::array();
+      for (const auto& en : o.entries) {
+        entries.push_back({{"path", en.path},
+                           {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
+                           {"size", en.size}});
+      }
+      return emit_json(json{{"event", "offer"},
+                            {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
+                            {"files", o.file_count()},
+                            {"bytes", o.total_bytes()},
+                            {"entries", entries}}
+                           .dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    if (o.kind == proto::Offer::Kind::files) std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
+  } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
+    if (json_) {
+      return emit_json(json{{"event", "connected"}, {"path", e->path}, {"transport", e->transport}, {"peer", e->peer}}.dump());
+    }
+    std::cerr << "Connected (" << e->path << ", " << (e->transport == "tcp" ? "TCP" : e->transport) << ", "
+              << e->peer << ")\n";
+  } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
+    if (json_) {
+      return emit_json(json{{"event", "progress"}, {"bytes", e->bytes}, {"total", e->total}, {"seconds", e->seconds}}.dump());
+    }
+    if (!tty_ || e->total == 0) return;
+    const double frac = static_cast<double>(e->bytes) / static_cast<double>(e->total);
+    constexpr int kWidth = 24;
+    const int filled = static_cast<int>(frac * kWidth);
+    std::string bar(filled, '#');
+    bar.resize(kWidth, '.');
+    const double rate = e->seconds > 0 ? static_cast<double>(e->bytes) / e->seconds : 0;
+    const double eta = rate > 0 ? static_cast<double>(e->total - e->bytes) / rate : 0;
+    char line[160];
+    std::snprintf(line, sizeof line, "\r[%s] %3.0f%%  %s  ETA %.0fs\033[K", bar.c_str(), frac * 100,
+                  rate_text(static_cast<double>(e->bytes), e->seconds).c_str(), std::ceil(eta));
+    std::cerr << line << std::flush;
+    progress_shown_ = true;
+  } else if (const auto* e = std::get_if<event::Resumed>(&ev)) {
+    if (json_) return emit_json(json{{"event", "resumed"}, {"bytes", e->bytes}}.dump());
+    std::cerr << "Resuming: " << human_bytes(e->bytes) << " already there.\n";
+  } else if (const auto* e = std::get_if<event::TextReceived>(&ev)) {
+    if (json_) {
+      return emit_json(json{{"event", "text"}, {"text", e->text}}.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    std::cout << printable_text(e->text) << "\n" << std::flush;
+  } else if (const auto* e = std::get_if<event::Done>(&ev)) {
+    clear_progress();
+    if (json_) {
+      return emit_json(json{{"event", "done"}, {"bytes", e->bytes}, {"total", e->total}, {"files", e->files}, {"seconds", e->seconds}}.dump());
+    }
+    if (offer_ && offer_->kind == proto::Offer::Kind::text) {
+      std::cerr << "Text message delivered.\n";
+      return;
+    }
+    std::cerr << (role_ == Role::sender ? "Sent " : "Received ") << e->files
+              << (e->files == 1 ? " file (" : " files (") << human_bytes(e->total) << ") in "
+              << std::fixed << std::setprecision(1) << e->seconds << " s"
+              << (e->bytes > 0 ? ", " + rate_text(static_cast<double>(e->bytes), e->seconds) : "")
+              << (role_ == Role::receiver ? "; every file verified, saved in " + proto::display_name(folder_) : "")
+              << ".\n";
+  } else if (const auto* e = std::get_if<event::Note>(&ev)) {
+    if (json_) return emit_json(json{{"event", "note"}, {"text", e->text}}.dump());
+    std::cerr << e->text << "\n";
+  }
+}
+
+void Console::ask_accept(const proto::Offer&, std::function<void(bool)> answer) {
+  std::cerr << "Accept? [y/N] " << std::flush;
+  std::thread([answer = std::move(answer)] {
+    std::string line;
+    const bool yes = std::getline(std::cin, line) && (line == "y" || line == "Y" || line == "yes");
+    answer(yes);
+  }).detach();
+}
+
+void Console::error(const proto::Error& e, const std::string& sentence) {
+  clear_progress();
+  if (json_) {
+    emit_json(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}}.dump(
+        -1, ' ', false, json::error_handler_t::replace));
+  }
+  std::cerr << "ferry: " << sentence << "\n";
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,48 @@
+#include "cli/exit_codes.hpp"
+
+namespace ferry::cli {
+
+using proto::Errc;
+
+int exit_status(Errc code) {
+  switch (code) {
+    case Errc::usage: return 2;
+    case Errc::wrong_code: return 3;
+    case Errc::declined: return 4;
+    case Errc::server_unreachable:
+    case Errc::server_error: return 5;
+    case Errc::code_unknown:
+    case Errc::code_taken: return 6;
+    case Errc::peer_gone: return 7;
+    case Errc::no_path:
+    case Errc::relay_refused: return 8;
+    case Errc::disk_full:
+    case Errc::io_error: return 9;
+    case Errc::target_exists: return 10;
+    case Errc::bad_offer:
+    case Errc::protocol:
+    case Errc::integrity: return 11;
+    case Errc::interrupted: return 130;
+    case Errc::internal: return 1;
+  }
+  return 1;
+}
+
+std::string explain(const proto::Error& e) {
+  switch (e.code) {
+    case Errc::server_unreachable:
+      return "could not reach the ferry server (" + e.detail +
+             "). Check the address (--server, FERRY_SERVER) and your connection.";
+    case Errc::code_unknown:
+      return "that code is not waiting on the server: it was mistyped, has expired, or was "
+             "already used (each code allows one try). Ask the sender for a new one.";
+    case Errc::code_taken:
+      return "the number at the start of that code is in use right now; choose another --code.";
+    case Errc::wrong_code:
+      return "the code did not match: a typo, or someone guessed; nothing was sent. Start again "
+             "with a new code.";
+    default: return e.detail;
+  }
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,239 @@
+// ferry's command line: send, receive, serve. Parses flags, resolves the server, runs one session
+// or the server on an io_context, and turns the outcome into a sentence and an exit status.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+
+#include "cli/config.hpp"
+#include "cli/console.hpp"
+#include "cli/exit_codes.hpp"
+#include "net/asio.hpp"
+#include "proto/names.hpp"
+#include "server/server.hpp"
+#include "session/transfer.hpp"
+
+namespace {
+
+using namespace ferry;
+namespace asio = boost::asio;
+using proto::Errc;
+
+// Runs one session coroutine to completion, or until Ctrl-C.
+int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task) {
+  asio::io_context io;
+  std::optional<proto::Result<void>> result;
+  asio::co_spawn(io, std::move(task), [&](std::exception_ptr ep, proto::Result<void> r) {
+    if (ep) {
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        r = proto::fail(Errc::internal, std::string("internal error: ") + e.what());
+      }
+    }
+    result = std::move(r);
+    io.stop();
+  });
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    result = proto::fail(Errc::interrupted,
+                         "interrupted; a partly received file stays as *.ferry-part and the next "
+                         "receive from the same sender resumes it");
+    io.stop();
+  });
+  io.run();
+  if (result && *result) return 0;
+  const proto::Error err = result ? result->error() : proto::Error{Errc::internal, "stopped"};
+  console.error(err, cli::explain(err));
+  return cli::exit_status(err.code);
+}
+
+int usage_error(const std::string& sentence) {
+  std::cerr << "ferry: " << sentence << "\n";
+  return cli::exit_status(Errc::usage);
+}
+
+proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return proto::fail(Errc::usage, "--listen takes ADDRESS:PORT, e.g. 0.0.0.0:4300");
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(host, ec);
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+  }
+  if (ec || port < 0 || port > 65535) {
+    return proto::fail(Errc::usage, "--listen \"" + text + "\" is not ADDRESS:PORT, e.g. 0.0.0.0:4300");
+  }
+  return net::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
+}
+
+int serve(const std::string& listen_text, std::string public_url) {
+  auto listen = parse_listen(listen_text);
+  if (!listen) return usage_error(listen.error().detail);
+  if (public_url.empty()) {
+    const auto a = listen->address();
+    const std::string host = a.is_unspecified() ? "127.0.0.1" : a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+    public_url = "http://" + host + ":" + std::to_string(listen->port());
+  } else if (auto u = proto::parse_server_url(public_url); !u) {
+    return usage_error("--public-url: " + u.error().detail);
+  }
+  asio::io_context io;
+  server::ServerOptions options;
+  options.listen = *listen;
+  options.public_url = public_url;
+  server::Server srv(io, options);
+  if (auto r = srv.start(); !r) return usage_error(r.error().detail);
+  const auto ep = srv.local_endpoint();
+  std::cout << "ferry server listening on " << ep.address().to_string() << ":" << ep.port()
+            << "\npublic URL: " << public_url << "\n"
+            << std::flush;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) { io.stop(); });
+  io.run();
+  return 0;
+}
+
+// Unique prefixes of code words are completed ("7-tum-oxc" -> "7-tumbler-oxcart").
+std::string complete_code(const std::string& typed) {
+  std::string out;
+  std::size_t start = 0;
+  bool first = true;
+  while (start <= typed.size()) {
+    const auto dash = typed.find('-', start);
+    std::string part = typed.substr(start, dash == std::string::npos ? std::string::npos : dash - start);
+    if (!first) {
+      const auto matches = proto::complete_word(part);
+      if (matches.size() == 1) part = std::string(matches.front());
+    }
+    out += (first ? "" : "-") + part;
+    first = false;
+    if (dash == std::string::npos) break;
+    start = dash + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) {
+    std::cerr << "ferry: the crypto library failed to start\n";
+    return 1;
+  }
+  CLI::App app{"ferry: send files from any computer to any other, end-to-end encrypted"};
+  app.require_subcommand(1);
+
+  std::string listen = "0.0.0.0:4300";
+  std::string public_url;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the rendezvous and relay server");
+  serve_cmd->add_option("--listen", listen, "ADDRESS:PORT to listen on")->capture_default_str();
+  serve_cmd->add_option("--public-url", public_url, "The URL clients use to reach this server");
+
+  std::string server_flag;
+  std::string code_flag;
+  bool json = false;
+  std::string text;
+  std::string stdin_name = "stdin";
+  std::vector<std::string> paths;
+  auto* send_cmd = app.add_subcommand("send", "Send files, folders, text, or stdin (-)");
+  send_cmd->add_option("--server", server_flag, "The server's URL (default: FERRY_SERVER, config)");
+  send_cmd->add_option("--code", code_flag, "Use this code (NUMBER-WORDS) instead of a random one");
+  send_cmd->add_flag("--json", json, "One JSON event per line on stdout");
+  send_cmd->add_option("--text", text, "Send this text message instead of files");
+  send_cmd->add_option("--name", stdin_name, "File name for data read from stdin")->capture_default_str();
+  send_cmd->add_option("paths", paths, "Files or folders to send; - reads stdin");
+
+  bool yes = false;
+  bool overwrite = false;
+  std::string output = ".";
+  std::string code_arg;
+  auto* recv_cmd = app.add_subcommand("receive", "Receive with a code or a link");
+  recv_cmd->add_option("--server", server_flag, "The server's URL (default: from the link, FERRY_SERVER, config)");
+  recv_cmd->add_flag("--yes,-y", yes, "Accept the offer without asking");
+  recv_cmd->add_option("--output,-o", output, "Folder to save into")->capture_default_str();
+  recv_cmd->add_flag("--overwrite", overwrite, "Replace existing files with the same names");
+  recv_cmd->add_flag("--json", json, "One JSON event per line on stdout");
+  recv_cmd->add_option("code", code_arg, "The code (7-tumbler-oxcart) or link; asked for when missing");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : cli::exit_status(Errc::usage);
+  }
+
+  if (*serve_cmd) return serve(listen, public_url);
+
+  auto server = cli::resolve_server(server_flag);
+  if (!server) return usage_error(server.error().detail);
+
+  if (*send_cmd) {
+    cli::Console console(cli::Console::Role::sender, json);
+    if (!*server) return usage_error(cli::no_server_hint());
+    session::SendOptions options{**server, std::nullopt};
+    if (!code_flag.empty()) {
+      auto code = proto::parse_code(code_flag);
+      if (!code) return usage_error("--code: " + code.error().detail);
+      options.code = *code;
+    }
+    if (send_cmd->count("--text") && !paths.empty()) return usage_error("send either --text or files, not both");
+    if (!send_cmd->count("--text") && paths.empty()) {
+      return usage_error("nothing to send: name files or folders, --text \"...\", or - for stdin");
+    }
+    auto source = [&]() -> proto::Result<session::FileSource> {
+      if (send_cmd->count("--text")) return session::FileSource::from_text(text);
+      if (paths.size() == 1 && paths[0] == "-") return session::FileSource::from_stdin(STDIN_FILENO, stdin_name);
+      return session::FileSource::from_paths({paths.begin(), paths.end()});
+    }();
+    if (!source) {
+      console.error(source.error(), source.error().detail);
+      return cli::exit_status(source.error().code);
+    }
+    for (const auto& s : source->skipped()) {
+      console.on_event(session::event::Note{"skipping \"" + proto::display_name(s) + "\": not a regular file or folder (links are not followed)"});
+    }
+    console.set_offer(&source->offer());
+    return run_session(console, session::send(*source, options, console));
+  }
+
+  cli::Console console(cli::Console::Role::receiver, json);
+  if (code_arg.empty()) {
+    std::cerr << "Enter the code: " << std::flush;
+    if (!std::getline(std::cin, code_arg) || code_arg.empty()) return usage_error("no code given");
+    code_arg = complete_code(code_arg);
+  }
+  session::ReceiveOptions options;
+  if (proto::looks_like_link(code_arg)) {
+    auto link = proto::parse_link(code_arg);
+    if (!link) return usage_error(link.error().detail);
+    options.secret = link->secret;
+    if (*server && !server_flag.empty()) {
+      options.server = **server;
+    } else {
+      auto from_link = proto::parse_server_url(link->server_url);
+      if (!from_link) return usage_error(from_link.error().detail);
+      options.server = *from_link;
+    }
+  } else {
+    auto code = proto::parse_code(code_arg);
+    if (!code) return usage_error(code.error().detail);
+    if (!*server) return usage_error(cli::no_server_hint());
+    options.secret = *code;
+    options.server = **server;
+  }
+  options.output = output;
+  options.overwrite = overwrite;
+  options.yes = yes;
+  console.set_output_folder(output);
+  return run_session(console, session::receive(options, console));
+}

@@ -1,0 +1,90 @@
+#include "net/record_pipe.hpp"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "net/tcp.hpp"
+
+namespace ferry::net {
+
+using proto::Errc;
+
+namespace {
+proto::Error io_failure(const error_code& ec, const std::string& where) {
+  if (ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == asio::error::broken_pipe) {
+    return {Errc::peer_gone, "the connection (" + where + ") closed unexpectedly"};
+  }
+  return {Errc::peer_gone, "the connection (" + where + ") failed: " + describe(ec)};
+}
+}  // namespace
+
+RecordPipe::RecordPipe(beast::tcp_stream stream, std::string description)
+    : stream_(std::move(stream)), description_(std::move(description)) {}
+
+awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
+                                                 const proto::Key& receive_key,
+                                                 std::chrono::milliseconds timeout) {
+  std::array<std::uint8_t, proto::kRecordHeaderBytes> header{};
+  sealer_.emplace(send_key, header.data());
+  error_code ec;
+  stream_.expires_after(timeout);
+  co_await asio::async_write(stream_, asio::buffer(header), redirect(ec));
+  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  std::array<std::uint8_t, proto::kRecordHeaderBytes> peer{};
+  stream_.expires_after(timeout);
+  co_await asio::async_read(stream_, asio::buffer(peer), redirect(ec));
+  stream_.expires_never();
+  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  auto opener = proto::RecordOpener::start(receive_key, peer);
+  if (!opener) co_return std::unexpected(opener.error());
+  opener_ = std::move(*opener);
+  co_return proto::Result<void>{};
+}
+
+awaitable<proto::Result<void>> RecordPipe::send(const proto::PipeMessage& m, bool final) {
+  const proto::Bytes plain = proto::encode(m);
+  co_return co_await send_record(plain, final);
+}
+
+awaitable<proto::Result<void>> RecordPipe::send_record(proto::ByteView plaintext, bool final) {
+  out_.clear();
+  sealer_->seal(plaintext, final, out_);
+  error_code ec;
+  co_await asio::async_write(stream_, asio::buffer(out_), redirect(ec));
+  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  co_return proto::Result<void>{};
+}
+
+awaitable<proto::Result<proto::ByteView>> RecordPipe::receive(std::chrono::milliseconds timeout) {
+  std::array<std::uint8_t, proto::kRecordLengthBytes> prefix{};
+  error_code ec;
+  if (timeout.count() > 0) stream_.expires_after(timeout);
+  co_await asio::async_read(stream_, asio::buffer(prefix), redirect(ec));
+  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  auto len = proto::RecordOpener::frame_length(prefix.data());
+  if (!len) co_return std::unexpected(len.error());
+  in_.resize(*len);
+  co_await asio::async_read(stream_, asio::buffer(in_), redirect(ec));
+  if (timeout.count() > 0) stream_.expires_never();
+  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  bool final = false;
+  auto r = opener_->open(in_, plain_, final);
+  if (!r) co_return std::unexpected(r.error());
+  co_return proto::ByteView(plain_);
+}
+
+awaitable<proto::Result<proto::PipeMessage>> RecordPipe::receive_message(
+    std::chrono::milliseconds timeout) {
+  auto rec = co_await receive(timeout);
+  if (!rec) co_return std::unexpected(rec.error());
+  co_return proto::decode_pipe_message(*rec);
+}
+
+void RecordPipe::close() {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+}
+
+}  // namespace ferry::net

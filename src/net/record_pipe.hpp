@@ -1,0 +1,50 @@
+// A byte-stream pipe (direct TCP or relay) protected by the record layer: both sides write their
+// secretstream header, then length-prefixed sealed records. Owns the socket; one reader and one
+// writer coroutine at a time.
+#pragma once
+
+#include <chrono>
+#include <optional>
+
+#include "net/asio.hpp"
+#include "proto/pipe_message.hpp"
+#include "proto/record.hpp"
+
+namespace ferry::net {
+
+class RecordPipe {
+ public:
+  RecordPipe(beast::tcp_stream stream, std::string description);
+
+  // Writes our stream header and reads the peer's, within timeout.
+  awaitable<proto::Result<void>> start(const proto::Key& send_key, const proto::Key& receive_key,
+                                       std::chrono::milliseconds timeout);
+
+  awaitable<proto::Result<void>> send(const proto::PipeMessage& m, bool final = false);
+  awaitable<proto::Result<void>> send_record(proto::ByteView plaintext, bool final = false);
+
+  // The next record's plaintext, valid until the next receive. timeout zero means none.
+  awaitable<proto::Result<proto::ByteView>> receive(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
+  // receive() and decode.
+  awaitable<proto::Result<proto::PipeMessage>> receive_message(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
+
+  // True once the peer sent its final record.
+  bool peer_finished() const { return opener_ && opener_->finished(); }
+  const std::string& description() const { return description_; }
+  // The raw stream, for what precedes the record layer (the relay's pairing byte).
+  beast::tcp_stream& stream() { return stream_; }
+  void close();
+
+ private:
+  beast::tcp_stream stream_;
+  std::string description_;
+  std::optional<proto::RecordSealer> sealer_;
+  std::optional<proto::RecordOpener> opener_;
+  proto::Bytes out_;
+  proto::Bytes in_;
+  proto::Bytes plain_;
+};
+
+}  // namespace ferry::net

@@ -1,0 +1,87 @@
+#include "net/tcp.hpp"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core/error.hpp>
+
+namespace ferry::net {
+
+std::string describe(const error_code& ec) {
+  if (ec == beast::error::timeout || ec == asio::error::timed_out) return "timed out";
+  if (ec == asio::error::connection_refused) return "connection refused";
+  if (ec == asio::error::network_unreachable) return "network unreachable";
+  if (ec == asio::error::host_unreachable) return "host unreachable";
+  if (ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again) {
+    return "host name not found";
+  }
+  if (ec == asio::error::eof) return "connection closed";
+  if (ec == asio::error::connection_reset) return "connection reset";
+  if (ec == asio::error::operation_aborted) return "cancelled";
+  return ec.message();
+}
+
+awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::uint16_t port,
+                                                        std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  error_code ec;
+  // Resolution of an IP literal is immediate; names go to the system resolver.
+  auto results = co_await resolver.async_resolve(host, std::to_string(port), redirect(ec));
+  if (ec) co_return proto::fail(proto::Errc::server_unreachable, host + ": " + describe(ec));
+  beast::tcp_stream stream(ex);
+  stream.expires_after(timeout);
+  co_await stream.async_connect(results, redirect(ec));
+  if (ec) {
+    co_return proto::fail(proto::Errc::server_unreachable,
+                          host + ":" + std::to_string(port) + ": " + describe(ec));
+  }
+  stream.expires_never();
+  stream.socket().set_option(tcp::no_delay(true));
+  co_return stream;
+}
+
+awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
+                                                        std::chrono::milliseconds timeout) {
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(timeout);
+  error_code ec;
+  co_await stream.async_connect(ep, redirect(ec));
+  if (ec) co_return proto::fail(proto::Errc::no_path, describe(ec));
+  stream.expires_never();
+  stream.socket().set_option(tcp::no_delay(true));
+  co_return stream;
+}
+
+std::vector<asio::ip::address> local_addresses() {
+  std::vector<asio::ip::address> loopback;
+  std::vector<asio::ip::address> others;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return {asio::ip::address_v4::loopback()};
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_UP) == 0) continue;
+    asio::ip::address addr;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &sin->sin_addr, 4);
+      addr = asio::ip::address_v4(b);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &sin6->sin6_addr, 16);
+      const asio::ip::address_v6 v6(b);
+      if (v6.is_link_local()) continue;  // would need a scope id the peer cannot use
+      addr = v6;
+    } else {
+      continue;
+    }
+    (addr.is_loopback() ? loopback : others).push_back(addr);
+  }
+  freeifaddrs(list);
+  loopback.insert(loopback.end(), others.begin(), others.end());
+  return loopback;
+}
+
+}  // namespace ferry::net

@@ -1,0 +1,26 @@
+// TCP building blocks: resolving and connecting with a deadline, and this host's own addresses
+// (the "host" candidates a sender offers).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "net/asio.hpp"
+#include "proto/error.hpp"
+
+namespace ferry::net {
+
+// Resolves host and connects to the first address that answers, all within timeout.
+awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::uint16_t port,
+                                                        std::chrono::milliseconds timeout);
+awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
+                                                        std::chrono::milliseconds timeout);
+
+// Addresses of this host's interfaces that are up, loopback first, link-local v6 left out.
+std::vector<asio::ip::address> local_addresses();
+
+// A short human description of a connect failure ("refused", "timed out", ...).
+std::string describe(const error_code& ec);
+
+}  // namespace ferry::net

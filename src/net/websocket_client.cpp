@@ -1,0 +1,67 @@
+#include "net/websocket_client.hpp"
+
+#include <boost/beast/core/buffers_to_string.hpp>
+
+#include "net/tcp.hpp"
+#include "proto/rendezvous_message.hpp"
+
+namespace ferry::net {
+
+namespace websocket = beast::websocket;
+using proto::Errc;
+
+awaitable<proto::Result<std::unique_ptr<WebSocketClient>>> WebSocketClient::connect(
+    const proto::ServerUrl& url, std::string target, std::chrono::milliseconds timeout) {
+  if (url.tls) {
+    co_return proto::fail(Errc::usage,
+                          "https:// servers are not supported by this build yet; use the "
+                          "server's http:// URL");
+  }
+  auto stream = co_await connect_tcp(url.host, url.port, timeout);
+  if (!stream) co_return std::unexpected(stream.error());
+  Stream ws(std::move(*stream));
+  ws.next_layer().expires_after(timeout);
+  ws.read_message_max(proto::kMaxRendezvousFrame * 2);
+  error_code ec;
+  const std::string host = url.host + ":" + std::to_string(url.port);
+  co_await ws.async_handshake(host, target, redirect(ec));
+  if (ec) {
+    co_return proto::fail(Errc::server_unreachable,
+                          url.to_string() + " answered, but not as a ferry server (" +
+                              describe(ec) + ")");
+  }
+  ws.next_layer().expires_never();
+  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  co_return std::make_unique<WebSocketClient>(std::move(ws));
+}
+
+awaitable<proto::Result<void>> WebSocketClient::send(const std::string& text) {
+  error_code ec;
+  ws_.text(true);
+  co_await ws_.async_write(asio::buffer(text), redirect(ec));
+  if (ec) co_return proto::fail(Errc::server_error, "lost the server connection: " + describe(ec));
+  co_return proto::Result<void>{};
+}
+
+awaitable<proto::Result<std::string>> WebSocketClient::receive() {
+  error_code ec;
+  buffer_.clear();
+  co_await ws_.async_read(buffer_, redirect(ec));
+  if (ec == websocket::error::closed) {
+    const auto reason = ws_.reason();
+    co_return proto::fail(Errc::server_error,
+                          "the server closed the connection" +
+                              (reason.reason.empty() ? std::string()
+                                                     : ": " + std::string(reason.reason)));
+  }
+  if (ec) co_return proto::fail(Errc::server_error, "lost the server connection: " + describe(ec));
+  co_return beast::buffers_to_string(buffer_.data());
+}
+
+void WebSocketClient::close() {
+  error_code ec;
+  ws_.next_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
+  ws_.next_layer().close();
+}
+
+}  // namespace ferry::net

@@ -1,0 +1,58 @@
+// Codes and links: what a sender shows and a receiver types or clicks.
+//   code: <nameplate>-<word>-<word>      (16 bits of secret; one guess, enforced by the server)
+//   link: <server url>/r#<nameplate>-<128-bit secret, base64url>   (the secret never leaves the
+//         fragment, so no server ever sees it)
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/bytes.hpp"
+#include "proto/error.hpp"
+
+namespace ferry::proto {
+
+inline constexpr std::size_t kLinkSecretBytes = 16;
+
+const std::array<std::string_view, 256>& code_words();
+
+// What the PAKE password was derived from; the receiver tells the sender which one it holds.
+enum class SecretKind : std::uint8_t { words = 1, link = 2 };
+
+struct Secret {
+  std::string nameplate;
+  SecretKind kind = SecretKind::words;
+  std::string words;  // "<word>-<word>" normalised, for kind == words
+  Bytes link_secret;  // for kind == link
+
+  // The PAKE password bytes (PRS), domain-separated by kind.
+  Bytes password() const;
+};
+
+// A nameplate is a decimal number without leading zeros, at most 9 digits.
+bool valid_nameplate(std::string_view n);
+
+// Two random bytes become two words.
+std::string words_from_bytes(std::uint8_t a, std::uint8_t b);
+
+// Parses "<nameplate>-<words>", tolerating case, surrounding spaces and spaces instead of dashes.
+Result<Secret> parse_code(std::string_view text);
+
+std::string format_code(const Secret& s);
+
+struct Link {
+  std::string server_url;  // scheme://host[:port][/path], without the trailing "/r"
+  Secret secret;
+};
+
+std::string format_link(std::string_view server_url, std::string_view nameplate,
+                        ByteView link_secret);
+Result<Link> parse_link(std::string_view url);
+bool looks_like_link(std::string_view text);
+
+// Words starting with prefix, for interactive completion.
+std::vector<std::string_view> complete_word(std::string_view prefix);
+
+}  // namespace ferry::proto

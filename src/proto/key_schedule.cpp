@@ -1,0 +1,33 @@
+#include "proto/key_schedule.hpp"
+
+#include <sodium.h>
+
+namespace ferry::proto {
+
+Key derive_key(const CpaceIsk& isk, std::string_view label) {
+  Key out{};
+  const std::string full = "ferry-v1 " + std::string(label);
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(full.data()),
+                     full.size(), isk.data(), isk.size());
+  return out;
+}
+
+SessionKeys derive_session_keys(const CpaceIsk& isk) {
+  return SessionKeys{
+      .confirm_sender = derive_key(isk, "confirm sender"),
+      .confirm_receiver = derive_key(isk, "confirm receiver"),
+      .mailbox_sender = derive_key(isk, "mailbox sender"),
+      .mailbox_receiver = derive_key(isk, "mailbox receiver"),
+      .stream_sender = derive_key(isk, "stream sender"),
+      .stream_receiver = derive_key(isk, "stream receiver"),
+  };
+}
+
+Key confirmation_tag(const Key& confirm_key, ByteView transcript) {
+  Key out{};
+  crypto_generichash(out.data(), out.size(), transcript.data(), transcript.size(),
+                     confirm_key.data(), confirm_key.size());
+  return out;
+}
+
+}  // namespace ferry::proto

@@ -1,0 +1,32 @@
+// Keys derived from CPace's ISK: one key per purpose and direction, so no key is ever used twice for
+// different jobs. BLAKE2b keyed with the ISK, the label as input (libsodium has no HKDF).
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "proto/cpace.hpp"
+
+namespace ferry::proto {
+
+using Key = std::array<std::uint8_t, 32>;
+
+// Which side of a transfer; the sender is CPace's initiator.
+enum class Side { sender, receiver };
+
+struct SessionKeys {
+  Key confirm_sender;    // key confirmation MAC from the sender
+  Key confirm_receiver;  // key confirmation MAC from the receiver
+  Key mailbox_sender;    // secretbox for mailbox messages the sender writes
+  Key mailbox_receiver;
+  Key stream_sender;  // secretstream for pipe bytes the sender writes
+  Key stream_receiver;
+};
+
+Key derive_key(const CpaceIsk& isk, std::string_view label);
+SessionKeys derive_session_keys(const CpaceIsk& isk);
+
+// Key confirmation tag: BLAKE2b-256 keyed with the side's confirm key over the transcript.
+Key confirmation_tag(const Key& confirm_key, ByteView transcript);
+
+}  // namespace ferry::proto

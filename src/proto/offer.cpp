@@ -1,0 +1,112 @@
+#include "proto/offer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "proto/names.hpp"
+
+namespace ferry::proto {
+
+using nlohmann::json;
+
+std::uint64_t Offer::total_bytes() const {
+  std::uint64_t total = 0;
+  for (const auto& e : entries) total += e.size;
+  return total;
+}
+
+std::size_t Offer::file_count() const {
+  std::size_t n = 0;
+  for (const auto& e : entries) n += e.kind == OfferEntry::Kind::file ? 1 : 0;
+  return n;
+}
+
+std::string encode_offer(const Offer& offer) {
+  json j;
+  if (offer.kind == Offer::Kind::text) {
+    j["kind"] = "text";
+    j["text"] = offer.text;
+  } else {
+    j["kind"] = "files";
+    json entries = json::array();
+    for (const auto& e : offer.entries) {
+      if (e.kind == OfferEntry::Kind::directory) {
+        entries.push_back({{"path", e.path}, {"kind", "dir"}});
+      } else {
+        entries.push_back({{"path", e.path}, {"kind", "file"}, {"size", e.size}, {"exec", e.executable}});
+      }
+    }
+    j["entries"] = std::move(entries);
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<Offer> decode_offer(std::string_view text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("kind") || !j["kind"].is_string()) {
+    return fail(Errc::protocol, "the offer is not valid JSON");
+  }
+  Offer offer;
+  const auto kind = j["kind"].get<std::string>();
+  if (kind == "text") {
+    if (!j.contains("text") || !j["text"].is_string()) return fail(Errc::protocol, "text offer without text");
+    offer.kind = Offer::Kind::text;
+    offer.text = j["text"].get<std::string>();
+    if (offer.text.size() > kMaxTextBytes) return fail(Errc::bad_offer, "the text message is too long");
+    return offer;
+  }
+  if (kind != "files" || !j.contains("entries") || !j["entries"].is_array()) {
+    return fail(Errc::protocol, "the offer has an unknown kind");
+  }
+  const auto& entries = j["entries"];
+  if (entries.empty()) return fail(Errc::bad_offer, "the offer is empty");
+  if (entries.size() > kMaxOfferEntries) return fail(Errc::bad_offer, "the offer has too many entries");
+  std::set<std::string> seen;
+  std::set<std::string> dirs;  // every path that is (or must be) a directory
+  std::uint64_t total = 0;
+  for (const auto& e : entries) {
+    if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("kind") ||
+        !e["kind"].is_string()) {
+      return fail(Errc::protocol, "an offer entry is malformed");
+    }
+    OfferEntry entry;
+    entry.path = e["path"].get<std::string>();
+    auto parts = split_relative_path(entry.path);
+    if (!parts) return std::unexpected(parts.error());
+    const auto k = e["kind"].get<std::string>();
+    if (k == "dir") {
+      entry.kind = OfferEntry::Kind::directory;
+    } else if (k == "file") {
+      if (!e.contains("size") || !e["size"].is_number_unsigned()) {
+        return fail(Errc::protocol, "an offered file has no size");
+      }
+      entry.size = e["size"].get<std::uint64_t>();
+      entry.executable = e.contains("exec") && e["exec"].is_boolean() && e["exec"].get<bool>();
+      if (entry.size > (std::uint64_t{1} << 62) || total + entry.size < total) {
+        return fail(Errc::bad_offer, "an offered file is impossibly large");
+      }
+      total += entry.size;
+    } else {
+      return fail(Errc::protocol, "an offer entry has an unknown kind");
+    }
+    if (!seen.insert(entry.path).second) {
+      return fail(Errc::bad_offer, "the offer names \"" + display_name(entry.path) + "\" twice");
+    }
+    // A file may not also be a parent folder of another entry.
+    std::string prefix;
+    for (std::size_t i = 0; i + 1 < parts->size(); ++i) {
+      prefix += (i ? "/" : "") + (*parts)[i];
+      dirs.insert(prefix);
+    }
+    if (entry.kind == OfferEntry::Kind::directory) dirs.insert(entry.path);
+    offer.entries.push_back(std::move(entry));
+  }
+  for (const auto& e : offer.entries) {
+    if (e.kind == OfferEntry::Kind::file && dirs.count(e.path)) {
+      return fail(Errc::bad_offer, "the offer uses \"" + display_name(e.path) + "\" as both a file and a folder");
+    }
+  }
+  return offer;
+}
+
+}  // namespace ferry::proto

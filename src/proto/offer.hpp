@@ -1,0 +1,38 @@
+// The offer (manifest) a sender makes: files and folders with relative paths, sizes and modes, or a
+// text message. Encoded as JSON; decoding validates every name and size, so a hostile offer is
+// rejected before the receiver is even asked.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/error.hpp"
+
+namespace ferry::proto {
+
+inline constexpr std::size_t kMaxOfferEntries = 1'000'000;
+inline constexpr std::size_t kMaxTextBytes = 1 << 20;
+
+struct OfferEntry {
+  enum class Kind { file, directory };
+  std::string path;  // '/'-separated, relative, validated
+  Kind kind = Kind::file;
+  std::uint64_t size = 0;
+  bool executable = false;
+};
+
+struct Offer {
+  enum class Kind { files, text };
+  Kind kind = Kind::files;
+  std::string text;
+  std::vector<OfferEntry> entries;
+
+  std::uint64_t total_bytes() const;
+  std::size_t file_count() const;
+};
+
+std::string encode_offer(const Offer& offer);
+Result<Offer> decode_offer(std::string_view json);
+
+}  // namespace ferry::proto

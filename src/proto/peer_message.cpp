@@ -1,0 +1,124 @@
+#include "proto/peer_message.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace ferry::proto {
+
+using nlohmann::json;
+
+namespace {
+constexpr std::uint8_t kPakeVersion = 1;
+constexpr std::size_t kMaxCandidates = 64;
+
+bool is_ip_literal(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+}  // namespace
+
+Bytes encode(const ReceiverPake& m) {
+  Bytes out{kPakeVersion, static_cast<std::uint8_t>(m.kind)};
+  append(out, m.share);
+  return out;
+}
+
+Bytes encode(const SenderPake& m) {
+  Bytes out{kPakeVersion};
+  append(out, m.share);
+  append(out, m.confirm);
+  return out;
+}
+
+Result<ReceiverPake> decode_receiver_pake(ByteView b) {
+  if (b.size() != 2 + kCpacePointBytes || b[0] != kPakeVersion ||
+      (b[1] != static_cast<std::uint8_t>(SecretKind::words) &&
+       b[1] != static_cast<std::uint8_t>(SecretKind::link))) {
+    return fail(Errc::protocol, "the receiver's PAKE message is malformed");
+  }
+  ReceiverPake m;
+  m.kind = static_cast<SecretKind>(b[1]);
+  std::copy(b.begin() + 2, b.end(), m.share.begin());
+  return m;
+}
+
+Result<SenderPake> decode_sender_pake(ByteView b) {
+  if (b.size() != 1 + kCpacePointBytes + 32 || b[0] != kPakeVersion) {
+    return fail(Errc::protocol, "the sender's PAKE message is malformed");
+  }
+  SenderPake m;
+  std::copy(b.begin() + 1, b.begin() + 1 + kCpacePointBytes, m.share.begin());
+  std::copy(b.begin() + 1 + kCpacePointBytes, b.end(), m.confirm.begin());
+  return m;
+}
+
+Result<Key> decode_confirm(ByteView b) {
+  if (b.size() != 32) return fail(Errc::protocol, "the key confirmation is malformed");
+  Key k{};
+  std::copy(b.begin(), b.end(), k.begin());
+  return k;
+}
+
+Bytes confirmation_transcript(ByteView session_id, const CpacePoint& sender_share,
+                              const CpacePoint& receiver_share) {
+  Bytes t;
+  append_lv(t, as_bytes("ferry-v1 confirm"));
+  append_lv(t, session_id);
+  append_lv(t, sender_share);
+  append_lv(t, receiver_share);
+  return t;
+}
+
+std::string encode_note(const MailboxNote& note) {
+  if (const auto* abort = std::get_if<PeerAbort>(&note)) {
+    return json{{"type", "abort"}, {"code", abort->code}, {"message", abort->message}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
+  }
+  const auto& c = std::get<Candidates>(note);
+  json list = json::array();
+  for (const auto& cand : c.list) {
+    list.push_back({{"transport", cand.transport}, {"address", cand.address}, {"port", cand.port}});
+  }
+  return json{{"type", "candidates"}, {"candidates", list}, {"relay", c.relay}}.dump();
+}
+
+Result<MailboxNote> decode_note(std::string_view text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    return fail(Errc::protocol, "the peer's message is malformed");
+  }
+  if (j["type"] == "abort") {
+    if (!j.contains("code") || !j["code"].is_string() || !j.contains("message") ||
+        !j["message"].is_string()) {
+      return fail(Errc::protocol, "the peer's abort message is malformed");
+    }
+    return PeerAbort{j["code"].get<std::string>().substr(0, 64),
+                     j["message"].get<std::string>().substr(0, 2048)};
+  }
+  if (j["type"] != "candidates" || !j.contains("candidates") || !j["candidates"].is_array() ||
+      j["candidates"].size() > kMaxCandidates) {
+    return fail(Errc::protocol, "the peer's candidate list is malformed");
+  }
+  Candidates out;
+  out.relay = j.contains("relay") && j["relay"].is_boolean() && j["relay"].get<bool>();
+  for (const auto& c : j["candidates"]) {
+    if (!c.is_object() || !c.contains("transport") || !c["transport"].is_string() ||
+        !c.contains("address") || !c["address"].is_string() || !c.contains("port") ||
+        !c["port"].is_number_unsigned()) {
+      return fail(Errc::protocol, "a peer candidate is malformed");
+    }
+    Candidate cand{c["transport"].get<std::string>(), c["address"].get<std::string>(), 0};
+    const auto port = c["port"].get<std::uint64_t>();
+    if (port == 0 || port > 65535 || !is_ip_literal(cand.address)) {
+      return fail(Errc::protocol, "a peer candidate has a bad address");
+    }
+    cand.port = static_cast<std::uint16_t>(port);
+    // Unknown transports come from newer peers: skip them rather than fail.
+    if (cand.transport == "tcp") out.list.push_back(std::move(cand));
+  }
+  return out;
+}
+
+}  // namespace ferry::proto

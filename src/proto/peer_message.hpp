@@ -1,0 +1,59 @@
+// What the two peers say to each other through the rendezvous mailbox: the CPace shares and key
+// confirmation (in the clear: they reveal nothing about the code), then, sealed under the session
+// keys, each side's connection candidates.
+#pragma once
+
+#include <optional>
+#include <variant>
+
+#include "proto/code.hpp"
+#include "proto/cpace.hpp"
+#include "proto/key_schedule.hpp"
+
+namespace ferry::proto {
+
+// Receiver -> sender, first: which secret it holds, and its CPace share.
+struct ReceiverPake {
+  SecretKind kind = SecretKind::words;
+  CpacePoint share{};
+};
+// Sender -> receiver: its share and its key confirmation.
+struct SenderPake {
+  CpacePoint share{};
+  Key confirm{};
+};
+
+Bytes encode(const ReceiverPake& m);
+Bytes encode(const SenderPake& m);
+Result<ReceiverPake> decode_receiver_pake(ByteView b);
+Result<SenderPake> decode_sender_pake(ByteView b);
+Result<Key> decode_confirm(ByteView b);
+
+// The transcript both confirmation tags cover: session id and both shares.
+Bytes confirmation_transcript(ByteView session_id, const CpacePoint& sender_share,
+                              const CpacePoint& receiver_share);
+
+// Where a peer can be reached. Issue-by-issue this grows (UDP, mapped, reflexive).
+struct Candidate {
+  std::string transport;  // "tcp"
+  std::string address;    // IPv4 or IPv6 literal
+  std::uint16_t port = 0;
+};
+
+struct Candidates {
+  std::vector<Candidate> list;
+  bool relay = true;  // whether this side will also try the relay
+};
+
+// Either side may give up (no path, declined before connecting) and tell the other why.
+struct PeerAbort {
+  std::string code;  // an errc_name
+  std::string message;
+};
+
+using MailboxNote = std::variant<Candidates, PeerAbort>;
+
+std::string encode_note(const MailboxNote& note);
+Result<MailboxNote> decode_note(std::string_view json);
+
+}  // namespace ferry::proto

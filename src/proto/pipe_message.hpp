@@ -1,0 +1,59 @@
+// The messages carried, one per record, on an authenticated pipe between sender and receiver:
+// hello (both, first), select (receiver picks this pipe), offer parts, accept/decline, chunks,
+// per-file hashes, done, ack, abort. Binary: one type byte, then big-endian fields.
+#pragma once
+
+#include <array>
+#include <variant>
+
+#include "proto/bytes.hpp"
+#include "proto/error.hpp"
+
+namespace ferry::proto {
+
+using FileHash = std::array<std::uint8_t, 32>;
+
+namespace msg {
+struct Hello {
+  std::uint8_t side = 0;  // 0 sender, 1 receiver
+};
+struct Select {};
+struct OfferPart {
+  bool last = true;
+  ByteView json;
+};
+struct Accept {
+  std::vector<std::uint64_t> start_offsets;  // one per offer entry (0 for directories)
+};
+struct Decline {
+  std::string reason;  // an errc_name
+};
+struct Chunk {
+  std::uint32_t file = 0;
+  std::uint64_t offset = 0;
+  ByteView data;
+};
+struct FileEnd {
+  std::uint32_t file = 0;
+  FileHash hash{};
+};
+struct Done {};
+struct Ack {};
+struct Abort {
+  std::string code;  // an errc_name
+  std::string message;
+};
+}  // namespace msg
+
+using PipeMessage = std::variant<msg::Hello, msg::Select, msg::OfferPart, msg::Accept, msg::Decline,
+                                 msg::Chunk, msg::FileEnd, msg::Done, msg::Ack, msg::Abort>;
+
+// Bytes before a chunk's data; senders build chunk records in place to avoid a copy.
+inline constexpr std::size_t kChunkHeaderBytes = 1 + 4 + 8;
+void encode_chunk_header(std::uint32_t file, std::uint64_t offset, std::uint8_t* out);
+
+Bytes encode(const PipeMessage& m);
+// Views in the result point into the input buffer.
+Result<PipeMessage> decode_pipe_message(ByteView record);
+
+}  // namespace ferry::proto

@@ -1,0 +1,146 @@
+#include "proto/rendezvous_message.hpp"
+
+#include "proto/code.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ferry::proto {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kSessionIdBytes = 16;
+constexpr std::size_t kGrantBytes = 32;
+constexpr std::size_t kMaxErrorText = 512;
+
+Result<json> parse_object(std::string_view text) {
+  if (text.size() > kMaxRendezvousFrame) return fail(Errc::protocol, "message too large");
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail(Errc::protocol, "message is not a JSON object");
+  if (!j.contains("type") || !j["type"].is_string()) return fail(Errc::protocol, "message has no type");
+  return j;
+}
+
+Result<std::string> get_string(const json& j, const char* key, std::size_t max) {
+  if (!j.contains(key) || !j[key].is_string()) {
+    return fail(Errc::protocol, std::string("message lacks the string field \"") + key + "\"");
+  }
+  auto s = j[key].get<std::string>();
+  if (s.size() > max) return fail(Errc::protocol, std::string("field \"") + key + "\" too long");
+  return s;
+}
+
+Result<Bytes> get_base64(const json& j, const char* key, std::size_t max) {
+  auto s = get_string(j, key, max * 4 / 3 + 4);
+  if (!s) return std::unexpected(s.error());
+  auto b = from_base64(*s);
+  if (!b) return fail(Errc::protocol, std::string("field \"") + key + "\" is not base64");
+  return *b;
+}
+
+Result<Bytes> get_hex(const json& j, const char* key, std::size_t len) {
+  auto s = get_string(j, key, len * 2);
+  if (!s) return std::unexpected(s.error());
+  auto b = from_hex(*s);
+  if (!b || b->size() != len) return fail(Errc::protocol, std::string("field \"") + key + "\" malformed");
+  return *b;
+}
+
+}  // namespace
+
+std::string encode_client(const ClientMessage& m) {
+  json j;
+  if (const auto* a = std::get_if<rv::Allocate>(&m)) {
+    j = {{"type", "allocate"}};
+    if (!a->nameplate.empty()) j["nameplate"] = a->nameplate;
+  } else if (const auto* c = std::get_if<rv::Claim>(&m)) {
+    j = {{"type", "claim"}, {"nameplate", c->nameplate}};
+  } else {
+    j = {{"type", "message"}, {"body", to_base64(std::get<rv::Message>(m).body)}};
+  }
+  return j.dump();
+}
+
+std::string encode_server(const ServerMessage& m) {
+  json j;
+  if (const auto* w = std::get_if<rv::Welcome>(&m)) {
+    j = {{"type", "welcome"}, {"version", w->version}};
+  } else if (const auto* a = std::get_if<rv::Allocated>(&m)) {
+    j = {{"type", "allocated"}, {"nameplate", a->nameplate}};
+  } else if (const auto* p = std::get_if<rv::Paired>(&m)) {
+    j = {{"type", "paired"}, {"session", to_hex(p->session_id)}, {"relay_grant", to_hex(p->relay_grant)}};
+  } else if (const auto* msg = std::get_if<rv::Message>(&m)) {
+    j = {{"type", "message"}, {"body", to_base64(msg->body)}};
+  } else if (std::holds_alternative<rv::PeerLeft>(m)) {
+    j = {{"type", "peer_left"}};
+  } else {
+    const auto& e = std::get<rv::ServerError>(m);
+    j = {{"type", "error"}, {"code", e.code}, {"message", e.message}};
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<ClientMessage> decode_client(std::string_view text) {
+  auto j = parse_object(text);
+  if (!j) return std::unexpected(j.error());
+  const auto type = (*j)["type"].get<std::string>();
+  if (type == "allocate") {
+    rv::Allocate a;
+    if (j->contains("nameplate")) {
+      auto n = get_string(*j, "nameplate", 9);
+      if (!n || !valid_nameplate(*n)) return fail(Errc::protocol, "invalid nameplate");
+      a.nameplate = *n;
+    }
+    return a;
+  }
+  if (type == "claim") {
+    auto n = get_string(*j, "nameplate", 9);
+    if (!n || !valid_nameplate(*n)) return fail(Errc::protocol, "invalid nameplate");
+    return rv::Claim{*n};
+  }
+  if (type == "message") {
+    auto b = get_base64(*j, "body", kMaxRendezvousFrame);
+    if (!b) return std::unexpected(b.error());
+    return rv::Message{std::move(*b)};
+  }
+  return fail(Errc::protocol, "unknown message type \"" + type.substr(0, 40) + "\"");
+}
+
+Result<ServerMessage> decode_server(std::string_view text) {
+  auto j = parse_object(text);
+  if (!j) return std::unexpected(j.error());
+  const auto type = (*j)["type"].get<std::string>();
+  if (type == "welcome") {
+    if (!j->contains("version") || !(*j)["version"].is_number_integer()) {
+      return fail(Errc::protocol, "welcome without version");
+    }
+    return rv::Welcome{(*j)["version"].get<int>()};
+  }
+  if (type == "allocated") {
+    auto n = get_string(*j, "nameplate", 9);
+    if (!n || !valid_nameplate(*n)) return fail(Errc::protocol, "invalid nameplate");
+    return rv::Allocated{*n};
+  }
+  if (type == "paired") {
+    auto sid = get_hex(*j, "session", kSessionIdBytes);
+    auto grant = get_hex(*j, "relay_grant", kGrantBytes);
+    if (!sid || !grant) return fail(Errc::protocol, "malformed paired message");
+    return rv::Paired{std::move(*sid), std::move(*grant)};
+  }
+  if (type == "message") {
+    auto b = get_base64(*j, "body", kMaxRendezvousFrame);
+    if (!b) return std::unexpected(b.error());
+    return rv::Message{std::move(*b)};
+  }
+  if (type == "peer_left") return rv::PeerLeft{};
+  if (type == "error") {
+    auto c = get_string(*j, "code", 64);
+    auto m = get_string(*j, "message", kMaxErrorText);
+    if (!c || !m) return fail(Errc::protocol, "malformed error message");
+    return rv::ServerError{*c, *m};
+  }
+  return fail(Errc::protocol, "unknown message type \"" + type.substr(0, 40) + "\"");
+}
+
+}  // namespace ferry::proto

@@ -1,0 +1,57 @@
+// The rendezvous protocol between a client and `ferry serve`, one JSON object per WebSocket text
+// frame. The server only introduces peers and relays opaque (base64) bodies between them; it never
+// learns the code or any key. Decoding is strict: unknown types, missing fields and oversized
+// frames are errors, so the server can close a misbehaving connection with a reason.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "proto/bytes.hpp"
+#include "proto/error.hpp"
+
+namespace ferry::proto {
+
+inline constexpr std::size_t kMaxRendezvousFrame = 64 * 1024;
+inline constexpr int kRendezvousVersion = 1;
+
+namespace rv {
+// client -> server
+struct Allocate {
+  std::string nameplate;  // empty: let the server choose
+};
+struct Claim {
+  std::string nameplate;
+};
+// both directions
+struct Message {
+  Bytes body;
+};
+// server -> client
+struct Welcome {
+  int version = kRendezvousVersion;
+};
+struct Allocated {
+  std::string nameplate;
+};
+struct Paired {
+  Bytes session_id;   // random, 16 bytes; CPace's sid
+  Bytes relay_grant;  // 32 bytes; presented to the relay by both peers
+};
+struct PeerLeft {};
+struct ServerError {
+  std::string code;
+  std::string message;
+};
+}  // namespace rv
+
+using ClientMessage = std::variant<rv::Allocate, rv::Claim, rv::Message>;
+using ServerMessage =
+    std::variant<rv::Welcome, rv::Allocated, rv::Paired, rv::Message, rv::PeerLeft, rv::ServerError>;
+
+std::string encode_client(const ClientMessage& m);
+std::string encode_server(const ServerMessage& m);
+Result<ClientMessage> decode_client(std::string_view text);
+Result<ServerMessage> decode_server(std::string_view text);
+
+}  // namespace ferry::proto

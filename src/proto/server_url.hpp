@@ -1,0 +1,24 @@
+// The server's public URL (what `serve --public-url` prints and `--server` takes) and the endpoints
+// a client derives from it. Pure parsing, so garbage is rejected before any socket is opened.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "proto/error.hpp"
+
+namespace ferry::proto {
+
+struct ServerUrl {
+  bool tls = false;
+  std::string host;  // without brackets for IPv6
+  std::uint16_t port = 0;
+  std::string base_path;  // "" or "/prefix", never a trailing slash
+
+  std::string rendezvous_target() const { return base_path + "/v1/rendezvous"; }
+  std::string to_string() const;
+};
+
+Result<ServerUrl> parse_server_url(std::string_view text);
+
+}  // namespace ferry::proto

@@ -1,0 +1,66 @@
+// The rendezvous mailbox: nameplates waiting for a receiver, pairs of clients relaying opaque
+// messages. Pure state, no sockets: connections call in with what they received and get delivery
+// and close requests through the Client interface. One guess per code: a nameplate is gone the
+// moment a receiver claims it, right or wrong.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "proto/rendezvous_message.hpp"
+
+namespace ferry::server {
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  virtual void deliver(const proto::ServerMessage& m) = 0;
+  // Sends an error, then closes the connection with the reason.
+  virtual void kick(std::string_view code, std::string_view reason) = 0;
+};
+
+struct RendezvousLimits {
+  std::size_t max_nameplates = 100'000;
+  std::size_t max_messages_per_pair = 64;
+};
+
+struct RendezvousStats {
+  std::size_t waiting = 0;  // nameplates allocated, no receiver yet
+  std::size_t paired = 0;   // clients in a pair
+};
+
+class Rendezvous {
+ public:
+  // issue_grant is told of every relay grant the rendezvous hands out.
+  using GrantSink = std::function<void(const proto::Bytes& grant)>;
+
+  Rendezvous(RendezvousLimits limits, GrantSink grants);
+
+  void on_message(Client& from, const proto::ClientMessage& m);
+  void on_disconnect(Client& from);
+  RendezvousStats stats() const;
+
+ private:
+  struct State {
+    std::string nameplate;  // set while waiting
+    Client* partner = nullptr;
+    bool joined = false;  // allocated or claimed once; a client gets one go
+    std::shared_ptr<std::size_t> messages;  // shared by both members of a pair
+  };
+
+  void allocate(Client& from, State& st, const proto::rv::Allocate& m);
+  void claim(Client& from, State& st, const proto::rv::Claim& m);
+  std::string free_nameplate();
+  proto::Bytes random_bytes(std::size_t n);
+
+  RendezvousLimits limits_;
+  GrantSink grants_;
+  std::unordered_map<Client*, State> clients_;
+  std::map<std::string, Client*> nameplates_;
+};
+
+}  // namespace ferry::server

@@ -1,0 +1,224 @@
+#include "server/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+
+#include "server/pages.hpp"
+
+namespace ferry::server {
+
+using namespace net;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+// One rendezvous client: reads frames into the Rendezvous, writes what it delivers in order.
+class Server::RendezvousConnection : public Client,
+                                     public std::enable_shared_from_this<RendezvousConnection> {
+ public:
+  RendezvousConnection(websocket::stream<beast::tcp_stream> ws, Rendezvous& rendezvous,
+                       std::chrono::seconds nameplate_ttl)
+      : ws_(std::move(ws)),
+        rendezvous_(rendezvous),
+        wake_(ws_.get_executor()),
+        ttl_(ws_.get_executor()),
+        nameplate_ttl_(nameplate_ttl) {}
+
+  void deliver(const proto::ServerMessage& m) override {
+    if (std::holds_alternative<proto::rv::Paired>(m)) ttl_.cancel();
+    queue_.push_back(proto::encode_server(m));
+    wake_.cancel();
+  }
+
+  void kick(std::string_view code, std::string_view reason) override {
+    if (closing_) return;
+    queue_.push_back(proto::encode_server(proto::rv::ServerError{std::string(code), std::string(reason)}));
+    close_reason_ = std::string(reason.substr(0, 120));  // a close reason must fit in a control frame
+    closing_ = true;
+    wake_.cancel();
+  }
+
+  awaitable<void> run() {
+    auto self = shared_from_this();
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
+    asio::co_spawn(ws_.get_executor(), expire(self), asio::detached);
+    deliver(proto::rv::Welcome{});
+    beast::flat_buffer buffer;
+    error_code ec;
+    while (!closing_) {
+      buffer.clear();
+      co_await ws_.async_read(buffer, redirect(ec));
+      if (ec) break;
+      if (!ws_.got_text()) {
+        kick("malformed", "rendezvous messages are JSON text frames");
+        break;
+      }
+      const auto m = proto::decode_client(beast::buffers_to_string(buffer.data()));
+      if (!m) {
+        kick("malformed", m.error().detail);
+        break;
+      }
+      rendezvous_.on_message(*this, *m);
+    }
+    if (ec == websocket::error::message_too_big) kick("malformed", "message too large");
+    rendezvous_.on_disconnect(*this);
+    done_ = true;
+    wake_.cancel();
+    ttl_.cancel();
+  }
+
+ private:
+  awaitable<void> writer(std::shared_ptr<RendezvousConnection>) {
+    error_code ec;
+    for (;;) {
+      while (!queue_.empty()) {
+        ws_.text(true);
+        co_await ws_.async_write(asio::buffer(queue_.front()), redirect(ec));
+        if (ec) co_return;
+        queue_.pop_front();
+      }
+      if (closing_) {
+        co_await ws_.async_close(websocket::close_reason(websocket::close_code::policy_error,
+                                                          close_reason_),
+                                 redirect(ec));
+        co_return;
+      }
+      if (done_) co_return;
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(redirect(ec));
+    }
+  }
+
+  awaitable<void> expire(std::shared_ptr<RendezvousConnection>) {
+    ttl_.expires_after(nameplate_ttl_);
+    error_code ec;
+    co_await ttl_.async_wait(redirect(ec));
+    if (!ec && !done_) {
+      kick("expired", "nobody used this code in time; start again for a new one");
+      rendezvous_.on_disconnect(*this);
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  Rendezvous& rendezvous_;
+  asio::steady_timer wake_;
+  asio::steady_timer ttl_;
+  std::chrono::seconds nameplate_ttl_;
+  std::deque<std::string> queue_;
+  std::string close_reason_;
+  bool closing_ = false;
+  bool done_ = false;
+};
+
+Server::Server(asio::io_context& io, ServerOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      acceptor_(io),
+      relay_(options_.relay),
+      rendezvous_(options_.rendezvous, [this](const proto::Bytes& g) { relay_.add_grant(g); }) {}
+
+Server::~Server() = default;
+
+proto::Result<void> Server::start() {
+  error_code ec;
+  acceptor_.open(options_.listen.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(options_.listen, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return proto::fail(proto::Errc::usage, "cannot listen on " + options_.listen.address().to_string() +
+                                               ":" + std::to_string(options_.listen.port()) + ": " +
+                                               ec.message());
+  }
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+  return {};
+}
+
+tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+awaitable<void> Server::accept_loop() {
+  for (;;) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(redirect(ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;  // e.g. EMFILE: keep serving the others
+    if (connections_ >= options_.max_connections) continue;  // the socket closes on scope exit
+    asio::co_spawn(io_, handle(std::move(socket)), asio::detached);
+  }
+}
+
+awaitable<void> Server::handle(tcp::socket socket) {
+  ++connections_;
+  struct Count {
+    std::size_t& n;
+    ~Count() { --n; }
+  } count{connections_};
+  socket.set_option(tcp::no_delay(true));
+  beast::tcp_stream stream(std::move(socket));
+  std::array<char, 4> first{};
+  error_code ec;
+  stream.expires_after(std::chrono::seconds(10));
+  co_await asio::async_read(stream, asio::buffer(first), redirect(ec));
+  stream.expires_never();
+  if (ec) co_return;
+  if (std::equal(first.begin(), first.end(), proto::kRelayMagic.begin())) {
+    co_return co_await relay_.handle(std::move(stream));
+  }
+  beast::flat_buffer buffer;
+  auto space = buffer.prepare(first.size());
+  std::memcpy(space.data(), first.data(), first.size());
+  buffer.commit(first.size());
+  co_await serve_http(std::move(stream), std::move(buffer));
+}
+
+awaitable<void> Server::serve_http(beast::tcp_stream stream, beast::flat_buffer buffer) {
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);
+    parser.header_limit(16 * 1024);
+    error_code ec;
+    stream.expires_after(std::chrono::seconds(30));
+    co_await http::async_read(stream, buffer, parser, redirect(ec));
+    if (ec) co_return;
+    auto req = parser.release();
+    const std::string target(req.target());
+    if (websocket::is_upgrade(req)) {
+      if (target != "/v1/rendezvous") {
+        http::response<http::string_body> res{http::status::not_found, req.version()};
+        res.body() = "no WebSocket endpoint here\n";
+        res.prepare_payload();
+        co_await http::async_write(stream, res, redirect(ec));
+        co_return;
+      }
+      stream.expires_never();
+      websocket::stream<beast::tcp_stream> ws(std::move(stream));
+      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+      ws.read_message_max(proto::kMaxRendezvousFrame);
+      co_await ws.async_accept(req, redirect(ec));
+      if (ec) co_return;
+      auto conn =
+          std::make_shared<RendezvousConnection>(std::move(ws), rendezvous_, options_.nameplate_ttl);
+      co_return co_await conn->run();
+    }
+    const Page page = page_for(target, options_.public_url);
+    http::response<http::string_body> res{static_cast<http::status>(page.status), req.version()};
+    res.set(http::field::content_type, page.content_type);
+    res.set(http::field::server, "ferry");
+    res.set(http::field::cache_control, "no-store");
+    res.set("Content-Security-Policy", kContentSecurityPolicy);
+    res.set("Referrer-Policy", "no-referrer");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.keep_alive(req.keep_alive());
+    if (req.method() != http::verb::head) res.body() = page.body;
+    res.prepare_payload();
+    co_await http::async_write(stream, res, redirect(ec));
+    if (ec || !req.keep_alive()) co_return;
+  }
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,64 @@
+// Where received bytes land: under one target folder, never outside it. Every path component is
+// opened relative to the folder with O_NOFOLLOW, so neither ".." nor a symlink planted in the
+// folder can redirect a write. Files grow as "<name>.ferry-part" and are renamed into place only
+// after their hash is verified, without replacing an existing file unless asked to.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "proto/offer.hpp"
+#include "proto/transfer_state.hpp"
+
+namespace ferry::session {
+
+inline constexpr std::string_view kPartSuffix = ".ferry-part";
+
+class FileSink {
+ public:
+  static proto::Result<FileSink> open(const std::filesystem::path& folder, bool overwrite);
+  FileSink(FileSink&& other) noexcept;
+  FileSink& operator=(FileSink&&) = delete;
+  ~FileSink();
+
+  // Checks, before accepting, that every name can be created without following a link and that
+  // nothing would be overwritten (unless allowed). Writes nothing.
+  proto::Result<void> check(const proto::Offer& offer) const;
+  // Bytes already held in "<name>.ferry-part" from an earlier attempt, per entry.
+  std::vector<std::uint64_t> resume_offsets(const proto::Offer& offer) const;
+
+  // Creates the offer's folders.
+  proto::Result<void> make_folders(const proto::Offer& offer);
+  // Opens entry `index`'s part file; keeps its first `start` bytes, feeding them to the tracker.
+  proto::Result<void> begin(const proto::Offer& offer, std::uint32_t index, std::uint64_t start,
+                            proto::ReceiveTracker& tracker);
+  proto::Result<void> write(proto::ByteView data);
+  // Sets the mode and renames the verified part file into place.
+  proto::Result<void> commit();
+  // Closes the current part file, keeping it for a later resume.
+  void abandon();
+  // Closes and deletes the current part file (its content failed verification).
+  void discard();
+
+  const std::filesystem::path& folder() const { return folder_; }
+
+ private:
+  FileSink(int dir_fd, std::filesystem::path folder, bool overwrite)
+      : dir_fd_(dir_fd), folder_(std::move(folder)), overwrite_(overwrite) {}
+
+  // Opens the folder that will hold `path`'s last component; creates missing ones when asked.
+  proto::Result<int> open_parent(const std::vector<std::string>& parts, bool create) const;
+
+  int dir_fd_ = -1;
+  std::filesystem::path folder_;
+  bool overwrite_ = false;
+  int parent_fd_ = -1;
+  int file_fd_ = -1;
+  std::string name_;  // last component of the current file
+  std::string display_;
+  bool executable_ = false;
+  std::uint64_t written_ = 0;
+};
+
+}  // namespace ferry::session

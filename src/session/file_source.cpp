@@ -1,0 +1,149 @@
+#include "session/file_source.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "proto/names.hpp"
+
+namespace ferry::session {
+
+namespace fs = std::filesystem;
+using proto::Errc;
+using proto::OfferEntry;
+
+namespace {
+bool executable(const fs::file_status& st) {
+  return (st.permissions() & fs::perms::owner_exec) != fs::perms::none;
+}
+}  // namespace
+
+FileSource::FileSource(FileSource&& other) noexcept
+    : offer_(std::move(other.offer_)),
+      sources_(std::move(other.sources_)),
+      skipped_(std::move(other.skipped_)),
+      spool_(std::exchange(other.spool_, {})) {}
+
+FileSource::~FileSource() {
+  if (!spool_.empty()) {
+    std::error_code ec;
+    fs::remove(spool_, ec);
+  }
+}
+
+proto::Result<FileSource> FileSource::from_paths(const std::vector<fs::path>& paths) {
+  FileSource src;
+  std::set<std::string> top;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    const auto st = fs::status(p, ec);  // the user named it: follow a top-level symlink
+    if (ec || !fs::exists(st)) {
+      return proto::fail(Errc::usage, "cannot send \"" + proto::display_name(p.string()) +
+                                          "\": no such file or folder");
+    }
+    fs::path abs = fs::absolute(p, ec).lexically_normal();
+    std::string name = abs.filename().string();
+    if (name.empty()) name = abs.parent_path().filename().string();  // "dir/" normalises to "dir/"
+    if (name.empty() || name == "." || name == "..") name = "files";
+    if (!top.insert(name).second) {
+      return proto::fail(Errc::usage, "two of the items to send are named \"" +
+                                          proto::display_name(name) + "\"; rename one of them");
+    }
+    if (auto r = src.add(abs, name); !r) return std::unexpected(r.error());
+  }
+  if (src.offer_.entries.empty()) return proto::fail(Errc::usage, "nothing to send");
+  return src;
+}
+
+proto::Result<void> FileSource::add(const fs::path& path, const std::string& name) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (fs::is_regular_file(st)) {
+    const auto size = fs::file_size(path, ec);
+    if (ec) return proto::fail(Errc::io_error, "cannot read \"" + path.string() + "\": " + ec.message());
+    if (::access(path.c_str(), R_OK) != 0) {
+      return proto::fail(Errc::io_error, "cannot read \"" + proto::display_name(path.string()) +
+                                             "\": " + std::strerror(errno));
+    }
+    offer_.entries.push_back({name, OfferEntry::Kind::file, size, executable(st)});
+    sources_.push_back(path);
+    return {};
+  }
+  if (!fs::is_directory(st)) {
+    return proto::fail(Errc::usage, "\"" + proto::display_name(path.string()) +
+                                        "\" is neither a file nor a folder");
+  }
+  offer_.entries.push_back({name, OfferEntry::Kind::directory, 0, false});
+  sources_.emplace_back();
+  std::vector<fs::directory_entry> children;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    children.push_back(*it);
+  }
+  if (ec) return proto::fail(Errc::io_error, "cannot list \"" + path.string() + "\": " + ec.message());
+  std::sort(children.begin(), children.end());
+  for (const auto& child : children) {
+    const std::string child_name = name + "/" + child.path().filename().string();
+    const auto lst = child.symlink_status(ec);
+    if (fs::is_symlink(lst) || !(fs::is_regular_file(lst) || fs::is_directory(lst))) {
+      skipped_.push_back(child_name);  // links could point outside the folder: never follow
+      continue;
+    }
+    if (auto r = add(child.path(), child_name); !r) return r;
+  }
+  return {};
+}
+
+proto::Result<FileSource> FileSource::from_stdin(int fd, std::string name) {
+  if (auto parts = proto::split_relative_path(name); !parts || parts->size() != 1) {
+    return proto::fail(Errc::usage, "--name must be a plain file name");
+  }
+  FileSource src;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/ferry-stdin-XXXXXX";
+  const int out = ::mkstemp(templ.data());
+  if (out < 0) return proto::fail(Errc::io_error, "cannot create a temporary file for stdin");
+  src.spool_ = templ;
+  std::vector<char> buf(1 << 20);
+  std::uint64_t total = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(out);
+      return proto::fail(Errc::io_error, std::string("reading stdin failed: ") + std::strerror(errno));
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(out, buf.data() + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        ::close(out);
+        return proto::fail(errno == ENOSPC ? Errc::disk_full : Errc::io_error,
+                           "cannot store stdin in " + templ + ": " + std::strerror(errno));
+      }
+      done += w;
+    }
+    total += n;
+  }
+  ::close(out);
+  src.offer_.entries.push_back({name, OfferEntry::Kind::file, total, false});
+  src.sources_.push_back(src.spool_);
+  return src;
+}
+
+proto::Result<FileSource> FileSource::from_text(std::string text) {
+  if (text.size() > proto::kMaxTextBytes) {
+    return proto::fail(Errc::usage, "the text is too long for --text; send it as a file");
+  }
+  FileSource src;
+  src.offer_.kind = proto::Offer::Kind::text;
+  src.offer_.text = std::move(text);
+  return src;
+}
+
+}  // namespace ferry::session

@@ -1,0 +1,103 @@
+#include "session/handshake.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using proto::Errc;
+
+namespace {
+constexpr std::string_view kChannelId = "ferry-v1";
+constexpr std::string_view kSenderAd = "sender";
+constexpr std::string_view kReceiverAd = "receiver";
+
+proto::Error wrong_code() {
+  return {Errc::wrong_code, "the code did not match: a typo, or someone guessed; nothing was sent"};
+}
+}  // namespace
+
+awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& rendezvous,
+                                                             const proto::rv::Paired& paired,
+                                                             const proto::Secret& words,
+                                                             const proto::Secret& link) {
+  auto first = co_await rendezvous.receive();
+  if (!first) co_return std::unexpected(first.error());
+  auto theirs = proto::decode_receiver_pake(*first);
+  if (!theirs) co_return std::unexpected(theirs.error());
+  const proto::Secret& secret = theirs->kind == proto::SecretKind::link ? link : words;
+  auto cpace = proto::Cpace::start(proto::Cpace::Role::initiator, secret.password(),
+                                   proto::as_bytes(kChannelId), paired.session_id,
+                                   proto::as_bytes(kSenderAd), proto::cpace_random_scalar());
+  if (!cpace) co_return std::unexpected(cpace.error());
+  auto isk = cpace->finish(theirs->share, proto::as_bytes(kReceiverAd));
+  if (!isk) co_return std::unexpected(isk.error());
+  SessionSecrets out{proto::Side::sender, proto::derive_session_keys(*isk), paired.relay_grant};
+  const auto transcript =
+      proto::confirmation_transcript(paired.session_id, cpace->share(), theirs->share);
+  const auto mine = proto::SenderPake{cpace->share(),
+                                      proto::confirmation_tag(out.keys.confirm_sender, transcript)};
+  const proto::Bytes mine_bytes = proto::encode(mine);
+  auto sent = co_await rendezvous.send(mine_bytes);
+  if (!sent) co_return std::unexpected(sent.error());
+  auto reply = co_await rendezvous.receive();
+  if (!reply) co_return std::unexpected(reply.error());
+  auto confirm = proto::decode_confirm(*reply);
+  if (!confirm) co_return std::unexpected(confirm.error());
+  if (!proto::equal_ct(*confirm, proto::confirmation_tag(out.keys.confirm_receiver, transcript))) {
+    co_return std::unexpected(wrong_code());
+  }
+  co_return out;
+}
+
+awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient& rendezvous,
+                                                               const proto::rv::Paired& paired,
+                                                               const proto::Secret& secret) {
+  auto cpace = proto::Cpace::start(proto::Cpace::Role::responder, secret.password(),
+                                   proto::as_bytes(kChannelId), paired.session_id,
+                                   proto::as_bytes(kReceiverAd), proto::cpace_random_scalar());
+  if (!cpace) co_return std::unexpected(cpace.error());
+  const proto::Bytes share = proto::encode(proto::ReceiverPake{secret.kind, cpace->share()});
+  auto sent = co_await rendezvous.send(share);
+  if (!sent) co_return std::unexpected(sent.error());
+  auto reply = co_await rendezvous.receive();
+  if (!reply) co_return std::unexpected(reply.error());
+  auto theirs = proto::decode_sender_pake(*reply);
+  if (!theirs) co_return std::unexpected(theirs.error());
+  auto isk = cpace->finish(theirs->share, proto::as_bytes(kSenderAd));
+  if (!isk) co_return std::unexpected(isk.error());
+  SessionSecrets out{proto::Side::receiver, proto::derive_session_keys(*isk), paired.relay_grant};
+  const auto transcript =
+      proto::confirmation_transcript(paired.session_id, theirs->share, cpace->share());
+  // Confirm even when the sender's tag is wrong, so the sender learns of the mismatch too.
+  const auto tag = proto::confirmation_tag(out.keys.confirm_receiver, transcript);
+  const proto::Bytes tag_bytes(tag.begin(), tag.end());
+  sent = co_await rendezvous.send(tag_bytes);
+  if (!sent) co_return std::unexpected(sent.error());
+  if (!proto::equal_ct(theirs->confirm, proto::confirmation_tag(out.keys.confirm_sender, transcript))) {
+    co_return std::unexpected(wrong_code());
+  }
+  co_return out;
+}
+
+Mailbox::Mailbox(std::shared_ptr<RendezvousClient> rendezvous, const SessionSecrets& secrets)
+    : rendezvous_(std::move(rendezvous)),
+      sealer_(secrets.side == proto::Side::sender ? secrets.keys.mailbox_sender
+                                                  : secrets.keys.mailbox_receiver),
+      opener_(secrets.side == proto::Side::sender ? secrets.keys.mailbox_receiver
+                                                  : secrets.keys.mailbox_sender) {}
+
+awaitable<proto::Result<void>> Mailbox::send(const proto::MailboxNote& note) {
+  const std::string text = proto::encode_note(note);
+  const proto::Bytes sealed = sealer_.seal(proto::as_bytes(text));
+  co_return co_await rendezvous_->send(sealed);
+}
+
+awaitable<proto::Result<proto::MailboxNote>> Mailbox::receive() {
+  auto body = co_await rendezvous_->receive();
+  if (!body) co_return std::unexpected(body.error());
+  auto plain = opener_.open(*body);
+  if (!plain) co_return std::unexpected(plain.error());
+  co_return proto::decode_note(
+      std::string_view(reinterpret_cast<const char*>(plain->data()), plain->size()));
+}
+
+}  // namespace ferry::session

@@ -1,0 +1,42 @@
+// The PAKE over the rendezvous mailbox: CPace turns the code into session keys, then both sides
+// prove they hold the same keys (key confirmation) before anything else is said. A wrong code ends
+// both sides here with Errc::wrong_code, having sent nothing but CPace shares.
+#pragma once
+
+#include "proto/code.hpp"
+#include "proto/key_schedule.hpp"
+#include "proto/mailbox_crypto.hpp"
+#include "proto/peer_message.hpp"
+#include "session/rendezvous_client.hpp"
+
+namespace ferry::session {
+
+struct SessionSecrets {
+  proto::Side side = proto::Side::sender;
+  proto::SessionKeys keys{};
+  proto::Bytes relay_grant;
+};
+
+// The sender holds both the typed code and the link secret; the receiver says which it has.
+net::awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& rendezvous,
+                                                                  const proto::rv::Paired& paired,
+                                                                  const proto::Secret& words,
+                                                                  const proto::Secret& link);
+net::awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(
+    RendezvousClient& rendezvous, const proto::rv::Paired& paired, const proto::Secret& secret);
+
+// Sealed notes through the mailbox after the handshake.
+class Mailbox {
+ public:
+  Mailbox(std::shared_ptr<RendezvousClient> rendezvous, const SessionSecrets& secrets);
+  net::awaitable<proto::Result<void>> send(const proto::MailboxNote& note);
+  net::awaitable<proto::Result<proto::MailboxNote>> receive();
+  RendezvousClient& rendezvous() { return *rendezvous_; }
+
+ private:
+  std::shared_ptr<RendezvousClient> rendezvous_;
+  proto::MailboxSealer sealer_;
+  proto::MailboxOpener opener_;
+};
+
+}  // namespace ferry::session

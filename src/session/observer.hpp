@@ -1,0 +1,62 @@
+// How a transfer reports to whoever drives it (the CLI's terminal or JSON output, tests): events as
+// plain structs, and the one question a transfer asks a person (accept this offer?).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+
+#include "proto/offer.hpp"
+
+namespace ferry::session {
+
+namespace event {
+struct CodeReady {
+  std::string code;
+  std::string link;
+};
+struct PeerJoined {};
+struct OfferReceived {
+  const proto::Offer* offer;
+};
+struct Connected {
+  std::string path;       // "direct" or "relay"
+  std::string transport;  // "tcp"
+  std::string peer;       // address:port (or the relay's)
+};
+struct Progress {
+  std::uint64_t bytes;  // this run's payload bytes, resumed bytes included
+  std::uint64_t total;
+  double seconds;
+};
+struct Resumed {
+  std::uint64_t bytes;  // already present from an earlier attempt
+};
+struct TextReceived {
+  std::string text;
+};
+struct Done {
+  std::uint64_t bytes;  // bytes carried in this run
+  std::uint64_t total;  // size of everything offered
+  double seconds;
+  std::size_t files;
+};
+struct Note {
+  std::string text;  // something worth telling the person, not an error
+};
+}  // namespace event
+
+using Event = std::variant<event::CodeReady, event::PeerJoined, event::OfferReceived,
+                           event::Connected, event::Progress, event::Resumed, event::TextReceived,
+                           event::Done, event::Note>;
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_event(const Event& e) = 0;
+  // Ask whether to accept; call answer exactly once, from any thread.
+  virtual void ask_accept(const proto::Offer& offer, std::function<void(bool)> answer) = 0;
+};
+
+}  // namespace ferry::session

@@ -1,0 +1,203 @@
+#include "session/pipe_race.hpp"
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "net/tcp.hpp"
+#include "proto/relay_hello.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using namespace std::chrono_literals;
+using proto::Errc;
+
+namespace {
+constexpr auto kConnectTimeout = 3s;
+constexpr auto kHelloTimeout = 5s;
+constexpr auto kRelayPairTimeout = 30s;
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+}  // namespace
+
+PipeRace::PipeRace(asio::any_io_executor ex, const SessionSecrets& secrets)
+    : ex_(ex), secrets_(secrets), wake_(ex) {}
+
+proto::Result<proto::Candidates> PipeRace::listen() {
+  // One dual-stack socket where IPv6 exists, else IPv4 only.
+  error_code ec;
+  tcp::acceptor acc(ex_);
+  acc.open(tcp::v6(), ec);
+  if (!ec) acc.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) acc.bind(tcp::endpoint(tcp::v6(), 0), ec);
+  if (ec) {
+    acc = tcp::acceptor(ex_);
+    ec.clear();
+    acc.open(tcp::v4(), ec);
+    if (!ec) acc.bind(tcp::endpoint(tcp::v4(), 0), ec);
+  }
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return proto::fail(Errc::io_error, "cannot open a listening socket: " + ec.message());
+  const std::uint16_t port = acc.local_endpoint().port();
+  const bool v6 = acc.local_endpoint().address().is_v6();
+  acceptors_.push_back(std::move(acc));
+  asio::co_spawn(ex_, accept_loop(shared_from_this(), acceptors_.size() - 1), asio::detached);
+  proto::Candidates out;
+  for (const auto& addr : local_addresses()) {
+    if (addr.is_v6() && !v6) continue;
+    out.list.push_back({"tcp", addr.to_string(), port});
+  }
+  return out;
+}
+
+void PipeRace::connect_to(const proto::Candidates& candidates) {
+  for (const auto& c : candidates.list) {
+    error_code ec;
+    const auto addr = asio::ip::make_address(c.address, ec);
+    if (ec) continue;
+    ++pending_;
+    asio::co_spawn(ex_, connect_direct(shared_from_this(), tcp::endpoint(addr, c.port)),
+                   asio::detached);
+  }
+}
+
+void PipeRace::use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay) {
+  ++pending_;
+  asio::co_spawn(ex_, connect_relay(shared_from_this(), server, delay), asio::detached);
+}
+
+void PipeRace::fail(proto::Error error) {
+  if (over()) return;
+  failure_ = std::move(error);
+  wake_.cancel();
+}
+
+void PipeRace::attempt_failed(std::string what) {
+  tried_.push_back(std::move(what));
+  if (--pending_ == 0 && acceptors_.empty()) wake_.cancel();  // nothing left to wait for
+}
+
+awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, std::size_t index) {
+  for (;;) {
+    error_code ec;
+    tcp::socket s = co_await acceptors_[index].async_accept(redirect(ec));
+    if (ec || over()) co_return;
+    s.set_option(tcp::no_delay(true), ec);
+    const std::string peer = endpoint_text(s.remote_endpoint(ec));
+    auto pipe = std::make_shared<RecordPipe>(beast::tcp_stream(std::move(s)), "direct from " + peer);
+    live_.push_back(pipe);
+    asio::co_spawn(ex_, authenticate(pipe, "direct", peer), asio::detached);
+  }
+}
+
+awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*/, tcp::endpoint ep) {
+  const std::string peer = endpoint_text(ep);
+  auto stream = co_await connect_tcp(ep, kConnectTimeout);
+  if (!stream) co_return attempt_failed("direct TCP to " + peer + ": " + stream.error().detail);
+  if (over()) co_return;
+  auto pipe = std::make_shared<RecordPipe>(std::move(*stream), "direct to " + peer);
+  live_.push_back(pipe);
+  co_await authenticate(pipe, "direct", peer);
+}
+
+awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/, proto::ServerUrl server,
+                                        std::chrono::milliseconds delay) {
+  if (delay.count() > 0) {
+    asio::steady_timer t(ex_, delay);
+    error_code ec;
+    co_await t.async_wait(redirect(ec));
+    if (over()) co_return attempt_failed("relay: not needed");
+  }
+  const std::string where = server.host + ":" + std::to_string(server.port);
+  auto stream = co_await connect_tcp(server.host, server.port, kConnectTimeout);
+  if (!stream) co_return attempt_failed("relay at " + where + ": " + stream.error().detail);
+  if (over()) co_return;
+  auto pipe = std::make_shared<RecordPipe>(std::move(*stream), "relay at " + where);
+  live_.push_back(pipe);
+  proto::RelayHello hello{secrets_.side, {}};
+  std::copy(secrets_.relay_grant.begin(), secrets_.relay_grant.end(), hello.grant.begin());
+  const auto bytes = proto::encode(hello);
+  error_code ec;
+  co_await asio::async_write(pipe->stream(), asio::buffer(bytes), redirect(ec));
+  std::uint8_t status = 0xff;
+  pipe->stream().expires_after(kRelayPairTimeout);
+  if (!ec) co_await asio::async_read(pipe->stream(), asio::buffer(&status, 1), redirect(ec));
+  pipe->stream().expires_never();
+  if (ec) co_return attempt_failed("relay at " + where + ": " + describe(ec));
+  if (status != static_cast<std::uint8_t>(proto::RelayStatus::paired)) {
+    co_return attempt_failed("relay at " + where + ": " +
+                             std::string(proto::relay_status_text(proto::RelayStatus{status})));
+  }
+  co_await authenticate(pipe, "relay", where);
+}
+
+awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::string path,
+                                       std::string peer) {
+  auto self = shared_from_this();
+  const bool sender = secrets_.side == proto::Side::sender;
+  const auto& send_key = sender ? secrets_.keys.stream_sender : secrets_.keys.stream_receiver;
+  const auto& receive_key = sender ? secrets_.keys.stream_receiver : secrets_.keys.stream_sender;
+  const bool counted = !sender || path == "relay";  // accepted connections were never pending
+  const auto failed = [&](const std::string& why) {
+    pipe->close();
+    if (counted) attempt_failed(pipe->description() + ": " + why);
+    else tried_.push_back(pipe->description() + ": " + why);
+  };
+  auto started = co_await pipe->start(send_key, receive_key, kHelloTimeout);
+  const proto::PipeMessage hello_out = proto::msg::Hello{static_cast<std::uint8_t>(sender ? 0 : 1)};
+  if (started) started = co_await pipe->send(hello_out);
+  if (!started) co_return failed(started.error().detail);
+  auto hello = co_await pipe->receive_message(kHelloTimeout);
+  const auto* h = hello ? std::get_if<proto::msg::Hello>(&*hello) : nullptr;
+  if (h == nullptr || h->side != (sender ? 1 : 0)) {
+    co_return failed(hello ? "unexpected hello" : "did not authenticate (" + hello.error().detail + ")");
+  }
+  if (!sender) {
+    if (over()) co_return failed("another path won");
+    const proto::PipeMessage select = proto::msg::Select{};
+    auto selected = co_await pipe->send(select);
+    if (!selected) co_return failed(selected.error().detail);
+    if (over()) co_return failed("another path won");
+  } else {
+    auto select = co_await pipe->receive_message();
+    if (!select || !std::holds_alternative<proto::msg::Select>(*select) || over()) {
+      co_return failed("not selected");
+    }
+  }
+  if (counted) --pending_;
+  std::erase(live_, pipe);
+  winner_ = ChosenPipe{pipe, path, peer};
+  wake_.cancel();
+}
+
+awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds budget) {
+  if (!over() && (pending_ > 0 || !acceptors_.empty())) {
+    wake_.expires_after(budget);
+    error_code ec;
+    co_await wake_.async_wait(redirect(ec));
+  }
+  finish();
+  if (winner_.pipe) co_return std::move(winner_);
+  if (failure_) co_return std::unexpected(*failure_);
+  std::string detail = "no connection to the other side could be opened. Tried:";
+  for (const auto& t : tried_) detail += "\n  - " + t;
+  if (pending_ > 0) detail += "\n  - (still trying after " + std::to_string(budget.count() / 1000) + " s)";
+  co_return proto::fail(Errc::no_path, detail);
+}
+
+void PipeRace::finish() {
+  finished_ = true;
+  for (auto& a : acceptors_) {
+    error_code ec;
+    a.close(ec);
+  }
+  for (auto& p : live_) p->close();
+  live_.clear();
+}
+
+}  // namespace ferry::session

@@ -1,0 +1,67 @@
+// Racing every way to reach the peer at once and keeping the first that authenticates. Each
+// attempt (TCP to a peer candidate, an accepted connection, the relay) becomes a RecordPipe, says
+// hello under the session keys, and is ready once the peer's hello decrypts. The receiver picks the
+// first ready pipe and says "select" on it; the sender takes the pipe that carries "select". Every
+// attempt and how it failed is recorded, so a failure can say what was tried.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/record_pipe.hpp"
+#include "proto/peer_message.hpp"
+#include "proto/server_url.hpp"
+#include "session/handshake.hpp"
+
+namespace ferry::session {
+
+struct ChosenPipe {
+  std::shared_ptr<net::RecordPipe> pipe;
+  std::string path;  // "direct" or "relay"
+  std::string peer;  // what it connects to
+};
+
+class PipeRace : public std::enable_shared_from_this<PipeRace> {
+ public:
+  PipeRace(net::asio::any_io_executor ex, const SessionSecrets& secrets);
+
+  // Sender: listens on every local address; returns the candidates to offer the peer.
+  proto::Result<proto::Candidates> listen();
+  // Receiver: tries each of the peer's candidates.
+  void connect_to(const proto::Candidates& candidates);
+  // Both: the server's relay, after delay (gives direct paths a head start).
+  void use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay);
+
+  // Ends the race early with an error (the peer gave up, or left).
+  void fail(proto::Error error);
+
+  // Waits for the winner, at most budget; then closes every other attempt.
+  net::awaitable<proto::Result<ChosenPipe>> wait(std::chrono::milliseconds budget);
+
+ private:
+  net::awaitable<void> accept_loop(std::shared_ptr<PipeRace> self, std::size_t index);
+  net::awaitable<void> connect_direct(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep);
+  net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::ServerUrl server,
+                                     std::chrono::milliseconds delay);
+  // Hello exchange, then (receiver) claim the win or (sender) wait for select.
+  net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, std::string path,
+                                    std::string peer);
+  void attempt_failed(std::string what);
+  void finish();
+  bool over() const { return winner_.pipe != nullptr || failure_.has_value() || finished_; }
+
+  net::asio::any_io_executor ex_;
+  SessionSecrets secrets_;
+  std::vector<net::tcp::acceptor> acceptors_;
+  std::vector<std::shared_ptr<net::RecordPipe>> live_;
+  net::asio::steady_timer wake_;
+  ChosenPipe winner_;
+  std::optional<proto::Error> failure_;
+  std::vector<std::string> tried_;
+  int pending_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace ferry::session

@@ -1,0 +1,216 @@
+// The receiving side of a transfer.
+#include "proto/names.hpp"
+#include "proto/transfer_state.hpp"
+#include "session/file_sink.hpp"
+#include "session/pipe_race.hpp"
+#include "session/progress_clock.hpp"
+#include "session/transfer.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using proto::Errc;
+namespace msg = proto::msg;
+
+namespace {
+
+constexpr std::size_t kMaxOfferBytes = 64 << 20;
+
+awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race) {
+  for (;;) {
+    auto note = co_await mailbox->receive();
+    if (!note) co_return race->fail(note.error());
+    if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
+      co_return race->fail({proto::errc_from_name(abort->code), "the sender gave up: " + abort->message});
+    }
+  }
+}
+
+// The person's answer to the offer, delivered from whatever thread asked them.
+awaitable<bool> ask(Observer& observer, const proto::Offer& offer) {
+  struct Answer {
+    explicit Answer(asio::any_io_executor ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer timer;
+    bool accepted = false;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto answer = std::make_shared<Answer>(ex);
+  observer.ask_accept(offer, [ex, answer](bool yes) {
+    asio::post(ex, [answer, yes] {
+      answer->accepted = yes;
+      answer->timer.cancel();
+    });
+  });
+  error_code ec;
+  co_await answer->timer.async_wait(redirect(ec));
+  co_return answer->accepted;
+}
+
+awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
+  std::string json;
+  for (;;) {
+    auto m = co_await pipe.receive_message();
+    if (!m) co_return std::unexpected(m.error());
+    const auto* part = std::get_if<msg::OfferPart>(&*m);
+    if (part == nullptr) co_return proto::fail(Errc::protocol, "the sender did not start with an offer");
+    json.append(reinterpret_cast<const char*>(part->json.data()), part->json.size());
+    if (json.size() > kMaxOfferBytes) co_return proto::fail(Errc::bad_offer, "the offer is too large");
+    if (part->last) break;
+  }
+  co_return proto::decode_offer(json);
+}
+
+// Receives chunks into the sink until the sender's final record.
+awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offer& offer, FileSink& sink,
+                                             const std::vector<std::uint64_t>& offsets, Observer& observer) {
+  proto::ReceiveTracker tracker(offer, offsets);
+  ProgressClock clock;
+  std::uint64_t resumed = 0;
+  for (auto o : offsets) resumed += o;
+  const std::uint64_t total = offer.total_bytes();
+  std::size_t open_file = offer.entries.size();  // none
+  const auto ensure_open = [&](std::uint32_t file) -> proto::Result<void> {
+    if (file != tracker.current() || file >= offer.entries.size()) {
+      return proto::fail(Errc::protocol, "the sender sent a file out of order");
+    }
+    if (open_file == file) return {};
+    open_file = file;
+    return sink.begin(offer, file, offsets[file], tracker);
+  };
+  for (;;) {
+    auto m = co_await pipe.receive_message();
+    if (!m) {
+      sink.abandon();
+      if (m.error().code == Errc::peer_gone) {
+        co_return proto::fail(Errc::peer_gone,
+                              "the sender went away mid-transfer after " +
+                                  std::to_string(resumed + tracker.received_bytes()) + " of " +
+                                  std::to_string(total) + " bytes. What arrived is kept as *" +
+                                  std::string(kPartSuffix) + "; receive again from the same sender "
+                                  "to resume");
+      }
+      co_return std::unexpected(m.error());
+    }
+    if (const auto* chunk = std::get_if<msg::Chunk>(&*m)) {
+      auto r = ensure_open(chunk->file);
+      if (r) r = tracker.on_chunk(*chunk);
+      if (r) r = sink.write(chunk->data);
+      if (!r) co_return r;
+      if (clock.due()) {
+        observer.on_event(event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
+      }
+    } else if (const auto* end = std::get_if<msg::FileEnd>(&*m)) {
+      auto r = ensure_open(end->file);
+      if (r) r = tracker.on_file_end(*end);
+      if (!r && r.error().code == Errc::integrity) sink.discard();
+      if (r) r = sink.commit();
+      if (!r) co_return r;
+      open_file = offer.entries.size();
+    } else if (std::holds_alternative<msg::Done>(*m)) {
+      if (auto r = tracker.on_done(); !r) co_return r;
+      const proto::PipeMessage ack = msg::Ack{};
+      if (auto r = co_await pipe.send(ack, true); !r) co_return r;
+      observer.on_event(event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
+      observer.on_event(event::Done{tracker.received_bytes(), total, clock.seconds(), offer.file_count()});
+      co_return proto::Result<void>{};
+    } else if (const auto* a = std::get_if<msg::Abort>(&*m)) {
+      sink.abandon();
+      co_return proto::fail(proto::errc_from_name(a->code), "the sender stopped: " + a->message);
+    } else {
+      co_return proto::fail(Errc::protocol, "unexpected message from the sender during the transfer");
+    }
+  }
+}
+
+awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
+  if (e.code == Errc::peer_gone) co_return;
+  const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(e.code)), e.detail};
+  co_await pipe.send(abort, true);
+}
+
+}  // namespace
+
+awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  // Check the target folder before anything touches the network.
+  auto sink = FileSink::open(options.output, options.overwrite);
+  if (!sink) co_return std::unexpected(sink.error());
+
+  auto rendezvous_result = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+  if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
+  auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
+  auto paired = co_await rendezvous->claim(options.secret.nameplate);
+  if (!paired) co_return std::unexpected(paired.error());
+  observer.on_event(event::PeerJoined{});
+  auto secrets = co_await handshake_as_receiver(*rendezvous, *paired, options.secret);
+  if (!secrets) co_return std::unexpected(secrets.error());
+
+  auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
+  const proto::MailboxNote mine = proto::Candidates{{}, true};
+  if (auto r = co_await mailbox->send(mine); !r) co_return std::unexpected(r.error());
+  auto note = co_await mailbox->receive();
+  if (!note) co_return std::unexpected(note.error());
+  if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
+    co_return proto::fail(proto::errc_from_name(abort->code), "the sender gave up: " + abort->message);
+  }
+  auto race = std::make_shared<PipeRace>(ex, *secrets);
+  const auto& candidates = std::get<proto::Candidates>(*note);
+  race->connect_to(candidates);
+  if (candidates.relay) {
+    race->use_relay(options.server, candidates.list.empty() ? std::chrono::milliseconds(0)
+                                                            : Budgets::kRelayHeadStart);
+  }
+  asio::co_spawn(ex, watch_mailbox(mailbox, race), asio::detached);
+  auto chosen = co_await race->wait(Budgets::kReceiverRace);
+  if (!chosen && chosen.error().code == Errc::no_path) {
+    const proto::MailboxNote abort =
+        proto::PeerAbort{std::string(proto::errc_name(Errc::no_path)),
+                         "the receiver could not reach you. It tried:" +
+                             chosen.error().detail.substr(chosen.error().detail.find(':') + 1)};
+    co_await mailbox->send(abort);
+  }
+  rendezvous->close();
+  if (!chosen) co_return std::unexpected(chosen.error());
+  observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});
+  RecordPipe& pipe = *chosen->pipe;
+
+  auto offer = co_await receive_offer(pipe);
+  if (!offer) {
+    co_await abort_peer(pipe, offer.error());
+    co_return std::unexpected(offer.error());
+  }
+  observer.on_event(event::OfferReceived{&*offer});
+  if (offer->kind == proto::Offer::Kind::text) {
+    observer.on_event(event::TextReceived{offer->text});
+  } else {
+    if (auto r = sink->check(*offer); !r) {
+      const proto::PipeMessage decline = msg::Decline{std::string(proto::errc_name(r.error().code))};
+      co_await pipe.send(decline, true);
+      co_return r;
+    }
+    if (!options.yes && !co_await ask(observer, *offer)) {
+      const proto::PipeMessage decline = msg::Decline{std::string(proto::errc_name(Errc::declined))};
+      co_await pipe.send(decline, true);
+      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+    }
+  }
+  std::vector<std::uint64_t> offsets(offer->entries.size(), 0);
+  if (offer->kind == proto::Offer::Kind::files) {
+    offsets = sink->resume_offsets(*offer);
+    std::uint64_t resumed = 0;
+    for (auto o : offsets) resumed += o;
+    if (resumed > 0) observer.on_event(event::Resumed{resumed});
+    if (auto r = sink->make_folders(*offer); !r) {
+      co_await abort_peer(pipe, r.error());
+      co_return r;
+    }
+  }
+  const proto::PipeMessage accept = msg::Accept{offsets};
+  if (auto r = co_await pipe.send(accept); !r) co_return r;
+  auto r = co_await receive_files(pipe, *offer, *sink, offsets, observer);
+  if (!r) co_await abort_peer(pipe, r.error());
+  pipe.close();
+  co_return r;
+}
+
+}  // namespace ferry::session

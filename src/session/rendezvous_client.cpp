@@ -1,0 +1,86 @@
+#include "session/rendezvous_client.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using proto::Errc;
+namespace rv = proto::rv;
+
+namespace {
+proto::Error server_error(const rv::ServerError& e) {
+  if (e.code == "code_unknown") return {Errc::code_unknown, e.message};
+  if (e.code == "code_taken") return {Errc::code_taken, e.message};
+  return {Errc::server_error, "the server said: " + e.message};
+}
+}  // namespace
+
+awaitable<proto::Result<RendezvousClient>> RendezvousClient::connect(
+    const proto::ServerUrl& url, std::chrono::milliseconds timeout) {
+  auto ws = co_await WebSocketClient::connect(url, url.rendezvous_target(), timeout);
+  if (!ws) co_return std::unexpected(ws.error());
+  RendezvousClient client(std::move(*ws));
+  auto welcome = co_await client.next();
+  if (!welcome) co_return std::unexpected(welcome.error());
+  const auto* w = std::get_if<rv::Welcome>(&*welcome);
+  if (w == nullptr || w->version != proto::kRendezvousVersion) {
+    co_return proto::fail(Errc::server_error,
+                          "the server speaks another version of the ferry protocol; update ferry "
+                          "or the server");
+  }
+  co_return client;
+}
+
+awaitable<proto::Result<proto::ServerMessage>> RendezvousClient::next() {
+  auto text = co_await ws_->receive();
+  if (!text) co_return std::unexpected(text.error());
+  auto m = proto::decode_server(*text);
+  if (!m) co_return proto::fail(Errc::server_error, "the server sent " + m.error().detail);
+  if (const auto* e = std::get_if<rv::ServerError>(&*m)) co_return std::unexpected(server_error(*e));
+  co_return m;
+}
+
+awaitable<proto::Result<std::string>> RendezvousClient::allocate(const std::string& requested) {
+  const std::string text = proto::encode_client(rv::Allocate{requested});
+  auto sent = co_await ws_->send(text);
+  if (!sent) co_return std::unexpected(sent.error());
+  auto m = co_await next();
+  if (!m) co_return std::unexpected(m.error());
+  const auto* a = std::get_if<rv::Allocated>(&*m);
+  if (a == nullptr) co_return proto::fail(Errc::server_error, "the server answered out of order");
+  co_return a->nameplate;
+}
+
+awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& nameplate) {
+  const std::string text = proto::encode_client(rv::Claim{nameplate});
+  auto sent = co_await ws_->send(text);
+  if (!sent) co_return std::unexpected(sent.error());
+  co_return co_await wait_paired();
+}
+
+awaitable<proto::Result<rv::Paired>> RendezvousClient::wait_paired() {
+  auto m = co_await next();
+  if (!m) co_return std::unexpected(m.error());
+  auto* p = std::get_if<rv::Paired>(&*m);
+  if (p == nullptr) co_return proto::fail(Errc::server_error, "the server answered out of order");
+  co_return std::move(*p);
+}
+
+awaitable<proto::Result<void>> RendezvousClient::send(const proto::Bytes& body) {
+  const std::string text = proto::encode_client(rv::Message{body});
+  co_return co_await ws_->send(text);
+}
+
+awaitable<proto::Result<proto::Bytes>> RendezvousClient::receive() {
+  auto m = co_await next();
+  if (!m) co_return std::unexpected(m.error());
+  if (std::holds_alternative<rv::PeerLeft>(*m)) {
+    co_return proto::fail(Errc::peer_gone, "the other side disconnected");
+  }
+  auto* msg = std::get_if<rv::Message>(&*m);
+  if (msg == nullptr) co_return proto::fail(Errc::server_error, "the server answered out of order");
+  co_return std::move(msg->body);
+}
+
+void RendezvousClient::close() { ws_->close(); }
+
+}  // namespace ferry::session

@@ -1,0 +1,36 @@
+// The client side of the rendezvous protocol: allocate or claim a nameplate, wait for the pair,
+// exchange opaque messages with the peer.
+#pragma once
+
+#include <memory>
+
+#include "net/websocket_client.hpp"
+#include "proto/rendezvous_message.hpp"
+
+namespace ferry::session {
+
+class RendezvousClient {
+ public:
+  static net::awaitable<proto::Result<RendezvousClient>> connect(const proto::ServerUrl& url,
+                                                                 std::chrono::milliseconds timeout);
+
+  // Sender: returns the nameplate (the requested one, or one the server picked).
+  net::awaitable<proto::Result<std::string>> allocate(const std::string& requested);
+  // Receiver: claims the nameplate; the server pairs at once or refuses.
+  net::awaitable<proto::Result<proto::rv::Paired>> claim(const std::string& nameplate);
+  // Sender: waits until a receiver claims the nameplate.
+  net::awaitable<proto::Result<proto::rv::Paired>> wait_paired();
+
+  net::awaitable<proto::Result<void>> send(const proto::Bytes& body);
+  // The peer's next message; the peer leaving is Errc::peer_gone.
+  net::awaitable<proto::Result<proto::Bytes>> receive();
+  void close();
+
+ private:
+  explicit RendezvousClient(std::unique_ptr<net::WebSocketClient> ws) : ws_(std::move(ws)) {}
+  net::awaitable<proto::Result<proto::ServerMessage>> next();
+
+  std::unique_ptr<net::WebSocketClient> ws_;
+};
+
+}  // namespace ferry::session

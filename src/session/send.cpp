@@ -1,0 +1,224 @@
+// The sending side of a transfer.
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proto/names.hpp"
+#include "proto/transfer_state.hpp"
+#include "session/pipe_race.hpp"
+#include "session/progress_clock.hpp"
+#include "session/transfer.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using proto::Errc;
+namespace msg = proto::msg;
+
+namespace {
+
+constexpr std::size_t kChunkBytes = 256 * 1024;
+constexpr std::size_t kOfferPartBytes = 512 * 1024;
+
+proto::Error error_from_peer(std::string_view code, std::string message) {
+  return {proto::errc_from_name(code), std::move(message)};
+}
+
+// Keeps reading the mailbox during the race: the receiver may give up, or vanish.
+awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race) {
+  for (;;) {
+    auto note = co_await mailbox->receive();
+    if (!note) co_return race->fail(note.error());
+    if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
+      co_return race->fail(error_from_peer(abort->code, "the receiver gave up: " + abort->message));
+    }
+  }
+}
+
+class FileReader {
+ public:
+  explicit FileReader(const std::filesystem::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~FileReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  // Fills exactly n bytes unless the file ended early.
+  ssize_t read(std::uint8_t* out, std::size_t n) {
+    std::size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::read(fd_, out + got, n - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return -1;
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    return static_cast<ssize_t>(got);
+  }
+
+ private:
+  int fd_;
+};
+
+awaitable<proto::Result<void>> send_offer(RecordPipe& pipe, const proto::Offer& offer) {
+  const std::string json = proto::encode_offer(offer);
+  const auto bytes = proto::as_bytes(json);
+  for (std::size_t pos = 0;;) {
+    const std::size_t n = std::min(kOfferPartBytes, bytes.size() - pos);
+    const bool last = pos + n == bytes.size();
+    const proto::PipeMessage part = msg::OfferPart{last, bytes.subspan(pos, n)};
+    auto r = co_await pipe.send(part);
+    if (!r || last) co_return r;
+    pos += n;
+  }
+}
+
+awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& source, std::uint32_t index,
+                                         std::uint64_t start, std::uint64_t& sent, std::uint64_t total,
+                                         ProgressClock& clock, Observer& observer) {
+  const auto& entry = source.offer().entries[index];
+  const auto name = proto::display_name(entry.path);
+  FileReader file(source.source(index));
+  if (!file.ok()) co_return proto::fail(Errc::io_error, "cannot open \"" + name + "\": " + std::strerror(errno));
+  proto::FileHasher hasher;
+  proto::Bytes buf(proto::kChunkHeaderBytes + kChunkBytes);
+  std::uint8_t* data = buf.data() + proto::kChunkHeaderBytes;
+  const auto changed = [&] {
+    return proto::fail(Errc::io_error, "\"" + name + "\" changed while it was being sent");
+  };
+  // The receiver already holds [0, start): hash it, do not send it.
+  for (std::uint64_t pos = 0; pos < start;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, start - pos));
+    if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
+    hasher.update(proto::ByteView(data, want));
+    pos += want;
+  }
+  for (std::uint64_t pos = start; pos < entry.size;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, entry.size - pos));
+    if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
+    hasher.update(proto::ByteView(data, want));
+    proto::encode_chunk_header(index, pos, buf.data());
+    const proto::ByteView record(buf.data(), proto::kChunkHeaderBytes + want);
+    auto r = co_await pipe.send_record(record);
+    if (!r) co_return r;
+    pos += want;
+    sent += want;
+    if (clock.due()) observer.on_event(event::Progress{sent, total, clock.seconds()});
+  }
+  const proto::PipeMessage end = msg::FileEnd{index, hasher.finish()};
+  co_return co_await pipe.send(end);
+}
+
+}  // namespace
+
+awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options, Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  auto rendezvous_result = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+  if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
+  auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
+
+  proto::Secret words;
+  if (options.code) {
+    words = *options.code;
+  } else {
+    std::uint8_t r[2];
+    randombytes_buf(r, sizeof r);
+    words.words = proto::words_from_bytes(r[0], r[1]);
+  }
+  // Named, not a ?: temporary: g++ 12 destroys conditional temporaries in co_await twice.
+  const std::string wanted = options.code ? options.code->nameplate : std::string();
+  auto nameplate = co_await rendezvous->allocate(wanted);
+  if (!nameplate) co_return std::unexpected(nameplate.error());
+  words.nameplate = *nameplate;
+  proto::Secret link{*nameplate, proto::SecretKind::link, {}, proto::Bytes(proto::kLinkSecretBytes)};
+  randombytes_buf(link.link_secret.data(), link.link_secret.size());
+  observer.on_event(event::CodeReady{
+      proto::format_code(words), proto::format_link(options.server.to_string(), *nameplate, link.link_secret)});
+
+  auto paired = co_await rendezvous->wait_paired();
+  if (!paired) co_return std::unexpected(paired.error());
+  observer.on_event(event::PeerJoined{});
+  auto secrets = co_await handshake_as_sender(*rendezvous, *paired, words, link);
+  if (!secrets) co_return std::unexpected(secrets.error());
+
+  auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
+  auto race = std::make_shared<PipeRace>(ex, *secrets);
+  auto candidates = race->listen();
+  if (!candidates) co_return std::unexpected(candidates.error());
+  if (auto r = co_await mailbox->send(*candidates); !r) co_return std::unexpected(r.error());
+  race->use_relay(options.server, std::chrono::milliseconds(0));
+  asio::co_spawn(ex, watch_mailbox(mailbox, race), asio::detached);
+  auto chosen = co_await race->wait(Budgets::kSenderRace);
+  rendezvous->close();  // the transfer no longer needs the server's mailbox
+  if (!chosen) co_return std::unexpected(chosen.error());
+  observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});
+  RecordPipe& pipe = *chosen->pipe;
+
+  const proto::Offer& offer = source.offer();
+  if (auto r = co_await send_offer(pipe, offer); !r) co_return r;
+  auto answer = co_await pipe.receive_message();
+  if (!answer) {
+    co_return proto::fail(Errc::peer_gone, "the receiver went away before accepting");
+  }
+  if (const auto* d = std::get_if<msg::Decline>(&*answer)) {
+    if (d->reason == proto::errc_name(Errc::target_exists)) {
+      co_return proto::fail(Errc::declined, "the receiver already has files with these names and "
+                                            "did not choose to overwrite them; nothing was sent");
+    }
+    co_return proto::fail(Errc::declined, "the receiver declined the offer; nothing was sent");
+  }
+  if (const auto* a = std::get_if<msg::Abort>(&*answer)) {
+    co_return std::unexpected(error_from_peer(a->code, "the receiver stopped: " + a->message));
+  }
+  const auto* accept = std::get_if<msg::Accept>(&*answer);
+  if (accept == nullptr) co_return proto::fail(Errc::protocol, "the receiver answered the offer out of order");
+
+  ProgressClock clock;
+  std::uint64_t sent = 0;
+  std::uint64_t carried_from = 0;
+  const std::uint64_t total = offer.total_bytes();
+  if (offer.kind == proto::Offer::Kind::files) {
+    if (accept->start_offsets.size() != offer.entries.size()) {
+      co_return proto::fail(Errc::protocol, "the receiver's answer does not fit the offer");
+    }
+    std::uint64_t resumed = 0;
+    for (std::size_t i = 0; i < offer.entries.size(); ++i) {
+      if (accept->start_offsets[i] > offer.entries[i].size) {
+        co_return proto::fail(Errc::protocol, "the receiver asked to resume past a file's end");
+      }
+      resumed += accept->start_offsets[i];
+    }
+    if (resumed > 0) observer.on_event(event::Resumed{resumed});
+    sent = resumed;
+    carried_from = resumed;
+    for (std::uint32_t i = 0; i < offer.entries.size(); ++i) {
+      if (offer.entries[i].kind != proto::OfferEntry::Kind::file) continue;
+      auto r = co_await send_file(pipe, source, i, accept->start_offsets[i], sent, total, clock, observer);
+      if (!r) {
+        if (r.error().code != Errc::peer_gone) {
+          const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(r.error().code)), r.error().detail};
+          co_await pipe.send(abort, true);
+        }
+        co_return r;
+      }
+    }
+  }
+  const proto::PipeMessage done = msg::Done{};
+  if (auto r = co_await pipe.send(done, true); !r) co_return r;
+  auto ack = co_await pipe.receive_message();
+  if (!ack) co_return proto::fail(Errc::peer_gone, "the receiver went away before confirming the transfer");
+  if (const auto* a = std::get_if<msg::Abort>(&*ack)) {
+    co_return std::unexpected(error_from_peer(a->code, "the receiver reported: " + a->message));
+  }
+  if (!std::holds_alternative<msg::Ack>(*ack)) co_return proto::fail(Errc::protocol, "the receiver did not confirm");
+  observer.on_event(event::Progress{sent, total, clock.seconds()});
+  observer.on_event(event::Done{sent - carried_from, total, clock.seconds(), offer.file_count()});
+  pipe.close();
+  co_return proto::Result<void>{};
+}
+
+}  // namespace ferry::session

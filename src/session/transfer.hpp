@@ -1,0 +1,42 @@
+// One whole transfer, from either side: rendezvous, PAKE, path race, then the offer/accept/chunks
+// exchange on the chosen pipe. These are the entry points the CLI (and tests) drive.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "net/asio.hpp"
+#include "proto/code.hpp"
+#include "proto/server_url.hpp"
+#include "session/file_source.hpp"
+#include "session/observer.hpp"
+
+namespace ferry::session {
+
+struct SendOptions {
+  proto::ServerUrl server;
+  std::optional<proto::Secret> code;  // chosen by the sender (--code); random otherwise
+};
+
+struct ReceiveOptions {
+  proto::ServerUrl server;
+  proto::Secret secret;
+  std::filesystem::path output = ".";
+  bool overwrite = false;
+  bool yes = false;
+};
+
+net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
+                                         Observer& observer);
+net::awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer);
+
+// Timing of the phases, tuned so that a failure is reported within 15 s.
+struct Budgets {
+  static constexpr std::chrono::milliseconds kServerConnect{5000};
+  static constexpr std::chrono::milliseconds kCandidates{10000};
+  static constexpr std::chrono::milliseconds kReceiverRace{10000};
+  static constexpr std::chrono::milliseconds kSenderRace{14000};
+  static constexpr std::chrono::milliseconds kRelayHeadStart{300};
+};
+
+}  // namespace ferry::session
