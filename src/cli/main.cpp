@@ -80,12 +80,8 @@ proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
 int serve(const std::string& listen_text, std::string public_url) {
   auto listen = parse_listen(listen_text);
   if (!listen) return usage_error(listen.error().detail);
-  if (public_url.empty()) {
-    const auto a = listen->address();
-    const std::string host = a.is_unspecified() ? "127.0.0.1" : a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-    public_url = "http://" + host + ":" + std::to_string(listen->port());
-  } else if (auto u = proto::parse_server_url(public_url); !u) {
-    return usage_error("--public-url: " + u.error().detail);
+  if (!public_url.empty()) {
+    if (auto u = proto::parse_server_url(public_url); !u) return usage_error("--public-url: " + u.error().detail);
   }
   asio::io_context io;
   server::ServerOptions options;
@@ -95,7 +91,7 @@ int serve(const std::string& listen_text, std::string public_url) {
   if (auto r = srv.start(); !r) return usage_error(r.error().detail);
   const auto ep = srv.local_endpoint();
   std::cout << "ferry server listening on " << ep.address().to_string() << ":" << ep.port()
-            << "\npublic URL: " << public_url << "\n"
+            << "\npublic URL: " << srv.public_url() << "\n"
             << std::flush;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) { io.stop(); });
@@ -151,6 +147,8 @@ int main(int argc, char** argv) {
   send_cmd->add_flag("--json", json, "One JSON event per line on stdout");
   send_cmd->add_option("--text", text, "Send this text message instead of files");
   send_cmd->add_option("--name", stdin_name, "File name for data read from stdin")->capture_default_str();
+  bool force_relay = false;
+  send_cmd->add_flag("--force-relay", force_relay, "Send through the server's relay only (no direct paths)");
   send_cmd->add_option("paths", paths, "Files or folders to send; - reads stdin");
 
   bool yes = false;
@@ -163,6 +161,7 @@ int main(int argc, char** argv) {
   recv_cmd->add_option("--output,-o", output, "Folder to save into")->capture_default_str();
   recv_cmd->add_flag("--overwrite", overwrite, "Replace existing files with the same names");
   recv_cmd->add_flag("--json", json, "One JSON event per line on stdout");
+  recv_cmd->add_flag("--force-relay", force_relay, "Receive through the server's relay only");
   recv_cmd->add_option("code", code_arg, "The code (7-tumbler-oxcart) or link; asked for when missing");
 
   try {
@@ -180,7 +179,7 @@ int main(int argc, char** argv) {
   if (*send_cmd) {
     cli::Console console(cli::Console::Role::sender, json);
     if (!*server) return usage_error(cli::no_server_hint());
-    session::SendOptions options{**server, std::nullopt};
+    session::SendOptions options{**server, std::nullopt, force_relay};
     if (!code_flag.empty()) {
       auto code = proto::parse_code(code_flag);
       if (!code) return usage_error("--code: " + code.error().detail);
@@ -234,6 +233,7 @@ int main(int argc, char** argv) {
   options.output = output;
   options.overwrite = overwrite;
   options.yes = yes;
-  console.set_output_folder(output);
+  options.force_relay = force_relay;
+  console.set_output_folder(std::filesystem::absolute(output).lexically_normal().string());
   return run_session(console, session::receive(options, console));
 }

@@ -81,6 +81,15 @@ awaitable<proto::Result<proto::PipeMessage>> RecordPipe::receive_message(
   co_return proto::decode_pipe_message(*rec);
 }
 
+awaitable<void> RecordPipe::close_gracefully(std::chrono::milliseconds timeout) {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::array<std::uint8_t, 64 * 1024> sink{};
+  stream_.expires_after(timeout);
+  while (!ec) co_await stream_.async_read_some(asio::buffer(sink), redirect(ec));
+  close();
+}
+
 void RecordPipe::close() {
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);

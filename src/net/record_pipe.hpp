@@ -36,6 +36,9 @@ class RecordPipe {
   // The raw stream, for what precedes the record layer (the relay's pairing byte).
   beast::tcp_stream& stream() { return stream_; }
   void close();
+  // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
+  // our last record is not destroyed by a reset.
+  awaitable<void> close_gracefully(std::chrono::milliseconds timeout);
 
  private:
   beast::tcp_stream stream_;

@@ -135,6 +135,12 @@ proto::Result<void> Server::start() {
                                                ":" + std::to_string(options_.listen.port()) + ": " +
                                                ec.message());
   }
+  if (options_.public_url.empty()) {
+    const auto ep = acceptor_.local_endpoint();
+    const auto a = ep.address();
+    const std::string host = a.is_unspecified() ? "127.0.0.1" : a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+    options_.public_url = "http://" + host + ":" + std::to_string(ep.port());
+  }
   asio::co_spawn(io_, accept_loop(), asio::detached);
   return {};
 }

@@ -29,6 +29,8 @@ class Server {
   // Binds the port; a failure is a start-up error for the CLI to explain.
   proto::Result<void> start();
   net::tcp::endpoint local_endpoint() const;
+  // --public-url, or http://<bound address> when none was given.
+  const std::string& public_url() const { return options_.public_url; }
 
  private:
   class RendezvousConnection;

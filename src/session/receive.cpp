@@ -122,10 +122,11 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
   }
 }
 
+// Tells the sender why we stop, and makes sure the words arrive before the connection ends.
 awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
   if (e.code == Errc::peer_gone) co_return;
   const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(e.code)), e.detail};
-  co_await pipe.send(abort, true);
+  if (co_await pipe.send(abort, true)) co_await pipe.close_gracefully(std::chrono::seconds(2));
 }
 
 }  // namespace
@@ -154,7 +155,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
     co_return proto::fail(proto::errc_from_name(abort->code), "the sender gave up: " + abort->message);
   }
   auto race = std::make_shared<PipeRace>(ex, *secrets);
-  const auto& candidates = std::get<proto::Candidates>(*note);
+  auto candidates = std::get<proto::Candidates>(*note);
+  if (options.force_relay) candidates.list.clear();
   race->connect_to(candidates);
   if (candidates.relay) {
     race->use_relay(options.server, candidates.list.empty() ? std::chrono::milliseconds(0)
@@ -169,12 +171,17 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
                              chosen.error().detail.substr(chosen.error().detail.find(':') + 1)};
     co_await mailbox->send(abort);
   }
-  rendezvous->close();
-  if (!chosen) co_return std::unexpected(chosen.error());
+  if (!chosen) {
+    rendezvous->close();
+    co_return std::unexpected(chosen.error());
+  }
   observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});
   RecordPipe& pipe = *chosen->pipe;
 
   auto offer = co_await receive_offer(pipe);
+  // Only now is it certain the sender took our "select": leaving the mailbox earlier could make it
+  // read our departure as a vanished peer.
+  rendezvous->close();
   if (!offer) {
     co_await abort_peer(pipe, offer.error());
     co_return std::unexpected(offer.error());

@@ -38,6 +38,33 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
   }
 }
 
+constexpr auto kAckTimeout = std::chrono::seconds(120);  // the receiver verifies the last file
+constexpr auto kAbortGrace = std::chrono::seconds(2);
+
+// The receiver's last word on the pipe, read concurrently with our writes.
+struct Reply {
+  explicit Reply(asio::any_io_executor ex) : ready(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer ready;
+  std::optional<proto::Result<proto::PipeMessage>> message;
+
+  awaitable<std::optional<proto::Result<proto::PipeMessage>>> wait(std::chrono::seconds timeout) {
+    if (!message) {
+      ready.expires_after(timeout);
+      error_code ec;
+      co_await ready.async_wait(redirect(ec));
+    }
+    co_return message;
+  }
+};
+
+awaitable<void> read_reply(std::shared_ptr<RecordPipe> pipe, std::shared_ptr<Reply> reply) {
+  auto m = co_await pipe->receive_message();
+  // An abort interrupts our writing at once (they fail, and the abort explains why).
+  if (m && std::holds_alternative<msg::Abort>(*m)) pipe->close();
+  reply->message = std::move(m);
+  reply->ready.cancel();
+}
+
 class FileReader {
  public:
   explicit FileReader(const std::filesystem::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
@@ -147,7 +174,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
   auto race = std::make_shared<PipeRace>(ex, *secrets);
-  auto candidates = race->listen();
+  auto candidates = options.force_relay ? proto::Result<proto::Candidates>{} : race->listen();
   if (!candidates) co_return std::unexpected(candidates.error());
   if (auto r = co_await mailbox->send(*candidates); !r) co_return std::unexpected(r.error());
   race->use_relay(options.server, std::chrono::milliseconds(0));
@@ -177,44 +204,52 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   const auto* accept = std::get_if<msg::Accept>(&*answer);
   if (accept == nullptr) co_return proto::fail(Errc::protocol, "the receiver answered the offer out of order");
 
+  // From here the receiver speaks only to end things (ack, or abort: disk full, bad hash, ...);
+  // listen while writing so an abort is seen the moment it arrives.
+  auto reply = std::make_shared<Reply>(ex);
+  asio::co_spawn(ex, read_reply(chosen->pipe, reply), asio::detached);
   ProgressClock clock;
   std::uint64_t sent = 0;
   std::uint64_t carried_from = 0;
   const std::uint64_t total = offer.total_bytes();
+  proto::Result<void> outcome;
   if (offer.kind == proto::Offer::Kind::files) {
     if (accept->start_offsets.size() != offer.entries.size()) {
       co_return proto::fail(Errc::protocol, "the receiver's answer does not fit the offer");
     }
-    std::uint64_t resumed = 0;
     for (std::size_t i = 0; i < offer.entries.size(); ++i) {
       if (accept->start_offsets[i] > offer.entries[i].size) {
         co_return proto::fail(Errc::protocol, "the receiver asked to resume past a file's end");
       }
-      resumed += accept->start_offsets[i];
+      carried_from += accept->start_offsets[i];
     }
-    if (resumed > 0) observer.on_event(event::Resumed{resumed});
-    sent = resumed;
-    carried_from = resumed;
-    for (std::uint32_t i = 0; i < offer.entries.size(); ++i) {
+    if (carried_from > 0) observer.on_event(event::Resumed{carried_from});
+    sent = carried_from;
+    for (std::uint32_t i = 0; i < offer.entries.size() && outcome; ++i) {
       if (offer.entries[i].kind != proto::OfferEntry::Kind::file) continue;
-      auto r = co_await send_file(pipe, source, i, accept->start_offsets[i], sent, total, clock, observer);
-      if (!r) {
-        if (r.error().code != Errc::peer_gone) {
-          const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(r.error().code)), r.error().detail};
-          co_await pipe.send(abort, true);
-        }
-        co_return r;
-      }
+      outcome = co_await send_file(pipe, source, i, accept->start_offsets[i], sent, total, clock, observer);
     }
   }
-  const proto::PipeMessage done = msg::Done{};
-  if (auto r = co_await pipe.send(done, true); !r) co_return r;
-  auto ack = co_await pipe.receive_message();
-  if (!ack) co_return proto::fail(Errc::peer_gone, "the receiver went away before confirming the transfer");
-  if (const auto* a = std::get_if<msg::Abort>(&*ack)) {
-    co_return std::unexpected(error_from_peer(a->code, "the receiver reported: " + a->message));
+  if (outcome) {
+    const proto::PipeMessage done = msg::Done{};
+    outcome = co_await pipe.send(done, true);
+  } else if (outcome.error().code != Errc::peer_gone) {
+    // Our own failure (a file changed, a read failed): tell the receiver why.
+    const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(outcome.error().code)), outcome.error().detail};
+    co_await pipe.send(abort, true);
+    pipe.close();
+    co_return outcome;
   }
-  if (!std::holds_alternative<msg::Ack>(*ack)) co_return proto::fail(Errc::protocol, "the receiver did not confirm");
+  // A failed write is usually explained by what the receiver said just before closing.
+  const auto ack = co_await reply->wait(outcome ? kAckTimeout : kAbortGrace);
+  if (ack && *ack) {
+    if (const auto* a = std::get_if<msg::Abort>(&**ack)) {
+      co_return std::unexpected(error_from_peer(a->code, "the receiver stopped: " + a->message));
+    }
+  }
+  if (!outcome) co_return outcome;
+  if (!ack || !*ack) co_return proto::fail(Errc::peer_gone, "the receiver went away before confirming the transfer");
+  if (!std::holds_alternative<msg::Ack>(**ack)) co_return proto::fail(Errc::protocol, "the receiver did not confirm");
   observer.on_event(event::Progress{sent, total, clock.seconds()});
   observer.on_event(event::Done{sent - carried_from, total, clock.seconds(), offer.file_count()});
   pipe.close();

@@ -16,6 +16,7 @@ namespace ferry::session {
 struct SendOptions {
   proto::ServerUrl server;
   std::optional<proto::Secret> code;  // chosen by the sender (--code); random otherwise
+  bool force_relay = false;           // offer no direct candidates
 };
 
 struct ReceiveOptions {
@@ -24,6 +25,7 @@ struct ReceiveOptions {
   std::filesystem::path output = ".";
   bool overwrite = false;
   bool yes = false;
+  bool force_relay = false;  // ignore the sender's direct candidates
 };
 
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what ferry needs on Debian 12 and builds it (release; and the ASan+UBSan build with
+# FERRY_ASAN=1). Safe to run again: apt-get and cmake only do what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential g++ cmake ninja-build pkg-config git
+  libboost1.74-dev libboost-system1.74-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3 iproute2 nftables conntrack procps util-linux
+  openssh-server openssh-client iperf3 time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "Installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  # Keep package scripts from starting services (sshd) on machines without systemd.
+  if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cmake --preset release >/dev/null
+cmake --build --preset release
+if [ "${FERRY_ASAN:-0}" = 1 ]; then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan
+fi

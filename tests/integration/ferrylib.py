@@ -1,0 +1,156 @@
+"""Helpers for integration tests: the real ferry binary, a real `ferry serve`, real sockets."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+FERRY = os.environ.get("FERRY_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "release", "src", "cli", "ferry")
+
+
+class Server:
+    """A `ferry serve` on a free loopback port, stopped on exit."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([FERRY, "serve", "--listen", "127.0.0.1:0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on ([0-9.]+):(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("ferry serve did not start: " + line)
+        self.port = int(m.group(2))
+        self.url = "http://127.0.0.1:%d" % self.port
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        # A crashed server would hide behind passing transfers: insist it was still alive.
+        self.proc.stdout.close()
+        assert self.proc.returncode in (0, -signal.SIGTERM), "server exited with %r" % self.proc.returncode
+
+
+class Run:
+    """One ferry client process with --json; events parsed as they arrive."""
+
+    def __init__(self, args, stdin=None, input_text=None, env=None):
+        full_env = dict(os.environ)
+        full_env.pop("FERRY_SERVER", None)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([FERRY] + args + ["--json"], stdin=stdin or subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+        self.events = []
+        self.stderr = b""
+        if input_text is not None:
+            self.proc.stdin.write(input_text.encode())
+            self.proc.stdin.close()
+
+    def next_event(self, timeout=30):
+        """Reads one event line (blocking)."""
+        line = self.proc.stdout.readline()
+        if not line:
+            return None
+        ev = json.loads(line)
+        self.events.append(ev)
+        return ev
+
+    def wait_event(self, kind, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ev = self.next_event()
+            if ev is None:
+                return None
+            if ev["event"] == kind:
+                return ev
+        return None
+
+    def finish(self, timeout=120):
+        if self.proc.stdin and self.proc.stdin.closed:
+            self.proc.stdin = None
+        out, err = self.proc.communicate(timeout=timeout)
+        for line in out.splitlines():
+            if line.strip():
+                self.events.append(json.loads(line))
+        self.stderr += err
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def event(self, kind):
+        for ev in self.events:
+            if ev["event"] == kind:
+                return ev
+        return None
+
+
+def send(server, paths, code=None, extra=(), **kw):
+    args = ["send", "--server", server.url] + list(extra)
+    if code:
+        args += ["--code", code]
+    return Run(args + list(paths), **kw)
+
+
+def receive(server, code, out_dir, extra=(), **kw):
+    args = ["receive", "--server", server.url, "--output", str(out_dir)] + list(extra) + [code]
+    return Run(args, **kw)
+
+
+def write_random(path, size, block=1 << 20):
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(block, left)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ferry-it-")
+        self.src = os.path.join(self.tmp, "src")
+        self.out = os.path.join(self.tmp, "out")
+        os.makedirs(self.src)
+        os.makedirs(self.out)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def assertSameFile(self, a, b):
+        self.assertTrue(os.path.exists(b), "%s was not received" % b)
+        self.assertEqual(os.path.getsize(a), os.path.getsize(b))
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                x, y = fa.read(1 << 20), fb.read(1 << 20)
+                self.assertEqual(x, y)
+                if not x:
+                    break
+
+    def transfer(self, paths, code, send_extra=(), recv_extra=("--yes",), **kw):
+        with Server() as srv:
+            s = send(srv, paths, code=code, extra=send_extra)
+            self.assertIsNotNone(s.wait_event("code"), s.proc.stderr.read() if s.proc.poll() is not None else "")
+            r = receive(srv, code, self.out, extra=recv_extra, **kw)
+            rc_r = r.finish()
+            rc_s = s.finish()
+            return s, r, rc_s, rc_r

@@ -1,0 +1,226 @@
+"""Every failure a user can meet ends with a clear error, a documented exit status, and nothing lost."""
+import os
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from ferrylib import FERRY, Run, Server, TempDirTest, free_port, receive, send, write_random
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+class FailureTest(TempDirTest):
+    def file(self, name="f.bin", size=10000):
+        path = os.path.join(self.src, name)
+        write_random(path, size)
+        return path
+
+    def test_wrong_code_fails_both_sides_and_writes_nothing(self):
+        path = self.file()
+        with Server() as srv:
+            s = send(srv, [path], code="201-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "201-acorn-yogurt", self.out, extra=["--yes"])
+            self.assertEqual(r.finish(), 3, r.stderr)
+            self.assertEqual(s.finish(), 3, s.stderr)
+        self.assertEqual(r.event("error")["code"], "wrong_code")
+        self.assertEqual(s.event("error")["code"], "wrong_code")
+        self.assertIn(b"nothing was sent", r.stderr)
+        self.assertEqual(os.listdir(self.out), [])
+
+    def test_used_code_gets_one_guess(self):
+        path = self.file()
+        with Server() as srv:
+            s = send(srv, [path], code="202-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "202-acorn-yogurt", self.out, extra=["--yes"])
+            self.assertEqual(r.finish(), 3)
+            s.finish()
+            # The right words, too late: the nameplate is gone.
+            r2 = receive(srv, "202-acorn-zebra", self.out, extra=["--yes"])
+            self.assertEqual(r2.finish(), 6, r2.stderr)
+        self.assertEqual(r2.event("error")["code"], "code_unknown")
+
+    def test_declined_offer(self):
+        path = self.file()
+        with Server() as srv:
+            s = send(srv, [path], code="203-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "203-acorn-zebra", self.out, input_text="n\n")
+            self.assertEqual(r.finish(), 4, r.stderr)
+            self.assertEqual(s.finish(), 4, s.stderr)
+        self.assertEqual(s.event("error")["code"], "declined")
+        self.assertIsNotNone(r.event("offer"))
+        self.assertEqual(os.listdir(self.out), [])
+
+    def test_accept_by_answering_yes(self):
+        path = self.file()
+        with Server() as srv:
+            s = send(srv, [path], code="204-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "204-acorn-zebra", self.out, input_text="y\n")
+            self.assertEqual(r.finish(), 0, r.stderr)
+            self.assertEqual(s.finish(), 0)
+        self.assertSameFile(path, os.path.join(self.out, "f.bin"))
+
+    def test_target_exists_is_not_overwritten(self):
+        path = self.file()
+        existing = os.path.join(self.out, "f.bin")
+        with open(existing, "w") as f:
+            f.write("precious")
+        with Server() as srv:
+            s = send(srv, [path], code="205-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "205-acorn-zebra", self.out, extra=["--yes"])
+            self.assertEqual(r.finish(), 10, r.stderr)
+            self.assertEqual(s.finish(), 4, s.stderr)
+        self.assertEqual(r.event("error")["code"], "target_exists")
+        with open(existing) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertEqual(os.listdir(self.out), ["f.bin"])
+
+    def test_overwrite_when_asked(self):
+        path = self.file()
+        with open(os.path.join(self.out, "f.bin"), "w") as f:
+            f.write("old")
+        with Server() as srv:
+            s = send(srv, [path], code="206-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "206-acorn-zebra", self.out, extra=["--yes", "--overwrite"])
+            self.assertEqual(r.finish(), 0, r.stderr)
+            self.assertEqual(s.finish(), 0)
+        self.assertSameFile(path, os.path.join(self.out, "f.bin"))
+
+    def test_sender_killed_mid_transfer(self):
+        path = self.file("big.bin", 300 << 20)
+        with Server() as srv:
+            s = send(srv, [path], code="207-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "207-acorn-zebra", self.out, extra=["--yes"])
+            self.assertIsNotNone(r.wait_event("progress"))
+            s.kill()
+            start = time.time()
+            self.assertEqual(r.finish(), 7, r.stderr)
+            self.assertLess(time.time() - start, 10)
+        self.assertEqual(r.event("error")["code"], "peer_gone")
+        self.assertIn("mid-transfer", r.event("error")["message"])
+        # Documented: no final file; the partial one stays as .ferry-part for a resume.
+        self.assertFalse(os.path.exists(os.path.join(self.out, "big.bin")))
+        self.assertTrue(os.path.exists(os.path.join(self.out, "big.bin.ferry-part")))
+
+    def test_receiver_killed_mid_transfer(self):
+        path = self.file("big.bin", 300 << 20)
+        with Server() as srv:
+            s = send(srv, [path], code="208-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "208-acorn-zebra", self.out, extra=["--yes"])
+            self.assertIsNotNone(r.wait_event("progress"))
+            r.kill()
+            self.assertEqual(s.finish(timeout=20), 7, s.stderr)
+        self.assertEqual(s.event("error")["code"], "peer_gone")
+
+    def test_server_refusing_connections(self):
+        port = free_port()
+        start = time.time()
+        r = Run(["receive", "--server", "http://127.0.0.1:%d" % port, "--output", self.out, "5-acorn-zebra"])
+        self.assertEqual(r.finish(), 5)
+        self.assertLess(time.time() - start, 10)
+        self.assertEqual(r.event("error")["code"], "server_unreachable")
+        s = Run(["send", "--server", "http://127.0.0.1:%d" % port, self.file()])
+        self.assertEqual(s.finish(), 5)
+
+    def test_server_that_never_answers(self):
+        # Accepts TCP, then says nothing: the client must give up within seconds, not hang.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        held = []
+        stop = threading.Event()
+
+        def accept():
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    held.append(listener.accept()[0])
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=accept)
+        t.start()
+        try:
+            start = time.time()
+            r = Run(["receive", "--server", "http://127.0.0.1:%d" % listener.getsockname()[1],
+                     "--output", self.out, "5-acorn-zebra"])
+            self.assertEqual(r.finish(), 5)
+            self.assertLess(time.time() - start, 10)
+            self.assertEqual(r.event("error")["code"], "server_unreachable")
+        finally:
+            stop.set()
+            t.join()
+            for c in held:
+                c.close()
+            listener.close()
+
+    def test_garbage_server_urls(self):
+        for url in ["garbage", "ftp://x", "http://h:99999", "http://a b", "http://[::1"]:
+            p = subprocess.run([FERRY, "send", "--server", url, "--text", "x"], capture_output=True, timeout=10)
+            self.assertEqual(p.returncode, 2, url)
+            self.assertIn(b"server URL", p.stderr)
+
+    def test_no_server_configured(self):
+        env = dict(os.environ, XDG_CONFIG_HOME=self.tmp)
+        env.pop("FERRY_SERVER", None)
+        p = subprocess.run([FERRY, "send", "--text", "x"], capture_output=True, timeout=10, env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--server", p.stderr)
+        self.assertIn(b"FERRY_SERVER", p.stderr)
+
+    def test_server_from_environment_and_config(self):
+        with Server() as srv:
+            for how in ("env", "config"):
+                env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.tmp, how))
+                if how == "env":
+                    env["FERRY_SERVER"] = srv.url
+                else:
+                    env.pop("FERRY_SERVER", None)
+                    os.makedirs(os.path.join(self.tmp, how, "ferry"))
+                    with open(os.path.join(self.tmp, how, "ferry", "config"), "w") as f:
+                        f.write("# ferry\nserver = %s\n" % srv.url)
+                s = Run(["send", "--text", "via " + how], env=env)
+                code = s.wait_event("code")
+                self.assertIsNotNone(code, how)
+                r = Run(["receive", code["code"]], env=env)
+                self.assertEqual(r.finish(), 0, r.stderr)
+                self.assertEqual(s.finish(), 0)
+                self.assertEqual(r.event("text")["text"], "via " + how)
+
+    def test_missing_file_is_a_usage_error(self):
+        p = subprocess.run([FERRY, "send", "--server", "http://127.0.0.1:1", os.path.join(self.src, "nope")],
+                           capture_output=True, timeout=10)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"no such file", p.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0 or IN_CI, "needs root to mount a small tmpfs")
+    def test_disk_full(self):
+        small = os.path.join(self.tmp, "small")
+        os.makedirs(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small], check=True)
+        try:
+            path = self.file("big.bin", 20 << 20)
+            with Server() as srv:
+                s = send(srv, [path], code="209-acorn-zebra")
+                self.assertIsNotNone(s.wait_event("code"))
+                r = receive(srv, "209-acorn-zebra", small, extra=["--yes"])
+                self.assertEqual(r.finish(), 9, r.stderr)
+                self.assertEqual(s.finish(), 9, s.stderr)
+            self.assertEqual(r.event("error")["code"], "disk_full")
+            self.assertIn("free some space", r.event("error")["message"])
+            self.assertFalse(os.path.exists(os.path.join(small, "big.bin")))
+        finally:
+            subprocess.run(["umount", small])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,44 @@
+#include "proto/peer_message.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::proto {
+namespace {
+
+TEST(PeerMessage, PakeRoundTrip) {
+  ReceiverPake r{SecretKind::link, {}};
+  r.share.fill(5);
+  auto dr = decode_receiver_pake(encode(r));
+  ASSERT_TRUE(dr);
+  EXPECT_EQ(dr->kind, SecretKind::link);
+  EXPECT_EQ(dr->share, r.share);
+  SenderPake s{};
+  s.confirm.fill(7);
+  auto ds = decode_sender_pake(encode(s));
+  ASSERT_TRUE(ds);
+  EXPECT_EQ(ds->confirm, s.confirm);
+  EXPECT_FALSE(decode_receiver_pake(Bytes(10)));
+  EXPECT_FALSE(decode_sender_pake(Bytes(65)));
+  EXPECT_FALSE(decode_confirm(Bytes(31)));
+}
+
+TEST(PeerMessage, NotesRoundTripAndValidate) {
+  Candidates c{{{"tcp", "192.0.2.1", 4000}, {"tcp", "2001:db8::1", 5}}, true};
+  auto d = decode_note(encode_note(c));
+  ASSERT_TRUE(d);
+  const auto& dc = std::get<Candidates>(*d);
+  EXPECT_EQ(dc.list.size(), 2u);
+  EXPECT_TRUE(dc.relay);
+  auto a = decode_note(encode_note(PeerAbort{"no_path", "nothing worked"}));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(std::get<PeerAbort>(*a).code, "no_path");
+  for (const char* bad : {"{}", "{\"type\":\"candidates\"}",
+                          "{\"type\":\"candidates\",\"candidates\":[{\"transport\":\"tcp\",\"address\":\"evil.example\",\"port\":1}]}",
+                          "{\"type\":\"candidates\",\"candidates\":[{\"transport\":\"tcp\",\"address\":\"1.2.3.4\",\"port\":0}]}",
+                          "{\"type\":\"abort\"}"}) {
+    EXPECT_FALSE(decode_note(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ferry::proto

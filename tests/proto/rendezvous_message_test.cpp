@@ -1,0 +1,39 @@
+#include "proto/rendezvous_message.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::proto {
+namespace {
+
+TEST(RendezvousMessage, ClientRoundTrip) {
+  const std::vector<ClientMessage> msgs = {rv::Allocate{}, rv::Allocate{"17"}, rv::Claim{"17"},
+                                           rv::Message{{1, 2, 3}}};
+  for (const auto& m : msgs) {
+    auto d = decode_client(encode_client(m));
+    ASSERT_TRUE(d) << d.error().detail;
+    EXPECT_EQ(encode_client(*d), encode_client(m));
+  }
+}
+
+TEST(RendezvousMessage, ServerRoundTrip) {
+  const std::vector<ServerMessage> msgs = {
+      rv::Welcome{}, rv::Allocated{"3"}, rv::Paired{Bytes(16, 1), Bytes(32, 2)}, rv::Message{{9}},
+      rv::PeerLeft{}, rv::ServerError{"code_unknown", "no such code"}};
+  for (const auto& m : msgs) {
+    auto d = decode_server(encode_server(m));
+    ASSERT_TRUE(d) << d.error().detail;
+    EXPECT_EQ(encode_server(*d), encode_server(m));
+  }
+}
+
+TEST(RendezvousMessage, RejectsGarbage) {
+  const std::vector<std::string> bad = {
+      "", "null", "[]", "{}", "{\"type\":1}", "{\"type\":\"nope\"}", "{\"type\":\"claim\"}",
+      "{\"type\":\"claim\",\"nameplate\":\"abc\"}", "{\"type\":\"claim\",\"nameplate\":\"0123\"}",
+      "{\"type\":\"claim\",\"nameplate\":\"1234567890\"}", "{\"type\":\"message\",\"body\":\"***\"}",
+      "{\"type\":\"message\"}", std::string(kMaxRendezvousFrame + 1, ' '), "\xff\xfe"};
+  for (const auto& b : bad) EXPECT_FALSE(decode_client(b)) << b.substr(0, 60);
+}
+
+}  // namespace
+}  // namespace ferry::proto

@@ -1,0 +1,72 @@
+#include "proto/transfer_state.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::proto {
+namespace {
+
+FileHash hash_of(std::string_view s) {
+  FileHasher h;
+  h.update(as_bytes(s));
+  return h.finish();
+}
+
+Offer two_files() {
+  Offer o;
+  o.entries = {{"d", OfferEntry::Kind::directory, 0, false},
+               {"d/a", OfferEntry::Kind::file, 5, false},
+               {"d/b", OfferEntry::Kind::file, 0, false}};
+  return o;
+}
+
+TEST(ReceiveTracker, AcceptsInOrderTransfer) {
+  const Offer o = two_files();
+  ReceiveTracker t(o, {0, 0, 0});
+  EXPECT_EQ(t.current(), 1u);
+  ASSERT_TRUE(t.on_chunk({1, 0, as_bytes("hel")}));
+  ASSERT_TRUE(t.on_chunk({1, 3, as_bytes("lo")}));
+  ASSERT_TRUE(t.on_file_end({1, hash_of("hello")}));
+  ASSERT_TRUE(t.on_file_end({2, hash_of("")}));
+  EXPECT_TRUE(t.on_done());
+  EXPECT_EQ(t.received_bytes(), 5u);
+}
+
+TEST(ReceiveTracker, ResumesFromPrefix) {
+  const Offer o = two_files();
+  ReceiveTracker t(o, {0, 3, 0});
+  t.absorb_prefix(1, as_bytes("hel"));
+  EXPECT_FALSE(t.on_chunk({1, 0, as_bytes("hel")}));  // must continue at 3
+  ASSERT_TRUE(t.on_chunk({1, 3, as_bytes("lo")}));
+  EXPECT_TRUE(t.on_file_end({1, hash_of("hello")}));
+}
+
+TEST(ReceiveTracker, RejectsOutOfOrderOversizedAndBadHash) {
+  const Offer o = two_files();
+  {
+    ReceiveTracker t(o, {});
+    EXPECT_FALSE(t.on_chunk({2, 0, as_bytes("x")}));  // wrong file
+  }
+  {
+    ReceiveTracker t(o, {});
+    EXPECT_FALSE(t.on_chunk({1, 0, as_bytes("toolong")}));  // past offered size
+  }
+  {
+    ReceiveTracker t(o, {});
+    ASSERT_TRUE(t.on_chunk({1, 0, as_bytes("hello")}));
+    auto r = t.on_file_end({1, hash_of("HELLO")});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::integrity);
+  }
+  {
+    ReceiveTracker t(o, {});
+    ASSERT_TRUE(t.on_chunk({1, 0, as_bytes("hel")}));
+    EXPECT_FALSE(t.on_file_end({1, hash_of("hel")}));  // short
+  }
+  {
+    ReceiveTracker t(o, {});
+    EXPECT_FALSE(t.on_done());  // nothing arrived
+  }
+}
+
+}  // namespace
+}  // namespace ferry::proto

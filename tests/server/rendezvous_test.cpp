@@ -1,0 +1,83 @@
+// The rendezvous state machine on its own: clients here are recorders, the state has no I/O.
+#include "server/rendezvous.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::server {
+namespace {
+
+namespace rv = proto::rv;
+
+struct Recorder : Client {
+  std::vector<proto::ServerMessage> got;
+  std::string kicked;
+  void deliver(const proto::ServerMessage& m) override { got.push_back(m); }
+  void kick(std::string_view code, std::string_view) override { kicked = std::string(code); }
+};
+
+struct RendezvousTest : ::testing::Test {
+  std::vector<proto::Bytes> grants;
+  Rendezvous r{RendezvousLimits{100, 4}, [this](const proto::Bytes& g) { grants.push_back(g); }};
+};
+
+TEST_F(RendezvousTest, PairsSenderAndReceiverAndRelaysMessages) {
+  Recorder s, c;
+  r.on_message(s, rv::Allocate{});
+  ASSERT_EQ(s.got.size(), 1u);
+  const auto nameplate = std::get<rv::Allocated>(s.got[0]).nameplate;
+  r.on_message(c, rv::Claim{nameplate});
+  ASSERT_EQ(grants.size(), 1u);
+  const auto& ps = std::get<rv::Paired>(s.got.at(1));
+  const auto& pc = std::get<rv::Paired>(c.got.at(0));
+  EXPECT_EQ(ps.session_id, pc.session_id);
+  EXPECT_EQ(ps.relay_grant, grants[0]);
+  r.on_message(c, rv::Message{{1, 2}});
+  EXPECT_EQ(std::get<rv::Message>(s.got.at(2)).body, (proto::Bytes{1, 2}));
+  r.on_disconnect(c);
+  EXPECT_TRUE(std::holds_alternative<rv::PeerLeft>(s.got.back()));
+}
+
+TEST_F(RendezvousTest, OneGuessPerNameplate) {
+  Recorder s, c1, c2;
+  r.on_message(s, rv::Allocate{"5"});
+  r.on_message(c1, rv::Claim{"5"});
+  r.on_message(c2, rv::Claim{"5"});
+  EXPECT_EQ(c2.kicked, "code_unknown");
+  EXPECT_EQ(r.stats().waiting, 0u);
+}
+
+TEST_F(RendezvousTest, RequestedNameplateInUseIsRefused) {
+  Recorder a, b;
+  r.on_message(a, rv::Allocate{"9"});
+  r.on_message(b, rv::Allocate{"9"});
+  EXPECT_EQ(b.kicked, "code_taken");
+}
+
+TEST_F(RendezvousTest, OutOfOrderAndFloodingAreKicked) {
+  Recorder early;
+  r.on_message(early, rv::Message{{1}});
+  EXPECT_EQ(early.kicked, "out_of_order");
+  Recorder twice;
+  r.on_message(twice, rv::Allocate{});
+  r.on_message(twice, rv::Allocate{});
+  EXPECT_EQ(twice.kicked, "out_of_order");
+  Recorder s, c;
+  r.on_message(s, rv::Allocate{"77"});
+  r.on_message(c, rv::Claim{"77"});
+  for (int i = 0; i < 5; ++i) r.on_message(s, rv::Message{{1}});
+  EXPECT_EQ(s.kicked, "limit");
+}
+
+TEST_F(RendezvousTest, DisconnectFreesNameplate) {
+  Recorder s;
+  r.on_message(s, rv::Allocate{"12"});
+  EXPECT_EQ(r.stats().waiting, 1u);
+  r.on_disconnect(s);
+  EXPECT_EQ(r.stats().waiting, 0u);
+  Recorder c;
+  r.on_message(c, rv::Claim{"12"});
+  EXPECT_EQ(c.kicked, "code_unknown");
+}
+
+}  // namespace
+}  // namespace ferry::server

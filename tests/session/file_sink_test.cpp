@@ -1,0 +1,123 @@
+// FileSink on a real file system: names that would escape the folder, planted symlinks, existing
+// files, resume offsets.
+#include "session/file_sink.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace ferry::session {
+namespace {
+
+namespace fs = std::filesystem;
+using proto::Offer;
+using proto::OfferEntry;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "ferry-sink-XXXXXX").string();
+    path = ::mkdtemp(t.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+Offer one_file(const std::string& path, std::uint64_t size) {
+  Offer o;
+  o.entries.push_back({path, OfferEntry::Kind::file, size, false});
+  return o;
+}
+
+proto::FileHash hash_of(std::string_view s) {
+  proto::FileHasher h;
+  h.update(proto::as_bytes(s));
+  return h.finish();
+}
+
+TEST(FileSink, WritesVerifiesAndRenames) {
+  TempDir d;
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  Offer o;
+  o.entries = {{"dir", OfferEntry::Kind::directory, 0, false},
+               {"dir/run.sh", OfferEntry::Kind::file, 5, true}};
+  ASSERT_TRUE(sink->check(o));
+  ASSERT_TRUE(sink->make_folders(o));
+  proto::ReceiveTracker t(o, {0, 0});
+  ASSERT_TRUE(sink->begin(o, 1, 0, t));
+  ASSERT_TRUE(sink->write(proto::as_bytes("hello")));
+  EXPECT_TRUE(fs::exists(d.path / "dir/run.sh.ferry-part"));
+  EXPECT_FALSE(fs::exists(d.path / "dir/run.sh"));
+  ASSERT_TRUE(sink->commit());
+  EXPECT_TRUE(fs::exists(d.path / "dir/run.sh"));
+  EXPECT_FALSE(fs::exists(d.path / "dir/run.sh.ferry-part"));
+  EXPECT_NE(fs::status(d.path / "dir/run.sh").permissions() & fs::perms::owner_exec, fs::perms::none);
+}
+
+TEST(FileSink, RefusesToWriteThroughPlantedSymlinks) {
+  TempDir d, outside;
+  fs::create_directory_symlink(outside.path, d.path / "link");
+  auto sink = FileSink::open(d.path, true);
+  ASSERT_TRUE(sink);
+  const Offer o = one_file("link/evil", 1);
+  auto r = sink->check(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, proto::Errc::bad_offer);
+  proto::ReceiveTracker t(o, {});
+  EXPECT_FALSE(sink->begin(o, 0, 0, t));
+  EXPECT_TRUE(fs::is_empty(outside.path));
+}
+
+TEST(FileSink, PlantedPartSymlinkIsNotFollowed) {
+  TempDir d, outside;
+  fs::create_symlink(outside.path / "target", d.path / "f.ferry-part");
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  const Offer o = one_file("f", 1);
+  proto::ReceiveTracker t(o, {});
+  EXPECT_FALSE(sink->begin(o, 0, 0, t));
+  EXPECT_FALSE(fs::exists(outside.path / "target"));
+}
+
+TEST(FileSink, ExistingFileIsNotOverwrittenUnlessAsked) {
+  TempDir d;
+  std::ofstream(d.path / "f") << "mine";
+  const Offer o = one_file("f", 1);
+  auto keep = FileSink::open(d.path, false);
+  auto r = keep->check(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, proto::Errc::target_exists);
+  auto replace = FileSink::open(d.path, true);
+  EXPECT_TRUE(replace->check(o));
+}
+
+TEST(FileSink, ResumeOffsetsComeFromPartFiles) {
+  TempDir d;
+  std::ofstream(d.path / "f.ferry-part") << "hel";
+  std::ofstream(d.path / "g.ferry-part") << "too long for g";
+  Offer o;
+  o.entries = {{"f", OfferEntry::Kind::file, 5, false}, {"g", OfferEntry::Kind::file, 2, false}};
+  auto sink = FileSink::open(d.path, false);
+  EXPECT_EQ(sink->resume_offsets(o), (std::vector<std::uint64_t>{3, 0}));
+  proto::ReceiveTracker t(o, {3, 0});
+  ASSERT_TRUE(sink->begin(o, 0, 3, t));
+  ASSERT_TRUE(t.on_chunk({0, 3, proto::as_bytes("lo")}));
+  ASSERT_TRUE(sink->write(proto::as_bytes("lo")));
+  ASSERT_TRUE(t.on_file_end({0, hash_of("hello")}));
+  ASSERT_TRUE(sink->commit());
+  std::ifstream in(d.path / "f");
+  std::string content;
+  in >> content;
+  EXPECT_EQ(content, "hello");
+}
+
+TEST(FileSink, UnwritableFolderIsAClearError) {
+  auto r = FileSink::open("/nonexistent/ferry/folder", false);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, proto::Errc::io_error);
+}
+
+}  // namespace
+}  // namespace ferry::session

@@ -1,0 +1,66 @@
+#include "session/file_source.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace ferry::session {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "ferry-src-XXXXXX").string();
+    path = ::mkdtemp(t.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+TEST(FileSource, WalksFoldersSkippingLinks) {
+  TempDir d;
+  fs::create_directories(d.path / "photos/sub");
+  std::ofstream(d.path / "photos/a.jpg") << "aaaa";
+  std::ofstream(d.path / "photos/sub/b.txt") << "bb";
+  fs::create_symlink("/etc/passwd", d.path / "photos/link");
+  auto s = FileSource::from_paths({d.path / "photos"});
+  ASSERT_TRUE(s) << s.error().detail;
+  std::vector<std::string> paths;
+  for (const auto& e : s->offer().entries) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"photos", "photos/a.jpg", "photos/sub", "photos/sub/b.txt"}));
+  EXPECT_EQ(s->offer().total_bytes(), 6u);
+  EXPECT_EQ(s->skipped(), std::vector<std::string>{"photos/link"});
+}
+
+TEST(FileSource, RejectsMissingAndDuplicateNames) {
+  TempDir d;
+  fs::create_directories(d.path / "x");
+  fs::create_directories(d.path / "y");
+  std::ofstream(d.path / "x/f") << "1";
+  std::ofstream(d.path / "y/f") << "2";
+  EXPECT_FALSE(FileSource::from_paths({d.path / "missing"}));
+  EXPECT_FALSE(FileSource::from_paths({d.path / "x/f", d.path / "y/f"}));
+}
+
+TEST(FileSource, SpoolsStdinAndRemovesTheSpool) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "piped", 5), 5);
+  ::close(fds[1]);
+  fs::path spool;
+  {
+    auto s = FileSource::from_stdin(fds[0], "data.bin");
+    ::close(fds[0]);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->offer().entries.at(0).size, 5u);
+    spool = s->source(0);
+    EXPECT_TRUE(fs::exists(spool));
+  }
+  EXPECT_FALSE(fs::exists(spool));
+  EXPECT_FALSE(FileSource::from_stdin(0, "../x"));
+}
+
+}  // namespace
+}  // namespace ferry::session
