@@ -1,4 +1,5 @@
-// Rate-limits progress events to a few per second, and measures elapsed time for them.
+// Rate-limits progress events to a few per second (the first is immediate, so a watcher sees the
+// first byte arrive), and measures elapsed time for them.
 #pragma once
 
 #include <chrono>
@@ -7,7 +8,7 @@ namespace ferry::session {
 
 class ProgressClock {
  public:
-  ProgressClock() : start_(std::chrono::steady_clock::now()), last_(start_) {}
+  ProgressClock() : start_(std::chrono::steady_clock::now()), last_(start_ - std::chrono::hours(1)) {}
   // True at most every interval (and always when forced).
   bool due(bool force = false) {
     const auto now = std::chrono::steady_clock::now();

@@ -20,7 +20,7 @@ namespace msg = proto::msg;
 
 namespace {
 
-constexpr std::size_t kChunkBytes = 256 * 1024;
+constexpr std::size_t kChunkBytes = 1024 * 1024 - proto::kChunkHeaderBytes;
 constexpr std::size_t kOfferPartBytes = 512 * 1024;
 
 proto::Error error_from_peer(std::string_view code, std::string message) {
