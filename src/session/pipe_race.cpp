@@ -91,7 +91,7 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
     auto pipe = std::make_shared<RecordPipe>(beast::tcp_stream(std::move(s)), "direct from " + peer);
     live_.push_back(pipe);
-    asio::co_spawn(ex_, authenticate(pipe, "direct", peer), asio::detached);
+    asio::co_spawn(ex_, authenticate(pipe, "direct", peer, false), asio::detached);
   }
 }
 
@@ -102,7 +102,7 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
   if (over()) co_return;
   auto pipe = std::make_shared<RecordPipe>(std::move(*stream), "direct to " + peer);
   live_.push_back(pipe);
-  co_await authenticate(pipe, "direct", peer);
+  co_await authenticate(pipe, "direct", peer, true);
 }
 
 awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/, proto::ServerUrl server,
@@ -133,16 +133,15 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
     co_return attempt_failed("relay at " + where + ": " +
                              std::string(proto::relay_status_text(proto::RelayStatus{status})));
   }
-  co_await authenticate(pipe, "relay", where);
+  co_await authenticate(pipe, "relay", where, true);
 }
 
 awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::string path,
-                                       std::string peer) {
+                                       std::string peer, bool counted) {
   auto self = shared_from_this();
   const bool sender = secrets_.side == proto::Side::sender;
   const auto& send_key = sender ? secrets_.keys.stream_sender : secrets_.keys.stream_receiver;
   const auto& receive_key = sender ? secrets_.keys.stream_receiver : secrets_.keys.stream_sender;
-  const bool counted = !sender || path == "relay";  // accepted connections were never pending
   const auto failed = [&](const std::string& why) {
     pipe->close();
     if (counted) attempt_failed(pipe->description() + ": " + why);
@@ -158,11 +157,19 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
     co_return failed(hello ? "unexpected hello" : "did not authenticate (" + hello.error().detail + ")");
   }
   if (!sender) {
+    // Claim the win before saying "select": a second pipe must never send one too, or the
+    // sender could take a pipe we are about to close.
     if (over()) co_return failed("another path won");
+    if (counted) --pending_;
+    std::erase(live_, pipe);
+    winner_ = ChosenPipe{pipe, path, peer};
     const proto::PipeMessage select = proto::msg::Select{};
-    auto selected = co_await pipe->send(select);
-    if (!selected) co_return failed(selected.error().detail);
-    if (over()) co_return failed("another path won");
+    if (auto selected = co_await pipe->send(select); !selected) {
+      winner_ = ChosenPipe{};
+      failure_ = proto::Error{Errc::no_path, pipe->description() + ": " + selected.error().detail};
+    }
+    wake_.cancel();
+    co_return;
   } else {
     auto select = co_await pipe->receive_message();
     if (!select || !std::holds_alternative<proto::msg::Select>(*select) || over()) {

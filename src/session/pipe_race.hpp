@@ -27,9 +27,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
  public:
   PipeRace(net::asio::any_io_executor ex, const SessionSecrets& secrets);
 
-  // Sender: listens on every local address; returns the candidates to offer the peer.
+  // Listens on every local address; returns the candidates to offer the peer.
   proto::Result<proto::Candidates> listen();
-  // Receiver: tries each of the peer's candidates.
+  // Tries each of the peer's candidates.
   void connect_to(const proto::Candidates& candidates);
   // Both: the server's relay, after delay (gives direct paths a head start).
   void use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay);
@@ -46,8 +46,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::ServerUrl server,
                                      std::chrono::milliseconds delay);
   // Hello exchange, then (receiver) claim the win or (sender) wait for select.
+  // counted: the attempt is one of pending_ (we dialled it), not an accepted connection.
   net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, std::string path,
-                                    std::string peer);
+                                    std::string peer, bool counted);
   void attempt_failed(std::string what);
   void finish();
   bool over() const { return winner_.pipe != nullptr || failure_.has_value() || finished_; }

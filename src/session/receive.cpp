@@ -2,7 +2,7 @@
 #include "proto/names.hpp"
 #include "proto/transfer_state.hpp"
 #include "session/file_sink.hpp"
-#include "session/pipe_race.hpp"
+#include "session/connect.hpp"
 #include "session/progress_clock.hpp"
 #include "session/transfer.hpp"
 
@@ -15,16 +15,6 @@ namespace msg = proto::msg;
 namespace {
 
 constexpr std::size_t kMaxOfferBytes = 64 << 20;
-
-awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race) {
-  for (;;) {
-    auto note = co_await mailbox->receive();
-    if (!note) co_return race->fail(note.error());
-    if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
-      co_return race->fail({proto::errc_from_name(abort->code), "the sender gave up: " + abort->message});
-    }
-  }
-}
 
 // The person's answer to the offer, delivered from whatever thread asked them.
 awaitable<bool> ask(Observer& observer, const proto::Offer& offer) {
@@ -147,30 +137,7 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  const proto::MailboxNote mine = proto::Candidates{{}, true};
-  if (auto r = co_await mailbox->send(mine); !r) co_return std::unexpected(r.error());
-  auto note = co_await mailbox->receive();
-  if (!note) co_return std::unexpected(note.error());
-  if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
-    co_return proto::fail(proto::errc_from_name(abort->code), "the sender gave up: " + abort->message);
-  }
-  auto race = std::make_shared<PipeRace>(ex, *secrets);
-  auto candidates = std::get<proto::Candidates>(*note);
-  if (options.force_relay) candidates.list.clear();
-  race->connect_to(candidates);
-  if (candidates.relay) {
-    race->use_relay(options.server, candidates.list.empty() ? std::chrono::milliseconds(0)
-                                                            : Budgets::kRelayHeadStart);
-  }
-  asio::co_spawn(ex, watch_mailbox(mailbox, race), asio::detached);
-  auto chosen = co_await race->wait(Budgets::kReceiverRace);
-  if (!chosen && chosen.error().code == Errc::no_path) {
-    const proto::MailboxNote abort =
-        proto::PeerAbort{std::string(proto::errc_name(Errc::no_path)),
-                         "the receiver could not reach you. It tried:" +
-                             chosen.error().detail.substr(chosen.error().detail.find(':') + 1)};
-    co_await mailbox->send(abort);
-  }
+  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay);
   if (!chosen) {
     rendezvous->close();
     co_return std::unexpected(chosen.error());

@@ -8,7 +8,7 @@
 
 #include "proto/names.hpp"
 #include "proto/transfer_state.hpp"
-#include "session/pipe_race.hpp"
+#include "session/connect.hpp"
 #include "session/progress_clock.hpp"
 #include "session/transfer.hpp"
 
@@ -25,17 +25,6 @@ constexpr std::size_t kOfferPartBytes = 512 * 1024;
 
 proto::Error error_from_peer(std::string_view code, std::string message) {
   return {proto::errc_from_name(code), std::move(message)};
-}
-
-// Keeps reading the mailbox during the race: the receiver may give up, or vanish.
-awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race) {
-  for (;;) {
-    auto note = co_await mailbox->receive();
-    if (!note) co_return race->fail(note.error());
-    if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
-      co_return race->fail(error_from_peer(abort->code, "the receiver gave up: " + abort->message));
-    }
-  }
 }
 
 constexpr auto kAckTimeout = std::chrono::seconds(120);  // the receiver verifies the last file
@@ -173,13 +162,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  auto race = std::make_shared<PipeRace>(ex, *secrets);
-  auto candidates = options.force_relay ? proto::Result<proto::Candidates>{} : race->listen();
-  if (!candidates) co_return std::unexpected(candidates.error());
-  if (auto r = co_await mailbox->send(*candidates); !r) co_return std::unexpected(r.error());
-  race->use_relay(options.server, std::chrono::milliseconds(0));
-  asio::co_spawn(ex, watch_mailbox(mailbox, race), asio::detached);
-  auto chosen = co_await race->wait(Budgets::kSenderRace);
+  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay);
   rendezvous->close();  // the transfer no longer needs the server's mailbox
   if (!chosen) co_return std::unexpected(chosen.error());
   observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});
