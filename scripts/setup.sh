@@ -10,6 +10,8 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 iproute2 nftables conntrack procps util-linux
   openssh-server openssh-client iperf3 time
+  # the network lab's real routers and proxy
+  miniupnpd-nftables miniupnpc stun-server tinyproxy
 )
 
 missing=()

@@ -1,0 +1,418 @@
+"""The hostile-network lab: real NAT routers, firewalls and a proxy in Linux network namespaces.
+
+A Lab builds, for one scenario, an "internet" namespace (the ferry server on 198.51.100.10, a second
+address 198.51.100.11 for STUN/reflection, a CONNECT proxy on 198.51.100.20) routed to one link per
+side (203.0.113.0/24, a /30 each), a router per side with the named behaviour, and hosts A and B.
+nftables counters in the internet namespace tell direct bytes (forwarded between the two sides)
+from bytes to the server. Everything is torn down on exit, and a sweep removes what a killed run
+left behind. Names carry a random prefix so two runs on one machine cannot collide.
+"""
+import atexit
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+SERVER_IP = "198.51.100.10"
+SECOND_IP = "198.51.100.11"
+PROXY_IP = "198.51.100.20"
+STATE_DIR = "/run/ferry-lab"
+
+# Router behaviours, as in shared/SCENARIOS.md.
+BEHAVIOURS = ("public", "cone", "fullcone", "symmetric", "udpblock", "proxyonly", "cgnat", "upnp")
+
+
+def sh(*args, check=True, ns=None, capture=False, timeout=30, env=None):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in args]
+    p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), p.returncode, p.stderr.strip()))
+    return p.stdout if capture else p
+
+
+def nft(ns, ruleset):
+    p = subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=ruleset, text=True,
+                       capture_output=True)
+    if p.returncode != 0:
+        raise RuntimeError("nft in %s failed: %s\n%s" % (ns, p.stderr, ruleset))
+
+
+def sweep_leftovers():
+    """Deletes namespaces of earlier runs whose process is gone (a run killed by a timeout)."""
+    if not os.path.isdir(STATE_DIR):
+        return
+    for name in os.listdir(STATE_DIR):
+        path = os.path.join(STATE_DIR, name)
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and os.path.exists("/proc/%d" % pid):
+            continue
+        for ns in sh("ip", "netns", "list", capture=True).split("\n"):
+            ns = ns.split(" ")[0]
+            if ns.startswith(name + "-"):
+                sh("ip", "netns", "del", ns, check=False)
+        os.remove(path)
+
+
+class Lab:
+    def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0):
+        for beh in (a, b):
+            if beh not in BEHAVIOURS:
+                raise ValueError("unknown router behaviour %r" % beh)
+        self.a, self.b = a, b
+        self.samelan = samelan
+        self.loss = loss_permille
+        self.rate = rate_mbit
+        self.prefix = "fl" + secrets.token_hex(3)
+        self.namespaces = []
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(prefix="ferry-lab-")
+        os.chmod(self.tmp, 0o755)  # tinyproxy runs as nobody
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __enter__(self):
+        sweep_leftovers()
+        os.makedirs(STATE_DIR, exist_ok=True)
+        with open(os.path.join(STATE_DIR, self.prefix), "w") as f:
+            f.write(str(os.getpid()))
+        atexit.register(self.close)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        try:
+            self.build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _on_signal(self, signum, frame):
+        self.close()
+        raise SystemExit(128 + signum)
+
+    def close(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(3)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs = []
+        for ns in reversed(self.namespaces):
+            # Anything still running inside (a stray client) dies with the namespace's processes.
+            pids = sh("ip", "netns", "pids", ns, check=False, capture=True).split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+        self.namespaces = []
+        marker = os.path.join(STATE_DIR, self.prefix)
+        if os.path.exists(marker):
+            os.remove(marker)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # --- building blocks --------------------------------------------------------------------
+    def ns(self, role):
+        return "%s-%s" % (self.prefix, role)
+
+    def add_ns(self, role):
+        name = self.ns(role)
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        sh("ip", "link", "set", "lo", "up", ns=name)
+        return name
+
+    def veth(self, ns1, if1, ns2, if2):
+        sh("ip", "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2)
+        sh("ip", "link", "set", if1, "up", ns=ns1)
+        sh("ip", "link", "set", if2, "up", ns=ns2)
+
+    def spawn(self, ns, args, **kw):
+        p = subprocess.Popen(["ip", "netns", "exec", ns] + [str(a) for a in args], **kw)
+        self.procs.append(p)
+        return p
+
+    # --- topology ---------------------------------------------------------------------------
+    def build(self):
+        inet = self.add_ns("inet")
+        self.inet = inet
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=inet)
+        for ip in (SERVER_IP, SECOND_IP, PROXY_IP):  # (this kernel has no dummy devices)
+            sh("ip", "addr", "add", ip + "/32", "dev", "lo", ns=inet)
+        self.hosts = {}
+        self.wan_ip = {}
+        if self.samelan:
+            router = self.side_router("A", self.a, link=1)
+            self.hosts["A"] = self.lan_host("A", router, 1, 2)
+            self.hosts["B"] = self.lan_host("B", router, 1, 3)
+        else:
+            for idx, (side, beh) in enumerate((("A", self.a), ("B", self.b)), start=1):
+                if beh == "public":
+                    self.hosts[side] = self.public_host(side, idx)
+                else:
+                    router = self.side_router(side, beh, link=idx)
+                    self.hosts[side] = self.lan_host(side, router, idx, 2)
+        self.counters()
+        if self.loss or self.rate:
+            self.impair()
+        if "proxyonly" in (self.a, self.b):
+            self.start_proxy()
+
+    def link_ips(self, idx):
+        base = 4 * idx
+        return "203.0.113.%d" % (base + 1), "203.0.113.%d" % (base + 2)
+
+    def public_host(self, side, idx):
+        host = self.add_ns("h" + side)
+        inet_ip, host_ip = self.link_ips(idx)
+        self.veth(self.inet, "w" + side, host, "wan")
+        sh("ip", "addr", "add", inet_ip + "/30", "dev", "w" + side, ns=self.inet)
+        sh("ip", "addr", "add", host_ip + "/30", "dev", "wan", ns=host)
+        sh("ip", "route", "add", "default", "via", inet_ip, ns=host)
+        self.wan_ip[side] = host_ip
+        return host
+
+    def side_router(self, side, beh, link):
+        router = self.add_ns("r" + side)
+        inet_ip, wan_ip = self.link_ips(link)
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=router)
+        if beh == "cgnat":
+            # Home router (10.x LAN, 100.64.x WAN) behind a carrier router that owns the public IP.
+            carrier = self.add_ns("c" + side)
+            sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=carrier)
+            self.veth(self.inet, "w" + side, carrier, "wan")
+            sh("ip", "addr", "add", inet_ip + "/30", "dev", "w" + side, ns=self.inet)
+            sh("ip", "addr", "add", wan_ip + "/30", "dev", "wan", ns=carrier)
+            sh("ip", "route", "add", "default", "via", inet_ip, ns=carrier)
+            self.veth(carrier, "cpe", router, "wan")
+            sh("ip", "addr", "add", "100.64.%d.1/24" % link, "dev", "cpe", ns=carrier)
+            sh("ip", "addr", "add", "100.64.%d.2/24" % link, "dev", "wan", ns=router)
+            sh("ip", "route", "add", "default", "via", "100.64.%d.1" % link, ns=router)
+            sh("ip", "route", "add", "10.%d.0.0/24" % link, "via", "100.64.%d.2" % link, ns=carrier)
+            nft(carrier, router_rules("cone"))
+            nft(router, router_rules("cone"))
+        else:
+            self.veth(self.inet, "w" + side, router, "wan")
+            sh("ip", "addr", "add", inet_ip + "/30", "dev", "w" + side, ns=self.inet)
+            sh("ip", "addr", "add", wan_ip + "/30", "dev", "wan", ns=router)
+            sh("ip", "route", "add", "default", "via", inet_ip, ns=router)
+            nft(router, router_rules(beh))
+        self.wan_ip[side] = wan_ip
+        sh("ip", "link", "add", "lan", "type", "bridge", ns=router)
+        sh("ip", "link", "set", "lan", "up", ns=router)
+        sh("ip", "addr", "add", "10.%d.0.1/24" % link, "dev", "lan", ns=router)
+        sh("conntrack", "-F", ns=router, check=False)
+        if beh == "upnp":
+            self.start_miniupnpd(router, link)
+        return router
+
+    def lan_host(self, side, router, link, last):
+        host = self.add_ns("h" + side)
+        self.veth(router, "p" + side, host, "eth0")
+        sh("ip", "link", "set", "p" + side, "master", "lan", ns=router)
+        sh("ip", "addr", "add", "10.%d.0.%d/24" % (link, last), "dev", "eth0", ns=host)
+        sh("ip", "route", "add", "default", "via", "10.%d.0.1" % link, ns=host)
+        return host
+
+    def counters(self):
+        nft(self.inet, """
+table inet count {
+  counter direct {
+  }
+  counter server {
+  }
+  chain count_forward {
+    type filter hook forward priority 0; policy accept;
+    ip saddr 203.0.113.0/24 ip daddr 203.0.113.0/24 counter name "direct"
+  }
+  chain count_input {
+    type filter hook input priority 0; policy accept;
+    ip daddr 198.51.100.0/24 ip saddr != 198.51.100.0/24 counter name "server"
+  }
+  chain count_output {
+    type filter hook output priority 0; policy accept;
+    ip saddr 198.51.100.0/24 ip daddr != 198.51.100.0/24 counter name "server"
+  }
+}
+""")
+
+    def impair(self):
+        # prerouting sees every packet entering the internet, to the server or between sides.
+        rules = "table inet impair {\n  chain impair_in {\n    type filter hook prerouting priority -300; policy accept;\n"
+        if self.loss:
+            rules += "    numgen random mod 1000 < %d drop\n" % self.loss
+        rules += "  }\n}\n"
+        nft(self.inet, rules)
+        if self.rate:
+            for side in ("A", "B"):
+                dev = "w" + side
+                sh("tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", "%dmbit" % self.rate,
+                   "burst", "256kb", "latency", "50ms", ns=self.inet, check=False)
+
+    def read_counters(self):
+        data = json.loads(sh("nft", "-j", "list", "counters", ns=self.inet, capture=True))
+        out = {}
+        for item in data["nftables"]:
+            c = item.get("counter")
+            if c and c.get("table") == "count":
+                out[c["name"]] = c["bytes"]
+        return out
+
+    def reset_counters(self):
+        sh("nft", "reset", "counters", "table", "inet", "count", ns=self.inet)
+
+    # --- services in the internet namespace -------------------------------------------------
+    def start_proxy(self):
+        conf = os.path.join(self.tmp, "tinyproxy.conf")
+        log = os.path.join(self.tmp, "tinyproxy.log")
+        open(log, "w").close()
+        os.chmod(log, 0o666)
+        with open(conf, "w") as f:
+            f.write("User nobody\nGroup nogroup\nPort 3128\nListen %s\nTimeout 600\nLogLevel Info\n"
+                    "LogFile \"%s\"\nMaxClients 50\nAllow 203.0.113.0/24\nAllow 10.0.0.0/8\n"
+                    "ConnectPort 443\nConnectPort 4300\nConnectPort 80\n" % (PROXY_IP, log))
+        self.spawn(self.inet, ["tinyproxy", "-d", "-c", conf], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+        wait_tcp(self.inet, PROXY_IP, 3128)
+
+    def start_miniupnpd(self, router, link):
+        # stund on two addresses so miniupnpd's STUN test classifies the WAN as unfiltered.
+        if not getattr(self, "stund", None):
+            self.stund = self.spawn(self.inet, ["stund", "-h", SERVER_IP, "-a", SECOND_IP],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+        conf = os.path.join(self.tmp, "miniupnpd-%s.conf" % router)
+        with open(conf, "w") as f:
+            f.write("""ext_ifname=wan
+ext_perform_stun=yes
+ext_stun_host=%s
+ext_stun_port=3478
+listening_ip=lan
+http_port=2189
+enable_upnp=yes
+enable_natpmp=yes
+secure_mode=yes
+system_uptime=yes
+lease_file=%s/upnp.leases
+uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b
+upnp_table_name=filter
+upnp_nat_table_name=filter
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+allow 1024-65535 10.%d.0.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+""" % (SERVER_IP, self.tmp, link))
+        self.upnp_log = os.path.join(self.tmp, "miniupnpd.log")
+        self.spawn(router, ["/usr/sbin/miniupnpd", "-f", conf, "-d"], stdout=open(self.upnp_log, "w"),
+                   stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.upnp_log) as f:
+                text = f.read()
+            if "Listening for NAT-PMP/PCP traffic" in text:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("miniupnpd did not become ready:\n" + text[-2000:])
+
+
+def router_rules(beh):
+    """nftables for one router. WAN is "wan"; every router drops unsolicited packets to itself."""
+    if beh == "upnp":
+        # The chains miniupnpd-nftables 2.3.1 expects (it adds rules, never creates chains).
+        return """
+table inet filter {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "wan" ct state established,related accept
+    iifname "wan" udp sport { 3478, 3479 } accept comment "miniupnpd's STUN self-test"
+    iifname "wan" ct state new drop
+  }
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" accept
+    jump miniupnpd
+  }
+  chain miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+    oifname "wan" masquerade
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+"""
+    masq = "masquerade fully-random" if beh == "symmetric" else "masquerade"
+    policy, forward = "accept", ""
+    if beh == "udpblock":
+        forward = "meta l4proto udp drop"
+    if beh == "proxyonly":
+        policy = "drop"
+        forward = ('ct state established,related accept\n'
+                   '    iifname "lan" ip daddr %s tcp dport 3128 accept' % PROXY_IP)
+    fullcone = ""
+    if beh == "fullcone":
+        fullcone = """
+  map fc {
+    type inet_service : ipv4_addr . inet_service
+    flags dynamic,timeout
+    timeout 5m
+  }
+  chain pre {
+    type nat hook prerouting priority -100; policy accept;
+    iifname "wan" meta l4proto udp dnat ip to udp dport map @fc
+  }
+  chain learn {
+    type filter hook postrouting priority 110; policy accept;
+    oifname "wan" meta l4proto udp update @fc { udp sport : ct original ip saddr . ct original proto-src }
+  }
+"""
+    return """
+table ip lab {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "wan" ct state new drop
+  }
+  chain forward {
+    type filter hook forward priority 0; policy %s;
+    %s
+  }
+  chain post {
+    type nat hook postrouting priority 100; policy accept;
+    oifname "wan" %s
+  }
+%s}
+""" % (policy, forward, masq, fullcone)
+
+
+def wait_tcp(ns, ip, port, timeout=5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        p = sh("python3", "-c", "import socket; socket.create_connection(('%s', %d), 0.5).close()" % (ip, port),
+               ns=ns, check=False)
+        if p.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("nothing listens on %s:%d in %s" % (ip, port, ns))

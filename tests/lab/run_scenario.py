@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Runs one SCENARIOS.md row in the lab: sends a file A -> B with the real ferry binary, checks the
+bytes, decides the path from packet counters in the internet namespace, and reports one line
+(and --json). Exit 0 when the row's expected outcome holds, 1 when it does not."""
+import argparse
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lab import SERVER_IP, Lab, wait_tcp  # noqa: E402
+from scenarios import SCENARIOS  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+SIZE = int(os.environ.get("LAB_FILE_BYTES", 16 << 20))
+TIMEOUT = 60
+
+
+def classify(delivered, counters, size):
+    """The path, from the internet namespace's counters only."""
+    if not delivered:
+        return "none"
+    server = counters.get("server", 0)
+    if server >= size // 2:
+        return "relay"
+    if server < size // 5:
+        return "direct"
+    return "mixed"
+
+
+def run(name):
+    a, b, samelan, loss, expected, _ = SCENARIOS[name]
+    result = {"scenario": name, "expected": expected, "delivered": False, "path": "none",
+              "ferry_path": None, "agrees": None, "first_byte_s": None, "total_s": None,
+              "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None}
+    with Lab(a, b, samelan=samelan, loss_permille=loss) as lab:
+        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
+                             "http://%s:4300" % SERVER_IP], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_tcp(lab.inet, SERVER_IP, 4300)
+        src = os.path.join(lab.tmp, "payload.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(SIZE))
+        out = os.path.join(lab.tmp, "received")
+        os.makedirs(out)
+        url = "http://%s:4300" % SERVER_IP
+        code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
+        lab.reset_counters()
+        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = sender.stdout.readline()
+        if not first or json.loads(first)["event"] != "code":
+            result["error"] = "sender did not start: " + first + sender.stderr.read()
+            return result
+        start = time.monotonic()
+        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url,
+                                              "--output", out, code],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        events = []
+        try:
+            for line in receiver.stdout:
+                events.append((time.monotonic() - start, json.loads(line)))
+            receiver.wait(TIMEOUT)
+            sender.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            result["error"] = "timed out after %d s" % TIMEOUT
+        total = time.monotonic() - start
+        counters = lab.read_counters()
+        got = os.path.join(out, "payload.bin")
+        result["delivered"] = os.path.exists(got) and filecmp.cmp(src, got, shallow=False)
+        result["server_bytes"] = counters.get("server", 0)
+        result["direct_bytes"] = counters.get("direct", 0)
+        result["path"] = classify(result["delivered"], counters, SIZE)
+        for t, ev in events:
+            if ev["event"] == "progress" and result["first_byte_s"] is None:
+                result["first_byte_s"] = round(t, 3)
+            if ev["event"] == "connected":
+                result["ferry_path"] = ev["path"]
+            if ev["event"] == "error":
+                result["error"] = ev["message"]
+        if result["delivered"]:
+            result["total_s"] = round(total, 3)
+            done = next((ev for _, ev in events if ev["event"] == "done"), None)
+            if done and done["seconds"] > 0:
+                result["mb_s"] = round(done["bytes"] / done["seconds"] / 1e6, 1)
+            result["agrees"] = result["ferry_path"] == result["path"]
+        if not result["error"] and receiver.returncode != 0:
+            result["error"] = receiver.stderr.read().strip()[-300:]
+    return result
+
+
+def passed(r):
+    return r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False
+
+
+def line(r):
+    def f(v, fmt="%s"):
+        return "-" if v is None else fmt % v
+    return ("%-20s %-9s %-7s (want %-6s) first byte %6s s  total %6s s  %8s MB/s  server %10s B  %s%s" % (
+        r["scenario"], "delivered" if r["delivered"] else "FAILED", r["path"], r["expected"],
+        f(r["first_byte_s"]), f(r["total_s"]), f(r["mb_s"]), f(r["server_bytes"]),
+        "PASS" if passed(r) else "FAIL",
+        "" if r["agrees"] is not False else "  (ferry said %s)" % r["ferry_path"]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--json", help="append the result as one JSON line to this file")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            sys.exit("the lab needs root (network namespaces)")
+        print("SKIPPED: the lab needs root for network namespaces")
+        sys.exit(0)
+    r = run(args.scenario)
+    print(line(r))
+    if r["error"] and not passed(r):
+        print("  reason: " + r["error"].replace("\n", "\n  "))
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps(r) + "\n")
+    sys.exit(0 if passed(r) else 1)
+
+
+if __name__ == "__main__":
+    main()

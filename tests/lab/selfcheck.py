@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Self-check of one router behaviour: proves the lab's NAT behaves as named, so a broken lab can
+never pass ferry. Builds the behaviour on side A (B public), runs probe.py, checks the verdict."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lab import BEHAVIOURS, PROXY_IP, Lab, sh, wait_tcp  # noqa: E402
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
+
+
+def check(beh):
+    failures = []
+
+    def expect(cond, what):
+        if not cond:
+            failures.append(what)
+
+    with Lab(beh, "public") as lab:
+        lab.spawn(lab.inet, ["python3", PROBE, "reflect"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_tcp(lab.inet, "198.51.100.10", 80)
+        time.sleep(0.2)
+        host = lab.hosts["A"]
+        v = json.loads(sh("python3", PROBE, "probe", PROXY_IP, ns=host, capture=True))
+        wan = lab.wan_ip["A"]
+        m1, m2 = v["m1"], v["m2"]
+        print("%s: %s (WAN %s)" % (beh, json.dumps(v), wan))
+        if beh in ("udpblock", "proxyonly"):
+            expect(m1 is None and m2 is None, "UDP must be blocked")
+        else:
+            expect(m1 is not None and m2 is not None, "UDP must pass")
+        if beh == "proxyonly":
+            expect(v["tcp_direct"] is None, "direct TCP must be blocked")
+            expect(v["tcp_proxy"] is not None, "TCP through the CONNECT proxy must work")
+        else:
+            expect(v["tcp_direct"] is not None, "direct TCP must work")
+        if m1 and m2:
+            ip1, port1 = m1.split(":")
+            ip2, port2 = m2.split(":")
+            expect(ip1 == wan and ip2 == wan, "the external address must be the WAN address %s" % wan)
+            if beh == "symmetric":
+                expect(port1 != port2, "a symmetric NAT maps each destination to a new port")
+            else:
+                expect(m1 == m2, "mapping must be endpoint-independent")
+            if beh in ("cone", "udpblock", "cgnat", "upnp"):
+                expect(port1 == "40000", "a cone NAT preserves the port")
+                expect(v["poked"] is False, "unsolicited UDP from an unknown address must be filtered")
+            if beh in ("fullcone", "public"):
+                expect(v["poked"] is True, "unsolicited UDP to the mapping must get through")
+            if beh == "public":
+                expect(port1 == "40000", "no NAT: the port is the host's own")
+        if beh == "upnp":
+            listener = lab.spawn(host, ["python3", PROBE, "listen", "5005"], stdout=subprocess.PIPE, text=True)
+            listener.stdout.readline()
+            before = sh("python3", PROBE, "connect", wan, "5005", ns=lab.inet, capture=True).strip()
+            expect(before == "failed", "a port must be closed before it is mapped")
+            add = sh("upnpc", "-i", "-e", "lab", "-a", "10.1.0.2", "5005", "5005", "TCP", ns=host, check=False)
+            expect(add.returncode == 0, "upnpc must map a port: " + add.stdout[-300:])
+            after = sh("python3", PROBE, "connect", wan, "5005", ns=lab.inet, capture=True).strip()
+            expect(after == "hello", "the mapped port must reach the host")
+            sh("upnpc", "-i", "-d", "5005", "TCP", ns=host, check=False)
+    for f in failures:
+        print("  FAIL: " + f)
+    print("%s router self-check: %s" % (beh, "PASS" if not failures else "FAIL"))
+    return not failures
+
+
+def main():
+    beh = sys.argv[1]
+    if beh not in BEHAVIOURS:
+        sys.exit("unknown behaviour")
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            sys.exit("the lab needs root (network namespaces)")
+        print("SKIPPED: the lab needs root for network namespaces")
+        sys.exit(0)
+    sys.exit(0 if check(beh) else 1)
+
+
+if __name__ == "__main__":
+    main()
