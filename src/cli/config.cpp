@@ -29,7 +29,8 @@ std::optional<std::string> server_from_file(const std::filesystem::path& path) {
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     const auto eq = line.find('=');
-    if (eq != std::string::npos && trim(line.substr(0, eq)) == "server") return trim(line.substr(eq + 1));
+    if (eq != std::string::npos && trim(line.substr(0, eq)) == "server")
+      return trim(line.substr(eq + 1));
   }
   return std::nullopt;
 }

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <iostream>
 #include <iomanip>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -35,11 +35,14 @@ std::string summarize_offer(const proto::Offer& offer) {
   for (const auto& e : offer.entries) {
     if (e.path.find('/') == std::string::npos) {
       ++top;
-      only = proto::display_name(e.path) + (e.kind == proto::OfferEntry::Kind::directory ? "/" : "");
+      only =
+          proto::display_name(e.path) + (e.kind == proto::OfferEntry::Kind::directory ? "/" : "");
     }
   }
-  const std::string files = std::to_string(offer.file_count()) + (offer.file_count() == 1 ? " file, " : " files, ");
-  return (top == 1 ? only : std::to_string(top) + " items") + " (" + files + human_bytes(offer.total_bytes()) + ")";
+  const std::string files =
+      std::to_string(offer.file_count()) + (offer.file_count() == 1 ? " file, " : " files, ");
+  return (top == 1 ? only : std::to_string(top) + " items") + " (" + files +
+         human_bytes(offer.total_bytes()) + ")";
 }
 
 std::string list_offer(const proto::Offer& offer) {
@@ -76,7 +79,8 @@ std::string rate_text(double bytes, double seconds) {
 }
 }  // namespace
 
-Console::Console(Role role, bool json) : role_(role), json_(json), tty_(::isatty(STDERR_FILENO) == 1) {}
+Console::Console(Role role, bool json)
+    : role_(role), json_(json), tty_(::isatty(STDERR_FILENO) == 1) {}
 
 void Console::emit_json(const std::string& line) {
   std::cout << line << '\n' << std::flush;
@@ -91,7 +95,8 @@ void Console::clear_progress() {
 
 void Console::on_event(const session::Event& ev) {
   if (const auto* e = std::get_if<event::CodeReady>(&ev)) {
-    if (json_) return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}.dump());
+    if (json_)
+      return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}.dump());
     std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
               << ". On the other computer run:\n    ferry receive " << e->code
               << "\nor open:  " << e->link << "\n"
@@ -108,23 +113,29 @@ void Console::on_event(const session::Event& ev) {
                            {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
                            {"size", en.size}});
       }
-      return emit_json(json{{"event", "offer"},
-                            {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
-                            {"files", o.file_count()},
-                            {"bytes", o.total_bytes()},
-                            {"entries", entries}}
-                           .dump(-1, ' ', false, json::error_handler_t::replace));
+      return emit_json(json{
+          {"event", "offer"},
+          {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
+          {"files", o.file_count()},
+          {"bytes", o.total_bytes()},
+          {"entries",
+           entries}}.dump(-1, ' ', false, json::error_handler_t::replace));
     }
-    if (o.kind == proto::Offer::Kind::files) std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
+    if (o.kind == proto::Offer::Kind::files)
+      std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
   } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
     if (json_) {
-      return emit_json(json{{"event", "connected"}, {"path", e->path}, {"transport", e->transport}, {"peer", e->peer}}.dump());
+      return emit_json(json{
+          {"event", "connected"}, {"path", e->path}, {"transport", e->transport}, {"peer", e->peer}}
+                           .dump());
     }
-    std::cerr << "Connected (" << e->path << ", " << (e->transport == "tcp" ? "TCP" : e->transport) << ", "
-              << e->peer << ")\n";
+    std::cerr << "Connected (" << e->path << ", " << (e->transport == "tcp" ? "TCP" : e->transport)
+              << ", " << e->peer << ")\n";
   } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
     if (json_) {
-      return emit_json(json{{"event", "progress"}, {"bytes", e->bytes}, {"total", e->total}, {"seconds", e->seconds}}.dump());
+      return emit_json(json{
+          {"event", "progress"}, {"bytes", e->bytes}, {"total", e->total}, {"seconds", e->seconds}}
+                           .dump());
     }
     if (!tty_ || e->total == 0) return;
     const double frac = static_cast<double>(e->bytes) / static_cast<double>(e->total);
@@ -144,13 +155,20 @@ void Console::on_event(const session::Event& ev) {
     std::cerr << "Resuming: " << human_bytes(e->bytes) << " already there.\n";
   } else if (const auto* e = std::get_if<event::TextReceived>(&ev)) {
     if (json_) {
-      return emit_json(json{{"event", "text"}, {"text", e->text}}.dump(-1, ' ', false, json::error_handler_t::replace));
+      return emit_json(json{{"event", "text"}, {"text", e->text}}.dump(
+          -1, ' ', false, json::error_handler_t::replace));
     }
     std::cout << printable_text(e->text) << "\n" << std::flush;
   } else if (const auto* e = std::get_if<event::Done>(&ev)) {
     clear_progress();
     if (json_) {
-      return emit_json(json{{"event", "done"}, {"bytes", e->bytes}, {"total", e->total}, {"files", e->files}, {"seconds", e->seconds}}.dump());
+      return emit_json(json{
+          {"event", "done"},
+          {"bytes", e->bytes},
+          {"total", e->total},
+          {"files", e->files},
+          {"seconds",
+           e->seconds}}.dump());
     }
     if (offer_ && offer_->kind == proto::Offer::Kind::text) {
       std::cerr << "Text message delivered.\n";
@@ -160,7 +178,9 @@ void Console::on_event(const session::Event& ev) {
               << (e->files == 1 ? " file (" : " files (") << human_bytes(e->total) << ") in "
               << std::fixed << std::setprecision(1) << e->seconds << " s"
               << (e->bytes > 0 ? ", " + rate_text(static_cast<double>(e->bytes), e->seconds) : "")
-              << (role_ == Role::receiver ? "; every file verified, saved in " + proto::display_name(folder_) : "")
+              << (role_ == Role::receiver
+                      ? "; every file verified, saved in " + proto::display_name(folder_)
+                      : "")
               << ".\n";
   } else if (const auto* e = std::get_if<event::Note>(&ev)) {
     if (json_) return emit_json(json{{"event", "note"}, {"text", e->text}}.dump());
@@ -180,8 +200,9 @@ void Console::ask_accept(const proto::Offer&, std::function<void(bool)> answer) 
 void Console::error(const proto::Error& e, const std::string& sentence) {
   clear_progress();
   if (json_) {
-    emit_json(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}}.dump(
-        -1, ' ', false, json::error_handler_t::replace));
+    emit_json(
+        json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}}.dump(
+            -1, ' ', false, json::error_handler_t::replace));
   }
   std::cerr << "ferry: " << sentence << "\n";
 }

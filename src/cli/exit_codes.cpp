@@ -6,24 +6,36 @@ using proto::Errc;
 
 int exit_status(Errc code) {
   switch (code) {
-    case Errc::usage: return 2;
-    case Errc::wrong_code: return 3;
-    case Errc::declined: return 4;
+    case Errc::usage:
+      return 2;
+    case Errc::wrong_code:
+      return 3;
+    case Errc::declined:
+      return 4;
     case Errc::server_unreachable:
-    case Errc::server_error: return 5;
+    case Errc::server_error:
+      return 5;
     case Errc::code_unknown:
-    case Errc::code_taken: return 6;
-    case Errc::peer_gone: return 7;
+    case Errc::code_taken:
+      return 6;
+    case Errc::peer_gone:
+      return 7;
     case Errc::no_path:
-    case Errc::relay_refused: return 8;
+    case Errc::relay_refused:
+      return 8;
     case Errc::disk_full:
-    case Errc::io_error: return 9;
-    case Errc::target_exists: return 10;
+    case Errc::io_error:
+      return 9;
+    case Errc::target_exists:
+      return 10;
     case Errc::bad_offer:
     case Errc::protocol:
-    case Errc::integrity: return 11;
-    case Errc::interrupted: return 130;
-    case Errc::internal: return 1;
+    case Errc::integrity:
+      return 11;
+    case Errc::interrupted:
+      return 130;
+    case Errc::internal:
+      return 1;
   }
   return 1;
 }
@@ -41,7 +53,8 @@ std::string explain(const proto::Error& e) {
     case Errc::wrong_code:
       return "the code did not match: a typo, or someone guessed; nothing was sent. Start again "
              "with a new code.";
-    default: return e.detail;
+    default:
+      return e.detail;
   }
 }
 

@@ -58,9 +58,11 @@ int usage_error(const std::string& sentence) {
 
 proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
   const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return proto::fail(Errc::usage, "--listen takes ADDRESS:PORT, e.g. 0.0.0.0:4300");
+  if (colon == std::string::npos)
+    return proto::fail(Errc::usage, "--listen takes ADDRESS:PORT, e.g. 0.0.0.0:4300");
   std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(host, ec);
@@ -72,7 +74,8 @@ proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
   } catch (const std::exception&) {
   }
   if (ec || port < 0 || port > 65535) {
-    return proto::fail(Errc::usage, "--listen \"" + text + "\" is not ADDRESS:PORT, e.g. 0.0.0.0:4300");
+    return proto::fail(Errc::usage,
+                       "--listen \"" + text + "\" is not ADDRESS:PORT, e.g. 0.0.0.0:4300");
   }
   return net::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
 }
@@ -81,7 +84,8 @@ int serve(const std::string& listen_text, std::string public_url) {
   auto listen = parse_listen(listen_text);
   if (!listen) return usage_error(listen.error().detail);
   if (!public_url.empty()) {
-    if (auto u = proto::parse_server_url(public_url); !u) return usage_error("--public-url: " + u.error().detail);
+    if (auto u = proto::parse_server_url(public_url); !u)
+      return usage_error("--public-url: " + u.error().detail);
   }
   asio::io_context io;
   server::ServerOptions options;
@@ -106,7 +110,8 @@ std::string complete_code(const std::string& typed) {
   bool first = true;
   while (start <= typed.size()) {
     const auto dash = typed.find('-', start);
-    std::string part = typed.substr(start, dash == std::string::npos ? std::string::npos : dash - start);
+    std::string part =
+        typed.substr(start, dash == std::string::npos ? std::string::npos : dash - start);
     if (!first) {
       const auto matches = proto::complete_word(part);
       if (matches.size() == 1) part = std::string(matches.front());
@@ -146,9 +151,11 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--code", code_flag, "Use this code (NUMBER-WORDS) instead of a random one");
   send_cmd->add_flag("--json", json, "One JSON event per line on stdout");
   send_cmd->add_option("--text", text, "Send this text message instead of files");
-  send_cmd->add_option("--name", stdin_name, "File name for data read from stdin")->capture_default_str();
+  send_cmd->add_option("--name", stdin_name, "File name for data read from stdin")
+      ->capture_default_str();
   bool force_relay = false;
-  send_cmd->add_flag("--force-relay", force_relay, "Send through the server's relay only (no direct paths)");
+  send_cmd->add_flag("--force-relay", force_relay,
+                     "Send through the server's relay only (no direct paths)");
   send_cmd->add_option("paths", paths, "Files or folders to send; - reads stdin");
 
   bool yes = false;
@@ -156,13 +163,15 @@ int main(int argc, char** argv) {
   std::string output = ".";
   std::string code_arg;
   auto* recv_cmd = app.add_subcommand("receive", "Receive with a code or a link");
-  recv_cmd->add_option("--server", server_flag, "The server's URL (default: from the link, FERRY_SERVER, config)");
+  recv_cmd->add_option("--server", server_flag,
+                       "The server's URL (default: from the link, FERRY_SERVER, config)");
   recv_cmd->add_flag("--yes,-y", yes, "Accept the offer without asking");
   recv_cmd->add_option("--output,-o", output, "Folder to save into")->capture_default_str();
   recv_cmd->add_flag("--overwrite", overwrite, "Replace existing files with the same names");
   recv_cmd->add_flag("--json", json, "One JSON event per line on stdout");
   recv_cmd->add_flag("--force-relay", force_relay, "Receive through the server's relay only");
-  recv_cmd->add_option("code", code_arg, "The code (7-tumbler-oxcart) or link; asked for when missing");
+  recv_cmd->add_option("code", code_arg,
+                       "The code (7-tumbler-oxcart) or link; asked for when missing");
 
   try {
     app.parse(argc, argv);
@@ -185,13 +194,15 @@ int main(int argc, char** argv) {
       if (!code) return usage_error("--code: " + code.error().detail);
       options.code = *code;
     }
-    if (send_cmd->count("--text") && !paths.empty()) return usage_error("send either --text or files, not both");
+    if (send_cmd->count("--text") && !paths.empty())
+      return usage_error("send either --text or files, not both");
     if (!send_cmd->count("--text") && paths.empty()) {
       return usage_error("nothing to send: name files or folders, --text \"...\", or - for stdin");
     }
     auto source = [&]() -> proto::Result<session::FileSource> {
       if (send_cmd->count("--text")) return session::FileSource::from_text(text);
-      if (paths.size() == 1 && paths[0] == "-") return session::FileSource::from_stdin(STDIN_FILENO, stdin_name);
+      if (paths.size() == 1 && paths[0] == "-")
+        return session::FileSource::from_stdin(STDIN_FILENO, stdin_name);
       return session::FileSource::from_paths({paths.begin(), paths.end()});
     }();
     if (!source) {
@@ -199,7 +210,9 @@ int main(int argc, char** argv) {
       return cli::exit_status(source.error().code);
     }
     for (const auto& s : source->skipped()) {
-      console.on_event(session::event::Note{"skipping \"" + proto::display_name(s) + "\": not a regular file or folder (links are not followed)"});
+      console.on_event(
+          session::event::Note{"skipping \"" + proto::display_name(s) +
+                               "\": not a regular file or folder (links are not followed)"});
     }
     console.set_offer(&source->offer());
     return run_session(console, session::send(*source, options, console));

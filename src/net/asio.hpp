@@ -1,6 +1,6 @@
-// The one place that pulls in Boost.Asio/Beast for ferry, with the g++ 12 workaround DESIGN.md notes
-// (include <utility> before awaitable.hpp) and the short names every net/ and session/ file uses.
-// g++ 12 trap: a class temporary made by ?: inside a co_await expression is destroyed twice
+// The one place that pulls in Boost.Asio/Beast for ferry, with the g++ 12 workaround DESIGN.md
+// notes (include <utility> before awaitable.hpp) and the short names every net/ and session/ file
+// uses. g++ 12 trap: a class temporary made by ?: inside a co_await expression is destroyed twice
 // (double free). Name such arguments in a local before the co_await.
 #pragma once
 
@@ -27,6 +27,8 @@ template <typename T = void>
 using awaitable = asio::awaitable<T>;
 using asio::use_awaitable;
 
-inline auto redirect(error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
+inline auto redirect(error_code& ec) {
+  return asio::redirect_error(use_awaitable, ec);
+}
 
 }  // namespace ferry::net

@@ -26,9 +26,9 @@ awaitable<proto::Result<std::unique_ptr<WebSocketClient>>> WebSocketClient::conn
   const std::string host = url.host + ":" + std::to_string(url.port);
   co_await ws.async_handshake(host, target, redirect(ec));
   if (ec) {
-    co_return proto::fail(Errc::server_unreachable,
-                          url.to_string() + " answered, but not as a ferry server (" +
-                              describe(ec) + ")");
+    co_return proto::fail(
+        Errc::server_unreachable,
+        url.to_string() + " answered, but not as a ferry server (" + describe(ec) + ")");
   }
   ws.next_layer().expires_never();
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
@@ -49,10 +49,10 @@ awaitable<proto::Result<std::string>> WebSocketClient::receive() {
   co_await ws_.async_read(buffer_, redirect(ec));
   if (ec == websocket::error::closed) {
     const auto reason = ws_.reason();
-    co_return proto::fail(Errc::server_error,
-                          "the server closed the connection" +
-                              (reason.reason.empty() ? std::string()
-                                                     : ": " + std::string(reason.reason)));
+    co_return proto::fail(
+        Errc::server_error,
+        "the server closed the connection" +
+            (reason.reason.empty() ? std::string() : ": " + std::string(reason.reason)));
   }
   if (ec) co_return proto::fail(Errc::server_error, "lost the server connection: " + describe(ec));
   co_return beast::buffers_to_string(buffer_.data());

@@ -49,17 +49,25 @@ std::optional<Bytes> b64_decode(std::string_view s, int variant) {
 }
 }  // namespace
 
-std::string to_base64url(ByteView b) { return b64_encode(b, sodium_base64_VARIANT_URLSAFE_NO_PADDING); }
+std::string to_base64url(ByteView b) {
+  return b64_encode(b, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
 std::optional<Bytes> from_base64url(std::string_view s) {
   return b64_decode(s, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
-std::string to_base64(ByteView b) { return b64_encode(b, sodium_base64_VARIANT_ORIGINAL); }
+std::string to_base64(ByteView b) {
+  return b64_encode(b, sodium_base64_VARIANT_ORIGINAL);
+}
 std::optional<Bytes> from_base64(std::string_view s) {
   return b64_decode(s, sodium_base64_VARIANT_ORIGINAL);
 }
 
-void append(Bytes& out, ByteView b) { out.insert(out.end(), b.begin(), b.end()); }
-void append_u8(Bytes& out, std::uint8_t v) { out.push_back(v); }
+void append(Bytes& out, ByteView b) {
+  out.insert(out.end(), b.begin(), b.end());
+}
+void append_u8(Bytes& out, std::uint8_t v) {
+  out.push_back(v);
+}
 void append_u32(Bytes& out, std::uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
 }

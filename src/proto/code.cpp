@@ -64,7 +64,9 @@ Result<Secret> parse_code(std::string_view text) {
   return out;
 }
 
-std::string format_code(const Secret& s) { return s.nameplate + "-" + s.words; }
+std::string format_code(const Secret& s) {
+  return s.nameplate + "-" + s.words;
+}
 
 std::string format_link(std::string_view server_url, std::string_view nameplate,
                         ByteView link_secret) {

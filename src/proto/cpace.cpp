@@ -23,8 +23,8 @@ std::size_t lv_prefix_len(std::size_t n) {
 }  // namespace
 
 Bytes cpace_generator_string(ByteView prs, ByteView ci, ByteView sid) {
-  const std::size_t used = lv_prefix_len(prs.size()) + prs.size() + lv_prefix_len(kDsi.size()) +
-                           kDsi.size() + 1;
+  const std::size_t used =
+      lv_prefix_len(prs.size()) + prs.size() + lv_prefix_len(kDsi.size()) + kDsi.size() + 1;
   const std::size_t zpad = used < kHashBlockBytes ? kHashBlockBytes - used : 0;
   Bytes out;
   append_lv(out, as_bytes(kDsi));
@@ -44,12 +44,6 @@ Result<CpacePoint> cpace_generator(ByteView prs, ByteView ci, ByteView sid) {
     return fail(Errc::internal, "ristretto255 map failed");
   }
   return g;
-}
-
-CpaceScalar cpace_random_scalar() {
-  CpaceScalar s{};
-  crypto_core_ristretto255_scalar_random(s.data());
-  return s;
 }
 
 Result<Cpace> Cpace::start(Role role, ByteView prs, ByteView ci, ByteView sid, ByteView ad,

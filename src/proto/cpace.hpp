@@ -1,5 +1,6 @@
-// CPace over ristretto255 with SHA-512, as specified in draft-irtf-cfrg-cpace-13 (initiator-responder
-// mode). Sans-I/O: the caller supplies the secret scalar (randomness) and carries the messages.
+// CPace over ristretto255 with SHA-512, as specified in draft-irtf-cfrg-cpace-13
+// (initiator-responder mode). Sans-I/O: the caller supplies the secret scalar (randomness) and
+// carries the messages.
 #pragma once
 
 #include <array>
@@ -21,10 +22,6 @@ using CpaceIsk = std::array<std::uint8_t, kCpaceIskBytes>;
 Bytes cpace_generator_string(ByteView prs, ByteView ci, ByteView sid);
 // The encoded generator g = ristretto255 one-way map of SHA-512(generator_string).
 Result<CpacePoint> cpace_generator(ByteView prs, ByteView ci, ByteView sid);
-
-// A uniformly random scalar (the only randomness CPace needs). Kept beside CPace so callers cannot
-// pick a weak one; tests pass the draft's fixed scalars instead.
-CpaceScalar cpace_random_scalar();
 
 // One party's state between sending its share and receiving the peer's.
 class Cpace {

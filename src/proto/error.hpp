@@ -1,5 +1,5 @@
-// Errors as values for every layer: a stable code (for exit statuses and JSON) and a detail sentence.
-// The CLI maps codes to user-facing sentences and exit statuses; nothing here prints.
+// Errors as values for every layer: a stable code (for exit statuses and JSON) and a detail
+// sentence. The CLI maps codes to user-facing sentences and exit statuses; nothing here prints.
 #pragma once
 
 #include <expected>
@@ -21,9 +21,9 @@ enum class Errc {
   disk_full,
   io_error,
   target_exists,
-  bad_offer,           // hostile or malformed names/sizes in an offer
-  protocol,            // malformed message from the peer
-  integrity,           // hash mismatch on a received file
+  bad_offer,  // hostile or malformed names/sizes in an offer
+  protocol,   // malformed message from the peer
+  integrity,  // hash mismatch on a received file
   relay_refused,
   interrupted,
   internal,

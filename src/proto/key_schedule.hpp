@@ -1,5 +1,5 @@
-// Keys derived from CPace's ISK: one key per purpose and direction, so no key is ever used twice for
-// different jobs. BLAKE2b keyed with the ISK, the label as input (libsodium has no HKDF).
+// Keys derived from CPace's ISK: one key per purpose and direction, so no key is ever used twice
+// for different jobs. BLAKE2b keyed with the ISK, the label as input (libsodium has no HKDF).
 #pragma once
 
 #include <array>

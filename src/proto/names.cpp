@@ -6,8 +6,8 @@ namespace ferry::proto {
 
 Result<std::vector<std::string>> split_relative_path(std::string_view path) {
   const auto bad = [&](std::string_view why) {
-    return fail(Errc::bad_offer, "the offered name \"" + display_name(path.substr(0, 300)) +
-                                     "\" " + std::string(why));
+    return fail(Errc::bad_offer, "the offered name \"" + display_name(path.substr(0, 300)) + "\" " +
+                                     std::string(why));
   };
   if (path.empty()) return bad("is empty");
   if (path.size() > kMaxPathBytes) return bad("is too long");
@@ -17,8 +17,8 @@ Result<std::vector<std::string>> split_relative_path(std::string_view path) {
   std::size_t start = 0;
   while (start <= path.size()) {
     const auto slash = path.find('/', start);
-    const auto part =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    const auto part = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty()) return bad("has an empty path component");
     if (part == "." || part == "..") return bad("tries to leave its folder (. or ..)");
     if (part.size() > kMaxComponentBytes) return bad("has a component longer than 255 bytes");
@@ -39,10 +39,14 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
   std::size_t n = 0;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0 && c >= 0xC2) n = 2;
-  else if ((c & 0xF0) == 0xE0) n = 3;
-  else if ((c & 0xF8) == 0xF0 && c <= 0xF4) n = 4;
-  else return 0;
+  if ((c & 0xE0) == 0xC0 && c >= 0xC2)
+    n = 2;
+  else if ((c & 0xF0) == 0xE0)
+    n = 3;
+  else if ((c & 0xF8) == 0xF0 && c <= 0xF4)
+    n = 4;
+  else
+    return 0;
   if (i + n > s.size()) return 0;
   for (std::size_t k = 1; k < n; ++k) {
     if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;

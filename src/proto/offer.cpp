@@ -33,7 +33,8 @@ std::string encode_offer(const Offer& offer) {
       if (e.kind == OfferEntry::Kind::directory) {
         entries.push_back({{"path", e.path}, {"kind", "dir"}});
       } else {
-        entries.push_back({{"path", e.path}, {"kind", "file"}, {"size", e.size}, {"exec", e.executable}});
+        entries.push_back(
+            {{"path", e.path}, {"kind", "file"}, {"size", e.size}, {"exec", e.executable}});
       }
     }
     j["entries"] = std::move(entries);
@@ -49,10 +50,12 @@ Result<Offer> decode_offer(std::string_view text) {
   Offer offer;
   const auto kind = j["kind"].get<std::string>();
   if (kind == "text") {
-    if (!j.contains("text") || !j["text"].is_string()) return fail(Errc::protocol, "text offer without text");
+    if (!j.contains("text") || !j["text"].is_string())
+      return fail(Errc::protocol, "text offer without text");
     offer.kind = Offer::Kind::text;
     offer.text = j["text"].get<std::string>();
-    if (offer.text.size() > kMaxTextBytes) return fail(Errc::bad_offer, "the text message is too long");
+    if (offer.text.size() > kMaxTextBytes)
+      return fail(Errc::bad_offer, "the text message is too long");
     return offer;
   }
   if (kind != "files" || !j.contains("entries") || !j["entries"].is_array()) {
@@ -60,7 +63,8 @@ Result<Offer> decode_offer(std::string_view text) {
   }
   const auto& entries = j["entries"];
   if (entries.empty()) return fail(Errc::bad_offer, "the offer is empty");
-  if (entries.size() > kMaxOfferEntries) return fail(Errc::bad_offer, "the offer has too many entries");
+  if (entries.size() > kMaxOfferEntries)
+    return fail(Errc::bad_offer, "the offer has too many entries");
   std::set<std::string> seen;
   std::set<std::string> dirs;  // every path that is (or must be) a directory
   std::uint64_t total = 0;
@@ -103,7 +107,8 @@ Result<Offer> decode_offer(std::string_view text) {
   }
   for (const auto& e : offer.entries) {
     if (e.kind == OfferEntry::Kind::file && dirs.count(e.path)) {
-      return fail(Errc::bad_offer, "the offer uses \"" + display_name(e.path) + "\" as both a file and a folder");
+      return fail(Errc::bad_offer,
+                  "the offer uses \"" + display_name(e.path) + "\" as both a file and a folder");
     }
   }
   return offer;

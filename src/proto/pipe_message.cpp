@@ -96,7 +96,9 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
       out = m;
       break;
     }
-    case kSelect: out = msg::Select{}; break;
+    case kSelect:
+      out = msg::Select{};
+      break;
     case kOfferPart: {
       std::uint8_t last = 0;
       if (!r.u8(last) || last > 1) return malformed();
@@ -131,15 +133,20 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
       out = m;
       break;
     }
-    case kDone: out = msg::Done{}; break;
-    case kAck: out = msg::Ack{}; break;
+    case kDone:
+      out = msg::Done{};
+      break;
+    case kAck:
+      out = msg::Ack{};
+      break;
     case kAbort: {
       msg::Abort m;
       if (!read_string(r, m.code) || !read_string(r, m.message)) return malformed();
       out = std::move(m);
       break;
     }
-    default: return fail(Errc::protocol, "unknown pipe message type " + std::to_string(type));
+    default:
+      return fail(Errc::protocol, "unknown pipe message type " + std::to_string(type));
   }
   if (!r.empty()) return malformed();
   return out;

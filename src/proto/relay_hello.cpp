@@ -13,8 +13,9 @@ Bytes encode(const RelayHello& h) {
 }
 
 Result<RelayHello> decode_relay_hello(ByteView b) {
-  if (b.size() != kRelayHelloBytes || !std::equal(kRelayMagic.begin(), kRelayMagic.end(), b.begin()) ||
-      b[4] != kRelayVersion || (b[5] != 'S' && b[5] != 'R')) {
+  if (b.size() != kRelayHelloBytes ||
+      !std::equal(kRelayMagic.begin(), kRelayMagic.end(), b.begin()) || b[4] != kRelayVersion ||
+      (b[5] != 'S' && b[5] != 'R')) {
     return fail(Errc::protocol, "malformed relay hello");
   }
   RelayHello h;
@@ -25,12 +26,18 @@ Result<RelayHello> decode_relay_hello(ByteView b) {
 
 std::string_view relay_status_text(RelayStatus s) {
   switch (s) {
-    case RelayStatus::paired: return "paired";
-    case RelayStatus::unknown_grant: return "the relay does not know this session (expired or used)";
-    case RelayStatus::side_taken: return "another connection already holds this side of the session";
-    case RelayStatus::timeout: return "the peer did not reach the relay in time";
-    case RelayStatus::malformed: return "the relay did not understand the request";
-    case RelayStatus::limit: return "the relay is at its limit";
+    case RelayStatus::paired:
+      return "paired";
+    case RelayStatus::unknown_grant:
+      return "the relay does not know this session (expired or used)";
+    case RelayStatus::side_taken:
+      return "another connection already holds this side of the session";
+    case RelayStatus::timeout:
+      return "the peer did not reach the relay in time";
+    case RelayStatus::malformed:
+      return "the relay did not understand the request";
+    case RelayStatus::limit:
+      return "the relay is at its limit";
   }
   return "unknown relay status";
 }

@@ -1,6 +1,7 @@
 // The first bytes a client sends on a raw TCP connection to the relay port, and the relay's answer.
-// The server tells a relay connection from HTTP by the magic; the grant is one the rendezvous issued
-// for this session, so the relay pairs only two peers of one session and never dials anywhere.
+// The server tells a relay connection from HTTP by the magic; the grant is one the rendezvous
+// issued for this session, so the relay pairs only two peers of one session and never dials
+// anywhere.
 #pragma once
 
 #include <array>

@@ -17,8 +17,10 @@ constexpr std::size_t kMaxErrorText = 512;
 Result<json> parse_object(std::string_view text) {
   if (text.size() > kMaxRendezvousFrame) return fail(Errc::protocol, "message too large");
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(Errc::protocol, "message is not a JSON object");
-  if (!j.contains("type") || !j["type"].is_string()) return fail(Errc::protocol, "message has no type");
+  if (j.is_discarded() || !j.is_object())
+    return fail(Errc::protocol, "message is not a JSON object");
+  if (!j.contains("type") || !j["type"].is_string())
+    return fail(Errc::protocol, "message has no type");
   return j;
 }
 
@@ -43,7 +45,8 @@ Result<Bytes> get_hex(const json& j, const char* key, std::size_t len) {
   auto s = get_string(j, key, len * 2);
   if (!s) return std::unexpected(s.error());
   auto b = from_hex(*s);
-  if (!b || b->size() != len) return fail(Errc::protocol, std::string("field \"") + key + "\" malformed");
+  if (!b || b->size() != len)
+    return fail(Errc::protocol, std::string("field \"") + key + "\" malformed");
   return *b;
 }
 
@@ -69,7 +72,9 @@ std::string encode_server(const ServerMessage& m) {
   } else if (const auto* a = std::get_if<rv::Allocated>(&m)) {
     j = {{"type", "allocated"}, {"nameplate", a->nameplate}};
   } else if (const auto* p = std::get_if<rv::Paired>(&m)) {
-    j = {{"type", "paired"}, {"session", to_hex(p->session_id)}, {"relay_grant", to_hex(p->relay_grant)}};
+    j = {{"type", "paired"},
+         {"session", to_hex(p->session_id)},
+         {"relay_grant", to_hex(p->relay_grant)}};
   } else if (const auto* msg = std::get_if<rv::Message>(&m)) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {

@@ -46,8 +46,8 @@ struct ServerError {
 }  // namespace rv
 
 using ClientMessage = std::variant<rv::Allocate, rv::Claim, rv::Message>;
-using ServerMessage =
-    std::variant<rv::Welcome, rv::Allocated, rv::Paired, rv::Message, rv::PeerLeft, rv::ServerError>;
+using ServerMessage = std::variant<rv::Welcome, rv::Allocated, rv::Paired, rv::Message,
+                                   rv::PeerLeft, rv::ServerError>;
 
 std::string encode_client(const ClientMessage& m);
 std::string encode_server(const ServerMessage& m);

@@ -4,7 +4,9 @@
 
 namespace ferry::proto {
 
-FileHasher::FileHasher() { crypto_generichash_init(&state_, nullptr, 0, crypto_generichash_BYTES); }
+FileHasher::FileHasher() {
+  crypto_generichash_init(&state_, nullptr, 0, crypto_generichash_BYTES);
+}
 
 void FileHasher::update(ByteView data) {
   crypto_generichash_update(&state_, data.data(), data.size());
@@ -57,7 +59,8 @@ Result<void> ReceiveTracker::on_file_end(const msg::FileEnd& end) {
   }
   const auto& entry = offer_.entries[current_];
   if (position_[current_] != entry.size) {
-    return fail(Errc::protocol, "\"" + display_name(entry.path) + "\" ended before its offered size");
+    return fail(Errc::protocol,
+                "\"" + display_name(entry.path) + "\" ended before its offered size");
   }
   const FileHash got = hasher_.finish();
   if (!equal_ct(got, end.hash)) {

@@ -6,9 +6,11 @@ namespace {
 std::string html(std::string_view title, std::string_view body) {
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-         "<title>" + std::string(title) + "</title></head><body style=\"font-family:sans-serif;"
-         "max-width:40em;margin:2em auto;padding:0 1em;line-height:1.5\">" + std::string(body) +
-         "</body></html>\n";
+         "<title>" +
+         std::string(title) +
+         "</title></head><body style=\"font-family:sans-serif;"
+         "max-width:40em;margin:2em auto;padding:0 1em;line-height:1.5\">" +
+         std::string(body) + "</body></html>\n";
 }
 }  // namespace
 
@@ -18,11 +20,12 @@ Page page_for(std::string_view target, std::string_view public_url) {
   if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
   if (path == "/" || path == "/index.html") {
     return {200, "text/html; charset=utf-8",
-            html("ferry", "<h1>ferry</h1><p>This is a ferry server. It introduces two computers "
-                          "that want to exchange files and relays their encrypted bytes when no "
-                          "direct path exists. It never sees the files or the keys.</p>"
-                          "<p>To send: <code>ferry send --server " + std::string(public_url) +
-                          " FILE</code></p>")};
+            html("ferry",
+                 "<h1>ferry</h1><p>This is a ferry server. It introduces two computers "
+                 "that want to exchange files and relays their encrypted bytes when no "
+                 "direct path exists. It never sees the files or the keys.</p>"
+                 "<p>To send: <code>ferry send --server " +
+                     std::string(public_url) + " FILE</code></p>")};
   }
   if (path == "/r" || path == "/r/") {
     return {200, "text/html; charset=utf-8",

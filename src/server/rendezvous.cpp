@@ -22,7 +22,8 @@ proto::Bytes Rendezvous::random_bytes(std::size_t n) {
 std::string Rendezvous::free_nameplate() {
   // Short numbers while the server is quiet, longer as it fills; random so a nameplate says
   // nothing about how many transfers came before.
-  const std::uint32_t range = static_cast<std::uint32_t>(std::max<std::size_t>(100, nameplates_.size() * 10));
+  const std::uint32_t range =
+      static_cast<std::uint32_t>(std::max<std::size_t>(100, nameplates_.size() * 10));
   for (;;) {
     const std::string n = std::to_string(1 + randombytes_uniform(range));
     if (!nameplates_.count(n)) return n;

@@ -48,7 +48,7 @@ class Rendezvous {
   struct State {
     std::string nameplate;  // set while waiting
     Client* partner = nullptr;
-    bool joined = false;  // allocated or claimed once; a client gets one go
+    bool joined = false;                    // allocated or claimed once; a client gets one go
     std::shared_ptr<std::size_t> messages;  // shared by both members of a pair
   };
 

@@ -36,8 +36,10 @@ class Server::RendezvousConnection : public Client,
 
   void kick(std::string_view code, std::string_view reason) override {
     if (closing_) return;
-    queue_.push_back(proto::encode_server(proto::rv::ServerError{std::string(code), std::string(reason)}));
-    close_reason_ = std::string(reason.substr(0, 120));  // a close reason must fit in a control frame
+    queue_.push_back(
+        proto::encode_server(proto::rv::ServerError{std::string(code), std::string(reason)}));
+    close_reason_ =
+        std::string(reason.substr(0, 120));  // a close reason must fit in a control frame
     closing_ = true;
     wake_.cancel();
   }
@@ -83,9 +85,9 @@ class Server::RendezvousConnection : public Client,
         queue_.pop_front();
       }
       if (closing_) {
-        co_await ws_.async_close(websocket::close_reason(websocket::close_code::policy_error,
-                                                          close_reason_),
-                                 redirect(ec));
+        co_await ws_.async_close(
+            websocket::close_reason(websocket::close_code::policy_error, close_reason_),
+            redirect(ec));
         co_return;
       }
       if (done_) co_return;
@@ -131,28 +133,32 @@ proto::Result<void> Server::start() {
   if (!ec) acceptor_.bind(options_.listen, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return proto::fail(proto::Errc::usage, "cannot listen on " + options_.listen.address().to_string() +
-                                               ":" + std::to_string(options_.listen.port()) + ": " +
-                                               ec.message());
+    return proto::fail(proto::Errc::usage,
+                       "cannot listen on " + options_.listen.address().to_string() + ":" +
+                           std::to_string(options_.listen.port()) + ": " + ec.message());
   }
   if (options_.public_url.empty()) {
     const auto ep = acceptor_.local_endpoint();
     const auto a = ep.address();
-    const std::string host = a.is_unspecified() ? "127.0.0.1" : a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+    const std::string host = a.is_unspecified() ? "127.0.0.1"
+                             : a.is_v6()        ? "[" + a.to_string() + "]"
+                                                : a.to_string();
     options_.public_url = "http://" + host + ":" + std::to_string(ep.port());
   }
   asio::co_spawn(io_, accept_loop(), asio::detached);
   return {};
 }
 
-tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
+tcp::endpoint Server::local_endpoint() const {
+  return acceptor_.local_endpoint();
+}
 
 awaitable<void> Server::accept_loop() {
   for (;;) {
     error_code ec;
     tcp::socket socket = co_await acceptor_.async_accept(redirect(ec));
     if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;  // e.g. EMFILE: keep serving the others
+    if (ec) continue;                                        // e.g. EMFILE: keep serving the others
     if (connections_ >= options_.max_connections) continue;  // the socket closes on scope exit
     asio::co_spawn(io_, handle(std::move(socket)), asio::detached);
   }
@@ -207,8 +213,8 @@ awaitable<void> Server::serve_http(beast::tcp_stream stream, beast::flat_buffer 
       ws.read_message_max(proto::kMaxRendezvousFrame);
       co_await ws.async_accept(req, redirect(ec));
       if (ec) co_return;
-      auto conn =
-          std::make_shared<RendezvousConnection>(std::move(ws), rendezvous_, options_.nameplate_ttl);
+      auto conn = std::make_shared<RendezvousConnection>(std::move(ws), rendezvous_,
+                                                         options_.nameplate_ttl);
       co_return co_await conn->run();
     }
     const Page page = page_for(target, options_.public_url);

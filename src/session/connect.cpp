@@ -16,7 +16,8 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
     auto note = co_await mailbox->receive();
     if (!note) co_return race->fail(note.error());
     if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
-      co_return race->fail({proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message});
+      co_return race->fail(
+          {proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message});
     }
   }
 }
@@ -36,7 +37,8 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   auto note = co_await mailbox->receive();
   if (!note) co_return std::unexpected(note.error());
   if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
-    co_return proto::fail(proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message);
+    co_return proto::fail(proto::errc_from_name(abort->code),
+                          "the " + peer + " gave up: " + abort->message);
   }
   auto theirs = std::get<proto::Candidates>(*note);
   if (force_relay) theirs.list.clear();
@@ -44,14 +46,17 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   if (theirs.relay && mine->relay) {
     // The sender waits at the relay at once; the receiver gives direct paths a head start.
     const bool direct_possible = !theirs.list.empty() || !mine->list.empty();
-    race->use_relay(server, sender || !direct_possible ? std::chrono::milliseconds(0) : Budgets::kRelayHeadStart);
+    race->use_relay(server, sender || !direct_possible ? std::chrono::milliseconds(0)
+                                                       : Budgets::kRelayHeadStart);
   }
-  asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer), asio::detached);
+  asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer),
+                 asio::detached);
   auto chosen = co_await race->wait(sender ? Budgets::kSenderRace : Budgets::kReceiverRace);
   if (!chosen && chosen.error().code == Errc::no_path) {
-    const proto::MailboxNote abort = proto::PeerAbort{
-        std::string(proto::errc_name(Errc::no_path)),
-        "it could not reach you either. It tried:" + chosen.error().detail.substr(chosen.error().detail.find(':') + 1)};
+    const proto::MailboxNote abort =
+        proto::PeerAbort{std::string(proto::errc_name(Errc::no_path)),
+                         "it could not reach you either. It tried:" +
+                             chosen.error().detail.substr(chosen.error().detail.find(':') + 1)};
     co_await mailbox->send(abort);
   }
   co_return chosen;

@@ -36,13 +36,15 @@ void close_fd(int& fd) {
 proto::Result<FileSink> FileSink::open(const std::filesystem::path& folder, bool overwrite) {
   const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
-    return proto::fail(Errc::io_error, "cannot write into \"" + proto::display_name(folder.string()) +
+    return proto::fail(Errc::io_error, "cannot write into \"" +
+                                           proto::display_name(folder.string()) +
                                            "\": " + std::strerror(errno));
   }
   if (::faccessat(fd, ".", W_OK, 0) != 0) {
     ::close(fd);
-    return proto::fail(Errc::io_error, "cannot write into \"" + proto::display_name(folder.string()) +
-                                           "\": permission denied");
+    return proto::fail(
+        Errc::io_error,
+        "cannot write into \"" + proto::display_name(folder.string()) + "\": permission denied");
   }
   return FileSink(fd, folder, overwrite);
 }
@@ -73,8 +75,8 @@ proto::Result<int> FileSink::open_parent(const std::vector<std::string>& parts, 
         const int err = errno;
         ::close(fd);
         return proto::fail(err == ENOSPC ? Errc::disk_full : Errc::io_error,
-                           "cannot create folder \"" + proto::display_name(parts[i]) + "\": " +
-                               std::strerror(err));
+                           "cannot create folder \"" + proto::display_name(parts[i]) +
+                               "\": " + std::strerror(err));
       }
       next = ::openat(fd, parts[i].c_str(), kDirFlags);
     }
@@ -102,7 +104,7 @@ proto::Result<void> FileSink::check(const proto::Offer& offer) const {
     auto parent = open_parent(*parts, false);
     if (!parent) return std::unexpected(parent.error());
     if (*parent < 0) continue;
-    struct stat st{};
+    struct stat st {};
     const bool exists = ::fstatat(*parent, parts->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     ::close(*parent);
     if (!exists) continue;
@@ -112,8 +114,8 @@ proto::Result<void> FileSink::check(const proto::Offer& offer) const {
                                                     "\" already exists and is not a folder");
       }
     } else if (S_ISDIR(st.st_mode)) {
-      return proto::fail(Errc::target_exists, "\"" + proto::display_name(e.path) +
-                                                  "\" already exists as a folder");
+      return proto::fail(Errc::target_exists,
+                         "\"" + proto::display_name(e.path) + "\" already exists as a folder");
     } else if (!overwrite_) {
       return proto::fail(Errc::target_exists,
                          "\"" + proto::display_name(e.path) +
@@ -133,7 +135,7 @@ std::vector<std::uint64_t> FileSink::resume_offsets(const proto::Offer& offer) c
     if (!parts) continue;
     auto parent = open_parent(*parts, false);
     if (!parent || *parent < 0) continue;
-    struct stat st{};
+    struct stat st {};
     const std::string part = parts->back() + std::string(kPartSuffix);
     if (::fstatat(*parent, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
         static_cast<std::uint64_t>(st.st_size) <= e.size) {
@@ -171,9 +173,9 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   const std::string part = name_ + std::string(kPartSuffix);
   file_fd_ = ::openat(parent_fd_, part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (file_fd_ < 0) {
-    return proto::fail(errno == ELOOP ? Errc::bad_offer : Errc::io_error,
-                       "cannot create \"" + display_ + std::string(kPartSuffix) + "\": " +
-                           std::strerror(errno));
+    return proto::fail(
+        errno == ELOOP ? Errc::bad_offer : Errc::io_error,
+        "cannot create \"" + display_ + std::string(kPartSuffix) + "\": " + std::strerror(errno));
   }
   // Keep exactly the agreed prefix and hash it; anything past it is discarded.
   if (::ftruncate(file_fd_, static_cast<off_t>(start)) != 0) {
@@ -181,8 +183,9 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   }
   std::vector<std::uint8_t> buf(1 << 20);
   for (std::uint64_t done = 0; done < start;) {
-    const ssize_t n = ::pread(file_fd_, buf.data(), std::min<std::uint64_t>(buf.size(), start - done),
-                              static_cast<off_t>(done));
+    const ssize_t n =
+        ::pread(file_fd_, buf.data(), std::min<std::uint64_t>(buf.size(), start - done),
+                static_cast<off_t>(done));
     if (n <= 0) return proto::fail(Errc::io_error, "cannot reread \"" + display_ + "\" to resume");
     tracker.absorb_prefix(index, proto::ByteView(buf.data(), static_cast<std::size_t>(n)));
     done += static_cast<std::uint64_t>(n);
@@ -219,11 +222,13 @@ proto::Result<void> FileSink::commit() {
   if (::renameat2(parent_fd_, part.c_str(), parent_fd_, name_.c_str(), flags) != 0) {
     const int err = errno;
     if (err == EEXIST) {
-      return proto::fail(Errc::target_exists, "\"" + display_ + "\" appeared while receiving; the "
-                                              "received copy is kept as \"" + display_ +
-                                              std::string(kPartSuffix) + "\"");
+      return proto::fail(Errc::target_exists, "\"" + display_ +
+                                                  "\" appeared while receiving; the "
+                                                  "received copy is kept as \"" +
+                                                  display_ + std::string(kPartSuffix) + "\"");
     }
-    return proto::fail(Errc::io_error, "cannot rename \"" + display_ + "\" into place: " + std::strerror(err));
+    return proto::fail(Errc::io_error,
+                       "cannot rename \"" + display_ + "\" into place: " + std::strerror(err));
   }
   close_fd(parent_fd_);
   return {};

@@ -65,7 +65,8 @@ proto::Result<void> FileSource::add(const fs::path& path, const std::string& nam
   const auto st = fs::status(path, ec);
   if (fs::is_regular_file(st)) {
     const auto size = fs::file_size(path, ec);
-    if (ec) return proto::fail(Errc::io_error, "cannot read \"" + path.string() + "\": " + ec.message());
+    if (ec)
+      return proto::fail(Errc::io_error, "cannot read \"" + path.string() + "\": " + ec.message());
     if (::access(path.c_str(), R_OK) != 0) {
       return proto::fail(Errc::io_error, "cannot read \"" + proto::display_name(path.string()) +
                                              "\": " + std::strerror(errno));
@@ -84,7 +85,8 @@ proto::Result<void> FileSource::add(const fs::path& path, const std::string& nam
   for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
     children.push_back(*it);
   }
-  if (ec) return proto::fail(Errc::io_error, "cannot list \"" + path.string() + "\": " + ec.message());
+  if (ec)
+    return proto::fail(Errc::io_error, "cannot list \"" + path.string() + "\": " + ec.message());
   std::sort(children.begin(), children.end());
   for (const auto& child : children) {
     const std::string child_name = name + "/" + child.path().filename().string();
@@ -115,7 +117,8 @@ proto::Result<FileSource> FileSource::from_stdin(int fd, std::string name) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(out);
-      return proto::fail(Errc::io_error, std::string("reading stdin failed: ") + std::strerror(errno));
+      return proto::fail(Errc::io_error,
+                         std::string("reading stdin failed: ") + std::strerror(errno));
     }
     if (n == 0) break;
     for (ssize_t done = 0; done < n;) {

@@ -1,5 +1,7 @@
 #include "session/handshake.hpp"
 
+#include <sodium.h>
+
 namespace ferry::session {
 
 using namespace net;
@@ -9,6 +11,13 @@ namespace {
 constexpr std::string_view kChannelId = "ferry-v1";
 constexpr std::string_view kSenderAd = "sender";
 constexpr std::string_view kReceiverAd = "receiver";
+
+// CPace's only randomness; proto/ takes it as an input.
+proto::CpaceScalar random_scalar() {
+  proto::CpaceScalar s{};
+  crypto_core_ristretto255_scalar_random(s.data());
+  return s;
+}
 
 proto::Error wrong_code() {
   return {Errc::wrong_code, "the code did not match: a typo, or someone guessed; nothing was sent"};
@@ -26,7 +35,7 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& r
   const proto::Secret& secret = theirs->kind == proto::SecretKind::link ? link : words;
   auto cpace = proto::Cpace::start(proto::Cpace::Role::initiator, secret.password(),
                                    proto::as_bytes(kChannelId), paired.session_id,
-                                   proto::as_bytes(kSenderAd), proto::cpace_random_scalar());
+                                   proto::as_bytes(kSenderAd), random_scalar());
   if (!cpace) co_return std::unexpected(cpace.error());
   auto isk = cpace->finish(theirs->share, proto::as_bytes(kReceiverAd));
   if (!isk) co_return std::unexpected(isk.error());
@@ -53,7 +62,7 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient&
                                                                const proto::Secret& secret) {
   auto cpace = proto::Cpace::start(proto::Cpace::Role::responder, secret.password(),
                                    proto::as_bytes(kChannelId), paired.session_id,
-                                   proto::as_bytes(kReceiverAd), proto::cpace_random_scalar());
+                                   proto::as_bytes(kReceiverAd), random_scalar());
   if (!cpace) co_return std::unexpected(cpace.error());
   const proto::Bytes share = proto::encode(proto::ReceiverPake{secret.kind, cpace->share()});
   auto sent = co_await rendezvous.send(share);
@@ -72,7 +81,8 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient&
   const proto::Bytes tag_bytes(tag.begin(), tag.end());
   sent = co_await rendezvous.send(tag_bytes);
   if (!sent) co_return std::unexpected(sent.error());
-  if (!proto::equal_ct(theirs->confirm, proto::confirmation_tag(out.keys.confirm_sender, transcript))) {
+  if (!proto::equal_ct(theirs->confirm,
+                       proto::confirmation_tag(out.keys.confirm_sender, transcript))) {
     co_return std::unexpected(wrong_code());
   }
   co_return out;

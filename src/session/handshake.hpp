@@ -22,8 +22,9 @@ net::awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClie
                                                                   const proto::rv::Paired& paired,
                                                                   const proto::Secret& words,
                                                                   const proto::Secret& link);
-net::awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(
-    RendezvousClient& rendezvous, const proto::rv::Paired& paired, const proto::Secret& secret);
+net::awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient& rendezvous,
+                                                                    const proto::rv::Paired& paired,
+                                                                    const proto::Secret& secret);
 
 // Sealed notes through the mailbox after the handshake.
 class Mailbox {

@@ -47,9 +47,9 @@ struct Note {
 };
 }  // namespace event
 
-using Event = std::variant<event::CodeReady, event::PeerJoined, event::OfferReceived,
-                           event::Connected, event::Progress, event::Resumed, event::TextReceived,
-                           event::Done, event::Note>;
+using Event =
+    std::variant<event::CodeReady, event::PeerJoined, event::OfferReceived, event::Connected,
+                 event::Progress, event::Resumed, event::TextReceived, event::Done, event::Note>;
 
 class Observer {
  public:

@@ -20,7 +20,8 @@ constexpr auto kRelayPairTimeout = 30s;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   auto a = ep.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 }  // namespace
@@ -89,13 +90,15 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
     if (ec || over()) co_return;
     s.set_option(tcp::no_delay(true), ec);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
-    auto pipe = std::make_shared<RecordPipe>(beast::tcp_stream(std::move(s)), "direct from " + peer);
+    auto pipe =
+        std::make_shared<RecordPipe>(beast::tcp_stream(std::move(s)), "direct from " + peer);
     live_.push_back(pipe);
     asio::co_spawn(ex_, authenticate(pipe, "direct", peer, false), asio::detached);
   }
 }
 
-awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*/, tcp::endpoint ep) {
+awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*/,
+                                         tcp::endpoint ep) {
   const std::string peer = endpoint_text(ep);
   auto stream = co_await connect_tcp(ep, kConnectTimeout);
   if (!stream) co_return attempt_failed("direct TCP to " + peer + ": " + stream.error().detail);
@@ -105,8 +108,8 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
   co_await authenticate(pipe, "direct", peer, true);
 }
 
-awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/, proto::ServerUrl server,
-                                        std::chrono::milliseconds delay) {
+awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/,
+                                        proto::ServerUrl server, std::chrono::milliseconds delay) {
   if (delay.count() > 0) {
     asio::steady_timer t(ex_, delay);
     error_code ec;
@@ -144,8 +147,10 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
   const auto& receive_key = sender ? secrets_.keys.stream_receiver : secrets_.keys.stream_sender;
   const auto failed = [&](const std::string& why) {
     pipe->close();
-    if (counted) attempt_failed(pipe->description() + ": " + why);
-    else tried_.push_back(pipe->description() + ": " + why);
+    if (counted)
+      attempt_failed(pipe->description() + ": " + why);
+    else
+      tried_.push_back(pipe->description() + ": " + why);
   };
   auto started = co_await pipe->start(send_key, receive_key, kHelloTimeout);
   const proto::PipeMessage hello_out = proto::msg::Hello{static_cast<std::uint8_t>(sender ? 0 : 1)};
@@ -154,7 +159,8 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
   auto hello = co_await pipe->receive_message(kHelloTimeout);
   const auto* h = hello ? std::get_if<proto::msg::Hello>(&*hello) : nullptr;
   if (h == nullptr || h->side != (sender ? 1 : 0)) {
-    co_return failed(hello ? "unexpected hello" : "did not authenticate (" + hello.error().detail + ")");
+    co_return failed(hello ? "unexpected hello"
+                           : "did not authenticate (" + hello.error().detail + ")");
   }
   if (!sender) {
     // Claim the win before saying "select": a second pipe must never send one too, or the
@@ -193,7 +199,8 @@ awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds bu
   if (failure_) co_return std::unexpected(*failure_);
   std::string detail = "no connection to the other side could be opened. Tried:";
   for (const auto& t : tried_) detail += "\n  - " + t;
-  if (pending_ > 0) detail += "\n  - (still trying after " + std::to_string(budget.count() / 1000) + " s)";
+  if (pending_ > 0)
+    detail += "\n  - (still trying after " + std::to_string(budget.count() / 1000) + " s)";
   co_return proto::fail(Errc::no_path, detail);
 }
 

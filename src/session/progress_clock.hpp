@@ -8,7 +8,8 @@ namespace ferry::session {
 
 class ProgressClock {
  public:
-  ProgressClock() : start_(std::chrono::steady_clock::now()), last_(start_ - std::chrono::hours(1)) {}
+  ProgressClock()
+      : start_(std::chrono::steady_clock::now()), last_(start_ - std::chrono::hours(1)) {}
   // True at most every interval (and always when forced).
   bool due(bool force = false) {
     const auto now = std::chrono::steady_clock::now();

@@ -1,8 +1,8 @@
 // The receiving side of a transfer.
 #include "proto/names.hpp"
 #include "proto/transfer_state.hpp"
-#include "session/file_sink.hpp"
 #include "session/connect.hpp"
+#include "session/file_sink.hpp"
 #include "session/progress_clock.hpp"
 #include "session/transfer.hpp"
 
@@ -42,17 +42,21 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
     auto m = co_await pipe.receive_message();
     if (!m) co_return std::unexpected(m.error());
     const auto* part = std::get_if<msg::OfferPart>(&*m);
-    if (part == nullptr) co_return proto::fail(Errc::protocol, "the sender did not start with an offer");
+    if (part == nullptr)
+      co_return proto::fail(Errc::protocol, "the sender did not start with an offer");
     json.append(reinterpret_cast<const char*>(part->json.data()), part->json.size());
-    if (json.size() > kMaxOfferBytes) co_return proto::fail(Errc::bad_offer, "the offer is too large");
+    if (json.size() > kMaxOfferBytes)
+      co_return proto::fail(Errc::bad_offer, "the offer is too large");
     if (part->last) break;
   }
   co_return proto::decode_offer(json);
 }
 
 // Receives chunks into the sink until the sender's final record.
-awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offer& offer, FileSink& sink,
-                                             const std::vector<std::uint64_t>& offsets, Observer& observer) {
+awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offer& offer,
+                                             FileSink& sink,
+                                             const std::vector<std::uint64_t>& offsets,
+                                             Observer& observer) {
   proto::ReceiveTracker tracker(offer, offsets);
   ProgressClock clock;
   std::uint64_t resumed = 0;
@@ -76,7 +80,8 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
                               "the sender went away mid-transfer after " +
                                   std::to_string(resumed + tracker.received_bytes()) + " of " +
                                   std::to_string(total) + " bytes. What arrived is kept as *" +
-                                  std::string(kPartSuffix) + "; receive again from the same sender "
+                                  std::string(kPartSuffix) +
+                                  "; receive again from the same sender "
                                   "to resume");
       }
       co_return std::unexpected(m.error());
@@ -87,7 +92,8 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
       if (r) r = sink.write(chunk->data);
       if (!r) co_return r;
       if (clock.due()) {
-        observer.on_event(event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
+        observer.on_event(
+            event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
       }
     } else if (const auto* end = std::get_if<msg::FileEnd>(&*m)) {
       auto r = ensure_open(end->file);
@@ -100,14 +106,17 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
       if (auto r = tracker.on_done(); !r) co_return r;
       const proto::PipeMessage ack = msg::Ack{};
       if (auto r = co_await pipe.send(ack, true); !r) co_return r;
-      observer.on_event(event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
-      observer.on_event(event::Done{tracker.received_bytes(), total, clock.seconds(), offer.file_count()});
+      observer.on_event(
+          event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
+      observer.on_event(
+          event::Done{tracker.received_bytes(), total, clock.seconds(), offer.file_count()});
       co_return proto::Result<void>{};
     } else if (const auto* a = std::get_if<msg::Abort>(&*m)) {
       sink.abandon();
       co_return proto::fail(proto::errc_from_name(a->code), "the sender stopped: " + a->message);
     } else {
-      co_return proto::fail(Errc::protocol, "unexpected message from the sender during the transfer");
+      co_return proto::fail(Errc::protocol,
+                            "unexpected message from the sender during the transfer");
     }
   }
 }
@@ -127,7 +136,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto sink = FileSink::open(options.output, options.overwrite);
   if (!sink) co_return std::unexpected(sink.error());
 
-  auto rendezvous_result = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+  auto rendezvous_result =
+      co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   auto paired = co_await rendezvous->claim(options.secret.nameplate);
@@ -158,12 +168,14 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
     observer.on_event(event::TextReceived{offer->text});
   } else {
     if (auto r = sink->check(*offer); !r) {
-      const proto::PipeMessage decline = msg::Decline{std::string(proto::errc_name(r.error().code))};
+      const proto::PipeMessage decline =
+          msg::Decline{std::string(proto::errc_name(r.error().code))};
       co_await pipe.send(decline, true);
       co_return r;
     }
     if (!options.yes && !co_await ask(observer, *offer)) {
-      const proto::PipeMessage decline = msg::Decline{std::string(proto::errc_name(Errc::declined))};
+      const proto::PipeMessage decline =
+          msg::Decline{std::string(proto::errc_name(Errc::declined))};
       co_await pipe.send(decline, true);
       co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
     }

@@ -56,7 +56,8 @@ awaitable<void> read_reply(std::shared_ptr<RecordPipe> pipe, std::shared_ptr<Rep
 
 class FileReader {
  public:
-  explicit FileReader(const std::filesystem::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  explicit FileReader(const std::filesystem::path& path)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
   ~FileReader() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -93,13 +94,15 @@ awaitable<proto::Result<void>> send_offer(RecordPipe& pipe, const proto::Offer& 
   }
 }
 
-awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& source, std::uint32_t index,
-                                         std::uint64_t start, std::uint64_t& sent, std::uint64_t total,
+awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& source,
+                                         std::uint32_t index, std::uint64_t start,
+                                         std::uint64_t& sent, std::uint64_t total,
                                          ProgressClock& clock, Observer& observer) {
   const auto& entry = source.offer().entries[index];
   const auto name = proto::display_name(entry.path);
   FileReader file(source.source(index));
-  if (!file.ok()) co_return proto::fail(Errc::io_error, "cannot open \"" + name + "\": " + std::strerror(errno));
+  if (!file.ok())
+    co_return proto::fail(Errc::io_error, "cannot open \"" + name + "\": " + std::strerror(errno));
   proto::FileHasher hasher;
   proto::Bytes buf(proto::kChunkHeaderBytes + kChunkBytes);
   std::uint8_t* data = buf.data() + proto::kChunkHeaderBytes;
@@ -108,13 +111,15 @@ awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& sou
   };
   // The receiver already holds [0, start): hash it, do not send it.
   for (std::uint64_t pos = 0; pos < start;) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, start - pos));
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, start - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
     hasher.update(proto::ByteView(data, want));
     pos += want;
   }
   for (std::uint64_t pos = start; pos < entry.size;) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, entry.size - pos));
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, entry.size - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
     hasher.update(proto::ByteView(data, want));
     proto::encode_chunk_header(index, pos, buf.data());
@@ -131,9 +136,11 @@ awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& sou
 
 }  // namespace
 
-awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options, Observer& observer) {
+awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
+                                    Observer& observer) {
   auto ex = co_await asio::this_coro::executor;
-  auto rendezvous_result = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+  auto rendezvous_result =
+      co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
 
@@ -150,10 +157,12 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   auto nameplate = co_await rendezvous->allocate(wanted);
   if (!nameplate) co_return std::unexpected(nameplate.error());
   words.nameplate = *nameplate;
-  proto::Secret link{*nameplate, proto::SecretKind::link, {}, proto::Bytes(proto::kLinkSecretBytes)};
+  proto::Secret link{
+      *nameplate, proto::SecretKind::link, {}, proto::Bytes(proto::kLinkSecretBytes)};
   randombytes_buf(link.link_secret.data(), link.link_secret.size());
   observer.on_event(event::CodeReady{
-      proto::format_code(words), proto::format_link(options.server.to_string(), *nameplate, link.link_secret)});
+      proto::format_code(words),
+      proto::format_link(options.server.to_string(), *nameplate, link.link_secret)});
 
   auto paired = co_await rendezvous->wait_paired();
   if (!paired) co_return std::unexpected(paired.error());
@@ -176,8 +185,9 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   }
   if (const auto* d = std::get_if<msg::Decline>(&*answer)) {
     if (d->reason == proto::errc_name(Errc::target_exists)) {
-      co_return proto::fail(Errc::declined, "the receiver already has files with these names and "
-                                            "did not choose to overwrite them; nothing was sent");
+      co_return proto::fail(Errc::declined,
+                            "the receiver already has files with these names and "
+                            "did not choose to overwrite them; nothing was sent");
     }
     co_return proto::fail(Errc::declined, "the receiver declined the offer; nothing was sent");
   }
@@ -185,7 +195,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     co_return std::unexpected(error_from_peer(a->code, "the receiver stopped: " + a->message));
   }
   const auto* accept = std::get_if<msg::Accept>(&*answer);
-  if (accept == nullptr) co_return proto::fail(Errc::protocol, "the receiver answered the offer out of order");
+  if (accept == nullptr)
+    co_return proto::fail(Errc::protocol, "the receiver answered the offer out of order");
 
   // From here the receiver speaks only to end things (ack, or abort: disk full, bad hash, ...);
   // listen while writing so an abort is seen the moment it arrives.
@@ -210,7 +221,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     sent = carried_from;
     for (std::uint32_t i = 0; i < offer.entries.size() && outcome; ++i) {
       if (offer.entries[i].kind != proto::OfferEntry::Kind::file) continue;
-      outcome = co_await send_file(pipe, source, i, accept->start_offsets[i], sent, total, clock, observer);
+      outcome = co_await send_file(pipe, source, i, accept->start_offsets[i], sent, total, clock,
+                                   observer);
     }
   }
   if (outcome) {
@@ -218,7 +230,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     outcome = co_await pipe.send(done, true);
   } else if (outcome.error().code != Errc::peer_gone) {
     // Our own failure (a file changed, a read failed): tell the receiver why.
-    const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(outcome.error().code)), outcome.error().detail};
+    const proto::PipeMessage abort =
+        msg::Abort{std::string(proto::errc_name(outcome.error().code)), outcome.error().detail};
     co_await pipe.send(abort, true);
     pipe.close();
     co_return outcome;
@@ -231,8 +244,10 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     }
   }
   if (!outcome) co_return outcome;
-  if (!ack || !*ack) co_return proto::fail(Errc::peer_gone, "the receiver went away before confirming the transfer");
-  if (!std::holds_alternative<msg::Ack>(**ack)) co_return proto::fail(Errc::protocol, "the receiver did not confirm");
+  if (!ack || !*ack)
+    co_return proto::fail(Errc::peer_gone, "the receiver went away before confirming the transfer");
+  if (!std::holds_alternative<msg::Ack>(**ack))
+    co_return proto::fail(Errc::protocol, "the receiver did not confirm");
   observer.on_event(event::Progress{sent, total, clock.seconds()});
   observer.on_event(event::Done{sent - carried_from, total, clock.seconds(), offer.file_count()});
   pipe.close();

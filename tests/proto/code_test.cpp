@@ -25,8 +25,10 @@ TEST(Code, ParsesAndNormalises) {
 }
 
 TEST(Code, RejectsMalformed) {
-  for (const char* bad : {"", "tumbler-oxcart", "x-tumbler", "7", "7-", "-a-b", "0012-a-b",
-                          "1234567890-a-b", "7-a\x01" "b"}) {
+  for (const char* bad :
+       {"", "tumbler-oxcart", "x-tumbler", "7", "7-", "-a-b", "0012-a-b", "1234567890-a-b",
+        "7-a\x01"
+        "b"}) {
     EXPECT_FALSE(parse_code(bad)) << bad;
   }
 }
@@ -58,9 +60,9 @@ TEST(Link, RoundTrip) {
 }
 
 TEST(Link, RejectsDamagedLinks) {
-  for (const char* bad : {"http://h/r#", "http://h/x#4-AAAAAAAAAAAAAAAAAAAAAA", "http://h/r#4-short",
-                          "http://h/r#x-AAAAAAAAAAAAAAAAAAAAAA", "http://h/r#4-AAAAAAAAAAAAAAAAAAAAA!",
-                          "http://h/r"}) {
+  for (const char* bad : {"http://h/r#", "http://h/x#4-AAAAAAAAAAAAAAAAAAAAAA",
+                          "http://h/r#4-short", "http://h/r#x-AAAAAAAAAAAAAAAAAAAAAA",
+                          "http://h/r#4-AAAAAAAAAAAAAAAAAAAAA!", "http://h/r"}) {
     EXPECT_FALSE(parse_link(bad)) << bad;
   }
 }

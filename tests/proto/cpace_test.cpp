@@ -2,13 +2,15 @@
 #include "proto/cpace.hpp"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 namespace ferry::proto {
 namespace {
 
 Bytes hex(std::string_view s) {
   std::string clean;
-  for (char c : s) if (c != ' ' && c != '\n') clean += c;
+  for (char c : s)
+    if (c != ' ' && c != '\n') clean += c;
   return *from_hex(clean);
 }
 
@@ -20,6 +22,12 @@ std::array<std::uint8_t, N> arr(std::string_view s) {
   return a;
 }
 
+CpaceScalar random_scalar() {
+  CpaceScalar s{};
+  crypto_core_ristretto255_scalar_random(s.data());
+  return s;
+}
+
 const Bytes kPrs = Bytes{'P', 'a', 's', 's', 'w', 'o', 'r', 'd'};
 const Bytes kCi = hex("6f630b425f726573706f6e6465720b415f696e69746961746f72");
 const Bytes kSid = hex("7e4b4791d6a8ef019b936c79fb7f2c57");
@@ -29,14 +37,14 @@ const auto kYa = arr<32>("da3d23700a9e5699258aef94dc060dfda5ebb61f02a5ea77fad53f
 const auto kYb = arr<32>("d2316b454718c35362d83d69df6320f38578ed5984651435e2949762d900b80d");
 
 TEST(Cpace, GeneratorStringMatchesDraft) {
-  const Bytes expected = hex(
-      "11435061636552697374726574746f3235350850617373776f726464"
-      "00000000000000000000000000000000000000000000000000000000"
-      "00000000000000000000000000000000000000000000000000000000"
-      "00000000000000000000000000000000000000000000000000000000"
-      "000000000000000000000000000000001a6f630b425f726573706f6e"
-      "6465720b415f696e69746961746f72107e4b4791d6a8ef019b936c79"
-      "fb7f2c57");
+  const Bytes expected =
+      hex("11435061636552697374726574746f3235350850617373776f726464"
+          "00000000000000000000000000000000000000000000000000000000"
+          "00000000000000000000000000000000000000000000000000000000"
+          "00000000000000000000000000000000000000000000000000000000"
+          "000000000000000000000000000000001a6f630b425f726573706f6e"
+          "6465720b415f696e69746961746f72107e4b4791d6a8ef019b936c79"
+          "fb7f2c57");
   EXPECT_EQ(cpace_generator_string(kPrs, kCi, kSid), expected);
 }
 
@@ -64,15 +72,15 @@ TEST(Cpace, SharesKAndIskMatchDraft) {
 
 TEST(Cpace, DifferentPasswordsGiveDifferentKeys) {
   const Bytes other = {'p', 'a', 's', 's'};
-  auto a = Cpace::start(Cpace::Role::initiator, kPrs, kCi, kSid, kAdA, cpace_random_scalar());
-  auto b = Cpace::start(Cpace::Role::responder, other, kCi, kSid, kAdB, cpace_random_scalar());
+  auto a = Cpace::start(Cpace::Role::initiator, kPrs, kCi, kSid, kAdA, random_scalar());
+  auto b = Cpace::start(Cpace::Role::responder, other, kCi, kSid, kAdB, random_scalar());
   ASSERT_TRUE(a && b);
   EXPECT_NE(*a->finish(b->share(), kAdB), *b->finish(a->share(), kAdA));
 }
 
 TEST(Cpace, RandomScalarsAgreeWithSamePassword) {
-  auto a = Cpace::start(Cpace::Role::initiator, kPrs, kCi, kSid, kAdA, cpace_random_scalar());
-  auto b = Cpace::start(Cpace::Role::responder, kPrs, kCi, kSid, kAdB, cpace_random_scalar());
+  auto a = Cpace::start(Cpace::Role::initiator, kPrs, kCi, kSid, kAdA, random_scalar());
+  auto b = Cpace::start(Cpace::Role::responder, kPrs, kCi, kSid, kAdB, random_scalar());
   ASSERT_TRUE(a && b);
   EXPECT_EQ(*a->finish(b->share(), kAdB), *b->finish(a->share(), kAdA));
 }

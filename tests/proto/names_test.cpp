@@ -48,7 +48,9 @@ TEST(Names, DisplayEscapesControlsAndTerminalSequences) {
   EXPECT_EQ(display_name("bell\x07"), "bell\\x07");
   EXPECT_EQ(display_name("\x1b[31mred"), "\\x1b[31mred");
   EXPECT_EQ(display_name("new\nline"), "new\\x0aline");
-  EXPECT_EQ(display_name("c1\xc2\x9b" "x"), "c1\\xc2\\x9bx");  // C1 CSI
+  EXPECT_EQ(display_name("c1\xc2\x9b"
+                         "x"),
+            "c1\\xc2\\x9bx");  // C1 CSI
   EXPECT_EQ(display_name("bad\xff"), "bad\\xff");
   EXPECT_EQ(display_name("naïve"), "naïve");
   EXPECT_EQ(display_name("back\\slash"), "back\\x5cslash");

@@ -47,7 +47,8 @@ TEST(Offer, RejectsHostileOrMalformedOffers) {
       "{\"path\":\"a\",\"kind\":\"file\",\"size\":1}]}",
       "{\"kind\":\"files\",\"entries\":[{\"path\":\"a\",\"kind\":\"file\",\"size\":1},"
       "{\"path\":\"a/b\",\"kind\":\"file\",\"size\":1}]}",
-      "{\"kind\":\"files\",\"entries\":[{\"path\":\"a\",\"kind\":\"file\",\"size\":9223372036854775807}]}",
+      "{\"kind\":\"files\",\"entries\":[{\"path\":\"a\",\"kind\":\"file\",\"size\":"
+      "9223372036854775807}]}",
       "{\"kind\":\"text\"}",
   };
   for (const auto& b : bad) EXPECT_FALSE(decode_offer(b)) << b;

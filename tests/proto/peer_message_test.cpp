@@ -33,8 +33,10 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
   ASSERT_TRUE(a);
   EXPECT_EQ(std::get<PeerAbort>(*a).code, "no_path");
   for (const char* bad : {"{}", "{\"type\":\"candidates\"}",
-                          "{\"type\":\"candidates\",\"candidates\":[{\"transport\":\"tcp\",\"address\":\"evil.example\",\"port\":1}]}",
-                          "{\"type\":\"candidates\",\"candidates\":[{\"transport\":\"tcp\",\"address\":\"1.2.3.4\",\"port\":0}]}",
+                          "{\"type\":\"candidates\",\"candidates\":[{\"transport\":\"tcp\","
+                          "\"address\":\"evil.example\",\"port\":1}]}",
+                          "{\"type\":\"candidates\",\"candidates\":[{\"transport\":\"tcp\","
+                          "\"address\":\"1.2.3.4\",\"port\":0}]}",
                           "{\"type\":\"abort\"}"}) {
     EXPECT_FALSE(decode_note(bad)) << bad;
   }

@@ -9,10 +9,16 @@ TEST(PipeMessage, RoundTripsEveryType) {
   const Bytes data = {1, 2, 3};
   FileHash h{};
   h.fill(9);
-  const std::vector<PipeMessage> msgs = {
-      msg::Hello{1},  msg::Select{}, msg::OfferPart{true, data}, msg::Accept{{0, 5, 1ull << 40}},
-      msg::Decline{"declined"}, msg::Chunk{3, 1ull << 33, data}, msg::FileEnd{4, h}, msg::Done{},
-      msg::Ack{}, msg::Abort{"disk_full", "no space"}};
+  const std::vector<PipeMessage> msgs = {msg::Hello{1},
+                                         msg::Select{},
+                                         msg::OfferPart{true, data},
+                                         msg::Accept{{0, 5, 1ull << 40}},
+                                         msg::Decline{"declined"},
+                                         msg::Chunk{3, 1ull << 33, data},
+                                         msg::FileEnd{4, h},
+                                         msg::Done{},
+                                         msg::Ack{},
+                                         msg::Abort{"disk_full", "no space"}};
   for (const auto& m : msgs) {
     const Bytes enc = encode(m);
     auto d = decode_pipe_message(enc);
@@ -32,9 +38,20 @@ TEST(PipeMessage, ChunkHeaderMatchesEncode) {
 }
 
 TEST(PipeMessage, RejectsMalformed) {
-  const std::vector<Bytes> bad = {
-      {}, {0}, {99}, {1}, {1, 2}, {2, 0}, {3}, {3, 2}, {4, 0, 0, 0, 9}, {5, 0, 0, 0, 9, 'a'},
-      {6, 0, 0, 0}, {7, 0, 0, 0, 1, 2}, {8, 1}, {10, 0xff, 0xff, 0xff, 0xff}};
+  const std::vector<Bytes> bad = {{},
+                                  {0},
+                                  {99},
+                                  {1},
+                                  {1, 2},
+                                  {2, 0},
+                                  {3},
+                                  {3, 2},
+                                  {4, 0, 0, 0, 9},
+                                  {5, 0, 0, 0, 9, 'a'},
+                                  {6, 0, 0, 0},
+                                  {7, 0, 0, 0, 1, 2},
+                                  {8, 1},
+                                  {10, 0xff, 0xff, 0xff, 0xff}};
   for (const auto& b : bad) EXPECT_FALSE(decode_pipe_message(b)) << to_hex(b);
 }
 

@@ -15,7 +15,8 @@ Key key(std::uint8_t v) {
 Bytes seal_all(const Key& k, const std::vector<std::string>& msgs) {
   Bytes wire(kRecordHeaderBytes);
   RecordSealer sealer(k, wire.data());
-  for (std::size_t i = 0; i < msgs.size(); ++i) sealer.seal(as_bytes(msgs[i]), i + 1 == msgs.size(), wire);
+  for (std::size_t i = 0; i < msgs.size(); ++i)
+    sealer.seal(as_bytes(msgs[i]), i + 1 == msgs.size(), wire);
   return wire;
 }
 

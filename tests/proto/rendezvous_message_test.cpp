@@ -17,8 +17,8 @@ TEST(RendezvousMessage, ClientRoundTrip) {
 
 TEST(RendezvousMessage, ServerRoundTrip) {
   const std::vector<ServerMessage> msgs = {
-      rv::Welcome{}, rv::Allocated{"3"}, rv::Paired{Bytes(16, 1), Bytes(32, 2)}, rv::Message{{9}},
-      rv::PeerLeft{}, rv::ServerError{"code_unknown", "no such code"}};
+      rv::Welcome{},    rv::Allocated{"3"}, rv::Paired{Bytes(16, 1), Bytes(32, 2)},
+      rv::Message{{9}}, rv::PeerLeft{},     rv::ServerError{"code_unknown", "no such code"}};
   for (const auto& m : msgs) {
     auto d = decode_server(encode_server(m));
     ASSERT_TRUE(d) << d.error().detail;
@@ -27,11 +27,20 @@ TEST(RendezvousMessage, ServerRoundTrip) {
 }
 
 TEST(RendezvousMessage, RejectsGarbage) {
-  const std::vector<std::string> bad = {
-      "", "null", "[]", "{}", "{\"type\":1}", "{\"type\":\"nope\"}", "{\"type\":\"claim\"}",
-      "{\"type\":\"claim\",\"nameplate\":\"abc\"}", "{\"type\":\"claim\",\"nameplate\":\"0123\"}",
-      "{\"type\":\"claim\",\"nameplate\":\"1234567890\"}", "{\"type\":\"message\",\"body\":\"***\"}",
-      "{\"type\":\"message\"}", std::string(kMaxRendezvousFrame + 1, ' '), "\xff\xfe"};
+  const std::vector<std::string> bad = {"",
+                                        "null",
+                                        "[]",
+                                        "{}",
+                                        "{\"type\":1}",
+                                        "{\"type\":\"nope\"}",
+                                        "{\"type\":\"claim\"}",
+                                        "{\"type\":\"claim\",\"nameplate\":\"abc\"}",
+                                        "{\"type\":\"claim\",\"nameplate\":\"0123\"}",
+                                        "{\"type\":\"claim\",\"nameplate\":\"1234567890\"}",
+                                        "{\"type\":\"message\",\"body\":\"***\"}",
+                                        "{\"type\":\"message\"}",
+                                        std::string(kMaxRendezvousFrame + 1, ' '),
+                                        "\xff\xfe"};
   for (const auto& b : bad) EXPECT_FALSE(decode_client(b)) << b.substr(0, 60);
 }
 

@@ -25,9 +25,10 @@ TEST(ServerUrl, Parses) {
 }
 
 TEST(ServerUrl, RejectsGarbage) {
-  for (const char* bad : {"", "4300", "127.0.0.1:4300", "ftp://x", "http://", "http://:80",
-                          "http://h:0", "http://h:65536", "http://h:12ab", "http://u:p@h",
-                          "http://[::1", "http://h h", "http://h/<script>", "javascript:alert(1)"}) {
+  for (const char* bad :
+       {"", "4300", "127.0.0.1:4300", "ftp://x", "http://", "http://:80", "http://h:0",
+        "http://h:65536", "http://h:12ab", "http://u:p@h", "http://[::1", "http://h h",
+        "http://h/<script>", "javascript:alert(1)"}) {
     EXPECT_FALSE(parse_server_url(bad)) << bad;
   }
 }

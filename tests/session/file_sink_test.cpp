@@ -53,7 +53,8 @@ TEST(FileSink, WritesVerifiesAndRenames) {
   ASSERT_TRUE(sink->commit());
   EXPECT_TRUE(fs::exists(d.path / "dir/run.sh"));
   EXPECT_FALSE(fs::exists(d.path / "dir/run.sh.ferry-part"));
-  EXPECT_NE(fs::status(d.path / "dir/run.sh").permissions() & fs::perms::owner_exec, fs::perms::none);
+  EXPECT_NE(fs::status(d.path / "dir/run.sh").permissions() & fs::perms::owner_exec,
+            fs::perms::none);
 }
 
 TEST(FileSink, RefusesToWriteThroughPlantedSymlinks) {

@@ -29,7 +29,8 @@ TEST(FileSource, WalksFoldersSkippingLinks) {
   ASSERT_TRUE(s) << s.error().detail;
   std::vector<std::string> paths;
   for (const auto& e : s->offer().entries) paths.push_back(e.path);
-  EXPECT_EQ(paths, (std::vector<std::string>{"photos", "photos/a.jpg", "photos/sub", "photos/sub/b.txt"}));
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"photos", "photos/a.jpg", "photos/sub", "photos/sub/b.txt"}));
   EXPECT_EQ(s->offer().total_bytes(), 6u);
   EXPECT_EQ(s->skipped(), std::vector<std::string>{"photos/link"});
 }
