@@ -29,6 +29,7 @@ class Server:
 def transfer(server, path, out_dir, code, send_extra=(), recv_extra=(), wrap=()):
     """One send/receive pair; returns (receiver events with arrival times, sender rc, receiver rc,
     seconds from receive start to exit, sender stderr, receiver stderr)."""
+    os.sync()  # start every measured run on a quiet disk: no writeback left from the previous one
     s = subprocess.Popen(list(wrap) + [FERRY, "send", "--json", "--server", server.url, "--code", code]
                          + list(send_extra) + [path],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -3,6 +3,8 @@
 #include "session/file_sink.hpp"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,14 +17,7 @@ namespace fs = std::filesystem;
 using proto::Offer;
 using proto::OfferEntry;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "ferry-sink-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using ferry::testing::TempDir;
 
 Offer one_file(const std::string& path, std::uint64_t size) {
   Offer o;

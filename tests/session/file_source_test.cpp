@@ -1,6 +1,8 @@
 #include "session/file_source.hpp"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <fstream>
@@ -10,14 +12,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "ferry-src-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using ferry::testing::TempDir;
 
 TEST(FileSource, WalksFoldersSkippingLinks) {
   TempDir d;
