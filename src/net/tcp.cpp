@@ -1,5 +1,7 @@
 #include "net/tcp.hpp"
 
+#include "net/proxy.hpp"
+
 #include <ifaddrs.h>
 #include <net/if.h>
 
@@ -24,6 +26,23 @@ std::string describe(const error_code& ec) {
 
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::uint16_t port,
                                                         std::chrono::milliseconds timeout) {
+  auto proxy = proxy_for(host);
+  if (!proxy) co_return std::unexpected(proxy.error());
+  if (!*proxy) co_return co_await connect_tcp_direct(host, port, timeout);
+  const proto::ProxyUrl& via = **proxy;
+  auto stream = co_await connect_tcp_direct(via.host, via.port, timeout);
+  if (!stream) {
+    co_return proto::fail(proto::Errc::server_unreachable,
+                          "the proxy " + via.to_string() +
+                              " (from https_proxy) cannot be reached: " + stream.error().detail);
+  }
+  auto tunnel = co_await open_tunnel(*stream, via, host, port, timeout);
+  if (!tunnel) co_return std::unexpected(tunnel.error());
+  co_return std::move(*stream);
+}
+
+awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host, std::uint16_t port,
+                                                               std::chrono::milliseconds timeout) {
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   error_code ec;

@@ -11,9 +11,13 @@
 
 namespace ferry::net {
 
-// Resolves host and connects to the first address that answers, all within timeout.
+// Resolves host and connects to the first address that answers, all within timeout; through the
+// environment's CONNECT proxy when one applies (see net/proxy.hpp). For the server only.
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::uint16_t port,
                                                         std::chrono::milliseconds timeout);
+// The same, never through a proxy.
+awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host, std::uint16_t port,
+                                                               std::chrono::milliseconds timeout);
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
                                                         std::chrono::milliseconds timeout);
 

@@ -5,6 +5,7 @@
 #include "proto/offer.hpp"
 #include "proto/peer_message.hpp"
 #include "proto/pipe_message.hpp"
+#include "proto/proxy_url.hpp"
 #include "proto/record.hpp"
 #include "proto/relay_hello.hpp"
 #include "proto/rendezvous_message.hpp"
@@ -93,6 +94,8 @@ int names_and_codes(const std::uint8_t* d, std::size_t n) {
   (void)parse_code(t);
   (void)parse_link(t);
   (void)parse_server_url(t);
+  (void)parse_proxy_url(t);
+  (void)no_proxy_matches(t, "example.org");
   return 0;
 }
 Seeds names_seeds() {

@@ -23,7 +23,9 @@ PROXY_IP = "198.51.100.20"
 STATE_DIR = "/run/ferry-lab"
 
 # Router behaviours, as in shared/SCENARIOS.md.
-BEHAVIOURS = ("public", "cone", "fullcone", "symmetric", "udpblock", "proxyonly", "cgnat", "upnp")
+BEHAVIOURS = ("public", "cone", "fullcone", "symmetric", "udpblock", "proxyonly", "proxyauth",
+              "cgnat", "upnp")
+PROXY_USER, PROXY_PASSWORD = "ferry", "s3cret"
 
 
 def sh(*args, check=True, ns=None, capture=False, timeout=30, env=None):
@@ -168,8 +170,8 @@ class Lab:
         self.counters()
         if self.loss or self.rate:
             self.impair()
-        if "proxyonly" in (self.a, self.b):
-            self.start_proxy()
+        if {"proxyonly", "proxyauth"} & {self.a, self.b}:
+            self.start_proxy(auth="proxyauth" in (self.a, self.b))
 
     def link_ips(self, idx):
         base = 4 * idx
@@ -275,7 +277,19 @@ table inet count {
         sh("nft", "reset", "counters", "table", "inet", "count", ns=self.inet)
 
     # --- services in the internet namespace -------------------------------------------------
-    def start_proxy(self):
+    def env(self, side):
+        """The environment a host's programs get: proxy-only networks name their proxy."""
+        beh = self.a if side == "A" else self.b
+        env = dict(os.environ)
+        for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+            env.pop(k, None)
+        if beh == "proxyonly":
+            env["https_proxy"] = "http://%s:3128" % PROXY_IP
+        elif beh == "proxyauth":
+            env["https_proxy"] = "http://%s:%s@%s:3128" % (PROXY_USER, PROXY_PASSWORD, PROXY_IP)
+        return env
+
+    def start_proxy(self, auth=False):
         conf = os.path.join(self.tmp, "tinyproxy.conf")
         log = os.path.join(self.tmp, "tinyproxy.log")
         open(log, "w").close()
@@ -284,6 +298,8 @@ table inet count {
             f.write("User nobody\nGroup nogroup\nPort 3128\nListen %s\nTimeout 600\nLogLevel Info\n"
                     "LogFile \"%s\"\nMaxClients 50\nAllow 203.0.113.0/24\nAllow 10.0.0.0/8\n"
                     "ConnectPort 443\nConnectPort 4300\nConnectPort 80\n" % (PROXY_IP, log))
+            if auth:
+                f.write("BasicAuth %s %s\n" % (PROXY_USER, PROXY_PASSWORD))
         self.spawn(self.inet, ["tinyproxy", "-d", "-c", conf], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
         wait_tcp(self.inet, PROXY_IP, 3128)
@@ -368,7 +384,7 @@ table inet filter {
     policy, forward = "accept", ""
     if beh == "udpblock":
         forward = "meta l4proto udp drop"
-    if beh == "proxyonly":
+    if beh in ("proxyonly", "proxyauth"):
         policy = "drop"
         forward = ('ct state established,related accept\n'
                    '    iifname "lan" ip daddr %s tcp dport 3128 accept' % PROXY_IP)

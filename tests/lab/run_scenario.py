@@ -50,7 +50,7 @@ def run(name):
         code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
         lab.reset_counters()
         sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env("A"))
         first = sender.stdout.readline()
         if not first or json.loads(first)["event"] != "code":
             result["error"] = "sender did not start: " + first + sender.stderr.read()
@@ -58,7 +58,7 @@ def run(name):
         start = time.monotonic()
         receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url,
                                               "--output", out, code],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env("B"))
         events = []
         try:
             for line in receiver.stdout:

@@ -11,6 +11,7 @@ SCENARIOS = {
     "upnp-cone": ("upnp", "cone", False, 0, "direct", "UPnP/NAT-PMP/PCP mapped port"),
     "udpblock-cone": ("udpblock", "cone", False, 0, "direct", "TCP simultaneous open"),
     "proxyonly-public": ("proxyonly", "public", False, 0, "relay", "relay via HTTP CONNECT proxy"),
+    "proxyauth-public": ("proxyauth", "public", False, 0, "relay", "CONNECT proxy with Basic credentials"),
     "samelan": ("cone", "cone", True, 0, "direct", "LAN addresses"),
     "cgnat-cone": ("cgnat", "cone", False, 0, "direct", "punching through two NATs"),
     "cone-cone-loss1": ("cone", "cone", False, 10, "direct", "direct under 1% loss"),

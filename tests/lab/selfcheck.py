@@ -29,13 +29,16 @@ def check(beh):
         wan = lab.wan_ip["A"]
         m1, m2 = v["m1"], v["m2"]
         print("%s: %s (WAN %s)" % (beh, json.dumps(v), wan))
-        if beh in ("udpblock", "proxyonly"):
+        if beh in ("udpblock", "proxyonly", "proxyauth"):
             expect(m1 is None and m2 is None, "UDP must be blocked")
         else:
             expect(m1 is not None and m2 is not None, "UDP must pass")
         if beh == "proxyonly":
             expect(v["tcp_direct"] is None, "direct TCP must be blocked")
             expect(v["tcp_proxy"] is not None, "TCP through the CONNECT proxy must work")
+        elif beh == "proxyauth":
+            expect(v["tcp_direct"] is None, "direct TCP must be blocked")
+            expect(v["tcp_proxy"] is None, "the proxy must refuse a CONNECT without credentials")
         else:
             expect(v["tcp_direct"] is not None, "direct TCP must work")
         if m1 and m2:
