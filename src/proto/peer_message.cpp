@@ -13,11 +13,12 @@ namespace {
 constexpr std::uint8_t kPakeVersion = 1;
 constexpr std::size_t kMaxCandidates = 64;
 
+}  // namespace
+
 bool is_ip_literal(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
-}  // namespace
 
 Bytes encode(const ReceiverPake& m) {
   Bytes out{kPakeVersion, static_cast<std::uint8_t>(m.kind)};
@@ -79,7 +80,10 @@ std::string encode_note(const MailboxNote& note) {
   const auto& c = std::get<Candidates>(note);
   json list = json::array();
   for (const auto& cand : c.list) {
-    list.push_back({{"transport", cand.transport}, {"address", cand.address}, {"port", cand.port}});
+    list.push_back({{"transport", cand.transport},
+                    {"address", cand.address},
+                    {"port", cand.port},
+                    {"kind", cand.kind}});
   }
   return json{{"type", "candidates"}, {"candidates", list}, {"relay", c.relay}}.dump();
 }
@@ -115,6 +119,8 @@ Result<MailboxNote> decode_note(std::string_view text) {
       return fail(Errc::protocol, "a peer candidate has a bad address");
     }
     cand.port = static_cast<std::uint16_t>(port);
+    if (c.contains("kind") && c["kind"].is_string()) cand.kind = c["kind"].get<std::string>();
+    if (cand.kind != "host" && cand.kind != "srflx") continue;  // from a newer peer: skip
     // Unknown transports come from newer peers: skip them rather than fail.
     if (cand.transport == "tcp") out.list.push_back(std::move(cand));
   }

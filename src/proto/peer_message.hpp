@@ -38,7 +38,12 @@ struct Candidate {
   std::string transport;  // "tcp"
   std::string address;    // IPv4 or IPv6 literal
   std::uint16_t port = 0;
+  // "host": an address of the peer's own interfaces; "srflx": its public address as the server
+  // saw it, with its listening port (reached by TCP simultaneous open through cone NATs).
+  std::string kind = "host";
 };
+
+bool is_ip_literal(const std::string& s);
 
 struct Candidates {
   std::vector<Candidate> list;

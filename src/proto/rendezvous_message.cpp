@@ -1,6 +1,7 @@
 #include "proto/rendezvous_message.hpp"
 
 #include "proto/code.hpp"
+#include "proto/peer_message.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -75,6 +76,7 @@ std::string encode_server(const ServerMessage& m) {
     j = {{"type", "paired"},
          {"session", to_hex(p->session_id)},
          {"relay_grant", to_hex(p->relay_grant)}};
+    if (!p->observed.empty()) j["observed"] = p->observed;
   } else if (const auto* msg = std::get_if<rv::Message>(&m)) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {
@@ -131,7 +133,14 @@ Result<ServerMessage> decode_server(std::string_view text) {
     auto sid = get_hex(*j, "session", kSessionIdBytes);
     auto grant = get_hex(*j, "relay_grant", kGrantBytes);
     if (!sid || !grant) return fail(Errc::protocol, "malformed paired message");
-    return rv::Paired{std::move(*sid), std::move(*grant)};
+    rv::Paired p{std::move(*sid), std::move(*grant), {}};
+    if (j->contains("observed")) {
+      auto observed = get_string(*j, "observed", 64);
+      if (!observed || !is_ip_literal(*observed))
+        return fail(Errc::protocol, "malformed observed address");
+      p.observed = *observed;
+    }
+    return p;
   }
   if (type == "message") {
     auto b = get_base64(*j, "body", kMaxRendezvousFrame);

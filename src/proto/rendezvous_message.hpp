@@ -35,8 +35,9 @@ struct Allocated {
   std::string nameplate;
 };
 struct Paired {
-  Bytes session_id;   // random, 16 bytes; CPace's sid
-  Bytes relay_grant;  // 32 bytes; presented to the relay by both peers
+  Bytes session_id;      // random, 16 bytes; CPace's sid
+  Bytes relay_grant;     // 32 bytes; presented to the relay by both peers
+  std::string observed;  // the client's address as the server sees it (behind NAT: the public one)
 };
 struct PeerLeft {};
 struct ServerError {

@@ -76,9 +76,11 @@ void Rendezvous::claim(Client& from, State& st, const rv::Claim& m) {
   sst.partner = &from;
   st.partner = sender;
   sst.messages = st.messages = std::make_shared<std::size_t>(0);
-  rv::Paired paired{random_bytes(16), random_bytes(proto::kRelayGrantBytes)};
+  rv::Paired paired{random_bytes(16), random_bytes(proto::kRelayGrantBytes), {}};
   grants_(paired.relay_grant);
+  paired.observed = sender->observed_address();
   sender->deliver(paired);
+  paired.observed = from.observed_address();
   from.deliver(paired);
 }
 

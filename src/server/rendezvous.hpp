@@ -21,6 +21,8 @@ class Client {
   virtual void deliver(const proto::ServerMessage& m) = 0;
   // Sends an error, then closes the connection with the reason.
   virtual void kick(std::string_view code, std::string_view reason) = 0;
+  // The client's address as this server sees it (an IP literal), told to it when paired.
+  virtual std::string observed_address() const { return {}; }
 };
 
 struct RendezvousLimits {

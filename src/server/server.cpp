@@ -26,7 +26,16 @@ class Server::RendezvousConnection : public Client,
         rendezvous_(rendezvous),
         wake_(ws_.get_executor()),
         ttl_(ws_.get_executor()),
-        nameplate_ttl_(nameplate_ttl) {}
+        nameplate_ttl_(nameplate_ttl) {
+    error_code ec;
+    auto addr = ws_.next_layer().socket().remote_endpoint(ec).address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    }
+    if (!ec) observed_ = addr.to_string();
+  }
+
+  std::string observed_address() const override { return observed_; }
 
   void deliver(const proto::ServerMessage& m) override {
     if (std::holds_alternative<proto::rv::Paired>(m)) ttl_.cancel();
@@ -113,6 +122,7 @@ class Server::RendezvousConnection : public Client,
   std::chrono::seconds nameplate_ttl_;
   std::deque<std::string> queue_;
   std::string close_reason_;
+  std::string observed_;
   bool closing_ = false;
   bool done_ = false;
 };

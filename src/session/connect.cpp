@@ -26,11 +26,12 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
 
 awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
                                                const SessionSecrets& secrets,
-                                               const proto::ServerUrl& server, bool force_relay) {
+                                               const proto::ServerUrl& server, bool force_relay,
+                                               const std::string& observed) {
   const bool sender = secrets.side == proto::Side::sender;
   const std::string peer = sender ? "receiver" : "sender";
   auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets);
-  auto mine = force_relay ? proto::Result<proto::Candidates>{} : race->listen();
+  auto mine = force_relay ? proto::Result<proto::Candidates>{} : race->listen(observed);
   if (!mine) co_return std::unexpected(mine.error());
   const proto::MailboxNote my_note = *mine;
   if (auto r = co_await mailbox->send(my_note); !r) co_return std::unexpected(r.error());

@@ -11,6 +11,6 @@ namespace ferry::session {
 net::awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
                                                     const SessionSecrets& secrets,
                                                     const proto::ServerUrl& server,
-                                                    bool force_relay);
+                                                    bool force_relay, const std::string& observed);
 
 }  // namespace ferry::session

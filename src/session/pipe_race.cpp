@@ -15,6 +15,8 @@ using proto::Errc;
 
 namespace {
 constexpr auto kConnectTimeout = 3s;
+constexpr auto kSimultaneousOpenTimeout = 7s;  // covers SYN retransmits at 1 s and 3 s
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 constexpr auto kHelloTimeout = 5s;
 constexpr auto kRelayPairTimeout = 30s;
 
@@ -29,30 +31,37 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 PipeRace::PipeRace(asio::any_io_executor ex, const SessionSecrets& secrets)
     : ex_(ex), secrets_(secrets), wake_(ex) {}
 
-proto::Result<proto::Candidates> PipeRace::listen() {
-  // One dual-stack socket where IPv6 exists, else IPv4 only.
+proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
+  // One dual-stack socket where IPv6 exists, else IPv4 only. SO_REUSEPORT lets our outgoing
+  // simultaneous-open dials use the same port.
   error_code ec;
   tcp::acceptor acc(ex_);
   acc.open(tcp::v6(), ec);
   if (!ec) acc.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) acc.set_option(reuse_port(true), ec);
   if (!ec) acc.bind(tcp::endpoint(tcp::v6(), 0), ec);
   if (ec) {
     acc = tcp::acceptor(ex_);
     ec.clear();
     acc.open(tcp::v4(), ec);
+    if (!ec) acc.set_option(reuse_port(true), ec);
     if (!ec) acc.bind(tcp::endpoint(tcp::v4(), 0), ec);
   }
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return proto::fail(Errc::io_error, "cannot open a listening socket: " + ec.message());
   const std::uint16_t port = acc.local_endpoint().port();
+  listen_port_ = port;
   const bool v6 = acc.local_endpoint().address().is_v6();
   acceptors_.push_back(std::move(acc));
   asio::co_spawn(ex_, accept_loop(shared_from_this(), acceptors_.size() - 1), asio::detached);
   proto::Candidates out;
+  bool observed_is_ours = observed.empty();
   for (const auto& addr : local_addresses()) {
     if (addr.is_v6() && !v6) continue;
-    out.list.push_back({"tcp", addr.to_string(), port});
+    out.list.push_back({"tcp", addr.to_string(), port, "host"});
+    observed_is_ours = observed_is_ours || addr.to_string() == observed;
   }
+  if (!observed_is_ours) out.list.push_back({"tcp", observed, port, "srflx"});
   return out;
 }
 
@@ -62,8 +71,12 @@ void PipeRace::connect_to(const proto::Candidates& candidates) {
     const auto addr = asio::ip::make_address(c.address, ec);
     if (ec) continue;
     ++pending_;
-    asio::co_spawn(ex_, connect_direct(shared_from_this(), tcp::endpoint(addr, c.port)),
-                   asio::detached);
+    const tcp::endpoint ep(addr, c.port);
+    if (c.kind == "srflx" && listen_port_ != 0) {
+      asio::co_spawn(ex_, connect_simultaneous(shared_from_this(), ep), asio::detached);
+    } else {
+      asio::co_spawn(ex_, connect_direct(shared_from_this(), ep), asio::detached);
+    }
   }
 }
 
@@ -104,6 +117,30 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
   if (!stream) co_return attempt_failed("direct TCP to " + peer + ": " + stream.error().detail);
   if (over()) co_return;
   auto pipe = std::make_shared<RecordPipe>(std::move(*stream), "direct to " + peer);
+  live_.push_back(pipe);
+  co_await authenticate(pipe, "direct", peer, true);
+}
+
+awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_alive*/,
+                                               tcp::endpoint ep) {
+  const std::string peer = endpoint_text(ep);
+  const std::string what = "TCP simultaneous open to " + peer;
+  tcp::socket s(ex_);
+  error_code ec;
+  s.open(ep.protocol(), ec);
+  if (!ec) s.set_option(tcp::socket::reuse_address(true), ec);
+  if (!ec) s.set_option(reuse_port(true), ec);
+  if (!ec) s.bind(tcp::endpoint(ep.address().is_v4() ? tcp::v4() : tcp::v6(), listen_port_), ec);
+  if (ec) co_return attempt_failed(what + ": " + describe(ec));
+  beast::tcp_stream stream(std::move(s));
+  stream.expires_after(kSimultaneousOpenTimeout);
+  co_await stream.async_connect(ep, redirect(ec));
+  if (ec) co_return attempt_failed(what + ": " + describe(ec));
+  if (over()) co_return;
+  stream.expires_never();
+  stream.socket().set_option(tcp::no_delay(true), ec);
+  auto pipe =
+      std::make_shared<RecordPipe>(std::move(stream), "direct to " + peer + " (simultaneous open)");
   live_.push_back(pipe);
   co_await authenticate(pipe, "direct", peer, true);
 }

@@ -27,8 +27,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
  public:
   PipeRace(net::asio::any_io_executor ex, const SessionSecrets& secrets);
 
-  // Listens on every local address; returns the candidates to offer the peer.
-  proto::Result<proto::Candidates> listen();
+  // Listens on every local address; returns the candidates to offer the peer: each host address,
+  // and the observed (public) address with the same port when it is not one of ours.
+  proto::Result<proto::Candidates> listen(const std::string& observed);
   // Tries each of the peer's candidates.
   void connect_to(const proto::Candidates& candidates);
   // Both: the server's relay, after delay (gives direct paths a head start).
@@ -43,6 +44,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
  private:
   net::awaitable<void> accept_loop(std::shared_ptr<PipeRace> self, std::size_t index);
   net::awaitable<void> connect_direct(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep);
+  // Dials from our listening port, so that two NATed peers dialling each other's public
+  // address at once meet in a TCP simultaneous open.
+  net::awaitable<void> connect_simultaneous(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep);
   net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::ServerUrl server,
                                      std::chrono::milliseconds delay);
   // Hello exchange, then (receiver) claim the win or (sender) wait for select.
@@ -56,6 +60,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   net::asio::any_io_executor ex_;
   SessionSecrets secrets_;
   std::vector<net::tcp::acceptor> acceptors_;
+  std::uint16_t listen_port_ = 0;
   std::vector<std::shared_ptr<net::RecordPipe>> live_;
   net::asio::steady_timer wake_;
   ChosenPipe winner_;

@@ -147,7 +147,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay);
+  auto chosen =
+      co_await open_pipe(mailbox, *secrets, options.server, options.force_relay, paired->observed);
   if (!chosen) {
     rendezvous->close();
     co_return std::unexpected(chosen.error());

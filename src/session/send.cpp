@@ -171,7 +171,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay);
+  auto chosen =
+      co_await open_pipe(mailbox, *secrets, options.server, options.force_relay, paired->observed);
   rendezvous->close();  // the transfer no longer needs the server's mailbox
   if (!chosen) co_return std::unexpected(chosen.error());
   observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});

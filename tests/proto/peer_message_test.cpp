@@ -23,11 +23,15 @@ TEST(PeerMessage, PakeRoundTrip) {
 }
 
 TEST(PeerMessage, NotesRoundTripAndValidate) {
-  Candidates c{{{"tcp", "192.0.2.1", 4000}, {"tcp", "2001:db8::1", 5}}, true};
+  Candidates c{{{"tcp", "192.0.2.1", 4000, "host"},
+                {"tcp", "2001:db8::1", 5, "srflx"},
+                {"tcp", "192.0.2.9", 7, "future-kind"}},
+               true};
   auto d = decode_note(encode_note(c));
   ASSERT_TRUE(d);
   const auto& dc = std::get<Candidates>(*d);
-  EXPECT_EQ(dc.list.size(), 2u);
+  ASSERT_EQ(dc.list.size(), 2u);  // unknown kinds are skipped
+  EXPECT_EQ(dc.list[1].kind, "srflx");
   EXPECT_TRUE(dc.relay);
   auto a = decode_note(encode_note(PeerAbort{"no_path", "nothing worked"}));
   ASSERT_TRUE(a);
