@@ -12,7 +12,7 @@
 
 namespace ferry::proto {
 
-inline constexpr std::size_t kMaxRendezvousFrame = 64 * 1024;
+inline constexpr std::size_t kMaxRendezvousFrame = std::size_t{64} * 1024;
 inline constexpr int kRendezvousVersion = 1;
 
 namespace rv {

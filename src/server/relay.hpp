@@ -17,7 +17,7 @@ struct RelayLimits {
   std::chrono::seconds grant_lifetime{900};
   std::chrono::seconds wait_for_peer{60};
   std::chrono::seconds hello_timeout{10};
-  std::size_t buffer_bytes = 256 * 1024;
+  std::size_t buffer_bytes = std::size_t{256} * 1024;
 };
 
 struct RelayStats {

@@ -20,8 +20,8 @@ namespace msg = proto::msg;
 
 namespace {
 
-constexpr std::size_t kChunkBytes = 1024 * 1024 - proto::kChunkHeaderBytes;
-constexpr std::size_t kOfferPartBytes = 512 * 1024;
+constexpr std::size_t kChunkBytes = std::size_t{1024} * 1024 - proto::kChunkHeaderBytes;
+constexpr std::size_t kOfferPartBytes = std::size_t{512} * 1024;
 
 proto::Error error_from_peer(std::string_view code, std::string message) {
   return {proto::errc_from_name(code), std::move(message)};
