@@ -39,9 +39,10 @@ int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task)
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
-    result = proto::fail(Errc::interrupted,
-                         "interrupted; a partly received file stays as *.ferry-part and the next "
-                         "receive from the same sender resumes it");
+    result = proto::fail(
+        Errc::interrupted,
+        "interrupted. What already arrived stays on the receiving side as *.ferry-part; "
+        "sending the same files again resumes from there");
     io.stop();
   });
   io.run();
