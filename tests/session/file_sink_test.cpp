@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "temp_dir.hpp"
 #include <sys/stat.h>
 #include <unistd.h>
+#include "temp_dir.hpp"
 
 #include <fstream>
 

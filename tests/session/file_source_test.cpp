@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "temp_dir.hpp"
 #include <unistd.h>
+#include "temp_dir.hpp"
 
 #include <fstream>
 
