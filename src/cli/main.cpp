@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/config.hpp"
 #include "cli/console.hpp"
@@ -13,6 +15,7 @@
 #include "net/asio.hpp"
 #include "proto/names.hpp"
 #include "server/server.hpp"
+#include "session/doctor.hpp"
 #include "session/transfer.hpp"
 
 namespace {
@@ -104,6 +107,44 @@ int serve(const std::string& listen_text, std::string public_url) {
   return 0;
 }
 
+int doctor(const proto::ServerUrl& server, bool json) {
+  asio::io_context io;
+  session::DoctorReport report;
+  asio::co_spawn(io, session::run_doctor(server),
+                 [&](std::exception_ptr ep, session::DoctorReport r) {
+                   if (ep) {
+                     r.failure = Errc::internal;
+                     r.verdict = "internal error while checking";
+                   }
+                   report = std::move(r);
+                 });
+  io.run();
+  if (json) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : report.checks) {
+      checks.push_back(
+          {{"name", c.name}, {"status", c.status}, {"detail", c.detail}, {"ms", c.milliseconds}});
+    }
+    std::cout << nlohmann::json{{"event", "doctor"},
+                                {"server", server.to_string()},
+                                {"checks", checks},
+                                {"usable", report.usable},
+                                {"verdict", report.verdict}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "ferry doctor: checking " << server.to_string() << "\n";
+    for (const auto& c : report.checks) {
+      char ms[32] = "";
+      if (c.milliseconds > 0) std::snprintf(ms, sizeof ms, " (%.0f ms)", c.milliseconds);
+      std::cout << "  " << std::left << std::setw(11) << c.name << std::setw(9) << c.status
+                << c.detail << ms << "\n";
+    }
+    std::cout << "\n" << report.verdict << "\n";
+  }
+  return report.usable ? 0 : cli::exit_status(report.failure);
+}
+
 // Unique prefixes of code words are completed ("7-tum-oxc" -> "7-tumbler-oxcart").
 std::string complete_code(const std::string& typed) {
   std::string out;
@@ -174,6 +215,12 @@ int main(int argc, char** argv) {
   recv_cmd->add_option("code", code_arg,
                        "The code (7-tumbler-oxcart) or link; asked for when missing");
 
+  auto* doctor_cmd =
+      app.add_subcommand("doctor", "Check what this network allows, against a server");
+  doctor_cmd->add_option("--server", server_flag,
+                         "The server's URL (default: FERRY_SERVER, config)");
+  doctor_cmd->add_flag("--json", json, "Print the report as one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -185,6 +232,11 @@ int main(int argc, char** argv) {
 
   auto server = cli::resolve_server(server_flag);
   if (!server) return usage_error(server.error().detail);
+
+  if (*doctor_cmd) {
+    if (!*server) return usage_error(cli::no_server_hint());
+    return doctor(**server, json);
+  }
 
   if (*send_cmd) {
     cli::Console console(cli::Console::Role::sender, json);

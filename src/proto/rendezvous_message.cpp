@@ -70,6 +70,7 @@ std::string encode_server(const ServerMessage& m) {
   json j;
   if (const auto* w = std::get_if<rv::Welcome>(&m)) {
     j = {{"type", "welcome"}, {"version", w->version}};
+    if (!w->observed.empty()) j["observed"] = w->observed;
   } else if (const auto* a = std::get_if<rv::Allocated>(&m)) {
     j = {{"type", "allocated"}, {"nameplate", a->nameplate}};
   } else if (const auto* p = std::get_if<rv::Paired>(&m)) {
@@ -122,7 +123,14 @@ Result<ServerMessage> decode_server(std::string_view text) {
     if (!j->contains("version") || !(*j)["version"].is_number_integer()) {
       return fail(Errc::protocol, "welcome without version");
     }
-    return rv::Welcome{(*j)["version"].get<int>()};
+    rv::Welcome w{(*j)["version"].get<int>(), {}};
+    if (j->contains("observed")) {
+      auto observed = get_string(*j, "observed", 64);
+      if (!observed || !is_ip_literal(*observed))
+        return fail(Errc::protocol, "malformed observed address");
+      w.observed = *observed;
+    }
+    return w;
   }
   if (type == "allocated") {
     auto n = get_string(*j, "nameplate", 9);

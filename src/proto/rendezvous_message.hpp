@@ -30,6 +30,7 @@ struct Message {
 // server -> client
 struct Welcome {
   int version = kRendezvousVersion;
+  std::string observed;  // the client's address as the server sees it
 };
 struct Allocated {
   std::string nameplate;

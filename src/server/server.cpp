@@ -58,7 +58,7 @@ class Server::RendezvousConnection : public Client,
     wake_.expires_at(asio::steady_timer::time_point::max());
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     asio::co_spawn(ws_.get_executor(), expire(self), asio::detached);
-    deliver(proto::rv::Welcome{});
+    deliver(proto::rv::Welcome{proto::kRendezvousVersion, observed_});
     beast::flat_buffer buffer;
     error_code ec;
     while (!closing_) {

@@ -27,6 +27,7 @@ awaitable<proto::Result<RendezvousClient>> RendezvousClient::connect(
                           "the server speaks another version of the ferry protocol; update ferry "
                           "or the server");
   }
+  client.observed_ = w->observed;
   co_return client;
 }
 

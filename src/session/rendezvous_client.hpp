@@ -25,12 +25,15 @@ class RendezvousClient {
   // The peer's next message; the peer leaving is Errc::peer_gone.
   net::awaitable<proto::Result<proto::Bytes>> receive();
   void close();
+  // This client's address as the server saw it (from the welcome; empty from old servers).
+  const std::string& observed() const { return observed_; }
 
  private:
   explicit RendezvousClient(std::unique_ptr<net::WebSocketClient> ws) : ws_(std::move(ws)) {}
   net::awaitable<proto::Result<proto::ServerMessage>> next();
 
   std::unique_ptr<net::WebSocketClient> ws_;
+  std::string observed_;
 };
 
 }  // namespace ferry::session

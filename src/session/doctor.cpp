@@ -1,0 +1,141 @@
+#include "session/doctor.hpp"
+
+#include <sodium.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "net/proxy.hpp"
+#include "net/tcp.hpp"
+#include "proto/relay_hello.hpp"
+#include "session/rendezvous_client.hpp"
+#include "session/transfer.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using proto::Errc;
+
+namespace {
+
+class Stopwatch {
+ public:
+  double ms() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
+        .count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// The relay answers a hello with a grant it never issued by "unknown grant": proof that it is
+// there and speaking our protocol, without using any session.
+awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server) {
+  Stopwatch watch;
+  auto stream = co_await connect_tcp(server.host, server.port, Budgets::kServerConnect);
+  if (!stream) co_return DoctorCheck{"relay", "failed", stream.error().detail, watch.ms()};
+  proto::RelayHello hello{proto::Side::sender, {}};
+  randombytes_buf(hello.grant.data(), hello.grant.size());
+  const auto bytes = proto::encode(hello);
+  error_code ec;
+  stream->expires_after(Budgets::kServerConnect);
+  co_await asio::async_write(*stream, asio::buffer(bytes), redirect(ec));
+  std::uint8_t status = 0xff;
+  if (!ec) co_await asio::async_read(*stream, asio::buffer(&status, 1), redirect(ec));
+  if (ec)
+    co_return DoctorCheck{"relay", "failed", "the relay did not answer: " + describe(ec),
+                          watch.ms()};
+  if (status != static_cast<std::uint8_t>(proto::RelayStatus::unknown_grant)) {
+    co_return DoctorCheck{"relay", "failed",
+                          "something answered on the relay port, but not a ferry relay",
+                          watch.ms()};
+  }
+  co_return DoctorCheck{"relay", "ok", "the relay answers; transfers can always fall back to it",
+                        watch.ms()};
+}
+
+}  // namespace
+
+awaitable<DoctorReport> run_doctor(proto::ServerUrl server) {
+  DoctorReport report;
+  const std::string where = server.to_string();
+
+  auto proxy = proxy_for(server.host);
+  if (!proxy) {
+    report.checks.push_back({"proxy", "failed", proxy.error().detail, 0});
+    report.failure = proxy.error().code;
+    report.verdict = proxy.error().detail + ". Fix or unset https_proxy.";
+    co_return report;
+  }
+  report.checks.push_back({"proxy", "info",
+                           *proxy ? "the server is reached through the proxy " +
+                                        (*proxy)->to_string() +
+                                        " (from https_proxy); direct paths to peers do not use it"
+                                  : "no proxy is configured for " + server.host,
+                           0});
+
+  Stopwatch watch;
+  auto rendezvous = co_await RendezvousClient::connect(server, Budgets::kServerConnect);
+  if (!rendezvous) {
+    report.checks.push_back({"rendezvous", "failed", rendezvous.error().detail, watch.ms()});
+    report.failure = rendezvous.error().code;
+    report.verdict = "ferry cannot work from here: the server at " + where +
+                     " cannot be reached (" + rendezvous.error().detail +
+                     "). Check the address and your connection" +
+                     (*proxy ? ", and the proxy settings."
+                             : "; if this network only allows web "
+                               "traffic through a proxy, set https_proxy.");
+    co_return report;
+  }
+  const std::string observed = rendezvous->observed();
+  rendezvous->close();
+  report.checks.push_back({"rendezvous", "ok", "the server at " + where + " answers", watch.ms()});
+
+  const auto relay = co_await check_relay(server);
+  report.checks.push_back(relay);
+
+  std::string addresses;
+  bool observed_is_local = false;
+  for (const auto& a : local_addresses()) {
+    observed_is_local = observed_is_local || a.to_string() == observed;
+    if (!a.is_loopback()) addresses += (addresses.empty() ? "" : ", ") + a.to_string();
+  }
+  error_code ec;
+  const bool same_machine = !observed.empty() && asio::ip::make_address(observed, ec).is_loopback();
+  std::string nat;
+  if (same_machine) {
+    nat = "the server runs on this computer, so it cannot tell whether this computer is behind NAT";
+  } else if (observed.empty()) {
+    nat = "the server did not say how it sees this computer";
+  } else if (*proxy) {
+    nat = "the server sees the proxy (" + observed +
+          "), so this computer's public address is unknown";
+  } else if (observed_is_local) {
+    nat = "this computer has a public address (" + observed + "): peers can connect to it directly";
+  } else {
+    nat = "this computer is behind NAT: its addresses are " +
+          (addresses.empty() ? "none" : addresses) + ", the internet sees " + observed +
+          ". Direct paths work through ordinary home routers "
+          "(by TCP simultaneous open); behind a symmetric NAT transfers use the relay";
+  }
+  report.checks.push_back({"addresses", "info", nat, 0});
+  report.checks.push_back({"udp", "untested",
+                           "UDP (STUN, NAT type, hole punching) is not measured by this version",
+                           0});
+
+  report.usable = relay.status == "ok";
+  if (report.usable) {
+    report.verdict = "ferry works from here: the server and its relay answer" +
+                     std::string(*proxy ? " through the proxy" : "") + ".";
+  } else {
+    report.failure = Errc::relay_refused;
+    report.verdict =
+        "the server answers but its relay does not (" + relay.detail +
+        "): transfers work only where a direct path opens. Tell the server's operator.";
+  }
+  co_return report;
+}
+
+}  // namespace ferry::session

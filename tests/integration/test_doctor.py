@@ -1,0 +1,79 @@
+"""`ferry doctor` against real servers: a working one, none, something that is not ferry, a proxy."""
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+
+from ferrylib import FERRY, Server, TempDirTest, free_port
+from test_proxy import TINYPROXY, Tinyproxy
+
+
+def doctor(url, env=None, json_out=True):
+    full = dict(os.environ)
+    for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "FERRY_SERVER"):
+        full.pop(k, None)
+    full.update(env or {})
+    args = [FERRY, "doctor"] + (["--server", url] if url else []) + (["--json"] if json_out else [])
+    start = time.time()
+    p = subprocess.run(args, capture_output=True, text=True, timeout=30, env=full)
+    return p, time.time() - start
+
+
+class DoctorTest(TempDirTest):
+    def test_working_server(self):
+        with Server() as srv:
+            p, _ = doctor(srv.url)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        report = json.loads(p.stdout)
+        status = {c["name"]: c["status"] for c in report["checks"]}
+        self.assertEqual(status["rendezvous"], "ok")
+        self.assertEqual(status["relay"], "ok")
+        self.assertEqual(status["udp"], "untested")  # honest: not measured yet
+        self.assertTrue(report["usable"])
+        self.assertIn("works from here", report["verdict"])
+
+    def test_human_output(self):
+        with Server() as srv:
+            p, _ = doctor(srv.url, json_out=False)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("relay", p.stdout)
+        self.assertIn("ferry works from here", p.stdout)
+
+    def test_unreachable_server_is_explained_quickly(self):
+        p, seconds = doctor("http://127.0.0.1:%d" % free_port())
+        self.assertEqual(p.returncode, 5)
+        self.assertLess(seconds, 10)
+        report = json.loads(p.stdout)
+        self.assertFalse(report["usable"])
+        self.assertIn("cannot be reached", report["verdict"])
+
+    def test_something_else_on_the_port(self):
+        httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+        t = threading.Thread(target=httpd.serve_forever, daemon=True)
+        t.start()
+        try:
+            p, seconds = doctor("http://127.0.0.1:%d" % httpd.server_address[1])
+        finally:
+            httpd.shutdown()
+        self.assertEqual(p.returncode, 5)
+        self.assertLess(seconds, 10)
+        self.assertIn("not as a ferry server", json.loads(p.stdout)["verdict"])
+
+    def test_no_server_configured(self):
+        p, _ = doctor(None, env={"XDG_CONFIG_HOME": self.tmp})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--server", p.stderr)
+
+    def test_proxy_problems_are_named(self):
+        if not os.path.exists(TINYPROXY):
+            self.skipTest("tinyproxy is not installed (scripts/setup.sh installs it)")
+        with Server() as srv, Tinyproxy(self.tmp, ("ferry", "pw")) as px:
+            ok, _ = doctor(srv.url, env={"https_proxy": "http://ferry:pw@127.0.0.1:%d" % px.port})
+            bad, _ = doctor(srv.url, env={"https_proxy": "http://127.0.0.1:%d" % px.port})
+        self.assertEqual(ok.returncode, 0, ok.stdout)
+        checks = {c["name"]: c for c in json.loads(ok.stdout)["checks"]}
+        self.assertIn("through the proxy", checks["proxy"]["detail"])
+        self.assertEqual(bad.returncode, 5)
+        self.assertIn("wants credentials", json.loads(bad.stdout)["verdict"])
