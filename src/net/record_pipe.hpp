@@ -30,8 +30,6 @@ class RecordPipe {
   awaitable<proto::Result<proto::PipeMessage>> receive_message(
       std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
-  // True once the peer sent its final record.
-  bool peer_finished() const { return opener_ && opener_->finished(); }
   const std::string& description() const { return description_; }
   // The raw stream, for what precedes the record layer (the relay's pairing byte).
   beast::tcp_stream& stream() { return stream_; }

@@ -93,7 +93,6 @@ awaitable<void> Relay::handle(beast::tcp_stream stream) {
 }
 
 awaitable<void> Relay::forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b) {
-  ++active_;
   auto remaining = std::make_shared<int>(2);
   asio::co_spawn(co_await asio::this_coro::executor, pump(b, a, remaining), asio::detached);
   co_await pump(a, b, remaining);
@@ -108,7 +107,6 @@ awaitable<void> Relay::pump(std::shared_ptr<Waiter> from, std::shared_ptr<Waiter
     if (ec) break;
     co_await asio::async_write(to->stream, asio::buffer(buf.data(), n), redirect(ec));
     if (ec) break;
-    bytes_ += n;
   }
   error_code ignored;
   if (ec == asio::error::eof) {
@@ -120,17 +118,7 @@ awaitable<void> Relay::pump(std::shared_ptr<Waiter> from, std::shared_ptr<Waiter
   if (--*remaining == 0) {
     close(from->stream);
     close(to->stream);
-    --active_;
   }
-}
-
-RelayStats Relay::stats() const {
-  RelayStats s;
-  s.grants = grants_.size();
-  for (const auto& [g, e] : grants_) s.waiting += (e.sides[0] ? 1 : 0) + (e.sides[1] ? 1 : 0);
-  s.active = active_;
-  s.bytes = bytes_;
-  return s;
 }
 
 }  // namespace ferry::server

@@ -20,13 +20,6 @@ struct RelayLimits {
   std::size_t buffer_bytes = std::size_t{256} * 1024;
 };
 
-struct RelayStats {
-  std::size_t grants = 0;
-  std::size_t waiting = 0;
-  std::size_t active = 0;
-  std::uint64_t bytes = 0;
-};
-
 class Relay {
  public:
   explicit Relay(RelayLimits limits) : limits_(limits) {}
@@ -34,7 +27,6 @@ class Relay {
   void add_grant(const proto::Bytes& grant);
   // Takes over a connection whose first bytes (the magic) were already read.
   net::awaitable<void> handle(net::beast::tcp_stream stream);
-  RelayStats stats() const;
 
  private:
   using Grant = std::array<std::uint8_t, proto::kRelayGrantBytes>;
@@ -51,8 +43,6 @@ class Relay {
 
   RelayLimits limits_;
   std::map<Grant, Entry> grants_;
-  std::size_t active_ = 0;
-  std::uint64_t bytes_ = 0;
 };
 
 }  // namespace ferry::server
