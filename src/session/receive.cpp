@@ -131,7 +131,6 @@ awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
 }  // namespace
 
 awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer) {
-  auto ex = co_await asio::this_coro::executor;
   // Check the target folder before anything touches the network.
   auto sink = FileSink::open(options.output, options.overwrite);
   if (!sink) co_return std::unexpected(sink.error());
