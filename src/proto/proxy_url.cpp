@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "proto/bytes.hpp"
+#include "proto/server_url.hpp"
 
 namespace ferry::proto {
 
@@ -69,30 +70,10 @@ Result<ProxyUrl> parse_proxy_url(std::string_view text) {
     if (colon != std::string_view::npos) u.password = percent_decode(creds.substr(colon + 1));
     rest = rest.substr(at + 1);
   }
-  std::string_view port_text;
-  if (rest.starts_with("[")) {
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos) return bad("unclosed [");
-    u.host = std::string(rest.substr(1, close - 1));
-    if (close + 1 < rest.size()) {
-      if (rest[close + 1] != ':') return bad("junk after the address");
-      port_text = rest.substr(close + 2);
-    }
-  } else {
-    const auto colon = rest.find(':');
-    u.host = std::string(rest.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
-  }
-  if (u.host.empty()) return bad("no host");
-  if (!port_text.empty()) {
-    unsigned port = 0;
-    auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return bad("bad port");
-    }
-    u.port = static_cast<std::uint16_t>(port);
-  }
+  auto hp = parse_host_port(rest);
+  if (!hp) return bad(hp.error().detail);
+  u.host = std::move(hp->host);
+  if (hp->port) u.port = *hp->port;
   return u;
 }
 

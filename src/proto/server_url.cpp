@@ -14,6 +14,46 @@ std::string ServerUrl::to_string() const {
   return out + base_path;
 }
 
+Result<HostPort> parse_host_port(std::string_view authority) {
+  HostPort out;
+  std::string_view port_text;
+  bool has_port = false;
+  if (authority.starts_with("[")) {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail(Errc::usage, "has an unclosed [IPv6] address");
+    out.host = std::string(authority.substr(1, close - 1));
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return fail(Errc::usage, "has junk after the address");
+      port_text = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const auto colon = authority.find(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      has_port = true;
+    }
+  }
+  if (out.host.empty()) return fail(Errc::usage, "has no host name");
+  const bool host_ok = std::all_of(out.host.begin(), out.host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+           c == '_';
+  });
+  if (!host_ok) return fail(Errc::usage, "has characters that cannot be in a host name");
+  if (has_port) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      return fail(Errc::usage, "has an invalid port");
+    }
+    out.port = static_cast<std::uint16_t>(port);
+  }
+  return out;
+}
+
 Result<ServerUrl> parse_server_url(std::string_view text) {
   const auto bad = [&](std::string_view why) {
     return fail(Errc::usage, "the server URL \"" + std::string(text.substr(0, 200)) + "\" " +
@@ -37,37 +77,10 @@ Result<ServerUrl> parse_server_url(std::string_view text) {
   std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   if (authority.find('@') != std::string_view::npos) return bad("has credentials in it");
-  std::string_view port_text;
-  if (authority.starts_with("[")) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return bad("has an unclosed [IPv6] address");
-    u.host = std::string(authority.substr(1, close - 1));
-    const auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return bad("has junk after the address");
-      port_text = after.substr(1);
-    }
-  } else {
-    const auto colon = authority.find(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (u.host.empty()) return bad("has no host name");
-  const bool host_ok = std::all_of(u.host.begin(), u.host.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
-           c == '_';
-  });
-  if (!host_ok) return bad("has characters that cannot be in a host name");
-  u.port = u.tls ? 443 : 80;
-  if (!port_text.empty()) {
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return bad("has an invalid port");
-    }
-    u.port = static_cast<std::uint16_t>(port);
-  }
+  auto hp = parse_host_port(authority);
+  if (!hp) return bad(hp.error().detail);
+  u.host = std::move(hp->host);
+  u.port = hp->port.value_or(u.tls ? 443 : 80);
   const bool path_ok = std::all_of(path.begin(), path.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' ||
            c == '.' || c == '~';

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "proto/error.hpp"
@@ -20,5 +21,14 @@ struct ServerUrl {
 };
 
 Result<ServerUrl> parse_server_url(std::string_view text);
+
+// "host", "host:port", "[v6]", "[v6]:port": the authority part every URL we take shares.
+struct HostPort {
+  std::string host;  // without brackets
+  std::optional<std::uint16_t> port;
+};
+// On failure, the error's detail is a short reason ("has an invalid port") for the caller's
+// sentence.
+Result<HostPort> parse_host_port(std::string_view authority);
 
 }  // namespace ferry::proto
