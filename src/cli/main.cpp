@@ -84,7 +84,7 @@ proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
   return net::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
 }
 
-int serve(const std::string& listen_text, std::string public_url) {
+int serve(const std::string& listen_text, std::string public_url, std::size_t claims_per_minute) {
   auto listen = parse_listen(listen_text);
   if (!listen) return usage_error(listen.error().detail);
   if (!public_url.empty()) {
@@ -95,6 +95,7 @@ int serve(const std::string& listen_text, std::string public_url) {
   server::ServerOptions options;
   options.listen = *listen;
   options.public_url = public_url;
+  options.claims_per_minute = claims_per_minute;
   server::Server srv(io, options);
   if (auto r = srv.start(); !r) return usage_error(r.error().detail);
   const auto ep = srv.local_endpoint();
@@ -181,6 +182,11 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Run the rendezvous and relay server");
   serve_cmd->add_option("--listen", listen, "ADDRESS:PORT to listen on")->capture_default_str();
   serve_cmd->add_option("--public-url", public_url, "The URL clients use to reach this server");
+  std::size_t claims_per_minute = 30;
+  serve_cmd
+      ->add_option("--claims-per-minute", claims_per_minute,
+                   "Codes one address may try per minute (each try burns a code)")
+      ->capture_default_str();
 
   std::string server_flag;
   std::string code_flag;
@@ -228,7 +234,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::exit_status(Errc::usage);
   }
 
-  if (*serve_cmd) return serve(listen, public_url);
+  if (*serve_cmd) return serve(listen, public_url, claims_per_minute);
 
   auto server = cli::resolve_server(server_flag);
   if (!server) return usage_error(server.error().detail);

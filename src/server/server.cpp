@@ -21,9 +21,10 @@ class Server::RendezvousConnection : public Client,
                                      public std::enable_shared_from_this<RendezvousConnection> {
  public:
   RendezvousConnection(websocket::stream<beast::tcp_stream> ws, Rendezvous& rendezvous,
-                       std::chrono::seconds nameplate_ttl)
+                       ClaimLimiter& claims, std::chrono::seconds nameplate_ttl)
       : ws_(std::move(ws)),
         rendezvous_(rendezvous),
+        claims_(claims),
         wake_(ws_.get_executor()),
         ttl_(ws_.get_executor()),
         nameplate_ttl_(nameplate_ttl) {
@@ -74,6 +75,11 @@ class Server::RendezvousConnection : public Client,
         kick("malformed", m.error().detail);
         break;
       }
+      if (std::holds_alternative<proto::rv::Claim>(*m) &&
+          !claims_.allow(observed_, ClaimLimiter::Clock::now())) {
+        kick("limit", "too many codes were tried from your address; wait a minute and try again");
+        break;
+      }
       rendezvous_.on_message(*this, *m);
     }
     if (ec == websocket::error::message_too_big) kick("malformed", "message too large");
@@ -117,6 +123,7 @@ class Server::RendezvousConnection : public Client,
 
   websocket::stream<beast::tcp_stream> ws_;
   Rendezvous& rendezvous_;
+  ClaimLimiter& claims_;
   asio::steady_timer wake_;
   asio::steady_timer ttl_;
   std::chrono::seconds nameplate_ttl_;
@@ -132,7 +139,8 @@ Server::Server(asio::io_context& io, ServerOptions options)
       options_(std::move(options)),
       acceptor_(io),
       relay_(options_.relay),
-      rendezvous_(options_.rendezvous, [this](const proto::Bytes& g) { relay_.add_grant(g); }) {}
+      rendezvous_(options_.rendezvous, [this](const proto::Bytes& g) { relay_.add_grant(g); }),
+      claims_(options_.claims_per_minute) {}
 
 Server::~Server() = default;
 
@@ -223,7 +231,7 @@ awaitable<void> Server::serve_http(beast::tcp_stream stream, beast::flat_buffer 
       ws.read_message_max(proto::kMaxRendezvousFrame);
       co_await ws.async_accept(req, redirect(ec));
       if (ec) co_return;
-      auto conn = std::make_shared<RendezvousConnection>(std::move(ws), rendezvous_,
+      auto conn = std::make_shared<RendezvousConnection>(std::move(ws), rendezvous_, claims_,
                                                          options_.nameplate_ttl);
       co_return co_await conn->run();
     }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "net/asio.hpp"
+#include "server/claim_limiter.hpp"
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
 
@@ -19,6 +20,7 @@ struct ServerOptions {
   RelayLimits relay;
   std::chrono::seconds nameplate_ttl{3600};  // how long a code waits for its receiver
   std::size_t max_connections = 20'000;
+  std::size_t claims_per_minute = 30;  // per client address; each claim burns a code
 };
 
 class Server {
@@ -44,6 +46,7 @@ class Server {
   net::tcp::acceptor acceptor_;
   Relay relay_;
   Rendezvous rendezvous_;
+  ClaimLimiter claims_;
   std::size_t connections_ = 0;
 };
 

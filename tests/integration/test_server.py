@@ -114,3 +114,27 @@ class ServerTest(TempDirTest):
     def test_health_endpoint(self):
         with Server() as srv:
             self.assertEqual(urllib.request.urlopen(srv.url + "/healthz", timeout=5).read(), b"ok\n")
+
+
+class ClaimLimitTest(TempDirTest):
+    def test_one_address_cannot_burn_every_code(self):
+        with Server() as srv:
+            # The server's default: 30 claims a minute per address; the 31st is refused.
+            for i in range(30):
+                ws = WebSocket(srv.port)
+                ws.recv_json()
+                ws.send_json({"type": "claim", "nameplate": str(900 + i)})
+                msg = ws.recv_json()
+                self.assertEqual(msg["code"], "code_unknown")
+                ws.close()
+            ws = WebSocket(srv.port)
+            ws.recv_json()
+            ws.send_json({"type": "claim", "nameplate": "999"})
+            self.expect_kicked_with(ws, "limit")
+            ws.close()
+
+    def expect_kicked_with(self, ws, code):
+        msg = ws.recv_json()
+        self.assertEqual(msg["type"], "error")
+        self.assertEqual(msg["code"], code)
+        self.assertIn("wait a minute", msg["message"])
