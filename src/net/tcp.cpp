@@ -10,6 +10,13 @@
 
 namespace ferry::net {
 
+asio::ip::address unmapped(asio::ip::address a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
 std::string describe(const error_code& ec) {
   if (ec == beast::error::timeout || ec == asio::error::timed_out) return "timed out";
   if (ec == asio::error::connection_refused) return "connection refused";

@@ -24,6 +24,9 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
 // Addresses of this host's interfaces that are up, loopback first, link-local v6 left out.
 std::vector<asio::ip::address> local_addresses();
 
+// ::ffff:a.b.c.d as a.b.c.d (what a dual-stack socket reports for IPv4 peers).
+asio::ip::address unmapped(asio::ip::address a);
+
 // A short human description of a connect failure ("refused", "timed out", ...).
 std::string describe(const error_code& ec);
 

@@ -51,6 +51,16 @@ Result<Bytes> get_hex(const json& j, const char* key, std::size_t len) {
   return *b;
 }
 
+// The optional "observed" address: absent is empty, present must be an IP literal.
+Result<std::string> get_observed(const json& j) {
+  if (!j.contains("observed")) return std::string();
+  auto observed = get_string(j, "observed", 64);
+  if (!observed || !is_ip_literal(*observed)) {
+    return fail(Errc::protocol, "malformed observed address");
+  }
+  return *observed;
+}
+
 }  // namespace
 
 std::string encode_client(const ClientMessage& m) {
@@ -123,14 +133,9 @@ Result<ServerMessage> decode_server(std::string_view text) {
     if (!j->contains("version") || !(*j)["version"].is_number_integer()) {
       return fail(Errc::protocol, "welcome without version");
     }
-    rv::Welcome w{(*j)["version"].get<int>(), {}};
-    if (j->contains("observed")) {
-      auto observed = get_string(*j, "observed", 64);
-      if (!observed || !is_ip_literal(*observed))
-        return fail(Errc::protocol, "malformed observed address");
-      w.observed = *observed;
-    }
-    return w;
+    auto observed = get_observed(*j);
+    if (!observed) return std::unexpected(observed.error());
+    return rv::Welcome{(*j)["version"].get<int>(), std::move(*observed)};
   }
   if (type == "allocated") {
     auto n = get_string(*j, "nameplate", 9);
@@ -141,14 +146,9 @@ Result<ServerMessage> decode_server(std::string_view text) {
     auto sid = get_hex(*j, "session", kSessionIdBytes);
     auto grant = get_hex(*j, "relay_grant", kGrantBytes);
     if (!sid || !grant) return fail(Errc::protocol, "malformed paired message");
-    rv::Paired p{std::move(*sid), std::move(*grant), {}};
-    if (j->contains("observed")) {
-      auto observed = get_string(*j, "observed", 64);
-      if (!observed || !is_ip_literal(*observed))
-        return fail(Errc::protocol, "malformed observed address");
-      p.observed = *observed;
-    }
-    return p;
+    auto observed = get_observed(*j);
+    if (!observed) return std::unexpected(observed.error());
+    return rv::Paired{std::move(*sid), std::move(*grant), std::move(*observed)};
   }
   if (type == "message") {
     auto b = get_base64(*j, "body", kMaxRendezvousFrame);

@@ -8,6 +8,7 @@
 #include <boost/beast/websocket.hpp>
 #include <deque>
 
+#include "net/tcp.hpp"
 #include "server/pages.hpp"
 
 namespace ferry::server {
@@ -29,10 +30,7 @@ class Server::RendezvousConnection : public Client,
         ttl_(ws_.get_executor()),
         nameplate_ttl_(nameplate_ttl) {
     error_code ec;
-    auto addr = ws_.next_layer().socket().remote_endpoint(ec).address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    }
+    const auto addr = unmapped(ws_.next_layer().socket().remote_endpoint(ec).address());
     if (!ec) observed_ = addr.to_string();
   }
 

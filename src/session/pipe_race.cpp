@@ -21,9 +21,7 @@ constexpr auto kHelloTimeout = 5s;
 constexpr auto kRelayPairTimeout = 30s;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
-  auto a = ep.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  const auto a = unmapped(ep.address());
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 }  // namespace

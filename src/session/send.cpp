@@ -23,10 +23,6 @@ namespace {
 constexpr std::size_t kChunkBytes = std::size_t{1024} * 1024 - proto::kChunkHeaderBytes;
 constexpr std::size_t kOfferPartBytes = std::size_t{512} * 1024;
 
-proto::Error error_from_peer(std::string_view code, std::string message) {
-  return {proto::errc_from_name(code), std::move(message)};
-}
-
 constexpr auto kAckTimeout = std::chrono::seconds(120);  // the receiver verifies the last file
 constexpr auto kAbortGrace = std::chrono::seconds(2);
 
@@ -193,7 +189,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     co_return proto::fail(Errc::declined, "the receiver declined the offer; nothing was sent");
   }
   if (const auto* a = std::get_if<msg::Abort>(&*answer)) {
-    co_return std::unexpected(error_from_peer(a->code, "the receiver stopped: " + a->message));
+    co_return proto::fail(proto::errc_from_name(a->code), "the receiver stopped: " + a->message);
   }
   const auto* accept = std::get_if<msg::Accept>(&*answer);
   if (accept == nullptr)
@@ -241,7 +237,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   const auto ack = co_await reply->wait(outcome ? kAckTimeout : kAbortGrace);
   if (ack && *ack) {
     if (const auto* a = std::get_if<msg::Abort>(&**ack)) {
-      co_return std::unexpected(error_from_peer(a->code, "the receiver stopped: " + a->message));
+      co_return proto::fail(proto::errc_from_name(a->code), "the receiver stopped: " + a->message);
     }
   }
   if (!outcome) co_return outcome;
