@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config git
-  libboost1.74-dev libboost-system1.74-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev
+  libboost1.74-dev libboost-system1.74-dev libssl-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 iproute2 nftables conntrack procps util-linux
   openssh-server openssh-client iperf3 time

@@ -32,6 +32,8 @@ int exit_status(Errc code) {
     case Errc::protocol:
     case Errc::integrity:
       return 11;
+    case Errc::relay_limit:
+      return 12;
     case Errc::interrupted:
       return 130;
     case Errc::internal:

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -84,18 +85,37 @@ proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
   return net::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
 }
 
-int serve(const std::string& listen_text, std::string public_url, std::size_t claims_per_minute) {
+// --relay-key-file: 64 hex digits, the key a pool of servers shares to sign and check grants.
+proto::Result<proto::RelayKey> read_relay_key(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return proto::fail(Errc::usage, "--relay-key-file: cannot read " + path);
+  const auto bytes = proto::from_hex(text);
+  proto::RelayKey key{};
+  if (!bytes || bytes->size() != key.size()) {
+    return proto::fail(Errc::usage, "--relay-key-file: " + path +
+                                        " must hold 64 hex digits (e.g. from `openssl rand -hex "
+                                        "32`)");
+  }
+  std::copy(bytes->begin(), bytes->end(), key.begin());
+  return key;
+}
+
+int serve(const std::string& listen_text, server::ServerOptions options,
+          const std::string& relay_key_file) {
   auto listen = parse_listen(listen_text);
   if (!listen) return usage_error(listen.error().detail);
-  if (!public_url.empty()) {
-    if (auto u = proto::parse_server_url(public_url); !u)
+  if (!options.public_url.empty()) {
+    if (auto u = proto::parse_server_url(options.public_url); !u)
       return usage_error("--public-url: " + u.error().detail);
   }
+  if (!relay_key_file.empty()) {
+    auto key = read_relay_key(relay_key_file);
+    if (!key) return usage_error(key.error().detail);
+    options.relay_key = *key;
+  }
   asio::io_context io;
-  server::ServerOptions options;
   options.listen = *listen;
-  options.public_url = public_url;
-  options.claims_per_minute = claims_per_minute;
   server::Server srv(io, options);
   if (auto r = srv.start(); !r) return usage_error(r.error().detail);
   const auto ep = srv.local_endpoint();
@@ -178,14 +198,54 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string listen = "0.0.0.0:4300";
-  std::string public_url;
+  server::ServerOptions serve_options;
+  auto& relay_limits = serve_options.relay;
+  std::string relay_key_file;
+  std::int64_t max_duration = relay_limits.max_duration.count();
+  std::int64_t peer_wait = relay_limits.wait_for_peer.count();
   auto* serve_cmd = app.add_subcommand("serve", "Run the rendezvous and relay server");
   serve_cmd->add_option("--listen", listen, "ADDRESS:PORT to listen on")->capture_default_str();
-  serve_cmd->add_option("--public-url", public_url, "The URL clients use to reach this server");
-  std::size_t claims_per_minute = 30;
+  serve_cmd->add_option("--public-url", serve_options.public_url,
+                        "The URL clients use to reach this server");
   serve_cmd
-      ->add_option("--claims-per-minute", claims_per_minute,
+      ->add_option("--claims-per-minute", serve_options.claims_per_minute,
                    "Codes one address may try per minute (each try burns a code)")
+      ->capture_default_str();
+  serve_cmd->add_option("--tls-cert", serve_options.tls_cert,
+                        "PEM certificate chain: also speak TLS (https, wss) on the port");
+  serve_cmd->add_option("--tls-key", serve_options.tls_key, "PEM private key of --tls-cert");
+  serve_cmd->add_option("--relay-key-file", relay_key_file,
+                        "File with the 32-byte hex key that signs relay grants (shared by a pool "
+                        "of servers; random per start when not given)");
+  serve_cmd
+      ->add_option("--relay-max-bytes", relay_limits.max_bytes,
+                   "Bytes one relayed transfer may move, e.g. 10G (0: no limit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--relay-rate", relay_limits.rate,
+                   "Bytes per second for one relayed transfer, e.g. 50M (0: no limit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--relay-bandwidth", relay_limits.bandwidth,
+                   "Bytes per second for all relayed transfers together (0: no limit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--relay-max-duration", max_duration,
+                   "Seconds one relayed transfer may last (0: no limit)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--relay-wait", peer_wait, "Seconds the relay holds a peer for the other one")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--relay-per-address", relay_limits.per_address,
+                   "Relay connections one address may hold at once")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--relay-connects-per-minute", relay_limits.connects_per_minute,
+                   "Relay connections one address may open per minute")
       ->capture_default_str();
 
   std::string server_flag;
@@ -234,7 +294,11 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::exit_status(Errc::usage);
   }
 
-  if (*serve_cmd) return serve(listen, public_url, claims_per_minute);
+  if (*serve_cmd) {
+    relay_limits.max_duration = std::chrono::seconds(std::max<std::int64_t>(0, max_duration));
+    relay_limits.wait_for_peer = std::chrono::seconds(std::max<std::int64_t>(1, peer_wait));
+    return serve(listen, serve_options, relay_key_file);
+  }
 
   auto server = cli::resolve_server(server_flag);
   if (!server) return usage_error(server.error().detail);

@@ -1,8 +1,5 @@
 #include "net/record_pipe.hpp"
 
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
-
 #include "net/tcp.hpp"
 
 namespace ferry::net {
@@ -10,7 +7,8 @@ namespace ferry::net {
 using proto::Errc;
 
 namespace {
-proto::Error io_failure(const error_code& ec, const std::string& where) {
+proto::Error io_failure(const ByteStream& s, const error_code& ec, const std::string& where) {
+  if (auto said = s.end_reason()) return *said;
   if (ec == asio::error::eof || ec == asio::error::connection_reset ||
       ec == asio::error::broken_pipe) {
     return {Errc::peer_gone, "the connection (" + where + ") closed unexpectedly"};
@@ -19,7 +17,7 @@ proto::Error io_failure(const error_code& ec, const std::string& where) {
 }
 }  // namespace
 
-RecordPipe::RecordPipe(beast::tcp_stream stream, std::string description)
+RecordPipe::RecordPipe(std::unique_ptr<ByteStream> stream, std::string description)
     : stream_(std::move(stream)), description_(std::move(description)) {}
 
 awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
@@ -28,14 +26,14 @@ awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
   std::array<std::uint8_t, proto::kRecordHeaderBytes> header{};
   sealer_.emplace(send_key, header.data());
   error_code ec;
-  stream_.expires_after(timeout);
-  co_await asio::async_write(stream_, asio::buffer(header), redirect(ec));
-  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  stream_->expires_after(timeout);
+  co_await stream_->write(asio::buffer(header), ec);
+  if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   std::array<std::uint8_t, proto::kRecordHeaderBytes> peer{};
-  stream_.expires_after(timeout);
-  co_await asio::async_read(stream_, asio::buffer(peer), redirect(ec));
-  stream_.expires_never();
-  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  stream_->expires_after(timeout);
+  co_await read_exact(*stream_, asio::buffer(peer), ec);
+  stream_->expires_never();
+  if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   auto opener = proto::RecordOpener::start(receive_key, peer);
   if (!opener) co_return std::unexpected(opener.error());
   opener_ = std::move(*opener);
@@ -51,23 +49,23 @@ awaitable<proto::Result<void>> RecordPipe::send_record(proto::ByteView plaintext
   out_.clear();
   sealer_->seal(plaintext, final, out_);
   error_code ec;
-  co_await asio::async_write(stream_, asio::buffer(out_), redirect(ec));
-  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  co_await stream_->write(asio::buffer(out_), ec);
+  if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   co_return proto::Result<void>{};
 }
 
 awaitable<proto::Result<proto::ByteView>> RecordPipe::receive(std::chrono::milliseconds timeout) {
   std::array<std::uint8_t, proto::kRecordLengthBytes> prefix{};
   error_code ec;
-  if (timeout.count() > 0) stream_.expires_after(timeout);
-  co_await asio::async_read(stream_, asio::buffer(prefix), redirect(ec));
-  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  if (timeout.count() > 0) stream_->expires_after(timeout);
+  co_await read_exact(*stream_, asio::buffer(prefix), ec);
+  if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   auto len = proto::RecordOpener::frame_length(prefix.data());
   if (!len) co_return std::unexpected(len.error());
   in_.resize(*len);
-  co_await asio::async_read(stream_, asio::buffer(in_), redirect(ec));
-  if (timeout.count() > 0) stream_.expires_never();
-  if (ec) co_return std::unexpected(io_failure(ec, description_));
+  co_await read_exact(*stream_, asio::buffer(in_), ec);
+  if (timeout.count() > 0) stream_->expires_never();
+  if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   bool final = false;
   auto r = opener_->open(in_, plain_, final);
   if (!r) co_return std::unexpected(r.error());
@@ -82,18 +80,11 @@ awaitable<proto::Result<proto::PipeMessage>> RecordPipe::receive_message(
 }
 
 awaitable<void> RecordPipe::close_gracefully(std::chrono::milliseconds timeout) {
-  error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  std::array<std::uint8_t, 64 * 1024> sink{};
-  stream_.expires_after(timeout);
-  while (!ec) co_await stream_.async_read_some(asio::buffer(sink), redirect(ec));
-  close();
+  co_await stream_->close_gracefully(timeout);
 }
 
 void RecordPipe::close() {
-  error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  stream_->close();
 }
 
 }  // namespace ferry::net

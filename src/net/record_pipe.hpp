@@ -1,12 +1,12 @@
-// A byte-stream pipe (direct TCP or relay) protected by the record layer: both sides write their
-// secretstream header, then length-prefixed sealed records. Owns the socket; one reader and one
-// writer coroutine at a time.
+// A byte-stream pipe (direct TCP, or the relay over TCP, TLS or WebSocket) protected by the record
+// layer: both sides write their secretstream header, then length-prefixed sealed records. Owns
+// the stream; one reader and one writer coroutine at a time.
 #pragma once
 
 #include <chrono>
 #include <optional>
 
-#include "net/asio.hpp"
+#include "net/byte_stream.hpp"
 #include "proto/pipe_message.hpp"
 #include "proto/record.hpp"
 
@@ -14,7 +14,7 @@ namespace ferry::net {
 
 class RecordPipe {
  public:
-  RecordPipe(beast::tcp_stream stream, std::string description);
+  RecordPipe(std::unique_ptr<ByteStream> stream, std::string description);
 
   // Writes our stream header and reads the peer's, within timeout.
   awaitable<proto::Result<void>> start(const proto::Key& send_key, const proto::Key& receive_key,
@@ -31,15 +31,15 @@ class RecordPipe {
       std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
   const std::string& description() const { return description_; }
-  // The raw stream, for what precedes the record layer (the relay's pairing byte).
-  beast::tcp_stream& stream() { return stream_; }
+  // The stream underneath, for what precedes the record layer (the relay's pairing).
+  ByteStream& stream() { return *stream_; }
   void close();
   // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
   // our last record is not destroyed by a reset.
   awaitable<void> close_gracefully(std::chrono::milliseconds timeout);
 
  private:
-  beast::tcp_stream stream_;
+  std::unique_ptr<ByteStream> stream_;
   std::string description_;
   std::optional<proto::RecordSealer> sealer_;
   std::optional<proto::RecordOpener> opener_;

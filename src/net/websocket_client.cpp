@@ -10,29 +10,35 @@ namespace ferry::net {
 namespace websocket = beast::websocket;
 using proto::Errc;
 
-awaitable<proto::Result<std::unique_ptr<WebSocketClient>>> WebSocketClient::connect(
-    const proto::ServerUrl& url, std::string target, std::chrono::milliseconds timeout) {
-  if (url.tls) {
-    co_return proto::fail(Errc::usage,
-                          "https:// servers are not supported by this build yet; use the "
-                          "server's http:// URL");
-  }
-  auto stream = co_await connect_tcp(url.host, url.port, timeout);
+awaitable<proto::Result<WebSocket>> open_websocket(const proto::ServerUrl& url,
+                                                   const std::string& target,
+                                                   std::chrono::milliseconds timeout) {
+  auto stream = co_await connect_server(url, timeout);
   if (!stream) co_return std::unexpected(stream.error());
-  Stream ws(std::move(*stream));
+  WebSocket ws(std::move(*stream));
   ws.next_layer().expires_after(timeout);
-  ws.read_message_max(proto::kMaxRendezvousFrame * 2);
   error_code ec;
-  const std::string host = url.host + ":" + std::to_string(url.port);
+  const bool default_port = url.port == (url.tls ? 443 : 80);
+  const std::string host_v =
+      url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  const std::string host = default_port ? host_v : host_v + ":" + std::to_string(url.port);
   co_await ws.async_handshake(host, target, redirect(ec));
+  ws.next_layer().expires_never();
   if (ec) {
     co_return proto::fail(
         Errc::server_unreachable,
         url.to_string() + " answered, but not as a ferry server (" + describe(ec) + ")");
   }
-  ws.next_layer().expires_never();
-  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  co_return std::make_unique<WebSocketClient>(std::move(ws));
+  co_return ws;
+}
+
+awaitable<proto::Result<std::unique_ptr<WebSocketClient>>> WebSocketClient::connect(
+    const proto::ServerUrl& url, std::string target, std::chrono::milliseconds timeout) {
+  auto ws = co_await open_websocket(url, target, timeout);
+  if (!ws) co_return std::unexpected(ws.error());
+  ws->read_message_max(proto::kMaxRendezvousFrame * 2);
+  ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  co_return std::make_unique<WebSocketClient>(std::move(*ws));
 }
 
 awaitable<proto::Result<void>> WebSocketClient::send(const std::string& text) {
@@ -59,8 +65,6 @@ awaitable<proto::Result<std::string>> WebSocketClient::receive() {
 }
 
 void WebSocketClient::close() {
-  error_code ec;
-  ws_.next_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
   ws_.next_layer().close();
 }
 

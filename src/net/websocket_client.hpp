@@ -1,4 +1,5 @@
-// A WebSocket client connection (text frames) with deadlines, used for the rendezvous channel.
+// A WebSocket client connection (text frames) with deadlines, used for the rendezvous channel;
+// and the opening handshake it shares with the relay's WebSocket transport.
 #pragma once
 
 #include <chrono>
@@ -7,15 +8,20 @@
 
 #include <boost/beast/websocket.hpp>
 
-#include "net/asio.hpp"
+#include "net/byte_stream.hpp"
 #include "proto/error.hpp"
 #include "proto/server_url.hpp"
 
 namespace ferry::net {
 
+// Connects to the server (TLS for https://) and upgrades to a WebSocket on target.
+awaitable<proto::Result<WebSocket>> open_websocket(const proto::ServerUrl& url,
+                                                   const std::string& target,
+                                                   std::chrono::milliseconds timeout);
+
 class WebSocketClient {
  public:
-  using Stream = beast::websocket::stream<beast::tcp_stream>;
+  using Stream = WebSocket;
 
   static awaitable<proto::Result<std::unique_ptr<WebSocketClient>>> connect(
       const proto::ServerUrl& url, std::string target, std::chrono::milliseconds timeout);

@@ -36,6 +36,8 @@ std::string_view errc_name(Errc code) {
       return "integrity";
     case Errc::relay_refused:
       return "relay_refused";
+    case Errc::relay_limit:
+      return "relay_limit";
     case Errc::interrupted:
       return "interrupted";
     case Errc::internal:

@@ -25,6 +25,7 @@ enum class Errc {
   protocol,   // malformed message from the peer
   integrity,  // hash mismatch on a received file
   relay_refused,
+  relay_limit,  // the relay ended or refused a session at one of its limits
   interrupted,
   internal,
 };

@@ -1,5 +1,7 @@
 #include "proto/rendezvous_message.hpp"
 
+#include "proto/relay_grant.hpp"
+
 #include "proto/code.hpp"
 #include "proto/peer_message.hpp"
 
@@ -12,7 +14,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kSessionIdBytes = 16;
-constexpr std::size_t kGrantBytes = 32;
+constexpr std::size_t kGrantBytes = kRelayGrantBytes;
 constexpr std::size_t kMaxErrorText = 512;
 
 Result<json> parse_object(std::string_view text) {

@@ -37,7 +37,7 @@ struct Allocated {
 };
 struct Paired {
   Bytes session_id;      // random, 16 bytes; CPace's sid
-  Bytes relay_grant;     // 32 bytes; presented to the relay by both peers
+  Bytes relay_grant;     // signed by the server (proto/relay_grant.hpp); both peers present it
   std::string observed;  // the client's address as the server sees it (behind NAT: the public one)
 };
 struct PeerLeft {};

@@ -17,6 +17,7 @@ struct ServerUrl {
   std::string base_path;  // "" or "/prefix", never a trailing slash
 
   std::string rendezvous_target() const { return base_path + "/v1/rendezvous"; }
+  std::string relay_target() const { return base_path + "/v1/relay"; }
   std::string to_string() const;
 };
 

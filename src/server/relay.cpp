@@ -1,124 +1,280 @@
 #include "server/relay.hpp"
 
-#include <spdlog/spdlog.h>
+#include <sodium.h>
 
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
+#include <cmath>
 
 namespace ferry::server {
 
 using namespace net;
 using proto::RelayStatus;
-
-struct Relay::Waiter {
-  explicit Waiter(beast::tcp_stream s) : stream(std::move(s)), timer(stream.get_executor()) {}
-  beast::tcp_stream stream;
-  asio::steady_timer timer;
-  bool taken = false;
-};
+using Clock = std::chrono::steady_clock;
 
 namespace {
-awaitable<void> answer(beast::tcp_stream& s, RelayStatus status) {
-  const std::uint8_t b = static_cast<std::uint8_t>(status);
-  error_code ec;
-  s.expires_after(std::chrono::seconds(5));
-  co_await asio::async_write(s, asio::buffer(&b, 1), redirect(ec));
-  s.expires_never();
+std::uint64_t unix_now() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
-void close(beast::tcp_stream& s) {
+std::string size_text(std::uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (std::uint64_t{1} << 30)) {
+    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  } else if (bytes >= (std::uint64_t{1} << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+awaitable<void> sleep_until(Clock::time_point t) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, t);
   error_code ec;
-  s.socket().shutdown(tcp::socket::shutdown_both, ec);
-  s.close();
+  co_await timer.async_wait(redirect(ec));
 }
 }  // namespace
 
-void Relay::add_grant(const proto::Bytes& grant) {
-  expire_grants();
-  Grant g{};
-  std::copy(grant.begin(), grant.end(), g.begin());
-  grants_[g] = Entry{std::chrono::steady_clock::now() + limits_.grant_lifetime, {}};
-}
-
-void Relay::expire_grants() {
-  const auto now = std::chrono::steady_clock::now();
-  for (auto it = grants_.begin(); it != grants_.end();) {
-    const bool idle = !it->second.sides[0] && !it->second.sides[1];
-    it = (idle && it->second.expiry < now) ? grants_.erase(it) : std::next(it);
+// A connection that presented a good grant. It holds one of its address's slots until it ends.
+struct Relay::Waiter {
+  Waiter(std::unique_ptr<RelayLink> l, std::string a, Relay& r, asio::any_io_executor ex)
+      : link(std::move(l)), address(std::move(a)), relay(r), timer(ex) {
+    ++relay.per_address_[address];
   }
+  ~Waiter() {
+    link->close();
+    if (--relay.per_address_[address] == 0) relay.per_address_.erase(address);
+  }
+  std::unique_ptr<RelayLink> link;
+  std::string address;
+  Relay& relay;
+  asio::steady_timer timer;
+  bool taken = false;     // paired: the peer's coroutine forwards for both
+  bool replaced = false;  // a newer connection took this side while it waited
+};
+
+// Two paired connections; each direction has one pump, which is the only writer to its target.
+struct Relay::Session {
+  explicit Session(asio::any_io_executor ex) : lifetime(ex) {}
+  std::shared_ptr<Waiter> sides[2];
+  Clock::time_point start = Clock::now();
+  std::uint64_t bytes = 0;
+  asio::steady_timer lifetime;
+  int running = 2;
+  bool writing[2] = {false, false};
+  bool end_sent[2] = {false, false};
+  std::optional<std::string> end_text;  // set when the relay ends the session at a limit
+};
+
+Relay::Relay(RelayLimits limits, proto::RelayKey key)
+    : limits_(limits), key_(key), connects_(limits.connects_per_minute) {}
+
+proto::Bytes Relay::issue_grant(const proto::Bytes& session_id) {
+  proto::RelayGrant g;
+  std::copy_n(session_id.begin(), std::min(session_id.size(), g.session.size()), g.session.begin());
+  g.expires = unix_now() + static_cast<std::uint64_t>(limits_.grant_lifetime.count());
+  return proto::sign_relay_grant(key_, g);
 }
 
-awaitable<void> Relay::handle(beast::tcp_stream stream) {
-  std::array<std::uint8_t, proto::kRelayHelloBytes> hello{};
-  std::copy(proto::kRelayMagic.begin(), proto::kRelayMagic.end(), hello.begin());
+awaitable<void> Relay::refuse(RelayLink& link, RelayStatus status, std::string reason) {
+  ++stats_.refused[reason];
   error_code ec;
-  stream.expires_after(limits_.hello_timeout);
-  co_await asio::async_read(stream, asio::buffer(hello.data() + 4, hello.size() - 4), redirect(ec));
-  stream.expires_never();
+  link.expires_after(std::chrono::seconds(5));
+  co_await link.send_status(status, ec);
+  if (ec) co_return link.close();
+  const std::string text(proto::relay_status_text(status));
+  co_await link.end(status, text);
+}
+
+void Relay::sweep(std::uint64_t now) {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    const bool idle = !it->second.sides[0] && !it->second.sides[1];
+    it = (idle && it->second.expires <= now) ? sessions_.erase(it) : std::next(it);
+  }
+}
+
+awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string address,
+                              proto::ByteView hello_bytes) {
+  auto ex = co_await asio::this_coro::executor;
+  if (!connects_.allow(address, Clock::now())) {
+    ++stats_.refused["connect_rate"];
+    error_code ec;
+    co_await link->send_status(RelayStatus::limit, ec);
+    co_return co_await link->end(RelayStatus::limit,
+                                 "too many relay connections from your address in the last "
+                                 "minute; wait a minute and try again");
+  }
+  const auto slots = per_address_.find(address);
+  if (slots != per_address_.end() && slots->second >= limits_.per_address) {
+    ++stats_.refused["address_limit"];
+    error_code ec;
+    co_await link->send_status(RelayStatus::limit, ec);
+    co_return co_await link->end(
+        RelayStatus::limit,
+        "too many relayed transfers from your address at once (the relay allows " +
+            std::to_string(limits_.per_address) + "); let some finish first");
+  }
+  const auto hello = proto::decode_relay_hello(hello_bytes);
+  if (!hello) co_return co_await refuse(*link, RelayStatus::malformed, "malformed");
+  proto::RelayGrant grant;
+  const std::uint64_t now = unix_now();
+  switch (proto::check_relay_grant(key_, hello->grant, now, grant)) {
+    case proto::GrantCheck::ok:
+      break;
+    case proto::GrantCheck::malformed:
+      co_return co_await refuse(*link, RelayStatus::malformed, "malformed");
+    case proto::GrantCheck::forged:
+      co_return co_await refuse(*link, RelayStatus::forged, "forged");
+    case proto::GrantCheck::expired:
+      co_return co_await refuse(*link, RelayStatus::expired, "expired");
+  }
+  auto self = std::make_shared<Waiter>(std::move(link), std::move(address), *this, ex);
+  error_code ec;
+  self->link->expires_after(std::chrono::seconds(5));
+  co_await self->link->send_status(RelayStatus::waiting, ec);
+  self->link->expires_never();
   if (ec) co_return;
-  const auto h = proto::decode_relay_hello(hello);
-  if (!h) {
-    co_await answer(stream, RelayStatus::malformed);
-    co_return close(stream);
-  }
-  expire_grants();
-  const auto it = grants_.find(h->grant);
-  if (it == grants_.end() || it->second.expiry < std::chrono::steady_clock::now()) {
-    co_await answer(stream, RelayStatus::unknown_grant);
-    co_return close(stream);
-  }
-  const int me = h->side == proto::Side::sender ? 0 : 1;
+
+  sweep(now);
+  auto [it, fresh] = sessions_.try_emplace(grant.session);
   Entry& entry = it->second;
-  if (entry.sides[me]) {
-    co_await answer(stream, RelayStatus::side_taken);
-    co_return close(stream);
+  if (fresh) entry.expires = grant.expires;
+  if (entry.used) co_return co_await refuse(*self->link, RelayStatus::unknown_grant, "used");
+  const int me = hello->side == proto::Side::sender ? 0 : 1;
+  if (auto old = entry.sides[me]) {  // the same side again (a retry on another transport)
+    old->replaced = true;
+    old->timer.cancel();
   }
-  auto self = std::make_shared<Waiter>(std::move(stream));
   if (auto peer = entry.sides[1 - me]) {
-    grants_.erase(it);  // consumed: nobody else can use this grant
+    entry.used = true;
+    entry.sides[0].reset();
+    entry.sides[1].reset();
     peer->taken = true;
     peer->timer.cancel();
-    co_await answer(self->stream, RelayStatus::paired);
-    co_await answer(peer->stream, RelayStatus::paired);
     co_return co_await forward(self, peer);
   }
   entry.sides[me] = self;
   self->timer.expires_after(limits_.wait_for_peer);
   co_await self->timer.async_wait(redirect(ec));
-  if (self->taken) co_return;  // the peer's coroutine forwards for both
-  const auto again = grants_.find(h->grant);
-  if (again != grants_.end() && again->second.sides[me] == self) again->second.sides[me].reset();
-  co_await answer(self->stream, RelayStatus::timeout);
-  close(self->stream);
+  if (self->taken) co_return;
+  const auto again = sessions_.find(grant.session);
+  if (again != sessions_.end() && again->second.sides[me] == self) again->second.sides[me].reset();
+  if (self->replaced) {
+    co_return co_await refuse(*self->link, RelayStatus::side_taken, "replaced");
+  }
+  co_await refuse(*self->link, RelayStatus::timeout, "peer_timeout");
 }
 
 awaitable<void> Relay::forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b) {
-  auto remaining = std::make_shared<int>(2);
-  asio::co_spawn(co_await asio::this_coro::executor, pump(b, a, remaining), asio::detached);
-  co_await pump(a, b, remaining);
+  auto ex = co_await asio::this_coro::executor;
+  auto session = std::make_shared<Session>(ex);
+  session->sides[0] = a;
+  session->sides[1] = b;
+  error_code ec;
+  for (auto& side : session->sides) {
+    side->link->expires_after(std::chrono::seconds(5));
+    co_await side->link->send_status(RelayStatus::paired, ec);
+    side->link->expires_never();
+    if (ec) co_return;  // the Waiters close both links
+  }
+  ++stats_.sessions;
+  ++stats_.active;
+  if (limits_.max_duration.count() > 0) {
+    session->lifetime.expires_after(limits_.max_duration);
+    session->lifetime.async_wait([this, weak = std::weak_ptr<Session>(session)](error_code e) {
+      auto s = weak.lock();
+      if (e || !s) return;
+      end_session(s, "duration",
+                  "the relay ended this transfer: it ran longer than the relay allows (" +
+                      std::to_string(limits_.max_duration.count()) + " s per transfer)");
+    });
+  }
+  asio::co_spawn(ex, pump(session, 1), asio::detached);
+  co_await pump(session, 0);
 }
 
-awaitable<void> Relay::pump(std::shared_ptr<Waiter> from, std::shared_ptr<Waiter> to,
-                            std::shared_ptr<int> remaining) {
+void Relay::end_session(const std::shared_ptr<Session>& s, const std::string& reason,
+                        std::string text) {
+  if (s->end_text) return;
+  ++stats_.ended[reason];
+  s->end_text = std::move(text);
+  for (int side = 0; side < 2; ++side) {
+    // A pump in the middle of writing to this side sends the end itself when its write is done.
+    if (!s->writing[side])
+      asio::co_spawn(s->lifetime.get_executor(), send_end(s, side), asio::detached);
+  }
+}
+
+awaitable<void> Relay::send_end(std::shared_ptr<Session> s, int side) {
+  if (s->end_sent[side]) co_return;
+  s->end_sent[side] = true;
+  const std::string text = *s->end_text;
+  co_await s->sides[side]->link->end(RelayStatus::limit, text);
+}
+
+awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
+  const int to = 1 - from;
+  RelayLink& in = *session->sides[from]->link;
+  RelayLink& out = *session->sides[to]->link;
   std::vector<std::uint8_t> buf(limits_.buffer_bytes);
   error_code ec;
   for (;;) {
-    const std::size_t n = co_await from->stream.async_read_some(asio::buffer(buf), redirect(ec));
-    if (ec) break;
-    co_await asio::async_write(to->stream, asio::buffer(buf.data(), n), redirect(ec));
+    const std::size_t n = co_await in.read_some(asio::buffer(buf), ec);
+    if (ec || session->end_text) break;
+    if (limits_.max_bytes > 0 && session->bytes + n > limits_.max_bytes) {
+      end_session(session, "bytes",
+                  "the relay ended this transfer: it reached the relay's limit of " +
+                      size_text(limits_.max_bytes) + " per transfer");
+      break;
+    }
+    session->bytes += n;
+    stats_.bytes += n;
+    co_await pace(*session, n);
+    if (session->end_text) break;
+    session->writing[to] = true;
+    co_await out.send_data(asio::buffer(buf.data(), n), ec);
+    session->writing[to] = false;
     if (ec) break;
   }
-  error_code ignored;
-  if (ec == asio::error::eof) {
-    to->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // pass the half-close on
+  if (session->end_text) {
+    co_await send_end(session, to);
+  } else if (ec == asio::error::eof) {
+    co_await out.send_eof();  // pass the half-close on; the other pump goes on
   } else {
-    close(from->stream);
-    close(to->stream);
+    in.close();
+    out.close();
   }
-  if (--*remaining == 0) {
-    close(from->stream);
-    close(to->stream);
+  if (--session->running == 0) {
+    session->lifetime.cancel();
+    --stats_.active;
+    in.close();
+    out.close();
   }
+}
+
+awaitable<void> Relay::pace(Session& session, std::size_t bytes) {
+  const auto now = Clock::now();
+  auto due = now;
+  if (limits_.rate > 0) {
+    const double seconds = static_cast<double>(session.bytes) / static_cast<double>(limits_.rate);
+    due = std::max(due, session.start + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(seconds)));
+  }
+  if (limits_.bandwidth > 0) {
+    const auto slot = std::max(now, bandwidth_free_);
+    bandwidth_free_ =
+        slot + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                   static_cast<double>(bytes) / static_cast<double>(limits_.bandwidth)));
+    due = std::max(due, slot);
+  }
+  if (due > now) co_await sleep_until(due);
+}
+
+RelayStats Relay::stats() const {
+  RelayStats s = stats_;
+  for (const auto& [id, e] : sessions_) s.waiting += (e.sides[0] ? 1 : 0) + (e.sides[1] ? 1 : 0);
+  return s;
 }
 
 }  // namespace ferry::server

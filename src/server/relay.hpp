@@ -1,48 +1,83 @@
-// The relay of last resort: pairs exactly two TCP connections that present the same grant (one per
-// side) and forwards bytes it cannot read between them. Grants come only from the rendezvous, are
-// single-use and expire; the relay never connects anywhere itself.
+// The relay of last resort: pairs exactly two connections that present the same signed grant (one
+// per side) and forwards bytes it cannot read between them, whatever carries each (TCP, TLS,
+// WebSocket). Grants are signed by the rendezvous tier, bound to one session, expire, and pair
+// once; the relay never connects anywhere itself. Limits keep it from becoming a free proxy: bytes,
+// rate and lifetime per session, connections and connection rate per address, total bandwidth.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
-#include "net/asio.hpp"
-#include "proto/relay_hello.hpp"
+#include "proto/relay_grant.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/relay_link.hpp"
 
 namespace ferry::server {
 
 struct RelayLimits {
-  std::chrono::seconds grant_lifetime{900};
+  std::chrono::seconds grant_lifetime{900};  // how long peers may take to reach the relay
   std::chrono::seconds wait_for_peer{60};
   std::chrono::seconds hello_timeout{10};
   std::size_t buffer_bytes = std::size_t{256} * 1024;
+  std::uint64_t max_bytes = std::uint64_t{64} << 30;  // per session, both directions; 0: none
+  std::uint64_t rate = 0;                             // bytes/s per session; 0: none
+  std::chrono::seconds max_duration{6 * 3600};        // per session; 0: none
+  std::size_t per_address = 32;                       // connections at once from one address
+  std::size_t connects_per_minute = 120;              // per address
+  std::uint64_t bandwidth = 0;                        // bytes/s for all sessions; 0: none
+};
+
+struct RelayStats {
+  std::size_t waiting = 0;  // connections waiting for their peer
+  std::size_t active = 0;   // paired sessions forwarding now
+  std::uint64_t sessions = 0;
+  std::uint64_t bytes = 0;
+  std::map<std::string, std::uint64_t> refused;  // by reason
+  std::map<std::string, std::uint64_t> ended;    // sessions the relay ended, by limit
 };
 
 class Relay {
  public:
-  explicit Relay(RelayLimits limits) : limits_(limits) {}
+  Relay(RelayLimits limits, proto::RelayKey key);
 
-  void add_grant(const proto::Bytes& grant);
-  // Takes over a connection whose first bytes (the magic) were already read.
-  net::awaitable<void> handle(net::beast::tcp_stream stream);
+  // Signs a grant for a new session, valid for the grant lifetime from now.
+  proto::Bytes issue_grant(const proto::Bytes& session_id);
+  // Takes over a connection whose hello was read; address is the client's.
+  net::awaitable<void> handle(std::unique_ptr<RelayLink> link, std::string address,
+                              proto::ByteView hello);
+  RelayStats stats() const;
+  const RelayLimits& limits() const { return limits_; }
 
  private:
-  using Grant = std::array<std::uint8_t, proto::kRelayGrantBytes>;
   struct Waiter;
+  struct Session;
   struct Entry {
-    std::chrono::steady_clock::time_point expiry;
+    std::uint64_t expires = 0;  // the grant's
+    bool used = false;          // a pair formed: nobody joins again
     std::shared_ptr<Waiter> sides[2];
   };
 
-  void expire_grants();
+  net::awaitable<void> refuse(RelayLink& link, proto::RelayStatus status, std::string reason);
+  void sweep(std::uint64_t now);
   net::awaitable<void> forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b);
-  net::awaitable<void> pump(std::shared_ptr<Waiter> from, std::shared_ptr<Waiter> to,
-                            std::shared_ptr<int> remaining);
+  net::awaitable<void> pump(std::shared_ptr<Session> session, int from);
+  // Ends a session at a limit: each side is told why (by the pump writing to it, if one is).
+  void end_session(const std::shared_ptr<Session>& s, const std::string& reason, std::string text);
+  net::awaitable<void> send_end(std::shared_ptr<Session> s, int side);
+  // Waits until the session and the relay as a whole are within their rates.
+  net::awaitable<void> pace(Session& session, std::size_t bytes);
 
   RelayLimits limits_;
-  std::map<Grant, Entry> grants_;
+  proto::RelayKey key_;
+  std::map<proto::RelaySessionId, Entry> sessions_;
+  std::unordered_map<std::string, std::size_t> per_address_;
+  AddressRateLimiter connects_;
+  std::chrono::steady_clock::time_point bandwidth_free_{};
+  RelayStats stats_;
 };
 
 }  // namespace ferry::server

@@ -10,7 +10,7 @@ namespace ferry::server {
 
 namespace rv = proto::rv;
 
-Rendezvous::Rendezvous(RendezvousLimits limits, GrantSink grants)
+Rendezvous::Rendezvous(RendezvousLimits limits, GrantIssuer grants)
     : limits_(limits), grants_(std::move(grants)) {}
 
 proto::Bytes Rendezvous::random_bytes(std::size_t n) {
@@ -76,8 +76,8 @@ void Rendezvous::claim(Client& from, State& st, const rv::Claim& m) {
   sst.partner = &from;
   st.partner = sender;
   sst.messages = st.messages = std::make_shared<std::size_t>(0);
-  rv::Paired paired{random_bytes(16), random_bytes(proto::kRelayGrantBytes), {}};
-  grants_(paired.relay_grant);
+  rv::Paired paired{random_bytes(16), {}, {}};
+  paired.relay_grant = grants_(paired.session_id);
   paired.observed = sender->observed_address();
   sender->deliver(paired);
   paired.observed = from.observed_address();

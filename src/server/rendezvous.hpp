@@ -37,10 +37,10 @@ struct RendezvousStats {
 
 class Rendezvous {
  public:
-  // issue_grant is told of every relay grant the rendezvous hands out.
-  using GrantSink = std::function<void(const proto::Bytes& grant)>;
+  // Signs the relay grant for a new session (given its id).
+  using GrantIssuer = std::function<proto::Bytes(const proto::Bytes& session_id)>;
 
-  Rendezvous(RendezvousLimits limits, GrantSink grants);
+  Rendezvous(RendezvousLimits limits, GrantIssuer grants);
 
   void on_message(Client& from, const proto::ClientMessage& m);
   void on_disconnect(Client& from);
@@ -60,7 +60,7 @@ class Rendezvous {
   proto::Bytes random_bytes(std::size_t n);
 
   RendezvousLimits limits_;
-  GrantSink grants_;
+  GrantIssuer grants_;
   std::unordered_map<Client*, State> clients_;
   std::map<std::string, Client*> nameplates_;
 };

@@ -8,6 +8,9 @@
 #include <boost/beast/websocket.hpp>
 #include <deque>
 
+#include <sodium.h>
+
+#include "net/byte_stream.hpp"
 #include "net/tcp.hpp"
 #include "server/pages.hpp"
 
@@ -21,18 +24,17 @@ namespace websocket = beast::websocket;
 class Server::RendezvousConnection : public Client,
                                      public std::enable_shared_from_this<RendezvousConnection> {
  public:
-  RendezvousConnection(websocket::stream<beast::tcp_stream> ws, Rendezvous& rendezvous,
-                       ClaimLimiter& claims, std::chrono::seconds nameplate_ttl)
+  RendezvousConnection(WebSocket ws, std::string address, Rendezvous& rendezvous,
+                       AddressRateLimiter& claims, ServerCounters& counters,
+                       std::chrono::seconds nameplate_ttl)
       : ws_(std::move(ws)),
         rendezvous_(rendezvous),
         claims_(claims),
+        counters_(counters),
         wake_(ws_.get_executor()),
         ttl_(ws_.get_executor()),
-        nameplate_ttl_(nameplate_ttl) {
-    error_code ec;
-    const auto addr = unmapped(ws_.next_layer().socket().remote_endpoint(ec).address());
-    if (!ec) observed_ = addr.to_string();
-  }
+        nameplate_ttl_(nameplate_ttl),
+        observed_(std::move(address)) {}
 
   std::string observed_address() const override { return observed_; }
 
@@ -74,7 +76,8 @@ class Server::RendezvousConnection : public Client,
         break;
       }
       if (std::holds_alternative<proto::rv::Claim>(*m) &&
-          !claims_.allow(observed_, ClaimLimiter::Clock::now())) {
+          !claims_.allow(observed_, AddressRateLimiter::Clock::now())) {
+        ++counters_.claims_refused;
         kick("limit", "too many codes were tried from your address; wait a minute and try again");
         break;
       }
@@ -119,30 +122,51 @@ class Server::RendezvousConnection : public Client,
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  WebSocket ws_;
   Rendezvous& rendezvous_;
-  ClaimLimiter& claims_;
+  AddressRateLimiter& claims_;
+  ServerCounters& counters_;
   asio::steady_timer wake_;
   asio::steady_timer ttl_;
   std::chrono::seconds nameplate_ttl_;
+  std::string observed_;
   std::deque<std::string> queue_;
   std::string close_reason_;
-  std::string observed_;
   bool closing_ = false;
   bool done_ = false;
 };
+
+namespace {
+proto::RelayKey relay_key(const std::optional<proto::RelayKey>& given) {
+  if (given) return *given;
+  proto::RelayKey k{};
+  randombytes_buf(k.data(), k.size());
+  return k;
+}
+
+constexpr auto kSniffTimeout = std::chrono::seconds(10);
+}  // namespace
 
 Server::Server(asio::io_context& io, ServerOptions options)
     : io_(io),
       options_(std::move(options)),
       acceptor_(io),
-      relay_(options_.relay),
-      rendezvous_(options_.rendezvous, [this](const proto::Bytes& g) { relay_.add_grant(g); }),
+      relay_(options_.relay, relay_key(options_.relay_key)),
+      rendezvous_(options_.rendezvous,
+                  [this](const proto::Bytes& session) { return relay_.issue_grant(session); }),
       claims_(options_.claims_per_minute) {}
 
 Server::~Server() = default;
 
 proto::Result<void> Server::start() {
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
+    if (options_.tls_cert.empty() || options_.tls_key.empty()) {
+      return proto::fail(proto::Errc::usage, "--tls-cert and --tls-key go together");
+    }
+    auto tls = tls_server_context(options_.tls_cert, options_.tls_key);
+    if (!tls) return std::unexpected(tls.error());
+    tls_ = std::move(*tls);
+  }
   error_code ec;
   acceptor_.open(options_.listen.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -159,7 +183,8 @@ proto::Result<void> Server::start() {
     const std::string host = a.is_unspecified() ? "127.0.0.1"
                              : a.is_v6()        ? "[" + a.to_string() + "]"
                                                 : a.to_string();
-    options_.public_url = "http://" + host + ":" + std::to_string(ep.port());
+    options_.public_url =
+        std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
   }
   asio::co_spawn(io_, accept_loop(), asio::detached);
   return {};
@@ -174,37 +199,71 @@ awaitable<void> Server::accept_loop() {
     error_code ec;
     tcp::socket socket = co_await acceptor_.async_accept(redirect(ec));
     if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;                                        // e.g. EMFILE: keep serving the others
-    if (connections_ >= options_.max_connections) continue;  // the socket closes on scope exit
+    if (ec) continue;  // e.g. EMFILE: keep serving the others
+    if (counters_.connections >= options_.max_connections) {
+      ++counters_.connections_refused;
+      continue;  // the socket closes on scope exit
+    }
     asio::co_spawn(io_, handle(std::move(socket)), asio::detached);
   }
 }
 
 awaitable<void> Server::handle(tcp::socket socket) {
-  ++connections_;
+  ++counters_.connections;
   struct Count {
     std::size_t& n;
     ~Count() { --n; }
-  } count{connections_};
-  socket.set_option(tcp::no_delay(true));
-  beast::tcp_stream stream(std::move(socket));
-  std::array<char, 4> first{};
+  } count{counters_.connections};
   error_code ec;
-  stream.expires_after(std::chrono::seconds(10));
+  socket.set_option(tcp::no_delay(true), ec);
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  const std::string address = unmapped(peer.address()).to_string();
+  beast::tcp_stream stream(std::move(socket));
+  std::array<std::uint8_t, 4> first{};
+  stream.expires_after(kSniffTimeout);
   co_await asio::async_read(stream, asio::buffer(first), redirect(ec));
   stream.expires_never();
   if (ec) co_return;
+  constexpr std::uint8_t kTlsHandshake = 0x16;
+  if (first[0] != kTlsHandshake || !tls_) {
+    co_return co_await dispatch(AnyStream(std::move(stream)), first, address);
+  }
+  auto tls = co_await accept_tls(std::move(stream), tls_, asio::buffer(first), kSniffTimeout);
+  if (!tls) co_return;
+  tls->expires_after(kSniffTimeout);
+  co_await asio::async_read(*tls, asio::buffer(first), redirect(ec));
+  tls->expires_never();
+  if (ec) co_return;
+  co_await dispatch(std::move(*tls), first, address);
+}
+
+awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> first,
+                                 std::string address) {
   if (std::equal(first.begin(), first.end(), proto::kRelayMagic.begin())) {
-    co_return co_await relay_.handle(std::move(stream));
+    std::array<std::uint8_t, proto::kRelayHelloBytes> hello{};
+    std::copy(first.begin(), first.end(), hello.begin());
+    error_code ec;
+    stream.expires_after(options_.relay.hello_timeout);
+    co_await asio::async_read(stream, asio::buffer(hello.data() + 4, hello.size() - 4),
+                              redirect(ec));
+    stream.expires_never();
+    if (ec) co_return;
+    co_return co_await relay_.handle(raw_relay_link(std::move(stream)), std::move(address), hello);
   }
   beast::flat_buffer buffer;
   auto space = buffer.prepare(first.size());
   std::memcpy(space.data(), first.data(), first.size());
   buffer.commit(first.size());
-  co_await serve_http(std::move(stream), std::move(buffer));
+  co_await serve_http(std::move(stream), std::move(buffer), std::move(address));
 }
 
-awaitable<void> Server::serve_http(beast::tcp_stream stream, beast::flat_buffer buffer) {
+std::string Server::metrics() const {
+  return render_metrics(rendezvous_.stats(), relay_.stats(), counters_);
+}
+
+awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
+                                   std::string address) {
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 * 1024);
@@ -215,8 +274,9 @@ awaitable<void> Server::serve_http(beast::tcp_stream stream, beast::flat_buffer 
     if (ec) co_return;
     auto req = parser.release();
     const std::string target(req.target());
+    const std::string path = target.substr(0, target.find('?'));
     if (websocket::is_upgrade(req)) {
-      if (target != "/v1/rendezvous") {
+      if (path != "/v1/rendezvous" && path != "/v1/relay") {
         http::response<http::string_body> res{http::status::not_found, req.version()};
         res.body() = "no WebSocket endpoint here\n";
         res.prepare_payload();
@@ -224,16 +284,33 @@ awaitable<void> Server::serve_http(beast::tcp_stream stream, beast::flat_buffer 
         co_return;
       }
       stream.expires_never();
-      websocket::stream<beast::tcp_stream> ws(std::move(stream));
+      WebSocket ws(std::move(stream));
+      if (path == "/v1/relay") {
+        ws.read_message_max(proto::kRelayMaxFrame + 64);
+        ws.next_layer().expires_after(options_.relay.hello_timeout);
+        co_await ws.async_accept(req, redirect(ec));
+        if (ec) co_return;
+        beast::flat_buffer hello;
+        co_await ws.async_read(hello, redirect(ec));
+        ws.next_layer().expires_never();
+        if (ec) co_return;
+        const auto* p = static_cast<const std::uint8_t*>(hello.data().data());
+        const proto::Bytes bytes(p, p + hello.size());
+        co_return co_await relay_.handle(websocket_relay_link(std::move(ws)), std::move(address),
+                                         bytes);
+      }
       ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
       ws.read_message_max(proto::kMaxRendezvousFrame);
       co_await ws.async_accept(req, redirect(ec));
       if (ec) co_return;
-      auto conn = std::make_shared<RendezvousConnection>(std::move(ws), rendezvous_, claims_,
-                                                         options_.nameplate_ttl);
+      auto conn =
+          std::make_shared<RendezvousConnection>(std::move(ws), std::move(address), rendezvous_,
+                                                 claims_, counters_, options_.nameplate_ttl);
       co_return co_await conn->run();
     }
-    const Page page = page_for(target, options_.public_url);
+    const Page page = path == "/metrics"
+                          ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
+                          : page_for(target, options_.public_url);
     http::response<http::string_body> res{static_cast<http::status>(page.status), req.version()};
     res.set(http::field::content_type, page.content_type);
     res.set(http::field::server, "ferry");

@@ -1,13 +1,16 @@
-// `ferry serve`: one TCP port that serves the web page, the rendezvous WebSocket and the relay.
-// A connection is told apart by its first four bytes: the relay magic, or an HTTP request.
+// `ferry serve`: one TCP port that serves the web page, the rendezvous WebSocket, the relay (raw or
+// WebSocket) and the metrics. A connection is told apart by its first bytes: a TLS handshake (when
+// the server has a certificate), the relay magic, or an HTTP request.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "net/asio.hpp"
-#include "server/claim_limiter.hpp"
+#include "net/any_stream.hpp"
+#include "server/metrics.hpp"
+#include "server/rate_limiter.hpp"
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
 
@@ -21,6 +24,9 @@ struct ServerOptions {
   std::chrono::seconds nameplate_ttl{3600};  // how long a code waits for its receiver
   std::size_t max_connections = 20'000;
   std::size_t claims_per_minute = 30;  // per client address; each claim burns a code
+  std::string tls_cert;                // PEM files: TLS on the same port beside plain TCP
+  std::string tls_key;
+  std::optional<proto::RelayKey> relay_key;  // shared by a pool of servers; random when unset
 };
 
 class Server {
@@ -39,15 +45,21 @@ class Server {
 
   net::awaitable<void> accept_loop();
   net::awaitable<void> handle(net::tcp::socket socket);
-  net::awaitable<void> serve_http(net::beast::tcp_stream stream, net::beast::flat_buffer buffer);
+  // After the first bytes were read (and TLS, if any, was set up): relay or HTTP.
+  net::awaitable<void> dispatch(net::AnyStream stream, std::array<std::uint8_t, 4> first,
+                                std::string address);
+  net::awaitable<void> serve_http(net::AnyStream stream, net::beast::flat_buffer buffer,
+                                  std::string address);
+  std::string metrics() const;
 
   net::asio::io_context& io_;
   ServerOptions options_;
   net::tcp::acceptor acceptor_;
+  std::shared_ptr<net::asio::ssl::context> tls_;
   Relay relay_;
   Rendezvous rendezvous_;
-  ClaimLimiter claims_;
-  std::size_t connections_ = 0;
+  AddressRateLimiter claims_;
+  ServerCounters counters_;
 };
 
 }  // namespace ferry::server

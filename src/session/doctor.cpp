@@ -2,13 +2,11 @@
 
 #include <sodium.h>
 
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 
 #include "net/proxy.hpp"
+#include "net/relay_client.hpp"
 #include "net/tcp.hpp"
-#include "proto/relay_hello.hpp"
 #include "session/rendezvous_client.hpp"
 #include "session/transfer.hpp"
 
@@ -30,29 +28,26 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-// The relay answers a hello with a grant it never issued by "unknown grant": proof that it is
-// there and speaking our protocol, without using any session.
-awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server) {
+// The relay answers a hello carrying a grant it never signed with "forged": proof that it is there
+// and speaking our protocol over this transport, without using any session.
+awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTransport transport) {
   Stopwatch watch;
-  auto stream = co_await connect_tcp(server.host, server.port, Budgets::kServerConnect);
-  if (!stream) co_return DoctorCheck{"relay", "failed", stream.error().detail, watch.ms()};
+  const std::string name = transport == RelayTransport::raw ? "relay" : "relay-websocket";
+  auto stream = co_await open_relay_transport(server, transport, Budgets::kServerConnect);
+  if (!stream) co_return DoctorCheck{name, "failed", stream.error().detail, watch.ms()};
   proto::RelayHello hello{proto::Side::sender, {}};
   randombytes_buf(hello.grant.data(), hello.grant.size());
-  const auto bytes = proto::encode(hello);
-  error_code ec;
-  stream->expires_after(Budgets::kServerConnect);
-  co_await asio::async_write(*stream, asio::buffer(bytes), redirect(ec));
-  std::uint8_t status = 0xff;
-  if (!ec) co_await asio::async_read(*stream, asio::buffer(&status, 1), redirect(ec));
-  if (ec)
-    co_return DoctorCheck{"relay", "failed", "the relay did not answer: " + describe(ec),
-                          watch.ms()};
-  if (status != static_cast<std::uint8_t>(proto::RelayStatus::unknown_grant)) {
-    co_return DoctorCheck{"relay", "failed",
-                          "something answered on the relay port, but not a ferry relay",
-                          watch.ms()};
+  const auto answer =
+      co_await relay_handshake(**stream, hello, server.to_string(),
+                               RelayTimeouts{Budgets::kServerConnect, Budgets::kServerConnect});
+  (*stream)->close();
+  if (answer || answer.error().code != Errc::relay_refused ||
+      answer.error().detail.find("not issued") == std::string::npos) {
+    co_return DoctorCheck{
+        name, "failed",
+        answer ? "something answered, but not a ferry relay" : answer.error().detail, watch.ms()};
   }
-  co_return DoctorCheck{"relay", "ok", "the relay answers; transfers can always fall back to it",
+  co_return DoctorCheck{name, "ok", "the relay answers; transfers can always fall back to it",
                         watch.ms()};
 }
 
@@ -93,8 +88,10 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server) {
   rendezvous->close();
   report.checks.push_back({"rendezvous", "ok", "the server at " + where + " answers", watch.ms()});
 
-  const auto relay = co_await check_relay(server);
+  const auto relay = co_await check_relay(server, RelayTransport::raw);
   report.checks.push_back(relay);
+  const auto relay_ws = co_await check_relay(server, RelayTransport::websocket);
+  report.checks.push_back(relay_ws);
 
   std::string addresses;
   bool observed_is_local = false;
@@ -125,10 +122,15 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server) {
                            "UDP (STUN, NAT type, hole punching) is not measured by this version",
                            0});
 
-  report.usable = relay.status == "ok";
-  if (report.usable) {
+  report.usable = relay.status == "ok" || relay_ws.status == "ok";
+  if (relay.status == "ok") {
     report.verdict = "ferry works from here: the server and its relay answer" +
                      std::string(*proxy ? " through the proxy" : "") + ".";
+  } else if (report.usable) {
+    report.verdict =
+        "ferry works from here, through the relay's WebSocket transport (raw TCP to "
+        "the relay is blocked: " +
+        relay.detail + ").";
   } else {
     report.failure = Errc::relay_refused;
     report.verdict =

@@ -4,8 +4,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include "net/relay_client.hpp"
 #include "net/tcp.hpp"
-#include "proto/relay_hello.hpp"
 
 namespace ferry::session {
 
@@ -18,7 +18,6 @@ constexpr auto kConnectTimeout = 3s;
 constexpr auto kSimultaneousOpenTimeout = 7s;  // covers SYN retransmits at 1 s and 3 s
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 constexpr auto kHelloTimeout = 5s;
-constexpr auto kRelayPairTimeout = 30s;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto a = unmapped(ep.address());
@@ -101,8 +100,9 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
     if (ec || over()) co_return;
     s.set_option(tcp::no_delay(true), ec);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
-    auto pipe =
-        std::make_shared<RecordPipe>(beast::tcp_stream(std::move(s)), "direct from " + peer);
+    const std::string what = "direct from " + peer;
+    auto pipe = std::make_shared<RecordPipe>(
+        std::make_unique<SocketStream>(AnyStream(beast::tcp_stream(std::move(s))), what), what);
     live_.push_back(pipe);
     asio::co_spawn(ex_, authenticate(pipe, "direct", peer, false), asio::detached);
   }
@@ -114,7 +114,9 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
   auto stream = co_await connect_tcp(ep, kConnectTimeout);
   if (!stream) co_return attempt_failed("direct TCP to " + peer + ": " + stream.error().detail);
   if (over()) co_return;
-  auto pipe = std::make_shared<RecordPipe>(std::move(*stream), "direct to " + peer);
+  const std::string what = "direct to " + peer;
+  auto pipe = std::make_shared<RecordPipe>(
+      std::make_unique<SocketStream>(AnyStream(std::move(*stream)), what), what);
   live_.push_back(pipe);
   co_await authenticate(pipe, "direct", peer, true);
 }
@@ -122,7 +124,7 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
 awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_alive*/,
                                                tcp::endpoint ep) {
   const std::string peer = endpoint_text(ep);
-  const std::string what = "TCP simultaneous open to " + peer;
+  const std::string what = "direct to " + peer + " (TCP simultaneous open)";
   tcp::socket s(ex_);
   error_code ec;
   s.open(ep.protocol(), ec);
@@ -137,8 +139,8 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   if (over()) co_return;
   stream.expires_never();
   stream.socket().set_option(tcp::no_delay(true), ec);
-  auto pipe =
-      std::make_shared<RecordPipe>(std::move(stream), "direct to " + peer + " (simultaneous open)");
+  auto pipe = std::make_shared<RecordPipe>(
+      std::make_unique<SocketStream>(AnyStream(std::move(stream)), what), what);
   live_.push_back(pipe);
   co_await authenticate(pipe, "direct", peer, true);
 }
@@ -151,27 +153,36 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
     co_await t.async_wait(redirect(ec));
     if (over()) co_return attempt_failed("relay: not needed");
   }
-  const std::string where = server.host + ":" + std::to_string(server.port);
-  auto stream = co_await connect_tcp(server.host, server.port, kConnectTimeout);
-  if (!stream) co_return attempt_failed("relay at " + where + ": " + stream.error().detail);
-  if (over()) co_return;
-  auto pipe = std::make_shared<RecordPipe>(std::move(*stream), "relay at " + where);
-  live_.push_back(pipe);
+  const std::string where = server.to_string();
   proto::RelayHello hello{secrets_.side, {}};
-  std::copy(secrets_.relay_grant.begin(), secrets_.relay_grant.end(), hello.grant.begin());
-  const auto bytes = proto::encode(hello);
-  error_code ec;
-  co_await asio::async_write(pipe->stream(), asio::buffer(bytes), redirect(ec));
-  std::uint8_t status = 0xff;
-  pipe->stream().expires_after(kRelayPairTimeout);
-  if (!ec) co_await asio::async_read(pipe->stream(), asio::buffer(&status, 1), redirect(ec));
-  pipe->stream().expires_never();
-  if (ec) co_return attempt_failed("relay at " + where + ": " + describe(ec));
-  if (status != static_cast<std::uint8_t>(proto::RelayStatus::paired)) {
-    co_return attempt_failed("relay at " + where + ": " +
-                             std::string(proto::relay_status_text(proto::RelayStatus{status})));
+  if (secrets_.relay_grant.size() != hello.grant.size()) {
+    co_return attempt_failed("relay at " + where + ": the server issued no usable grant");
   }
-  co_await authenticate(pipe, "relay", where, true);
+  std::copy(secrets_.relay_grant.begin(), secrets_.relay_grant.end(), hello.grant.begin());
+  // Raw first (fastest); a WebSocket when the network breaks raw bytes (a filtering proxy).
+  for (const auto transport : {RelayTransport::raw, RelayTransport::websocket}) {
+    const std::string what =
+        "relay at " + where + " over " + std::string(relay_transport_name(transport));
+    const bool last = transport == RelayTransport::websocket;
+    auto stream = co_await open_relay_transport(server, transport, kConnectTimeout);
+    if (over()) co_return attempt_failed("relay: not needed");
+    if (!stream) {
+      if (last) co_return attempt_failed(what + ": " + stream.error().detail);
+      tried_.push_back(what + ": " + stream.error().detail);
+      continue;
+    }
+    auto pipe = std::make_shared<RecordPipe>(std::move(*stream), what);
+    live_.push_back(pipe);
+    auto paired = co_await relay_handshake(pipe->stream(), hello, where, RelayTimeouts{});
+    if (paired) co_return co_await authenticate(pipe, "relay", where, true);
+    pipe->close();
+    std::erase(live_, pipe);
+    // The relay answered (a refusal, a limit): another transport would hear the same.
+    if (last || over() || paired.error().code != Errc::server_unreachable) {
+      co_return attempt_failed(paired.error().detail);
+    }
+    tried_.push_back(what + ": " + paired.error().detail);
+  }
 }
 
 awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::string path,

@@ -77,7 +77,7 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
       sink.abandon();
       if (m.error().code == Errc::peer_gone) {
         co_return proto::fail(Errc::peer_gone,
-                              "the sender went away mid-transfer after " +
+                              "lost the sender mid-transfer (" + m.error().detail + ") after " +
                                   std::to_string(resumed + tracker.received_bytes()) + " of " +
                                   std::to_string(total) + " bytes. What arrived is kept as *" +
                                   std::string(kPartSuffix) +

@@ -240,6 +240,10 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
       co_return proto::fail(proto::errc_from_name(a->code), "the receiver stopped: " + a->message);
     }
   }
+  // A relay that ended the session says why; that beats our broken write.
+  if (!outcome && ack && !*ack && (*ack).error().code == Errc::relay_limit) {
+    co_return std::unexpected((*ack).error());
+  }
   if (!outcome) co_return outcome;
   if (!ack || !*ack)
     co_return proto::fail(Errc::peer_gone, "the receiver went away before confirming the transfer");

@@ -79,12 +79,19 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_receiver_pake({d, n});
   (void)decode_sender_pake({d, n});
   (void)decode_relay_hello({d, n});
+  if (n >= kRelayFrameHeaderBytes) (void)decode_relay_frame_header(d);
+  (void)decode_relay_end({d, n}, "relay");
+  RelayGrant grant;
+  (void)check_relay_grant(RelayKey{}, {d, n}, 0, grant);
   return 0;
 }
 Seeds peer_seeds() {
   return {bytes(encode_note(Candidates{{{"tcp", "192.0.2.1", 9}}, true})),
-          bytes(encode_note(PeerAbort{"no_path", "x"})), encode(ReceiverPake{}),
-          encode(RelayHello{})};
+          bytes(encode_note(PeerAbort{"no_path", "x"})),
+          encode(ReceiverPake{}),
+          encode(RelayHello{}),
+          encode_relay_end(RelayStatus::limit, "x"),
+          sign_relay_grant(RelayKey{}, RelayGrant{{}, 9})};
 }
 
 int names_and_codes(const std::uint8_t* d, std::size_t n) {

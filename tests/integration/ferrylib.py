@@ -15,10 +15,14 @@ FERRY = os.environ.get("FERRY_BIN") or os.path.join(
 
 
 class Server:
-    """A `ferry serve` on a free loopback port, stopped on exit."""
+    """A `ferry serve` on a free loopback port, stopped on exit; extra: more serve flags."""
+
+    def __init__(self, extra=(), listen="127.0.0.1:0"):
+        self.extra = list(extra)
+        self.listen = listen
 
     def __enter__(self):
-        self.proc = subprocess.Popen([FERRY, "serve", "--listen", "127.0.0.1:0"],
+        self.proc = subprocess.Popen([FERRY, "serve", "--listen", self.listen] + self.extra,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on ([0-9.]+):(\d+)", line)
@@ -26,8 +30,19 @@ class Server:
             self.proc.kill()
             raise RuntimeError("ferry serve did not start: " + line)
         self.port = int(m.group(2))
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = self.proc.stdout.readline().split("public URL:")[1].strip()
         return self
+
+    def metrics(self):
+        """GET /metrics as {name or name{labels}: value}."""
+        import urllib.request
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=5).read()
+        out = {}
+        for line in text.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
     def __exit__(self, *exc):
         self.proc.send_signal(signal.SIGTERM)

@@ -1,5 +1,7 @@
 #include "proto/rendezvous_message.hpp"
 
+#include "proto/relay_grant.hpp"
+
 #include <gtest/gtest.h>
 
 namespace ferry::proto {
@@ -16,13 +18,14 @@ TEST(RendezvousMessage, ClientRoundTrip) {
 }
 
 TEST(RendezvousMessage, ServerRoundTrip) {
-  const std::vector<ServerMessage> msgs = {rv::Welcome{1, "203.0.113.9"},
-                                           rv::Welcome{},
-                                           rv::Allocated{"3"},
-                                           rv::Paired{Bytes(16, 1), Bytes(32, 2), "198.51.100.7"},
-                                           rv::Message{{9}},
-                                           rv::PeerLeft{},
-                                           rv::ServerError{"code_unknown", "no such code"}};
+  const std::vector<ServerMessage> msgs = {
+      rv::Welcome{1, "203.0.113.9"},
+      rv::Welcome{},
+      rv::Allocated{"3"},
+      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7"},
+      rv::Message{{9}},
+      rv::PeerLeft{},
+      rv::ServerError{"code_unknown", "no such code"}};
   for (const auto& m : msgs) {
     auto d = decode_server(encode_server(m));
     ASSERT_TRUE(d) << d.error().detail;

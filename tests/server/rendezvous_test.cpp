@@ -17,7 +17,11 @@ struct Recorder : Client {
 
 struct RendezvousTest : ::testing::Test {
   std::vector<proto::Bytes> grants;
-  Rendezvous r{RendezvousLimits{100, 4}, [this](const proto::Bytes& g) { grants.push_back(g); }};
+  Rendezvous r{RendezvousLimits{100, 4}, [this](const proto::Bytes& session) {
+                 grants.push_back(session);
+                 grants.back().push_back(0x99);
+                 return grants.back();
+               }};
 };
 
 TEST_F(RendezvousTest, PairsSenderAndReceiverAndRelaysMessages) {
@@ -30,7 +34,8 @@ TEST_F(RendezvousTest, PairsSenderAndReceiverAndRelaysMessages) {
   const auto& ps = std::get<rv::Paired>(s.got.at(1));
   const auto& pc = std::get<rv::Paired>(c.got.at(0));
   EXPECT_EQ(ps.session_id, pc.session_id);
-  EXPECT_EQ(ps.relay_grant, grants[0]);
+  EXPECT_EQ(ps.relay_grant, grants[0]);  // the issuer's grant, for this session
+  EXPECT_EQ(proto::Bytes(grants[0].begin(), grants[0].end() - 1), ps.session_id);
   r.on_message(c, rv::Message{{1, 2}});
   EXPECT_EQ(std::get<rv::Message>(s.got.at(2)).body, (proto::Bytes{1, 2}));
   r.on_disconnect(c);

@@ -1,8 +1,8 @@
-#include "server/claim_limiter.hpp"
+#include "server/rate_limiter.hpp"
 
 namespace ferry::server {
 
-bool ClaimLimiter::allow(const std::string& address, Clock::time_point now) {
+bool AddressRateLimiter::allow(const std::string& address, Clock::time_point now) {
   constexpr auto kWindow = std::chrono::minutes(1);
   if (now - last_sweep_ > kWindow) {  // forget quiet addresses so the map stays small
     for (auto it = recent_.begin(); it != recent_.end();) {

@@ -1,13 +1,13 @@
-#include "server/claim_limiter.hpp"
+#include "server/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
 namespace ferry::server {
 namespace {
 
-TEST(ClaimLimiter, CapsPerAddressPerMinute) {
-  ClaimLimiter limiter(3);
-  const auto t0 = ClaimLimiter::Clock::time_point{} + std::chrono::hours(1);
+TEST(AddressRateLimiter, CapsPerAddressPerMinute) {
+  AddressRateLimiter limiter(3);
+  const auto t0 = AddressRateLimiter::Clock::time_point{} + std::chrono::hours(1);
   EXPECT_TRUE(limiter.allow("a", t0));
   EXPECT_TRUE(limiter.allow("a", t0));
   EXPECT_TRUE(limiter.allow("a", t0 + std::chrono::seconds(10)));
