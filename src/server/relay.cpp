@@ -36,19 +36,21 @@ awaitable<void> sleep_until(Clock::time_point t) {
 }
 }  // namespace
 
-// A connection that presented a good grant. It holds one of its address's slots until it ends.
+// A connection that presented a good grant. It holds one of its address's slots until it ends
+// (the counts are shared: a waiter may outlive the relay when the server stops).
 struct Relay::Waiter {
-  Waiter(std::unique_ptr<RelayLink> l, std::string a, Relay& r, asio::any_io_executor ex)
-      : link(std::move(l)), address(std::move(a)), relay(r), timer(ex) {
-    ++relay.per_address_[address];
+  Waiter(std::unique_ptr<RelayLink> l, std::string a, std::shared_ptr<AddressCounts> c,
+         asio::any_io_executor ex)
+      : link(std::move(l)), address(std::move(a)), counts(std::move(c)), timer(ex) {
+    ++(*counts)[address];
   }
   ~Waiter() {
     link->close();
-    if (--relay.per_address_[address] == 0) relay.per_address_.erase(address);
+    if (--(*counts)[address] == 0) counts->erase(address);
   }
   std::unique_ptr<RelayLink> link;
   std::string address;
-  Relay& relay;
+  std::shared_ptr<AddressCounts> counts;
   asio::steady_timer timer;
   bool taken = false;     // paired: the peer's coroutine forwards for both
   bool replaced = false;  // a newer connection took this side while it waited
@@ -105,8 +107,8 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string addre
                                  "too many relay connections from your address in the last "
                                  "minute; wait a minute and try again");
   }
-  const auto slots = per_address_.find(address);
-  if (slots != per_address_.end() && slots->second >= limits_.per_address) {
+  const auto slots = per_address_->find(address);
+  if (slots != per_address_->end() && slots->second >= limits_.per_address) {
     ++stats_.refused["address_limit"];
     error_code ec;
     co_await link->send_status(RelayStatus::limit, ec);
@@ -129,7 +131,7 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string addre
     case proto::GrantCheck::expired:
       co_return co_await refuse(*link, RelayStatus::expired, "expired");
   }
-  auto self = std::make_shared<Waiter>(std::move(link), std::move(address), *this, ex);
+  auto self = std::make_shared<Waiter>(std::move(link), std::move(address), per_address_, ex);
   error_code ec;
   self->link->expires_after(std::chrono::seconds(5));
   co_await self->link->send_status(RelayStatus::waiting, ec);

@@ -74,7 +74,8 @@ class Relay {
   RelayLimits limits_;
   proto::RelayKey key_;
   std::map<proto::RelaySessionId, Entry> sessions_;
-  std::unordered_map<std::string, std::size_t> per_address_;
+  using AddressCounts = std::unordered_map<std::string, std::size_t>;
+  std::shared_ptr<AddressCounts> per_address_ = std::make_shared<AddressCounts>();
   AddressRateLimiter connects_;
   std::chrono::steady_clock::time_point bandwidth_free_{};
   RelayStats stats_;

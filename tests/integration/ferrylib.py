@@ -22,8 +22,9 @@ class Server:
         self.listen = listen
 
     def __enter__(self):
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([FERRY, "serve", "--listen", self.listen] + self.extra,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on ([0-9.]+):(\d+)", line)
         if not m:
@@ -53,7 +54,11 @@ class Server:
             self.proc.wait()
         # A crashed server would hide behind passing transfers: insist it was still alive.
         self.proc.stdout.close()
-        assert self.proc.returncode in (0, -signal.SIGTERM), "server exited with %r" % self.proc.returncode
+        self.stderr.seek(0)
+        said = self.stderr.read().decode(errors="replace")[-4000:]
+        self.stderr.close()
+        assert self.proc.returncode in (0, -signal.SIGTERM), "server exited with %r: %s" % (
+            self.proc.returncode, said)
 
 
 class Run:
