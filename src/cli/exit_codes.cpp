@@ -55,6 +55,14 @@ std::string explain(const proto::Error& e) {
     case Errc::wrong_code:
       return "the code did not match: a typo, or someone guessed; nothing was sent. Start again "
              "with a new code.";
+    case Errc::no_path:
+      return e.detail +
+             "\nNext: run `ferry doctor` on both computers to see what each network blocks. A "
+             "server with a working relay gets through any network that allows web traffic.";
+    case Errc::relay_limit:
+      return e.detail +
+             "\nNext: ask the server's operator about its limits, or try where a "
+             "direct path works (`ferry doctor` shows why it did not).";
     default:
       return e.detail;
   }

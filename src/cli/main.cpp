@@ -214,6 +214,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-cert", serve_options.tls_cert,
                         "PEM certificate chain: also speak TLS (https, wss) on the port");
   serve_cmd->add_option("--tls-key", serve_options.tls_key, "PEM private key of --tls-cert");
+  bool no_relay = false;
+  serve_cmd->add_flag("--no-relay", no_relay,
+                      "Introduce peers only: carry no bytes (peers without a direct path fail)");
   serve_cmd->add_option("--relay-key-file", relay_key_file,
                         "File with the 32-byte hex key that signs relay grants (shared by a pool "
                         "of servers; random per start when not given)");
@@ -295,6 +298,7 @@ int main(int argc, char** argv) {
   }
 
   if (*serve_cmd) {
+    serve_options.relay_enabled = !no_relay;
     relay_limits.max_duration = std::chrono::seconds(std::max<std::int64_t>(0, max_duration));
     relay_limits.wait_for_peer = std::chrono::seconds(std::max<std::int64_t>(1, peer_wait));
     return serve(listen, serve_options, relay_key_file);

@@ -146,7 +146,10 @@ Result<ServerMessage> decode_server(std::string_view text) {
   }
   if (type == "paired") {
     auto sid = get_hex(*j, "session", kSessionIdBytes);
-    auto grant = get_hex(*j, "relay_grant", kGrantBytes);
+    // An empty grant: the server runs no relay.
+    auto grant = get_string(*j, "relay_grant", 0).has_value()
+                     ? Result<Bytes>(Bytes{})
+                     : get_hex(*j, "relay_grant", kGrantBytes);
     if (!sid || !grant) return fail(Errc::protocol, "malformed paired message");
     auto observed = get_observed(*j);
     if (!observed) return std::unexpected(observed.error());

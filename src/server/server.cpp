@@ -153,7 +153,9 @@ Server::Server(asio::io_context& io, ServerOptions options)
       acceptor_(io),
       relay_(options_.relay, relay_key(options_.relay_key)),
       rendezvous_(options_.rendezvous,
-                  [this](const proto::Bytes& session) { return relay_.issue_grant(session); }),
+                  [this](const proto::Bytes& session) {
+                    return options_.relay_enabled ? relay_.issue_grant(session) : proto::Bytes{};
+                  }),
       claims_(options_.claims_per_minute) {}
 
 Server::~Server() = default;

@@ -27,6 +27,7 @@ struct ServerOptions {
   std::string tls_cert;                // PEM files: TLS on the same port beside plain TCP
   std::string tls_key;
   std::optional<proto::RelayKey> relay_key;  // shared by a pool of servers; random when unset
+  bool relay_enabled = true;                 // false: issue no grants (rendezvous only)
 };
 
 class Server {

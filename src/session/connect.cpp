@@ -33,6 +33,15 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets);
   auto mine = force_relay ? proto::Result<proto::Candidates>{} : race->listen(observed);
   if (!mine) co_return std::unexpected(mine.error());
+  mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
+  if (force_relay && !mine->relay) {
+    const std::string why =
+        "--force-relay, but the server " + server.to_string() + " runs no relay";
+    const proto::MailboxNote abort =
+        proto::PeerAbort{std::string(proto::errc_name(Errc::relay_refused)), why};
+    co_await mailbox->send(abort);
+    co_return proto::fail(Errc::relay_refused, why);
+  }
   const proto::MailboxNote my_note = *mine;
   if (auto r = co_await mailbox->send(my_note); !r) co_return std::unexpected(r.error());
   auto note = co_await mailbox->receive();
@@ -44,6 +53,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   auto theirs = std::get<proto::Candidates>(*note);
   if (force_relay) theirs.list.clear();
   race->connect_to(theirs);
+  if (!mine->relay) race->note("relay: the server " + server.to_string() + " runs no relay");
   if (theirs.relay && mine->relay) {
     // The sender waits at the relay at once; the receiver gives direct paths a head start.
     const bool direct_possible = !theirs.list.empty() || !mine->list.empty();

@@ -35,6 +35,8 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // Both: the server's relay, after delay (gives direct paths a head start).
   void use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay);
 
+  // Records a path that was not tried, and why, for the failure report.
+  void note(std::string why) { tried_.push_back(std::move(why)); }
   // Ends the race early with an error (the peer gave up, or left).
   void fail(proto::Error error);
 

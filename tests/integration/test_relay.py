@@ -154,6 +154,28 @@ class RelayProtocolTest(TempDirTest):
             self.assertIn("limit of 1.0 MiB per transfer", ended.exception.text)
             self.assertEqual(srv.metrics()['ferry_relay_ended_total{reason="bytes"}'], 1)
 
+    def test_a_stalled_pair_does_not_stall_another(self):
+        with self.serve() as srv:
+            stalled_s, stalled_r = pair(srv.port, sign_grant(self.key))
+            # The stalled receiver never reads: the sender fills the relay's buffer and the socket
+            # buffers, then blocks. Nothing else may notice.
+            stalled_s.sock.setblocking(False)
+            pushed = 0
+            try:
+                while pushed < (64 << 20):
+                    pushed += stalled_s.sock.send(b"\0" * 65536)
+            except BlockingIOError:
+                pass
+            self.assertLess(pushed, 64 << 20)  # back-pressure reached the sender
+            s, r = pair(srv.port, sign_grant(self.key))
+            blob = os.urandom(8 << 20)
+            threading.Thread(target=s.send, args=(blob,), daemon=True).start()
+            start = time.monotonic()
+            self.assertEqual(r.read_data(len(blob)), blob)
+            self.assertLess(time.monotonic() - start, 10)
+            for c in (stalled_s, stalled_r, s, r):
+                c.close()
+
     def test_rate_cap_and_duration_cap(self):
         with self.serve("--relay-rate", "2M", "--relay-max-duration", "2") as srv:
             s, r = pair(srv.port, sign_grant(self.key))
@@ -200,6 +222,24 @@ class RelayTransferTest(TempDirTest):
                 self.assertEqual(run.event("error")["code"], "relay_limit")
                 self.assertIn("limit of 2.0 MiB per transfer", run.event("error")["message"])
             self.assertFalse(os.path.exists(os.path.join(self.out, "big.bin")))
+
+    def test_a_server_without_relay(self):
+        with Server(["--no-relay"]) as srv:
+            path = os.path.join(self.src, "f.bin")
+            write_random(path, 1 << 20)
+            s = send(srv, [path], extra=["--force-relay"])
+            code = s.wait_event("code")["code"]
+            r = receive(srv, code, self.out, extra=["--yes"])
+            for run in (s, r):
+                self.assertEqual(run.finish(), 8, run.stderr)
+                self.assertIn("runs no relay", run.event("error")["message"])
+            # Direct paths still work through it.
+            s = send(srv, [path])
+            code = s.wait_event("code")["code"]
+            r = receive(srv, code, self.out, extra=["--yes"])
+            self.assertEqual(r.finish(), 0, r.stderr)
+            self.assertEqual(s.finish(), 0, s.stderr)
+            self.assertEqual(r.event("connected")["path"], "direct")
 
     def test_relay_over_websocket_when_a_proxy_lets_only_web_traffic_through(self):
         proxy = WebOnlyProxy()

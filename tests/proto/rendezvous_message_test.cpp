@@ -23,6 +23,7 @@ TEST(RendezvousMessage, ServerRoundTrip) {
       rv::Welcome{},
       rv::Allocated{"3"},
       rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7"},
+      rv::Paired{Bytes(16, 1), Bytes{}, ""},  // a server without a relay
       rv::Message{{9}},
       rv::PeerLeft{},
       rv::ServerError{"code_unknown", "no such code"}};
