@@ -242,7 +242,13 @@ awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds bu
   }
   finish();
   if (winner_.pipe) co_return std::move(winner_);
-  if (failure_) co_return std::unexpected(*failure_);
+  if (failure_) {
+    if (failure_->code == Errc::no_path && !tried_.empty()) {  // the peer's list, then ours
+      failure_->detail += "\nThis side tried:";
+      for (const auto& t : tried_) failure_->detail += "\n  - " + t;
+    }
+    co_return std::unexpected(*failure_);
+  }
   std::string detail = "no connection to the other side could be opened. Tried:";
   for (const auto& t : tried_) detail += "\n  - " + t;
   if (pending_ > 0)
