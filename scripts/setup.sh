@@ -12,6 +12,8 @@ PACKAGES=(
   openssh-server openssh-client iperf3 time
   # the network lab's real routers and proxy
   miniupnpd-nftables miniupnpc stun-server tinyproxy
+  # STUN interop peers: the classic stun client, and coturn as a modern STUN server
+  stun-client coturn
 )
 
 missing=()

@@ -120,18 +120,33 @@ int serve(const std::string& listen_text, server::ServerOptions options,
   if (auto r = srv.start(); !r) return usage_error(r.error().detail);
   const auto ep = srv.local_endpoint();
   std::cout << "ferry server listening on " << ep.address().to_string() << ":" << ep.port()
-            << "\npublic URL: " << srv.public_url() << "\n"
-            << std::flush;
+            << "\npublic URL: " << srv.public_url() << "\n";
+  if (srv.stun_ports().empty()) {
+    std::cout << "STUN off (--no-stun)\n";
+  } else {
+    std::cout << "STUN on UDP ports " << srv.stun_ports()[0] << " and " << srv.stun_ports()[1]
+              << "\n";
+  }
+  std::cout << std::flush;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) { io.stop(); });
   io.run();
   return 0;
 }
 
-int doctor(const proto::ServerUrl& server, bool json) {
+int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool json) {
+  std::optional<proto::HostPort> stun;
+  if (!stun_flag.empty()) {
+    auto hp = proto::parse_host_port(stun_flag);
+    if (!hp || hp->host.empty()) {
+      return usage_error("--stun \"" + stun_flag + "\" is not HOST or HOST:PORT" +
+                         (hp ? "" : " (" + hp.error().detail + ")"));
+    }
+    stun = *hp;
+  }
   asio::io_context io;
   session::DoctorReport report;
-  asio::co_spawn(io, session::run_doctor(server),
+  asio::co_spawn(io, session::run_doctor(server, stun),
                  [&](std::exception_ptr ep, session::DoctorReport r) {
                    if (ep) {
                      r.failure = Errc::internal;
@@ -146,19 +161,27 @@ int doctor(const proto::ServerUrl& server, bool json) {
       checks.push_back(
           {{"name", c.name}, {"status", c.status}, {"detail", c.detail}, {"ms", c.milliseconds}});
     }
-    std::cout << nlohmann::json{{"event", "doctor"},
-                                {"server", server.to_string()},
-                                {"checks", checks},
-                                {"usable", report.usable},
-                                {"verdict", report.verdict}}
-                     .dump()
-              << "\n";
+    nlohmann::json out{{"event", "doctor"},
+                       {"server", server.to_string()},
+                       {"checks", checks},
+                       {"usable", report.usable},
+                       {"verdict", report.verdict}};
+    if (report.nat) {
+      const auto& n = *report.nat;
+      out["nat"] = {{"udp_blocked", n.udp_blocked},
+                    {"behind_nat", n.behind_nat},
+                    {"mapping", proto::mapping_name(n.mapping)},
+                    {"filtering", proto::filtering_name(n.filtering)},
+                    {"port_preserved", n.port_preserved},
+                    {"public", n.public_address ? n.public_address->to_string() : ""}};
+    }
+    std::cout << out.dump() << "\n";
   } else {
     std::cout << "ferry doctor: checking " << server.to_string() << "\n";
     for (const auto& c : report.checks) {
       char ms[32] = "";
       if (c.milliseconds > 0) std::snprintf(ms, sizeof ms, " (%.0f ms)", c.milliseconds);
-      std::cout << "  " << std::left << std::setw(11) << c.name << std::setw(9) << c.status
+      std::cout << "  " << std::left << std::setw(16) << c.name << std::setw(9) << c.status
                 << c.detail << ms << "\n";
     }
     std::cout << "\n" << report.verdict << "\n";
@@ -214,6 +237,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-cert", serve_options.tls_cert,
                         "PEM certificate chain: also speak TLS (https, wss) on the port");
   serve_cmd->add_option("--tls-key", serve_options.tls_key, "PEM private key of --tls-cert");
+  bool no_stun = false;
+  serve_cmd->add_flag("--no-stun", no_stun, "Run no STUN responder on UDP");
+  serve_cmd->add_option("--stun-port", serve_options.stun_ports[0],
+                        "UDP port of the STUN responder (default: the TCP port)");
+  serve_cmd->add_option("--stun-alt-port", serve_options.stun_ports[1],
+                        "Its second UDP port (default: the next one)");
+  std::string stun_alternate_ip;
+  serve_cmd->add_option("--stun-alternate-ip", stun_alternate_ip,
+                        "A second address of this host: STUN answers from it too, so clients "
+                        "can tell their NAT's filtering apart fully");
   bool no_relay = false;
   serve_cmd->add_flag("--no-relay", no_relay,
                       "Introduce peers only: carry no bytes (peers without a direct path fail)");
@@ -289,6 +322,10 @@ int main(int argc, char** argv) {
   doctor_cmd->add_option("--server", server_flag,
                          "The server's URL (default: FERRY_SERVER, config)");
   doctor_cmd->add_flag("--json", json, "Print the report as one JSON object");
+  std::string stun_flag;
+  doctor_cmd->add_option("--stun", stun_flag,
+                         "Measure UDP against this STUN server (HOST[:PORT], default port 3478) "
+                         "instead of the ferry server's own");
 
   try {
     app.parse(argc, argv);
@@ -299,6 +336,14 @@ int main(int argc, char** argv) {
 
   if (*serve_cmd) {
     serve_options.relay_enabled = !no_relay;
+    serve_options.stun = !no_stun;
+    if (!stun_alternate_ip.empty()) {
+      boost::system::error_code ec;
+      serve_options.stun_alternate_ip = asio::ip::make_address(stun_alternate_ip, ec);
+      if (ec)
+        return usage_error("--stun-alternate-ip: \"" + stun_alternate_ip +
+                           "\" is not an IP address");
+    }
     relay_limits.max_duration = std::chrono::seconds(std::max<std::int64_t>(0, max_duration));
     relay_limits.wait_for_peer = std::chrono::seconds(std::max<std::int64_t>(1, peer_wait));
     return serve(listen, serve_options, relay_key_file);
@@ -309,7 +354,7 @@ int main(int argc, char** argv) {
 
   if (*doctor_cmd) {
     if (!*server) return usage_error(cli::no_server_hint());
-    return doctor(**server, json);
+    return doctor(**server, stun_flag, json);
   }
 
   if (*send_cmd) {

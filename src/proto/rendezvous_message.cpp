@@ -82,6 +82,7 @@ std::string encode_server(const ServerMessage& m) {
   json j;
   if (const auto* w = std::get_if<rv::Welcome>(&m)) {
     j = {{"type", "welcome"}, {"version", w->version}};
+    if (!w->stun_ports.empty()) j["stun"] = w->stun_ports;
     if (!w->observed.empty()) j["observed"] = w->observed;
   } else if (const auto* a = std::get_if<rv::Allocated>(&m)) {
     j = {{"type", "allocated"}, {"nameplate", a->nameplate}};
@@ -137,7 +138,20 @@ Result<ServerMessage> decode_server(std::string_view text) {
     }
     auto observed = get_observed(*j);
     if (!observed) return std::unexpected(observed.error());
-    return rv::Welcome{(*j)["version"].get<int>(), std::move(*observed)};
+    rv::Welcome w{(*j)["version"].get<int>(), std::move(*observed), {}};
+    if (j->contains("stun")) {
+      const auto& ports = (*j)["stun"];
+      if (!ports.is_array() || ports.size() > 4)
+        return fail(Errc::protocol, "malformed stun ports");
+      for (const auto& port : ports) {
+        if (!port.is_number_unsigned() || port.get<unsigned>() == 0 ||
+            port.get<unsigned>() > 65535) {
+          return fail(Errc::protocol, "malformed stun ports");
+        }
+        w.stun_ports.push_back(static_cast<std::uint16_t>(port.get<unsigned>()));
+      }
+    }
+    return w;
   }
   if (type == "allocated") {
     auto n = get_string(*j, "nameplate", 9);

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "proto/bytes.hpp"
 #include "proto/error.hpp"
@@ -30,7 +31,8 @@ struct Message {
 // server -> client
 struct Welcome {
   int version = kRendezvousVersion;
-  std::string observed;  // the client's address as the server sees it
+  std::string observed;                   // the client's address as the server sees it
+  std::vector<std::uint16_t> stun_ports;  // UDP ports of the server's STUN responder
 };
 struct Allocated {
   std::string nameplate;

@@ -26,8 +26,9 @@ class Server::RendezvousConnection : public Client,
  public:
   RendezvousConnection(WebSocket ws, std::string address, Rendezvous& rendezvous,
                        AddressRateLimiter& claims, ServerCounters& counters,
-                       std::chrono::seconds nameplate_ttl)
+                       std::chrono::seconds nameplate_ttl, std::vector<std::uint16_t> stun_ports)
       : ws_(std::move(ws)),
+        stun_ports_(std::move(stun_ports)),
         rendezvous_(rendezvous),
         claims_(claims),
         counters_(counters),
@@ -59,7 +60,7 @@ class Server::RendezvousConnection : public Client,
     wake_.expires_at(asio::steady_timer::time_point::max());
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     asio::co_spawn(ws_.get_executor(), expire(self), asio::detached);
-    deliver(proto::rv::Welcome{proto::kRendezvousVersion, observed_});
+    deliver(proto::rv::Welcome{proto::kRendezvousVersion, observed_, stun_ports_});
     beast::flat_buffer buffer;
     error_code ec;
     while (!closing_) {
@@ -123,6 +124,7 @@ class Server::RendezvousConnection : public Client,
   }
 
   WebSocket ws_;
+  std::vector<std::uint16_t> stun_ports_;
   Rendezvous& rendezvous_;
   AddressRateLimiter& claims_;
   ServerCounters& counters_;
@@ -187,6 +189,25 @@ proto::Result<void> Server::start() {
                                                 : a.to_string();
     options_.public_url =
         std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
+  }
+  if (options_.stun) {
+    const std::uint16_t tcp_port = acceptor_.local_endpoint().port();
+    std::array<std::uint16_t, 2> ports = options_.stun_ports;
+    if (ports[0] == 0) ports[0] = tcp_port;
+    if (ports[1] == 0 && ports[0] < 65535) ports[1] = static_cast<std::uint16_t>(ports[0] + 1);
+    stun_ = std::make_unique<StunResponder>(io_, options_.listen.address(), ports,
+                                            options_.stun_alternate_ip);
+    auto started = stun_->start();
+    if (!started && options_.stun_ports == std::array<std::uint16_t, 2>{0, 0}) {
+      // The ports beside the TCP port are taken (an ephemeral TCP port): any free ones will do.
+      stun_ = std::make_unique<StunResponder>(io_, options_.listen.address(),
+                                              std::array<std::uint16_t, 2>{0, 0},
+                                              options_.stun_alternate_ip);
+      started = stun_->start();
+    }
+    if (!started) return started;
+    const auto bound = stun_->ports();
+    stun_ports_.assign(bound.begin(), bound.end());
   }
   asio::co_spawn(io_, accept_loop(), asio::detached);
   return {};
@@ -305,9 +326,9 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       ws.read_message_max(proto::kMaxRendezvousFrame);
       co_await ws.async_accept(req, redirect(ec));
       if (ec) co_return;
-      auto conn =
-          std::make_shared<RendezvousConnection>(std::move(ws), std::move(address), rendezvous_,
-                                                 claims_, counters_, options_.nameplate_ttl);
+      auto conn = std::make_shared<RendezvousConnection>(std::move(ws), std::move(address),
+                                                         rendezvous_, claims_, counters_,
+                                                         options_.nameplate_ttl, stun_ports_);
       co_return co_await conn->run();
     }
     const Page page = path == "/metrics"

@@ -13,6 +13,7 @@
 #include "server/rate_limiter.hpp"
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
+#include "server/stun_responder.hpp"
 
 namespace ferry::server {
 
@@ -28,6 +29,11 @@ struct ServerOptions {
   std::string tls_key;
   std::optional<proto::RelayKey> relay_key;  // shared by a pool of servers; random when unset
   bool relay_enabled = true;                 // false: issue no grants (rendezvous only)
+  // STUN on UDP: the primary and alternate ports (0: the TCP port, and the next one) and an
+  // optional second address, so clients can classify their NAT; stun false: none.
+  bool stun = true;
+  std::array<std::uint16_t, 2> stun_ports{0, 0};
+  std::optional<net::asio::ip::address> stun_alternate_ip;
 };
 
 class Server {
@@ -38,6 +44,8 @@ class Server {
   // Binds the port; a failure is a start-up error for the CLI to explain.
   proto::Result<void> start();
   net::tcp::endpoint local_endpoint() const;
+  // The STUN responder's UDP ports (empty without one).
+  const std::vector<std::uint16_t>& stun_ports() const { return stun_ports_; }
   // --public-url, or http://<bound address> when none was given.
   const std::string& public_url() const { return options_.public_url; }
 
@@ -61,6 +69,8 @@ class Server {
   Rendezvous rendezvous_;
   AddressRateLimiter claims_;
   ServerCounters counters_;
+  std::unique_ptr<StunResponder> stun_;
+  std::vector<std::uint16_t> stun_ports_;  // told to clients in the welcome
 };
 
 }  // namespace ferry::server

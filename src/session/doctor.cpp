@@ -6,6 +6,7 @@
 
 #include "net/proxy.hpp"
 #include "net/relay_client.hpp"
+#include "net/stun_client.hpp"
 #include "net/tcp.hpp"
 #include "session/rendezvous_client.hpp"
 #include "session/transfer.hpp"
@@ -51,9 +52,39 @@ awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTranspor
                         watch.ms()};
 }
 
+// UDP through this network: STUN against the server's two ports (or the given STUN server).
+awaitable<DoctorCheck> check_udp(const proto::ServerUrl& server, std::vector<std::uint16_t> ports,
+                                 const std::optional<proto::HostPort>& stun, DoctorReport& report) {
+  Stopwatch watch;
+  std::string host = server.host;
+  if (stun) {
+    host = stun->host;
+    ports = {stun->port.value_or(3478)};
+  }
+  if (ports.empty()) {
+    co_return DoctorCheck{"udp", "untested",
+                          "the server runs no STUN responder, so UDP was not measured "
+                          "(ferry doctor --stun HOST:PORT measures it against another)",
+                          0};
+  }
+  tcp::resolver resolver(co_await asio::this_coro::executor);
+  error_code ec;
+  const auto found = co_await resolver.async_resolve(host, "0", redirect(ec));
+  if (ec || found.empty()) {
+    co_return DoctorCheck{"udp", "failed", "cannot resolve " + host + ": " + describe(ec),
+                          watch.ms()};
+  }
+  const auto observations =
+      co_await observe_nat(found.begin()->endpoint().address(), ports, Budgets::kServerConnect / 2);
+  const auto nat = proto::classify_nat(observations);
+  report.nat = nat;
+  co_return DoctorCheck{"udp", nat.udp_blocked ? "failed" : "ok", proto::describe_nat(nat),
+                        watch.ms()};
+}
+
 }  // namespace
 
-awaitable<DoctorReport> run_doctor(proto::ServerUrl server) {
+awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto::HostPort> stun) {
   DoctorReport report;
   const std::string where = server.to_string();
 
@@ -85,6 +116,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server) {
     co_return report;
   }
   const std::string observed = rendezvous->observed();
+  const std::vector<std::uint16_t> stun_ports = rendezvous->stun_ports();
   rendezvous->close();
   report.checks.push_back({"rendezvous", "ok", "the server at " + where + " answers", watch.ms()});
 
@@ -118,9 +150,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server) {
           "(by TCP simultaneous open); behind a symmetric NAT transfers use the relay";
   }
   report.checks.push_back({"addresses", "info", nat, 0});
-  report.checks.push_back({"udp", "untested",
-                           "UDP (STUN, NAT type, hole punching) is not measured by this version",
-                           0});
+  report.checks.push_back(co_await check_udp(server, stun_ports, stun, report));
 
   report.usable = relay.status == "ok" || relay_ws.status == "ok";
   if (relay.status == "ok") {

@@ -1,5 +1,6 @@
 // `ferry doctor`: what this network allows, checked against a real server — its rendezvous, its
-// relay, the proxy in the way, and whether this computer has a public address or sits behind NAT.
+// relay (raw and WebSocket), the proxy in the way, whether this computer has a public address or
+// sits behind NAT, and what that NAT does to UDP (STUN against the server's two ports).
 // Each check has a deadline, so a verdict comes in seconds.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "net/asio.hpp"
+#include "proto/nat_behavior.hpp"
 #include "proto/server_url.hpp"
 
 namespace ferry::session {
@@ -23,8 +25,11 @@ struct DoctorReport {
   bool usable = false;                          // can send and receive (at least through the relay)
   proto::Errc failure = proto::Errc::internal;  // when not usable
   std::string verdict;                          // what it means, and what to do
+  std::optional<proto::NatBehavior> nat;        // when UDP was measured
 };
 
-net::awaitable<DoctorReport> run_doctor(proto::ServerUrl server);
+// stun: another STUN server ("host", port) to measure UDP against instead of the server's own.
+net::awaitable<DoctorReport> run_doctor(proto::ServerUrl server,
+                                        std::optional<proto::HostPort> stun = std::nullopt);
 
 }  // namespace ferry::session

@@ -28,6 +28,7 @@ awaitable<proto::Result<RendezvousClient>> RendezvousClient::connect(
                           "or the server");
   }
   client.observed_ = w->observed;
+  client.stun_ports_ = w->stun_ports;
   co_return client;
 }
 

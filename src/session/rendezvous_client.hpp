@@ -27,6 +27,8 @@ class RendezvousClient {
   void close();
   // This client's address as the server saw it (from the welcome; empty from old servers).
   const std::string& observed() const { return observed_; }
+  // The UDP ports of the server's STUN responder (from its welcome; empty without one).
+  const std::vector<std::uint16_t>& stun_ports() const { return stun_ports_; }
 
  private:
   explicit RendezvousClient(std::unique_ptr<net::WebSocketClient> ws) : ws_(std::move(ws)) {}
@@ -34,6 +36,7 @@ class RendezvousClient {
 
   std::unique_ptr<net::WebSocketClient> ws_;
   std::string observed_;
+  std::vector<std::uint16_t> stun_ports_;
 };
 
 }  // namespace ferry::session

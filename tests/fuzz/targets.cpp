@@ -10,6 +10,7 @@
 #include "proto/relay_hello.hpp"
 #include "proto/rendezvous_message.hpp"
 #include "proto/server_url.hpp"
+#include "proto/stun.hpp"
 
 namespace ferry::fuzz {
 namespace {
@@ -83,15 +84,19 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_relay_end({d, n}, "relay");
   RelayGrant grant;
   (void)check_relay_grant(RelayKey{}, {d, n}, 0, grant);
+  if (auto m = decode_stun({d, n})) (void)check_message_integrity({d, n}, *m, as_bytes("k"));
   return 0;
 }
 Seeds peer_seeds() {
-  return {bytes(encode_note(Candidates{{{"tcp", "192.0.2.1", 9}}, true})),
-          bytes(encode_note(PeerAbort{"no_path", "x"})),
-          encode(ReceiverPake{}),
-          encode(RelayHello{}),
-          encode_relay_end(RelayStatus::limit, "x"),
-          sign_relay_grant(RelayKey{}, RelayGrant{{}, 9})};
+  return {
+      bytes(encode_note(Candidates{{{"tcp", "192.0.2.1", 9}}, true})),
+      bytes(encode_note(PeerAbort{"no_path", "x"})),
+      encode(ReceiverPake{}),
+      encode(RelayHello{}),
+      encode_relay_end(RelayStatus::limit, "x"),
+      sign_relay_grant(RelayKey{}, RelayGrant{{}, 9}),
+      encode_binding_request(StunTransactionId{}, kStunChangePort),
+      encode_binding_response(BindingResponse{{}, false, {}, IpPort{Bytes(4, 1), 2}, {}, {}, "f"})};
 }
 
 int names_and_codes(const std::uint8_t* d, std::size_t n) {

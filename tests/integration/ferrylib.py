@@ -32,6 +32,8 @@ class Server:
             raise RuntimeError("ferry serve did not start: " + line)
         self.port = int(m.group(2))
         self.url = self.proc.stdout.readline().split("public URL:")[1].strip()
+        m = re.search(r"STUN on UDP ports (\d+) and (\d+)", self.proc.stdout.readline())
+        self.stun_ports = (int(m.group(1)), int(m.group(2))) if m else None
         return self
 
     def metrics(self):

@@ -30,7 +30,8 @@ class DoctorTest(TempDirTest):
         status = {c["name"]: c["status"] for c in report["checks"]}
         self.assertEqual(status["rendezvous"], "ok")
         self.assertEqual(status["relay"], "ok")
-        self.assertEqual(status["udp"], "untested")  # honest: not measured yet
+        self.assertEqual(status["udp"], "ok")  # STUN against the server's two UDP ports
+        self.assertEqual(status["relay-websocket"], "ok")
         self.assertTrue(report["usable"])
         self.assertIn("works from here", report["verdict"])
 

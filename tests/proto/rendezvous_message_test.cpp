@@ -19,7 +19,8 @@ TEST(RendezvousMessage, ClientRoundTrip) {
 
 TEST(RendezvousMessage, ServerRoundTrip) {
   const std::vector<ServerMessage> msgs = {
-      rv::Welcome{1, "203.0.113.9"},
+      rv::Welcome{1, "203.0.113.9", {}},
+      rv::Welcome{1, "", {4300, 4301}},
       rv::Welcome{},
       rv::Allocated{"3"},
       rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7"},

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""`ferry doctor` classifies each lab router correctly: the router behaviour on side A, the ferry
+server answering STUN on two ports of two addresses in the internet namespace; doctor runs on
+host A and its --json "nat" verdict must match what the router is (SCENARIOS.md). Exit 0 if so."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lab import SECOND_IP, SERVER_IP, Lab, wait_tcp  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+
+EIM, DEP = "endpoint-independent", "address-and-port-dependent"
+# behaviour -> what the "nat" object must say (keys absent from a row are not checked)
+EXPECTED = {
+    "public": {"udp_blocked": False, "behind_nat": False, "mapping": "none"},
+    "cone": {"udp_blocked": False, "behind_nat": True, "mapping": EIM, "filtering": DEP,
+             "port_preserved": True},
+    "fullcone": {"udp_blocked": False, "behind_nat": True, "mapping": EIM, "filtering": EIM},
+    "symmetric": {"udp_blocked": False, "behind_nat": True, "mapping": DEP},
+    "udpblock": {"udp_blocked": True},
+    "proxyonly": {"udp_blocked": True},
+    "cgnat": {"udp_blocked": False, "behind_nat": True, "mapping": EIM, "filtering": DEP},
+}
+
+
+def main(beh):
+    with Lab(beh, "public") as lab:
+        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
+                             "http://%s:4300" % SERVER_IP, "--stun-alternate-ip", SECOND_IP],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_tcp(lab.inet, SERVER_IP, 4300)
+        p = lab.spawn(lab.hosts["A"], [FERRY, "doctor", "--json", "--server",
+                                       "http://%s:4300" % SERVER_IP],
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env("A"))
+        out, err = p.communicate(timeout=60)
+    report = json.loads(out)
+    nat = report.get("nat", {})
+    udp = next((c for c in report["checks"] if c["name"] == "udp"), {})
+    print("%s: %s\n  %s" % (beh, json.dumps(nat), udp.get("detail")))
+    wrong = {k: (nat.get(k), v) for k, v in EXPECTED[beh].items() if nat.get(k) != v}
+    for k, (got, want) in wrong.items():
+        print("FAIL: %s is %r, want %r" % (k, got, want))
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
