@@ -176,6 +176,32 @@ class RelayProtocolTest(TempDirTest):
             for c in (stalled_s, stalled_r, s, r):
                 c.close()
 
+    def test_total_bandwidth_is_shared_by_all_sessions(self):
+        with self.serve("--relay-bandwidth", "2M") as srv:
+            pairs = [pair(srv.port, sign_grant(self.key)) for _ in range(2)]
+            blob = os.urandom(2 << 20)
+            start = time.monotonic()
+            for s, _ in pairs:
+                threading.Thread(target=s.send, args=(blob,), daemon=True).start()
+            got = [None, None]
+
+            def read(i):
+                got[i] = pairs[i][1].read_data(len(blob))
+
+            readers = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+            for t in readers:
+                t.start()
+            for t in readers:
+                t.join(30)
+            elapsed = time.monotonic() - start
+            self.assertEqual(got, [blob, blob])
+            # 4 MiB in all at 2 MiB/s: well over a second, where one session alone would pass
+            # its 2 MiB in about one.
+            self.assertGreater(elapsed, 1.5)
+            for s, r in pairs:
+                s.close()
+                r.close()
+
     def test_rate_cap_and_duration_cap(self):
         with self.serve("--relay-rate", "2M", "--relay-max-duration", "2") as srv:
             s, r = pair(srv.port, sign_grant(self.key))
