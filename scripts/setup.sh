@@ -14,6 +14,8 @@ PACKAGES=(
   miniupnpd-nftables miniupnpc stun-server tinyproxy
   # STUN interop peers: the classic stun client, and coturn as a modern STUN server
   stun-client coturn
+  # the browser page's tests: Debian's Chromium, driven by playwright-core from npm
+  chromium
 )
 
 missing=()
@@ -31,6 +33,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Node.js and npm for the web page (the machine's own Node when it has one, else Debian's).
+if ! command -v npm >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+# The page and its libraries, pinned by web/package-lock.json, bundled into web/dist, which the
+# build embeds into the ferry binary.
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent >/dev/null)
 
 cmake --preset release >/dev/null
 cmake --build --preset release

@@ -1,5 +1,7 @@
 #include "server/pages.hpp"
 
+#include "server/web_assets.hpp"
+
 namespace ferry::server {
 
 namespace {
@@ -27,11 +29,23 @@ Page page_for(std::string_view target, std::string_view public_url) {
                  "<p>To send: <code>ferry send --server " +
                      std::string(public_url) + " FILE</code></p>")};
   }
-  if (path == "/r" || path == "/r/") {
+  if (path.starts_with("/app/")) {
+    if (const auto asset = find_web_asset(path)) {
+      return {200, std::string(asset->content_type), std::string(asset->body)};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+  const bool receive_page = path == "/r" || path == "/r/";
+  if (receive_page) {
+    if (const auto page = find_web_asset("receive.html")) {
+      return {200, std::string(page->content_type), std::string(page->body)};
+    }
+  }
+  if (receive_page) {
     return {200, "text/html; charset=utf-8",
             html("ferry: receive",
-                 "<h1>Receive with ferry</h1><p>Receiving in the browser is not available on "
-                 "this server yet. Install ferry and run <code>ferry receive '&lt;this "
+                 "<h1>Receive with ferry</h1><p>This server was built without its browser page "
+                 "(web/dist was not built). Install ferry and run <code>ferry receive '&lt;this "
                  "link&gt;'</code> with the whole link you were given.</p>"
                  "<p>Opening this page did not use up the link.</p>")};
   }

@@ -17,7 +17,8 @@ Page page_for(std::string_view target, std::string_view public_url);
 
 // Headers every response carries: no third-party anything, no referrer, no framing.
 inline constexpr std::string_view kContentSecurityPolicy =
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' "
-    "'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; img-src 'self' "
+    "data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'";
 
 }  // namespace ferry::server

@@ -1,0 +1,248 @@
+// ferry's wire protocol for the browser (and Node): the same bytes the C++ client speaks
+// (docs/protocol.md). Pure functions and small classes over Uint8Array; no I/O, no DOM. The caller
+// passes in a ready libsodium (libsodium-wrappers-sumo) so this file runs anywhere.
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export const utf8 = (s) => enc.encode(s);
+export const fromUtf8 = (b) => dec.decode(b);
+
+export function concat(...parts) {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export const u32 = (v) => new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+export const readU32 = (b, at = 0) => ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3];
+export const readU64 = (b, at = 0) => readU32(b, at) * 2 ** 32 + readU32(b, at + 4);
+export function u64(v) {
+  return concat(u32(Math.floor(v / 2 ** 32)), u32(v % 2 ** 32));
+}
+
+// CPace's prepend_len: LEB128 length, then the data.
+export function lv(data) {
+  const len = [];
+  let n = data.length;
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    len.push(b);
+  } while (n > 0);
+  return concat(new Uint8Array(len), data);
+}
+
+export const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+export function fromHex(s) {
+  if (s.length % 2 !== 0 || /[^0-9a-f]/i.test(s)) throw new Error('bad hex');
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(2 * i, 2), 16);
+  return out;
+}
+export function toBase64(b) {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s);
+}
+export function fromBase64(s) {
+  const bin = atob(s);
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+export function fromBase64url(s) {
+  return fromBase64(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
+}
+
+export class ProtocolError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code; // the same names as the CLI's --json error codes
+  }
+}
+
+// --- codes and links ---------------------------------------------------------------------------
+// "7-tumbler-oxcart" (typed) or a link's fragment "7-<base64url 16 bytes>".
+export function parseSecret(text) {
+  const t = text.trim().replace(/^.*#/, '');
+  const m = /^([1-9][0-9]{0,8})-(.+)$/.exec(t);
+  if (!m) throw new ProtocolError('usage', 'that is not a ferry code or link');
+  const [, nameplate, rest] = m;
+  if (/^[a-z]+-[a-z]+$/.test(rest)) {
+    return { nameplate, kind: 1, password: utf8('ferry words:' + rest) };
+  }
+  let secret;
+  try {
+    secret = fromBase64url(rest);
+  } catch {
+    secret = null;
+  }
+  if (!secret || secret.length !== 16) {
+    throw new ProtocolError('usage', "the link's secret is damaged (was the link cut short?)");
+  }
+  return { nameplate, kind: 2, password: concat(utf8('ferry link:'), secret) };
+}
+
+// --- CPace (draft-irtf-cfrg-cpace-13, ristretto255, SHA-512) -----------------------------------
+const DSI = utf8('CPaceRistretto255');
+const DSI_ISK = utf8('CPaceRistretto255_ISK');
+const CI = utf8('ferry-v1');
+
+export function cpaceGenerator(sodium, prs, sid) {
+  const lvLen = (n) => lv(new Uint8Array(n)).length - n;
+  const used = lvLen(prs.length) + prs.length + lvLen(DSI.length) + DSI.length + 1;
+  const zpad = new Uint8Array(used < 128 ? 128 - used : 0);
+  const gen = concat(lv(DSI), lv(prs), lv(zpad), lv(CI), lv(sid));
+  return sodium.crypto_core_ristretto255_from_hash(sodium.crypto_hash_sha512(gen));
+}
+
+// The receiver is CPace's responder: its share, and a finish() giving the ISK.
+export function cpaceResponder(sodium, prs, sid) {
+  const g = cpaceGenerator(sodium, prs, sid);
+  const scalar = sodium.crypto_core_ristretto255_scalar_random();
+  const share = sodium.crypto_scalarmult_ristretto255(scalar, g);
+  return {
+    share,
+    finish(peerShare) {
+      if (!sodium.crypto_core_ristretto255_is_valid_point(peerShare)) {
+        throw new ProtocolError('protocol', "the sender's PAKE message is not a valid group element");
+      }
+      const k = sodium.crypto_scalarmult_ristretto255(scalar, peerShare);
+      // transcript_ir: the initiator (sender, AD "sender") first.
+      return sodium.crypto_hash_sha512(
+        concat(lv(DSI_ISK), lv(sid), lv(k), lv(peerShare), lv(utf8('sender')), lv(share), lv(utf8('receiver'))),
+      );
+    },
+  };
+}
+
+export function sessionKeys(sodium, isk) {
+  const key = (label) => sodium.crypto_generichash(32, utf8('ferry-v1 ' + label), isk);
+  return {
+    confirmSender: key('confirm sender'),
+    confirmReceiver: key('confirm receiver'),
+    mailboxSender: key('mailbox sender'),
+    mailboxReceiver: key('mailbox receiver'),
+    streamSender: key('stream sender'),
+    streamReceiver: key('stream receiver'),
+  };
+}
+
+export function confirmationTranscript(sid, senderShare, receiverShare) {
+  return concat(lv(utf8('ferry-v1 confirm')), lv(sid), lv(senderShare), lv(receiverShare));
+}
+
+// --- mailbox notes: secretbox with a little-endian counter nonce --------------------------------
+export class MailboxBox {
+  constructor(sodium, key) {
+    this.sodium = sodium;
+    this.key = key;
+    this.counter = 0;
+  }
+  nonce() {
+    const n = new Uint8Array(this.sodium.crypto_secretbox_NONCEBYTES);
+    let c = this.counter++;
+    for (let i = 0; i < 8; i++) {
+      n[i] = c % 256;
+      c = Math.floor(c / 256);
+    }
+    return n;
+  }
+  seal(plain) {
+    return this.sodium.crypto_secretbox_easy(plain, this.nonce(), this.key);
+  }
+  open(cipher) {
+    try {
+      const n = this.nonce();
+      return this.sodium.crypto_secretbox_open_easy(cipher, n, this.key);
+    } catch {
+      throw new ProtocolError('protocol', 'mailbox message failed authentication');
+    }
+  }
+}
+
+// --- relay hello (version 2) --------------------------------------------------------------------
+export const RELAY_STATUS = { paired: 0, used: 1, sideTaken: 2, timeout: 3, malformed: 4, limit: 5, waiting: 6, expired: 7, forged: 8, shutdown: 9 };
+export function relayHello(grant) {
+  return concat(utf8('FRLY'), new Uint8Array([2, 'R'.charCodeAt(0)]), grant);
+}
+
+// --- record layer: secretstream, u32be length prefix per record --------------------------------
+export const RECORD_HEADER_BYTES = 24;
+export const MAX_RECORD = (1 << 20) + 17;
+
+// --- pipe messages ---------------------------------------------------------------------------
+export const MSG = { hello: 1, select: 2, offerPart: 3, accept: 4, decline: 5, chunk: 6, fileEnd: 7, done: 8, ack: 9, abort: 10 };
+
+export function encodeAccept(offsets) {
+  return concat(new Uint8Array([MSG.accept]), u32(offsets.length), ...offsets.map(u64));
+}
+export function encodeString(s) {
+  const b = utf8(s);
+  return concat(u32(b.length), b);
+}
+export function encodeAbort(code, message) {
+  return concat(new Uint8Array([MSG.abort]), encodeString(code), encodeString(message));
+}
+export function decodePipeMessage(r) {
+  const type = r[0];
+  const str = (at) => {
+    const n = readU32(r, at);
+    return [fromUtf8(r.subarray(at + 4, at + 4 + n)), at + 4 + n];
+  };
+  switch (type) {
+    case MSG.hello:
+      return { type: 'hello', side: r[1] };
+    case MSG.select:
+      return { type: 'select' };
+    case MSG.offerPart:
+      return { type: 'offerPart', last: r[1] === 1, json: r.subarray(2) };
+    case MSG.chunk:
+      return { type: 'chunk', file: readU32(r, 1), offset: readU64(r, 5), data: r.subarray(13) };
+    case MSG.fileEnd:
+      return { type: 'fileEnd', file: readU32(r, 1), hash: r.subarray(5, 37) };
+    case MSG.done:
+      return { type: 'done' };
+    case MSG.abort: {
+      const [code, at] = str(1);
+      const [message] = str(at);
+      return { type: 'abort', code, message };
+    }
+    default:
+      throw new ProtocolError('protocol', 'unexpected pipe message of type ' + type);
+  }
+}
+
+// An offered relative path, checked like the CLI checks it: no absolute paths, no "..", no
+// backslashes or control characters.
+export function safeRelativePath(path) {
+  if (typeof path !== 'string' || path === '' || path.startsWith('/') || path.includes('\\')) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(path)) return false;
+  return path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+}
+
+export function parseOffer(jsonBytes) {
+  let o;
+  try {
+    o = JSON.parse(fromUtf8(jsonBytes));
+  } catch {
+    throw new ProtocolError('bad_offer', 'the offer is not valid JSON');
+  }
+  if (o.kind === 'text' && typeof o.text === 'string') return { kind: 'text', text: o.text, entries: [] };
+  if (o.kind !== 'files' || !Array.isArray(o.entries)) throw new ProtocolError('bad_offer', 'the offer is malformed');
+  const entries = o.entries.map((e) => {
+    if (!safeRelativePath(e.path)) throw new ProtocolError('bad_offer', 'the sender offered an unsafe name');
+    if (e.kind === 'dir') return { path: e.path, kind: 'dir', size: 0 };
+    if (e.kind !== 'file' || !Number.isSafeInteger(e.size) || e.size < 0) {
+      throw new ProtocolError('bad_offer', 'the offer is malformed');
+    }
+    return { path: e.path, kind: 'file', size: e.size, exec: !!e.exec };
+  });
+  return { kind: 'files', entries };
+}

@@ -1,0 +1,150 @@
+// The receive page in real headless Chromium (Debian's, driven by playwright-core): the CLI sends,
+// the page receives through the relay and the browser saves a streamed download. With
+// FERRY_SCREENSHOTS=DIR it also saves a screenshot of each page state there (docs/screenshots).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { exited, startSend, startServer } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.FERRY_SCREENSHOTS;
+const MB = 1024 * 1024;
+let server;
+let serverUrl;
+let browser;
+let tmp;
+
+
+before(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    if (process.env.CI) throw new Error('Chromium is missing at ' + CHROMIUM + ' (scripts/setup.sh installs it)');
+    console.log('# skipped: no Chromium at ' + CHROMIUM + ' (outside CI)');
+    process.exit(0);
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-browser-'));
+  ({ proc: server, url: serverUrl } = await startServer());
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+
+async function newPage() {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 480, height: 720 } });
+  return context.newPage();
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, name + '.png') });
+}
+
+test('the CLI sends 100 MB, the page receives it intact; a preview fetch first does not use the link', async () => {
+  const src = path.join(tmp, 'video.bin');
+  fs.writeFileSync(src, crypto.randomBytes(100 * MB));
+  const { proc, code } = await startSend(serverUrl, [src]);
+  // What a chat app's preview bot does: fetch the URL (the fragment never leaves the browser).
+  const preview = await fetch(code.link.split('#')[0]);
+  assert.equal(preview.status, 200);
+  assert.match(preview.headers.get('content-security-policy'), /default-src 'self'/);
+
+  const page = await newPage();
+  await page.goto(code.link);
+  await page.waitForSelector('#receive:not([disabled])');
+  await shot(page, 'receive-start');
+  await page.click('#receive');
+  await page.waitForSelector('#offer:not([hidden])');
+  assert.match(await page.textContent('#offer-summary'), /1 file \(104\.9 MB\)/);
+  await shot(page, 'receive-offer');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  await page.waitForSelector('#progress:not([hidden])');
+  await shot(page, 'receive-progress');
+  assert.equal(download.suggestedFilename(), 'video.bin');
+  const saved = path.join(tmp, 'saved-video.bin');
+  await download.saveAs(saved);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /every file was verified/);
+  await shot(page, 'receive-done');
+  assert.equal(await exited(proc), 0);
+  assert.ok(fs.readFileSync(saved).equals(fs.readFileSync(src)), 'the saved bytes differ');
+  await page.context().close();
+});
+
+test('a folder arrives as one ZIP with its layout intact', async () => {
+  const dir = path.join(tmp, 'album');
+  fs.mkdirSync(path.join(dir, 'sub', 'empty-dir'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a.bin'), crypto.randomBytes(3 * MB + 7));
+  fs.writeFileSync(path.join(dir, 'sub', 'b.txt'), 'hello\n');
+  fs.writeFileSync(path.join(dir, 'sub', 'zero'), '');
+  const { proc, code } = await startSend(serverUrl, [dir]);
+  const page = await newPage();
+  await page.goto(code.link);
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  const zip = path.join(tmp, 'album.zip');
+  await download.saveAs(zip);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.equal(await exited(proc), 0);
+  const out = path.join(tmp, 'unzipped');
+  execFileSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; z.extractall(sys.argv[2])', zip, out]);
+  assert.ok(fs.readFileSync(path.join(out, 'album', 'a.bin')).equals(fs.readFileSync(path.join(dir, 'a.bin'))));
+  assert.equal(fs.readFileSync(path.join(out, 'album', 'sub', 'b.txt'), 'utf8'), 'hello\n');
+  assert.equal(fs.readFileSync(path.join(out, 'album', 'sub', 'zero')).length, 0);
+  assert.ok(fs.statSync(path.join(out, 'album', 'sub', 'empty-dir')).isDirectory());
+  await page.context().close();
+});
+
+test('a wrong secret fails on the page and at the sender, and nothing is saved', async () => {
+  const src = path.join(tmp, 'secret.bin');
+  fs.writeFileSync(src, 'secret');
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const [base, fragment] = code.link.split('#');
+  const nameplate = fragment.split('-')[0];
+  const wrong = base + '#' + nameplate + '-' + Buffer.from(crypto.randomBytes(16)).toString('base64url');
+  const page = await newPage();
+  let downloads = 0;
+  page.on('download', () => downloads++);
+  await page.goto(wrong);
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error-text'), /does not match/);
+  await shot(page, 'receive-error');
+  assert.equal(await exited(proc), 3);
+  assert.equal(downloads, 0);
+  // The link is used up: opening it again says so.
+  await page.goto(code.link);
+  await page.reload();
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error-text'), /already used or has expired/);
+  await page.context().close();
+});
+
+test('a damaged link and a text message', async () => {
+  const page = await newPage();
+  await page.goto(serverUrl + '/r#12-short');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error-text'), /incomplete/);
+  const { proc, code } = await startSend(serverUrl, ['--text', 'the door code is 4711']);
+  await page.goto(code.link);
+  await page.reload();
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#done:not([hidden])');
+  assert.equal(await page.textContent('#message'), 'the door code is 4711');
+  assert.equal(await exited(proc), 0);
+  await page.context().close();
+});

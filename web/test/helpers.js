@@ -1,0 +1,34 @@
+// What both web test files need: the real ferry binary, a server, and line-by-line process output.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+
+export const FERRY = process.env.FERRY_BIN || path.resolve('..', 'build', 'release', 'src', 'cli', 'ferry');
+
+export function lines(proc) {
+  const rl = createInterface({ input: proc.stdout });
+  const queue = [];
+  const waiters = [];
+  rl.on('line', (l) => (waiters.length ? waiters.shift()(l) : queue.push(l)));
+  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r)));
+}
+
+export const exited = (p) => (p.exitCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.on('exit', (c) => r(c))));
+
+// `ferry serve` on a free loopback port: { proc, url }.
+export async function startServer() {
+  const proc = spawn(FERRY, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const next = lines(proc);
+  await next();
+  const url = (await next()).split('public URL:')[1].trim();
+  return { proc, url };
+}
+
+// `ferry send --json ARGS` against url: { proc, code } once it printed its code.
+export async function startSend(url, args) {
+  const proc = spawn(FERRY, ['send', '--json', '--server', url, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const code = JSON.parse(await lines(proc)());
+  assert.equal(code.event, 'code');
+  return { proc, code };
+}

@@ -1,0 +1,144 @@
+// The JavaScript receiver core against the real CLI sender and server (no browser: Node with the
+// `ws` WebSocket): files, a directory, text, a wrong code, hostile names.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sodiumModule from 'libsodium-wrappers-sumo';
+import WebSocket from 'ws';
+
+import { exited, startSend, startServer } from './helpers.js';
+import { receive } from '../src/receive.js';
+import { parseSecret, safeRelativePath, ProtocolError } from '../src/protocol.js';
+
+let sodium;
+let server;
+let serverUrl;
+let tmp;
+
+
+
+before(async () => {
+  await sodiumModule.ready;
+  sodium = sodiumModule;
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-'));
+  ({ proc: server, url: serverUrl } = await startServer());
+});
+
+after(() => {
+  server.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+
+// A sink that writes files under dir (what the page does with the File System Access API).
+function diskSink(dir) {
+  let fd = null;
+  return {
+    files: [],
+    async begin(entry) {
+      const p = path.join(dir, entry.path);
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fd = fs.openSync(p, 'w');
+      this.files.push(entry.path);
+    },
+    async write(bytes) {
+      fs.writeSync(fd, bytes);
+    },
+    async end() {
+      fs.closeSync(fd);
+      fd = null;
+    },
+    abandon() {
+      if (fd !== null) fs.closeSync(fd);
+    },
+  };
+}
+
+test('receives a file and a directory from the CLI through the relay, intact', async () => {
+  const src = path.join(tmp, 'src');
+  fs.mkdirSync(path.join(src, 'album', 'sub'), { recursive: true });
+  const big = crypto.randomBytes(5 * 1024 * 1024 + 123);
+  fs.writeFileSync(path.join(src, 'album', 'big.bin'), big);
+  fs.writeFileSync(path.join(src, 'album', 'sub', 'note.txt'), 'hello from the CLI\n');
+  fs.writeFileSync(path.join(src, 'album', 'empty'), '');
+  const { proc, code } = await startSend(serverUrl, [path.join(src, 'album')]);
+  const out = path.join(tmp, 'out1');
+  const events = [];
+  const sink = diskSink(out);
+  const result = await receive({
+    sodium, WebSocket, server: serverUrl, code: code.code, sink,
+    decide: async () => true, onEvent: (e) => events.push(e),
+  });
+  assert.equal(result.declined, false);
+  assert.equal(await exited(proc), 0);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'album', 'big.bin')), big);
+  assert.equal(fs.readFileSync(path.join(out, 'album', 'sub', 'note.txt'), 'utf8'), 'hello from the CLI\n');
+  assert.equal(fs.readFileSync(path.join(out, 'album', 'empty')).length, 0);
+  assert.ok(events.some((e) => e.event === 'connected' && e.path === 'relay'));
+  assert.ok(events.some((e) => e.event === 'done'));
+});
+
+test('receives through a link (the 128-bit secret in the fragment)', async () => {
+  const src = path.join(tmp, 'link.bin');
+  const data = crypto.randomBytes(300000);
+  fs.writeFileSync(src, data);
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const out = path.join(tmp, 'out2');
+  await receive({ sodium, WebSocket, server: serverUrl, code: code.link, sink: diskSink(out), decide: async () => true });
+  assert.equal(await exited(proc), 0);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'link.bin')), data);
+});
+
+test('text arrives as the offer', async () => {
+  const { proc, code } = await startSend(serverUrl, ['--text', 'meet at 6']);
+  let offer;
+  await receive({ sodium, WebSocket, server: serverUrl, code: code.code, sink: diskSink(tmp), decide: async (o) => { offer = o; return true; } });
+  assert.equal(await exited(proc), 0);
+  assert.equal(offer.kind, 'text');
+  assert.equal(offer.text, 'meet at 6');
+});
+
+test('declining tells the sender', async () => {
+  const src = path.join(tmp, 'no.bin');
+  fs.writeFileSync(src, 'x');
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const r = await receive({ sodium, WebSocket, server: serverUrl, code: code.code, sink: diskSink(tmp), decide: async () => false });
+  assert.equal(r.declined, true);
+  assert.equal(await exited(proc), 4);
+});
+
+test('a wrong code fails on both sides and nothing is written', async () => {
+  const src = path.join(tmp, 'secret.bin');
+  fs.writeFileSync(src, 'secret');
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const nameplate = code.code.split('-')[0];
+  const wrong = nameplate + '-' + (code.code.endsWith('-acorn') ? 'zebra-zebra' : 'acorn-acorn');
+  const out = path.join(tmp, 'out3');
+  await assert.rejects(
+    receive({ sodium, WebSocket, server: serverUrl, code: wrong, sink: diskSink(out), decide: async () => true }),
+    (e) => e instanceof ProtocolError && e.code === 'wrong_code',
+  );
+  assert.equal(await exited(proc), 3);
+  assert.equal(fs.existsSync(out), false);
+});
+
+test('an unknown code is a clear error', async () => {
+  await assert.rejects(
+    receive({ sodium, WebSocket, server: serverUrl, code: '999999-acorn-zebra', sink: diskSink(tmp), decide: async () => true }),
+    (e) => e instanceof ProtocolError && e.code === 'code_unknown',
+  );
+});
+
+test('codes, links and hostile names are checked before use', () => {
+  assert.equal(parseSecret('7-tumbler-oxcart').nameplate, '7');
+  assert.equal(parseSecret('http://x/r#12-AAAAAAAAAAAAAAAAAAAAAA').kind, 2);
+  assert.throws(() => parseSecret('http://x/r#12-AAAA'), ProtocolError);
+  assert.throws(() => parseSecret('tumbler'), ProtocolError);
+  for (const bad of ['/etc/passwd', '../x', 'a/../../b', 'a\\b', 'a/./b', '', 'x\u0000y', 'a//b']) {
+    assert.equal(safeRelativePath(bad), false, bad);
+  }
+  assert.equal(safeRelativePath('photos/2024/a.jpg'), true);
+});
