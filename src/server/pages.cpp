@@ -21,6 +21,9 @@ Page page_for(std::string_view target, std::string_view public_url) {
   const std::string_view path = target.substr(0, q);
   if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
   if (path == "/" || path == "/index.html") {
+    if (const auto page = find_web_asset("index.html")) {
+      return {200, std::string(page->content_type), std::string(page->body)};
+    }
     return {200, "text/html; charset=utf-8",
             html("ferry",
                  "<h1>ferry</h1><p>This is a ferry server. It introduces two computers "

@@ -101,8 +101,10 @@ export function cpaceGenerator(sodium, prs, sid) {
   return sodium.crypto_core_ristretto255_from_hash(sodium.crypto_hash_sha512(gen));
 }
 
-// The receiver is CPace's responder: its share, and a finish() giving the ISK.
-export function cpaceResponder(sodium, prs, sid) {
+// One side of CPace: its share, and finish(peerShare) giving the ISK. The sender is the initiator
+// (AD "sender"), the receiver the responder (AD "receiver"); the transcript puts the initiator's
+// share first.
+function cpaceSide(sodium, prs, sid, initiator) {
   const g = cpaceGenerator(sodium, prs, sid);
   const scalar = sodium.crypto_core_ristretto255_scalar_random();
   const share = sodium.crypto_scalarmult_ristretto255(scalar, g);
@@ -110,16 +112,18 @@ export function cpaceResponder(sodium, prs, sid) {
     share,
     finish(peerShare) {
       if (!sodium.crypto_core_ristretto255_is_valid_point(peerShare)) {
-        throw new ProtocolError('protocol', "the sender's PAKE message is not a valid group element");
+        throw new ProtocolError('protocol', "the peer's PAKE message is not a valid group element");
       }
       const k = sodium.crypto_scalarmult_ristretto255(scalar, peerShare);
-      // transcript_ir: the initiator (sender, AD "sender") first.
+      const [ya, yb] = initiator ? [share, peerShare] : [peerShare, share];
       return sodium.crypto_hash_sha512(
-        concat(lv(DSI_ISK), lv(sid), lv(k), lv(peerShare), lv(utf8('sender')), lv(share), lv(utf8('receiver'))),
+        concat(lv(DSI_ISK), lv(sid), lv(k), lv(ya), lv(utf8('sender')), lv(yb), lv(utf8('receiver'))),
       );
     },
   };
 }
+export const cpaceResponder = (sodium, prs, sid) => cpaceSide(sodium, prs, sid, false);
+export const cpaceInitiator = (sodium, prs, sid) => cpaceSide(sodium, prs, sid, true);
 
 export function sessionKeys(sodium, isk) {
   const key = (label) => sodium.crypto_generichash(32, utf8('ferry-v1 ' + label), isk);
@@ -168,8 +172,8 @@ export class MailboxBox {
 
 // --- relay hello (version 2) --------------------------------------------------------------------
 export const RELAY_STATUS = { paired: 0, used: 1, sideTaken: 2, timeout: 3, malformed: 4, limit: 5, waiting: 6, expired: 7, forged: 8, shutdown: 9 };
-export function relayHello(grant) {
-  return concat(utf8('FRLY'), new Uint8Array([2, 'R'.charCodeAt(0)]), grant);
+export function relayHello(grant, side = 'R') {
+  return concat(utf8('FRLY'), new Uint8Array([2, side.charCodeAt(0)]), grant);
 }
 
 // --- record layer: secretstream, u32be length prefix per record --------------------------------
@@ -189,6 +193,22 @@ export function encodeString(s) {
 export function encodeAbort(code, message) {
   return concat(new Uint8Array([MSG.abort]), encodeString(code), encodeString(message));
 }
+export function encodeOfferParts(offerJson, partBytes = 256 * 1024) {
+  const b = utf8(offerJson);
+  const parts = [];
+  for (let at = 0; at === 0 || at < b.length; at += partBytes) {
+    const last = at + partBytes >= b.length;
+    parts.push(concat(new Uint8Array([MSG.offerPart, last ? 1 : 0]), b.subarray(at, at + partBytes)));
+  }
+  return parts;
+}
+export function encodeChunk(file, offset, data) {
+  return concat(new Uint8Array([MSG.chunk]), u32(file), u64(offset), data);
+}
+export function encodeFileEnd(file, hash) {
+  return concat(new Uint8Array([MSG.fileEnd]), u32(file), hash);
+}
+
 export function decodePipeMessage(r) {
   const type = r[0];
   const str = (at) => {
@@ -208,6 +228,19 @@ export function decodePipeMessage(r) {
       return { type: 'fileEnd', file: readU32(r, 1), hash: r.subarray(5, 37) };
     case MSG.done:
       return { type: 'done' };
+    case MSG.ack:
+      return { type: 'ack' };
+    case MSG.accept: {
+      const n = readU32(r, 1);
+      if (r.length !== 5 + 8 * n) throw new ProtocolError('protocol', 'malformed accept');
+      const offsets = [];
+      for (let i = 0; i < n; i++) offsets.push(readU64(r, 5 + 8 * i));
+      return { type: 'accept', offsets };
+    }
+    case MSG.decline: {
+      const [reason] = str(1);
+      return { type: 'decline', reason };
+    }
     case MSG.abort: {
       const [code, at] = str(1);
       const [message] = str(at);

@@ -3,14 +3,14 @@
 // FERRY_SCREENSHOTS=DIR it also saves a screenshot of each page state there (docs/screenshots).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { exited, startSend, startServer } from './helpers.js';
+import { FERRY, exited, startSend, startServer } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.FERRY_SCREENSHOTS;
@@ -131,6 +131,48 @@ test('a wrong secret fails on the page and at the sender, and nothing is saved',
   await page.click('#receive:not([disabled])');
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error-text'), /already used or has expired/);
+  await page.context().close();
+});
+
+test('the page sends a file and a folder; the CLI receives them intact', async () => {
+  const page = await newPage();
+  await page.goto(serverUrl + '/');
+  await shot(page, 'send-pick');
+  const src = path.join(tmp, 'from-browser.bin');
+  fs.writeFileSync(src, crypto.randomBytes(20 * MB + 3));
+  await page.setInputFiles('#files', src);
+  await page.click('#send:not([disabled])');
+  await page.waitForSelector('#code-box:not([hidden])');
+  await shot(page, 'send-code');
+  const command = await page.textContent('#command');
+  assert.ok(command.startsWith('ferry receive --server ' + serverUrl + ' '), command);
+  const code = command.split(' ').pop();
+  assert.match(code, /^[1-9][0-9]*-[a-z]+-[a-z]+$/);
+  const out = path.join(tmp, 'cli-out');
+  fs.mkdirSync(out);
+  const r = spawn(FERRY, ['receive', '--yes', '--server', serverUrl, '--output', out, code], { stdio: 'ignore' });
+  assert.equal(await exited(r), 0);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /verified every one/);
+  assert.ok(fs.readFileSync(path.join(out, 'from-browser.bin')).equals(fs.readFileSync(src)));
+
+  // A folder, by link this time.
+  const dir = path.join(tmp, 'pics');
+  fs.mkdirSync(path.join(dir, 'inner'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'inner', 'x.bin'), crypto.randomBytes(123457));
+  fs.writeFileSync(path.join(dir, 'y.txt'), 'why\n');
+  await page.goto(serverUrl + '/');
+  await page.setInputFiles('#folder', dir);
+  await page.click('#send:not([disabled])');
+  await page.waitForSelector('#code-box:not([hidden])');
+  const link = await page.getAttribute('#link', 'href');
+  const out2 = path.join(tmp, 'cli-out2');
+  fs.mkdirSync(out2);
+  const r2 = spawn(FERRY, ['receive', '--yes', '--output', out2, link], { stdio: 'ignore' });
+  assert.equal(await exited(r2), 0);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.ok(fs.readFileSync(path.join(out2, 'pics', 'inner', 'x.bin')).equals(fs.readFileSync(path.join(dir, 'inner', 'x.bin'))));
+  assert.equal(fs.readFileSync(path.join(out2, 'pics', 'y.txt'), 'utf8'), 'why\n');
   await page.context().close();
 });
 

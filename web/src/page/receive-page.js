@@ -5,50 +5,15 @@
 import sodiumLib from 'libsodium-wrappers-sumo';
 import { receive } from '../receive.js';
 import { ZipStream } from './zip.js';
+import { $, duration, fail as failWith, show as showSection, showProgress, size } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
-const show = (id) => {
-  for (const s of ['start', 'offer', 'progress', 'done', 'error']) $(s).hidden = s !== id;
-};
-
-const SENTENCES = {
-  code_unknown: 'This link was already used or has expired (each link works once). Ask the sender for a new one.',
+const SECTIONS = ['start', 'offer', 'progress', 'done', 'error'];
+const fail = (code, detail) => failWith(code, detail, SECTIONS, {
   wrong_code: 'This link does not match the transfer it points to: it may be damaged. Nothing was received. Ask the sender for a new link.',
   peer_gone: 'The sender went away before the transfer finished. Ask them to send again.',
   declined: 'You declined the transfer.',
-  relay_limit: "The server's relay ended the transfer at one of its limits.",
-  relay_refused: "The server's relay refused the transfer.",
-  server_unreachable: 'The ferry server cannot be reached. Check your connection and try again.',
-  server_error: 'The ferry server had a problem. Try again in a moment.',
-  no_path: 'The sender cannot be reached from a browser.',
-  integrity: 'A file did not arrive intact, so it was not kept. Ask the sender to send again.',
-  bad_offer: 'The sender offered files with unsafe names; nothing was saved.',
-  usage: 'This link is incomplete: copy the whole link, including the part after #.',
-  browser: 'This browser is too old for ferry: it lacks service workers or streams. Try a current Firefox, Chrome, Edge or Safari.',
-};
-
-function fail(code, detail) {
-  $('error-text').textContent = SENTENCES[code] || 'The transfer failed.';
-  $('error-detail').textContent = detail || '';
-  show('error');
-  document.title = 'ferry: failed';
-}
-
-function size(n) {
-  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return (i === 0 ? n : n.toFixed(1)) + ' ' + units[i];
-}
-
-function duration(s) {
-  if (!isFinite(s)) return '';
-  if (s < 60) return Math.ceil(s) + ' s';
-  return Math.floor(s / 60) + ' min ' + Math.ceil(s % 60) + ' s';
-}
+});
+const show = (id) => showSection(id, SECTIONS);
 
 // A download fed through the service worker, with back-pressure: each chunk waits for the
 // worker's request for more.
@@ -205,13 +170,7 @@ async function main() {
           abandon: () => sink && sink.abandon(),
         },
         onEvent: (e) => {
-          if (e.event === 'progress') {
-            const s = (performance.now() - started) / 1000;
-            const rate = e.bytes / Math.max(s, 0.001);
-            $('bar').value = e.total ? (100 * e.bytes) / e.total : 100;
-            $('bar-text').textContent = `${size(e.bytes)} of ${size(e.total)}`;
-            $('rate').textContent = `${size(rate)}/s, about ${duration((e.total - e.bytes) / rate)} left`;
-          }
+          if (e.event === 'progress') showProgress(e.bytes, e.total, started);
         },
       });
       if (result.declined) return fail('declined');

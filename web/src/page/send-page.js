@@ -1,0 +1,81 @@
+// The send page (/): pick or drop files or a folder, get a code and a link, keep the page open
+// while the receiver (a CLI or another browser) takes the files through the relay.
+import sodiumLib from 'libsodium-wrappers-sumo';
+import { send } from '../send.js';
+import { $, fail, show, showProgress, size } from './ui.js';
+
+const SECTIONS = ['pick', 'code-box', 'progress', 'done', 'error'];
+let chosen = [];
+
+// Files (with their relative paths) and the folders above them, parents first.
+function itemsFrom(files) {
+  const dirs = new Set();
+  const items = [];
+  for (const f of files) {
+    const p = f.webkitRelativePath || f.name;
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+    items.push({ path: p, size: f.size, slice: (a, b) => f.slice(a, b) });
+  }
+  return [...[...dirs].sort().map((d) => ({ path: d, dir: true })), ...items];
+}
+
+function choose(files) {
+  chosen = itemsFrom(files);
+  const list = chosen.filter((i) => !i.dir);
+  const total = list.reduce((a, i) => a + i.size, 0);
+  $('chosen').textContent = list.length
+    ? `${list.length} file${list.length === 1 ? '' : 's'} (${size(total)}) chosen.`
+    : '';
+  $('send').disabled = list.length === 0;
+}
+
+$('files').addEventListener('change', (e) => choose(e.target.files));
+$('folder').addEventListener('change', (e) => choose(e.target.files));
+$('drop').addEventListener('dragover', (e) => {
+  e.preventDefault();
+  $('drop').classList.add('over');
+});
+$('drop').addEventListener('dragleave', () => $('drop').classList.remove('over'));
+$('drop').addEventListener('drop', (e) => {
+  e.preventDefault();
+  $('drop').classList.remove('over');
+  choose(e.dataTransfer.files);
+});
+
+$('send').addEventListener('click', async () => {
+  $('send').disabled = true;
+  await sodiumLib.ready;
+  let started = 0;
+  const server = location.origin + location.pathname.replace(/\/(index\.html)?$/, '');
+  try {
+    await send({
+      sodium: sodiumLib,
+      WebSocket,
+      server,
+      items: chosen,
+      onCode: ({ code, link }) => {
+        $('command').textContent = 'ferry receive --server ' + server + ' ' + code;
+        $('link').textContent = link;
+        $('link').href = link;
+        $('copy').onclick = () => navigator.clipboard.writeText(link).then(() => ($('copy').textContent = 'Copied'));
+        show('code-box', SECTIONS);
+        document.title = 'ferry: ' + code;
+      },
+      onEvent: (e) => {
+        if (e.event === 'peer') $('send-status').textContent = 'The receiver is here; checking the code…';
+        if (e.event === 'connected') {
+          started = performance.now();
+          show('progress', SECTIONS);
+        }
+        if (e.event === 'progress') showProgress(e.bytes, e.total, started);
+      },
+    });
+    const files = chosen.filter((i) => !i.dir);
+    $('done-text').textContent = `Sent ${files.length} file${files.length === 1 ? '' : 's'}; the receiver verified every one.`;
+    show('done', SECTIONS);
+    document.title = 'ferry: sent';
+  } catch (e) {
+    fail(e.code || 'server_error', e.message, SECTIONS);
+  }
+});

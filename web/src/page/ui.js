@@ -1,0 +1,56 @@
+// What the send and receive pages share: sections shown one at a time, sizes and durations in
+// words, progress with rate and ETA, and errors as sentences.
+export const $ = (id) => document.getElementById(id);
+
+export function show(id, sections) {
+  for (const s of sections) $(s).hidden = s !== id;
+}
+
+export function size(n) {
+  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return (i === 0 ? n : n.toFixed(1)) + ' ' + units[i];
+}
+
+export function duration(s) {
+  if (!isFinite(s)) return '';
+  if (s < 60) return Math.ceil(s) + ' s';
+  return Math.floor(s / 60) + ' min ' + Math.ceil(s % 60) + ' s';
+}
+
+export function showProgress(bytes, total, startedMs) {
+  const s = (performance.now() - startedMs) / 1000;
+  const rate = bytes / Math.max(s, 0.001);
+  $('bar').value = total ? (100 * bytes) / total : 100;
+  $('bar-text').textContent = `${size(bytes)} of ${size(total)}`;
+  $('rate').textContent = `${size(rate)}/s, about ${duration((total - bytes) / rate)} left`;
+}
+
+export const SENTENCES = {
+  code_unknown: 'This link was already used or has expired (each link works once). Ask the sender for a new one.',
+  wrong_code: 'The code did not match: a typo, or someone guessed. Nothing was sent. Start again for a new code.',
+  peer_gone: 'The other side went away before the transfer finished.',
+  declined: 'The transfer was declined.',
+  relay_limit: "The server's relay ended the transfer at one of its limits.",
+  relay_refused: "The server's relay refused the transfer.",
+  server_unreachable: 'The ferry server cannot be reached. Check your connection and try again.',
+  server_error: 'The ferry server had a problem. Try again in a moment.',
+  no_path: 'The other side cannot be reached from a browser.',
+  integrity: 'A file did not arrive intact, so it was not kept. Send again.',
+  bad_offer: 'The sender offered files with unsafe names; nothing was saved.',
+  usage: 'This link is incomplete: copy the whole link, including the part after #.',
+  browser: 'This browser is too old for ferry: it lacks service workers or streams. Try a current Firefox, Chrome, Edge or Safari.',
+  interrupted: 'The download was cancelled in the browser.',
+};
+
+// overrides: sentences a page words its own way.
+export function fail(code, detail, sections, overrides = {}) {
+  $('error-text').textContent = overrides[code] || SENTENCES[code] || 'The transfer failed.';
+  $('error-detail').textContent = detail || '';
+  show('error', sections);
+  document.title = 'ferry: failed';
+}

@@ -1,0 +1,117 @@
+// Sending with ferry from JavaScript (the browser's send page, or Node in tests): a code and a
+// link from the rendezvous, CPace as the initiator for whichever secret the receiver uses, then
+// the relay over a WebSocket and the offer/chunks exchange, reading each file in slices so
+// nothing is held whole. Files are Blob-like: { path, size, slice(a, b) -> { arrayBuffer() } }.
+import {
+  MSG, MailboxBox, ProtocolError, concat, confirmationTranscript, cpaceInitiator, encodeChunk, encodeFileEnd,
+  encodeOfferParts, fromHex, fromUtf8, sessionKeys, toBase64, utf8,
+} from './protocol.js';
+import { Rendezvous, openRelayPipe, websocketBase } from './session.js';
+import { WORDS } from './wordlist.js';
+
+const CHUNK = 256 * 1024;
+
+function base64url(b) {
+  return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+// options: { sodium, WebSocket, server, items: [{ path, size, slice } | { path, dir: true }],
+//            onCode({ code, link }), onEvent }
+export async function send({ sodium, WebSocket, server, items, onCode, onEvent = () => {} }) {
+  const base = websocketBase(server);
+  const rv = await Rendezvous.open(WebSocket, base);
+  let pipe = null;
+  try {
+    await rv.welcome();
+    rv.send({ type: 'allocate' });
+    const allocated = await rv.next();
+    if (allocated.type !== 'allocated') throw new ProtocolError('server_error', 'the server answered out of order');
+    const nameplate = allocated.nameplate;
+    const random = sodium.randombytes_buf(18);
+    const words = WORDS[random[0]] + '-' + WORDS[random[1]];
+    const linkSecret = random.subarray(2, 18);
+    const code = nameplate + '-' + words;
+    const link = server.replace(/\/$/, '') + '/r#' + nameplate + '-' + base64url(linkSecret);
+    onCode({ code, link });
+
+    const paired = await rv.next();
+    if (paired.type !== 'paired') throw new ProtocolError('server_error', 'the server answered out of order');
+    const sid = fromHex(paired.session);
+    const grant = paired.relay_grant ? fromHex(paired.relay_grant) : null;
+    onEvent({ event: 'peer' });
+
+    const first = await rv.nextBody();
+    if (first.length !== 34 || first[0] !== 1 || (first[1] !== 1 && first[1] !== 2)) {
+      throw new ProtocolError('protocol', "the receiver's PAKE message is malformed");
+    }
+    const password = first[1] === 2 ? concat(utf8('ferry link:'), linkSecret) : utf8('ferry words:' + words);
+    const receiverShare = first.subarray(2);
+    const cpace = cpaceInitiator(sodium, password, sid);
+    const keys = sessionKeys(sodium, cpace.finish(receiverShare));
+    const transcript = confirmationTranscript(sid, cpace.share, receiverShare);
+    rv.sendBody(concat(new Uint8Array([1]), cpace.share, sodium.crypto_generichash(32, transcript, keys.confirmSender)));
+    const confirm = await rv.nextBody();
+    if (confirm.length !== 32 || !sodium.memcmp(confirm, sodium.crypto_generichash(32, transcript, keys.confirmReceiver))) {
+      throw new ProtocolError('wrong_code', 'the receiver typed a wrong code (or someone guessed); nothing was sent');
+    }
+
+    const seal = new MailboxBox(sodium, keys.mailboxSender);
+    const open = new MailboxBox(sodium, keys.mailboxReceiver);
+    rv.sendBody(seal.seal(utf8(JSON.stringify({ type: 'candidates', candidates: [], relay: grant !== null }))));
+    const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
+    if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', 'the receiver gave up: ' + note.message);
+    if (!grant || !note.relay) {
+      throw new ProtocolError('no_path', 'the receiver cannot be reached from a browser: it does not use the relay');
+    }
+    pipe = await openRelayPipe({
+      sodium, WebSocket, base, grant, side: 'S', sendKey: keys.streamSender, receiveKey: keys.streamReceiver,
+    });
+    onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket' });
+    const { sendRecord, readRecord, drain } = pipe;
+    sendRecord(new Uint8Array([MSG.hello, 0]));
+    const hello = await readRecord();
+    if (hello.type !== 'hello' || hello.side !== 1) throw new ProtocolError('protocol', 'unexpected hello');
+    const select = await readRecord();
+    if (select.type !== 'select') throw new ProtocolError('protocol', 'the receiver did not select this path');
+
+    const entries = items.map((it) => (it.dir
+      ? { path: it.path, kind: 'dir' }
+      : { path: it.path, kind: 'file', size: it.size, exec: false }));
+    for (const part of encodeOfferParts(JSON.stringify({ kind: 'files', entries }))) sendRecord(part);
+    const answer = await readRecord();
+    if (answer.type === 'decline') throw new ProtocolError('declined', 'the receiver declined: ' + answer.reason);
+    if (answer.type === 'abort') throw new ProtocolError(answer.code, 'the receiver stopped: ' + answer.message);
+    if (answer.type !== 'accept' || answer.offsets.length !== items.length) {
+      throw new ProtocolError('protocol', 'the receiver answered the offer out of order');
+    }
+    const total = items.reduce((a, it) => a + (it.dir ? 0 : it.size), 0);
+    let sent = 0;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
+      if (it.dir) continue;
+      const start = answer.offsets[i];
+      if (start > it.size) throw new ProtocolError('protocol', 'the receiver asked to resume past the end');
+      const hasher = sodium.crypto_generichash_init(null, 32);
+      for (let at = 0; at < it.size; at += CHUNK) {
+        const bytes = new Uint8Array(await it.slice(at, Math.min(at + CHUNK, it.size)).arrayBuffer());
+        sodium.crypto_generichash_update(hasher, bytes);
+        if (at + bytes.length <= start) continue; // the receiver has these (a resume): hash only
+        const from = Math.max(start - at, 0);
+        sendRecord(encodeChunk(i, at + from, bytes.subarray(from)));
+        sent += bytes.length - from;
+        onEvent({ event: 'progress', bytes: sent, total });
+        await drain();
+      }
+      sendRecord(encodeFileEnd(i, sodium.crypto_generichash_final(hasher, 32)));
+    }
+    sendRecord(new Uint8Array([MSG.done]), true);
+    const ack = await readRecord();
+    if (ack.type === 'abort') throw new ProtocolError(ack.code, 'the receiver stopped: ' + ack.message);
+    if (ack.type !== 'ack') throw new ProtocolError('protocol', 'the receiver did not confirm');
+    onEvent({ event: 'done', bytes: sent, total });
+    return { code, link };
+  } finally {
+    rv.close();
+    if (pipe) pipe.close();
+  }
+}

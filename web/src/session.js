@@ -1,0 +1,181 @@
+// What both directions share: WebSockets awaited message by message, the rendezvous channel, the
+// relay over a WebSocket, and the record layer on it.
+import {
+  MAX_RECORD, ProtocolError, RECORD_HEADER_BYTES, RELAY_STATUS, concat, decodePipeMessage, fromBase64, readU32,
+  relayHello, toBase64, u32,
+} from './protocol.js';
+
+// A WebSocket whose messages are awaited in order.
+export class Socket {
+  static open(WebSocketImpl, url, timeoutMs = 10000) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocketImpl(url);
+      ws.binaryType = 'arraybuffer';
+      const s = new Socket(ws);
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new ProtocolError('server_unreachable', 'no answer from ' + url));
+      }, timeoutMs);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(s);
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        reject(new ProtocolError('server_unreachable', 'could not reach the ferry server at ' + url));
+      };
+    });
+  }
+  constructor(ws) {
+    this.ws = ws;
+    this.queue = [];
+    this.waiting = null;
+    this.closed = null;
+    ws.onmessage = (e) => this.push({ data: e.data });
+    ws.onclose = (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.push(null);
+    };
+  }
+  push(item) {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w(item);
+    } else {
+      this.queue.push(item);
+    }
+  }
+  // The next message (string or Uint8Array); null once closed.
+  async next() {
+    const item = this.queue.length ? this.queue.shift() : await new Promise((r) => (this.waiting = r));
+    if (item === null) {
+      this.queue.push(null); // stays closed
+      return null;
+    }
+    return typeof item.data === 'string' ? item.data : new Uint8Array(item.data);
+  }
+  send(data) {
+    this.ws.send(data);
+  }
+  close() {
+    this.ws.close();
+  }
+}
+
+// Bytes from a relay WebSocket as a stream: exact reads across message boundaries. A close frame
+// with 4000 + status carries the relay's reason.
+class RelayStream {
+  constructor(socket) {
+    this.socket = socket;
+    this.buf = new Uint8Array(0);
+  }
+  async read(n) {
+    while (this.buf.length < n) {
+      const m = await this.socket.next();
+      if (m === null) {
+        const c = this.socket.closed || {};
+        if (c.code >= 4000 && c.code < 4256) {
+          throw new ProtocolError(c.code === 4000 + RELAY_STATUS.limit ? 'relay_limit' : 'relay_refused',
+            'the relay ended the transfer: ' + c.reason);
+        }
+        throw new ProtocolError('peer_gone', 'the connection through the relay closed unexpectedly');
+      }
+      if (typeof m === 'string') throw new ProtocolError('protocol', 'the relay sent text');
+      this.buf = this.buf.length ? concat(this.buf, m) : m;
+    }
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+}
+
+export function websocketBase(server) {
+  const u = new URL(server);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ProtocolError('usage', 'the server URL must start with http:// or https://');
+  }
+  return (u.protocol === 'https:' ? 'wss://' : 'ws://') + u.host + u.pathname.replace(/\/$/, '');
+}
+
+
+const SERVER_ERRORS = { code_unknown: 'code_unknown', code_taken: 'code_taken' };
+
+// The rendezvous WebSocket: JSON messages, server errors as ProtocolErrors, opaque bodies.
+export class Rendezvous {
+  static async open(WebSocketImpl, base) {
+    return new Rendezvous(await Socket.open(WebSocketImpl, base + '/v1/rendezvous'));
+  }
+  constructor(socket) {
+    this.socket = socket;
+  }
+  async next() {
+    const text = await this.socket.next();
+    if (text === null) throw new ProtocolError('server_error', 'the server closed the connection');
+    const m = JSON.parse(text);
+    if (m.type === 'error') throw new ProtocolError(SERVER_ERRORS[m.code] || 'server_error', m.message);
+    if (m.type === 'peer_left') throw new ProtocolError('peer_gone', 'the other side went away');
+    return m;
+  }
+  async welcome() {
+    const w = await this.next();
+    if (w.type !== 'welcome' || w.version !== 1) {
+      throw new ProtocolError('server_error', 'the server speaks another version of the ferry protocol');
+    }
+  }
+  async nextBody() {
+    const m = await this.next();
+    if (m.type !== 'message') throw new ProtocolError('server_error', 'the server answered out of order');
+    return fromBase64(m.body);
+  }
+  send(obj) {
+    this.socket.send(JSON.stringify(obj));
+  }
+  sendBody(b) {
+    this.send({ type: 'message', body: toBase64(b) });
+  }
+  close() {
+    this.socket.close();
+  }
+}
+
+// Meets the peer at the relay (side 'S' or 'R') and sets up the record layer: { sendRecord,
+// readRecord, drain, close }. sendKey/receiveKey: this side's and the peer's stream keys.
+export async function openRelayPipe({ sodium, WebSocket, base, grant, side, sendKey, receiveKey }) {
+  const relay = await Socket.open(WebSocket, base + '/v1/relay');
+  relay.send(relayHello(grant, side));
+  const stream = new RelayStream(relay);
+  for (;;) {
+    const status = (await stream.read(1))[0];
+    if (status === RELAY_STATUS.paired) break;
+    if (status !== RELAY_STATUS.waiting) {
+      await stream.read(1); // throws with the relay's own sentence (its close frame)
+      throw new ProtocolError('relay_refused', 'the relay refused the session (status ' + status + ')');
+    }
+  }
+  const push = sodium.crypto_secretstream_xchacha20poly1305_init_push(sendKey);
+  relay.send(push.header);
+  const pull = sodium.crypto_secretstream_xchacha20poly1305_init_pull(await stream.read(RECORD_HEADER_BYTES), receiveKey);
+  const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  return {
+    sendRecord(plain, final = false) {
+      const c = sodium.crypto_secretstream_xchacha20poly1305_push(push.state, plain, null, final ? TAG_FINAL : TAG_MESSAGE);
+      relay.send(concat(u32(c.length), c));
+    },
+    async readRecord() {
+      const len = readU32(await stream.read(4));
+      if (len < 17 || len > MAX_RECORD) throw new ProtocolError('protocol', 'record length out of range');
+      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(pull, await stream.read(len));
+      if (!r) throw new ProtocolError('protocol', 'record failed authentication');
+      return decodePipeMessage(r.message);
+    },
+    // Waits while more than limit bytes wait in the WebSocket's send buffer (back-pressure).
+    async drain(limit = 4 << 20) {
+      while (relay.ws.bufferedAmount > limit) await new Promise((r) => setTimeout(r, 2));
+    },
+    close() {
+      setTimeout(() => relay.close(), 500);
+    },
+  };
+}
