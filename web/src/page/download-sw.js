@@ -33,7 +33,8 @@ self.addEventListener('message', (event) => {
         port.postMessage({ type: 'cancelled' });
       },
     },
-    { highWaterMark: 1 },
+    // Up to 16 chunks (at most 16 MiB) queued: enough to keep the disk busy, bounded memory.
+    { highWaterMark: 16 },
   );
   pending.set(id, { stream, filename, size });
   port.postMessage({ type: 'ready' });

@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// Browser receive throughput and memory (issue 6). Through the relay on loopback: the CLI sends a
+// file to headless Chromium's receive page (streamed download), and to the CLI receiver with
+// --force-relay in the same run, as the reference: prints the browser's MB/s as a ratio to the
+// CLI's (goal >= 0.5). Then the browser's peak memory (all Chromium processes' RSS, sampled)
+// receiving BENCH_SMALL and BENCH_LARGE bytes (default 128 MiB and 1 GiB): it must not grow with
+// the file. Median of BENCH_RUNS (3). Run from the repository root after scripts/setup.sh.
+import { spawn, execSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { chromium } = await import(path.join(ROOT, 'web', 'node_modules', 'playwright-core', 'index.mjs'));
+const FERRY = process.env.FERRY_BIN || path.join(ROOT, 'build', 'release', 'src', 'cli', 'ferry');
+const RUNS = Number(process.env.BENCH_RUNS || 3);
+const SIZE = Number(process.env.BENCH_SIZE || 256 * 2 ** 20);
+const SMALL = Number(process.env.BENCH_SMALL || 128 * 2 ** 20);
+const LARGE = Number(process.env.BENCH_LARGE || 2 ** 30);
+const tmp = fs.mkdtempSync(path.join(process.env.BENCH_TMP || os.tmpdir(), 'ferry-bench-browser-'));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function lines(proc) {
+  const rl = createInterface({ input: proc.stdout });
+  const q = [];
+  const w = [];
+  rl.on('line', (l) => (w.length ? w.shift()(l) : q.push(l)));
+  return () => (q.length ? Promise.resolve(q.shift()) : new Promise((r) => w.push(r)));
+}
+const exited = (p) => (p.exitCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.on('exit', r)));
+
+function makeFile(name, size) {
+  const p = path.join(tmp, name);
+  execSync(`head -c ${size} /dev/urandom > ${p}`);
+  return p;
+}
+
+function chromiumRss() {
+  let total = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('chromium') || !cmd.includes('playwright')) continue;
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) total += Number(m[1]) * 1024;
+    } catch { /* gone */ }
+  }
+  return total;
+}
+
+async function send(url, file, extra = []) {
+  const proc = spawn(FERRY, ['send', '--json', '--server', url, ...extra, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const code = JSON.parse(await lines(proc)());
+  return { proc, code };
+}
+
+async function cliRelay(url, file) {
+  const { proc, code } = await send(url, file, ['--force-relay']);
+  const out = fs.mkdtempSync(path.join(tmp, 'cli-'));
+  const r = spawn(FERRY, ['receive', '--json', '--yes', '--force-relay', '--server', url, '--output', out, code.code], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const next = lines(r);
+  let done = null;
+  for (;;) {
+    const l = await next();
+    const e = JSON.parse(l);
+    if (e.event === 'done' || e.event === 'error') {
+      done = e;
+      break;
+    }
+  }
+  await exited(r);
+  await exited(proc);
+  fs.rmSync(out, { recursive: true, force: true });
+  if (done.event !== 'done') throw new Error('CLI relay transfer failed: ' + done.message);
+  return done.bytes / done.seconds / 1e6;
+}
+
+async function browserReceive(browser, url, file) {
+  const { proc, code } = await send(url, file);
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(code.link);
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, chromiumRss())), 100);
+  const t0 = performance.now();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  await page.waitForSelector('#done:not([hidden])', { timeout: 600000 });
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+  const saved = await download.path();
+  const ok = fs.statSync(saved).size === fs.statSync(file).size;
+  await download.delete();
+  await context.close();
+  await exited(proc);
+  if (!ok) throw new Error('the browser saved a file of the wrong size');
+  return { mbs: fs.statSync(file).size / seconds / 1e6, peak };
+}
+
+const server = spawn(FERRY, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+const next = lines(server);
+await next();
+const url = (await next()).split('public URL:')[1].trim();
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const file = makeFile('throughput.bin', SIZE);
+  const cli = [];
+  const web = [];
+  for (let i = 0; i < RUNS; i++) {
+    cli.push(await cliRelay(url, file));
+    web.push((await browserReceive(browser, url, file)).mbs);
+  }
+  fs.rmSync(file);
+  console.log(`runs: ${RUNS}, file: ${SIZE / 2 ** 20} MiB, through the relay on loopback`);
+  console.log(`CLI receive  MB/s: ${cli.map((x) => x.toFixed(0)).join(', ')}`);
+  console.log(`page receive MB/s: ${web.map((x) => x.toFixed(0)).join(', ')}`);
+  console.log(`median page ${median(web).toFixed(0)} MB/s vs CLI ${median(cli).toFixed(0)} MB/s: ratio ${(median(web) / median(cli)).toFixed(2)} (goal >= 0.5)`);
+
+  const mem = {};
+  for (const [name, size] of [['small', SMALL], ['large', LARGE]]) {
+    const f = makeFile(name + '.bin', size);
+    const peaks = [];
+    for (let i = 0; i < RUNS; i++) peaks.push((await browserReceive(browser, url, f)).peak);
+    fs.rmSync(f);
+    mem[name] = median(peaks);
+  }
+  console.log(`browser peak RSS (all Chromium processes): ${(mem.small / 1e6).toFixed(0)} MB receiving ${SMALL / 2 ** 20} MiB, ` +
+    `${(mem.large / 1e6).toFixed(0)} MB receiving ${LARGE / 2 ** 20} MiB: ratio ${(mem.large / mem.small).toFixed(2)} ` +
+    `(1.0 = does not grow with the file)`);
+} finally {
+  await browser.close();
+  server.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
