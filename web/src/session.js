@@ -68,10 +68,14 @@ export class Socket {
 class RelayStream {
   constructor(socket) {
     this.socket = socket;
-    this.buf = new Uint8Array(0);
+    this.chunks = []; // received messages not yet read, oldest first
+    this.head = 0; // bytes of chunks[0] already read
+    this.available = 0;
   }
+  // Exactly n bytes, copied once: messages are collected, not concatenated as they come (a 1 MiB
+  // record may arrive in many small messages).
   async read(n) {
-    while (this.buf.length < n) {
+    while (this.available < n) {
       const m = await this.socket.next();
       if (m === null) {
         const c = this.socket.closed || {};
@@ -82,10 +86,34 @@ class RelayStream {
         throw new ProtocolError('peer_gone', 'the connection through the relay closed unexpectedly');
       }
       if (typeof m === 'string') throw new ProtocolError('protocol', 'the relay sent text');
-      this.buf = this.buf.length ? concat(this.buf, m) : m;
+      this.chunks.push(m);
+      this.available += m.length;
     }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
+    const first = this.chunks[0];
+    if (first.length - this.head >= n) { // the common case for small reads: no copy
+      const out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      this.available -= n;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0];
+      const take = Math.min(c.length - this.head, n - at);
+      out.set(c.subarray(this.head, this.head + take), at);
+      at += take;
+      this.head += take;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    this.available -= n;
     return out;
   }
 }
