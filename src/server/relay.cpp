@@ -79,13 +79,14 @@ proto::Bytes Relay::issue_grant(const proto::Bytes& session_id) {
   return proto::sign_relay_grant(key_, g);
 }
 
-awaitable<void> Relay::refuse(RelayLink& link, RelayStatus status, std::string reason) {
+awaitable<void> Relay::refuse(RelayLink& link, RelayStatus status, std::string reason,
+                              std::string text) {
   ++stats_.refused[reason];
   error_code ec;
   link.expires_after(std::chrono::seconds(5));
   co_await link.send_status(status, ec);
   if (ec) co_return link.close();
-  const std::string text(proto::relay_status_text(status));
+  if (text.empty()) text = proto::relay_status_text(status);
   co_await link.end(status, text);
 }
 
@@ -100,20 +101,14 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string addre
                               proto::ByteView hello_bytes) {
   auto ex = co_await asio::this_coro::executor;
   if (!connects_.allow(address, Clock::now())) {
-    ++stats_.refused["connect_rate"];
-    error_code ec;
-    co_await link->send_status(RelayStatus::limit, ec);
-    co_return co_await link->end(RelayStatus::limit,
-                                 "too many relay connections from your address in the last "
-                                 "minute; wait a minute and try again");
+    co_return co_await refuse(*link, RelayStatus::limit, "connect_rate",
+                              "too many relay connections from your address in the last "
+                              "minute; wait a minute and try again");
   }
   const auto slots = per_address_->find(address);
   if (slots != per_address_->end() && slots->second >= limits_.per_address) {
-    ++stats_.refused["address_limit"];
-    error_code ec;
-    co_await link->send_status(RelayStatus::limit, ec);
-    co_return co_await link->end(
-        RelayStatus::limit,
+    co_return co_await refuse(
+        *link, RelayStatus::limit, "address_limit",
         "too many relayed transfers from your address at once (the relay allows " +
             std::to_string(limits_.per_address) + "); let some finish first");
   }

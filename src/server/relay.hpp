@@ -61,7 +61,9 @@ class Relay {
     std::shared_ptr<Waiter> sides[2];
   };
 
-  net::awaitable<void> refuse(RelayLink& link, proto::RelayStatus status, std::string reason);
+  // Says status (then text, or the status's own sentence) and closes; counts it under reason.
+  net::awaitable<void> refuse(RelayLink& link, proto::RelayStatus status, std::string reason,
+                              std::string text = {});
   void sweep(std::uint64_t now);
   net::awaitable<void> forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b);
   net::awaitable<void> pump(std::shared_ptr<Session> session, int from);
