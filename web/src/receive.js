@@ -3,10 +3,10 @@
 // UDP or open TCP), the record layer and the offer/accept/chunks exchange. Bytes go to a sink the
 // caller provides, file by file, so nothing needs to hold a whole file in memory.
 import {
-  MSG, MailboxBox, ProtocolError, concat, confirmationTranscript, cpaceResponder, encodeAccept, fromHex, fromUtf8,
-  parseOffer, parseSecret, sessionKeys, u32, utf8,
+  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, encodeAccept, fromHex, parseOffer, parseSecret,
+  sessionKeys, u32, utf8,
 } from './protocol.js';
-import { Rendezvous, openRelayPipe, websocketBase } from './session.js';
+import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
 
 // options: { sodium, WebSocket, server, code, decide(offer) -> Promise<bool>, sink, onEvent }
 // sink: { begin(entry, index) -> Promise, write(bytes) -> Promise, end(entry, index) -> Promise,
@@ -38,23 +38,9 @@ export async function receive({ sodium, WebSocket, server, code, decide, sink, o
       throw new ProtocolError('wrong_code', 'the code did not match: a typo, or someone guessed; nothing was sent');
     }
 
-    // Candidates: a browser has none of its own; it always meets the sender at the relay.
-    const seal = new MailboxBox(sodium, keys.mailboxReceiver);
-    const open = new MailboxBox(sodium, keys.mailboxSender);
-    rv.sendBody(seal.seal(utf8(JSON.stringify({ type: 'candidates', candidates: [], relay: grant !== null }))));
-    const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
-    if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', 'the sender gave up: ' + note.message);
-    if (!grant || !note.relay) {
-      throw new ProtocolError('no_path', 'the sender cannot be reached from a browser: it does not use the relay');
-    }
-    pipe = await openRelayPipe({
-      sodium, WebSocket, base, grant, side: 'R', sendKey: keys.streamReceiver, receiveKey: keys.streamSender,
-    });
+    pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'R' });
     onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket' });
     const { sendRecord, readRecord } = pipe;
-    sendRecord(new Uint8Array([MSG.hello, 1]));
-    const hello = await readRecord();
-    if (hello.type !== 'hello' || hello.side !== 0) throw new ProtocolError('protocol', 'unexpected hello');
     sendRecord(new Uint8Array([MSG.select]));
 
     const parts = [];

@@ -3,10 +3,10 @@
 // the relay over a WebSocket and the offer/chunks exchange, reading each file in slices so
 // nothing is held whole. Files are Blob-like: { path, size, slice(a, b) -> { arrayBuffer() } }.
 import {
-  MSG, MailboxBox, ProtocolError, concat, confirmationTranscript, cpaceInitiator, encodeChunk, encodeFileEnd,
-  encodeOfferParts, fromHex, fromUtf8, sessionKeys, toBase64, utf8,
+  MSG, ProtocolError, concat, confirmationTranscript, cpaceInitiator, encodeChunk, encodeFileEnd, encodeOfferParts,
+  fromHex, sessionKeys, toBase64, utf8,
 } from './protocol.js';
-import { Rendezvous, openRelayPipe, websocketBase } from './session.js';
+import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
 import { WORDS } from './wordlist.js';
 
 const CHUNK = 256 * 1024;
@@ -55,22 +55,9 @@ export async function send({ sodium, WebSocket, server, items, onCode, onEvent =
       throw new ProtocolError('wrong_code', 'the receiver typed a wrong code (or someone guessed); nothing was sent');
     }
 
-    const seal = new MailboxBox(sodium, keys.mailboxSender);
-    const open = new MailboxBox(sodium, keys.mailboxReceiver);
-    rv.sendBody(seal.seal(utf8(JSON.stringify({ type: 'candidates', candidates: [], relay: grant !== null }))));
-    const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
-    if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', 'the receiver gave up: ' + note.message);
-    if (!grant || !note.relay) {
-      throw new ProtocolError('no_path', 'the receiver cannot be reached from a browser: it does not use the relay');
-    }
-    pipe = await openRelayPipe({
-      sodium, WebSocket, base, grant, side: 'S', sendKey: keys.streamSender, receiveKey: keys.streamReceiver,
-    });
+    pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'S' });
     onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket' });
     const { sendRecord, readRecord, drain } = pipe;
-    sendRecord(new Uint8Array([MSG.hello, 0]));
-    const hello = await readRecord();
-    if (hello.type !== 'hello' || hello.side !== 1) throw new ProtocolError('protocol', 'unexpected hello');
     const select = await readRecord();
     if (select.type !== 'select') throw new ProtocolError('protocol', 'the receiver did not select this path');
 

@@ -1,8 +1,8 @@
 // What both directions share: WebSockets awaited message by message, the rendezvous channel, the
 // relay over a WebSocket, and the record layer on it.
 import {
-  MAX_RECORD, ProtocolError, RECORD_HEADER_BYTES, RELAY_STATUS, concat, decodePipeMessage, fromBase64, readU32,
-  relayHello, toBase64, u32,
+  MAX_RECORD, MSG, MailboxBox, ProtocolError, RECORD_HEADER_BYTES, RELAY_STATUS, concat, decodePipeMessage,
+  fromBase64, fromUtf8, readU32, relayHello, toBase64, u32, utf8,
 } from './protocol.js';
 
 // A WebSocket whose messages are awaited in order.
@@ -206,4 +206,29 @@ export async function openRelayPipe({ sodium, WebSocket, base, grant, side, send
       setTimeout(() => relay.close(), 500);
     },
   };
+}
+
+// After key confirmation, from either side ('S' or 'R'): the candidate notes through the sealed
+// mailbox (a browser offers none and always uses the relay), then the relay pipe and the
+// authenticated hellos. Returns the pipe, ready for select.
+export async function meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side }) {
+  const sender = side === 'S';
+  const peer = sender ? 'receiver' : 'sender';
+  const seal = new MailboxBox(sodium, sender ? keys.mailboxSender : keys.mailboxReceiver);
+  const open = new MailboxBox(sodium, sender ? keys.mailboxReceiver : keys.mailboxSender);
+  rv.sendBody(seal.seal(utf8(JSON.stringify({ type: 'candidates', candidates: [], relay: grant !== null }))));
+  const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
+  if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', `the ${peer} gave up: ${note.message}`);
+  if (!grant || !note.relay) {
+    throw new ProtocolError('no_path', `the ${peer} cannot be reached from a browser: it does not use the relay`);
+  }
+  const pipe = await openRelayPipe({
+    sodium, WebSocket, base, grant, side,
+    sendKey: sender ? keys.streamSender : keys.streamReceiver,
+    receiveKey: sender ? keys.streamReceiver : keys.streamSender,
+  });
+  pipe.sendRecord(new Uint8Array([MSG.hello, sender ? 0 : 1]));
+  const hello = await pipe.readRecord();
+  if (hello.type !== 'hello' || hello.side !== (sender ? 1 : 0)) throw new ProtocolError('protocol', 'unexpected hello');
+  return pipe;
 }

@@ -32,3 +32,21 @@ export async function startSend(url, args) {
   assert.equal(code.event, 'code');
   return { proc, code };
 }
+
+// What a Node test file of the JavaScript core needs: libsodium ready, a server, a temporary
+// folder; stop() ends the server and removes the folder.
+export async function startFixture(prefix) {
+  const { default: sodium } = await import('libsodium-wrappers-sumo');
+  await sodium.ready;
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const { proc, url } = await startServer();
+  return {
+    sodium, url, tmp,
+    stop() {
+      proc.kill();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}

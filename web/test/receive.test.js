@@ -4,33 +4,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import sodiumModule from 'libsodium-wrappers-sumo';
 import WebSocket from 'ws';
 
-import { exited, startSend, startServer } from './helpers.js';
+import { exited, startFixture, startSend } from './helpers.js';
 import { receive } from '../src/receive.js';
 import { parseSecret, safeRelativePath, ProtocolError } from '../src/protocol.js';
 
 let sodium;
-let server;
 let serverUrl;
 let tmp;
+let stop;
 
-
-
-before(async () => {
-  await sodiumModule.ready;
-  sodium = sodiumModule;
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-'));
-  ({ proc: server, url: serverUrl } = await startServer());
-});
-
-after(() => {
-  server.kill();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ sodium, url: serverUrl, tmp, stop } = await startFixture('ferry-web-')));
+after(() => stop());
 
 
 // A sink that writes files under dir (what the page does with the File System Access API).

@@ -5,32 +5,21 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import sodiumModule from 'libsodium-wrappers-sumo';
 import WebSocket from 'ws';
 
-import { FERRY, exited, startServer } from './helpers.js';
+import { FERRY, exited, startFixture } from './helpers.js';
 import { send } from '../src/send.js';
 import { ProtocolError } from '../src/protocol.js';
 import { WORDS } from '../src/wordlist.js';
 
 let sodium;
-let server;
 let serverUrl;
 let tmp;
+let stop;
 
-before(async () => {
-  await sodiumModule.ready;
-  sodium = sodiumModule;
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-send-'));
-  ({ proc: server, url: serverUrl } = await startServer());
-});
-
-after(() => {
-  server.kill();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ sodium, url: serverUrl, tmp, stop } = await startFixture('ferry-web-send-')));
+after(() => stop());
 
 // A file the way the page sees one (a Blob), from bytes in memory.
 function blobItem(pathName, bytes) {
