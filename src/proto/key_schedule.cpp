@@ -20,6 +20,7 @@ SessionKeys derive_session_keys(const CpaceIsk& isk) {
       .mailbox_receiver = derive_key(isk, "mailbox receiver"),
       .stream_sender = derive_key(isk, "stream sender"),
       .stream_receiver = derive_key(isk, "stream receiver"),
+      .punch = derive_key(isk, "punch"),
   };
 }
 

@@ -21,6 +21,7 @@ struct SessionKeys {
   Key mailbox_receiver;
   Key stream_sender;  // secretstream for pipe bytes the sender writes
   Key stream_receiver;
+  Key punch;  // MACs on UDP hole-punching probes (proto/punch.hpp), both directions
 };
 
 Key derive_key(const CpaceIsk& isk, std::string_view label);

@@ -85,7 +85,12 @@ std::string encode_note(const MailboxNote& note) {
                     {"port", cand.port},
                     {"kind", cand.kind}});
   }
-  return json{{"type", "candidates"}, {"candidates", list}, {"relay", c.relay}}.dump();
+  json j{{"type", "candidates"}, {"candidates", list}, {"relay", c.relay}};
+  if (c.udp_mapping != UdpMapping::unknown) {
+    j["udp_mapping"] = c.udp_mapping == UdpMapping::independent ? "independent" : "dependent";
+  }
+  if (!c.quic_fingerprint.empty()) j["quic_fingerprint"] = to_hex(c.quic_fingerprint);
+  return j.dump();
 }
 
 Result<MailboxNote> decode_note(std::string_view text) {
@@ -107,6 +112,19 @@ Result<MailboxNote> decode_note(std::string_view text) {
   }
   Candidates out;
   out.relay = j.contains("relay") && j["relay"].is_boolean() && j["relay"].get<bool>();
+  if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {
+    const auto m = j["udp_mapping"].get<std::string>();
+    if (m == "independent") out.udp_mapping = UdpMapping::independent;
+    if (m == "dependent") out.udp_mapping = UdpMapping::dependent;
+  }
+  if (j.contains("quic_fingerprint")) {
+    const auto& f = j["quic_fingerprint"];
+    auto bytes = f.is_string() ? from_hex(f.get<std::string>()) : std::nullopt;
+    if (!bytes || bytes->size() != 32) {
+      return fail(Errc::protocol, "the peer's QUIC certificate fingerprint is malformed");
+    }
+    out.quic_fingerprint = std::move(*bytes);
+  }
   for (const auto& c : j["candidates"]) {
     if (!c.is_object() || !c.contains("transport") || !c["transport"].is_string() ||
         !c.contains("address") || !c["address"].is_string() || !c.contains("port") ||
@@ -122,7 +140,7 @@ Result<MailboxNote> decode_note(std::string_view text) {
     if (c.contains("kind") && c["kind"].is_string()) cand.kind = c["kind"].get<std::string>();
     if (cand.kind != "host" && cand.kind != "srflx") continue;  // from a newer peer: skip
     // Unknown transports come from newer peers: skip them rather than fail.
-    if (cand.transport == "tcp") out.list.push_back(std::move(cand));
+    if (cand.transport == "tcp" || cand.transport == "udp") out.list.push_back(std::move(cand));
   }
   return out;
 }

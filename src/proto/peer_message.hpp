@@ -35,7 +35,7 @@ Bytes confirmation_transcript(ByteView session_id, const CpacePoint& sender_shar
 
 // Where a peer can be reached. Issue-by-issue this grows (UDP, mapped, reflexive).
 struct Candidate {
-  std::string transport;  // "tcp"
+  std::string transport;  // "tcp", or "udp" (hole punching, then QUIC)
   std::string address;    // IPv4 or IPv6 literal
   std::uint16_t port = 0;
   // "host": an address of the peer's own interfaces; "srflx": its public address as the server
@@ -45,9 +45,15 @@ struct Candidate {
 
 bool is_ip_literal(const std::string& s);
 
+// How this side's NAT maps its UDP socket, as its two STUN answers showed.
+enum class UdpMapping { unknown, independent, dependent };
+
 struct Candidates {
   std::vector<Candidate> list;
   bool relay = true;  // whether this side will also try the relay
+  UdpMapping udp_mapping = UdpMapping::unknown;
+  // SHA-256 of the QUIC server's ephemeral certificate (the sender's), pinned by the QUIC client.
+  Bytes quic_fingerprint;
 };
 
 // Either side may give up (no path, declined before connecting) and tell the other why.

@@ -6,6 +6,7 @@
 #include "proto/peer_message.hpp"
 #include "proto/pipe_message.hpp"
 #include "proto/proxy_url.hpp"
+#include "proto/punch.hpp"
 #include "proto/record.hpp"
 #include "proto/relay_hello.hpp"
 #include "proto/rendezvous_message.hpp"
@@ -85,11 +86,17 @@ int peer(const std::uint8_t* d, std::size_t n) {
   RelayGrant grant;
   (void)check_relay_grant(RelayKey{}, {d, n}, 0, grant);
   if (auto m = decode_stun({d, n})) (void)check_message_integrity({d, n}, *m, as_bytes("k"));
+  (void)classify_datagram({d, n});
+  (void)decode_probe({d, n}, Key{});
   return 0;
 }
 Seeds peer_seeds() {
   return {
-      bytes(encode_note(Candidates{{{"tcp", "192.0.2.1", 9}}, true})),
+      bytes(encode_note(Candidates{{{"tcp", "192.0.2.1", 9}, {"udp", "192.0.2.1", 9, "srflx"}},
+                                   true,
+                                   UdpMapping::independent,
+                                   Bytes(32, 1)})),
+      encode_probe(Probe{}, Key{}),
       bytes(encode_note(PeerAbort{"no_path", "x"})),
       encode(ReceiverPake{}),
       encode(RelayHello{}),

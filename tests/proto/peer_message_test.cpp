@@ -25,14 +25,22 @@ TEST(PeerMessage, PakeRoundTrip) {
 TEST(PeerMessage, NotesRoundTripAndValidate) {
   Candidates c{{{"tcp", "192.0.2.1", 4000, "host"},
                 {"tcp", "2001:db8::1", 5, "srflx"},
-                {"tcp", "192.0.2.9", 7, "future-kind"}},
-               true};
+                {"tcp", "192.0.2.9", 7, "future-kind"},
+                {"udp", "192.0.2.1", 4001, "srflx"},
+                {"sctp", "192.0.2.1", 4002, "host"}},
+               true,
+               UdpMapping::dependent,
+               Bytes(32, 0x5A)};
   auto d = decode_note(encode_note(c));
   ASSERT_TRUE(d);
   const auto& dc = std::get<Candidates>(*d);
-  ASSERT_EQ(dc.list.size(), 2u);  // unknown kinds are skipped
+  ASSERT_EQ(dc.list.size(), 3u);  // unknown kinds and transports are skipped
   EXPECT_EQ(dc.list[1].kind, "srflx");
+  EXPECT_EQ(dc.list[2].transport, "udp");
   EXPECT_TRUE(dc.relay);
+  EXPECT_EQ(dc.udp_mapping, UdpMapping::dependent);
+  EXPECT_EQ(dc.quic_fingerprint, Bytes(32, 0x5A));
+  EXPECT_FALSE(decode_note(R"({"type":"candidates","candidates":[],"quic_fingerprint":"abcd"})"));
   auto a = decode_note(encode_note(PeerAbort{"no_path", "nothing worked"}));
   ASSERT_TRUE(a);
   EXPECT_EQ(std::get<PeerAbort>(*a).code, "no_path");

@@ -1,0 +1,687 @@
+#include "net/quic.hpp"
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <cstring>
+#include <ctime>
+
+namespace ferry::net {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr char kAlpn[] = "ferry/1";
+constexpr char kPriority[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
+    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:%DISABLE_TLS13_COMPAT_MODE";
+constexpr std::size_t kMaxUdpPayload = 1452;
+// Unacknowledged bytes a writer may have outstanding: above a path's bandwidth-delay product at
+// 1 Gbit/s and tens of milliseconds, bounded so memory stays constant.
+constexpr std::uint64_t kMaxUnacked = 16 << 20;
+constexpr std::uint64_t kStreamWindow = 16 << 20;
+constexpr auto kIdleTimeout = 30s;
+constexpr auto kKeepAlive = 15s;  // holds NAT mappings open on a quiet path
+
+ngtcp2_tstamp now_ts() {
+  return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::vector<std::uint8_t> sockaddr_bytes(const udp::endpoint& ep) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(ep.data());
+  return {p, p + ep.size()};
+}
+
+ngtcp2_path make_path(std::vector<std::uint8_t>& local, std::vector<std::uint8_t>& remote) {
+  ngtcp2_path path{};
+  path.local.addr = reinterpret_cast<ngtcp2_sockaddr*>(local.data());
+  path.local.addrlen = static_cast<ngtcp2_socklen>(local.size());
+  path.remote.addr = reinterpret_cast<ngtcp2_sockaddr*>(remote.data());
+  path.remote.addrlen = static_cast<ngtcp2_socklen>(remote.size());
+  return path;
+}
+
+void random_cid(ngtcp2_cid& cid, std::size_t len) {
+  cid.datalen = len;
+  randombytes_buf(cid.data, len);
+}
+
+std::string gnutls_text(int rv) {
+  return gnutls_strerror(rv);
+}
+
+}  // namespace
+
+// ---- identity ---------------------------------------------------------------------------------
+
+std::shared_ptr<QuicIdentity> QuicIdentity::generate(std::string& error) {
+  gnutls_x509_privkey_t key = nullptr;
+  gnutls_x509_crt_t crt = nullptr;
+  auto id = std::shared_ptr<QuicIdentity>(new QuicIdentity());
+  int rv = gnutls_x509_privkey_init(&key);
+  if (rv == 0) {
+    rv = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+  }
+  if (rv == 0) rv = gnutls_x509_crt_init(&crt);
+  if (rv == 0) rv = gnutls_x509_crt_set_version(crt, 3);
+  std::array<std::uint8_t, 16> serial{};
+  randombytes_buf(serial.data(), serial.size());
+  serial[0] &= 0x7F;
+  if (rv == 0) rv = gnutls_x509_crt_set_serial(crt, serial.data(), serial.size());
+  const std::time_t now = std::time(nullptr);
+  if (rv == 0) rv = gnutls_x509_crt_set_activation_time(crt, now - 3600);
+  if (rv == 0) rv = gnutls_x509_crt_set_expiration_time(crt, now + 7 * 86400);
+  if (rv == 0) rv = gnutls_x509_crt_set_dn(crt, "CN=ferry", nullptr);
+  if (rv == 0) rv = gnutls_x509_crt_set_key(crt, key);
+  if (rv == 0) rv = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
+  gnutls_certificate_credentials_t cred = nullptr;
+  if (rv == 0) rv = gnutls_certificate_allocate_credentials(&cred);
+  if (rv == 0) id->cred_ = cred;
+  if (rv == 0) rv = gnutls_certificate_set_x509_key(cred, &crt, 1, key);
+  gnutls_datum_t der{};
+  if (rv == 0) rv = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
+  if (rv == 0) {
+    id->fingerprint_.resize(32);
+    rv = gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, id->fingerprint_.data());
+    gnutls_free(der.data);
+  }
+  if (crt != nullptr) gnutls_x509_crt_deinit(crt);
+  if (key != nullptr) gnutls_x509_privkey_deinit(key);
+  if (rv != 0) {
+    error = "cannot make a QUIC certificate: " + gnutls_text(rv);
+    return nullptr;
+  }
+  return id;
+}
+
+QuicIdentity::~QuicIdentity() {
+  if (cred_ != nullptr) {
+    gnutls_certificate_free_credentials(static_cast<gnutls_certificate_credentials_t>(cred_));
+  }
+}
+
+// ---- ngtcp2 callbacks -------------------------------------------------------------------------
+
+struct QuicConnection::ConnRef {
+  ngtcp2_crypto_conn_ref ref{};
+  QuicConnection* self = nullptr;
+};
+
+struct QuicConnection::Callbacks {
+  static QuicConnection& of(void* user_data) { return *static_cast<QuicConnection*>(user_data); }
+
+  static ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) {
+    return static_cast<ngtcp2_conn*>(static_cast<ConnRef*>(ref->user_data)->self->conn_);
+  }
+
+  static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) {
+    randombytes_buf(dest, len);
+  }
+
+  static int new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t len, void*) {
+    random_cid(*cid, len);
+    randombytes_buf(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+    return 0;
+  }
+
+  static int handshake_completed(ngtcp2_conn* conn, void* user_data) {
+    auto& self = of(user_data);
+    if (!ngtcp2_conn_is_server(conn)) {
+      std::int64_t id = -1;
+      if (ngtcp2_conn_open_bidi_stream(conn, &id, nullptr) == 0) self.stream_id_ = id;
+    }
+    if (self.stream_id_ >= 0) {
+      self.established_ = true;
+      self.ready_.cancel();
+    }
+    return 0;
+  }
+
+  static int stream_open(ngtcp2_conn*, int64_t stream_id, void* user_data) {
+    auto& self = of(user_data);
+    if (self.stream_id_ < 0) {
+      self.stream_id_ = stream_id;
+      self.established_ = true;
+      self.ready_.cancel();
+    }
+    return 0;
+  }
+
+  static int recv_stream_data(ngtcp2_conn*, uint32_t flags, int64_t stream_id, uint64_t,
+                              const uint8_t* data, size_t len, void* user_data, void*) {
+    auto& self = of(user_data);
+    if (stream_id != self.stream_id_) return 0;
+    self.rx_.insert(self.rx_.end(), data, data + len);
+    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) self.rx_fin_ = true;
+    self.reader_.cancel();
+    return 0;
+  }
+
+  static int acked(ngtcp2_conn*, int64_t stream_id, uint64_t offset, uint64_t len, void* user_data,
+                   void*) {
+    auto& self = of(user_data);
+    if (stream_id != self.stream_id_) return 0;
+    self.tx_acked_ = std::max(self.tx_acked_, offset + len);
+    while (!self.tx_.empty() && self.tx_base_ + self.tx_.front().size() <= self.tx_acked_) {
+      self.tx_base_ += self.tx_.front().size();
+      self.tx_.pop_front();
+    }
+    self.writer_.cancel();
+    return 0;
+  }
+
+  static int stream_close(ngtcp2_conn*, uint32_t, int64_t stream_id, uint64_t, void* user_data,
+                          void*) {
+    auto& self = of(user_data);
+    if (stream_id == self.stream_id_) {
+      self.rx_fin_ = true;
+      self.wake_all();
+    }
+    return 0;
+  }
+
+  static int extend_max_stream_data(ngtcp2_conn*, int64_t, uint64_t, void* user_data, void*) {
+    of(user_data).schedule_flush();
+    return 0;
+  }
+
+  static int verify_certificate(gnutls_session_t session) {
+    auto* ref = static_cast<ConnRef*>(
+        static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(session))->user_data);
+    unsigned int count = 0;
+    const gnutls_datum_t* certs = gnutls_certificate_get_peers(session, &count);
+    if (certs == nullptr || count == 0) return -1;
+    std::array<std::uint8_t, 32> digest{};
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size, digest.data()) != 0) {
+      return -1;
+    }
+    const auto& pinned = ref->self->pinned_;
+    if (pinned.size() != digest.size() ||
+        sodium_memcmp(pinned.data(), digest.data(), digest.size()) != 0) {
+      ref->self->failure_ = "the peer's QUIC certificate is not the one it announced";
+      return -1;
+    }
+    return 0;
+  }
+};
+
+// ---- connection -------------------------------------------------------------------------------
+
+QuicConnection::QuicConnection(std::shared_ptr<UdpMux> mux, udp::endpoint remote)
+    : mux_(std::move(mux)),
+      remote_(remote),
+      ref_(std::make_unique<ConnRef>()),
+      timer_(mux_->executor()),
+      reader_(timer_.get_executor()),
+      writer_(timer_.get_executor()),
+      ready_(timer_.get_executor()) {}
+
+QuicConnection::~QuicConnection() {
+  if (conn_ != nullptr) ngtcp2_conn_del(static_cast<ngtcp2_conn*>(conn_));
+  if (session_ != nullptr) gnutls_deinit(static_cast<gnutls_session_t>(session_));
+  if (client_cred_ != nullptr) {
+    gnutls_certificate_free_credentials(
+        static_cast<gnutls_certificate_credentials_t>(client_cred_));
+  }
+}
+
+namespace {
+
+ngtcp2_callbacks make_callbacks(bool server) {
+  using C = QuicConnection::Callbacks;
+  ngtcp2_callbacks cb{};
+  if (server) {
+    cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  } else {
+    cb.client_initial = ngtcp2_crypto_client_initial_cb;
+    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+  }
+  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb.encrypt = ngtcp2_crypto_encrypt_cb;
+  cb.decrypt = ngtcp2_crypto_decrypt_cb;
+  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb.update_key = ngtcp2_crypto_update_key_cb;
+  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  cb.rand = C::rand;
+  cb.get_new_connection_id = C::new_cid;
+  cb.handshake_completed = C::handshake_completed;
+  cb.stream_open = C::stream_open;
+  cb.recv_stream_data = C::recv_stream_data;
+  cb.acked_stream_data_offset = C::acked;
+  cb.stream_close = C::stream_close;
+  cb.extend_max_stream_data = C::extend_max_stream_data;
+  return cb;
+}
+
+void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params) {
+  ngtcp2_settings_default(&settings);
+  settings.initial_ts = now_ts();
+  settings.cc_algo = NGTCP2_CC_ALGO_BBR2;
+  settings.max_tx_udp_payload_size = kMaxUdpPayload;
+  settings.handshake_timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(10s).count();
+  ngtcp2_transport_params_default(&params);
+  params.initial_max_streams_bidi = 1;
+  params.initial_max_streams_uni = 0;
+  params.initial_max_data = kStreamWindow;
+  params.initial_max_stream_data_bidi_local = kStreamWindow;
+  params.initial_max_stream_data_bidi_remote = kStreamWindow;
+  params.max_idle_timeout =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(kIdleTimeout).count();
+}
+
+}  // namespace
+
+bool QuicConnection::init_tls(bool server, void* credentials, std::string& error) {
+  gnutls_session_t s = nullptr;
+  int rv = gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_EARLY_DATA |
+                               GNUTLS_NO_END_OF_EARLY_DATA);
+  if (rv != 0) {
+    error = "cannot start TLS for QUIC: " + gnutls_text(rv);
+    return false;
+  }
+  session_ = s;
+  rv = gnutls_priority_set_direct(s, kPriority, nullptr);
+  const int configured = server ? ngtcp2_crypto_gnutls_configure_server_session(s)
+                                : ngtcp2_crypto_gnutls_configure_client_session(s);
+  if (rv != 0 || configured != 0) {
+    error = "cannot configure TLS for QUIC";
+    return false;
+  }
+  ref_->self = this;
+  ref_->ref.get_conn = Callbacks::get_conn;
+  ref_->ref.user_data = ref_.get();
+  gnutls_session_set_ptr(s, &ref_->ref);
+  if (server) {
+    rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+                                static_cast<gnutls_certificate_credentials_t>(credentials));
+  } else {
+    gnutls_certificate_credentials_t cred = nullptr;
+    rv = gnutls_certificate_allocate_credentials(&cred);
+    if (rv == 0) {
+      client_cred_ = cred;
+      rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+    }
+    gnutls_session_set_verify_function(s, Callbacks::verify_certificate);
+  }
+  gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpn)),
+                      sizeof(kAlpn) - 1};
+  if (rv == 0) rv = gnutls_alpn_set_protocols(s, &alpn, 1, GNUTLS_ALPN_MANDATORY);
+  if (rv != 0) {
+    error = "cannot configure TLS for QUIC: " + gnutls_text(rv);
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<QuicConnection> QuicConnection::connect(std::shared_ptr<UdpMux> mux,
+                                                        udp::endpoint remote, proto::Bytes pinned,
+                                                        std::string& error) {
+  auto self = std::shared_ptr<QuicConnection>(new QuicConnection(mux, remote));
+  self->pinned_ = std::move(pinned);
+  udp::endpoint local(remote.address().is_v4() ? asio::ip::address(asio::ip::address_v4::any())
+                                               : asio::ip::address(asio::ip::address_v6::any()),
+                      mux->local_endpoint().port());
+  self->local_addr_ = sockaddr_bytes(local);
+  self->remote_addr_ = sockaddr_bytes(remote);
+  ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
+  ngtcp2_cid dcid, scid;
+  random_cid(dcid, NGTCP2_MIN_INITIAL_DCIDLEN);
+  random_cid(scid, 8);
+  ngtcp2_settings settings;
+  ngtcp2_transport_params params;
+  fill_settings(settings, params);
+  const auto callbacks = make_callbacks(false);
+  ngtcp2_conn* conn = nullptr;
+  const int rv = ngtcp2_conn_client_new(&conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &callbacks,
+                                        &settings, &params, nullptr, self.get());
+  if (rv != 0) {
+    error = std::string("cannot start QUIC: ") + ngtcp2_strerror(rv);
+    return nullptr;
+  }
+  self->conn_ = conn;
+  if (!self->init_tls(false, nullptr, error)) return nullptr;
+  ngtcp2_conn_set_tls_native_handle(conn, self->session_);
+  ngtcp2_conn_set_keep_alive_timeout(
+      conn, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
+  self->flush();
+  return self;
+}
+
+bool QuicConnection::is_initial(proto::ByteView d) {
+  ngtcp2_pkt_hd hd;
+  return ngtcp2_accept(&hd, d.data(), d.size()) == 0;
+}
+
+std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> mux,
+                                                       udp::endpoint remote,
+                                                       std::shared_ptr<QuicIdentity> identity,
+                                                       proto::ByteView first, std::string& error) {
+  ngtcp2_pkt_hd hd;
+  if (ngtcp2_accept(&hd, first.data(), first.size()) != 0) {
+    error = "not a QUIC Initial packet";
+    return nullptr;
+  }
+  auto self = std::shared_ptr<QuicConnection>(new QuicConnection(mux, remote));
+  self->identity_ = std::move(identity);
+  udp::endpoint local(remote.address().is_v4() ? asio::ip::address(asio::ip::address_v4::any())
+                                               : asio::ip::address(asio::ip::address_v6::any()),
+                      mux->local_endpoint().port());
+  self->local_addr_ = sockaddr_bytes(local);
+  self->remote_addr_ = sockaddr_bytes(remote);
+  ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
+  ngtcp2_cid scid;
+  random_cid(scid, 8);
+  ngtcp2_settings settings;
+  ngtcp2_transport_params params;
+  fill_settings(settings, params);
+  params.original_dcid = hd.dcid;
+  const auto callbacks = make_callbacks(true);
+  ngtcp2_conn* conn = nullptr;
+  const int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &callbacks,
+                                        &settings, &params, nullptr, self.get());
+  if (rv != 0) {
+    error = std::string("cannot start QUIC: ") + ngtcp2_strerror(rv);
+    return nullptr;
+  }
+  self->conn_ = conn;
+  if (!self->init_tls(true, self->identity_->credentials(), error)) return nullptr;
+  ngtcp2_conn_set_tls_native_handle(conn, self->session_);
+  ngtcp2_conn_set_keep_alive_timeout(
+      conn, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
+  self->on_packet(first, remote);
+  return self;
+}
+
+void QuicConnection::on_packet(proto::ByteView d, const udp::endpoint& from) {
+  if (failed_ || conn_ == nullptr) return;
+  auto remote_bytes = sockaddr_bytes(from);
+  ngtcp2_path path = make_path(local_addr_, remote_bytes);
+  ngtcp2_pkt_info pi{};
+  const int rv = ngtcp2_conn_read_pkt(static_cast<ngtcp2_conn*>(conn_), &path, &pi, d.data(),
+                                      d.size(), now_ts());
+  if (rv == NGTCP2_ERR_DRAINING) {
+    rx_fin_ = true;
+    fail("the peer closed the QUIC connection");
+    return;
+  }
+  if (rv != 0) {
+    if (failure_.empty()) failure_ = std::string("QUIC: ") + ngtcp2_strerror(rv);
+    fail(failure_);
+    return;
+  }
+  schedule_flush();
+}
+
+void QuicConnection::schedule_flush() {
+  if (flush_posted_ || failed_) return;
+  flush_posted_ = true;
+  asio::post(timer_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void QuicConnection::flush() {
+  if (failed_ || conn_ == nullptr || waiting_writable_) return;
+  auto* conn = static_cast<ngtcp2_conn*>(conn_);
+  if (!pending_packet_.empty()) {
+    const auto ec = mux_->send(pending_packet_, remote_);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      waiting_writable_ = true;
+      asio::co_spawn(
+          timer_.get_executor(),
+          [self = shared_from_this()]() -> awaitable<void> {
+            co_await self->mux_->wait_writable();
+            self->waiting_writable_ = false;
+            self->flush();
+          },
+          asio::detached);
+      return;
+    }
+    pending_packet_.clear();
+  }
+  std::array<std::uint8_t, kMaxUdpPayload> buf{};
+  ngtcp2_path path = make_path(local_addr_, remote_addr_);
+  const ngtcp2_tstamp ts = now_ts();
+  // As many packets as the pacer allows in one go; the expiry timer brings us back for more.
+  const std::size_t burst =
+      std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn) / kMaxUdpPayload, 1, 64);
+  for (std::size_t packets = 0; packets < burst; ++packets) {
+    ngtcp2_vec vec{};
+    std::int64_t stream = -1;
+    std::uint32_t flags = 0;
+    if (stream_id_ >= 0 && established_) {
+      if (tx_sent_ < tx_end_) {
+        // The chunk holding tx_sent_: chunks stay put until acknowledged, as ngtcp2 needs.
+        std::uint64_t base = tx_base_;
+        for (auto& chunk : tx_) {
+          if (tx_sent_ < base + chunk.size()) {
+            vec.base = chunk.data() + (tx_sent_ - base);
+            vec.len = static_cast<std::size_t>(base + chunk.size() - tx_sent_);
+            break;
+          }
+          base += chunk.size();
+        }
+        stream = stream_id_;
+      }
+      if (fin_wanted_ && !fin_sent_ && tx_sent_ + vec.len == tx_end_) {
+        stream = stream_id_;
+        flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+      }
+    }
+    ngtcp2_ssize accepted = -1;
+    ngtcp2_pkt_info pi{};
+    const ngtcp2_ssize n =
+        ngtcp2_conn_writev_stream(conn, &path, &pi, buf.data(), buf.size(), &accepted, flags,
+                                  stream, vec.len > 0 ? &vec : nullptr, vec.len > 0 ? 1 : 0, ts);
+    if (n < 0) {
+      if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR) {
+        // Flow control: send what else there is (acks), then wait for MAX_STREAM_DATA.
+        const ngtcp2_ssize m = ngtcp2_conn_writev_stream(conn, &path, &pi, buf.data(), buf.size(),
+                                                         nullptr, 0, -1, nullptr, 0, ts);
+        if (m <= 0) break;
+        if (auto ec = mux_->send(proto::ByteView(buf.data(), static_cast<std::size_t>(m)), remote_);
+            ec == asio::error::would_block || ec == asio::error::try_again) {
+          pending_packet_.assign(buf.data(), buf.data() + m);
+          ngtcp2_conn_update_pkt_tx_time(conn, ts);
+          return flush();
+        }
+        break;
+      }
+      fail(std::string("QUIC: ") + ngtcp2_strerror(static_cast<int>(n)));
+      return;
+    }
+    if (accepted > 0) tx_sent_ += static_cast<std::uint64_t>(accepted);
+    if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) != 0 && accepted >= 0 && tx_sent_ == tx_end_) {
+      fin_sent_ = true;
+    }
+    if (n == 0) break;  // congestion window or pacing: the timer brings us back
+    const auto ec = mux_->send(proto::ByteView(buf.data(), static_cast<std::size_t>(n)), remote_);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      pending_packet_.assign(buf.data(), buf.data() + n);
+      ngtcp2_conn_update_pkt_tx_time(conn, ts);
+      return flush();  // arms the wait for writability
+    }
+  }
+  ngtcp2_conn_update_pkt_tx_time(conn, ts);
+  arm_timer();
+}
+
+void QuicConnection::arm_timer() {
+  if (failed_ || conn_ == nullptr) return;
+  const ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(static_cast<ngtcp2_conn*>(conn_));
+  if (expiry == UINT64_MAX) return;
+  const ngtcp2_tstamp now = now_ts();
+  const auto wait = std::chrono::nanoseconds(expiry > now ? expiry - now : 0);
+  timer_.expires_after(wait);
+  timer_.async_wait([weak = weak_from_this()](error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->failed_) return;
+    const int rv = ngtcp2_conn_handle_expiry(static_cast<ngtcp2_conn*>(self->conn_), now_ts());
+    if (rv != 0) {
+      self->fail(rv == NGTCP2_ERR_IDLE_CLOSE ? "the QUIC path went silent"
+                 : rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT
+                     ? "the QUIC handshake timed out"
+                     : std::string("QUIC: ") + ngtcp2_strerror(rv));
+      return;
+    }
+    self->flush();
+  });
+}
+
+void QuicConnection::fail(std::string why) {
+  if (failed_) return;
+  failed_ = true;
+  if (failure_.empty()) failure_ = std::move(why);
+  timer_.cancel();
+  wake_all();
+}
+
+void QuicConnection::wake_all() {
+  reader_.cancel();
+  writer_.cancel();
+  ready_.cancel();
+}
+
+awaitable<bool> QuicConnection::wait(asio::steady_timer& t) {
+  // Returns false when the deadline passed.
+  const auto far = std::chrono::steady_clock::now() + std::chrono::hours(24 * 365);
+  t.expires_at(deadline_.value_or(far));
+  error_code ec;
+  co_await t.async_wait(redirect(ec));
+  co_return !(deadline_ && std::chrono::steady_clock::now() >= *deadline_);
+}
+
+awaitable<error_code> QuicConnection::established(std::chrono::milliseconds timeout) {
+  auto keep = shared_from_this();
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!established_ && !failed_ && std::chrono::steady_clock::now() < until) {
+    ready_.expires_at(until);
+    error_code ec;
+    co_await ready_.async_wait(redirect(ec));
+  }
+  if (established_ && !failed_) co_return error_code{};
+  if (!failed_) fail("the QUIC handshake did not finish in time");
+  co_return asio::error::timed_out;
+}
+
+awaitable<std::size_t> QuicConnection::read_some(asio::mutable_buffer b, error_code& ec) {
+  auto keep = shared_from_this();
+  while (rx_.empty() && !rx_fin_ && !failed_) {
+    if (!co_await wait(reader_)) {
+      ec = asio::error::timed_out;
+      co_return 0;
+    }
+  }
+  if (rx_.empty()) {
+    ec = rx_fin_ ? error_code(asio::error::eof) : error_code(asio::error::connection_reset);
+    co_return 0;
+  }
+  const std::size_t n = std::min(b.size(), rx_.size());
+  std::copy_n(rx_.begin(), n, static_cast<std::uint8_t*>(b.data()));
+  rx_.erase(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(n));
+  auto* conn = static_cast<ngtcp2_conn*>(conn_);
+  ngtcp2_conn_extend_max_stream_offset(conn, stream_id_, n);
+  ngtcp2_conn_extend_max_offset(conn, n);
+  schedule_flush();
+  co_return n;
+}
+
+awaitable<void> QuicConnection::write(asio::const_buffer b, error_code& ec) {
+  auto keep = shared_from_this();
+  while (!failed_ && tx_end_ - tx_acked_ >= kMaxUnacked) {
+    if (!co_await wait(writer_)) {
+      ec = asio::error::timed_out;
+      co_return;
+    }
+  }
+  if (failed_ || fin_wanted_) {
+    ec = asio::error::connection_reset;
+    co_return;
+  }
+  const auto* p = static_cast<const std::uint8_t*>(b.data());
+  tx_.emplace_back(p, p + b.size());
+  tx_end_ += b.size();
+  flush();
+}
+
+awaitable<void> QuicConnection::finish(std::chrono::milliseconds timeout) {
+  auto keep = shared_from_this();
+  if (!failed_ && stream_id_ >= 0) {
+    fin_wanted_ = true;
+    flush();
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    // Until every byte and the FIN are acknowledged, or the peer closes.
+    while (!failed_ && (tx_acked_ < tx_end_ || !fin_sent_)) {
+      if (!co_await wait(writer_)) break;
+    }
+    // Then let the peer end the connection (it does once it has read our FIN), within timeout.
+    while (!failed_ && !rx_fin_) {
+      if (!co_await wait(reader_)) break;
+    }
+  }
+  abort();
+}
+
+void QuicConnection::abort() {
+  if (conn_ != nullptr && !failed_) {
+    auto* conn = static_cast<ngtcp2_conn*>(conn_);
+    std::array<std::uint8_t, kMaxUdpPayload> buf{};
+    ngtcp2_path path = make_path(local_addr_, remote_addr_);
+    ngtcp2_pkt_info pi{};
+    ngtcp2_connection_close_error ccerr{};
+    ngtcp2_connection_close_error_set_application_error(&ccerr, 0, nullptr, 0);
+    const ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn, &path, &pi, buf.data(),
+                                                              buf.size(), &ccerr, now_ts());
+    if (n > 0) mux_->send(proto::ByteView(buf.data(), static_cast<std::size_t>(n)), remote_);
+  }
+  fail("closed");
+  mux_->close();
+}
+
+namespace {
+
+class QuicStream : public ByteStream {
+ public:
+  explicit QuicStream(std::shared_ptr<QuicConnection> c) : c_(std::move(c)) {}
+  ~QuicStream() override { c_->abort(); }
+  awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override {
+    co_return co_await c_->read_some(b, ec);
+  }
+  awaitable<void> write(asio::const_buffer b, error_code& ec) override {
+    co_await c_->write(b, ec);
+  }
+  void expires_after(std::chrono::steady_clock::duration d) override {
+    c_->set_deadline(std::chrono::steady_clock::now() + d);
+  }
+  void expires_never() override { c_->set_deadline(std::nullopt); }
+  awaitable<void> close_gracefully(std::chrono::milliseconds timeout) override {
+    co_await c_->finish(timeout);
+  }
+  void close() override { c_->abort(); }
+
+ private:
+  std::shared_ptr<QuicConnection> c_;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteStream> QuicConnection::stream() {
+  return std::make_unique<QuicStream>(shared_from_this());
+}
+
+}  // namespace ferry::net

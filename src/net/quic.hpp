@@ -1,0 +1,116 @@
+// QUIC (ngtcp2 0.12 + GnuTLS 3.7) on a UdpMux's socket: one connection to one peer address and
+// one bidirectional stream, offered as a ByteStream so the record layer runs over it like over
+// TCP. ngtcp2 is sans-I/O; this adapter feeds it packets and time and sends what it produces.
+// The QUIC server presents an ephemeral self-signed certificate; the client accepts only the one
+// whose SHA-256 fingerprint it received under the session key (as WebRTC pins DTLS certificates).
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/byte_stream.hpp"
+#include "net/udp_mux.hpp"
+
+namespace ferry::net {
+
+class QuicIdentity {
+ public:
+  // A fresh ECDSA P-256 key and self-signed certificate; nullptr and error on failure.
+  static std::shared_ptr<QuicIdentity> generate(std::string& error);
+  ~QuicIdentity();
+  QuicIdentity(const QuicIdentity&) = delete;
+  QuicIdentity& operator=(const QuicIdentity&) = delete;
+  const proto::Bytes& fingerprint() const { return fingerprint_; }
+  void* credentials() const { return cred_; }
+
+ private:
+  QuicIdentity() = default;
+  void* cred_ = nullptr;  // gnutls_certificate_credentials_t
+  proto::Bytes fingerprint_;
+};
+
+class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
+ public:
+  ~QuicConnection();
+  // Client: dials remote over mux; only a server certificate with fingerprint pinned is accepted.
+  static std::shared_ptr<QuicConnection> connect(std::shared_ptr<UdpMux> mux, udp::endpoint remote,
+                                                 proto::Bytes pinned, std::string& error);
+  // Server: answers the client's first Initial packet from remote.
+  static std::shared_ptr<QuicConnection> accept(std::shared_ptr<UdpMux> mux, udp::endpoint remote,
+                                                std::shared_ptr<QuicIdentity> identity,
+                                                proto::ByteView first_packet, std::string& error);
+  // Whether a datagram could start a QUIC connection (a client Initial).
+  static bool is_initial(proto::ByteView datagram);
+
+  // Feed every QUIC datagram that arrives on the mux.
+  void on_packet(proto::ByteView datagram, const udp::endpoint& from);
+  // Waits until the handshake is done and the stream is open; an error (with a reason in
+  // failure()) when it fails or timeout passes.
+  awaitable<error_code> established(std::chrono::milliseconds timeout);
+  const std::string& failure() const { return failure_; }
+  const udp::endpoint& remote() const { return remote_; }
+  // The stream as a ByteStream; holds this connection (and its socket) alive.
+  std::unique_ptr<ByteStream> stream();
+
+  // ByteStream's work, used by the stream object.
+  awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec);
+  awaitable<void> write(asio::const_buffer b, error_code& ec);
+  awaitable<void> finish(std::chrono::milliseconds timeout);
+  void abort();
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> d) { deadline_ = d; }
+
+  struct Callbacks;
+
+ private:
+  QuicConnection(std::shared_ptr<UdpMux> mux, udp::endpoint remote);
+  bool init_tls(bool server, void* credentials, std::string& error);
+  void schedule_flush();
+  void flush();
+  void arm_timer();
+  void fail(std::string why);
+  void wake_all();
+  awaitable<bool> wait(asio::steady_timer& t);
+
+  std::shared_ptr<UdpMux> mux_;
+  udp::endpoint remote_;
+  void* conn_ = nullptr;     // ngtcp2_conn*
+  void* session_ = nullptr;  // gnutls_session_t
+  void* client_cred_ = nullptr;
+  std::shared_ptr<QuicIdentity> identity_;
+  struct ConnRef;
+  std::unique_ptr<ConnRef> ref_;
+  std::vector<std::uint8_t> local_addr_, remote_addr_;  // sockaddr storage for ngtcp2_path
+  proto::Bytes pinned_;
+
+  asio::steady_timer timer_;
+  asio::steady_timer reader_;
+  asio::steady_timer writer_;
+  asio::steady_timer ready_;
+  bool flush_posted_ = false;
+  bool waiting_writable_ = false;
+  std::vector<std::uint8_t> pending_packet_;  // built but not yet taken by the socket
+  std::string failure_;
+  bool failed_ = false;
+  bool established_ = false;
+  std::int64_t stream_id_ = -1;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+
+  // Receive side: bytes of the stream not read yet.
+  std::deque<std::uint8_t> rx_;
+  bool rx_fin_ = false;
+  // Send side: chunks kept until acknowledged (ngtcp2 retransmits from them).
+  std::deque<std::vector<std::uint8_t>> tx_;
+  std::uint64_t tx_base_ = 0;   // stream offset of tx_.front()
+  std::uint64_t tx_sent_ = 0;   // offset handed to ngtcp2
+  std::uint64_t tx_end_ = 0;    // offset after the last byte written
+  std::uint64_t tx_acked_ = 0;  // offset acknowledged (contiguous)
+  bool fin_wanted_ = false;
+  bool fin_sent_ = false;
+
+  friend struct Callbacks;
+};
+
+}  // namespace ferry::net

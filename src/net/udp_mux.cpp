@@ -1,0 +1,160 @@
+#include "net/udp_mux.hpp"
+
+#include <sodium.h>
+
+#include <array>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+
+#include "net/tcp.hpp"
+#include "proto/punch.hpp"
+
+namespace ferry::net {
+
+namespace {
+constexpr std::size_t kMaxDatagram = 65536;
+
+udp::endpoint to_endpoint(const proto::IpPort& p) {
+  if (p.ip.size() == 4) {
+    asio::ip::address_v4::bytes_type b{};
+    std::copy(p.ip.begin(), p.ip.end(), b.begin());
+    return {asio::ip::address_v4(b), p.port};
+  }
+  asio::ip::address_v6::bytes_type b{};
+  std::copy(p.ip.begin(), p.ip.end(), b.begin());
+  return {asio::ip::address_v6(b), p.port};
+}
+}  // namespace
+
+std::shared_ptr<UdpMux> UdpMux::open(asio::any_io_executor ex, const udp::endpoint& bind_to,
+                                     error_code& ec) {
+  udp::socket s(ex);
+  s.open(bind_to.protocol(), ec);
+  if (!ec && bind_to.address().is_v6()) s.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) s.bind(bind_to, ec);
+  if (!ec) s.non_blocking(true, ec);
+  // Room for a burst of QUIC packets at line rate.
+  if (!ec) s.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
+  if (!ec) s.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
+  if (ec) return nullptr;
+  auto mux = std::shared_ptr<UdpMux>(new UdpMux(std::move(s)));
+  mux->v6_ = bind_to.address().is_v6();
+  return mux;
+}
+
+UdpMux::UdpMux(udp::socket s) : socket_(std::move(s)) {}
+
+UdpMux::~UdpMux() {
+  error_code ec;
+  socket_.close(ec);
+}
+
+udp::endpoint UdpMux::local_endpoint() const {
+  error_code ec;
+  return socket_.local_endpoint(ec);
+}
+
+void UdpMux::start() {
+  asio::co_spawn(socket_.get_executor(), receive_loop(shared_from_this()), asio::detached);
+}
+
+void UdpMux::close() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ec;
+  socket_.close(ec);
+  for (auto& [id, pending] : stun_waiting_) pending->wake->cancel();
+  stun_waiting_.clear();
+  // The handlers may hold what holds us (a QUIC connection): drop them, but not from inside one.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->on_probe = nullptr;
+    self->on_quic = nullptr;
+  });
+}
+
+error_code UdpMux::send(proto::ByteView d, const udp::endpoint& to) {
+  error_code ec;
+  if (closed_) return asio::error::bad_descriptor;
+  socket_.send_to(asio::buffer(d.data(), d.size()), for_socket(*this, to), 0, ec);
+  return ec;
+}
+
+awaitable<void> UdpMux::wait_writable() {
+  error_code ec;
+  co_await socket_.async_wait(udp::socket::wait_write, redirect(ec));
+}
+
+awaitable<void> UdpMux::receive_loop(std::shared_ptr<UdpMux> self) {
+  (void)self;  // keeps the socket alive while the loop runs
+  std::vector<std::uint8_t> buf(kMaxDatagram);
+  while (!closed_) {
+    error_code ec;
+    co_await socket_.async_wait(udp::socket::wait_read, redirect(ec));
+    if (closed_ || ec == asio::error::operation_aborted) co_return;
+    // Drain everything queued: one wake-up per burst, not per packet.
+    for (int i = 0; i < 256 && !closed_; ++i) {
+      udp::endpoint from;
+      const std::size_t n = socket_.receive_from(asio::buffer(buf), from, 0, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) continue;  // ICMP errors surface here as connection_refused: not fatal for UDP
+      dispatch(proto::ByteView(buf.data(), n),
+               udp::endpoint(unmapped(from.address()), from.port()));
+    }
+  }
+}
+
+void UdpMux::dispatch(proto::ByteView d, const udp::endpoint& from) {
+  switch (proto::classify_datagram(d)) {
+    case proto::DatagramKind::probe:
+      if (on_probe && on_probe(d, from)) return;
+      [[fallthrough]];
+    case proto::DatagramKind::quic:
+      if (on_quic) on_quic(d, from);
+      return;
+    case proto::DatagramKind::stun: {
+      auto m = proto::decode_stun(d);
+      if (!m || m->type != proto::kStunBindingSuccess || !m->mapped) return;
+      auto it = stun_waiting_.find(m->transaction);
+      if (it == stun_waiting_.end()) return;
+      it->second->mapped = to_endpoint(*m->mapped);
+      it->second->wake->cancel();
+      stun_waiting_.erase(it);
+      return;
+    }
+  }
+}
+
+awaitable<std::optional<udp::endpoint>> UdpMux::stun_mapped(udp::endpoint server,
+                                                            std::chrono::milliseconds timeout) {
+  proto::StunTransactionId id{};
+  randombytes_buf(id.data(), id.size());
+  const auto request = proto::encode_binding_request(id);
+  asio::steady_timer wake(socket_.get_executor());
+  Pending pending{std::nullopt, &wake};
+  stun_waiting_[id] = &pending;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Resent every 250 ms: a lost request or answer costs a quarter second, not the timeout.
+  while (!pending.mapped && !closed_ && std::chrono::steady_clock::now() < deadline) {
+    send(request, server);
+    wake.expires_at(
+        std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(250)));
+    error_code ec;
+    co_await wake.async_wait(redirect(ec));
+  }
+  stun_waiting_.erase(id);
+  co_return pending.mapped;
+}
+
+udp::endpoint for_socket(const UdpMux& mux, udp::endpoint ep) {
+  if (mux.v6() && ep.address().is_v4()) {
+    return {asio::ip::make_address_v6(asio::ip::v4_mapped, ep.address().to_v4()), ep.port()};
+  }
+  return ep;
+}
+
+std::string endpoint_text(const udp::endpoint& ep) {
+  const auto a = unmapped(ep.address());
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+}  // namespace ferry::net

@@ -1,0 +1,72 @@
+// One UDP socket ferry owns: it asks STUN what the NAT made of it, carries the hole-punching
+// probes and then QUIC, all on the same port so the NAT mapping the probes opened is the one QUIC
+// uses. What arrives is told apart on its first bytes (proto::classify_datagram) and handed on.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/ip/udp.hpp>
+
+#include "net/asio.hpp"
+#include "proto/bytes.hpp"
+#include "proto/stun.hpp"
+
+namespace ferry::net {
+
+using udp = asio::ip::udp;
+
+class UdpMux : public std::enable_shared_from_this<UdpMux> {
+ public:
+  using Handler = std::function<void(proto::ByteView, const udp::endpoint&)>;
+  // Returns false when the datagram was not a valid probe after all (it then goes to QUIC).
+  using ProbeHandler = std::function<bool(proto::ByteView, const udp::endpoint&)>;
+
+  // A socket bound to bind_to (port 0: any); dual-stack when bind_to is IPv6 "::".
+  static std::shared_ptr<UdpMux> open(asio::any_io_executor ex, const udp::endpoint& bind_to,
+                                      error_code& ec);
+  ~UdpMux();
+
+  udp::endpoint local_endpoint() const;
+  bool v6() const { return v6_; }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+  // Starts the receive loop; handlers may be set before or after.
+  void start();
+  void close();
+
+  // Sends one datagram now or not at all (UDP: a full socket buffer is a lost packet, which the
+  // protocols above recover from). Returns would_block when the kernel's buffer is full.
+  error_code send(proto::ByteView datagram, const udp::endpoint& to);
+  // Waits until the socket can take more (QUIC's writer, after would_block).
+  awaitable<void> wait_writable();
+
+  // Our address as the STUN server at server sees it, or nullopt after timeout.
+  awaitable<std::optional<udp::endpoint>> stun_mapped(udp::endpoint server,
+                                                      std::chrono::milliseconds timeout);
+
+  ProbeHandler on_probe;
+  Handler on_quic;
+
+ private:
+  explicit UdpMux(udp::socket s);
+  awaitable<void> receive_loop(std::shared_ptr<UdpMux> self);
+  void dispatch(proto::ByteView d, const udp::endpoint& from);
+
+  udp::socket socket_;
+  bool v6_ = false;
+  bool closed_ = false;
+  struct Pending {
+    std::optional<udp::endpoint> mapped;
+    asio::steady_timer* wake = nullptr;
+  };
+  std::map<proto::StunTransactionId, Pending*> stun_waiting_;
+};
+
+// v4-mapped form for a dual-stack socket, plain otherwise.
+udp::endpoint for_socket(const UdpMux& mux, udp::endpoint ep);
+std::string endpoint_text(const udp::endpoint& ep);
+
+}  // namespace ferry::net
