@@ -126,10 +126,17 @@ void Console::on_event(const session::Event& ev) {
   } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
     if (json_) {
       return emit_json(json{
-          {"event", "connected"}, {"path", e->path}, {"transport", e->transport}, {"peer", e->peer}}
-                           .dump());
+          {"event", "connected"},
+          {"path", e->path},
+          {"transport", e->transport},
+          {"peer", e->peer},
+          {"moved",
+           e->moved}}.dump());
     }
-    std::cerr << "Connected (" << e->path << ", " << (e->transport == "tcp" ? "TCP" : e->transport)
+    std::cerr << (e->moved ? "Moved to a better path (" : "Connected (") << e->path << ", "
+              << (e->transport == "tcp"    ? "TCP"
+                  : e->transport == "quic" ? "QUIC over UDP"
+                                           : e->transport)
               << ", " << e->peer << ")\n";
   } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
     if (json_) {

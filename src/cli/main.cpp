@@ -56,6 +56,12 @@ int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task)
   return cli::exit_status(err.code);
 }
 
+// FERRY_NO_TCP=1 leaves direct TCP out (to see what UDP and the relay do on their own).
+bool no_direct_tcp() {
+  const char* v = std::getenv("FERRY_NO_TCP");
+  return v != nullptr && std::string_view(v) == "1";
+}
+
 int usage_error(const std::string& sentence) {
   std::cerr << "ferry: " << sentence << "\n";
   return cli::exit_status(Errc::usage);
@@ -360,7 +366,7 @@ int main(int argc, char** argv) {
   if (*send_cmd) {
     cli::Console console(cli::Console::Role::sender, json);
     if (!*server) return usage_error(cli::no_server_hint());
-    session::SendOptions options{**server, std::nullopt, force_relay};
+    session::SendOptions options{**server, std::nullopt, force_relay, no_direct_tcp()};
     if (!code_flag.empty()) {
       auto code = proto::parse_code(code_flag);
       if (!code) return usage_error("--code: " + code.error().detail);
@@ -419,6 +425,7 @@ int main(int argc, char** argv) {
   options.overwrite = overwrite;
   options.yes = yes;
   options.force_relay = force_relay;
+  options.no_tcp = no_direct_tcp();
   console.set_output_folder(std::filesystem::absolute(output).lexically_normal().string());
   return run_session(console, session::receive(options, console));
 }

@@ -14,6 +14,7 @@ enum Type : std::uint8_t {
   kDone,
   kAck,
   kAbort,
+  kMoved,
 };
 
 constexpr std::size_t kMaxReasonBytes = 1024;
@@ -60,6 +61,7 @@ struct Encoder {
   }
   void operator()(const msg::Done&) { out = {kDone}; }
   void operator()(const msg::Ack&) { out = {kAck}; }
+  void operator()(const msg::Moved&) { out = {kMoved}; }
   void operator()(const msg::Abort& m) {
     out = {kAbort};
     append_string(out, m.code);
@@ -138,6 +140,9 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
       break;
     case kAck:
       out = msg::Ack{};
+      break;
+    case kMoved:
+      out = msg::Moved{};
       break;
     case kAbort: {
       msg::Abort m;

@@ -39,14 +39,18 @@ struct FileEnd {
 };
 struct Done {};
 struct Ack {};
+// The sender's last word on a pipe it leaves for a better one (a relay for a direct path): every
+// later record comes on the pipe the receiver selected for the move.
+struct Moved {};
 struct Abort {
   std::string code;  // an errc_name
   std::string message;
 };
 }  // namespace msg
 
-using PipeMessage = std::variant<msg::Hello, msg::Select, msg::OfferPart, msg::Accept, msg::Decline,
-                                 msg::Chunk, msg::FileEnd, msg::Done, msg::Ack, msg::Abort>;
+using PipeMessage =
+    std::variant<msg::Hello, msg::Select, msg::OfferPart, msg::Accept, msg::Decline, msg::Chunk,
+                 msg::FileEnd, msg::Done, msg::Ack, msg::Abort, msg::Moved>;
 
 // Bytes before a chunk's data; senders build chunk records in place to avoid a copy.
 inline constexpr std::size_t kChunkHeaderBytes = 1 + 4 + 8;

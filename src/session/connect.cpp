@@ -1,13 +1,23 @@
 #include "session/connect.hpp"
 
 #include "session/transfer.hpp"
+#include "session/udp_paths.hpp"
 
 namespace ferry::session {
 
 using namespace net;
+using namespace std::chrono_literals;
 using proto::Errc;
 
 namespace {
+
+// Both sides' STUN answered (so UDP gets out) and at most one NAT maps each destination anew.
+bool punch_plausible(const proto::Candidates& mine, const proto::Candidates& theirs) {
+  using proto::UdpMapping;
+  return mine.udp_mapping != UdpMapping::unknown && theirs.udp_mapping != UdpMapping::unknown &&
+         !(mine.udp_mapping == UdpMapping::dependent &&
+           theirs.udp_mapping == UdpMapping::dependent);
+}
 
 // Keeps reading the mailbox during the race: the peer may give up, or vanish.
 awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race,
@@ -24,16 +34,38 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
 
 }  // namespace
 
+std::shared_ptr<UdpPaths> start_udp(asio::any_io_executor ex, const proto::ServerUrl& server,
+                                    const RendezvousClient& rendezvous, proto::Side side,
+                                    bool force_relay,
+                                    std::chrono::steady_clock::duration connect_time) {
+  if (force_relay) return nullptr;
+  // STUN needs one round trip; reaching the rendezvous took two or three, so twice that is
+  // ample. Where UDP is blocked this is what the wait costs; lost answers cost the public
+  // address (peer-reflexive learning can still find the path), never more than 600 ms.
+  const auto wait = std::clamp(
+      std::chrono::duration_cast<std::chrono::milliseconds>(2 * connect_time) + 20ms, 40ms, 600ms);
+  auto udp = std::make_shared<UdpPaths>(ex, side);
+  udp->start_gather(server, rendezvous.stun_ports(), wait);
+  return udp;
+}
+
 awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
                                                const SessionSecrets& secrets,
                                                const proto::ServerUrl& server, bool force_relay,
-                                               const std::string& observed) {
+                                               bool no_tcp, const std::string& observed,
+                                               std::shared_ptr<UdpPaths> udp) {
   const bool sender = secrets.side == proto::Side::sender;
   const std::string peer = sender ? "receiver" : "sender";
   auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets);
-  auto mine = force_relay ? proto::Result<proto::Candidates>{} : race->listen(observed);
+  auto mine = force_relay || no_tcp ? proto::Result<proto::Candidates>{} : race->listen(observed);
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
+  if (udp && !force_relay) {
+    co_await udp->add_candidates(*mine);
+    for (const auto& n : udp->notes()) race->note(n);
+  } else {
+    udp = nullptr;
+  }
   if (force_relay && !mine->relay) {
     const std::string why =
         "--force-relay, but the server " + server.to_string() + " runs no relay";
@@ -52,17 +84,27 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   }
   auto theirs = std::get<proto::Candidates>(*note);
   if (force_relay) theirs.list.clear();
+  if (no_tcp) std::erase_if(theirs.list, [](const auto& c) { return c.transport == "tcp"; });
   race->connect_to(theirs);
+  if (udp) {
+    race->use_udp(udp, theirs, sender ? Budgets::kSenderRace : Budgets::kReceiverRace);
+  }
   if (!mine->relay) race->note("relay: the server " + server.to_string() + " runs no relay");
   if (theirs.relay && mine->relay) {
-    // The sender waits at the relay at once; the receiver gives direct paths a head start.
+    // The sender waits at the relay at once; the receiver gives direct paths a head start, a
+    // longer one while UDP hole punching can still open a path (it takes a few round trips, or
+    // a few hundred random probes when one NAT maps each destination anew). Either way the
+    // first byte flows within a second, and a path that opens later takes the transfer over.
     const bool direct_possible = !theirs.list.empty() || !mine->list.empty();
-    race->use_relay(server, sender || !direct_possible ? std::chrono::milliseconds(0)
-                                                       : Budgets::kRelayHeadStart);
+    const auto head_start = !direct_possible                 ? std::chrono::milliseconds(0)
+                            : punch_plausible(*mine, theirs) ? Budgets::kRelayHeadStartPunching
+                                                             : Budgets::kRelayHeadStart;
+    race->use_relay(server, sender ? std::chrono::milliseconds(0) : head_start);
   }
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer),
                  asio::detached);
-  auto chosen = co_await race->wait(sender ? Budgets::kSenderRace : Budgets::kReceiverRace);
+  auto chosen = co_await race->wait(sender ? Budgets::kSenderRace : Budgets::kReceiverRace,
+                                    Budgets::kUpgradeWindow);
   if (!chosen && chosen.error().code == Errc::no_path) {
     const proto::MailboxNote abort =
         proto::PeerAbort{std::string(proto::errc_name(Errc::no_path)),

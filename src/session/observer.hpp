@@ -22,8 +22,9 @@ struct OfferReceived {
 };
 struct Connected {
   std::string path;       // "direct" or "relay"
-  std::string transport;  // "tcp"
+  std::string transport;  // "tcp" or "quic"
   std::string peer;       // address:port (or the relay's)
+  bool moved = false;     // the transfer moved here from the relay
 };
 struct Progress {
   std::uint64_t bytes;  // this run's payload bytes, resumed bytes included

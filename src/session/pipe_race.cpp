@@ -6,6 +6,7 @@
 
 #include "net/relay_client.hpp"
 #include "net/tcp.hpp"
+#include "session/udp_paths.hpp"
 
 namespace ferry::session {
 
@@ -24,6 +25,11 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 }  // namespace
+
+RaceStopper::~RaceStopper() {
+  if (race) race->stop();
+  if (udp) udp->stop();
+}
 
 PipeRace::PipeRace(asio::any_io_executor ex, const SessionSecrets& secrets)
     : ex_(ex), secrets_(secrets), wake_(ex) {}
@@ -64,6 +70,7 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
 
 void PipeRace::connect_to(const proto::Candidates& candidates) {
   for (const auto& c : candidates.list) {
+    if (c.transport != "tcp") continue;  // UDP candidates are use_udp's
     error_code ec;
     const auto addr = asio::ip::make_address(c.address, ec);
     if (ec) continue;
@@ -82,8 +89,17 @@ void PipeRace::use_relay(const proto::ServerUrl& server, std::chrono::millisecon
   asio::co_spawn(ex_, connect_relay(shared_from_this(), server, delay), asio::detached);
 }
 
+void PipeRace::use_udp(std::shared_ptr<UdpPaths> udp, const proto::Candidates& theirs,
+                       std::chrono::milliseconds budget) {
+  ++pending_;
+  udp_ = udp;
+  asio::co_spawn(ex_, connect_udp(shared_from_this(), std::move(udp), theirs, budget),
+                 asio::detached);
+}
+
 void PipeRace::fail(proto::Error error) {
-  if (over()) return;
+  // After a pipe won, the mailbox closing (or the peer leaving it) ends nothing: upgrades go on.
+  if (over() || upgrading_) return;
   failure_ = std::move(error);
   wake_.cancel();
 }
@@ -145,6 +161,18 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   co_await authenticate(pipe, "direct", peer, true);
 }
 
+awaitable<void> PipeRace::connect_udp(std::shared_ptr<PipeRace> /*keep_alive*/,
+                                      std::shared_ptr<UdpPaths> udp, proto::Candidates theirs,
+                                      std::chrono::milliseconds budget) {
+  auto punched = co_await udp->connect(secrets_, theirs, budget);
+  if (!punched) co_return attempt_failed(punched.error().detail);
+  if (over()) co_return attempt_failed("direct UDP: another path won");
+  const std::string what = "direct to " + punched->peer + " (QUIC over UDP)";
+  auto pipe = std::make_shared<RecordPipe>(std::move(punched->stream), what);
+  live_.push_back(pipe);
+  co_await authenticate(pipe, "direct", punched->peer, true, "quic");
+}
+
 awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/,
                                         proto::ServerUrl server, std::chrono::milliseconds delay) {
   if (delay.count() > 0) {
@@ -186,7 +214,7 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
 }
 
 awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::string path,
-                                       std::string peer, bool counted) {
+                                       std::string peer, bool counted, std::string transport) {
   auto self = shared_from_this();
   const bool sender = secrets_.side == proto::Side::sender;
   const auto& send_key = sender ? secrets_.keys.stream_sender : secrets_.keys.stream_receiver;
@@ -208,15 +236,20 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
     co_return failed(hello ? "unexpected hello"
                            : "did not authenticate (" + hello.error().detail + ")");
   }
+  const bool upgrade = upgrading_;
+  if (upgrade && path != "direct") co_return failed("not better than the relay");
   if (!sender) {
     // Claim the win before saying "select": a second pipe must never send one too, or the
     // sender could take a pipe we are about to close.
     if (over()) co_return failed("another path won");
     if (counted) --pending_;
-    std::erase(live_, pipe);
-    winner_ = ChosenPipe{pipe, path, peer};
+    claim(pipe, path, peer, transport);
     const proto::PipeMessage select = proto::msg::Select{};
     if (auto selected = co_await pipe->send(select); !selected) {
+      if (upgrade) {
+        upgrade_.reset();
+        co_return;
+      }
       winner_ = ChosenPipe{};
       failure_ = proto::Error{Errc::no_path, pipe->description() + ": " + selected.error().detail};
     }
@@ -229,16 +262,53 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
     }
   }
   if (counted) --pending_;
-  std::erase(live_, pipe);
-  winner_ = ChosenPipe{pipe, path, peer};
+  claim(pipe, path, peer, transport);
   wake_.cancel();
 }
 
-awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds budget) {
+void PipeRace::claim(std::shared_ptr<RecordPipe> pipe, std::string path, std::string peer,
+                     std::string transport) {
+  std::erase(live_, pipe);
+  ChosenPipe chosen{pipe, std::move(path), std::move(peer), std::move(transport),
+                    shared_from_this()};
+  if (!upgrading_) {
+    winner_ = std::move(chosen);
+    return;
+  }
+  // After the relay: this direct pipe is where the transfer moves; nothing else is needed.
+  chosen.race = nullptr;
+  upgrade_ = std::move(chosen);
+  upgrading_ = false;
+  finish();
+}
+
+std::optional<ChosenPipe> PipeRace::take_upgrade() {
+  auto out = std::move(upgrade_);
+  upgrade_.reset();
+  return out;
+}
+
+awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds budget,
+                                                    std::chrono::milliseconds upgrade_window) {
   if (!over() && (pending_ > 0 || !acceptors_.empty())) {
     wake_.expires_after(budget);
     error_code ec;
     co_await wake_.async_wait(redirect(ec));
+  }
+  if (winner_.pipe && winner_.path == "relay" && pending_ > 0 && failure_ == std::nullopt &&
+      upgrade_window.count() > 0) {
+    // Direct attempts still running may yet open: the transfer starts on the relay and moves.
+    upgrading_ = true;
+    asio::co_spawn(
+        ex_,
+        [self = shared_from_this(), upgrade_window]() -> awaitable<void> {
+          asio::steady_timer t(self->ex_, upgrade_window);
+          error_code ec;
+          co_await t.async_wait(redirect(ec));
+          if (self->upgrading_) self->finish();
+        },
+        asio::detached);
+    co_return std::move(winner_);
   }
   finish();
   if (winner_.pipe) co_return std::move(winner_);
@@ -258,12 +328,14 @@ awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds bu
 
 void PipeRace::finish() {
   finished_ = true;
+  upgrading_ = false;
   for (auto& a : acceptors_) {
     error_code ec;
     a.close(ec);
   }
   for (auto& p : live_) p->close();
   live_.clear();
+  if (udp_) udp_->stop();
 }
 
 }  // namespace ferry::session

@@ -19,8 +19,20 @@ namespace ferry::session {
 
 struct ChosenPipe {
   std::shared_ptr<net::RecordPipe> pipe;
-  std::string path;  // "direct" or "relay"
-  std::string peer;  // what it connects to
+  std::string path;               // "direct" or "relay"
+  std::string peer;               // what it connects to
+  std::string transport = "tcp";  // "tcp" or "quic"
+  // When a relay won, the race goes on for a direct path to move to (take_upgrade()).
+  std::shared_ptr<class PipeRace> race;
+};
+
+class UdpPaths;
+
+// Stops a race (and every attempt still running) when the transfer ends, however it ends.
+struct RaceStopper {
+  std::shared_ptr<class PipeRace> race;
+  std::shared_ptr<class UdpPaths> udp;
+  ~RaceStopper();
 };
 
 class PipeRace : public std::enable_shared_from_this<PipeRace> {
@@ -32,6 +44,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   proto::Result<proto::Candidates> listen(const std::string& observed);
   // Tries each of the peer's candidates.
   void connect_to(const proto::Candidates& candidates);
+  // Hole punching and QUIC toward the peer's UDP candidates (ours gathered by udp beforehand).
+  void use_udp(std::shared_ptr<UdpPaths> udp, const proto::Candidates& theirs,
+               std::chrono::milliseconds budget);
   // Both: the server's relay, after delay (gives direct paths a head start).
   void use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay);
 
@@ -40,8 +55,14 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // Ends the race early with an error (the peer gave up, or left).
   void fail(proto::Error error);
 
-  // Waits for the winner, at most budget; then closes every other attempt.
-  net::awaitable<proto::Result<ChosenPipe>> wait(std::chrono::milliseconds budget);
+  // Waits for the winner, at most budget; then closes every other attempt, except that when the
+  // relay won, direct attempts go on for up to upgrade_window.
+  net::awaitable<proto::Result<ChosenPipe>> wait(std::chrono::milliseconds budget,
+                                                 std::chrono::milliseconds upgrade_window);
+  // A direct pipe that authenticated after the relay won (the receiver has selected it), once.
+  std::optional<ChosenPipe> take_upgrade();
+  // Ends the race and every attempt still running.
+  void stop() { finish(); }
 
  private:
   net::awaitable<void> accept_loop(std::shared_ptr<PipeRace> self, std::size_t index);
@@ -49,15 +70,22 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // Dials from our listening port, so that two NATed peers dialling each other's public
   // address at once meet in a TCP simultaneous open.
   net::awaitable<void> connect_simultaneous(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep);
+  net::awaitable<void> connect_udp(std::shared_ptr<PipeRace> self, std::shared_ptr<UdpPaths> udp,
+                                   proto::Candidates theirs, std::chrono::milliseconds budget);
   net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::ServerUrl server,
                                      std::chrono::milliseconds delay);
   // Hello exchange, then (receiver) claim the win or (sender) wait for select.
   // counted: the attempt is one of pending_ (we dialled it), not an accepted connection.
   net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, std::string path,
-                                    std::string peer, bool counted);
+                                    std::string peer, bool counted, std::string transport = "tcp");
   void attempt_failed(std::string what);
   void finish();
-  bool over() const { return winner_.pipe != nullptr || failure_.has_value() || finished_; }
+  bool over() const {
+    return (winner_.pipe != nullptr && !upgrading_) || failure_.has_value() || finished_;
+  }
+  // Keeps pipe as the race's result: the winner, or (after a relay won) the direct upgrade.
+  void claim(std::shared_ptr<net::RecordPipe> pipe, std::string path, std::string peer,
+             std::string transport);
 
   net::asio::any_io_executor ex_;
   SessionSecrets secrets_;
@@ -68,8 +96,11 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   ChosenPipe winner_;
   std::optional<proto::Error> failure_;
   std::vector<std::string> tried_;
+  std::shared_ptr<UdpPaths> udp_;
   int pending_ = 0;
   bool finished_ = false;
+  bool upgrading_ = false;
+  std::optional<ChosenPipe> upgrade_;
 };
 
 }  // namespace ferry::session

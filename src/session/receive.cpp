@@ -53,8 +53,10 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
 }
 
 // Receives chunks into the sink until the sender's final record.
-awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offer& offer,
-                                             FileSink& sink,
+// pipe is where the sender's records come from; "moved" switches it to the direct pipe this side
+// selected after the relay won (the race holds it), and the old pipe ends there.
+awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, PipeRace* race,
+                                             const proto::Offer& offer, FileSink& sink,
                                              const std::vector<std::uint64_t>& offsets,
                                              Observer& observer) {
   proto::ReceiveTracker tracker(offer, offsets);
@@ -72,7 +74,7 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
     return sink.begin(offer, file, offsets[file], tracker);
   };
   for (;;) {
-    auto m = co_await pipe.receive_message();
+    auto m = co_await pipe->receive_message();
     if (!m) {
       sink.abandon();
       if (m.error().code == Errc::peer_gone) {
@@ -105,12 +107,21 @@ awaitable<proto::Result<void>> receive_files(RecordPipe& pipe, const proto::Offe
     } else if (std::holds_alternative<msg::Done>(*m)) {
       if (auto r = tracker.on_done(); !r) co_return r;
       const proto::PipeMessage ack = msg::Ack{};
-      if (auto r = co_await pipe.send(ack, true); !r) co_return r;
+      if (auto r = co_await pipe->send(ack, true); !r) co_return r;
       observer.on_event(
           event::Progress{resumed + tracker.received_bytes(), total, clock.seconds()});
       observer.on_event(
           event::Done{tracker.received_bytes(), total, clock.seconds(), offer.file_count()});
       co_return proto::Result<void>{};
+    } else if (std::holds_alternative<msg::Moved>(*m)) {
+      auto up = race != nullptr ? race->take_upgrade() : std::nullopt;
+      if (!up) {
+        sink.abandon();
+        co_return proto::fail(Errc::protocol, "the sender moved to a path this side never chose");
+      }
+      race = nullptr;
+      std::exchange(pipe, up->pipe)->close();
+      observer.on_event(event::Connected{up->path, up->transport, up->peer, true});
     } else if (const auto* a = std::get_if<msg::Abort>(&*m)) {
       sink.abandon();
       co_return proto::fail(proto::errc_from_name(a->code), "the sender stopped: " + a->message);
@@ -135,10 +146,16 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto sink = FileSink::open(options.output, options.overwrite);
   if (!sink) co_return std::unexpected(sink.error());
 
+  const auto connect_start = std::chrono::steady_clock::now();
   auto rendezvous_result =
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
+  // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
+  auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
+                       proto::Side::receiver, options.force_relay,
+                       std::chrono::steady_clock::now() - connect_start);
+  const RaceStopper udp_stopper{nullptr, udp};
   auto paired = co_await rendezvous->claim(options.secret.nameplate);
   if (!paired) co_return std::unexpected(paired.error());
   observer.on_event(event::PeerJoined{});
@@ -146,13 +163,14 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  auto chosen =
-      co_await open_pipe(mailbox, *secrets, options.server, options.force_relay, paired->observed);
+  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay,
+                                   options.no_tcp, paired->observed, udp);
   if (!chosen) {
     rendezvous->close();
     co_return std::unexpected(chosen.error());
   }
-  observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});
+  observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
+  const RaceStopper stopper{chosen->race, nullptr};
   RecordPipe& pipe = *chosen->pipe;
 
   auto offer = co_await receive_offer(pipe);
@@ -193,9 +211,10 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   }
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
-  auto r = co_await receive_files(pipe, *offer, *sink, offsets, observer);
-  if (!r) co_await abort_peer(pipe, r.error());
-  pipe.close();
+  auto current = chosen->pipe;
+  auto r = co_await receive_files(current, chosen->race.get(), *offer, *sink, offsets, observer);
+  if (!r) co_await abort_peer(*current, r.error());
+  current->close();
   co_return r;
 }
 

@@ -31,6 +31,7 @@ struct Reply {
   explicit Reply(asio::any_io_executor ex) : ready(ex, asio::steady_timer::time_point::max()) {}
   asio::steady_timer ready;
   std::optional<proto::Result<proto::PipeMessage>> message;
+  int generation = 0;  // which pipe's reader counts: the transfer may have moved
 
   awaitable<std::optional<proto::Result<proto::PipeMessage>>> wait(std::chrono::seconds timeout) {
     if (!message) {
@@ -43,11 +44,43 @@ struct Reply {
 };
 
 awaitable<void> read_reply(std::shared_ptr<RecordPipe> pipe, std::shared_ptr<Reply> reply) {
+  const int generation = reply->generation;
   auto m = co_await pipe->receive_message();
+  if (generation != reply->generation) co_return;  // a pipe we moved away from
   // An abort interrupts our writing at once (they fail, and the abort explains why).
   if (m && std::holds_alternative<msg::Abort>(*m)) pipe->close();
   reply->message = std::move(m);
   reply->ready.cancel();
+}
+
+// The pipe the transfer runs on; while the relay carries it, the race may still offer a direct
+// pipe (the receiver has selected it) to move to.
+struct Link {
+  std::shared_ptr<RecordPipe> pipe;
+  std::shared_ptr<PipeRace> race;
+  std::shared_ptr<Reply> reply;
+};
+
+// Between records: "moved" is the old pipe's last record, so the receiver reads everything in
+// order, the old pipe's to its end, then the new one's.
+awaitable<void> move_if_better(Link& link, Observer& observer) {
+  if (!link.race) co_return;
+  auto up = link.race->take_upgrade();
+  if (!up) co_return;
+  link.race = nullptr;
+  const proto::PipeMessage moved = msg::Moved{};
+  if (auto r = co_await link.pipe->send(moved); !r) {
+    up->pipe->close();  // the old pipe broke on its own; its error tells the story
+    co_return;
+  }
+  auto old = std::exchange(link.pipe, up->pipe);
+  ++link.reply->generation;
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, read_reply(link.pipe, link.reply), asio::detached);
+  asio::co_spawn(
+      ex, [old]() -> awaitable<void> { co_await old->close_gracefully(std::chrono::seconds(2)); },
+      asio::detached);
+  observer.on_event(event::Connected{up->path, up->transport, up->peer, true});
 }
 
 class FileReader {
@@ -90,10 +123,10 @@ awaitable<proto::Result<void>> send_offer(RecordPipe& pipe, const proto::Offer& 
   }
 }
 
-awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& source,
-                                         std::uint32_t index, std::uint64_t start,
-                                         std::uint64_t& sent, std::uint64_t total,
-                                         ProgressClock& clock, Observer& observer) {
+awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, std::uint32_t index,
+                                         std::uint64_t start, std::uint64_t& sent,
+                                         std::uint64_t total, ProgressClock& clock,
+                                         Observer& observer) {
   const auto& entry = source.offer().entries[index];
   const auto name = proto::display_name(entry.path);
   FileReader file(source.source(index));
@@ -120,14 +153,15 @@ awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& sou
     hasher.update(proto::ByteView(data, want));
     proto::encode_chunk_header(index, pos, buf.data());
     const proto::ByteView record(buf.data(), proto::kChunkHeaderBytes + want);
-    auto r = co_await pipe.send_record(record);
+    co_await move_if_better(link, observer);
+    auto r = co_await link.pipe->send_record(record);
     if (!r) co_return r;
     pos += want;
     sent += want;
     if (clock.due()) observer.on_event(event::Progress{sent, total, clock.seconds()});
   }
   const proto::PipeMessage end = msg::FileEnd{index, hasher.finish()};
-  co_return co_await pipe.send(end);
+  co_return co_await link.pipe->send(end);
 }
 
 }  // namespace
@@ -135,8 +169,10 @@ awaitable<proto::Result<void>> send_file(RecordPipe& pipe, const FileSource& sou
 awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
                                     Observer& observer) {
   auto ex = co_await asio::this_coro::executor;
+  const auto connect_start = std::chrono::steady_clock::now();
   auto rendezvous_result =
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+  const auto connect_time = std::chrono::steady_clock::now() - connect_start;
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
 
@@ -163,15 +199,21 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   auto paired = co_await rendezvous->wait_paired();
   if (!paired) co_return std::unexpected(paired.error());
   observer.on_event(event::PeerJoined{});
+  // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and
+  // while the PAKE runs.
+  auto udp = start_udp(ex, options.server, *rendezvous, proto::Side::sender, options.force_relay,
+                       connect_time);
+  const RaceStopper udp_stopper{nullptr, udp};
   auto secrets = co_await handshake_as_sender(*rendezvous, *paired, words, link);
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  auto chosen =
-      co_await open_pipe(mailbox, *secrets, options.server, options.force_relay, paired->observed);
+  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay,
+                                   options.no_tcp, paired->observed, udp);
   rendezvous->close();  // the transfer no longer needs the server's mailbox
   if (!chosen) co_return std::unexpected(chosen.error());
-  observer.on_event(event::Connected{chosen->path, "tcp", chosen->peer});
+  observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
+  const RaceStopper stopper{chosen->race, nullptr};
   RecordPipe& pipe = *chosen->pipe;
 
   const proto::Offer& offer = source.offer();
@@ -199,6 +241,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   // listen while writing so an abort is seen the moment it arrives.
   auto reply = std::make_shared<Reply>(ex);
   asio::co_spawn(ex, read_reply(chosen->pipe, reply), asio::detached);
+  Link active{chosen->pipe, chosen->race, reply};
   ProgressClock clock;
   std::uint64_t sent = 0;
   std::uint64_t carried_from = 0;
@@ -218,19 +261,21 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     sent = carried_from;
     for (std::uint32_t i = 0; i < offer.entries.size() && outcome; ++i) {
       if (offer.entries[i].kind != proto::OfferEntry::Kind::file) continue;
-      outcome = co_await send_file(pipe, source, i, accept->start_offsets[i], sent, total, clock,
+      outcome = co_await send_file(active, source, i, accept->start_offsets[i], sent, total, clock,
                                    observer);
     }
   }
+  if (chosen->race) chosen->race->stop();  // no more moves: close what is still trying
+  RecordPipe& last = *active.pipe;
   if (outcome) {
     const proto::PipeMessage done = msg::Done{};
-    outcome = co_await pipe.send(done, true);
+    outcome = co_await last.send(done, true);
   } else if (outcome.error().code != Errc::peer_gone) {
     // Our own failure (a file changed, a read failed): tell the receiver why.
     const proto::PipeMessage abort =
         msg::Abort{std::string(proto::errc_name(outcome.error().code)), outcome.error().detail};
-    co_await pipe.send(abort, true);
-    pipe.close();
+    co_await last.send(abort, true);
+    last.close();
     co_return outcome;
   }
   // A failed write is usually explained by what the receiver said just before closing.
@@ -251,7 +296,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     co_return proto::fail(Errc::protocol, "the receiver did not confirm");
   observer.on_event(event::Progress{sent, total, clock.seconds()});
   observer.on_event(event::Done{sent - carried_from, total, clock.seconds(), offer.file_count()});
-  pipe.close();
+  last.close();
   co_return proto::Result<void>{};
 }
 

@@ -17,6 +17,7 @@ struct SendOptions {
   proto::ServerUrl server;
   std::optional<proto::Secret> code;  // chosen by the sender (--code); random otherwise
   bool force_relay = false;           // offer no direct candidates
+  bool no_tcp = false;                // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
 };
 
 struct ReceiveOptions {
@@ -26,6 +27,7 @@ struct ReceiveOptions {
   bool overwrite = false;
   bool yes = false;
   bool force_relay = false;  // ignore the sender's direct candidates
+  bool no_tcp = false;       // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
 };
 
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
@@ -39,6 +41,9 @@ struct Budgets {
   static constexpr std::chrono::milliseconds kReceiverRace{10000};
   static constexpr std::chrono::milliseconds kSenderRace{14000};
   static constexpr std::chrono::milliseconds kRelayHeadStart{300};
+  static constexpr std::chrono::milliseconds kRelayHeadStartPunching{600};
+  // After the relay won: how long direct attempts may still open for the transfer to move to.
+  static constexpr std::chrono::milliseconds kUpgradeWindow{15000};
 };
 
 }  // namespace ferry::session

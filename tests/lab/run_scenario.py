@@ -36,7 +36,8 @@ def run(name):
     a, b, samelan, loss, expected, _ = SCENARIOS[name]
     result = {"scenario": name, "expected": expected, "delivered": False, "path": "none",
               "ferry_path": None, "agrees": None, "first_byte_s": None, "total_s": None,
-              "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None}
+              "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None,
+              "transport": None, "direct_s": None, "moved": False}
     with Lab(a, b, samelan=samelan, loss_permille=loss) as lab:
         lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
                              "http://%s:4300" % SERVER_IP], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -79,6 +80,10 @@ def run(name):
                 result["first_byte_s"] = round(t, 3)
             if ev["event"] == "connected":
                 result["ferry_path"] = ev["path"]
+                result["transport"] = ev["transport"]
+                result["moved"] = result["moved"] or ev.get("moved", False)
+                if ev["path"] == "direct" and result["direct_s"] is None:
+                    result["direct_s"] = round(t, 3)
             if ev["event"] == "error":
                 result["error"] = ev["message"]
         if result["delivered"]:
@@ -99,9 +104,10 @@ def passed(r):
 def line(r):
     def f(v, fmt="%s"):
         return "-" if v is None else fmt % v
-    return ("%-20s %-9s %-7s (want %-6s) first byte %6s s  total %6s s  %8s MB/s  server %10s B  %s%s" % (
-        r["scenario"], "delivered" if r["delivered"] else "FAILED", r["path"], r["expected"],
-        f(r["first_byte_s"]), f(r["total_s"]), f(r["mb_s"]), f(r["server_bytes"]),
+    how = (r["transport"] or "-") + ("+moved" if r["moved"] else "")
+    return ("%-20s %-9s %-7s (want %-6s) %-10s first byte %6s s  direct %6s s  total %6s s  %8s MB/s  server %10s B  %s%s" % (
+        r["scenario"], "delivered" if r["delivered"] else "FAILED", r["path"], r["expected"], how,
+        f(r["first_byte_s"]), f(r["direct_s"]), f(r["total_s"]), f(r["mb_s"]), f(r["server_bytes"]),
         "PASS" if passed(r) else "FAIL",
         "" if r["agrees"] is not False else "  (ferry said %s)" % r["ferry_path"]))
 

@@ -18,7 +18,8 @@ TEST(PipeMessage, RoundTripsEveryType) {
                                          msg::FileEnd{4, h},
                                          msg::Done{},
                                          msg::Ack{},
-                                         msg::Abort{"disk_full", "no space"}};
+                                         msg::Abort{"disk_full", "no space"},
+                                         msg::Moved{}};
   for (const auto& m : msgs) {
     const Bytes enc = encode(m);
     auto d = decode_pipe_message(enc);

@@ -181,7 +181,7 @@ export const RECORD_HEADER_BYTES = 24;
 export const MAX_RECORD = (1 << 20) + 17;
 
 // --- pipe messages ---------------------------------------------------------------------------
-export const MSG = { hello: 1, select: 2, offerPart: 3, accept: 4, decline: 5, chunk: 6, fileEnd: 7, done: 8, ack: 9, abort: 10 };
+export const MSG = { hello: 1, select: 2, offerPart: 3, accept: 4, decline: 5, chunk: 6, fileEnd: 7, done: 8, ack: 9, abort: 10, moved: 11 };
 
 export function encodeAccept(offsets) {
   return concat(new Uint8Array([MSG.accept]), u32(offsets.length), ...offsets.map(u64));
@@ -230,6 +230,8 @@ export function decodePipeMessage(r) {
       return { type: 'done' };
     case MSG.ack:
       return { type: 'ack' };
+    case MSG.moved:
+      return { type: 'moved' };
     case MSG.accept: {
       const n = readU32(r, 1);
       if (r.length !== 5 + 8 * n) throw new ProtocolError('protocol', 'malformed accept');

@@ -1,0 +1,83 @@
+// Direct paths over UDP: hole punching, then QUIC on the punched socket. gather() opens our socket
+// and asks the server's STUN (on two ports) for its public address, which also shows whether our
+// NAT maps each destination to a new port. connect() sends authenticated probes to every UDP
+// candidate of the peer at once and learns the peer's real address from its first probe
+// (peer-reflexive); when exactly one NAT maps each destination anew, the birthday method: that
+// side opens 256 more sockets toward the other's public address, and the other probes random
+// ports of its public IP at a bounded rate. The first socket whose probe is answered carries
+// QUIC; the receiver is the QUIC client and pins the sender's certificate.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "net/quic.hpp"
+#include "proto/peer_message.hpp"
+#include "proto/punch.hpp"
+#include "proto/server_url.hpp"
+#include "session/handshake.hpp"
+
+namespace ferry::session {
+
+struct UdpPipe {
+  std::unique_ptr<net::ByteStream> stream;
+  std::string peer;  // the peer's address on the punched path
+};
+
+class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
+ public:
+  UdpPaths(net::asio::any_io_executor ex, proto::Side side);
+  ~UdpPaths();
+
+  // Opens our socket and, in the background, learns its public address from the server's STUN
+  // (waiting at most stun_wait for answers), and, as the sender, makes our QUIC certificate.
+  // Started early, it runs while the PAKE does.
+  void start_gather(const proto::ServerUrl& server, std::vector<std::uint16_t> stun_ports,
+                    std::chrono::milliseconds stun_wait);
+  // Once gathering is done: adds our UDP candidates (and the sender's certificate fingerprint)
+  // to out. notes() says what did not work.
+  net::awaitable<void> add_candidates(proto::Candidates& out);
+  // Punches toward the peer's UDP candidates and opens QUIC on the first path that answers.
+  net::awaitable<proto::Result<UdpPipe>> connect(const SessionSecrets& secrets,
+                                                 const proto::Candidates& theirs,
+                                                 std::chrono::milliseconds budget);
+  // Ends every probe and socket that did not win.
+  void stop();
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  struct Socket;
+  std::shared_ptr<Socket> add_socket(const net::udp::endpoint& bind_to);
+  bool on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
+                const net::udp::endpoint& from);
+  void on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d, const net::udp::endpoint& from);
+  void send_ping(Socket& s, const net::udp::endpoint& to);
+  void start_quic(const std::shared_ptr<Socket>& s, const net::udp::endpoint& to);
+
+  net::awaitable<void> gather(proto::ServerUrl server, std::vector<std::uint16_t> stun_ports,
+                              std::chrono::milliseconds stun_wait);
+
+  net::asio::any_io_executor ex_;
+  SessionSecrets secrets_;
+  bool sender_;
+  proto::Candidates gathered_;
+  bool gathering_ = false;
+  net::asio::steady_timer gathered_wake_;
+  proto::ProbeNonce nonce_{};
+  std::shared_ptr<Socket> main_;
+  std::vector<std::shared_ptr<Socket>> sockets_;  // main_ and the birthday sockets
+  std::shared_ptr<net::QuicIdentity> identity_;   // the sender's (QUIC server's)
+  proto::Bytes pinned_;                           // the receiver pins the sender's fingerprint
+  proto::UdpMapping mapping_ = proto::UdpMapping::unknown;
+  std::shared_ptr<net::QuicConnection> quic_;
+  std::shared_ptr<Socket> quic_socket_;
+  net::asio::steady_timer wake_;
+  std::vector<std::string> notes_;
+  std::string quic_failure_;
+  bool stopped_ = false;
+};
+
+}  // namespace ferry::session
