@@ -26,18 +26,18 @@ class Server:
         self.proc.wait()
 
 
-def transfer(server, path, out_dir, code, send_extra=(), recv_extra=(), wrap=()):
+def transfer(server, path, out_dir, code, send_extra=(), recv_extra=(), wrap=(), env=None):
     """One send/receive pair; returns (receiver events with arrival times, sender rc, receiver rc,
     seconds from receive start to exit, sender stderr, receiver stderr)."""
     os.sync()  # start every measured run on a quiet disk: no writeback left from the previous one
     s = subprocess.Popen(list(wrap) + [FERRY, "send", "--json", "--server", server.url, "--code", code]
                          + list(send_extra) + [path],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert json.loads(s.stdout.readline())["event"] == "code"
     start = time.monotonic()
     r = subprocess.Popen(list(wrap) + [FERRY, "receive", "--json", "--yes", "--server", server.url,
                           "--output", out_dir] + list(recv_extra) + [code],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     events = []
     for line in r.stdout:
         events.append((time.monotonic() - start, json.loads(line)))

@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config git
   libboost1.74-dev libboost-system1.74-dev libssl-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # QUIC on the punched UDP socket: ngtcp2 0.12 with GnuTLS
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
   python3 iproute2 nftables conntrack procps util-linux
   openssh-server openssh-client iperf3 time
   # the network lab's real routers and proxy

@@ -90,8 +90,12 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   asio::steady_timer writer_;
   asio::steady_timer ready_;
   bool flush_posted_ = false;
+  bool timer_armed_ = false;
+  std::uint64_t armed_expiry_ = 0;
   bool waiting_writable_ = false;
   std::vector<std::uint8_t> pending_packet_;  // built but not yet taken by the socket
+  std::size_t pending_segment_ = 0;           // its datagrams' size (GSO)
+  std::vector<std::uint8_t> batch_;
   std::string failure_;
   bool failed_ = false;
   bool established_ = false;

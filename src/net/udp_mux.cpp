@@ -1,10 +1,15 @@
 #include "net/udp_mux.hpp"
 
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sodium.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "net/tcp.hpp"
 #include "proto/punch.hpp"
@@ -37,6 +42,9 @@ std::shared_ptr<UdpMux> UdpMux::open(asio::any_io_executor ex, const udp::endpoi
   if (!ec) s.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
   if (!ec) s.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
   if (ec) return nullptr;
+  // Let the kernel hand us bursts of same-sized datagrams in one read (UDP GRO), where it can.
+  const int on = 1;
+  ::setsockopt(s.native_handle(), IPPROTO_UDP, UDP_GRO, &on, sizeof on);
   auto mux = std::shared_ptr<UdpMux>(new UdpMux(std::move(s)));
   mux->v6_ = bind_to.address().is_v6();
   return mux;
@@ -79,6 +87,40 @@ error_code UdpMux::send(proto::ByteView d, const udp::endpoint& to) {
   return ec;
 }
 
+error_code UdpMux::send_segments(proto::ByteView data, std::size_t segment,
+                                 const udp::endpoint& to) {
+  if (closed_) return asio::error::bad_descriptor;
+  if (data.size() <= segment) return send(data, to);
+  if (gso_) {
+    const udp::endpoint dest = for_socket(*this, to);
+    iovec iov{const_cast<std::uint8_t*>(data.data()), data.size()};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(std::uint16_t))> control{};
+    msghdr msg{};
+    msg.msg_name = const_cast<sockaddr*>(dest.data());
+    msg.msg_namelen = static_cast<socklen_t>(dest.size());
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto size = static_cast<std::uint16_t>(segment);
+    std::memcpy(CMSG_DATA(c), &size, sizeof size);
+    if (::sendmsg(socket_.native_handle(), &msg, 0) >= 0) return {};
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return asio::error::would_block;
+    if (errno != EIO && errno != EINVAL && errno != ENOPROTOOPT && errno != EOPNOTSUPP) {
+      return error_code(errno, boost::system::system_category());
+    }
+    gso_ = false;  // this kernel or device cannot segment: one datagram at a time from now on
+  }
+  for (std::size_t at = 0; at < data.size(); at += segment) {
+    if (auto ec = send(data.subspan(at, std::min(segment, data.size() - at)), to); ec) return ec;
+  }
+  return {};
+}
+
 awaitable<void> UdpMux::wait_writable() {
   error_code ec;
   co_await socket_.async_wait(udp::socket::wait_write, redirect(ec));
@@ -94,11 +136,33 @@ awaitable<void> UdpMux::receive_loop(std::shared_ptr<UdpMux> self) {
     // Drain everything queued: one wake-up per burst, not per packet.
     for (int i = 0; i < 256 && !closed_; ++i) {
       udp::endpoint from;
-      const std::size_t n = socket_.receive_from(asio::buffer(buf), from, 0, ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-      if (ec) continue;  // ICMP errors surface here as connection_refused: not fatal for UDP
-      dispatch(proto::ByteView(buf.data(), n),
-               udp::endpoint(unmapped(from.address()), from.port()));
+      iovec iov{buf.data(), buf.size()};
+      alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+      msghdr msg{};
+      msg.msg_name = from.data();
+      msg.msg_namelen = static_cast<socklen_t>(from.capacity());
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      const ssize_t n = ::recvmsg(socket_.native_handle(), &msg, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0) continue;  // ICMP errors surface here as connection_refused: not fatal for UDP
+      from.resize(msg.msg_namelen);
+      // With GRO, one read may hold several datagrams of segment bytes each (the last shorter).
+      const auto total = static_cast<std::size_t>(n);
+      std::size_t segment = total;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int size = 0;
+          std::memcpy(&size, CMSG_DATA(c), sizeof size);
+          if (size > 0) segment = static_cast<std::size_t>(size);
+        }
+      }
+      const udp::endpoint peer(unmapped(from.address()), from.port());
+      for (std::size_t at = 0; at < total && !closed_; at += segment) {
+        dispatch(proto::ByteView(buf.data() + at, std::min(segment, total - at)), peer);
+      }
     }
   }
 }

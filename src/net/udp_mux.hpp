@@ -40,6 +40,9 @@ class UdpMux : public std::enable_shared_from_this<UdpMux> {
   // Sends one datagram now or not at all (UDP: a full socket buffer is a lost packet, which the
   // protocols above recover from). Returns would_block when the kernel's buffer is full.
   error_code send(proto::ByteView datagram, const udp::endpoint& to);
+  // Several datagrams of segment bytes each (the last may be shorter), back to back in data, in
+  // one system call where the kernel segments them (UDP GSO); one by one where it cannot.
+  error_code send_segments(proto::ByteView data, std::size_t segment, const udp::endpoint& to);
   // Waits until the socket can take more (QUIC's writer, after would_block).
   awaitable<void> wait_writable();
 
@@ -58,6 +61,7 @@ class UdpMux : public std::enable_shared_from_this<UdpMux> {
   udp::socket socket_;
   bool v6_ = false;
   bool closed_ = false;
+  bool gso_ = true;  // until the kernel says otherwise
   struct Pending {
     std::optional<udp::endpoint> mapped;
     asio::steady_timer* wake = nullptr;

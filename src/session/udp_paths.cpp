@@ -18,8 +18,9 @@ constexpr auto kPingInterval = 100ms;
 constexpr auto kTick = 10ms;
 constexpr auto kQuicHandshake = 5s;
 constexpr std::size_t kBirthdaySockets = 256;
-// Random-port probes per tick toward an endpoint-dependent NAT: 2,000 a second of 26 bytes.
-constexpr int kBirthdayProbesPerTick = 20;
+// Random-port probes per tick toward an endpoint-dependent NAT: 4,000 a second of 26 bytes (about
+// 2.5 Mbit/s with headers), for at most 5 s; a path usually opens within a few hundred.
+constexpr int kBirthdayProbesPerTick = 40;
 constexpr int kBirthdayMaxProbes = 20000;
 
 std::optional<udp::endpoint> parse_endpoint(const proto::Candidate& c) {

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Issue 4's QUIC figures (medians of BENCH_RUNS runs; ferry with FERRY_NO_TCP=1 so the bytes go
+over QUIC on the punched UDP socket):
+ (b) on a 1 Gbit/s link in the network lab (tbf on both sides' links; needs root), QUIC throughput
+     as a ratio to iperf3's TCP on the same link in the same run (goal >= 0.9), and again with 1 %
+     random loss (goal: at least iperf3's TCP under the same loss);
+ (c) loopback QUIC throughput in MB/s, with ferry's direct TCP alongside for reference."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from benchlib import RUNS, Server, done_event, median, random_file, tmpdir, transfer, FERRY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+from lab import SERVER_IP, Lab, wait_tcp  # noqa: E402
+
+LOOP_SIZE = int(os.environ.get("BENCH_SIZE", 512 << 20))
+LAB_SIZE = int(os.environ.get("BENCH_LAB_SIZE", 256 << 20))
+NO_TCP = dict(os.environ, FERRY_NO_TCP="1")
+
+
+def loopback(work):
+    src = os.path.join(work, "loop.bin")
+    random_file(src, LOOP_SIZE)
+    quic, tcp = [], []
+    with Server() as srv:
+        for i in range(RUNS):
+            for label, results, env in (("quic", quic, NO_TCP), ("tcp", tcp, None)):
+                out = os.path.join(work, "out-%s-%d" % (label, i))
+                os.makedirs(out)
+                events, _, _, _ = transfer(srv, src, out, "%d-acorn-zebra" % (600 + 2 * i + len(results)),
+                                           env=env)
+                connected = next(ev for _, ev in events if ev["event"] == "connected")
+                assert connected["transport"] == label, connected
+                done = done_event(events)
+                results.append(done["bytes"] / done["seconds"] / 1e6)
+                shutil.rmtree(out)
+    os.remove(src)
+    print("(c) loopback %d MiB: QUIC %.0f MB/s (runs %s); direct TCP %.0f MB/s -> QUIC/TCP %.2f"
+          % (LOOP_SIZE >> 20, median(quic), ", ".join("%.0f" % x for x in quic), median(tcp),
+             median(quic) / median(tcp)))
+
+
+def iperf3(lab, seconds=5):
+    server_ip = lab.wan_ip["B"]
+    srv = lab.spawn(lab.hosts["B"], ["iperf3", "-s", "-1", "-B", server_ip], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    out = subprocess.run(["ip", "netns", "exec", lab.hosts["A"], "iperf3", "-J", "-c", server_ip,
+                          "-t", str(seconds)], capture_output=True, text=True, timeout=60).stdout
+    srv.wait(10)
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 8e6
+
+
+def ferry_over_lab(lab, src, out, code):
+    url = "http://%s:4300" % SERVER_IP
+    s = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NO_TCP)
+    assert json.loads(s.stdout.readline())["event"] == "code"
+    r = subprocess.run(["ip", "netns", "exec", lab.hosts["B"], FERRY, "receive", "--json", "--yes",
+                        "--server", url, "--output", out, code], capture_output=True, text=True,
+                       timeout=300, env=NO_TCP)
+    s.wait(30)
+    events = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    if r.returncode != 0:
+        sys.exit("lab transfer failed: " + r.stderr)
+    connected = next(ev for ev in events if ev["event"] == "connected")
+    assert connected["transport"] == "quic", connected
+    done = next(ev for ev in events if ev["event"] == "done")
+    return done["bytes"] / done["seconds"] / 1e6
+
+
+def lab_link(work, loss_permille):
+    src = os.path.join(work, "lab.bin")
+    random_file(src, LAB_SIZE)
+    os.chmod(work, 0o755)
+    tcp, quic = [], []
+    with Lab("public", "public", loss_permille=loss_permille, rate_mbit=1000) as lab:
+        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
+                             "http://%s:4300" % SERVER_IP], stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL)
+        wait_tcp(lab.inet, SERVER_IP, 4300)
+        for i in range(RUNS):
+            tcp.append(iperf3(lab))
+            out = os.path.join(work, "lab-out-%d" % i)
+            os.makedirs(out)
+            quic.append(ferry_over_lab(lab, src, out, "%d-acorn-zebra" % (700 + i)))
+            shutil.rmtree(out)
+    os.remove(src)
+    return median(tcp), median(quic), tcp, quic
+
+
+def main():
+    work = tmpdir()
+    try:
+        loopback(work)
+        if os.geteuid() != 0:
+            print("(b) skipped: the 1 Gbit/s lab link needs root")
+            return
+        for loss, goal in ((0, 0.9), (10, 1.0)):
+            tcp, quic, tcps, quics = lab_link(work, loss)
+            print("(b) 1 Gbit/s link, %s loss: QUIC %.1f MB/s (runs %s), iperf3 TCP %.1f MB/s (runs %s)"
+                  " -> ratio %.2f (goal >= %.1f)" % (
+                      "%.0f %%" % (loss / 10) if loss else "no", quic, ", ".join("%.0f" % x for x in quics),
+                      tcp, ", ".join("%.0f" % x for x in tcps), quic / tcp, goal))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
