@@ -10,6 +10,8 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   # QUIC on the punched UDP socket: ngtcp2 0.12 with GnuTLS
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
+  # port mapping: UPnP-IGD and NAT-PMP clients
+  libminiupnpc-dev libnatpmp-dev
   python3 iproute2 nftables conntrack procps util-linux
   openssh-server openssh-client iperf3 time
   # the network lab's real routers and proxy

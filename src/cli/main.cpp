@@ -56,10 +56,17 @@ int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task)
   return cli::exit_status(err.code);
 }
 
-// FERRY_NO_TCP=1 leaves direct TCP out (to see what UDP and the relay do on their own).
-bool no_direct_tcp() {
-  const char* v = std::getenv("FERRY_NO_TCP");
+// FERRY_NO_TCP=1 leaves direct TCP out, FERRY_NO_UDP=1 UDP hole punching: to see what the other
+// paths do on their own.
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
   return v != nullptr && std::string_view(v) == "1";
+}
+bool no_direct_tcp() {
+  return env_flag("FERRY_NO_TCP");
+}
+bool no_udp() {
+  return env_flag("FERRY_NO_UDP");
 }
 
 int usage_error(const std::string& sentence) {
@@ -366,7 +373,7 @@ int main(int argc, char** argv) {
   if (*send_cmd) {
     cli::Console console(cli::Console::Role::sender, json);
     if (!*server) return usage_error(cli::no_server_hint());
-    session::SendOptions options{**server, std::nullopt, force_relay, no_direct_tcp()};
+    session::SendOptions options{**server, std::nullopt, force_relay, no_direct_tcp(), no_udp()};
     if (!code_flag.empty()) {
       auto code = proto::parse_code(code_flag);
       if (!code) return usage_error("--code: " + code.error().detail);
@@ -426,6 +433,7 @@ int main(int argc, char** argv) {
   options.yes = yes;
   options.force_relay = force_relay;
   options.no_tcp = no_direct_tcp();
+  options.no_udp = no_udp();
   console.set_output_folder(std::filesystem::absolute(output).lexically_normal().string());
   return run_session(console, session::receive(options, console));
 }

@@ -138,7 +138,9 @@ Result<MailboxNote> decode_note(std::string_view text) {
     }
     cand.port = static_cast<std::uint16_t>(port);
     if (c.contains("kind") && c["kind"].is_string()) cand.kind = c["kind"].get<std::string>();
-    if (cand.kind != "host" && cand.kind != "srflx") continue;  // from a newer peer: skip
+    if (cand.kind != "host" && cand.kind != "srflx" && cand.kind != "mapped") {
+      continue;  // from a newer peer: skip
+    }
     // Unknown transports come from newer peers: skip them rather than fail.
     if (cand.transport == "tcp" || cand.transport == "udp") out.list.push_back(std::move(cand));
   }

@@ -39,7 +39,8 @@ struct Candidate {
   std::string address;    // IPv4 or IPv6 literal
   std::uint16_t port = 0;
   // "host": an address of the peer's own interfaces; "srflx": its public address as the server
-  // saw it, with its listening port (reached by TCP simultaneous open through cone NATs).
+  // saw it, with its listening port (reached by TCP simultaneous open through cone NATs);
+  // "mapped": a public port its router forwards to it (UPnP-IGD, NAT-PMP), sent in a later note.
   std::string kind = "host";
 };
 

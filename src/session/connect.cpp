@@ -24,12 +24,38 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
                               std::string peer) {
   for (;;) {
     auto note = co_await mailbox->receive();
-    if (!note) co_return race->fail(note.error());
+    if (!note) {
+      // The server or the peer's link to it went away. A pipe may be about to win (its "select"
+      // already on the way): give it a moment before ending the race.
+      asio::steady_timer grace(co_await asio::this_coro::executor, Budgets::kMailboxLossGrace);
+      error_code ec;
+      co_await grace.async_wait(redirect(ec));
+      co_return race->fail(note.error());
+    }
     if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
       co_return race->fail(
           {proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message});
     }
+    race->add_candidates(std::get<proto::Candidates>(*note));  // found later: mapped ports
   }
+}
+
+// Asks the router for public ports (UPnP-IGD, NAT-PMP) while the race runs, and tells the peer
+// what it granted; the mappings live as long as the race.
+awaitable<void> map_ports(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race,
+                          std::uint16_t tcp_port, std::uint16_t udp_port, bool relay) {
+  auto mapper = std::make_shared<PortMapper>(co_await asio::this_coro::executor);
+  race->keep(mapper);
+  const auto mapped = co_await mapper->map(tcp_port, udp_port, Budgets::kPortMapping);
+  for (const auto& n : mapper->notes()) race->note("port mapping: " + n);
+  if (mapped.empty()) co_return;
+  proto::Candidates more;
+  more.relay = relay;
+  for (const auto& m : mapped) {
+    more.list.push_back({m.protocol, m.external_address, m.external_port, "mapped"});
+  }
+  const proto::MailboxNote note = more;
+  co_await mailbox->send(note);  // too late (the race is over) is fine
 }
 
 }  // namespace
@@ -103,6 +129,12 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   }
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer),
                  asio::detached);
+  if (!force_relay && (race->listen_port() != 0 || udp)) {
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        map_ports(mailbox, race, race->listen_port(), udp ? udp->local_port() : 0, mine->relay),
+        asio::detached);
+  }
   auto chosen = co_await race->wait(sender ? Budgets::kSenderRace : Budgets::kReceiverRace,
                                     Budgets::kUpgradeWindow);
   if (!chosen && chosen.error().code == Errc::no_path) {

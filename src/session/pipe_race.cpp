@@ -89,6 +89,12 @@ void PipeRace::use_relay(const proto::ServerUrl& server, std::chrono::millisecon
   asio::co_spawn(ex_, connect_relay(shared_from_this(), server, delay), asio::detached);
 }
 
+void PipeRace::add_candidates(const proto::Candidates& more) {
+  if (over()) return;
+  connect_to(more);
+  if (udp_) udp_->add_targets(more);
+}
+
 void PipeRace::use_udp(std::shared_ptr<UdpPaths> udp, const proto::Candidates& theirs,
                        std::chrono::milliseconds budget) {
   ++pending_;
@@ -326,9 +332,15 @@ awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds bu
   co_return proto::fail(Errc::no_path, detail);
 }
 
+void PipeRace::on_finish(std::function<void()> what) {
+  if (finished_) return what();
+  on_finish_ = std::move(what);
+}
+
 void PipeRace::finish() {
   finished_ = true;
   upgrading_ = false;
+  if (auto f = std::exchange(on_finish_, nullptr)) f();
   for (auto& a : acceptors_) {
     error_code ec;
     a.close(ec);

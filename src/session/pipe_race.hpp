@@ -6,10 +6,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "net/port_mapping.hpp"
 #include "net/record_pipe.hpp"
 #include "proto/peer_message.hpp"
 #include "proto/server_url.hpp"
@@ -42,8 +44,13 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // Listens on every local address; returns the candidates to offer the peer: each host address,
   // and the observed (public) address with the same port when it is not one of ours.
   proto::Result<proto::Candidates> listen(const std::string& observed);
-  // Tries each of the peer's candidates.
+  // Tries each of the peer's TCP candidates.
   void connect_to(const proto::Candidates& candidates);
+  // Candidates the peer found later (ports its router mapped): TCP and UDP attempts join the race.
+  void add_candidates(const proto::Candidates& more);
+  std::uint16_t listen_port() const { return listen_port_; }
+  // Keeps the router's port mappings for as long as the race (and the transfer) lives.
+  void keep(std::shared_ptr<net::PortMapper> mapper) { mapper_ = std::move(mapper); }
   // Hole punching and QUIC toward the peer's UDP candidates (ours gathered by udp beforehand).
   void use_udp(std::shared_ptr<UdpPaths> udp, const proto::Candidates& theirs,
                std::chrono::milliseconds budget);
@@ -63,6 +70,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::optional<ChosenPipe> take_upgrade();
   // Ends the race and every attempt still running.
   void stop() { finish(); }
+  // Runs what once the race is over (at once if it is): the mailbox stays open while a direct
+  // path may still open after the relay won, for the ports routers map late.
+  void on_finish(std::function<void()> what);
 
  private:
   net::awaitable<void> accept_loop(std::shared_ptr<PipeRace> self, std::size_t index);
@@ -97,6 +107,8 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::optional<proto::Error> failure_;
   std::vector<std::string> tried_;
   std::shared_ptr<UdpPaths> udp_;
+  std::shared_ptr<net::PortMapper> mapper_;
+  std::function<void()> on_finish_;
   int pending_ = 0;
   bool finished_ = false;
   bool upgrading_ = false;

@@ -153,7 +153,7 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
   auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
-                       proto::Side::receiver, options.force_relay,
+                       proto::Side::receiver, options.force_relay || options.no_udp,
                        std::chrono::steady_clock::now() - connect_start);
   const RaceStopper udp_stopper{nullptr, udp};
   auto paired = co_await rendezvous->claim(options.secret.nameplate);
@@ -175,8 +175,9 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
 
   auto offer = co_await receive_offer(pipe);
   // Only now is it certain the sender took our "select": leaving the mailbox earlier could make it
-  // read our departure as a vanished peer.
-  rendezvous->close();
+  // read our departure as a vanished peer. While a direct path may still take over from the relay,
+  // the mailbox stays for the ports routers map late.
+  chosen->race->on_finish([rendezvous] { rendezvous->close(); });
   if (!offer) {
     co_await abort_peer(pipe, offer.error());
     co_return std::unexpected(offer.error());

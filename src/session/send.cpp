@@ -201,8 +201,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   observer.on_event(event::PeerJoined{});
   // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and
   // while the PAKE runs.
-  auto udp = start_udp(ex, options.server, *rendezvous, proto::Side::sender, options.force_relay,
-                       connect_time);
+  auto udp = start_udp(ex, options.server, *rendezvous, proto::Side::sender,
+                       options.force_relay || options.no_udp, connect_time);
   const RaceStopper udp_stopper{nullptr, udp};
   auto secrets = co_await handshake_as_sender(*rendezvous, *paired, words, link);
   if (!secrets) co_return std::unexpected(secrets.error());
@@ -210,8 +210,12 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
   auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay,
                                    options.no_tcp, paired->observed, udp);
-  rendezvous->close();  // the transfer no longer needs the server's mailbox
-  if (!chosen) co_return std::unexpected(chosen.error());
+  if (!chosen) {
+    rendezvous->close();
+    co_return std::unexpected(chosen.error());
+  }
+  // The transfer needs the server's mailbox no longer than the race (later mapped ports).
+  chosen->race->on_finish([rendezvous] { rendezvous->close(); });
   observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
   const RaceStopper stopper{chosen->race, nullptr};
   RecordPipe& pipe = *chosen->pipe;

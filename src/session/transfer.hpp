@@ -18,6 +18,7 @@ struct SendOptions {
   std::optional<proto::Secret> code;  // chosen by the sender (--code); random otherwise
   bool force_relay = false;           // offer no direct candidates
   bool no_tcp = false;                // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
+  bool no_udp = false;                // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
 };
 
 struct ReceiveOptions {
@@ -28,6 +29,7 @@ struct ReceiveOptions {
   bool yes = false;
   bool force_relay = false;  // ignore the sender's direct candidates
   bool no_tcp = false;       // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
+  bool no_udp = false;       // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
 };
 
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
@@ -42,6 +44,10 @@ struct Budgets {
   static constexpr std::chrono::milliseconds kSenderRace{14000};
   static constexpr std::chrono::milliseconds kRelayHeadStart{300};
   static constexpr std::chrono::milliseconds kRelayHeadStartPunching{600};
+  // The mailbox lost (server gone): how long a pipe already being selected may still win.
+  static constexpr std::chrono::milliseconds kMailboxLossGrace{2000};
+  // Asking the router to map ports (UPnP-IGD, NAT-PMP): the answer comes in a second note.
+  static constexpr std::chrono::milliseconds kPortMapping{1500};
   // After the relay won: how long direct attempts may still open for the transfer to move to.
   static constexpr std::chrono::milliseconds kUpgradeWindow{15000};
 };

@@ -232,15 +232,12 @@ awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secret
     }
     pinned_ = theirs.quic_fingerprint;
   }
-  std::vector<udp::endpoint> targets;
   std::optional<udp::endpoint> their_public;
+  add_targets(theirs);
   for (const auto& c : theirs.list) {
-    if (c.transport != "udp") continue;
-    auto ep = parse_endpoint(c);
-    if (!ep || (ep->address().is_v6() && !main_->mux->v6())) continue;
-    targets.push_back(*ep);
-    if (c.kind == "srflx") their_public = *ep;
+    if (c.transport == "udp" && c.kind == "srflx") their_public = parse_endpoint(c);
   }
+  const auto& targets = targets_;
   if (targets.empty())
     co_return proto::fail(Errc::no_path, "direct UDP: the peer offered no UDP address");
 
@@ -316,6 +313,20 @@ awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secret
                                              " did not open: " + why);
   }
   co_return UdpPipe{quic->stream(), endpoint_text(quic->remote())};
+}
+
+void UdpPaths::add_targets(const proto::Candidates& more) {
+  if (!main_) return;
+  for (const auto& c : more.list) {
+    if (c.transport != "udp") continue;
+    auto ep = parse_endpoint(c);
+    if (!ep || (ep->address().is_v6() && !main_->mux->v6())) continue;
+    if (std::find(targets_.begin(), targets_.end(), *ep) == targets_.end()) targets_.push_back(*ep);
+  }
+}
+
+std::uint16_t UdpPaths::local_port() const {
+  return main_ ? main_->mux->local_endpoint().port() : 0;
 }
 
 void UdpPaths::stop() {

@@ -44,6 +44,9 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   net::awaitable<proto::Result<UdpPipe>> connect(const SessionSecrets& secrets,
                                                  const proto::Candidates& theirs,
                                                  std::chrono::milliseconds budget);
+  // More of the peer's UDP candidates (a port its router mapped later), while connect() runs.
+  void add_targets(const proto::Candidates& more);
+  std::uint16_t local_port() const;
   // Ends every probe and socket that did not win.
   void stop();
   const std::vector<std::string>& notes() const { return notes_; }
@@ -69,6 +72,7 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   proto::ProbeNonce nonce_{};
   std::shared_ptr<Socket> main_;
   std::vector<std::shared_ptr<Socket>> sockets_;  // main_ and the birthday sockets
+  std::vector<net::udp::endpoint> targets_;       // the peer's UDP candidates we probe
   std::shared_ptr<net::QuicIdentity> identity_;   // the sender's (QUIC server's)
   proto::Bytes pinned_;                           // the receiver pins the sender's fingerprint
   proto::UdpMapping mapping_ = proto::UdpMapping::unknown;

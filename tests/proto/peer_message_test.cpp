@@ -27,6 +27,7 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
                 {"tcp", "2001:db8::1", 5, "srflx"},
                 {"tcp", "192.0.2.9", 7, "future-kind"},
                 {"udp", "192.0.2.1", 4001, "srflx"},
+                {"tcp", "198.51.100.7", 4002, "mapped"},
                 {"sctp", "192.0.2.1", 4002, "host"}},
                true,
                UdpMapping::dependent,
@@ -34,9 +35,10 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
   auto d = decode_note(encode_note(c));
   ASSERT_TRUE(d);
   const auto& dc = std::get<Candidates>(*d);
-  ASSERT_EQ(dc.list.size(), 3u);  // unknown kinds and transports are skipped
+  ASSERT_EQ(dc.list.size(), 4u);  // unknown kinds and transports are skipped
   EXPECT_EQ(dc.list[1].kind, "srflx");
   EXPECT_EQ(dc.list[2].transport, "udp");
+  EXPECT_EQ(dc.list[3].kind, "mapped");
   EXPECT_TRUE(dc.relay);
   EXPECT_EQ(dc.udp_mapping, UdpMapping::dependent);
   EXPECT_EQ(dc.quic_fingerprint, Bytes(32, 0x5A));

@@ -1,0 +1,47 @@
+// Asking the local router to forward a public port to us, so a peer anywhere can connect in:
+// UPnP-IGD (miniupnpc) and NAT-PMP (libnatpmp) at once, each within a short deadline (both are
+// blocking libraries, so each runs on its own thread). Mappings are leased for an hour and
+// released when the PortMapper goes: at the end of a transfer, or when ferry is interrupted.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/asio.hpp"
+
+namespace ferry::net {
+
+struct PortMapping {
+  std::string protocol;  // "tcp" or "udp"
+  std::string external_address;
+  std::uint16_t external_port = 0;
+  std::uint16_t internal_port = 0;
+  std::string method;  // "UPnP-IGD" or "NAT-PMP"
+};
+
+class PortMapper {
+ public:
+  explicit PortMapper(asio::any_io_executor ex);
+  ~PortMapper();  // releases every mapping
+  PortMapper(const PortMapper&) = delete;
+  PortMapper& operator=(const PortMapper&) = delete;
+
+  // Maps tcp_port (TCP) and udp_port (UDP; 0: none) to the same public port numbers where the
+  // router agrees. What no method could do is said in notes().
+  awaitable<std::vector<PortMapping>> map(std::uint16_t tcp_port, std::uint16_t udp_port,
+                                          std::chrono::milliseconds timeout);
+  // Removes the mappings now (blocking: one request to the router per mapping).
+  void release();
+  const std::vector<std::string>& notes() const { return notes_; }
+
+  struct State;
+
+ private:
+  asio::any_io_executor ex_;
+  std::shared_ptr<State> state_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace ferry::net

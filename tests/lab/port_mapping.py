@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Port mapping (issue 4): the sender sits behind a UPnP/NAT-PMP router (real miniupnpd), the
+receiver behind a symmetric NAT, UDP hole punching left out (FERRY_NO_UDP=1) and the links at
+200 Mbit/s. TCP simultaneous open cannot pass the symmetric NAT, so the transfer starts on the
+relay; the sender's router maps a port, the receiver dials it, and the transfer moves there.
+Checks: the router holds a mapping to the sender during the transfer, both sides report the move
+to a direct TCP path at the router's public address, the file is intact, and the mapping is gone
+once the sender exits."""
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lab import SERVER_IP, Lab, sh, wait_tcp  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+SIZE = 96 << 20
+
+
+def router_mappings(lab):
+    """The port forwards miniupnpd installed (its nftables chain), as text."""
+    return sh("nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd", ns=lab.ns("rA"),
+              capture=True, check=False)
+
+
+def main():
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            sys.exit("the lab needs root (network namespaces)")
+        print("SKIPPED: the lab needs root for network namespaces")
+        return 0
+    problems = []
+    env = dict(os.environ, FERRY_NO_UDP="1")
+    with Lab("upnp", "symmetric", rate_mbit=200) as lab:
+        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
+                             "http://%s:4300" % SERVER_IP],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_tcp(lab.inet, SERVER_IP, 4300)
+        src = os.path.join(lab.tmp, "payload.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(SIZE))
+        out = os.path.join(lab.tmp, "received")
+        os.makedirs(out)
+        url = "http://%s:4300" % SERVER_IP
+        code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
+        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        assert json.loads(sender.stdout.readline())["event"] == "code"
+        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url,
+                                              "--output", out, code],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        during = ""
+        deadline = time.time() + 60
+        while receiver.poll() is None and time.time() < deadline:
+            rules = router_mappings(lab)
+            if "dnat" in rules:
+                during = rules
+            time.sleep(0.1)
+        r_out, r_err = receiver.communicate(timeout=60)
+        s_out, s_err = sender.communicate(timeout=30)
+        time.sleep(0.5)
+        after = router_mappings(lab)
+        delivered = filecmp.cmp(src, os.path.join(out, "payload.bin"), shallow=False)
+        wan = lab.wan_ip["A"]
+    if "dnat" not in during or "10.1.0.2" not in during:
+        problems.append("the router never held a mapping to the sender: %r" % during)
+    if "dnat" in after:
+        problems.append("the mapping outlived the transfer: %r" % after)
+    for side, text, err, rc in (("receiver", r_out, r_err, receiver.returncode),
+                                ("sender", s_out, s_err, sender.returncode)):
+        connected = [json.loads(l) for l in text.splitlines() if '"connected"' in l]
+        print("%s (exit %d): %s" % (side, rc, " then ".join(
+            "%s/%s %s%s" % (e["path"], e["transport"], e["peer"], " (moved)" if e.get("moved") else "")
+            for e in connected)))
+        if rc != 0:
+            problems.append("the %s failed: %s" % (side, err.strip()[-300:]))
+        if not any(e.get("moved") and e["path"] == "direct" and e["transport"] == "tcp"
+                   for e in connected):
+            problems.append("the %s did not move to a direct TCP path" % side)
+    moved = [json.loads(l) for l in r_out.splitlines() if '"moved":true' in l]
+    if moved and not moved[0]["peer"].startswith(wan + ":"):
+        problems.append("the receiver's direct path is not the router's public address %s: %s"
+                        % (wan, moved[0]["peer"]))
+    if not delivered:
+        problems.append("the file did not arrive intact")
+    for p in problems:
+        print("FAIL: " + p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
