@@ -98,9 +98,9 @@ void Console::on_event(const session::Event& ev) {
     if (json_)
       return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}.dump());
     std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
-              << ". On the other computer run:\n    ferry receive " << e->code
-              << "\nor open:  " << e->link << "\n"
-              << std::flush;
+              << ". On the other computer run:\n    ferry receive " << e->code << "\n";
+    if (!e->link.empty()) std::cout << "or open:  " << e->link << "\n";
+    std::cout << std::flush;
   } else if (std::holds_alternative<event::PeerJoined>(ev)) {
     if (json_) return emit_json(json{{"event", "peer"}}.dump());
     std::cerr << "Peer joined; checking the code...\n";

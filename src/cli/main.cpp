@@ -16,6 +16,7 @@
 #include "net/asio.hpp"
 #include "proto/names.hpp"
 #include "server/server.hpp"
+#include "session/direct.hpp"
 #include "session/doctor.hpp"
 #include "session/transfer.hpp"
 
@@ -313,6 +314,10 @@ int main(int argc, char** argv) {
   bool force_relay = false;
   send_cmd->add_flag("--force-relay", force_relay,
                      "Send through the server's relay only (no direct paths)");
+  bool direct = false;
+  send_cmd->add_flag("--direct", direct,
+                     "No server: the code carries this computer's addresses (its network, or a "
+                     "port its router maps by UPnP/NAT-PMP)");
   send_cmd->add_option("paths", paths, "Files or folders to send; - reads stdin");
 
   bool yes = false;
@@ -372,8 +377,13 @@ int main(int argc, char** argv) {
 
   if (*send_cmd) {
     cli::Console console(cli::Console::Role::sender, json);
-    if (!*server) return usage_error(cli::no_server_hint());
-    session::SendOptions options{**server, std::nullopt, force_relay, no_direct_tcp(), no_udp()};
+    if (direct && (!code_flag.empty() || force_relay || !server_flag.empty())) {
+      return usage_error(
+          "--direct uses no server: it cannot go with --server, --code or --force-relay");
+    }
+    if (!direct && !*server) return usage_error(cli::no_server_hint());
+    session::SendOptions options{direct ? proto::ServerUrl{} : **server, std::nullopt, force_relay,
+                                 no_direct_tcp(), no_udp()};
     if (!code_flag.empty()) {
       auto code = proto::parse_code(code_flag);
       if (!code) return usage_error("--code: " + code.error().detail);
@@ -400,6 +410,7 @@ int main(int argc, char** argv) {
                                "\": not a regular file or folder (links are not followed)"});
     }
     console.set_offer(&source->offer());
+    if (direct) return run_session(console, session::send_direct(*source, console));
     return run_session(console, session::send(*source, options, console));
   }
 
@@ -410,6 +421,15 @@ int main(int argc, char** argv) {
     code_arg = complete_code(code_arg);
   }
   session::ReceiveOptions options;
+  options.output = output;
+  options.overwrite = overwrite;
+  options.yes = yes;
+  if (proto::looks_like_direct_code(code_arg)) {
+    auto direct_code = proto::parse_direct_code(code_arg);
+    if (!direct_code) return usage_error(direct_code.error().detail);
+    console.set_output_folder(std::filesystem::absolute(output).lexically_normal().string());
+    return run_session(console, session::receive_direct(*direct_code, options, console));
+  }
   if (proto::looks_like_link(code_arg)) {
     auto link = proto::parse_link(code_arg);
     if (!link) return usage_error(link.error().detail);

@@ -19,17 +19,6 @@ struct Probe {
   std::optional<proto::StunMessage> answer;
 };
 
-asio::ip::address to_address(const proto::IpPort& p) {
-  if (p.ip.size() == 4) {
-    asio::ip::address_v4::bytes_type b{};
-    std::copy(p.ip.begin(), p.ip.end(), b.begin());
-    return asio::ip::address_v4(b);
-  }
-  asio::ip::address_v6::bytes_type b{};
-  std::copy(p.ip.begin(), p.ip.end(), b.begin());
-  return asio::ip::address_v6(b);
-}
-
 // Sends each probe (again every 200 ms) until all are answered or the deadline passes.
 awaitable<void> run_probes(udp::socket& socket, std::vector<Probe>& probes,
                            std::chrono::steady_clock::time_point deadline) {
@@ -106,12 +95,12 @@ awaitable<proto::NatObservations> observe_nat(asio::ip::address server,
   o.primary = first[0].answer->mapped;
   for (const auto& a : local_addresses()) {
     o.mapped_is_local =
-        o.mapped_is_local || (to_address(*o.primary) == a && o.primary->port == o.local_port);
+        o.mapped_is_local || (address_of(*o.primary) == a && o.primary->port == o.local_port);
   }
   std::optional<udp::endpoint> other_address;
   if (first[0].answer->other_address) {
     const auto other = *first[0].answer->other_address;
-    auto ip = to_address(other);
+    auto ip = address_of(other);
     if (ip.is_unspecified()) ip = server;
     o.server_has_other_address = ip != server;
     if (o.server_has_other_address) other_address = udp::endpoint(ip, ports[0]);

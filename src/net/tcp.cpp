@@ -10,6 +10,17 @@
 
 namespace ferry::net {
 
+asio::ip::address address_of(const proto::IpPort& p) {
+  if (p.ip.size() == 4) {
+    asio::ip::address_v4::bytes_type b{};
+    std::copy(p.ip.begin(), p.ip.end(), b.begin());
+    return asio::ip::address_v4(b);
+  }
+  asio::ip::address_v6::bytes_type b{};
+  std::copy_n(p.ip.begin(), std::min<std::size_t>(p.ip.size(), b.size()), b.begin());
+  return asio::ip::address_v6(b);
+}
+
 asio::ip::address unmapped(asio::ip::address a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped()) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());

@@ -8,6 +8,7 @@
 
 #include "net/asio.hpp"
 #include "proto/error.hpp"
+#include "proto/stun.hpp"
 
 namespace ferry::net {
 
@@ -26,6 +27,9 @@ std::vector<asio::ip::address> local_addresses();
 
 // ::ffff:a.b.c.d as a.b.c.d (what a dual-stack socket reports for IPv4 peers).
 asio::ip::address unmapped(asio::ip::address a);
+
+// The address in a codec's IpPort (4 or 16 bytes).
+asio::ip::address address_of(const proto::IpPort& p);
 
 // A short human description of a connect failure ("refused", "timed out", ...).
 std::string describe(const error_code& ec);

@@ -19,16 +19,6 @@ namespace ferry::net {
 namespace {
 constexpr std::size_t kMaxDatagram = 65536;
 
-udp::endpoint to_endpoint(const proto::IpPort& p) {
-  if (p.ip.size() == 4) {
-    asio::ip::address_v4::bytes_type b{};
-    std::copy(p.ip.begin(), p.ip.end(), b.begin());
-    return {asio::ip::address_v4(b), p.port};
-  }
-  asio::ip::address_v6::bytes_type b{};
-  std::copy(p.ip.begin(), p.ip.end(), b.begin());
-  return {asio::ip::address_v6(b), p.port};
-}
 }  // namespace
 
 std::shared_ptr<UdpMux> UdpMux::open(asio::any_io_executor ex, const udp::endpoint& bind_to,
@@ -180,7 +170,7 @@ void UdpMux::dispatch(proto::ByteView d, const udp::endpoint& from) {
       if (!m || m->type != proto::kStunBindingSuccess || !m->mapped) return;
       auto it = stun_waiting_.find(m->transaction);
       if (it == stun_waiting_.end()) return;
-      it->second->mapped = to_endpoint(*m->mapped);
+      it->second->mapped = udp::endpoint(address_of(*m->mapped), m->mapped->port);
       it->second->wake->cancel();
       stun_waiting_.erase(it);
       return;

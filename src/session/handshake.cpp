@@ -28,20 +28,36 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& r
                                                              const proto::rv::Paired& paired,
                                                              const proto::Secret& words,
                                                              const proto::Secret& link) {
+  auto out = co_await pake_as_sender(rendezvous, paired.session_id, words, link);
+  if (out) out->relay_grant = paired.relay_grant;
+  co_return out;
+}
+
+awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient& rendezvous,
+                                                               const proto::rv::Paired& paired,
+                                                               const proto::Secret& secret) {
+  auto out = co_await pake_as_receiver(rendezvous, paired.session_id, secret);
+  if (out) out->relay_grant = paired.relay_grant;
+  co_return out;
+}
+
+awaitable<proto::Result<SessionSecrets>> pake_as_sender(MessageChannel& rendezvous,
+                                                        proto::ByteView session_id,
+                                                        const proto::Secret& words,
+                                                        const proto::Secret& link) {
   auto first = co_await rendezvous.receive();
   if (!first) co_return std::unexpected(first.error());
   auto theirs = proto::decode_receiver_pake(*first);
   if (!theirs) co_return std::unexpected(theirs.error());
   const proto::Secret& secret = theirs->kind == proto::SecretKind::link ? link : words;
   auto cpace = proto::Cpace::start(proto::Cpace::Role::initiator, secret.password(),
-                                   proto::as_bytes(kChannelId), paired.session_id,
+                                   proto::as_bytes(kChannelId), session_id,
                                    proto::as_bytes(kSenderAd), random_scalar());
   if (!cpace) co_return std::unexpected(cpace.error());
   auto isk = cpace->finish(theirs->share, proto::as_bytes(kReceiverAd));
   if (!isk) co_return std::unexpected(isk.error());
-  SessionSecrets out{proto::Side::sender, proto::derive_session_keys(*isk), paired.relay_grant};
-  const auto transcript =
-      proto::confirmation_transcript(paired.session_id, cpace->share(), theirs->share);
+  SessionSecrets out{proto::Side::sender, proto::derive_session_keys(*isk), {}};
+  const auto transcript = proto::confirmation_transcript(session_id, cpace->share(), theirs->share);
   const auto mine = proto::SenderPake{cpace->share(),
                                       proto::confirmation_tag(out.keys.confirm_sender, transcript)};
   const proto::Bytes mine_bytes = proto::encode(mine);
@@ -57,11 +73,11 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& r
   co_return out;
 }
 
-awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient& rendezvous,
-                                                               const proto::rv::Paired& paired,
-                                                               const proto::Secret& secret) {
+awaitable<proto::Result<SessionSecrets>> pake_as_receiver(MessageChannel& rendezvous,
+                                                          proto::ByteView session_id,
+                                                          const proto::Secret& secret) {
   auto cpace = proto::Cpace::start(proto::Cpace::Role::responder, secret.password(),
-                                   proto::as_bytes(kChannelId), paired.session_id,
+                                   proto::as_bytes(kChannelId), session_id,
                                    proto::as_bytes(kReceiverAd), random_scalar());
   if (!cpace) co_return std::unexpected(cpace.error());
   const proto::Bytes share = proto::encode(proto::ReceiverPake{secret.kind, cpace->share()});
@@ -73,9 +89,8 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient&
   if (!theirs) co_return std::unexpected(theirs.error());
   auto isk = cpace->finish(theirs->share, proto::as_bytes(kSenderAd));
   if (!isk) co_return std::unexpected(isk.error());
-  SessionSecrets out{proto::Side::receiver, proto::derive_session_keys(*isk), paired.relay_grant};
-  const auto transcript =
-      proto::confirmation_transcript(paired.session_id, theirs->share, cpace->share());
+  SessionSecrets out{proto::Side::receiver, proto::derive_session_keys(*isk), {}};
+  const auto transcript = proto::confirmation_transcript(session_id, theirs->share, cpace->share());
   // Confirm even when the sender's tag is wrong, so the sender learns of the mismatch too.
   const auto tag = proto::confirmation_tag(out.keys.confirm_receiver, transcript);
   const proto::Bytes tag_bytes(tag.begin(), tag.end());

@@ -17,6 +17,15 @@ struct SessionSecrets {
   proto::Bytes relay_grant;
 };
 
+// The PAKE over any channel; session_id is CPace's sid.
+net::awaitable<proto::Result<SessionSecrets>> pake_as_sender(MessageChannel& channel,
+                                                             proto::ByteView session_id,
+                                                             const proto::Secret& words,
+                                                             const proto::Secret& link);
+net::awaitable<proto::Result<SessionSecrets>> pake_as_receiver(MessageChannel& channel,
+                                                               proto::ByteView session_id,
+                                                               const proto::Secret& secret);
+
 // The sender holds both the typed code and the link secret; the receiver says which it has.
 net::awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& rendezvous,
                                                                   const proto::rv::Paired& paired,

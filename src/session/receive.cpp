@@ -171,13 +171,23 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   }
   observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
   const RaceStopper stopper{chosen->race, nullptr};
-  RecordPipe& pipe = *chosen->pipe;
+  // Once the offer came, it is certain the sender took our "select": leaving the mailbox earlier
+  // could make it read our departure as a vanished peer. While a direct path may still take over
+  // from the relay, the mailbox stays for the ports routers map late.
+  co_return co_await receive_over(chosen->pipe, chosen->race, *sink, options.yes, observer,
+                                  [race = chosen->race, rendezvous] {
+                                    race->on_finish([rendezvous] { rendezvous->close(); });
+                                  });
+}
 
+awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
+                                            std::shared_ptr<PipeRace> race, FileSink& sink_ref,
+                                            bool yes, Observer& observer,
+                                            std::function<void()> on_offer) {
+  RecordPipe& pipe = *first;
+  FileSink* sink = &sink_ref;
   auto offer = co_await receive_offer(pipe);
-  // Only now is it certain the sender took our "select": leaving the mailbox earlier could make it
-  // read our departure as a vanished peer. While a direct path may still take over from the relay,
-  // the mailbox stays for the ports routers map late.
-  chosen->race->on_finish([rendezvous] { rendezvous->close(); });
+  if (on_offer) on_offer();
   if (!offer) {
     co_await abort_peer(pipe, offer.error());
     co_return std::unexpected(offer.error());
@@ -192,7 +202,7 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
       co_await pipe.send(decline, true);
       co_return r;
     }
-    if (!options.yes && !co_await ask(observer, *offer)) {
+    if (!yes && !co_await ask(observer, *offer)) {
       const proto::PipeMessage decline =
           msg::Decline{std::string(proto::errc_name(Errc::declined))};
       co_await pipe.send(decline, true);
@@ -212,8 +222,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   }
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
-  auto current = chosen->pipe;
-  auto r = co_await receive_files(current, chosen->race.get(), *offer, *sink, offsets, observer);
+  auto current = first;
+  auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, observer);
   if (!r) co_await abort_peer(*current, r.error());
   current->close();
   co_return r;

@@ -6,10 +6,11 @@
 
 #include "net/websocket_client.hpp"
 #include "proto/rendezvous_message.hpp"
+#include "session/message_channel.hpp"
 
 namespace ferry::session {
 
-class RendezvousClient {
+class RendezvousClient : public MessageChannel {
  public:
   static net::awaitable<proto::Result<RendezvousClient>> connect(const proto::ServerUrl& url,
                                                                  std::chrono::milliseconds timeout);
@@ -21,9 +22,9 @@ class RendezvousClient {
   // Sender: waits until a receiver claims the nameplate.
   net::awaitable<proto::Result<proto::rv::Paired>> wait_paired();
 
-  net::awaitable<proto::Result<void>> send(const proto::Bytes& body);
+  net::awaitable<proto::Result<void>> send(const proto::Bytes& body) override;
   // The peer's next message; the peer leaving is Errc::peer_gone.
-  net::awaitable<proto::Result<proto::Bytes>> receive();
+  net::awaitable<proto::Result<proto::Bytes>> receive() override;
   void close();
   // This client's address as the server saw it (from the welcome; empty from old servers).
   const std::string& observed() const { return observed_; }

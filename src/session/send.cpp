@@ -218,7 +218,14 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   chosen->race->on_finish([rendezvous] { rendezvous->close(); });
   observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
   const RaceStopper stopper{chosen->race, nullptr};
-  RecordPipe& pipe = *chosen->pipe;
+  co_return co_await send_over(chosen->pipe, chosen->race, source, observer);
+}
+
+awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
+                                         std::shared_ptr<PipeRace> race, const FileSource& source,
+                                         Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  RecordPipe& pipe = *first;
 
   const proto::Offer& offer = source.offer();
   if (auto r = co_await send_offer(pipe, offer); !r) co_return r;
@@ -244,8 +251,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   // From here the receiver speaks only to end things (ack, or abort: disk full, bad hash, ...);
   // listen while writing so an abort is seen the moment it arrives.
   auto reply = std::make_shared<Reply>(ex);
-  asio::co_spawn(ex, read_reply(chosen->pipe, reply), asio::detached);
-  Link active{chosen->pipe, chosen->race, reply};
+  asio::co_spawn(ex, read_reply(first, reply), asio::detached);
+  Link active{first, race, reply};
   ProgressClock clock;
   std::uint64_t sent = 0;
   std::uint64_t carried_from = 0;
@@ -269,7 +276,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
                                    observer);
     }
   }
-  if (chosen->race) chosen->race->stop();  // no more moves: close what is still trying
+  if (race) race->stop();  // no more moves: close what is still trying
   RecordPipe& last = *active.pipe;
   if (outcome) {
     const proto::PipeMessage done = msg::Done{};

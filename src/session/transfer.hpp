@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <optional>
 
+#include <functional>
+
 #include "net/asio.hpp"
+#include "net/record_pipe.hpp"
 #include "proto/code.hpp"
 #include "proto/server_url.hpp"
 #include "session/file_source.hpp"
@@ -35,6 +38,18 @@ struct ReceiveOptions {
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
                                          Observer& observer);
 net::awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer);
+
+class PipeRace;
+class FileSink;
+// The transfer itself, once a pipe is open (shared by the server-introduced and the serverless
+// ways of meeting). race: where a better pipe may still come from (nullptr: none).
+net::awaitable<proto::Result<void>> send_over(std::shared_ptr<net::RecordPipe> pipe,
+                                              std::shared_ptr<PipeRace> race,
+                                              const FileSource& source, Observer& observer);
+net::awaitable<proto::Result<void>> receive_over(std::shared_ptr<net::RecordPipe> pipe,
+                                                 std::shared_ptr<PipeRace> race, FileSink& sink,
+                                                 bool yes, Observer& observer,
+                                                 std::function<void()> on_offer);
 
 // Timing of the phases, tuned so that a failure is reported within 15 s.
 struct Budgets {

@@ -1,6 +1,7 @@
 #include "targets.hpp"
 
 #include "proto/code.hpp"
+#include "proto/direct_code.hpp"
 #include "proto/names.hpp"
 #include "proto/offer.hpp"
 #include "proto/peer_message.hpp"
@@ -88,6 +89,7 @@ int peer(const std::uint8_t* d, std::size_t n) {
   if (auto m = decode_stun({d, n})) (void)check_message_integrity({d, n}, *m, as_bytes("k"));
   (void)classify_datagram({d, n});
   (void)decode_probe({d, n}, Key{});
+  (void)parse_direct_code("direct-" + to_base64url({d, n}));
   return 0;
 }
 Seeds peer_seeds() {

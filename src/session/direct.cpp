@@ -1,0 +1,216 @@
+#include "session/direct.hpp"
+
+#include <sodium.h>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "net/port_mapping.hpp"
+#include "net/tcp.hpp"
+#include "session/file_sink.hpp"
+#include "session/handshake.hpp"
+#include "session/message_channel.hpp"
+
+namespace ferry::session {
+
+using namespace net;
+using namespace std::chrono_literals;
+using proto::Errc;
+
+namespace {
+
+constexpr std::size_t kMaxFrame = 4096;
+constexpr auto kFrameTimeout = 10s;
+constexpr auto kDialTimeout = 5s;
+constexpr int kMaxWrongAttempts = 20;
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto a = unmapped(ep.address());
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+// The PAKE's messages as length-prefixed frames on the TCP connection the transfer then uses.
+class FramedChannel : public MessageChannel {
+ public:
+  explicit FramedChannel(beast::tcp_stream s) : s_(std::move(s)) {}
+  awaitable<proto::Result<void>> send(const proto::Bytes& body) override {
+    proto::Bytes frame;
+    proto::append_u32(frame, static_cast<std::uint32_t>(body.size()));
+    proto::append(frame, body);
+    error_code ec;
+    s_.expires_after(kFrameTimeout);
+    co_await asio::async_write(s_, asio::buffer(frame), redirect(ec));
+    s_.expires_never();
+    if (ec) co_return proto::fail(Errc::peer_gone, "the other side left: " + describe(ec));
+    co_return proto::Result<void>{};
+  }
+  awaitable<proto::Result<proto::Bytes>> receive() override {
+    std::array<std::uint8_t, 4> head{};
+    error_code ec;
+    s_.expires_after(kFrameTimeout);
+    co_await asio::async_read(s_, asio::buffer(head), redirect(ec));
+    const std::uint32_t n = static_cast<std::uint32_t>(head[0]) << 24 |
+                            static_cast<std::uint32_t>(head[1]) << 16 |
+                            static_cast<std::uint32_t>(head[2]) << 8 | head[3];
+    proto::Bytes body(ec || n > kMaxFrame ? 0 : n);
+    if (!ec && n <= kMaxFrame) co_await asio::async_read(s_, asio::buffer(body), redirect(ec));
+    s_.expires_never();
+    if (ec) co_return proto::fail(Errc::peer_gone, "the other side left: " + describe(ec));
+    if (n > kMaxFrame)
+      co_return proto::fail(Errc::protocol, "the other side sent an oversized frame");
+    co_return body;
+  }
+  beast::tcp_stream release() { return std::move(s_); }
+
+ private:
+  beast::tcp_stream s_;
+};
+
+awaitable<proto::Result<std::shared_ptr<RecordPipe>>> start_pipe(FramedChannel& channel,
+                                                                 const SessionSecrets& secrets,
+                                                                 const std::string& what) {
+  const bool sender = secrets.side == proto::Side::sender;
+  auto pipe = std::make_shared<RecordPipe>(
+      std::make_unique<SocketStream>(AnyStream(channel.release()), what), what);
+  auto started = co_await pipe->start(
+      sender ? secrets.keys.stream_sender : secrets.keys.stream_receiver,
+      sender ? secrets.keys.stream_receiver : secrets.keys.stream_sender, kFrameTimeout);
+  if (!started) co_return std::unexpected(started.error());
+  co_return pipe;
+}
+
+}  // namespace
+
+awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  error_code ec;
+  tcp::acceptor acceptor(ex);
+  acceptor.open(tcp::v6(), ec);
+  if (!ec) acceptor.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) acceptor.bind(tcp::endpoint(tcp::v6(), 0), ec);
+  if (ec) {
+    acceptor = tcp::acceptor(ex);
+    ec.clear();
+    acceptor.open(tcp::v4(), ec);
+    if (!ec) acceptor.bind(tcp::endpoint(tcp::v4(), 0), ec);
+  }
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) co_return proto::fail(Errc::io_error, "cannot open a listening socket: " + describe(ec));
+  const std::uint16_t port = acceptor.local_endpoint().port();
+  const bool v6 = acceptor.local_endpoint().address().is_v6();
+
+  // The router's mapping, if it grants one, lives as long as this transfer.
+  PortMapper mapper(ex);
+  const auto mapped = co_await mapper.map(port, 0, Budgets::kPortMapping);
+  proto::DirectCode code;
+  code.secret.resize(16);
+  randombytes_buf(code.secret.data(), code.secret.size());
+  std::vector<proto::IpPort> loopback;
+  for (const auto& m : mapped) {
+    if (auto ip = proto::parse_ip(m.external_address))
+      code.addresses.push_back({*ip, m.external_port});
+  }
+  for (const auto& a : local_addresses()) {
+    if (a.is_v6() && !v6) continue;
+    auto ip = proto::parse_ip(a.to_string());
+    if (!ip) continue;
+    (a.is_loopback() ? loopback : code.addresses).push_back({*ip, port});
+  }
+  code.addresses.insert(code.addresses.end(), loopback.begin(), loopback.end());
+  if (code.addresses.size() > proto::kDirectMaxAddresses) {
+    code.addresses.resize(proto::kDirectMaxAddresses);
+  }
+  if (mapped.empty()) {
+    observer.on_event(event::Note{
+        "no router mapped a port (UPnP-IGD, NAT-PMP), so only computers on this network can "
+        "receive without a server"});
+  }
+  observer.on_event(event::CodeReady{proto::format_direct_code(code), ""});
+
+  const proto::Secret secret = proto::direct_secret(code);
+  for (int wrong = 0;;) {
+    tcp::socket s = co_await acceptor.async_accept(redirect(ec));
+    if (ec) co_return proto::fail(Errc::io_error, "cannot accept connections: " + describe(ec));
+    s.set_option(tcp::no_delay(true), ec);
+    const std::string peer = endpoint_text(s.remote_endpoint(ec));
+    observer.on_event(event::PeerJoined{});
+    FramedChannel channel{beast::tcp_stream(std::move(s))};
+    auto secrets = co_await pake_as_sender(channel, proto::direct_session_id(), secret, secret);
+    if (!secrets) {
+      // Only the code's holder can pass; anyone else (a scanner, a wrong code) is turned away. A
+      // connection that just closes is the receiver's spare dial to another of our addresses.
+      if (secrets.error().code != Errc::wrong_code) continue;
+      if (++wrong >= kMaxWrongAttempts) co_return std::unexpected(secrets.error());
+      observer.on_event(event::Note{peer + " connected but did not know the code; still waiting"});
+      continue;
+    }
+    acceptor.close(ec);
+    const std::string what = "direct from " + peer;
+    auto pipe = co_await start_pipe(channel, *secrets, what);
+    if (!pipe) co_return std::unexpected(pipe.error());
+    observer.on_event(event::Connected{"direct", "tcp", peer});
+    co_return co_await send_over(*pipe, nullptr, source, observer);
+  }
+}
+
+awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOptions options,
+                                              Observer& observer) {
+  auto sink = FileSink::open(options.output, options.overwrite);
+  if (!sink) co_return std::unexpected(sink.error());
+  auto ex = co_await asio::this_coro::executor;
+
+  // Every address at once; the first connection wins.
+  struct Dial {
+    explicit Dial(asio::any_io_executor ex)
+        : done(ex, std::chrono::steady_clock::time_point::max()) {}
+    asio::steady_timer done;
+    std::optional<beast::tcp_stream> winner;
+    std::string winner_peer;
+    std::vector<std::string> failures;
+    std::size_t left = 0;
+  };
+  auto dial = std::make_shared<Dial>(ex);
+  dial->left = code.addresses.size();
+  for (const auto& a : code.addresses) {
+    const tcp::endpoint ep(address_of(a), a.port);
+    asio::co_spawn(
+        ex,
+        [dial, ep]() -> awaitable<void> {
+          auto s = co_await connect_tcp(ep, kDialTimeout);
+          if (s && !dial->winner) {
+            dial->winner.emplace(std::move(*s));
+            dial->winner_peer = endpoint_text(ep);
+            dial->done.cancel();
+          } else if (!s) {
+            dial->failures.push_back(endpoint_text(ep) + ": " + s.error().detail);
+          }
+          if (--dial->left == 0) dial->done.cancel();
+        },
+        asio::detached);
+  }
+  error_code ec;
+  co_await dial->done.async_wait(redirect(ec));
+  if (!dial->winner) {
+    std::string detail = "could not reach the sender directly. Tried:";
+    for (const auto& f : dial->failures) detail += "\n  - " + f;
+    detail +=
+        "\nA direct code works on the sender's own network, or from anywhere when the sender's "
+        "router maps a port (UPnP or NAT-PMP); otherwise send through a server (ferry send "
+        "without --direct)";
+    co_return proto::fail(Errc::no_path, detail);
+  }
+  observer.on_event(event::PeerJoined{});
+  dial->winner->socket().set_option(tcp::no_delay(true), ec);
+  FramedChannel channel{std::move(*dial->winner)};
+  auto secrets =
+      co_await pake_as_receiver(channel, proto::direct_session_id(), proto::direct_secret(code));
+  if (!secrets) co_return std::unexpected(secrets.error());
+  const std::string what = "direct to " + dial->winner_peer;
+  auto pipe = co_await start_pipe(channel, *secrets, what);
+  if (!pipe) co_return std::unexpected(pipe.error());
+  observer.on_event(event::Connected{"direct", "tcp", dial->winner_peer});
+  co_return co_await receive_over(*pipe, nullptr, *sink, options.yes, observer, nullptr);
+}
+
+}  // namespace ferry::session

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Serverless mode through a router that maps a port (issue 4): no ferry server anywhere. The
+sender sits behind a UPnP/NAT-PMP router (real miniupnpd) and runs `send --direct`; a receiver on
+the public internet uses only the printed code. The code must hold the router's public address,
+the transfer must arrive intact over it, and no byte may go to the (absent) server's addresses."""
+import filecmp
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lab import Lab  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+SIZE = 32 << 20
+
+
+def main():
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            sys.exit("the lab needs root (network namespaces)")
+        print("SKIPPED: the lab needs root for network namespaces")
+        return 0
+    problems = []
+    env = dict(os.environ)
+    env.pop("FERRY_SERVER", None)
+    with Lab("upnp", "public") as lab:
+        src = os.path.join(lab.tmp, "payload.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(SIZE))
+        out = os.path.join(lab.tmp, "received")
+        os.makedirs(out)
+        lab.reset_counters()
+        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--direct", "--json", src],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        code = None
+        for line in sender.stdout:
+            ev = json.loads(line)
+            if ev["event"] == "code":
+                code = ev["code"]
+                break
+        if code is None:
+            print("FAIL: the sender printed no code: " + sender.stderr.read())
+            return 1
+        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--output", out, code],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        r_out, r_err = receiver.communicate(timeout=60)
+        s_out, s_err = sender.communicate(timeout=30)
+        counters = lab.read_counters()
+        wan = lab.wan_ip["A"]
+        delivered = os.path.exists(os.path.join(out, "payload.bin")) and filecmp.cmp(
+            src, os.path.join(out, "payload.bin"), shallow=False)
+    connected = next((json.loads(l) for l in r_out.splitlines() if '"connected"' in l), None)
+    print("receiver exit %d, connected %s; sender exit %d; direct %d bytes, server %d bytes"
+          % (receiver.returncode, connected, sender.returncode, counters.get("direct", 0),
+             counters.get("server", 0)))
+    if receiver.returncode != 0 or sender.returncode != 0:
+        problems.append("a side failed: %s / %s" % (r_err.strip()[-300:], s_err.strip()[-300:]))
+    if not connected or not connected["peer"].startswith(wan + ":"):
+        problems.append("the receiver did not connect to the router's mapped public address %s" % wan)
+    if not delivered:
+        problems.append("the file did not arrive intact")
+    if counters.get("server", 0) > 0:
+        problems.append("bytes went to the server's addresses though no server was used")
+    for p in problems:
+        print("FAIL: " + p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
