@@ -4,11 +4,19 @@
 #include <miniupnpc/miniupnpc.h>
 #include <miniupnpc/upnpcommands.h>
 #include <natpmp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <map>
 #include <mutex>
 #include <thread>
+
+#include "proto/pcp.hpp"
 
 namespace ferry::net {
 
@@ -26,6 +34,9 @@ struct PortMapper::State {
   // What release() needs.
   std::string upnp_control_url, upnp_service;
   bool natpmp_used = false;
+  // PCP deletes a mapping only when asked with the nonce that made it.
+  std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> pcp_nonces;
+  in_addr_t pcp_gateway = 0;
 };
 
 namespace {
@@ -43,8 +54,10 @@ void upnp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_por
   const int igd = devices != nullptr ? UPNP_GetValidIGD(devices, &urls, &data, lan, sizeof lan) : 0;
   if (devices == nullptr) {
     note = "UPnP-IGD: no router answered";
-  } else if (igd != 1) {
-    note = "UPnP-IGD: no connected Internet gateway device found";
+  } else if (igd != 1 && igd != 2) {
+    // 2: an IGD that calls itself not connected; some do wrongly (miniupnpd in the lab), and
+    // asking costs one request, so it is asked anyway (as upnpc -i does).
+    note = "UPnP-IGD: no Internet gateway device found";
   } else {
     char external[64] = {0};
     if (UPNP_GetExternalIPAddress(urls.controlURL, data.first.servicetype, external) != 0 ||
@@ -133,6 +146,104 @@ void natpmp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_p
   if (!note.empty()) state->notes.push_back(note);
 }
 
+in_addr_t default_gateway() {
+  natpmp_t np{};
+  if (initnatpmp(&np, 0, 0) < 0) return 0;
+  const in_addr_t gw = np.gateway;
+  closenatpmp(&np);
+  return gw;
+}
+
+// One PCP MAP exchange with the gateway on a connected socket, retried until deadline.
+std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapRequest& request,
+                                                  std::chrono::steady_clock::time_point deadline,
+                                                  std::string& why) {
+  const auto wire = proto::encode_pcp_map(request);
+  int wait_ms = 250;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::send(fd, wire.data(), wire.size(), 0) < 0) {
+      why = "cannot reach the gateway";
+      return std::nullopt;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1,
+               static_cast<int>(std::min<long long>(wait_ms, std::max<long long>(left, 0)))) > 0) {
+      std::array<std::uint8_t, 1100> buf{};
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n < 0) {
+        why = "the gateway refused (no PCP server)";
+        return std::nullopt;
+      }
+      auto r =
+          proto::decode_pcp_map_response(proto::ByteView(buf.data(), static_cast<std::size_t>(n)));
+      if (r && r->nonce == request.nonce) return *r;
+    }
+    wait_ms *= 2;
+  }
+  why = "the router did not answer";
+  return std::nullopt;
+}
+
+void pcp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port,
+                std::uint16_t udp_port, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<PortMapping> got;
+  std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> nonces;
+  std::string note;
+  const in_addr_t gateway = default_gateway();
+  const int fd = gateway != 0 ? ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(proto::kPcpPort);
+  to.sin_addr.s_addr = gateway;
+  sockaddr_in me{};
+  socklen_t me_len = sizeof me;
+  if (gateway == 0) {
+    note = "PCP: no default gateway to ask";
+  } else if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 ||
+             ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &me_len) != 0) {
+    note = "PCP: cannot reach the gateway";
+  } else {
+    for (const auto& [name, proto_number, port] : {std::tuple{"tcp", proto::kPcpTcp, tcp_port},
+                                                   std::tuple{"udp", proto::kPcpUdp, udp_port}}) {
+      if (port == 0) continue;
+      proto::PcpMapRequest request;
+      const auto* ip = reinterpret_cast<const std::uint8_t*>(&me.sin_addr.s_addr);
+      request.client_ip.assign(ip, ip + 4);
+      request.protocol = proto_number;
+      request.internal_port = port;
+      request.suggested_external_port = port;
+      request.lifetime = kLeaseSeconds;
+      randombytes_buf(request.nonce.data(), request.nonce.size());
+      std::string why;
+      const auto r = pcp_exchange(fd, request, deadline, why);
+      if (!r) {
+        note = "PCP: " + why;
+        break;
+      }
+      if (r->result != 0) {
+        note = "PCP: the router refused to map " + std::string(name) + " port " +
+               std::to_string(port) + " (" + proto::pcp_result_name(r->result) + ")";
+        continue;
+      }
+      char external[INET6_ADDRSTRLEN] = {0};
+      inet_ntop(r->external_ip.size() == 4 ? AF_INET : AF_INET6, r->external_ip.data(), external,
+                sizeof external);
+      got.push_back({name, external, r->external_port, port, "PCP"});
+      nonces[{name, port}] = request.nonce;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  std::lock_guard lock(state->mutex);
+  state->pcp_gateway = gateway;
+  state->pcp_nonces.insert(nonces.begin(), nonces.end());
+  state->mappings.insert(state->mappings.end(), got.begin(), got.end());
+  if (!note.empty()) state->notes.push_back(note);
+}
+
 }  // namespace
 
 PortMapper::PortMapper(asio::any_io_executor ex) : ex_(ex), state_(std::make_shared<State>()) {}
@@ -145,8 +256,8 @@ awaitable<std::vector<PortMapping>> PortMapper::map(std::uint16_t tcp_port, std:
                                                     std::chrono::milliseconds timeout) {
   auto timer = std::make_shared<asio::steady_timer>(ex_, timeout + std::chrono::milliseconds(200));
   const int ms = static_cast<int>(timeout.count());
-  state_->running = 2;
-  for (auto* worker : {&upnp_worker, &natpmp_worker}) {
+  state_->running = 3;
+  for (auto* worker : {&upnp_worker, &natpmp_worker, &pcp_worker}) {
     std::thread([=, state = state_, ex = ex_] {
       worker(state, tcp_port, udp_port, ms);
       asio::post(ex, [state, timer] {
@@ -158,6 +269,7 @@ awaitable<std::vector<PortMapping>> PortMapper::map(std::uint16_t tcp_port, std:
   co_await timer->async_wait(redirect(ec));
   std::lock_guard lock(state_->mutex);
   notes_ = state_->notes;
+  all_ = state_->mappings;
   // One mapping per protocol: UPnP's where both answered (it is what release() undoes first).
   std::vector<PortMapping> out;
   for (const auto& m : state_->mappings) {
@@ -174,12 +286,16 @@ void PortMapper::release() {
   std::vector<PortMapping> mappings;
   std::string control, service;
   bool natpmp = false;
+  std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> pcp_nonces;
+  in_addr_t gateway = 0;
   {
     std::lock_guard lock(state_->mutex);
     mappings.swap(state_->mappings);
     control = state_->upnp_control_url;
     service = state_->upnp_service;
     natpmp = state_->natpmp_used;
+    pcp_nonces.swap(state_->pcp_nonces);
+    gateway = state_->pcp_gateway;
   }
   for (const auto& m : mappings) {
     const std::string port = std::to_string(m.external_port);
@@ -198,6 +314,31 @@ void PortMapper::release() {
                         std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
       }
       closenatpmp(&np);
+    }
+    const auto nonce = pcp_nonces.find({m.protocol, m.internal_port});
+    if (m.method == "PCP" && nonce != pcp_nonces.end() && gateway != 0) {
+      // A MAP with lifetime 0 and the same nonce deletes it; the answer is not awaited.
+      const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(proto::kPcpPort);
+      to.sin_addr.s_addr = gateway;
+      sockaddr_in me{};
+      socklen_t me_len = sizeof me;
+      if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &me_len) == 0) {
+        proto::PcpMapRequest request;
+        const auto* ip = reinterpret_cast<const std::uint8_t*>(&me.sin_addr.s_addr);
+        request.client_ip.assign(ip, ip + 4);
+        request.protocol = m.protocol == "tcp" ? proto::kPcpTcp : proto::kPcpUdp;
+        request.internal_port = m.internal_port;
+        request.lifetime = 0;
+        request.nonce = nonce->second;
+        std::string why;
+        pcp_exchange(fd, request, std::chrono::steady_clock::now() + std::chrono::milliseconds(300),
+                     why);
+      }
+      if (fd >= 0) ::close(fd);
     }
   }
 }

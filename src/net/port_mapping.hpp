@@ -1,7 +1,7 @@
 // Asking the local router to forward a public port to us, so a peer anywhere can connect in:
-// UPnP-IGD (miniupnpc) and NAT-PMP (libnatpmp) at once, each within a short deadline (both are
-// blocking libraries, so each runs on its own thread). Mappings are leased for an hour and
-// released when the PortMapper goes: at the end of a transfer, or when ferry is interrupted.
+// UPnP-IGD (miniupnpc), NAT-PMP (libnatpmp) and PCP (RFC 6887, proto/pcp.hpp) at once, each within
+// a short deadline and on its own thread (the libraries block). Mappings are leased for an hour
+// and released when the PortMapper goes: at the end of a transfer, or when ferry is interrupted.
 #pragma once
 
 #include <chrono>
@@ -18,7 +18,7 @@ struct PortMapping {
   std::string external_address;
   std::uint16_t external_port = 0;
   std::uint16_t internal_port = 0;
-  std::string method;  // "UPnP-IGD" or "NAT-PMP"
+  std::string method;  // "UPnP-IGD", "NAT-PMP" or "PCP"
 };
 
 class PortMapper {
@@ -34,6 +34,8 @@ class PortMapper {
                                           std::chrono::milliseconds timeout);
   // Removes the mappings now (blocking: one request to the router per mapping).
   void release();
+  // Every mapping each method made (map() returns one per protocol and address).
+  const std::vector<PortMapping>& all() const { return all_; }
   const std::vector<std::string>& notes() const { return notes_; }
 
   struct State;
@@ -42,6 +44,7 @@ class PortMapper {
   asio::any_io_executor ex_;
   std::shared_ptr<State> state_;
   std::vector<std::string> notes_;
+  std::vector<PortMapping> all_;
 };
 
 }  // namespace ferry::net

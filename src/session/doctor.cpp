@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "net/port_mapping.hpp"
 #include "net/proxy.hpp"
 #include "net/relay_client.hpp"
 #include "net/stun_client.hpp"
@@ -82,6 +83,37 @@ awaitable<DoctorCheck> check_udp(const proto::ServerUrl& server, std::vector<std
                         watch.ms()};
 }
 
+// Whether the router forwards a port on request, by each method; the test mapping is released.
+awaitable<DoctorCheck> check_port_mapping() {
+  Stopwatch watch;
+  auto ex = co_await asio::this_coro::executor;
+  error_code ec;
+  tcp::acceptor acceptor(ex, tcp::endpoint(tcp::v4(), 0));
+  PortMapper mapper(ex);
+  co_await mapper.map(acceptor.local_endpoint().port(), 0, Budgets::kPortMapping);
+  std::string granted;
+  for (const auto& m : mapper.all()) {
+    granted += (granted.empty() ? "" : "; ") + m.method + " maps TCP " +
+               std::to_string(m.internal_port) + " to " + m.external_address + ":" +
+               std::to_string(m.external_port);
+  }
+  std::string refused;
+  for (const auto& n : mapper.notes()) refused += "; " + n;
+  mapper.release();
+  if (granted.empty()) {
+    co_return DoctorCheck{"port-mapping", "info",
+                          "no router here maps ports on request (UPnP-IGD, NAT-PMP and PCP went "
+                          "unanswered or were refused). Hole punching and the relay still work; "
+                          "send --direct reaches only this network",
+                          watch.ms()};
+  }
+  co_return DoctorCheck{"port-mapping", "ok",
+                        "the router forwards ports on request: " + granted + refused +
+                            " (released again). Peers anywhere can connect in, and send --direct "
+                            "works from here",
+                        watch.ms()};
+}
+
 }  // namespace
 
 awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto::HostPort> stun) {
@@ -146,11 +178,13 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   } else {
     nat = "this computer is behind NAT: its addresses are " +
           (addresses.empty() ? "none" : addresses) + ", the internet sees " + observed +
-          ". Direct paths work through ordinary home routers "
-          "(by TCP simultaneous open); behind a symmetric NAT transfers use the relay";
+          ". Direct paths open through ordinary home routers (TCP simultaneous open, UDP hole "
+          "punching); between two NATs that both map each destination anew, transfers use the "
+          "relay";
   }
   report.checks.push_back({"addresses", "info", nat, 0});
   report.checks.push_back(co_await check_udp(server, stun_ports, stun, report));
+  report.checks.push_back(co_await check_port_mapping());
 
   report.usable = relay.status == "ok" || relay_ws.status == "ok";
   if (relay.status == "ok") {

@@ -1,6 +1,7 @@
 // `ferry doctor`: what this network allows, checked against a real server — its rendezvous, its
 // relay (raw and WebSocket), the proxy in the way, whether this computer has a public address or
-// sits behind NAT, and what that NAT does to UDP (STUN against the server's two ports).
+// sits behind NAT, what that NAT does to UDP (STUN against the server's two ports), and whether
+// the router forwards ports on request (UPnP-IGD, NAT-PMP, PCP).
 // Each check has a deadline, so a verdict comes in seconds.
 #pragma once
 
@@ -14,7 +15,8 @@
 namespace ferry::session {
 
 struct DoctorCheck {
-  std::string name;    // "proxy", "rendezvous", "relay", "addresses", "udp"
+  std::string name;    // "proxy", "rendezvous", "relay", "relay-websocket", "addresses", "udp",
+                       // "port-mapping"
   std::string status;  // "ok", "failed", "info", "untested"
   std::string detail;  // a sentence for a person
   double milliseconds = 0;

@@ -2,6 +2,7 @@
 
 #include "proto/code.hpp"
 #include "proto/direct_code.hpp"
+#include "proto/pcp.hpp"
 #include "proto/names.hpp"
 #include "proto/offer.hpp"
 #include "proto/peer_message.hpp"
@@ -90,6 +91,7 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)classify_datagram({d, n});
   (void)decode_probe({d, n}, Key{});
   (void)parse_direct_code("direct-" + to_base64url({d, n}));
+  (void)decode_pcp_map_response({d, n});
   return 0;
 }
 Seeds peer_seeds() {

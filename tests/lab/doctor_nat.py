@@ -24,7 +24,10 @@ EXPECTED = {
     "udpblock": {"udp_blocked": True},
     "proxyonly": {"udp_blocked": True},
     "cgnat": {"udp_blocked": False, "behind_nat": True, "mapping": EIM, "filtering": DEP},
+    "upnp": {"udp_blocked": False, "behind_nat": True, "mapping": EIM},
 }
+# behaviour -> the methods the port-mapping check must report working (none: the check says so)
+MAPPING = {"upnp": ("UPnP-IGD", "NAT-PMP", "PCP")}
 
 
 def main(beh):
@@ -44,6 +47,16 @@ def main(beh):
     wrong = {k: (nat.get(k), v) for k, v in EXPECTED[beh].items() if nat.get(k) != v}
     for k, (got, want) in wrong.items():
         print("FAIL: %s is %r, want %r" % (k, got, want))
+    mapping = next((c for c in report["checks"] if c["name"] == "port-mapping"), {})
+    print("  port mapping: %s" % mapping.get("detail"))
+    methods = MAPPING.get(beh, ())
+    if methods and (mapping.get("status") != "ok" or
+                    not all(m + " maps" in mapping.get("detail", "") for m in methods)):
+        print("FAIL: the port-mapping check should find %s working" % ", ".join(methods))
+        wrong["port-mapping"] = True
+    if not methods and mapping.get("status") != "info":
+        print("FAIL: the port-mapping check should find no router that maps ports")
+        wrong["port-mapping"] = True
     return 1 if wrong else 0
 
 
