@@ -20,6 +20,8 @@
 
 namespace ferry::net {
 
+using proto::Bytes;
+
 namespace {
 constexpr char kLease[] = "3600";
 constexpr std::uint32_t kLeaseSeconds = 3600;
@@ -154,6 +156,25 @@ in_addr_t default_gateway() {
   return gw;
 }
 
+// A UDP socket connected to the gateway's PCP port, and our address on it; -1 when unreachable.
+int pcp_socket(in_addr_t gateway, Bytes& client_ip) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(proto::kPcpPort);
+  to.sin_addr.s_addr = gateway;
+  sockaddr_in me{};
+  socklen_t me_len = sizeof me;
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &me_len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  const auto* ip = reinterpret_cast<const std::uint8_t*>(&me.sin_addr.s_addr);
+  client_ip.assign(ip, ip + 4);
+  return fd;
+}
+
 // One PCP MAP exchange with the gateway on a connected socket, retried until deadline.
 std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapRequest& request,
                                                   std::chrono::steady_clock::time_point deadline,
@@ -181,7 +202,7 @@ std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapReq
           proto::decode_pcp_map_response(proto::ByteView(buf.data(), static_cast<std::size_t>(n)));
       if (r && r->nonce == request.nonce) return *r;
     }
-    wait_ms *= 2;
+    wait_ms = std::min(wait_ms * 2, 4000);  // RFC 6887 doubles the wait; ours ends at the deadline
   }
   why = "the router did not answer";
   return std::nullopt;
@@ -194,25 +215,18 @@ void pcp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port
   std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> nonces;
   std::string note;
   const in_addr_t gateway = default_gateway();
-  const int fd = gateway != 0 ? ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(proto::kPcpPort);
-  to.sin_addr.s_addr = gateway;
-  sockaddr_in me{};
-  socklen_t me_len = sizeof me;
+  Bytes client_ip;
+  const int fd = gateway != 0 ? pcp_socket(gateway, client_ip) : -1;
   if (gateway == 0) {
     note = "PCP: no default gateway to ask";
-  } else if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 ||
-             ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &me_len) != 0) {
+  } else if (fd < 0) {
     note = "PCP: cannot reach the gateway";
   } else {
     for (const auto& [name, proto_number, port] : {std::tuple{"tcp", proto::kPcpTcp, tcp_port},
                                                    std::tuple{"udp", proto::kPcpUdp, udp_port}}) {
       if (port == 0) continue;
       proto::PcpMapRequest request;
-      const auto* ip = reinterpret_cast<const std::uint8_t*>(&me.sin_addr.s_addr);
-      request.client_ip.assign(ip, ip + 4);
+      request.client_ip = client_ip;
       request.protocol = proto_number;
       request.internal_port = port;
       request.suggested_external_port = port;
@@ -317,19 +331,12 @@ void PortMapper::release() {
     }
     const auto nonce = pcp_nonces.find({m.protocol, m.internal_port});
     if (m.method == "PCP" && nonce != pcp_nonces.end() && gateway != 0) {
-      // A MAP with lifetime 0 and the same nonce deletes it; the answer is not awaited.
-      const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      sockaddr_in to{};
-      to.sin_family = AF_INET;
-      to.sin_port = htons(proto::kPcpPort);
-      to.sin_addr.s_addr = gateway;
-      sockaddr_in me{};
-      socklen_t me_len = sizeof me;
-      if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
-          ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &me_len) == 0) {
+      // A MAP with lifetime 0 and the same nonce deletes it.
+      Bytes client_ip;
+      const int fd = pcp_socket(gateway, client_ip);
+      if (fd >= 0) {
         proto::PcpMapRequest request;
-        const auto* ip = reinterpret_cast<const std::uint8_t*>(&me.sin_addr.s_addr);
-        request.client_ip.assign(ip, ip + 4);
+        request.client_ip = client_ip;
         request.protocol = m.protocol == "tcp" ? proto::kPcpTcp : proto::kPcpUdp;
         request.internal_port = m.internal_port;
         request.lifetime = 0;

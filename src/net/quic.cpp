@@ -224,6 +224,11 @@ QuicConnection::QuicConnection(std::shared_ptr<UdpMux> mux, udp::endpoint remote
     : mux_(std::move(mux)),
       remote_(remote),
       ref_(std::make_unique<ConnRef>()),
+      local_addr_(sockaddr_bytes(udp::endpoint(remote.address().is_v4()
+                                                   ? asio::ip::address(asio::ip::address_v4::any())
+                                                   : asio::ip::address(asio::ip::address_v6::any()),
+                                               mux_->local_endpoint().port()))),
+      remote_addr_(sockaddr_bytes(remote)),
       timer_(mux_->executor()),
       reader_(timer_.get_executor()),
       writer_(timer_.get_executor()),
@@ -289,6 +294,16 @@ void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params) {
 
 }  // namespace
 
+bool QuicConnection::attach(void* conn, bool server, void* credentials, std::string& error) {
+  conn_ = conn;
+  if (!init_tls(server, credentials, error)) return false;
+  auto* c = static_cast<ngtcp2_conn*>(conn);
+  ngtcp2_conn_set_tls_native_handle(c, session_);
+  ngtcp2_conn_set_keep_alive_timeout(
+      c, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
+  return true;
+}
+
 bool QuicConnection::init_tls(bool server, void* credentials, std::string& error) {
   gnutls_session_t s = nullptr;
   int rv = gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_EARLY_DATA |
@@ -336,11 +351,6 @@ std::shared_ptr<QuicConnection> QuicConnection::connect(std::shared_ptr<UdpMux> 
                                                         std::string& error) {
   auto self = std::shared_ptr<QuicConnection>(new QuicConnection(mux, remote));
   self->pinned_ = std::move(pinned);
-  udp::endpoint local(remote.address().is_v4() ? asio::ip::address(asio::ip::address_v4::any())
-                                               : asio::ip::address(asio::ip::address_v6::any()),
-                      mux->local_endpoint().port());
-  self->local_addr_ = sockaddr_bytes(local);
-  self->remote_addr_ = sockaddr_bytes(remote);
   ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
   ngtcp2_cid dcid, scid;
   random_cid(dcid, NGTCP2_MIN_INITIAL_DCIDLEN);
@@ -356,11 +366,7 @@ std::shared_ptr<QuicConnection> QuicConnection::connect(std::shared_ptr<UdpMux> 
     error = std::string("cannot start QUIC: ") + ngtcp2_strerror(rv);
     return nullptr;
   }
-  self->conn_ = conn;
-  if (!self->init_tls(false, nullptr, error)) return nullptr;
-  ngtcp2_conn_set_tls_native_handle(conn, self->session_);
-  ngtcp2_conn_set_keep_alive_timeout(
-      conn, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
+  if (!self->attach(conn, false, nullptr, error)) return nullptr;
   self->flush();
   return self;
 }
@@ -381,11 +387,6 @@ std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> m
   }
   auto self = std::shared_ptr<QuicConnection>(new QuicConnection(mux, remote));
   self->identity_ = std::move(identity);
-  udp::endpoint local(remote.address().is_v4() ? asio::ip::address(asio::ip::address_v4::any())
-                                               : asio::ip::address(asio::ip::address_v6::any()),
-                      mux->local_endpoint().port());
-  self->local_addr_ = sockaddr_bytes(local);
-  self->remote_addr_ = sockaddr_bytes(remote);
   ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
   ngtcp2_cid scid;
   random_cid(scid, 8);
@@ -401,11 +402,7 @@ std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> m
     error = std::string("cannot start QUIC: ") + ngtcp2_strerror(rv);
     return nullptr;
   }
-  self->conn_ = conn;
-  if (!self->init_tls(true, self->identity_->credentials(), error)) return nullptr;
-  ngtcp2_conn_set_tls_native_handle(conn, self->session_);
-  ngtcp2_conn_set_keep_alive_timeout(
-      conn, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
+  if (!self->attach(conn, true, self->identity_->credentials(), error)) return nullptr;
   self->on_packet(first, remote);
   return self;
 }

@@ -66,6 +66,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
 
  private:
   QuicConnection(std::shared_ptr<UdpMux> mux, udp::endpoint remote);
+  // Takes the new ngtcp2 connection and sets up its TLS side.
+  bool attach(void* conn, bool server, void* credentials, std::string& error);
   bool init_tls(bool server, void* credentials, std::string& error);
   void schedule_flush();
   void flush();

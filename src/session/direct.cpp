@@ -150,7 +150,8 @@ awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& o
     auto pipe = co_await start_pipe(channel, *secrets, what);
     if (!pipe) co_return std::unexpected(pipe.error());
     observer.on_event(event::Connected{"direct", "tcp", peer});
-    co_return co_await send_over(*pipe, nullptr, source, observer);
+    std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
+    co_return co_await send_over(*pipe, no_race, source, observer);
   }
 }
 
@@ -210,7 +211,10 @@ awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOpt
   auto pipe = co_await start_pipe(channel, *secrets, what);
   if (!pipe) co_return std::unexpected(pipe.error());
   observer.on_event(event::Connected{"direct", "tcp", dial->winner_peer});
-  co_return co_await receive_over(*pipe, nullptr, *sink, options.yes, observer, nullptr);
+  std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
+  std::shared_ptr<PipeRace> no_race;
+  co_return co_await receive_over(*pipe, no_race, *sink, options.yes, observer,
+                                  std::move(no_callback));
 }
 
 }  // namespace ferry::session

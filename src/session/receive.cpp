@@ -174,10 +174,12 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   // Once the offer came, it is certain the sender took our "select": leaving the mailbox earlier
   // could make it read our departure as a vanished peer. While a direct path may still take over
   // from the relay, the mailbox stays for the ports routers map late.
+  // Named, not a temporary in the co_await: g++ 12 destroys such temporaries twice.
+  std::function<void()> on_offer = [race = chosen->race, rendezvous] {
+    race->on_finish([rendezvous] { rendezvous->close(); });
+  };
   co_return co_await receive_over(chosen->pipe, chosen->race, *sink, options.yes, observer,
-                                  [race = chosen->race, rendezvous] {
-                                    race->on_finish([rendezvous] { rendezvous->close(); });
-                                  });
+                                  std::move(on_offer));
 }
 
 awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,

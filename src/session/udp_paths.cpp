@@ -186,14 +186,18 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
 
 void UdpPaths::start_quic(const std::shared_ptr<Socket>& s, const udp::endpoint& to) {
   std::string error;
-  quic_ = QuicConnection::connect(s->mux, to, pinned_, error);
-  if (!quic_) {
+  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, error), error);
+}
+
+void UdpPaths::use_quic(const std::shared_ptr<Socket>& s, std::shared_ptr<QuicConnection> quic,
+                        const std::string& error) {
+  quic_ = std::move(quic);
+  if (quic_) {
+    quic_socket_ = s;
+  } else {
     quic_failure_ = error;
-    wake_.cancel();
-    return;
   }
-  quic_socket_ = s;
-  wake_.cancel();
+  wake_.cancel();  // connect() goes on with the handshake, or reports the failure
 }
 
 void UdpPaths::on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d,
@@ -208,14 +212,7 @@ void UdpPaths::on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d,
     return;
   }
   std::string error;
-  quic_ = QuicConnection::accept(s->mux, from, identity_, d, error);
-  if (!quic_) {
-    quic_failure_ = error;
-    wake_.cancel();
-    return;
-  }
-  quic_socket_ = s;
-  wake_.cancel();
+  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, error), error);
 }
 
 awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secrets,

@@ -6,14 +6,10 @@ the transfer must arrive intact over it, and no byte may go to the (absent) serv
 import filecmp
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+from lab import Lab, ferry, payload, wait_for_code  # noqa: E402
 SIZE = 32 << 20
 
 
@@ -27,25 +23,14 @@ def main():
     env = dict(os.environ)
     env.pop("FERRY_SERVER", None)
     with Lab("upnp", "public") as lab:
-        src = os.path.join(lab.tmp, "payload.bin")
-        with open(src, "wb") as f:
-            f.write(os.urandom(SIZE))
-        out = os.path.join(lab.tmp, "received")
-        os.makedirs(out)
+        src, out = payload(lab, SIZE)
         lab.reset_counters()
-        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--direct", "--json", src],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        code = None
-        for line in sender.stdout:
-            ev = json.loads(line)
-            if ev["event"] == "code":
-                code = ev["code"]
-                break
+        sender = ferry(lab, "A", ["send", "--direct", "--json", src], env)
+        code = wait_for_code(sender)
         if code is None:
             print("FAIL: the sender printed no code: " + sender.stderr.read())
             return 1
-        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--output", out, code],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--output", out, code], env)
         r_out, r_err = receiver.communicate(timeout=60)
         s_out, s_err = sender.communicate(timeout=30)
         counters = lab.read_counters()

@@ -17,7 +17,10 @@ import subprocess
 import tempfile
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
 SERVER_IP = "198.51.100.10"
+SERVER_URL = "http://%s:4300" % SERVER_IP
 SECOND_IP = "198.51.100.11"
 PROXY_IP = "198.51.100.20"
 STATE_DIR = "/run/ferry-lab"
@@ -432,3 +435,41 @@ def wait_tcp(ns, ip, port, timeout=5):
             return
         time.sleep(0.1)
     raise RuntimeError("nothing listens on %s:%d in %s" % (ip, port, ns))
+
+
+# --- what the scenario scripts share ---------------------------------------------------------
+def start_server(lab, *extra):
+    """ferry serve in the internet namespace; returns its URL once it listens."""
+    lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url", SERVER_URL]
+              + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_tcp(lab.inet, SERVER_IP, 4300)
+    return SERVER_URL
+
+
+def payload(lab, size):
+    """A random file of size bytes to send, and an empty folder to receive into."""
+    src = os.path.join(lab.tmp, "payload.bin")
+    with open(src, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+    out = os.path.join(lab.tmp, "received")
+    os.makedirs(out, exist_ok=True)
+    return src, out
+
+
+def ferry(lab, side, args, env=None):
+    """A ferry client on host side ("A" or "B") with its stdout/stderr piped (text)."""
+    return lab.spawn(lab.hosts[side], [FERRY] + list(args), stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True, env=env if env is not None else lab.env(side))
+
+
+def wait_for_code(sender):
+    """The code from a `send --json` process's events (None if it exits first)."""
+    for line in sender.stdout:
+        ev = json.loads(line)
+        if ev["event"] == "code":
+            return ev["code"]
+    return None

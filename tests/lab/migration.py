@@ -8,15 +8,11 @@ intact, and the bytes after the move must go directly (packet counters in the in
 import filecmp
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import SERVER_IP, Lab, nft, sh, wait_tcp  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+from lab import Lab, ferry, nft, payload, sh, start_server, wait_for_code  # noqa: E402
 SIZE = 128 << 20
 BLOCK_S = 1.0
 BLOCK = """
@@ -41,26 +37,14 @@ def main():
         return 0
     problems = []
     with Lab("cone", "symmetric", rate_mbit=400) as lab:
-        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
-                             "http://%s:4300" % SERVER_IP],
-                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_tcp(lab.inet, SERVER_IP, 4300)
-        src = os.path.join(lab.tmp, "payload.bin")
-        with open(src, "wb") as f:
-            f.write(os.urandom(SIZE))
-        out = os.path.join(lab.tmp, "received")
-        os.makedirs(out)
-        url = "http://%s:4300" % SERVER_IP
-        code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
+        url = start_server(lab)
+        src, out = payload(lab, SIZE)
         lab.reset_counters()
         nft(lab.inet, BLOCK)
-        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = json.loads(sender.stdout.readline())
-        assert first["event"] == "code", first
-        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url,
-                                              "--output", out, code],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sender = ferry(lab, "A", ["send", "--json", "--server", url, src])
+        code = wait_for_code(sender)
+        assert code, sender.stderr.read()
+        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code])
         time.sleep(BLOCK_S)
         sh("nft", "delete", "table", "ip", "migrate", ns=lab.inet)
         r_out, r_err = receiver.communicate(timeout=120)

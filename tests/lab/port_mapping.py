@@ -9,15 +9,11 @@ once the sender exits."""
 import filecmp
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import SERVER_IP, Lab, sh, wait_tcp  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
+from lab import Lab, ferry, payload, sh, start_server, wait_for_code  # noqa: E402
 SIZE = 96 << 20
 
 
@@ -36,23 +32,13 @@ def main():
     problems = []
     env = dict(os.environ, FERRY_NO_UDP="1")
     with Lab("upnp", "symmetric", rate_mbit=200) as lab:
-        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
-                             "http://%s:4300" % SERVER_IP],
-                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_tcp(lab.inet, SERVER_IP, 4300)
-        src = os.path.join(lab.tmp, "payload.bin")
-        with open(src, "wb") as f:
-            f.write(os.urandom(SIZE))
-        out = os.path.join(lab.tmp, "received")
-        os.makedirs(out)
-        url = "http://%s:4300" % SERVER_IP
-        code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
-        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        assert json.loads(sender.stdout.readline())["event"] == "code"
-        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url,
-                                              "--output", out, code],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        url = start_server(lab)
+        src, out = payload(lab, SIZE)
+        sender = ferry(lab, "A", ["send", "--json", "--server", url, src], env)
+        code = wait_for_code(sender)
+        assert code, sender.stderr.read()
+        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code],
+                         env)
         during = ""
         deadline = time.time() + 60
         while receiver.poll() is None and time.time() < deadline:

@@ -11,11 +11,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import SERVER_IP, Lab, wait_tcp  # noqa: E402
+from lab import Lab, ferry, payload, start_server  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
 SIZE = int(os.environ.get("LAB_FILE_BYTES", 16 << 20))
 TIMEOUT = 60
 
@@ -39,27 +37,17 @@ def run(name):
               "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None,
               "transport": None, "direct_s": None, "moved": False}
     with Lab(a, b, samelan=samelan, loss_permille=loss) as lab:
-        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
-                             "http://%s:4300" % SERVER_IP], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_tcp(lab.inet, SERVER_IP, 4300)
-        src = os.path.join(lab.tmp, "payload.bin")
-        with open(src, "wb") as f:
-            f.write(os.urandom(SIZE))
-        out = os.path.join(lab.tmp, "received")
-        os.makedirs(out)
-        url = "http://%s:4300" % SERVER_IP
+        url = start_server(lab)
+        src, out = payload(lab, SIZE)
         code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
         lab.reset_counters()
-        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code, src],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env("A"))
+        sender = ferry(lab, "A", ["send", "--json", "--server", url, "--code", code, src])
         first = sender.stdout.readline()
         if not first or json.loads(first)["event"] != "code":
             result["error"] = "sender did not start: " + first + sender.stderr.read()
             return result
         start = time.monotonic()
-        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url,
-                                              "--output", out, code],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env("B"))
+        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code])
         events = []
         try:
             for line in receiver.stdout:
