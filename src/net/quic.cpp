@@ -164,6 +164,14 @@ struct QuicConnection::Callbacks {
                               const uint8_t* data, size_t len, void* user_data, void*) {
     auto& self = of(user_data);
     if (stream_id != self.stream_id_) return 0;
+    if (self.rx_read_ == self.rx_.size()) {
+      self.rx_.clear();
+      self.rx_read_ = 0;
+    } else if (self.rx_read_ > (1u << 20) && self.rx_read_ > self.rx_.size() / 2) {
+      self.rx_.erase(self.rx_.begin(),
+                     self.rx_.begin() + static_cast<std::ptrdiff_t>(self.rx_read_));
+      self.rx_read_ = 0;
+    }
     self.rx_.insert(self.rx_.end(), data, data + len);
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) self.rx_fin_ = true;
     self.reader_.cancel();
@@ -624,19 +632,19 @@ awaitable<error_code> QuicConnection::established(std::chrono::milliseconds time
 
 awaitable<std::size_t> QuicConnection::read_some(asio::mutable_buffer b, error_code& ec) {
   auto keep = shared_from_this();
-  while (rx_.empty() && !rx_fin_ && !failed_) {
+  while (rx_read_ == rx_.size() && !rx_fin_ && !failed_) {
     if (!co_await wait(reader_)) {
       ec = asio::error::timed_out;
       co_return 0;
     }
   }
-  if (rx_.empty()) {
+  if (rx_read_ == rx_.size()) {
     ec = rx_fin_ ? error_code(asio::error::eof) : error_code(asio::error::connection_reset);
     co_return 0;
   }
-  const std::size_t n = std::min(b.size(), rx_.size());
-  std::copy_n(rx_.begin(), n, static_cast<std::uint8_t*>(b.data()));
-  rx_.erase(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(n));
+  const std::size_t n = std::min(b.size(), rx_.size() - rx_read_);
+  std::memcpy(b.data(), rx_.data() + rx_read_, n);
+  rx_read_ += n;
   auto* conn = static_cast<ngtcp2_conn*>(conn_);
   ngtcp2_conn_extend_max_stream_offset(conn, stream_id_, n);
   ngtcp2_conn_extend_max_offset(conn, n);

@@ -105,7 +105,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
 
   // Receive side: bytes of the stream not read yet.
-  std::deque<std::uint8_t> rx_;
+  std::vector<std::uint8_t> rx_;  // [rx_read_, size) not read yet
+  std::size_t rx_read_ = 0;
   bool rx_fin_ = false;
   // Send side: chunks kept until acknowledged (ngtcp2 retransmits from them).
   std::deque<std::vector<std::uint8_t>> tx_;
