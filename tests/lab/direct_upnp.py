@@ -6,10 +6,12 @@ the transfer must arrive intact over it, and no byte may go to the (absent) serv
 import filecmp
 import json
 import os
+import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, ferry, payload, wait_for_code  # noqa: E402
+from lab import Lab, ferry, payload, sh, wait_for_code  # noqa: E402
 SIZE = 32 << 20
 
 
@@ -35,6 +37,17 @@ def main():
         s_out, s_err = sender.communicate(timeout=30)
         counters = lab.read_counters()
         wan = lab.wan_ip["A"]
+
+        def mapped():
+            return "dnat" in sh("nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd",
+                                ns=lab.ns("rA"), capture=True, check=False)
+        waiting = ferry(lab, "A", ["send", "--direct", "--json", src], env)
+        wait_for_code(waiting)
+        mapped_while_waiting = mapped()
+        waiting.send_signal(signal.SIGINT)
+        interrupted_rc = waiting.wait(15)
+        time.sleep(0.3)
+        mapped_after_ctrl_c = mapped()
         delivered = os.path.exists(os.path.join(out, "payload.bin")) and filecmp.cmp(
             src, os.path.join(out, "payload.bin"), shallow=False)
     connected = next((json.loads(l) for l in r_out.splitlines() if '"connected"' in l), None)
@@ -47,6 +60,11 @@ def main():
         problems.append("the receiver did not connect to the router's mapped public address %s" % wan)
     if not delivered:
         problems.append("the file did not arrive intact")
+    if not mapped_while_waiting:
+        problems.append("the second sender's router held no mapping while it waited")
+    if interrupted_rc != 130 or mapped_after_ctrl_c:
+        problems.append("after Ctrl-C (exit %s) the mapping %s" % (
+            interrupted_rc, "is still there" if mapped_after_ctrl_c else "is gone"))
     if counters.get("server", 0) > 0:
         problems.append("bytes went to the server's addresses though no server was used")
     for p in problems:
