@@ -2,9 +2,9 @@
 
 #include "proto/code.hpp"
 #include "proto/direct_code.hpp"
-#include "proto/pcp.hpp"
 #include "proto/names.hpp"
 #include "proto/offer.hpp"
+#include "proto/pcp.hpp"
 #include "proto/peer_message.hpp"
 #include "proto/pipe_message.hpp"
 #include "proto/proxy_url.hpp"
