@@ -24,8 +24,10 @@ std::optional<Bytes> from_base64(std::string_view s);
 
 void append(Bytes& out, ByteView b);
 void append_u8(Bytes& out, std::uint8_t v);
+void append_u16(Bytes& out, std::uint16_t v);
 void append_u32(Bytes& out, std::uint32_t v);
 void append_u64(Bytes& out, std::uint64_t v);
+std::uint16_t read_u16(const std::uint8_t* p);
 std::uint32_t read_u32(const std::uint8_t* p);
 std::uint64_t read_u64(const std::uint8_t* p);
 

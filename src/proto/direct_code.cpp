@@ -16,8 +16,7 @@ std::string format_direct_code(const DirectCode& code) {
     const auto& a = code.addresses[i];
     out.push_back(a.ip.size() == 4 ? 4 : 6);
     append(out, a.ip);
-    out.push_back(static_cast<std::uint8_t>(a.port >> 8));
-    out.push_back(static_cast<std::uint8_t>(a.port & 0xFF));
+    append_u16(out, a.port);
   }
   return std::string(kDirectCodePrefix) + to_base64url(out);
 }
@@ -47,7 +46,7 @@ Result<DirectCode> parse_direct_code(std::string_view text) {
     IpPort a;
     a.ip.assign(b.begin() + static_cast<std::ptrdiff_t>(at + 1),
                 b.begin() + static_cast<std::ptrdiff_t>(at + 1 + len));
-    a.port = static_cast<std::uint16_t>(b[at + 1 + len] << 8 | b[at + 2 + len]);
+    a.port = read_u16(b.data() + at + 1 + len);
     if (a.port == 0) return bad("port 0");
     out.addresses.push_back(std::move(a));
     at += 1 + len + 2;

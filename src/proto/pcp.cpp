@@ -10,11 +10,6 @@ constexpr std::uint8_t kOpMap = 1;
 constexpr std::size_t kHeaderBytes = 24;
 constexpr std::size_t kMapBytes = 36;
 
-void append_u16(Bytes& out, std::uint16_t v) {
-  out.push_back(static_cast<std::uint8_t>(v >> 8));
-  out.push_back(static_cast<std::uint8_t>(v & 0xFF));
-}
-
 // PCP carries every address as 16 bytes, IPv4 as ::ffff:a.b.c.d.
 void append_ip16(Bytes& out, ByteView ip) {
   if (ip.size() == 4) {
@@ -24,13 +19,6 @@ void append_ip16(Bytes& out, ByteView ip) {
   append(out, ip);
 }
 
-std::uint32_t read_u32_at(ByteView b, std::size_t at) {
-  return static_cast<std::uint32_t>(b[at]) << 24 | static_cast<std::uint32_t>(b[at + 1]) << 16 |
-         static_cast<std::uint32_t>(b[at + 2]) << 8 | b[at + 3];
-}
-std::uint16_t read_u16_at(ByteView b, std::size_t at) {
-  return static_cast<std::uint16_t>(b[at] << 8 | b[at + 1]);
-}
 }  // namespace
 
 Bytes encode_pcp_map(const PcpMapRequest& r) {
@@ -52,13 +40,13 @@ Result<PcpMapResponse> decode_pcp_map_response(ByteView d) {
   }
   PcpMapResponse r;
   r.result = d[3];
-  r.lifetime = read_u32_at(d, 4);
-  r.epoch = read_u32_at(d, 8);
+  r.lifetime = read_u32(d.data() + 4);
+  r.epoch = read_u32(d.data() + 8);
   const std::size_t m = kHeaderBytes;
   std::copy_n(d.begin() + m, r.nonce.size(), r.nonce.begin());
   r.protocol = d[m + 12];
-  r.internal_port = read_u16_at(d, m + 16);
-  r.external_port = read_u16_at(d, m + 18);
+  r.internal_port = read_u16(d.data() + m + 16);
+  r.external_port = read_u16(d.data() + m + 18);
   const auto ip = d.subspan(m + 20, 16);
   const bool v4 = std::all_of(ip.begin(), ip.begin() + 10, [](std::uint8_t b) { return b == 0; }) &&
                   ip[10] == 0xFF && ip[11] == 0xFF;

@@ -36,13 +36,6 @@ std::uint32_t crc32(ByteView data) {
   return ~crc;
 }
 
-std::uint16_t read_u16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-void append_u16(Bytes& out, std::uint16_t v) {
-  out.push_back(static_cast<std::uint8_t>(v >> 8));
-  out.push_back(static_cast<std::uint8_t>(v));
-}
 void set_length(Bytes& msg) {
   const auto n = static_cast<std::uint16_t>(msg.size() - kStunHeaderBytes);
   msg[2] = static_cast<std::uint8_t>(n >> 8);

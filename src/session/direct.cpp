@@ -50,9 +50,7 @@ class FramedChannel : public MessageChannel {
     error_code ec;
     s_.expires_after(kFrameTimeout);
     co_await asio::async_read(s_, asio::buffer(head), redirect(ec));
-    const std::uint32_t n = static_cast<std::uint32_t>(head[0]) << 24 |
-                            static_cast<std::uint32_t>(head[1]) << 16 |
-                            static_cast<std::uint32_t>(head[2]) << 8 | head[3];
+    const std::uint32_t n = proto::read_u32(head.data());
     proto::Bytes body(ec || n > kMaxFrame ? 0 : n);
     if (!ec && n <= kMaxFrame) co_await asio::async_read(s_, asio::buffer(body), redirect(ec));
     s_.expires_never();
