@@ -1,6 +1,8 @@
 #include "server/relay_link.hpp"
 
+#include <algorithm>
 #include <boost/asio/write.hpp>
+#include <optional>
 
 namespace ferry::server {
 
@@ -50,6 +52,9 @@ class WebSocketLink : public RelayLink {
     ws_.binary(true);
     ws_.auto_fragment(false);  // one frame per forwarded chunk, not 4 KiB pieces
   }
+  ~WebSocketLink() override = default;
+  WebSocketLink(const WebSocketLink&) = delete;
+  WebSocketLink& operator=(const WebSocketLink&) = delete;
   awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override {
     // Message boundaries mean nothing to the relay: read straight into the forwarding buffer.
     const std::size_t n = co_await ws_.async_read_some(b, redirect(ec));
@@ -63,19 +68,13 @@ class WebSocketLink : public RelayLink {
   awaitable<void> send_data(asio::const_buffer b, error_code& ec) override {
     co_await ws_.async_write(b, redirect(ec));
   }
-  awaitable<void> send_eof() override {
-    error_code ec;
-    ws_.next_layer().expires_after(std::chrono::seconds(5));
-    co_await ws_.async_close(websocket::close_code::normal, redirect(ec));
-  }
+  awaitable<void> send_eof() override { co_await close_within(websocket::close_code::normal); }
   awaitable<void> end(RelayStatus s, std::string_view text) override {
     // A close reason must fit in a control frame.
     websocket::close_reason reason;
     reason.code = static_cast<std::uint16_t>(proto::kRelayCloseBase + static_cast<std::uint8_t>(s));
     reason.reason = text.substr(0, 120);
-    error_code ec;
-    ws_.next_layer().expires_after(std::chrono::seconds(5));
-    co_await ws_.async_close(reason, redirect(ec));
+    co_await close_within(reason);
     close();
   }
   void expires_after(std::chrono::steady_clock::duration d) override {
@@ -84,11 +83,122 @@ class WebSocketLink : public RelayLink {
   void expires_never() override { ws_.next_layer().expires_never(); }
   void close() override { ws_.next_layer().close(); }
 
- private:
+ protected:
+  // Sends a close frame and waits up to 5 s for the client's: while a read is pending, Beast
+  // waits for the answer through that read, which no deadline set now would cover.
+  awaitable<void> close_within(const websocket::close_reason& reason) {
+    asio::steady_timer guard(co_await asio::this_coro::executor, std::chrono::seconds(5));
+    guard.async_wait([&stream = ws_.next_layer()](error_code e) {
+      if (!e) stream.close();
+    });
+    error_code ec;
+    co_await ws_.async_close(reason, redirect(ec));
+  }
+
   WebSocket ws_;
 };
 
+bool valid_ticket(std::string_view t) {
+  return t.size() == 32 && std::all_of(t.begin(), t.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 }  // namespace
+
+struct RelayDownloads::Slot {
+  Slot(std::string t, std::weak_ptr<Map> m, asio::any_io_executor ex)
+      : ticket(std::move(t)), map(std::move(m)), arrived(ex) {
+    arrived.expires_at(asio::steady_timer::time_point::max());
+  }
+  ~Slot() {
+    if (auto m = map.lock()) {
+      const auto it = m->find(ticket);
+      if (it != m->end() && it->second.expired()) m->erase(it);
+    }
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  std::string ticket;
+  std::weak_ptr<Map> map;
+  std::optional<AnyStream> body;  // the GET's connection, once it came
+  asio::steady_timer arrived;     // cancelled when it comes
+};
+
+namespace {
+
+// The WebSocket for everything but the bytes to the browser, which go to the GET's body.
+class SplitLink : public WebSocketLink {
+ public:
+  SplitLink(WebSocket ws, std::shared_ptr<RelayDownloads::Slot> slot)
+      : WebSocketLink(std::move(ws)), slot_(std::move(slot)) {}
+  awaitable<void> send_data(asio::const_buffer b, error_code& ec) override {
+    if (!slot_->body) {
+      slot_->arrived.expires_after(RelayDownloads::kAttachTimeout);
+      error_code waited;
+      co_await slot_->arrived.async_wait(redirect(waited));
+      if (!slot_->body) {
+        ec = asio::error::timed_out;
+        co_return;
+      }
+    }
+    co_await asio::async_write(*slot_->body, b, redirect(ec));
+  }
+  awaitable<void> send_eof() override {
+    if (slot_->body) slot_->body->shutdown_send();  // the end of the response body
+    co_return;
+  }
+  awaitable<void> end(RelayStatus s, std::string_view text) override {
+    // The body ends first; the reason follows at once on the WebSocket, where the page looks
+    // for it when its download ends early.
+    if (slot_->body) slot_->body->shutdown_send();
+    co_await WebSocketLink::end(s, text);
+  }
+  void expires_after(std::chrono::steady_clock::duration d) override {
+    WebSocketLink::expires_after(d);
+    if (slot_->body) slot_->body->expires_after(d);
+  }
+  void expires_never() override {
+    WebSocketLink::expires_never();
+    if (slot_->body) slot_->body->expires_never();
+  }
+  void close() override {
+    WebSocketLink::close();
+    if (slot_->body) slot_->body->close();
+    slot_->arrived.cancel();
+  }
+
+ private:
+  std::shared_ptr<RelayDownloads::Slot> slot_;
+};
+
+}  // namespace
+
+std::shared_ptr<RelayDownloads::Slot> RelayDownloads::open(std::string_view ticket,
+                                                           asio::any_io_executor ex) {
+  if (!valid_ticket(ticket)) return nullptr;
+  auto& entry = (*slots_)[std::string(ticket)];
+  if (!entry.expired()) return nullptr;
+  auto slot = std::make_shared<Slot>(std::string(ticket), slots_, std::move(ex));
+  entry = slot;
+  return slot;
+}
+
+bool RelayDownloads::waiting(std::string_view ticket) const {
+  const auto it = slots_->find(ticket);
+  return it != slots_->end() && !it->second.expired();
+}
+
+bool RelayDownloads::attach(std::string_view ticket, AnyStream stream) {
+  const auto it = slots_->find(ticket);
+  if (it == slots_->end()) return false;
+  auto slot = it->second.lock();
+  slots_->erase(it);  // one GET per ticket
+  if (!slot) return false;
+  slot->body.emplace(std::move(stream));
+  slot->arrived.cancel();
+  return true;
+}
 
 std::unique_ptr<RelayLink> raw_relay_link(AnyStream s) {
   return std::make_unique<RawLink>(std::move(s));
@@ -96,6 +206,11 @@ std::unique_ptr<RelayLink> raw_relay_link(AnyStream s) {
 
 std::unique_ptr<RelayLink> websocket_relay_link(WebSocket ws) {
   return std::make_unique<WebSocketLink>(std::move(ws));
+}
+
+std::unique_ptr<RelayLink> split_relay_link(WebSocket ws,
+                                            std::shared_ptr<RelayDownloads::Slot> slot) {
+  return std::make_unique<SplitLink>(std::move(ws), std::move(slot));
 }
 
 }  // namespace ferry::server

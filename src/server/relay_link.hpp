@@ -3,7 +3,9 @@
 // frame). The relay forwards between any two, so a browser on a WebSocket meets a CLI on TCP.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "net/byte_stream.hpp"
@@ -31,5 +33,33 @@ class RelayLink {
 
 std::unique_ptr<RelayLink> raw_relay_link(net::AnyStream s);
 std::unique_ptr<RelayLink> websocket_relay_link(net::WebSocket ws);
+
+// Browsers take a WebSocket's messages far more slowly than a streamed HTTP response (headless
+// Chromium on loopback: ~100 vs 300-450 MB/s), so a browser's relay connection may be split: its
+// statuses, its own bytes and the relay's reasons stay on the WebSocket /v1/relay?down=<ticket>,
+// while the bytes *for* it leave as the body of GET /v1/relay/down/<ticket>. The ticket is 128
+// random bits (32 hex digits) the browser chose; it names one WebSocket and is good for one GET.
+class RelayDownloads {
+ public:
+  struct Slot;
+  static constexpr std::string_view kPath = "/v1/relay/down/";
+  // How long the relay waits for the GET once it has bytes for the browser.
+  static constexpr std::chrono::seconds kAttachTimeout{10};
+
+  // Registers the ticket of a WebSocket being accepted; nullptr when malformed or taken.
+  std::shared_ptr<Slot> open(std::string_view ticket, net::asio::any_io_executor ex);
+  // Whether a WebSocket waits for this ticket's GET.
+  bool waiting(std::string_view ticket) const;
+  // Hands a GET's connection (its response header sent) to the ticket's WebSocket; false when
+  // none waits for it any more.
+  bool attach(std::string_view ticket, net::AnyStream stream);
+
+ private:
+  using Map = std::map<std::string, std::weak_ptr<Slot>, std::less<>>;
+  std::shared_ptr<Map> slots_ = std::make_shared<Map>();
+};
+
+std::unique_ptr<RelayLink> split_relay_link(net::WebSocket ws,
+                                            std::shared_ptr<RelayDownloads::Slot> slot);
 
 }  // namespace ferry::server

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -281,6 +282,28 @@ awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> f
   co_await serve_http(std::move(stream), std::move(buffer), std::move(address));
 }
 
+awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view ticket,
+                                             unsigned version) {
+  error_code ec;
+  if (!downloads_.waiting(ticket)) {
+    http::response<http::string_body> res{http::status::not_found, version};
+    res.set(http::field::cache_control, "no-store");
+    res.body() = "no relay connection waits for this download\n";
+    res.prepare_payload();
+    co_await http::async_write(stream, res, redirect(ec));
+    co_return;
+  }
+  // No length: the body is the relay's bytes for the browser, ended by closing the connection.
+  static constexpr std::string_view kHeader =
+      "HTTP/1.1 200 OK\r\nServer: ferry\r\nContent-Type: application/octet-stream\r\n"
+      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
+  stream.expires_after(std::chrono::seconds(5));
+  co_await asio::async_write(stream, asio::buffer(kHeader), redirect(ec));
+  stream.expires_never();
+  if (ec) co_return;
+  downloads_.attach(ticket, std::move(stream));  // when nobody waits any more, it just closes
+}
+
 std::string Server::metrics() const {
   return render_metrics(rendezvous_.stats(), relay_.stats(), counters_);
 }
@@ -309,6 +332,22 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       stream.expires_never();
       WebSocket ws(std::move(stream));
       if (path == "/v1/relay") {
+        // ?down=<ticket>: the bytes for this browser leave as a GET's body (relay_link.hpp).
+        constexpr std::string_view kDown = "?down=";
+        std::shared_ptr<RelayDownloads::Slot> slot;
+        if (target.size() > path.size()) {
+          const std::string_view query = std::string_view(target).substr(path.size());
+          if (query.substr(0, kDown.size()) == kDown) {
+            slot = downloads_.open(query.substr(kDown.size()), co_await asio::this_coro::executor);
+          }
+          if (!slot) {
+            http::response<http::string_body> res{http::status::bad_request, req.version()};
+            res.body() = "a relay download ticket is 32 lowercase hex digits, used once\n";
+            res.prepare_payload();
+            co_await http::async_write(ws.next_layer(), res, redirect(ec));
+            co_return;
+          }
+        }
         ws.read_message_max(proto::kRelayMaxFrame + 64);
         ws.next_layer().expires_after(options_.relay.hello_timeout);
         co_await ws.async_accept(req, redirect(ec));
@@ -319,8 +358,9 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
         if (ec) co_return;
         const auto* p = static_cast<const std::uint8_t*>(hello.data().data());
         const proto::Bytes bytes(p, p + hello.size());
-        co_return co_await relay_.handle(websocket_relay_link(std::move(ws)), std::move(address),
-                                         bytes);
+        auto link = slot ? split_relay_link(std::move(ws), std::move(slot))
+                         : websocket_relay_link(std::move(ws));
+        co_return co_await relay_.handle(std::move(link), std::move(address), bytes);
       }
       ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
       ws.read_message_max(proto::kMaxRendezvousFrame);
@@ -330,6 +370,11 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
                                                          rendezvous_, claims_, counters_,
                                                          options_.nameplate_ttl, stun_ports_);
       co_return co_await conn->run();
+    }
+    if (path.rfind(RelayDownloads::kPath, 0) == 0 && req.method() == http::verb::get) {
+      co_return co_await serve_relay_download(
+          std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
+          req.version());
     }
     const Page page = path == "/metrics"
                           ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}

@@ -59,6 +59,9 @@ class Server {
                                 std::string address);
   net::awaitable<void> serve_http(net::AnyStream stream, net::beast::flat_buffer buffer,
                                   std::string address);
+  // GET /v1/relay/down/<ticket>: this connection becomes the body of a browser's relay bytes.
+  net::awaitable<void> serve_relay_download(net::AnyStream stream, std::string_view ticket,
+                                            unsigned version);
   std::string metrics() const;
 
   net::asio::io_context& io_;
@@ -66,6 +69,7 @@ class Server {
   net::tcp::acceptor acceptor_;
   std::shared_ptr<net::asio::ssl::context> tls_;
   Relay relay_;
+  RelayDownloads downloads_;  // browsers' split relay connections
   Rendezvous rendezvous_;
   AddressRateLimiter claims_;
   ServerCounters counters_;

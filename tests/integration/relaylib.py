@@ -123,6 +123,54 @@ class WsRelay:
         self.ws.close()
 
 
+def http_get(port, path, timeout=10):
+    """Sends GET path; returns (status, socket, bytes of the body read with the head)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (path, port)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before the response head")
+        head += chunk
+    head, rest = head.split(b"\r\n\r\n", 1)
+    return int(head.split(b" ")[1]), sock, rest
+
+
+class SplitRelay(WsRelay):
+    """A browser's split relay connection: statuses and its own bytes on the WebSocket
+    /v1/relay?down=<ticket>, the bytes for it as the body of GET /v1/relay/down/<ticket>."""
+
+    def __init__(self, port, timeout=10, ticket=None, get=True):
+        self.ticket = ticket or os.urandom(16).hex()
+        self.ws = WebSocket(port, "/v1/relay?down=" + self.ticket, timeout=timeout)
+        self.pending = b""
+        self.body = None
+        if get:
+            status, self.body, self.pending = http_get(port, "/v1/relay/down/" + self.ticket, timeout)
+            assert status == 200, status
+
+    def read_data(self, n):
+        while len(self.pending) < n:
+            chunk = self.body.recv(1 << 16)
+            if not chunk:  # the body ended: the reason, if any, is the WebSocket's close frame
+                raise RelayEnded(*self.close_reason())
+            self.pending += chunk
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def body_ended(self):
+        try:
+            return self.body.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.ws.close()
+        if self.body:
+            self.body.close()
+
+
 def pair(port, grant, sender_cls=RawRelay, receiver_cls=RawRelay):
     s, r = sender_cls(port), receiver_cls(port)
     s.send(hello(b"S", grant))

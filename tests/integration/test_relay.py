@@ -10,7 +10,8 @@ import unittest
 
 from ferrylib import Server, TempDirTest, receive, send, write_random
 from relaylib import (EXPIRED, FORGED, LIMIT, MALFORMED, USED, WAITING, RawRelay, RelayEnded,
-                      WsRelay, hello, new_key_file, pair, sign_grant)
+                      SplitRelay, WsRelay, hello, http_get, new_key_file, pair, sign_grant)
+from wsclient import WebSocket
 
 
 class RelayProtocolTest(TempDirTest):
@@ -83,6 +84,61 @@ class RelayProtocolTest(TempDirTest):
             self.assertEqual(r.read_data(len(blob)), blob)
             r.send(b"back to the browser")
             self.assertEqual(s.read_data(19), b"back to the browser")
+            s.close()
+            r.close()
+
+    def test_a_browser_may_take_its_bytes_as_a_streamed_download(self):
+        with self.serve("--relay-max-bytes", "4M") as srv:
+            s, r = pair(srv.port, sign_grant(self.key), receiver_cls=SplitRelay)
+            blob = os.urandom(3 << 20)
+            threading.Thread(target=s.send, args=(blob,)).start()
+            self.assertEqual(r.read_data(len(blob)), blob)
+            r.send(b"ack from the page")
+            self.assertEqual(s.read_data(17), b"ack from the page")
+            # The sender's half-close ends the download's body.
+            s.sock.shutdown(socket.SHUT_WR)
+            self.assertTrue(r.body_ended())
+            s.close()
+            r.close()
+            # A limit ends the body, and the reason arrives as the WebSocket's close frame.
+            s, r = pair(srv.port, sign_grant(self.key), receiver_cls=SplitRelay)
+            threading.Thread(target=lambda: s.send(os.urandom(5 << 20)), daemon=True).start()
+            with self.assertRaises(RelayEnded) as ended:
+                r.read_data(5 << 20)
+            self.assertEqual(ended.exception.code, 4000 + LIMIT)
+            self.assertIn("limit of 4.0 MiB per transfer", ended.exception.text)
+            s.close()
+            r.close()
+
+    def test_download_tickets_are_well_formed_and_good_for_one_connection(self):
+        with self.serve() as srv:
+            for bad in ("", "abc", "G" * 32, "A" * 32, "0" * 33, "0" * 31 + "%2F"):
+                ws = WebSocket(srv.port, "/v1/relay?down=" + bad)
+                self.assertEqual(ws.status, 400, bad)
+                ws.close()
+            status, sock, _ = http_get(srv.port, "/v1/relay/down/" + "0" * 32)
+            self.assertEqual(status, 404)  # no WebSocket waits for it
+            sock.close()
+            first = SplitRelay(srv.port, get=False)
+            taken = WebSocket(srv.port, "/v1/relay?down=" + first.ticket)
+            self.assertEqual(taken.status, 400)  # one WebSocket per ticket
+            taken.close()
+            status, body, _ = http_get(srv.port, "/v1/relay/down/" + first.ticket)
+            self.assertEqual(status, 200)
+            status, again, _ = http_get(srv.port, "/v1/relay/down/" + first.ticket)
+            self.assertEqual(status, 404)  # one download per ticket
+            again.close()
+            body.close()
+            first.close()
+
+    def test_a_browser_that_never_fetches_its_bytes_does_not_hold_the_sender(self):
+        with self.serve() as srv:
+            s, r = pair(srv.port, sign_grant(self.key), sender_cls=lambda port: RawRelay(port, timeout=30),
+                        receiver_cls=lambda port: SplitRelay(port, get=False))
+            start = time.monotonic()
+            s.send(b"x" * 1000)
+            self.assertTrue(s.closed())  # the relay gave up on the missing download
+            self.assertLess(time.monotonic() - start, 15)
             s.close()
             r.close()
 

@@ -31,11 +31,17 @@ export class Socket {
     this.queue = [];
     this.waiting = null;
     this.closed = null;
+    this.whenClosed = new Promise((resolve) => (this.onClosed = resolve));
     ws.onmessage = (e) => this.push({ data: e.data });
     ws.onclose = (e) => {
       this.closed = { code: e.code, reason: e.reason };
+      this.onClosed();
       this.push(null);
     };
+  }
+  // Resolves once closed, or after ms.
+  closedWithin(ms) {
+    return Promise.race([this.whenClosed, new Promise((r) => setTimeout(r, ms))]);
   }
   push(item) {
     if (this.waiting) {
@@ -63,29 +69,47 @@ export class Socket {
   }
 }
 
-// Bytes from a relay WebSocket as a stream: exact reads across message boundaries. A close frame
-// with 4000 + status carries the relay's reason.
+// Bytes from the relay as a stream: exact reads across message boundaries. They come as the relay
+// WebSocket's messages, or, once useBody() was called, as a streamed HTTP response's body (browsers
+// read those several times faster). Either way a close frame with 4000 + status on the WebSocket
+// carries the relay's reason for ending.
 class RelayStream {
   constructor(socket) {
     this.socket = socket;
-    this.chunks = []; // received messages not yet read, oldest first
+    this.body = null; // a ReadableStream reader, once the bytes come that way
+    this.chunks = []; // received pieces not yet read, oldest first
     this.head = 0; // bytes of chunks[0] already read
     this.available = 0;
   }
-  // Exactly n bytes, copied once: messages are collected, not concatenated as they come (a 1 MiB
-  // record may arrive in many small messages).
+  useBody(reader) {
+    this.body = reader;
+  }
+  // The relay's reason for an unexpected end, as an error.
+  ended() {
+    const c = this.socket.closed || {};
+    if (c.code >= 4000 && c.code < 4256) {
+      return new ProtocolError(c.code === 4000 + RELAY_STATUS.limit ? 'relay_limit' : 'relay_refused',
+        'the relay ended the transfer: ' + c.reason);
+    }
+    return new ProtocolError('peer_gone', 'the connection through the relay closed unexpectedly');
+  }
+  async nextPiece() {
+    if (this.body) {
+      const r = await this.body.read().catch(() => ({ done: true }));
+      if (!r.done) return r.value;
+      await this.socket.closedWithin(1000); // the reason, if any, is on its way there
+      throw this.ended();
+    }
+    const m = await this.socket.next();
+    if (m === null) throw this.ended();
+    if (typeof m === 'string') throw new ProtocolError('protocol', 'the relay sent text');
+    return m;
+  }
+  // Exactly n bytes, copied once: pieces are collected, not concatenated as they come (a 1 MiB
+  // record may arrive in many small pieces).
   async read(n) {
     while (this.available < n) {
-      const m = await this.socket.next();
-      if (m === null) {
-        const c = this.socket.closed || {};
-        if (c.code >= 4000 && c.code < 4256) {
-          throw new ProtocolError(c.code === 4000 + RELAY_STATUS.limit ? 'relay_limit' : 'relay_refused',
-            'the relay ended the transfer: ' + c.reason);
-        }
-        throw new ProtocolError('peer_gone', 'the connection through the relay closed unexpectedly');
-      }
-      if (typeof m === 'string') throw new ProtocolError('protocol', 'the relay sent text');
+      const m = await this.nextPiece();
       this.chunks.push(m);
       this.available += m.length;
     }
@@ -168,9 +192,17 @@ export class Rendezvous {
 }
 
 // Meets the peer at the relay (side 'S' or 'R') and sets up the record layer: { sendRecord,
-// readRecord, drain, close }. sendKey/receiveKey: this side's and the peer's stream keys.
-export async function openRelayPipe({ sodium, WebSocket, base, grant, side, sendKey, receiveKey }) {
-  const relay = await Socket.open(WebSocket, base + '/v1/relay');
+// readRecord, drain, close }. sendKey/receiveKey: this side's and the peer's stream keys. With
+// fetch, the bytes for this side come as a streamed GET (server/relay_link.hpp), the rest on the
+// WebSocket.
+export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, side, sendKey, receiveKey }) {
+  const ticket = fetch ? sodium.to_hex(sodium.randombytes_buf(16)) : null;
+  const relay = await Socket.open(WebSocket, base + '/v1/relay' + (ticket ? '?down=' + ticket : ''));
+  // The server knows the ticket once the WebSocket is open.
+  const download = ticket
+    ? fetch(base.replace(/^ws/, 'http') + '/v1/relay/down/' + ticket, { cache: 'no-store' }).then(
+      (r) => r, () => null)
+    : null;
   relay.send(relayHello(grant, side));
   const stream = new RelayStream(relay);
   for (;;) {
@@ -180,6 +212,15 @@ export async function openRelayPipe({ sodium, WebSocket, base, grant, side, send
       await stream.read(1); // throws with the relay's own sentence (its close frame)
       throw new ProtocolError('relay_refused', 'the relay refused the session (status ' + status + ')');
     }
+  }
+  if (download) {
+    const response = await download;
+    if (!response || !response.ok || !response.body) {
+      relay.close();
+      throw new ProtocolError('server_error', 'the relay download did not start' +
+        (response ? ' (HTTP ' + response.status + ')' : ': the connection failed'));
+    }
+    stream.useBody(response.body.getReader());
   }
   const push = sodium.crypto_secretstream_xchacha20poly1305_init_push(sendKey);
   relay.send(push.header);
@@ -211,7 +252,7 @@ export async function openRelayPipe({ sodium, WebSocket, base, grant, side, send
 // After key confirmation, from either side ('S' or 'R'): the candidate notes through the sealed
 // mailbox (a browser offers none and always uses the relay), then the relay pipe and the
 // authenticated hellos. Returns the pipe, ready for select.
-export async function meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side }) {
+export async function meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side }) {
   const sender = side === 'S';
   const peer = sender ? 'receiver' : 'sender';
   const seal = new MailboxBox(sodium, sender ? keys.mailboxSender : keys.mailboxReceiver);
@@ -223,7 +264,7 @@ export async function meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, si
     throw new ProtocolError('no_path', `the ${peer} cannot be reached from a browser: it does not use the relay`);
   }
   const pipe = await openRelayPipe({
-    sodium, WebSocket, base, grant, side,
+    sodium, WebSocket, fetch, base, grant, side,
     sendKey: sender ? keys.streamSender : keys.streamReceiver,
     receiveKey: sender ? keys.streamReceiver : keys.streamSender,
   });

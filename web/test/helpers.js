@@ -16,9 +16,9 @@ export function lines(proc) {
 
 export const exited = (p) => (p.exitCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.on('exit', (c) => r(c))));
 
-// `ferry serve` on a free loopback port: { proc, url }.
-export async function startServer() {
-  const proc = spawn(FERRY, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// `ferry serve` on a free loopback port, with extra options: { proc, url }.
+export async function startServer(extra = []) {
+  const proc = spawn(FERRY, ['serve', '--listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const next = lines(proc);
   await next();
   const url = (await next()).split('public URL:')[1].trim();

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 
-import { exited, startFixture, startSend } from './helpers.js';
+import { exited, startFixture, startSend, startServer } from './helpers.js';
 import { receive } from '../src/receive.js';
 import { parseSecret, safeRelativePath, ProtocolError } from '../src/protocol.js';
 
@@ -44,19 +44,27 @@ function diskSink(dir) {
   };
 }
 
-test('receives a file and a directory from the CLI through the relay, intact', async () => {
-  const src = path.join(tmp, 'src');
+// Both ways the relay's bytes can come: a streamed HTTP response (what the page uses) and the
+// relay WebSocket's own messages.
+for (const [how, fetchImpl] of [['a streamed HTTP download', globalThis.fetch], ['WebSocket messages', undefined]]) {
+  test(`receives a file and a directory from the CLI through the relay as ${how}, intact`, async () => {
+    await receiveAlbum(how, fetchImpl);
+  });
+}
+
+async function receiveAlbum(how, fetchImpl) {
+  const src = path.join(tmp, 'src-' + (fetchImpl ? 'fetch' : 'ws'));
   fs.mkdirSync(path.join(src, 'album', 'sub'), { recursive: true });
   const big = crypto.randomBytes(5 * 1024 * 1024 + 123);
   fs.writeFileSync(path.join(src, 'album', 'big.bin'), big);
   fs.writeFileSync(path.join(src, 'album', 'sub', 'note.txt'), 'hello from the CLI\n');
   fs.writeFileSync(path.join(src, 'album', 'empty'), '');
   const { proc, code } = await startSend(serverUrl, [path.join(src, 'album')]);
-  const out = path.join(tmp, 'out1');
+  const out = path.join(tmp, 'out1-' + (fetchImpl ? 'fetch' : 'ws'));
   const events = [];
   const sink = diskSink(out);
   const result = await receive({
-    sodium, WebSocket, server: serverUrl, code: code.code, sink,
+    sodium, WebSocket, fetch: fetchImpl, server: serverUrl, code: code.code, sink,
     decide: async () => true, onEvent: (e) => events.push(e),
   });
   assert.equal(result.declined, false);
@@ -64,9 +72,10 @@ test('receives a file and a directory from the CLI through the relay, intact', a
   assert.deepEqual(fs.readFileSync(path.join(out, 'album', 'big.bin')), big);
   assert.equal(fs.readFileSync(path.join(out, 'album', 'sub', 'note.txt'), 'utf8'), 'hello from the CLI\n');
   assert.equal(fs.readFileSync(path.join(out, 'album', 'empty')).length, 0);
-  assert.ok(events.some((e) => e.event === 'connected' && e.path === 'relay'));
+  assert.ok(events.some((e) => e.event === 'connected' && e.path === 'relay' &&
+    e.transport === (fetchImpl ? 'HTTP download' : 'WebSocket')), how);
   assert.ok(events.some((e) => e.event === 'done'));
-});
+}
 
 test('receives through a link (the 128-bit secret in the fragment)', async () => {
   const src = path.join(tmp, 'link.bin');
@@ -74,7 +83,7 @@ test('receives through a link (the 128-bit secret in the fragment)', async () =>
   fs.writeFileSync(src, data);
   const { proc, code } = await startSend(serverUrl, [src]);
   const out = path.join(tmp, 'out2');
-  await receive({ sodium, WebSocket, server: serverUrl, code: code.link, sink: diskSink(out), decide: async () => true });
+  await receive({ sodium, WebSocket, fetch, server: serverUrl, code: code.link, sink: diskSink(out), decide: async () => true });
   assert.equal(await exited(proc), 0);
   assert.deepEqual(fs.readFileSync(path.join(out, 'link.bin')), data);
 });
@@ -128,4 +137,19 @@ test('codes, links and hostile names are checked before use', () => {
     assert.equal(safeRelativePath(bad), false, bad);
   }
   assert.equal(safeRelativePath('photos/2024/a.jpg'), true);
+});
+
+test("the relay's limit ends a streamed download with the relay's own reason", async () => {
+  const limited = await startServer(['--relay-max-bytes', '2M']);
+  try {
+    const src = path.join(tmp, 'too-big.bin');
+    fs.writeFileSync(src, crypto.randomBytes(5 * 1024 * 1024));
+    const { proc, code } = await startSend(limited.url, [src]);
+    await assert.rejects(
+      receive({ sodium, WebSocket, fetch, server: limited.url, code: code.code, sink: diskSink(path.join(tmp, 'limited')), decide: async () => true }),
+      (e) => e instanceof ProtocolError && e.code === 'relay_limit' && /limit of 2\.0 MiB per transfer/.test(e.message));
+    assert.notEqual(await exited(proc), 0);
+  } finally {
+    limited.proc.kill();
+  }
 });

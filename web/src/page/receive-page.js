@@ -124,6 +124,7 @@ async function main() {
       const result = await receive({
         sodium: sodiumLib,
         WebSocket,
+        fetch: (...args) => fetch(...args),
         server,
         code: fragment,
         decide: (offer) => new Promise((resolve) => {
