@@ -43,10 +43,55 @@ after(async () => {
 });
 
 
-async function newPage() {
+// A page in a browser without the File System Access API (Firefox, Safari, phones): the bytes
+// leave as a streamed download. With pickers: the API stays, but its pickers (native dialogs no
+// test can click) hand out folders of the origin's private file system, where the test then
+// reads what the page wrote; the writing itself is the real API. window.__picks lists what the
+// next picks do: 'cancel', or a folder name (default 'picked').
+async function newPage({ pickers = false } = {}) {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 480, height: 720 } });
+  await context.addInitScript(pickers ? () => {
+    window.__picks = [];
+    const folder = async () => {
+      const what = window.__picks.shift() || 'picked';
+      if (what === 'cancel') throw new DOMException('The user aborted a request.', 'AbortError');
+      return (await navigator.storage.getDirectory()).getDirectoryHandle(what, { create: true });
+    };
+    window.showDirectoryPicker = () => folder();
+    window.showSaveFilePicker = async ({ suggestedName }) => {
+      window.__suggested = suggestedName;
+      return (await folder()).getFileHandle(suggestedName, { create: true });
+    };
+  } : () => {
+    delete Window.prototype.showSaveFilePicker;
+    delete Window.prototype.showDirectoryPicker;
+    delete window.showSaveFilePicker;
+    delete window.showDirectoryPicker;
+  });
   return context.newPage();
 }
+
+// Every file under the private file system's folder `name`: { 'a/b.bin': sha256 hex }.
+function privateFiles(page, name) {
+  return page.evaluate(async (top) => {
+    const out = {};
+    const walk = async (dir, prefix) => {
+      for await (const [n, h] of dir.entries()) {
+        if (h.kind === 'directory') {
+          out[prefix + n + '/'] = 'dir';
+          await walk(h, prefix + n + '/');
+        } else {
+          const digest = await crypto.subtle.digest('SHA-256', await (await h.getFile()).arrayBuffer());
+          out[prefix + n] = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+        }
+      }
+    };
+    await walk(await (await navigator.storage.getDirectory()).getDirectoryHandle(top), '');
+    return out;
+  }, name);
+}
+
+const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 
 async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: path.join(SHOTS, name + '.png') });
@@ -188,5 +233,74 @@ test('a damaged link and a text message', async () => {
   await page.waitForSelector('#done:not([hidden])');
   assert.equal(await page.textContent('#message'), 'the door code is 4711');
   assert.equal(await exited(proc), 0);
+  await page.context().close();
+});
+
+test('with the File System Access API the file goes where the person picks; a cancelled pick keeps the offer', async () => {
+  const src = path.join(tmp, 'picked.bin');
+  const data = crypto.randomBytes(30 * MB + 11);
+  fs.writeFileSync(src, data);
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const page = await newPage({ pickers: true });
+  let downloads = 0;
+  page.on('download', () => downloads++);
+  await page.goto(code.link);
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  assert.match(await page.textContent('#save-note'), /choose where/);
+  await page.evaluate(() => window.__picks.push('cancel', 'mine'));
+  await page.click('#save');
+  // (waitForFunction would need eval, which the page's Content-Security-Policy forbids.)
+  while (await page.evaluate(() => window.__picks.length) !== 1) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await page.isVisible('#offer'), true, 'a cancelled pick leaves the offer up');
+  await page.click('#save');
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /saved where you chose/);
+  assert.equal(await exited(proc), 0);
+  assert.equal(await page.evaluate(() => window.__suggested), 'picked.bin');
+  assert.deepEqual(await privateFiles(page, 'mine'), { 'picked.bin': sha256(data) });
+  assert.equal(downloads, 0);
+  await page.context().close();
+});
+
+test('with the File System Access API a folder arrives file by file in the picked folder, never over a name there', async () => {
+  const dir = path.join(tmp, 'trip');
+  fs.mkdirSync(path.join(dir, 'day1', 'empty'), { recursive: true });
+  const a = crypto.randomBytes(2 * MB + 5);
+  fs.writeFileSync(path.join(dir, 'day1', 'a.bin'), a);
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'sunny\n');
+  fs.writeFileSync(path.join(dir, 'zero'), '');
+  const { proc, code } = await startSend(serverUrl, [dir]);
+  const page = await newPage({ pickers: true });
+  await page.goto(code.link);
+  // The first folder picked already has a "trip": the page says so and keeps the offer.
+  await page.evaluate(async () => {
+    const busy = await (await navigator.storage.getDirectory()).getDirectoryHandle('busy', { create: true });
+    await (await (await busy.getDirectoryHandle('trip', { create: true })).getFileHandle('keep.txt', { create: true })).createWritable().then(async (w) => {
+      await w.write('mine');
+      await w.close();
+    });
+  });
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  assert.match(await page.textContent('#save-note'), /choose a folder/);
+  await page.evaluate(() => window.__picks.push('busy', 'fresh'));
+  await page.click('#save');
+  await page.waitForSelector('#save-note:has-text("is already in the folder you picked")');
+  assert.match(await page.textContent('#save-note'), /“trip” is already in the folder you picked/);
+  assert.equal(await page.isVisible('#offer'), true);
+  await page.click('#save');
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /in the folder you chose/);
+  assert.equal(await exited(proc), 0);
+  assert.deepEqual(await privateFiles(page, 'fresh'), {
+    'trip/': 'dir',
+    'trip/day1/': 'dir',
+    'trip/day1/a.bin': sha256(a),
+    'trip/day1/empty/': 'dir',
+    'trip/notes.txt': sha256('sunny\n'),
+    'trip/zero': sha256(''),
+  });
+  assert.deepEqual(await privateFiles(page, 'busy'), { 'trip/': 'dir', 'trip/keep.txt': sha256('mine') });
   await page.context().close();
 });

@@ -16,7 +16,7 @@ self.addEventListener('message', (event) => {
     {
       start(controller) {
         port.onmessage = ({ data }) => {
-          if (data.type === 'chunk') controller.enqueue(new Uint8Array(data.bytes));
+          if (data.type === 'chunk') controller.enqueue(new Uint8Array(data.bytes, data.offset, data.length));
           else if (data.type === 'end') {
             done = true;
             controller.close();

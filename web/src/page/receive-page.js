@@ -1,6 +1,7 @@
 // The receive page (/r#<nameplate>-<secret>): nothing happens until the person clicks Receive (a
-// link preview that loads the page claims nothing). Then: the offer, Save or Decline, a streamed
-// download (one file as itself, several as one ZIP), progress with rate and ETA, and errors as
+// link preview that loads the page claims nothing). Then: the offer, Save or Decline; the bytes go
+// into a file or folder the person picks (File System Access API) or, in browsers without it, a
+// streamed download (one file as itself, several as one ZIP); progress with rate and ETA; errors as
 // sentences.
 import sodiumLib from 'libsodium-wrappers-sumo';
 import { receive } from '../receive.js';
@@ -46,8 +47,9 @@ async function startDownload(registration, filename, totalSize) {
       while (credits === 0 && !cancelled) await new Promise((r) => (wake = r));
       if (cancelled) throw Object.assign(new Error('the download was cancelled in the browser'), { code: 'interrupted' });
       credits--;
-      const copy = bytes.slice();
-      channel.port1.postMessage({ type: 'chunk', bytes: copy.buffer }, [copy.buffer]);
+      // The sink owns bytes (receive.js): its buffer moves to the worker without a copy.
+      channel.port1.postMessage({ type: 'chunk', bytes: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength },
+        [bytes.buffer]);
     },
     close() {
       channel.port1.postMessage({ type: 'end' });
@@ -58,13 +60,128 @@ async function startDownload(registration, filename, totalSize) {
   };
 }
 
-// Where the bytes go: the one file itself, or a ZIP of everything (folders included).
+// A File System Access writable fed chunk by chunk: each write waits only while the browser's
+// queue is full, so decryption and disk writes overlap.
+async function openWritable(fileHandle) {
+  const writer = (await fileHandle.createWritable()).getWriter();
+  return {
+    async write(bytes) {
+      await writer.ready;
+      writer.write(bytes).catch(() => {}); // a failure shows at the next ready or at close
+    },
+    close: () => writer.close(),
+    abort: () => writer.abort().catch(() => {}),
+  };
+}
+
+// The one file, straight into the file the person picked (File System Access API).
+function pickedFileSink(handle) {
+  let out = null;
+  return {
+    where: 'It is saved where you chose.',
+    async begin() {
+      out = await openWritable(handle);
+    },
+    write: (bytes) => out.write(bytes),
+    async end() {
+      await out.close(); // the browser moves the finished file into place
+      out = null;
+    },
+    async finish() {},
+    abandon() {
+      if (out) out.abort(); // nothing reaches the picked file
+    },
+  };
+}
+
+// Several files and folders, file by file into the folder the person picked, its layout kept.
+// Names were checked when the offer was read (safeRelativePath): none leaves the folder.
+function pickedFolderSink(root, offer) {
+  const dirs = new Map([['', root]]);
+  const dirFor = async (p) => {
+    if (!dirs.has(p)) {
+      const cut = p.lastIndexOf('/');
+      const parent = await dirFor(cut < 0 ? '' : p.slice(0, cut));
+      dirs.set(p, await parent.getDirectoryHandle(p.slice(cut + 1), { create: true }));
+    }
+    return dirs.get(p);
+  };
+  let out = null;
+  return {
+    where: 'They are saved in the folder you chose.',
+    async start() {
+      for (const e of offer.entries) if (e.kind === 'dir') await dirFor(e.path);
+    },
+    async begin(entry) {
+      const cut = entry.path.lastIndexOf('/');
+      const dir = await dirFor(cut < 0 ? '' : entry.path.slice(0, cut));
+      out = await openWritable(await dir.getFileHandle(entry.path.slice(cut + 1), { create: true }));
+    },
+    write: (bytes) => out.write(bytes),
+    async end() {
+      await out.close();
+      out = null;
+    },
+    async finish() {},
+    abandon() {
+      if (out) out.abort(); // files already finished stay; the one in flight is dropped
+    },
+  };
+}
+
+// The first top-level name of the offer that already exists in the picked folder, if any.
+async function firstTaken(root, offer) {
+  const tops = new Set(offer.entries.map((e) => e.path.split('/')[0]));
+  for (const name of tops) {
+    for (const get of ['getFileHandle', 'getDirectoryHandle']) {
+      try {
+        await root[get](name);
+        return name;
+      } catch { /* not there as this kind */ }
+    }
+  }
+  return null;
+}
+
+// Where the bytes go. Where the browser lets the page write files (File System Access API), the
+// person picks the file, or for several a folder; otherwise a streamed download through the
+// service worker. Must be called straight from the click (pickers need the user's gesture).
+// Resolves to null when the person cancelled the picker.
+async function chooseSink(registration, offer, nameplate) {
+  const files = offer.entries.filter((e) => e.kind === 'file');
+  const single = offer.entries.length === 1 && files.length === 1;
+  try {
+    if (single && typeof window.showSaveFilePicker === 'function') {
+      return pickedFileSink(await window.showSaveFilePicker({ suggestedName: files[0].path.split('/').pop() }));
+    }
+    if (!single && typeof window.showDirectoryPicker === 'function') {
+      const root = await window.showDirectoryPicker({ id: 'ferry', mode: 'readwrite' });
+      const taken = await firstTaken(root, offer);
+      if (taken) {
+        throw Object.assign(new Error(`“${taken}” is already in the folder you picked. Pick another folder, so nothing is overwritten.`), { stay: true });
+      }
+      const sink = pickedFolderSink(root, offer);
+      await sink.start();
+      return sink;
+    }
+  } catch (e) {
+    if (e.name === 'AbortError') return null;
+    if (e.stay) throw e;
+    // A browser that has the API but refuses it here: the download still works.
+  }
+  const sink = makeSink(registration, offer, nameplate);
+  await sink.start();
+  return sink;
+}
+
+// A download: the one file itself, or a ZIP of everything (folders included).
 function makeSink(registration, offer, nameplate) {
   const files = offer.entries.filter((e) => e.kind === 'file');
   const single = offer.entries.length === 1 && files.length === 1;
   let download = null;
   let zip = null;
   return {
+    where: 'Your browser saved it to your downloads.',
     async start() {
       if (single) {
         download = await startDownload(registration, files[0].path.split('/').pop(), files[0].size);
@@ -150,13 +267,22 @@ async function main() {
             li.textContent = `… and ${offer.entries.length - 200} more`;
             list.appendChild(li);
           }
-          $('save-note').textContent = offer.entries.length === 1 ? '' : 'They will be saved as one ZIP file.';
+          const single = offer.entries.length === 1;
+          $('save-note').textContent = single
+            ? (typeof window.showSaveFilePicker === 'function' ? 'You choose where to save it.' : '')
+            : (typeof window.showDirectoryPicker === 'function'
+              ? 'You choose a folder; they are saved into it as they are.' : 'They will be saved as one ZIP file.');
           show('offer');
           document.title = 'ferry: offer';
           $('save').focus();
           $('save').onclick = async () => {
-            sink = makeSink(registration, offer, nameplate);
-            await sink.start();
+            try {
+              sink = await chooseSink(registration, offer, nameplate);
+            } catch (e) {
+              $('save-note').textContent = e.message;
+              return;
+            }
+            if (!sink) return; // the picker was cancelled: the offer stays
             started = performance.now();
             show('progress');
             document.title = 'ferry: receiving';
@@ -180,7 +306,7 @@ async function main() {
       const s = (performance.now() - started) / 1000;
       const files = result.offer.entries.filter((e) => e.kind === 'file');
       const total = files.reduce((a, e) => a + e.size, 0);
-      $('done-text').textContent = `Received ${files.length} file${files.length === 1 ? '' : 's'} (${size(total)}) in ${duration(s)}; every file was verified. Your browser saved it to your downloads.`;
+      $('done-text').textContent = `Received ${files.length} file${files.length === 1 ? '' : 's'} (${size(total)}) in ${duration(s)}; every file was verified. ${sink.where}`;
       show('done');
       document.title = 'ferry: done';
     } catch (e) {
