@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -29,6 +30,12 @@ using asio::use_awaitable;
 
 inline auto redirect(error_code& ec) {
   return asio::redirect_error(use_awaitable, ec);
+}
+
+// Lets the event loop run whatever is ready (socket reads, timers) before going on: long CPU work
+// in slices, so a connection's acknowledgements and pacing are not held back.
+inline awaitable<void> yield() {
+  co_await asio::post(co_await asio::this_coro::executor, use_awaitable);
 }
 
 }  // namespace ferry::net

@@ -31,6 +31,10 @@ class ByteStream {
   // Called once the relay has paired us: a raw connection reads the relay's frames from then on
   // (WebSocket messages need nothing).
   virtual void start_relay_frames() {}
+  // How many bytes are worth putting in one record on this stream. A record is sealed, and at
+  // the far end opened, hashed and written, as one piece of work; on a stream whose own
+  // acknowledgements run in that same event loop (QUIC) a smaller piece keeps them flowing.
+  virtual std::size_t record_bytes() const { return std::size_t{1} << 20; }
 };
 
 awaitable<void> read_exact(ByteStream& s, asio::mutable_buffer b, error_code& ec);

@@ -36,12 +36,15 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
  public:
   ~QuicConnection();
   // Client: dials remote over mux; only a server certificate with fingerprint pinned is accepted.
+  // rtt: what the caller measured of the path's round trip (0: unknown), QUIC's first estimate.
   static std::shared_ptr<QuicConnection> connect(std::shared_ptr<UdpMux> mux, udp::endpoint remote,
-                                                 proto::Bytes pinned, std::string& error);
+                                                 proto::Bytes pinned, std::chrono::nanoseconds rtt,
+                                                 std::string& error);
   // Server: answers the client's first Initial packet from remote.
   static std::shared_ptr<QuicConnection> accept(std::shared_ptr<UdpMux> mux, udp::endpoint remote,
                                                 std::shared_ptr<QuicIdentity> identity,
-                                                proto::ByteView first_packet, std::string& error);
+                                                proto::ByteView first_packet,
+                                                std::chrono::nanoseconds rtt, std::string& error);
   // Whether a datagram could start a QUIC connection (a client Initial).
   static bool is_initial(proto::ByteView datagram);
 
@@ -92,6 +95,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   asio::steady_timer writer_;
   asio::steady_timer ready_;
   bool flush_posted_ = false;
+  bool rx_wake_ = false;  // stream data arrived: wake the reader after the next flush
   bool timer_armed_ = false;
   std::uint64_t armed_expiry_ = 0;
   bool waiting_writable_ = false;

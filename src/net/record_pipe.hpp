@@ -31,6 +31,8 @@ class RecordPipe {
       std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
   const std::string& description() const { return description_; }
+  // The most plaintext worth sending in one record on this pipe (ByteStream::record_bytes).
+  std::size_t record_bytes() const { return stream_->record_bytes(); }
   // The stream underneath, for what precedes the record layer (the relay's pairing).
   ByteStream& stream() { return *stream_; }
   void close();

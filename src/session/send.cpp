@@ -20,7 +20,9 @@ namespace msg = proto::msg;
 
 namespace {
 
+// The largest chunk; a pipe may want smaller ones (RecordPipe::record_bytes).
 constexpr std::size_t kChunkBytes = std::size_t{1024} * 1024 - proto::kChunkHeaderBytes;
+constexpr std::size_t kSliceBytes = 256 * 1024;
 constexpr std::size_t kOfferPartBytes = std::size_t{512} * 1024;
 
 constexpr auto kAckTimeout = std::chrono::seconds(120);  // the receiver verifies the last file
@@ -147,10 +149,17 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
     pos += want;
   }
   for (std::uint64_t pos = start; pos < entry.size;) {
+    const std::size_t most =
+        std::min(kChunkBytes, link.pipe->record_bytes() - proto::kChunkHeaderBytes);
     const std::size_t want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, entry.size - pos));
+        static_cast<std::size_t>(std::min<std::uint64_t>(most, entry.size - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
-    hasher.update(proto::ByteView(data, want));
+    // Hashed in slices with the event loop let in between, so acknowledgements and pacing (on
+    // QUIC they run in this loop) are not held back by a whole chunk's work.
+    for (std::size_t at = 0; at < want; at += kSliceBytes) {
+      hasher.update(proto::ByteView(data + at, std::min(kSliceBytes, want - at)));
+      co_await yield();
+    }
     proto::encode_chunk_header(index, pos, buf.data());
     const proto::ByteView record(buf.data(), proto::kChunkHeaderBytes + want);
     co_await move_if_better(link, observer);

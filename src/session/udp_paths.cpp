@@ -159,6 +159,7 @@ awaitable<void> UdpPaths::gather(proto::ServerUrl server, std::vector<std::uint1
 }
 
 void UdpPaths::send_ping(Socket& s, const udp::endpoint& to) {
+  if (!pinging_since_) pinging_since_ = std::chrono::steady_clock::now();
   const auto ping =
       proto::encode_probe({proto::ProbeKind::ping, secrets_.side, nonce_}, secrets_.keys.punch);
   s.mux->send(ping, to);
@@ -179,6 +180,9 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
     return true;
   }
   if (probe->nonce != nonce_) return true;  // a pong to someone else's ping
+  if (first_rtt_.count() == 0 && pinging_since_) {
+    first_rtt_ = std::chrono::steady_clock::now() - *pinging_since_;
+  }
   // Our ping came back answered: this path works both ways. The receiver opens QUIC on it.
   if (!sender_ && !quic_) start_quic(s, from);
   return true;
@@ -186,7 +190,7 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
 
 void UdpPaths::start_quic(const std::shared_ptr<Socket>& s, const udp::endpoint& to) {
   std::string error;
-  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, error), error);
+  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, first_rtt_, error), error);
 }
 
 void UdpPaths::use_quic(const std::shared_ptr<Socket>& s, std::shared_ptr<QuicConnection> quic,
@@ -212,7 +216,7 @@ void UdpPaths::on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d,
     return;
   }
   std::string error;
-  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, error), error);
+  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, first_rtt_, error), error);
 }
 
 awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secrets,

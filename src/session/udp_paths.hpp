@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -72,6 +73,11 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   bool gathering_ = false;
   net::asio::steady_timer gathered_wake_;
   proto::ProbeNonce nonce_{};
+  // When we first pinged, and the first answer's delay since: an upper bound of the path's
+  // round trip, QUIC's first estimate (its default, 333 ms, makes a lost handshake packet cost ~1
+  // s).
+  std::optional<std::chrono::steady_clock::time_point> pinging_since_;
+  std::chrono::nanoseconds first_rtt_{0};
   std::shared_ptr<Socket> main_;
   std::vector<std::shared_ptr<Socket>> sockets_;  // main_ and the birthday sockets
   std::vector<net::udp::endpoint> targets_;       // the peer's UDP candidates we probe

@@ -26,7 +26,7 @@ struct Pair {
     b->on_quic = [this](proto::ByteView d, const udp::endpoint& from) {
       if (server) return server->on_packet(d, from);
       std::string err;
-      server = QuicConnection::accept(b, from, identity, d, err);
+      server = QuicConnection::accept(b, from, identity, d, std::chrono::milliseconds(1), err);
       EXPECT_TRUE(server) << err;
     };
     a->start();
@@ -34,7 +34,8 @@ struct Pair {
   }
   void dial(proto::Bytes pin) {
     std::string error;
-    client = QuicConnection::connect(a, b->local_endpoint(), std::move(pin), error);
+    client = QuicConnection::connect(a, b->local_endpoint(), std::move(pin),
+                                     std::chrono::nanoseconds(0), error);
     ASSERT_TRUE(client) << error;
     a->on_quic = [this](proto::ByteView d, const udp::endpoint& from) {
       client->on_packet(d, from);
