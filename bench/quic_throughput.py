@@ -47,6 +47,13 @@ def loopback(work):
              median(quic) / median(tcp)))
 
 
+def wire_bytes(lab):
+    """Bytes (with their Ethernet, IP and transport headers) the shaper has passed toward B."""
+    out = subprocess.run(["ip", "netns", "exec", lab.inet, "tc", "-s", "qdisc", "show", "dev", "wB"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"Sent (\d+) bytes", out).group(1))
+
+
 def iperf3(lab, size):
     """iperf3's TCP moving the same number of bytes as the transfer, so both include ramp-up."""
     server_ip = lab.wan_ip["B"]
@@ -82,19 +89,24 @@ def lab_link(work, loss_permille):
     random_file(src, LAB_SIZE)
     os.chmod(work, 0o755)
     tcp, quic = [], []
+    wire = {"tcp": [], "quic": []}  # wire bytes per payload byte
     with Lab("public", "public", loss_permille=loss_permille, rate_mbit=1000) as lab:
         lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
                              "http://%s:4300" % SERVER_IP], stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL)
         wait_tcp(lab.inet, SERVER_IP, 4300)
         for i in range(RUNS):
+            before = wire_bytes(lab)
             tcp.append(iperf3(lab, LAB_SIZE))
+            wire["tcp"].append((wire_bytes(lab) - before) / LAB_SIZE)
             out = os.path.join(work, "lab-out-%d" % i)
             os.makedirs(out)
+            before = wire_bytes(lab)
             quic.append(ferry_over_lab(lab, src, out, "%d-acorn-zebra" % (700 + i)))
+            wire["quic"].append((wire_bytes(lab) - before) / LAB_SIZE)
             shutil.rmtree(out)
     os.remove(src)
-    return median(tcp), median(quic), tcp, quic
+    return median(tcp), median(quic), tcp, quic, median(wire["tcp"]), median(wire["quic"])
 
 
 def main():
@@ -105,11 +117,17 @@ def main():
             print("(b) skipped: the 1 Gbit/s lab link needs root")
             return
         for loss, goal in ((0, 0.9), (10, 1.0)):
-            tcp, quic, tcps, quics = lab_link(work, loss)
+            tcp, quic, tcps, quics, tcp_wire, quic_wire = lab_link(work, loss)
             print("(b) 1 Gbit/s link, %s loss: QUIC %.1f MB/s (runs %s), iperf3 TCP %.1f MB/s (runs %s)"
                   " -> ratio %.2f (goal >= %.1f)" % (
                       "%.0f %%" % (loss / 10) if loss else "no", quic, ", ".join("%.0f" % x for x in quics),
                       tcp, ", ".join("%.0f" % x for x in tcps), quic / tcp, goal))
+            # Headers and retransmissions: what each needs on the wire per byte moved, and how much
+            # of the link each kept busy. The ratio's ceiling is TCP's wire cost over QUIC's.
+            print("    wire bytes per byte moved (at the shaper toward the receiver): QUIC %.3f,"
+                  " TCP %.3f -> ceiling of the ratio %.3f; link kept busy: QUIC %.0f %%, TCP %.0f %%" % (
+                      quic_wire, tcp_wire, tcp_wire / quic_wire, quic * quic_wire * 8 / 10,
+                      tcp * tcp_wire * 8 / 10))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
