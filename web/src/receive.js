@@ -13,7 +13,9 @@ import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
 // messages (several times faster in browsers).
 // sink: { begin(entry, index) -> Promise, write(bytes) -> Promise, end(entry, index) -> Promise,
 //         abandon() }. write takes ownership of bytes (a fresh buffer per record, used by nobody
-//         after the call): it may keep it or transfer it to a worker.
+//         after the call): it may keep it or transfer it to a worker. A sink with `hashes: true`
+//         computes each file's BLAKE2b-256 itself (on another thread, say) and has
+//         digest(entry, index) -> Promise<Uint8Array>, asked for before end().
 export async function receive({ sodium, WebSocket, fetch, server, code, decide, sink, onEvent = () => {} }) {
   const secret = parseSecret(code);
   const base = websocketBase(server);
@@ -62,6 +64,7 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
     sendRecord(encodeAccept(offer.entries.map(() => 0)));
 
     const total = offer.entries.reduce((a, e) => a + e.size, 0);
+    const newHasher = () => (sink.hashes ? null : sodium.crypto_generichash_init(null, 32));
     let received = 0;
     let current = -1;
     let hasher = null;
@@ -76,12 +79,12 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
         if (m.file !== current) {
           current = m.file;
           expected = 0;
-          hasher = sodium.crypto_generichash_init(null, 32);
+          hasher = newHasher();
           await sink.begin(entry, m.file);
         }
         if (expected + m.data.length > entry.size) throw new ProtocolError('protocol', 'the sender sent more than it offered');
         const n = m.data.length;
-        sodium.crypto_generichash_update(hasher, m.data);
+        if (hasher) sodium.crypto_generichash_update(hasher, m.data);
         await sink.write(m.data);
         expected += n;
         received += n;
@@ -92,11 +95,12 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
         if (m.file !== current) {
           current = m.file; // an empty file
           expected = 0;
-          hasher = sodium.crypto_generichash_init(null, 32);
+          hasher = newHasher();
           await sink.begin(entry, m.file);
         }
         if (expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
-        if (!sodium.memcmp(sodium.crypto_generichash_final(hasher, 32), m.hash)) {
+        const digest = hasher ? sodium.crypto_generichash_final(hasher, 32) : await sink.digest(entry, m.file);
+        if (!sodium.memcmp(digest, m.hash)) {
           throw new ProtocolError('integrity', 'a file did not match its hash: ' + entry.path);
         }
         await sink.end(entry, m.file);

@@ -304,3 +304,33 @@ test('with the File System Access API a folder arrives file by file in the picke
   assert.deepEqual(await privateFiles(page, 'busy'), { 'trip/': 'dir', 'trip/keep.txt': sha256('mine') });
   await page.context().close();
 });
+
+test('a full disk while saving stops the transfer with a sentence on the page and an error at the sender', async () => {
+  const src = path.join(tmp, 'too-big-for-disk.bin');
+  fs.writeFileSync(src, crypto.randomBytes(12 * MB));
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const page = await newPage({ pickers: true });
+  await page.goto(code.link);
+  // The picked file's disk fills up after 4 MB.
+  await page.evaluate(() => {
+    window.showSaveFilePicker = async () => ({
+      createWritable: async () => {
+        let written = 0;
+        return new WritableStream({
+          write(chunk) {
+            written += chunk.byteLength;
+            if (written > 4 * 1024 * 1024) throw new DOMException('There is not enough space on the disk.', 'QuotaExceededError');
+          },
+        });
+      },
+    });
+  });
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  await page.click('#save');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error-text'), /could not save the bytes/);
+  assert.match(await page.textContent('#error-detail'), /not enough space/);
+  assert.notEqual(await exited(proc), 0);
+  await page.context().close();
+});

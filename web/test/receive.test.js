@@ -153,3 +153,56 @@ test("the relay's limit ends a streamed download with the relay's own reason", a
     limited.proc.kill();
   }
 });
+
+// A sink that hashes the bytes itself (the page does so on its own thread while a worker
+// decrypts): receive() asks it for each file's digest before end(), and a wrong one fails the
+// transfer before that file is ended.
+function hashingSink(dir, { spoil = false } = {}) {
+  const inner = diskSink(dir);
+  let h = null;
+  return {
+    ...inner,
+    hashes: true,
+    ended: [],
+    async begin(entry) {
+      h = sodium.crypto_generichash_init(null, 32);
+      await inner.begin(entry);
+    },
+    async write(bytes) {
+      sodium.crypto_generichash_update(h, bytes);
+      await inner.write(bytes);
+    },
+    async digest() {
+      const d = sodium.crypto_generichash_final(h, 32);
+      if (spoil) d[0] ^= 1;
+      return d;
+    },
+    async end(entry) {
+      this.ended.push(entry.path);
+      await inner.end(entry);
+    },
+  };
+}
+
+test('a sink that hashes for itself gets every file verified against its digest', async () => {
+  const src = path.join(tmp, 'self-hashed');
+  fs.mkdirSync(path.join(src, 'in'), { recursive: true });
+  const big = crypto.randomBytes(3 * 1024 * 1024 + 5);
+  fs.writeFileSync(path.join(src, 'in', 'big.bin'), big);
+  fs.writeFileSync(path.join(src, 'zero'), '');
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const out = path.join(tmp, 'self-hashed-out');
+  const sink = hashingSink(out);
+  await receive({ sodium, WebSocket, fetch, server: serverUrl, code: code.code, sink, decide: async () => true });
+  assert.equal(await exited(proc), 0);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'self-hashed', 'in', 'big.bin')), big);
+  assert.deepEqual(sink.ended.sort(), ['self-hashed/in/big.bin', 'self-hashed/zero']);
+
+  const again = await startSend(serverUrl, [path.join(src, 'in', 'big.bin')]);
+  const spoiled = hashingSink(path.join(tmp, 'spoiled-out'), { spoil: true });
+  await assert.rejects(
+    receive({ sodium, WebSocket, fetch, server: serverUrl, code: again.code.code, sink: spoiled, decide: async () => true }),
+    (e) => e instanceof ProtocolError && e.code === 'integrity');
+  assert.deepEqual(spoiled.ended, []);
+  await exited(again.proc);
+});

@@ -3,8 +3,8 @@
 // into a file or folder the person picks (File System Access API) or, in browsers without it, a
 // streamed download (one file as itself, several as one ZIP); progress with rate and ETA; errors as
 // sentences.
-import sodiumLib from 'libsodium-wrappers-sumo';
-import { receive } from '../receive.js';
+import sodiumLib from '/app/sodium.js';
+import { receiveInWorker } from './receive-bridge.js';
 import { ZipStream } from './zip.js';
 import { $, duration, fail as failWith, show as showSection, showProgress, size } from './ui.js';
 
@@ -213,7 +213,8 @@ function makeSink(registration, offer, nameplate) {
 
 async function main() {
   const fragment = location.hash.slice(1);
-  if (!('serviceWorker' in navigator) || typeof ReadableStream === 'undefined' || typeof WebSocket === 'undefined') {
+  if (!('serviceWorker' in navigator) || typeof ReadableStream === 'undefined' || typeof WebSocket === 'undefined' ||
+      typeof Worker === 'undefined') {
     return fail('browser');
   }
   if (!/^[1-9][0-9]*-[A-Za-z0-9_-]{22}$/.test(fragment)) return fail('usage');
@@ -238,10 +239,9 @@ async function main() {
     let started = 0;
     const server = location.origin + location.pathname.replace(/\/r\/?$/, '');
     try {
-      const result = await receive({
+      // The protocol and decryption run in a worker; hashing and saving here (receive-bridge.js).
+      const result = await receiveInWorker({
         sodium: sodiumLib,
-        WebSocket,
-        fetch: (...args) => fetch(...args),
         server,
         code: fragment,
         decide: (offer) => new Promise((resolve) => {

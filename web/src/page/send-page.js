@@ -1,6 +1,6 @@
 // The send page (/): pick or drop files or a folder, get a code and a link, keep the page open
 // while the receiver (a CLI or another browser) takes the files through the relay.
-import sodiumLib from 'libsodium-wrappers-sumo';
+import sodiumLib from '/app/sodium.js';
 import { send } from '../send.js';
 import { $, fail, show, showProgress, size } from './ui.js';
 

@@ -43,8 +43,9 @@ export const SENTENCES = {
   integrity: 'A file did not arrive intact, so it was not kept. Send again.',
   bad_offer: 'The sender offered files with unsafe names; nothing was saved.',
   usage: 'This link is incomplete: copy the whole link, including the part after #.',
-  browser: 'This browser is too old for ferry: it lacks service workers or streams. Try a current Firefox, Chrome, Edge or Safari.',
+  browser: 'This browser is too old for ferry: it lacks service workers, module workers or streams. Try a current Firefox, Chrome, Edge or Safari.',
   interrupted: 'The download was cancelled in the browser.',
+  io_error: 'Your browser could not save the bytes (is the disk full, or the place not writable?). The transfer stopped; what was finished stays.',
 };
 
 // overrides: sentences a page words its own way.

@@ -1,0 +1,79 @@
+// receive() with its protocol work in a dedicated worker (receive-worker.js) and the hashing and
+// saving on this thread: the same options and result as receive.js's receive(), so the page does
+// not care where the work runs. Two threads share what one did: the worker reads the relay and
+// decrypts, this thread hashes (BLAKE2b-256, as the sender did) and hands the bytes to the sink.
+import { ProtocolError } from '../protocol.js';
+
+// options: { sodium, server, code, decide(offer) -> Promise<bool>, sink, onEvent } (receive.js).
+export function receiveInWorker({ sodium, server, code, decide, sink, onEvent = () => {} }) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker('/app/receive-worker.js', { type: 'module' });
+    let hasher = null;
+    let queue = Promise.resolve(); // the sink's work, strictly in the worker's order
+    // (A DOMException's code is a number: ours are words.)
+    const wire = (e) => ({ code: typeof e.code === 'string' ? e.code : 'io_error', message: e.message || String(e) });
+    const finish = (settle, value) => {
+      worker.terminate();
+      settle(value);
+    };
+    const inOrder = (work) => {
+      queue = queue.then(work);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      finish(reject, new ProtocolError('browser', 'the receive worker did not start: ' + (e.message || 'this browser is too old')));
+    };
+    worker.onmessage = ({ data }) => {
+      switch (data.type) {
+        case 'offer':
+          decide(data.offer).then((accept) => worker.postMessage({ type: 'decision', accept }));
+          break;
+        case 'call':
+          inOrder(async () => {
+            try {
+              let value;
+              if (data.op === 'begin') {
+                hasher = sodium.crypto_generichash_init(null, 32);
+                await sink.begin(data.entry, data.index);
+              } else if (data.op === 'digest') {
+                value = sodium.crypto_generichash_final(hasher, 32);
+              } else {
+                await sink.end(data.entry, data.index);
+              }
+              worker.postMessage({ type: 'reply', id: data.id, value });
+            } catch (e) {
+              worker.postMessage({ type: 'reply', id: data.id, error: wire(e) });
+            }
+          });
+          break;
+        case 'write':
+          inOrder(async () => {
+            const bytes = new Uint8Array(data.buffer, data.offset, data.length);
+            try {
+              sodium.crypto_generichash_update(hasher, bytes);
+              await sink.write(bytes);
+              worker.postMessage({ type: 'written' });
+            } catch (e) {
+              worker.postMessage({ type: 'written', error: wire(e) });
+            }
+          });
+          break;
+        case 'abandon':
+          inOrder(() => sink.abandon && sink.abandon());
+          break;
+        case 'event':
+          onEvent(data.event);
+          break;
+        case 'result':
+          inOrder(() => finish(resolve, { declined: data.declined, offer: data.offer }));
+          break;
+        case 'error':
+          inOrder(() => finish(reject, new ProtocolError(data.code, data.message)));
+          break;
+        default:
+          break;
+      }
+    };
+    worker.postMessage({ type: 'start', server, code });
+  });
+}
