@@ -22,7 +22,6 @@ namespace {
 
 // The largest chunk; a pipe may want smaller ones (RecordPipe::record_bytes).
 constexpr std::size_t kChunkBytes = std::size_t{1024} * 1024 - proto::kChunkHeaderBytes;
-constexpr std::size_t kSliceBytes = 256 * 1024;
 constexpr std::size_t kOfferPartBytes = std::size_t{512} * 1024;
 
 constexpr auto kAckTimeout = std::chrono::seconds(120);  // the receiver verifies the last file
@@ -154,12 +153,7 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
     const std::size_t want =
         static_cast<std::size_t>(std::min<std::uint64_t>(most, entry.size - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
-    // Hashed in slices with the event loop let in between, so acknowledgements and pacing (on
-    // QUIC they run in this loop) are not held back by a whole chunk's work.
-    for (std::size_t at = 0; at < want; at += kSliceBytes) {
-      hasher.update(proto::ByteView(data + at, std::min(kSliceBytes, want - at)));
-      co_await yield();
-    }
+    hasher.update(proto::ByteView(data, want));
     proto::encode_chunk_header(index, pos, buf.data());
     const proto::ByteView record(buf.data(), proto::kChunkHeaderBytes + want);
     co_await move_if_better(link, observer);
@@ -290,8 +284,9 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
   if (outcome) {
     const proto::PipeMessage done = msg::Done{};
     outcome = co_await last.send(done, true);
-  } else if (outcome.error().code != Errc::peer_gone) {
-    // Our own failure (a file changed, a read failed): tell the receiver why.
+  } else if (outcome.error().code != Errc::peer_gone && outcome.error().code != Errc::relay_limit) {
+    // Our own failure (a file changed, a read failed): tell the receiver why. (A pipe that broke
+    // or that the relay ended carries nothing more.)
     const proto::PipeMessage abort =
         msg::Abort{std::string(proto::errc_name(outcome.error().code)), outcome.error().detail};
     co_await last.send(abort, true);
