@@ -22,8 +22,14 @@ export function duration(s) {
   return Math.floor(s / 60) + ' min ' + Math.ceil(s % 60) + ' s';
 }
 
+// At most ten times a second (and always at the end): redrawing for every record costs the page
+// the thread it hashes and saves on.
+let lastShown = 0;
 export function showProgress(bytes, total, startedMs) {
-  const s = (performance.now() - startedMs) / 1000;
+  const now = performance.now();
+  if (now - lastShown < 100 && bytes < total) return;
+  lastShown = now;
+  const s = (now - startedMs) / 1000;
   const rate = bytes / Math.max(s, 0.001);
   $('bar').value = total ? (100 * bytes) / total : 100;
   $('bar-text').textContent = `${size(bytes)} of ${size(total)}`;
