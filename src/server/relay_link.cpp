@@ -52,9 +52,6 @@ class WebSocketLink : public RelayLink {
     ws_.binary(true);
     ws_.auto_fragment(false);  // one frame per forwarded chunk, not 4 KiB pieces
   }
-  ~WebSocketLink() override = default;
-  WebSocketLink(const WebSocketLink&) = delete;
-  WebSocketLink& operator=(const WebSocketLink&) = delete;
   awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override {
     // Message boundaries mean nothing to the relay: read straight into the forwarding buffer.
     const std::size_t n = co_await ws_.async_read_some(b, redirect(ec));

@@ -338,7 +338,8 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
         if (target.size() > path.size()) {
           const std::string_view query = std::string_view(target).substr(path.size());
           if (query.substr(0, kDown.size()) == kDown) {
-            slot = downloads_.open(query.substr(kDown.size()), co_await asio::this_coro::executor);
+            const auto ex = co_await asio::this_coro::executor;  // not inside the call (g++ 12)
+            slot = downloads_.open(query.substr(kDown.size()), ex);
           }
           if (!slot) {
             http::response<http::string_body> res{http::status::bad_request, req.version()};

@@ -200,8 +200,7 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
   const relay = await Socket.open(WebSocket, base + '/v1/relay' + (ticket ? '?down=' + ticket : ''));
   // The server knows the ticket once the WebSocket is open.
   const download = ticket
-    ? fetch(base.replace(/^ws/, 'http') + '/v1/relay/down/' + ticket, { cache: 'no-store' }).then(
-      (r) => r, () => null)
+    ? fetch(base.replace(/^ws/, 'http') + '/v1/relay/down/' + ticket, { cache: 'no-store' }).catch(() => null)
     : null;
   relay.send(relayHello(grant, side));
   const stream = new RelayStream(relay);
