@@ -14,6 +14,7 @@
 #include "cli/console.hpp"
 #include "cli/exit_codes.hpp"
 #include "net/asio.hpp"
+#include "net/port_mapping.hpp"
 #include "proto/names.hpp"
 #include "server/server.hpp"
 #include "session/direct.hpp"
@@ -51,6 +52,7 @@ int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task)
     io.stop();
   });
   io.run();
+  net::join_port_mapping_workers();
   if (result && *result) return 0;
   const proto::Error err = result ? result->error() : proto::Error{Errc::internal, "stopped"};
   console.error(err, cli::explain(err));
@@ -169,6 +171,7 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
                    report = std::move(r);
                  });
   io.run();
+  net::join_port_mapping_workers();
   if (json) {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& c : report.checks) {

@@ -25,7 +25,22 @@ using proto::Bytes;
 namespace {
 constexpr char kLease[] = "3600";
 constexpr std::uint32_t kLeaseSeconds = 3600;
+
+// The workers block in library calls that cannot be interrupted, so a transfer may end while one
+// still waits for its deadline. They are joined before the process exits (a thread still running
+// in exit() races the runtime's own teardown) and before the io_context they post to is gone.
+std::mutex g_workers_mutex;
+std::vector<std::thread> g_workers;
 }  // namespace
+
+void join_port_mapping_workers() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(g_workers_mutex);
+    workers.swap(g_workers);
+  }
+  for (auto& t : workers) t.join();
+}
 
 // Shared with the worker threads, which may outlive a PortMapper that was destroyed early.
 struct PortMapper::State {
@@ -39,9 +54,13 @@ struct PortMapper::State {
   // PCP deletes a mapping only when asked with the nonce that made it.
   std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> pcp_nonces;
   in_addr_t pcp_gateway = 0;
+  // Set by release(); a worker that finishes later undoes what it mapped itself.
+  bool released = false;
 };
 
 namespace {
+
+void release_mappings(PortMapper::State& state, bool now);
 
 void upnp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port,
                  std::uint16_t udp_port, int timeout_ms) {
@@ -271,13 +290,17 @@ awaitable<std::vector<PortMapping>> PortMapper::map(std::uint16_t tcp_port, std:
   auto timer = std::make_shared<asio::steady_timer>(ex_, timeout + std::chrono::milliseconds(200));
   const int ms = static_cast<int>(timeout.count());
   state_->running = 3;
-  for (auto* worker : {&upnp_worker, &natpmp_worker, &pcp_worker}) {
-    std::thread([=, state = state_, ex = ex_] {
-      worker(state, tcp_port, udp_port, ms);
-      asio::post(ex, [state, timer] {
-        if (--state->running == 0) timer->cancel();
+  {
+    std::lock_guard workers_lock(g_workers_mutex);
+    for (auto* worker : {&upnp_worker, &natpmp_worker, &pcp_worker}) {
+      g_workers.emplace_back([=, state = state_, ex = ex_] {
+        worker(state, tcp_port, udp_port, ms);
+        release_mappings(*state, false);
+        asio::post(ex, [state, timer] {
+          if (--state->running == 0) timer->cancel();
+        });
       });
-    }).detach();
+    }
   }
   error_code ec;
   co_await timer->async_wait(redirect(ec));
@@ -297,19 +320,28 @@ awaitable<std::vector<PortMapping>> PortMapper::map(std::uint16_t tcp_port, std:
 }
 
 void PortMapper::release() {
+  release_mappings(*state_, true);
+}
+
+namespace {
+
+// Deletes what is mapped now; once release() has run (`now`), also whatever a worker maps later.
+void release_mappings(PortMapper::State& state, bool now) {
   std::vector<PortMapping> mappings;
   std::string control, service;
   bool natpmp = false;
   std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> pcp_nonces;
   in_addr_t gateway = 0;
   {
-    std::lock_guard lock(state_->mutex);
-    mappings.swap(state_->mappings);
-    control = state_->upnp_control_url;
-    service = state_->upnp_service;
-    natpmp = state_->natpmp_used;
-    pcp_nonces.swap(state_->pcp_nonces);
-    gateway = state_->pcp_gateway;
+    std::lock_guard lock(state.mutex);
+    if (now) state.released = true;
+    if (!state.released) return;
+    mappings.swap(state.mappings);
+    control = state.upnp_control_url;
+    service = state.upnp_service;
+    natpmp = state.natpmp_used;
+    pcp_nonces = state.pcp_nonces;
+    gateway = state.pcp_gateway;
   }
   for (const auto& m : mappings) {
     const std::string port = std::to_string(m.external_port);
@@ -349,5 +381,7 @@ void PortMapper::release() {
     }
   }
 }
+
+}  // namespace
 
 }  // namespace ferry::net

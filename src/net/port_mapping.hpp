@@ -47,4 +47,8 @@ class PortMapper {
   std::vector<PortMapping> all_;
 };
 
+// Waits for every worker thread a PortMapper started (each ends within its deadline). Call it
+// after the io_context stopped running and before it is destroyed, and before the process exits.
+void join_port_mapping_workers();
+
 }  // namespace ferry::net
