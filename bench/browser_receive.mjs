@@ -37,6 +37,23 @@ function makeFile(name, size) {
   return p;
 }
 
+// CPU seconds (user + system) used so far by the running Chromium and ferry processes: where the
+// machine's time goes during a receive (on 2 cores the browser's share is what limits it).
+const TICKS = Number(execSync('getconf CLK_TCK'));
+function cpuSeconds() {
+  const out = { chromium: 0, ferry: 0 };
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const who = cmd.includes('chromium') ? 'chromium' : cmd.includes('ferry') ? 'ferry' : null;
+      if (who) out[who] += (Number(f[11]) + Number(f[12])) / TICKS;
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 function chromiumRss() {
   let total = 0;
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
@@ -101,6 +118,7 @@ async function browserReceive(browser, url, file, how = 'download') {
   await page.waitForSelector('#offer:not([hidden])');
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, chromiumRss())), 100);
+  const c0 = cpuSeconds();
   const t0 = performance.now();
   let size;
   if (how === 'picker') {
@@ -119,11 +137,12 @@ async function browserReceive(browser, url, file, how = 'download') {
     await download.delete();
   }
   const seconds = (performance.now() - t0) / 1000;
+  const c1 = cpuSeconds();
   clearInterval(sampler);
   await context.close();
   await exited(proc);
   if (size !== fs.statSync(file).size) throw new Error('the browser saved a file of the wrong size');
-  return { mbs: size / seconds / 1e6, peak };
+  return { mbs: size / seconds / 1e6, peak, cpu: { chromium: c1.chromium - c0.chromium, ferry: c1.ferry - c0.ferry, seconds } };
 }
 
 const server = spawn(FERRY, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -139,9 +158,12 @@ try {
   const cli = [];
   const web = [];
   const picked = [];
+  const cpu = [];
   for (let i = 0; i < RUNS; i++) {
     cli.push(await cliRelay(url, file));
-    web.push((await browserReceive(browser, url, file)).mbs);
+    const r = await browserReceive(browser, url, file);
+    web.push(r.mbs);
+    cpu.push(r.cpu);
     picked.push((await browserReceive(browser, url, file, 'picker')).mbs);
   }
   fs.rmSync(file);
@@ -153,6 +175,10 @@ try {
   for (const [label, xs] of [['streamed download', web], ['File System Access', picked]]) {
     console.log(`median page (${label}) ${median(xs).toFixed(0)} MB/s vs CLI ${median(cli).toFixed(0)} MB/s: ratio ${(median(xs) / median(cli)).toFixed(2)} (goal >= 0.5)`);
   }
+
+  const c = [...cpu].sort((a, b) => a.seconds - b.seconds)[Math.floor(cpu.length / 2)];
+  console.log(`CPU during the median streamed download (${c.seconds.toFixed(2)} s): Chromium ${c.chromium.toFixed(2)} s, ` +
+    `ferry ${c.ferry.toFixed(2)} s (the server, and the sender unless it had exited); ${os.cpus().length} cores`);
 
   const mem = {};
   for (const [name, size] of [['small', SMALL], ['large', LARGE]]) {

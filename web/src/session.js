@@ -73,7 +73,7 @@ export class Socket {
 // WebSocket's messages, or, once useBody() was called, as a streamed HTTP response's body (browsers
 // read those several times faster). Either way a close frame with 4000 + status on the WebSocket
 // carries the relay's reason for ending.
-class RelayStream {
+export class RelayStream {
   constructor(socket) {
     this.socket = socket;
     this.body = null; // a ReadableStream reader, once the bytes come that way
@@ -104,6 +104,27 @@ class RelayStream {
     if (m === null) throw this.ended();
     if (typeof m === 'string') throw new ProtocolError('protocol', 'the relay sent text');
     return m;
+  }
+  // Hands the next n bytes to put(piece, at) piece by piece, copying nothing itself.
+  async readInto(n, put) {
+    let at = 0;
+    while (at < n) {
+      if (this.available === 0) {
+        const m = await this.nextPiece();
+        this.chunks.push(m);
+        this.available += m.length;
+      }
+      const c = this.chunks[0];
+      const take = Math.min(c.length - this.head, n - at);
+      put(c.subarray(this.head, this.head + take), at);
+      at += take;
+      this.head += take;
+      this.available -= take;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
   }
   // Exactly n bytes, copied once: pieces are collected, not concatenated as they come (a 1 MiB
   // record may arrive in many small pieces).
@@ -191,6 +212,45 @@ export class Rendezvous {
   }
 }
 
+// open(len) -> the plaintext of the next record (len bytes of ciphertext from stream), or null if
+// it fails authentication. pull: a secretstream state from init_pull. Where libsodium's raw
+// functions are at hand (the browser bundle and Node both have them; `raw: false` leaves them
+// out), records are opened inside its own memory: the ciphertext is gathered there straight from
+// the received pieces and the plaintext leaves as one fresh buffer, one copy each way instead of
+// three (the wrapper's pull copies in and out, and the pieces had to be joined first).
+export function recordOpener(sodium, pull, stream, { raw = true } = {}) {
+  const lib = sodium.libsodium;
+  if (!raw || !lib || typeof lib._malloc !== 'function' ||
+      typeof lib._crypto_secretstream_xchacha20poly1305_pull !== 'function') {
+    return async (len) => {
+      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(pull, await stream.read(len));
+      return r ? r.message : null;
+    };
+  }
+  const cipher = lib._malloc(MAX_RECORD);
+  const plain = lib._malloc(MAX_RECORD);
+  const tag = lib._malloc(1);
+  let freed = false;
+  // (HEAPU8 is replaced when the memory grows: looked up at each use.)
+  const put = (piece, at) => {
+    if (!freed) lib.HEAPU8.set(piece, cipher + at);
+  };
+  const open = async (len) => {
+    await stream.readInto(len, put);
+    if (freed) throw new ProtocolError('peer_gone', 'the connection was closed');
+    // (state, m, mlen_p, tag_p, c, clen as two 32-bit halves, ad, adlen as two halves)
+    if (lib._crypto_secretstream_xchacha20poly1305_pull(pull, plain, 0, tag, cipher, len, 0, 0, 0, 0) !== 0) return null;
+    return lib.HEAPU8.slice(plain, plain + len - 17);
+  };
+  // Gives the memory back; a read still waiting then ends with an error.
+  open.free = () => {
+    if (freed) return;
+    freed = true;
+    for (const p of [cipher, plain, tag]) lib._free(p);
+  };
+  return open;
+}
+
 // Meets the peer at the relay (side 'S' or 'R') and sets up the record layer: { sendRecord,
 // readRecord, drain, close }. sendKey/receiveKey: this side's and the peer's stream keys. With
 // fetch, the bytes for this side come as a streamed GET (server/relay_link.hpp), the rest on the
@@ -226,6 +286,7 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
   const pull = sodium.crypto_secretstream_xchacha20poly1305_init_pull(await stream.read(RECORD_HEADER_BYTES), receiveKey);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
   const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  const open = recordOpener(sodium, pull, stream);
   return {
     sendRecord(plain, final = false) {
       const c = sodium.crypto_secretstream_xchacha20poly1305_push(push.state, plain, null, final ? TAG_FINAL : TAG_MESSAGE);
@@ -234,15 +295,16 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
     async readRecord() {
       const len = readU32(await stream.read(4));
       if (len < 17 || len > MAX_RECORD) throw new ProtocolError('protocol', 'record length out of range');
-      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(pull, await stream.read(len));
-      if (!r) throw new ProtocolError('protocol', 'record failed authentication');
-      return decodePipeMessage(r.message);
+      const message = await open(len);
+      if (!message) throw new ProtocolError('protocol', 'record failed authentication');
+      return decodePipeMessage(message);
     },
     // Waits while more than limit bytes wait in the WebSocket's send buffer (back-pressure).
     async drain(limit = 4 << 20) {
       while (relay.ws.bufferedAmount > limit) await new Promise((r) => setTimeout(r, 2));
     },
     close() {
+      if (open.free) open.free();
       setTimeout(() => relay.close(), 500);
     },
   };

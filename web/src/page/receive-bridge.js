@@ -4,11 +4,33 @@
 // decrypts, this thread hashes (BLAKE2b-256, as the sender did) and hands the bytes to the sink.
 import { ProtocolError } from '../protocol.js';
 
+// crypto_generichash_update(state, bytes) through one buffer in libsodium's memory, reused for
+// every chunk (the wrapper allocates, copies and frees one per call); the wrapper where the raw
+// functions are not there.
+function rawHashUpdate(sodium) {
+  const lib = sodium.libsodium;
+  if (!lib || typeof lib._malloc !== 'function' || typeof lib._crypto_generichash_update !== 'function') {
+    return (state, bytes) => sodium.crypto_generichash_update(state, bytes);
+  }
+  let at = 0;
+  let size = 0;
+  return (state, bytes) => {
+    if (bytes.length > size) {
+      if (at) lib._free(at);
+      size = Math.max(bytes.length, 1 << 20);
+      at = lib._malloc(size);
+    }
+    lib.HEAPU8.set(bytes, at);
+    lib._crypto_generichash_update(state, at, bytes.length, 0);
+  };
+}
+
 // options: { sodium, server, code, decide(offer) -> Promise<bool>, sink, onEvent } (receive.js).
 export function receiveInWorker({ sodium, server, code, decide, sink, onEvent = () => {} }) {
   return new Promise((resolve, reject) => {
     const worker = new Worker('/app/receive-worker.js', { type: 'module' });
     let hasher = null;
+    const hashUpdate = rawHashUpdate(sodium);
     let queue = Promise.resolve(); // the sink's work, strictly in the worker's order
     // (A DOMException's code is a number: ours are words.)
     const wire = (e) => ({ code: typeof e.code === 'string' ? e.code : 'io_error', message: e.message || String(e) });
@@ -50,7 +72,7 @@ export function receiveInWorker({ sodium, server, code, decide, sink, onEvent = 
           inOrder(async () => {
             const bytes = new Uint8Array(data.buffer, data.offset, data.length);
             try {
-              sodium.crypto_generichash_update(hasher, bytes);
+              hashUpdate(hasher, bytes);
               await sink.write(bytes);
               worker.postMessage({ type: 'written' });
             } catch (e) {

@@ -17,6 +17,7 @@ let credits = WINDOW;
 let creditWaiter = null;
 let writeError = null;
 let answer = null;
+let lastProgress = -Infinity;
 const calls = new Map();
 let nextId = 1;
 
@@ -58,7 +59,16 @@ async function run({ server, code }) {
         end: (entry, index) => call('end', entry, index),
         abandon: () => postMessage({ type: 'abandon' }),
       },
-      onEvent: (event) => postMessage({ type: 'event', event }),
+      onEvent: (event) => {
+        // Progress goes to the page at most 20 times a second (it redraws 10 times): a message
+        // per record is work for both threads.
+        if (event.event === 'progress' && event.bytes < event.total) {
+          const now = performance.now();
+          if (now - lastProgress < 50) return;
+          lastProgress = now;
+        }
+        postMessage({ type: 'event', event });
+      },
     });
     postMessage({ type: 'result', declined: result.declined, offer: result.offer });
   } catch (e) {
