@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <map>
 #include <mutex>
@@ -29,8 +31,12 @@ constexpr std::uint32_t kLeaseSeconds = 3600;
 // The workers block in library calls that cannot be interrupted, so a transfer may end while one
 // still waits for its deadline. They are joined before the process exits (a thread still running
 // in exit() races the runtime's own teardown) and before the io_context they post to is gone.
+// Joining sets g_stopping: NAT-PMP and PCP then give up within 100 ms; UPnP's discovery cannot be
+// cut short and takes about its delay (under a second).
 std::mutex g_workers_mutex;
 std::vector<std::thread> g_workers;
+std::atomic<bool> g_stopping{false};
+constexpr auto kStopCheck = std::chrono::milliseconds(100);
 }  // namespace
 
 void join_port_mapping_workers() {
@@ -39,7 +45,9 @@ void join_port_mapping_workers() {
     std::lock_guard lock(g_workers_mutex);
     workers.swap(g_workers);
   }
+  g_stopping = true;
   for (auto& t : workers) t.join();
+  g_stopping = false;
 }
 
 // Shared with the worker threads, which may outlive a PortMapper that was destroyed early.
@@ -67,8 +75,14 @@ void upnp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_por
   std::vector<PortMapping> got;
   std::string note;
   int error = 0;
-  UPNPDev* devices = upnpDiscover(std::max(100, timeout_ms / 2), nullptr, nullptr,
-                                  UPNP_LOCAL_PORT_ANY, 0, 2, &error);
+  // What upnpDiscover() asks for, but all at once: it asks one type after another, each with the
+  // full delay (four times the delay where no router answers).
+  static const char* const kTypes[] = {"urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+                                       "urn:schemas-upnp-org:service:WANIPConnection:1",
+                                       "urn:schemas-upnp-org:service:WANPPPConnection:1",
+                                       "upnp:rootdevice", nullptr};
+  UPNPDev* devices = upnpDiscoverDevices(kTypes, std::max(100, timeout_ms / 2), nullptr, nullptr,
+                                         UPNP_LOCAL_PORT_ANY, 0, 2, &error, 1);
   UPNPUrls urls{};
   IGDdatas data{};
   char lan[64] = {0};
@@ -119,7 +133,9 @@ bool natpmp_exchange(natpmp_t& np, natpmpresp_t& response,
     if (getnatpmprequesttimeout(&np, &tv) < 0) return false;
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) return false;
-    const auto left_us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+    const auto left_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::min<std::chrono::steady_clock::duration>(left, kStopCheck))
+                             .count();
     const long long wait_us = std::min<long long>(tv.tv_sec * 1000000LL + tv.tv_usec, left_us);
     tv.tv_sec = static_cast<time_t>(wait_us / 1000000);
     tv.tv_usec = static_cast<suseconds_t>(wait_us % 1000000);
@@ -129,7 +145,7 @@ bool natpmp_exchange(natpmp_t& np, natpmpresp_t& response,
     select(np.s + 1, &fds, nullptr, nullptr, &tv);
     const int rv = readnatpmpresponseorretry(&np, &response);
     if (rv == 0) return true;
-    if (rv != NATPMP_TRYAGAIN) return false;
+    if (rv != NATPMP_TRYAGAIN || g_stopping) return false;
   }
 }
 
@@ -199,18 +215,22 @@ std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapReq
                                                   std::chrono::steady_clock::time_point deadline,
                                                   std::string& why) {
   const auto wire = proto::encode_pcp_map(request);
-  int wait_ms = 250;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::send(fd, wire.data(), wire.size(), 0) < 0) {
-      why = "cannot reach the gateway";
-      return std::nullopt;
+  auto wait = std::chrono::milliseconds(250);
+  auto now = std::chrono::steady_clock::now();
+  auto next_send = now;
+  while (now < deadline) {
+    if (now >= next_send) {
+      if (::send(fd, wire.data(), wire.size(), 0) < 0) {
+        why = "cannot reach the gateway";
+        return std::nullopt;
+      }
+      next_send = now + wait;
+      wait = std::min(wait * 2, std::chrono::milliseconds(4000));  // RFC 6887 doubles the wait
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
+    const auto until = std::min({next_send, deadline, now + kStopCheck});
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1,
-               static_cast<int>(std::min<long long>(wait_ms, std::max<long long>(left, 0)))) > 0) {
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    if (::poll(&p, 1, static_cast<int>(std::max<long long>(ms, 0))) > 0) {
       std::array<std::uint8_t, 1100> buf{};
       const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
       if (n < 0) {
@@ -221,7 +241,8 @@ std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapReq
           proto::decode_pcp_map_response(proto::ByteView(buf.data(), static_cast<std::size_t>(n)));
       if (r && r->nonce == request.nonce) return *r;
     }
-    wait_ms = std::min(wait_ms * 2, 4000);  // RFC 6887 doubles the wait; ours ends at the deadline
+    if (g_stopping) break;
+    now = std::chrono::steady_clock::now();
   }
   why = "the router did not answer";
   return std::nullopt;
