@@ -37,21 +37,42 @@ function makeFile(name, size) {
   return p;
 }
 
-// CPU seconds (user + system) used so far by the running Chromium and ferry processes: where the
-// machine's time goes during a receive (on 2 cores the browser's share is what limits it).
+// CPU seconds (user + system): of one process so far (by pid), of all Chromium's processes so
+// far, and of a finished ferry command run under /usr/bin/time. Where the machine's time goes: on
+// a 2-core machine the sum over every process (sender, relay, receiver) bounds the rate.
 const TICKS = Number(execSync('getconf CLK_TCK'));
-function cpuSeconds() {
-  const out = { chromium: 0, ferry: 0 };
+function cpuOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return 0; // gone
+  }
+}
+// Chromium's CPU seconds by process kind (--type=renderer, utility (the network service), gpu-process;
+// the browser process has none).
+function chromiumCpu() {
+  const out = {};
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const who = cmd.includes('chromium') ? 'chromium' : cmd.includes('ferry') ? 'ferry' : null;
-      if (who) out[who] += (Number(f[11]) + Number(f[12])) / TICKS;
+      if (!cmd.includes('chromium')) continue;
+      const kind = (/--type=([a-z-]+)/.exec(cmd) || [null, 'browser'])[1];
+      out[kind] = (out[kind] || 0) + cpuOf(pid);
     } catch { /* gone */ }
   }
   return out;
+}
+const total = (o) => Object.values(o).reduce((a, x) => a + x, 0);
+
+let timed = 0;
+// spawn() of `ferry ARGS` under /usr/bin/time; cpu() reads its CPU seconds once it has exited.
+function ferryTimed(args) {
+  const file = path.join(tmp, `time-${timed++}.txt`);
+  const proc = spawn('/usr/bin/time', ['-f', '%U %S', '-o', file, FERRY, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  proc.cpu = () => fs.readFileSync(file, 'utf8').trim().split(/\s+/).slice(-2).reduce((a, x) => a + Number(x), 0);
+  return proc;
 }
 
 function chromiumRss() {
@@ -68,7 +89,7 @@ function chromiumRss() {
 }
 
 async function send(url, file, extra = []) {
-  const proc = spawn(FERRY, ['send', '--json', '--server', url, ...extra, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc = ferryTimed(['send', '--json', '--server', url, ...extra, file]);
   const code = JSON.parse(await lines(proc)());
   return { proc, code };
 }
@@ -76,7 +97,8 @@ async function send(url, file, extra = []) {
 async function cliRelay(url, file) {
   const { proc, code } = await send(url, file, ['--force-relay']);
   const out = fs.mkdtempSync(path.join(tmp, 'cli-'));
-  const r = spawn(FERRY, ['receive', '--json', '--yes', '--force-relay', '--server', url, '--output', out, code.code], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const relay0 = cpuOf(server.pid);
+  const r = ferryTimed(['receive', '--json', '--yes', '--force-relay', '--server', url, '--output', out, code.code]);
   const next = lines(r);
   let done = null;
   for (;;) {
@@ -89,9 +111,10 @@ async function cliRelay(url, file) {
   }
   await exited(r);
   await exited(proc);
+  const relay = cpuOf(server.pid) - relay0;
   fs.rmSync(out, { recursive: true, force: true });
   if (done.event !== 'done') throw new Error('CLI relay transfer failed: ' + done.message);
-  return done.bytes / done.seconds / 1e6;
+  return { mbs: done.bytes / done.seconds / 1e6, cpu: { sender: proc.cpu(), relay, receiver: r.cpu(), seconds: done.seconds } };
 }
 
 // How the page saves: 'download' is the service-worker streamed download (browsers without the
@@ -118,7 +141,7 @@ async function browserReceive(browser, url, file, how = 'download') {
   await page.waitForSelector('#offer:not([hidden])');
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, chromiumRss())), 100);
-  const c0 = cpuSeconds();
+  const c0 = { chromium: chromiumCpu(), relay: cpuOf(server.pid) };
   const t0 = performance.now();
   let size;
   if (how === 'picker') {
@@ -137,12 +160,22 @@ async function browserReceive(browser, url, file, how = 'download') {
     await download.delete();
   }
   const seconds = (performance.now() - t0) / 1000;
-  const c1 = cpuSeconds();
+  const c1 = { chromium: chromiumCpu(), relay: cpuOf(server.pid) };
   clearInterval(sampler);
   await context.close();
   await exited(proc);
   if (size !== fs.statSync(file).size) throw new Error('the browser saved a file of the wrong size');
-  return { mbs: size / seconds / 1e6, peak, cpu: { chromium: c1.chromium - c0.chromium, ferry: c1.ferry - c0.ferry, seconds } };
+  return {
+    mbs: size / seconds / 1e6,
+    peak,
+    cpu: {
+      sender: proc.cpu(),
+      relay: c1.relay - c0.relay,
+      receiver: total(c1.chromium) - total(c0.chromium),
+      kinds: Object.fromEntries(Object.keys(c1.chromium).map((k) => [k, c1.chromium[k] - (c0.chromium[k] || 0)])),
+      seconds,
+    },
+  };
 }
 
 const server = spawn(FERRY, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -158,12 +191,14 @@ try {
   const cli = [];
   const web = [];
   const picked = [];
-  const cpu = [];
+  const cpu = { cli: [], web: [] };
   for (let i = 0; i < RUNS; i++) {
-    cli.push(await cliRelay(url, file));
+    const c = await cliRelay(url, file);
+    cli.push(c.mbs);
+    cpu.cli.push(c.cpu);
     const r = await browserReceive(browser, url, file);
     web.push(r.mbs);
-    cpu.push(r.cpu);
+    cpu.web.push(r.cpu);
     picked.push((await browserReceive(browser, url, file, 'picker')).mbs);
   }
   fs.rmSync(file);
@@ -176,9 +211,16 @@ try {
     console.log(`median page (${label}) ${median(xs).toFixed(0)} MB/s vs CLI ${median(cli).toFixed(0)} MB/s: ratio ${(median(xs) / median(cli)).toFixed(2)} (goal >= 0.5)`);
   }
 
-  const c = [...cpu].sort((a, b) => a.seconds - b.seconds)[Math.floor(cpu.length / 2)];
-  console.log(`CPU during the median streamed download (${c.seconds.toFixed(2)} s): Chromium ${c.chromium.toFixed(2)} s, ` +
-    `ferry ${c.ferry.toFixed(2)} s (the server, and the sender unless it had exited); ${os.cpus().length} cores`);
+  // CPU seconds of each process in the median run (by wall time), and what they mean on this
+  // machine: with every core busy the transfer cannot take less than their sum / cores.
+  const cores = os.cpus().length;
+  for (const [label, runs] of [['CLI receive', cpu.cli], ['page, streamed download', cpu.web]]) {
+    const c = [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)];
+    const sum = c.sender + c.relay + c.receiver;
+    console.log(`CPU seconds, ${label} (${c.seconds.toFixed(2)} s): sender ${c.sender.toFixed(2)}, relay ${c.relay.toFixed(2)}, ` +
+      `receiver ${c.receiver.toFixed(2)}${c.kinds ? ' (Chromium: ' + Object.entries(c.kinds).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') + ')' : ''}, ` +
+      `sum ${sum.toFixed(2)}: at most ${(SIZE / (sum / cores) / 1e6).toFixed(0)} MB/s on ${cores} cores`);
+  }
 
   const mem = {};
   for (const [name, size] of [['small', SMALL], ['large', LARGE]]) {
