@@ -12,10 +12,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <cctype>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "proto/pcp.hpp"
@@ -70,56 +73,117 @@ namespace {
 
 void release_mappings(PortMapper::State& state, bool now);
 
+// SSDP (UPnP's discovery): asks every Internet gateway device on the LAN to answer (one M-SEARCH
+// per type a router may announce, to 239.255.255.250:1900) and returns the description URLs of
+// those that do, within `wait`, 100 ms after the first answer, or sooner when the process ends.
+// (miniupnpc's upnpDiscover() does the same but cannot be cut short, and asks for one type after
+// another, each with the whole wait.)
+std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait) {
+  static const char* const kTypes[] = {"urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+                                       "urn:schemas-upnp-org:service:WANIPConnection:1",
+                                       "urn:schemas-upnp-org:service:WANPPPConnection:1",
+                                       "upnp:rootdevice"};
+  std::vector<std::string> found;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return found;
+  const unsigned char ttl = 2;
+  ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(1900);
+  to.sin_addr.s_addr = inet_addr("239.255.255.250");
+  for (const char* type : kTypes) {
+    const std::string search =
+        std::string("M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nST: ") + type +
+        "\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\n\r\n";
+    ::sendto(fd, search.data(), search.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+             sizeof to);
+  }
+  auto now = std::chrono::steady_clock::now();
+  auto deadline = now + wait;
+  while (now < deadline && !g_stopping) {
+    pollfd p{fd, POLLIN, 0};
+    const auto until = std::min(deadline, now + kStopCheck);
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    if (::poll(&p, 1, static_cast<int>(std::max<long long>(ms, 0))) > 0) {
+      std::array<char, 2048> buf{};
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      // An HTTP-style answer; its LOCATION header names the device's description.
+      std::string_view rest(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+      while (!rest.empty()) {
+        const auto end = rest.find("\r\n");
+        const std::string_view line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
+        if (line.size() < 9 || !std::equal(line.begin(), line.begin() + 9, "location:",
+                                           [](char a, char b) { return std::tolower(a) == b; })) {
+          continue;
+        }
+        std::string url(line.substr(9));
+        url.erase(0, url.find_first_not_of(" \t"));
+        url.erase(url.find_last_not_of(" \t") + 1);
+        if (url.rfind("http://", 0) == 0 &&
+            std::find(found.begin(), found.end(), url) == found.end()) {
+          found.push_back(url);
+          deadline = std::min(deadline, std::chrono::steady_clock::now() + kStopCheck);
+        }
+      }
+    }
+    now = std::chrono::steady_clock::now();
+  }
+  ::close(fd);
+  return found;
+}
+
 void upnp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port,
                  std::uint16_t udp_port, int timeout_ms) {
   std::vector<PortMapping> got;
   std::string note;
-  int error = 0;
-  // What upnpDiscover() asks for, but all at once: it asks one type after another, each with the
-  // full delay (four times the delay where no router answers).
-  static const char* const kTypes[] = {"urn:schemas-upnp-org:device:InternetGatewayDevice:1",
-                                       "urn:schemas-upnp-org:service:WANIPConnection:1",
-                                       "urn:schemas-upnp-org:service:WANPPPConnection:1",
-                                       "upnp:rootdevice", nullptr};
-  UPNPDev* devices = upnpDiscoverDevices(kTypes, std::max(100, timeout_ms / 2), nullptr, nullptr,
-                                         UPNP_LOCAL_PORT_ANY, 0, 2, &error, 1);
+  // (Routers answer within MX, one second.)
+  const auto locations = ssdp_discover(std::chrono::milliseconds(std::min(1000, timeout_ms)));
+  // The first that describes itself and says its public address.
   UPNPUrls urls{};
   IGDdatas data{};
   char lan[64] = {0};
-  const int igd = devices != nullptr ? UPNP_GetValidIGD(devices, &urls, &data, lan, sizeof lan) : 0;
-  if (devices == nullptr) {
+  char external[64] = {0};
+  bool described = false;
+  bool igd = false;
+  for (const auto& location : locations) {
+    if (g_stopping) break;
+    if (UPNP_GetIGDFromUrl(location.c_str(), &urls, &data, lan, sizeof lan) == 1) {
+      described = true;
+      igd = UPNP_GetExternalIPAddress(urls.controlURL, data.first.servicetype, external) == 0 &&
+            external[0] != 0;
+      if (igd) break;
+    }
+    FreeUPNPUrls(&urls);
+    urls = {};
+  }
+  if (locations.empty()) {
     note = "UPnP-IGD: no router answered";
-  } else if (igd != 1 && igd != 2) {
-    // 2: an IGD that calls itself not connected; some do wrongly (miniupnpd in the lab), and
-    // asking costs one request, so it is asked anyway (as upnpc -i does).
+  } else if (!described) {
     note = "UPnP-IGD: no Internet gateway device found";
+  } else if (!igd) {
+    note = "UPnP-IGD: the router did not say its public address";
   } else {
-    char external[64] = {0};
-    if (UPNP_GetExternalIPAddress(urls.controlURL, data.first.servicetype, external) != 0 ||
-        external[0] == 0) {
-      note = "UPnP-IGD: the router did not say its public address";
-    } else {
-      for (const auto& [proto, port] : {std::pair{"TCP", tcp_port}, std::pair{"UDP", udp_port}}) {
-        if (port == 0) continue;
-        const std::string p = std::to_string(port);
-        const int rv = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, p.c_str(),
-                                           p.c_str(), lan, "ferry", proto, nullptr, kLease);
-        if (rv == 0) {
-          got.push_back({proto[0] == 'T' ? "tcp" : "udp", external, port, port, "UPnP-IGD"});
-        } else {
-          note = "UPnP-IGD: the router refused to map " + std::string(proto) + " port " + p +
-                 " (error " + std::to_string(rv) + ")";
-        }
+    for (const auto& [proto, port] : {std::pair{"TCP", tcp_port}, std::pair{"UDP", udp_port}}) {
+      if (port == 0) continue;
+      const std::string p = std::to_string(port);
+      const int rv = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, p.c_str(),
+                                         p.c_str(), lan, "ferry", proto, nullptr, kLease);
+      if (rv == 0) {
+        got.push_back({proto[0] == 'T' ? "tcp" : "udp", external, port, port, "UPnP-IGD"});
+      } else {
+        note = "UPnP-IGD: the router refused to map " + std::string(proto) + " port " + p +
+               " (error " + std::to_string(rv) + ")";
       }
-      std::lock_guard lock(state->mutex);
-      if (!got.empty()) {
-        state->upnp_control_url = urls.controlURL;
-        state->upnp_service = data.first.servicetype;
-      }
+    }
+    std::lock_guard lock(state->mutex);
+    if (!got.empty()) {
+      state->upnp_control_url = urls.controlURL;
+      state->upnp_service = data.first.servicetype;
     }
     FreeUPNPUrls(&urls);
   }
-  if (devices != nullptr) freeUPNPDevlist(devices);
   std::lock_guard lock(state->mutex);
   state->mappings.insert(state->mappings.end(), got.begin(), got.end());
   if (!note.empty()) state->notes.push_back(note);

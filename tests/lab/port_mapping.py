@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Port mapping (issue 4): the sender sits behind a UPnP/NAT-PMP router (real miniupnpd), the
 receiver behind a symmetric NAT, UDP hole punching left out (FERRY_NO_UDP=1) and the links at
-200 Mbit/s. TCP simultaneous open cannot pass the symmetric NAT, so the transfer starts on the
-relay; the sender's router maps a port, the receiver dials it, and the transfer moves there.
-Checks: the router holds a mapping to the sender during the transfer, both sides report the move
-to a direct TCP path at the router's public address, the file is intact, and the mapping is gone
-once the sender exits."""
+200 Mbit/s. TCP simultaneous open cannot pass the symmetric NAT, so only the port the sender's
+router maps lets the receiver dial in: where the mapping is ready before the relay (the router
+answers within ~0.1 s) the transfer goes direct from the start, otherwise it starts on the relay
+and moves there. Checks: the router holds a mapping to the sender during the transfer, both sides
+end on a direct TCP path, the receiver's at the router's public address, the file is intact, and
+the mapping is gone once the sender exits. (Moving from the relay is lab.migration's test.)"""
 import filecmp
 import json
 import os
@@ -64,13 +65,12 @@ def main():
             for e in connected)))
         if rc != 0:
             problems.append("the %s failed: %s" % (side, err.strip()[-300:]))
-        if not any(e.get("moved") and e["path"] == "direct" and e["transport"] == "tcp"
-                   for e in connected):
-            problems.append("the %s did not move to a direct TCP path" % side)
-    moved = [json.loads(l) for l in r_out.splitlines() if '"moved":true' in l]
-    if moved and not moved[0]["peer"].startswith(wan + ":"):
+        if not connected or connected[-1]["path"] != "direct" or connected[-1]["transport"] != "tcp":
+            problems.append("the %s did not end on a direct TCP path" % side)
+    direct = [json.loads(l) for l in r_out.splitlines() if '"connected"' in l and '"direct"' in l]
+    if direct and not direct[-1]["peer"].startswith(wan + ":"):
         problems.append("the receiver's direct path is not the router's public address %s: %s"
-                        % (wan, moved[0]["peer"]))
+                        % (wan, direct[-1]["peer"]))
     if not delivered:
         problems.append("the file did not arrive intact")
     for p in problems:
