@@ -15,13 +15,12 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/post.hpp>
-#include <cctype>
 #include <map>
 #include <mutex>
-#include <string_view>
 #include <thread>
 
 #include "proto/pcp.hpp"
+#include "proto/ssdp.hpp"
 
 namespace ferry::net {
 
@@ -34,8 +33,8 @@ constexpr std::uint32_t kLeaseSeconds = 3600;
 // The workers block in library calls that cannot be interrupted, so a transfer may end while one
 // still waits for its deadline. They are joined before the process exits (a thread still running
 // in exit() races the runtime's own teardown) and before the io_context they post to is gone.
-// Joining sets g_stopping: NAT-PMP and PCP then give up within 100 ms; UPnP's discovery cannot be
-// cut short and takes about its delay (under a second).
+// Joining sets g_stopping: discovery and the NAT-PMP and PCP exchanges then give up within 100 ms
+// (a request to a router that did answer still takes what the router takes).
 std::mutex g_workers_mutex;
 std::vector<std::thread> g_workers;
 std::atomic<bool> g_stopping{false};
@@ -73,16 +72,11 @@ namespace {
 
 void release_mappings(PortMapper::State& state, bool now);
 
-// SSDP (UPnP's discovery): asks every Internet gateway device on the LAN to answer (one M-SEARCH
-// per type a router may announce, to 239.255.255.250:1900) and returns the description URLs of
-// those that do, within `wait`, 100 ms after the first answer, or sooner when the process ends.
-// (miniupnpc's upnpDiscover() does the same but cannot be cut short, and asks for one type after
-// another, each with the whole wait.)
+// SSDP (proto/ssdp.hpp): asks every Internet gateway device on the LAN to answer, for every type
+// one may announce at once, and returns the description URLs of those that do, within `wait`,
+// 100 ms after the first answer, or sooner when the process ends. (miniupnpc's upnpDiscover()
+// cannot be cut short, and asks for one type after another, each with the whole wait.)
 std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait) {
-  static const char* const kTypes[] = {"urn:schemas-upnp-org:device:InternetGatewayDevice:1",
-                                       "urn:schemas-upnp-org:service:WANIPConnection:1",
-                                       "urn:schemas-upnp-org:service:WANPPPConnection:1",
-                                       "upnp:rootdevice"};
   std::vector<std::string> found;
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return found;
@@ -90,12 +84,10 @@ std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait) {
   ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  to.sin_port = htons(1900);
-  to.sin_addr.s_addr = inet_addr("239.255.255.250");
-  for (const char* type : kTypes) {
-    const std::string search =
-        std::string("M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nST: ") + type +
-        "\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\n\r\n";
+  to.sin_port = htons(proto::kSsdpPort);
+  to.sin_addr.s_addr = inet_addr(proto::kSsdpAddress);
+  for (const char* type : proto::kSsdpGatewayTypes) {
+    const std::string search = proto::ssdp_search(type);
     ::sendto(fd, search.data(), search.size(), 0, reinterpret_cast<const sockaddr*>(&to),
              sizeof to);
   }
@@ -108,24 +100,10 @@ std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait) {
     if (::poll(&p, 1, static_cast<int>(std::max<long long>(ms, 0))) > 0) {
       std::array<char, 2048> buf{};
       const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-      // An HTTP-style answer; its LOCATION header names the device's description.
-      std::string_view rest(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
-      while (!rest.empty()) {
-        const auto end = rest.find("\r\n");
-        const std::string_view line = rest.substr(0, end);
-        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
-        if (line.size() < 9 || !std::equal(line.begin(), line.begin() + 9, "location:",
-                                           [](char a, char b) { return std::tolower(a) == b; })) {
-          continue;
-        }
-        std::string url(line.substr(9));
-        url.erase(0, url.find_first_not_of(" \t"));
-        url.erase(url.find_last_not_of(" \t") + 1);
-        if (url.rfind("http://", 0) == 0 &&
-            std::find(found.begin(), found.end(), url) == found.end()) {
-          found.push_back(url);
-          deadline = std::min(deadline, std::chrono::steady_clock::now() + kStopCheck);
-        }
+      auto url = proto::ssdp_location({buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
+      if (url && std::find(found.begin(), found.end(), *url) == found.end()) {
+        found.push_back(std::move(*url));
+        deadline = std::min(deadline, std::chrono::steady_clock::now() + kStopCheck);
       }
     }
     now = std::chrono::steady_clock::now();

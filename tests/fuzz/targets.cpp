@@ -13,6 +13,7 @@
 #include "proto/relay_hello.hpp"
 #include "proto/rendezvous_message.hpp"
 #include "proto/server_url.hpp"
+#include "proto/ssdp.hpp"
 #include "proto/stun.hpp"
 
 namespace ferry::fuzz {
@@ -92,6 +93,7 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_probe({d, n}, Key{});
   (void)parse_direct_code("direct-" + to_base64url({d, n}));
   (void)decode_pcp_map_response({d, n});
+  (void)ssdp_location({reinterpret_cast<const char*>(d), n});
   return 0;
 }
 Seeds peer_seeds() {
