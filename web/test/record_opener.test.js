@@ -3,6 +3,7 @@
 // give the same plaintexts, refuse a forged record, and stop cleanly once freed.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 
 import sodiumLib from 'libsodium-wrappers-sumo';
 import { RelayStream, recordOpener } from '../src/session.js';
@@ -21,12 +22,13 @@ function streamOf(pieces) {
   return stream;
 }
 
-// Records of these plaintext sizes, sealed by a fresh stream, cut into pieces of `piece` bytes.
-function sealed(sizes, piece) {
+// Records of these plaintext sizes, sealed by a fresh stream, cut into pieces of `piece` bytes;
+// tags[i] (default TAG_MESSAGE) is record i's tag.
+function sealed(sizes, piece, tags = []) {
   const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
   const push = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
-  const plains = sizes.map((n) => sodium.randombytes_buf(n));
-  const ciphers = plains.map((p) => sodium.crypto_secretstream_xchacha20poly1305_push(push.state, p, null, 0));
+  const plains = sizes.map((n) => new Uint8Array(crypto.randomBytes(n))); // (libsodium.js's own is slow in Node)
+  const ciphers = plains.map((p, i) => sodium.crypto_secretstream_xchacha20poly1305_push(push.state, p, null, tags[i] || 0));
   const all = new Uint8Array(ciphers.reduce((a, c) => a + c.length, 0));
   let at = 0;
   for (const c of ciphers) {
@@ -40,9 +42,11 @@ function sealed(sizes, piece) {
 
 for (const raw of [true, false]) {
   test(`records in pieces open to what was sealed (${raw ? "libsodium's memory" : 'wrapper'})`, async () => {
-    const sizes = [1, 4096, (1 << 20) - 1, 1 << 20, 17, 70000];
+    const sizes = [0, 1, 4096, (1 << 20) - 1, 1 << 20, 17, 70000];
+    const REKEY = sodium.crypto_secretstream_xchacha20poly1305_TAG_REKEY;
+    const tags = sizes.map((_, i) => (i === 2 ? REKEY : 0)); // the key changes after the third
     for (const piece of [1000, 65536, 3 << 20]) {
-      const { key, header, plains, ciphers, pieces } = sealed(sizes, piece);
+      const { key, header, plains, ciphers, pieces } = sealed(sizes, piece, tags);
       const pull = sodium.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
       const open = recordOpener(sodium, pull, streamOf(pieces), { raw });
       for (let i = 0; i < plains.length; i++) {
@@ -60,6 +64,16 @@ for (const raw of [true, false]) {
     const open = recordOpener(sodium, pull, streamOf(flipped), { raw });
     assert.ok(await open(ciphers[0].length));
     assert.equal(await open(ciphers[1].length), null);
+  });
+
+  test(`records out of order or replayed do not open (${raw ? "libsodium's memory" : 'wrapper'})`, async () => {
+    const { key, header, ciphers } = sealed([100, 200], 1 << 20);
+    const pull = () => sodium.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
+    const swapped = recordOpener(sodium, pull(), streamOf([ciphers[1], ciphers[0]]), { raw });
+    assert.equal(await swapped(ciphers[1].length), null);
+    const replayed = recordOpener(sodium, pull(), streamOf([ciphers[0], ciphers[0]]), { raw });
+    assert.ok(await replayed(ciphers[0].length));
+    assert.equal(await replayed(ciphers[0].length), null);
   });
 }
 
