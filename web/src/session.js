@@ -146,19 +146,7 @@ export class RelayStream {
       return out;
     }
     const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0];
-      const take = Math.min(c.length - this.head, n - at);
-      out.set(c.subarray(this.head, this.head + take), at);
-      at += take;
-      this.head += take;
-      if (this.head === c.length) {
-        this.chunks.shift();
-        this.head = 0;
-      }
-    }
-    this.available -= n;
+    await this.readInto(n, (piece, at) => out.set(piece, at));
     return out;
   }
 }
@@ -236,6 +224,7 @@ export function recordOpener(sodium, pull, stream, { raw = true } = {}) {
     if (!freed) lib.HEAPU8.set(piece, cipher + at);
   };
   const open = async (len) => {
+    if (len > MAX_RECORD) return null;
     await stream.readInto(len, put);
     if (freed) throw new ProtocolError('peer_gone', 'the connection was closed');
     // (state, m, mlen_p, tag_p, c, clen as two 32-bit halves, ad, adlen as two halves)
