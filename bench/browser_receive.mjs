@@ -50,17 +50,24 @@ function cpuOf(pid) {
     return 0; // gone
   }
 }
-// Chromium's CPU seconds by process kind (--type=renderer, utility (the network service), gpu-process;
-// the browser process has none).
-function chromiumCpu() {
-  const out = {};
+// The processes of the Chromium that playwright launched: { pid, cmd }.
+function chromiumProcesses() {
+  const out = [];
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmd.includes('chromium')) continue;
-      const kind = (/--type=([a-z-]+)/.exec(cmd) || [null, 'browser'])[1];
-      out[kind] = (out[kind] || 0) + cpuOf(pid);
+      if (cmd.includes('chromium') && cmd.includes('playwright')) out.push({ pid, cmd });
     } catch { /* gone */ }
+  }
+  return out;
+}
+// Chromium's CPU seconds by process kind (its --type: renderer, utility (the network service),
+// gpu-process; "browser" for the main process, which has none).
+function chromiumCpu() {
+  const out = {};
+  for (const { pid, cmd } of chromiumProcesses()) {
+    const kind = (/--type=([a-z-]+)/.exec(cmd) || [null, 'browser'])[1];
+    out[kind] = (out[kind] || 0) + cpuOf(pid);
   }
   return out;
 }
@@ -77,10 +84,8 @@ function ferryTimed(args) {
 
 function chromiumRss() {
   let total = 0;
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  for (const { pid } of chromiumProcesses()) {
     try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmd.includes('chromium') || !cmd.includes('playwright')) continue;
       const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) total += Number(m[1]) * 1024;
     } catch { /* gone */ }
