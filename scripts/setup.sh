@@ -13,6 +13,8 @@ PACKAGES=(
   # port mapping: UPnP-IGD and NAT-PMP clients
   libminiupnpc-dev libnatpmp-dev
   python3 iproute2 nftables conntrack procps util-linux
+  # ferry serve's tests: certificates to serve and reload, its systemd unit checked
+  openssl systemd
   openssh-server openssh-client iperf3 time
   # the network lab's real routers and proxy
   miniupnpd-nftables miniupnpc stun-server tinyproxy

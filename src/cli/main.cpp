@@ -13,10 +13,11 @@
 #include "cli/config.hpp"
 #include "cli/console.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/serve.hpp"
+#include "cli/version.hpp"
 #include "net/asio.hpp"
 #include "net/port_mapping.hpp"
 #include "proto/names.hpp"
-#include "server/server.hpp"
 #include "session/direct.hpp"
 #include "session/doctor.hpp"
 #include "session/transfer.hpp"
@@ -75,79 +76,6 @@ bool no_udp() {
 int usage_error(const std::string& sentence) {
   std::cerr << "ferry: " << sentence << "\n";
   return cli::exit_status(Errc::usage);
-}
-
-proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos)
-    return proto::fail(Errc::usage, "--listen takes ADDRESS:PORT, e.g. 0.0.0.0:4300");
-  std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(host, ec);
-  int port = -1;
-  try {
-    std::size_t used = 0;
-    port = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1) port = -1;
-  } catch (const std::exception&) {
-  }
-  if (ec || port < 0 || port > 65535) {
-    return proto::fail(Errc::usage,
-                       "--listen \"" + text + "\" is not ADDRESS:PORT, e.g. 0.0.0.0:4300");
-  }
-  return net::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
-}
-
-// --relay-key-file: 64 hex digits, the key a pool of servers shares to sign and check grants.
-proto::Result<proto::RelayKey> read_relay_key(const std::string& path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text)) return proto::fail(Errc::usage, "--relay-key-file: cannot read " + path);
-  const auto bytes = proto::from_hex(text);
-  proto::RelayKey key{};
-  if (!bytes || bytes->size() != key.size()) {
-    return proto::fail(Errc::usage, "--relay-key-file: " + path +
-                                        " must hold 64 hex digits (e.g. from `openssl rand -hex "
-                                        "32`)");
-  }
-  std::copy(bytes->begin(), bytes->end(), key.begin());
-  return key;
-}
-
-int serve(const std::string& listen_text, server::ServerOptions options,
-          const std::string& relay_key_file) {
-  auto listen = parse_listen(listen_text);
-  if (!listen) return usage_error(listen.error().detail);
-  if (!options.public_url.empty()) {
-    if (auto u = proto::parse_server_url(options.public_url); !u)
-      return usage_error("--public-url: " + u.error().detail);
-  }
-  if (!relay_key_file.empty()) {
-    auto key = read_relay_key(relay_key_file);
-    if (!key) return usage_error(key.error().detail);
-    options.relay_key = *key;
-  }
-  asio::io_context io;
-  options.listen = *listen;
-  server::Server srv(io, options);
-  if (auto r = srv.start(); !r) return usage_error(r.error().detail);
-  const auto ep = srv.local_endpoint();
-  std::cout << "ferry server listening on " << ep.address().to_string() << ":" << ep.port()
-            << "\npublic URL: " << srv.public_url() << "\n";
-  if (srv.stun_ports().empty()) {
-    std::cout << "STUN off (--no-stun)\n";
-  } else {
-    std::cout << "STUN on UDP ports " << srv.stun_ports()[0] << " and " << srv.stun_ports()[1]
-              << "\n";
-  }
-  std::cout << std::flush;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) { io.stop(); });
-  io.run();
-  return 0;
 }
 
 int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool json) {
@@ -236,70 +164,13 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"ferry: send files from any computer to any other, end-to-end encrypted"};
   app.require_subcommand(1);
+  const std::string version =
+      std::string("ferry ") + cli::kVersion + " (git " + cli::kGitRevision + ")";
+  app.set_version_flag("--version", version);
+  auto* version_cmd = app.add_subcommand("version", "Print the version and the git revision");
 
-  std::string listen = "0.0.0.0:4300";
-  server::ServerOptions serve_options;
-  auto& relay_limits = serve_options.relay;
-  std::string relay_key_file;
-  std::int64_t max_duration = relay_limits.max_duration.count();
-  std::int64_t peer_wait = relay_limits.wait_for_peer.count();
-  auto* serve_cmd = app.add_subcommand("serve", "Run the rendezvous and relay server");
-  serve_cmd->add_option("--listen", listen, "ADDRESS:PORT to listen on")->capture_default_str();
-  serve_cmd->add_option("--public-url", serve_options.public_url,
-                        "The URL clients use to reach this server");
-  serve_cmd
-      ->add_option("--claims-per-minute", serve_options.claims_per_minute,
-                   "Codes one address may try per minute (each try burns a code)")
-      ->capture_default_str();
-  serve_cmd->add_option("--tls-cert", serve_options.tls_cert,
-                        "PEM certificate chain: also speak TLS (https, wss) on the port");
-  serve_cmd->add_option("--tls-key", serve_options.tls_key, "PEM private key of --tls-cert");
-  bool no_stun = false;
-  serve_cmd->add_flag("--no-stun", no_stun, "Run no STUN responder on UDP");
-  serve_cmd->add_option("--stun-port", serve_options.stun_ports[0],
-                        "UDP port of the STUN responder (default: the TCP port)");
-  serve_cmd->add_option("--stun-alt-port", serve_options.stun_ports[1],
-                        "Its second UDP port (default: the next one)");
-  std::string stun_alternate_ip;
-  serve_cmd->add_option("--stun-alternate-ip", stun_alternate_ip,
-                        "A second address of this host: STUN answers from it too, so clients "
-                        "can tell their NAT's filtering apart fully");
-  bool no_relay = false;
-  serve_cmd->add_flag("--no-relay", no_relay,
-                      "Introduce peers only: carry no bytes (peers without a direct path fail)");
-  serve_cmd->add_option("--relay-key-file", relay_key_file,
-                        "File with the 32-byte hex key that signs relay grants (shared by a pool "
-                        "of servers; random per start when not given)");
-  serve_cmd
-      ->add_option("--relay-max-bytes", relay_limits.max_bytes,
-                   "Bytes one relayed transfer may move, e.g. 10G (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--relay-rate", relay_limits.rate,
-                   "Bytes per second for one relayed transfer, e.g. 50M (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--relay-bandwidth", relay_limits.bandwidth,
-                   "Bytes per second for all relayed transfers together (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--relay-max-duration", max_duration,
-                   "Seconds one relayed transfer may last (0: no limit)")
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--relay-wait", peer_wait, "Seconds the relay holds a peer for the other one")
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--relay-per-address", relay_limits.per_address,
-                   "Relay connections one address may hold at once")
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--relay-connects-per-minute", relay_limits.connects_per_minute,
-                   "Relay connections one address may open per minute")
-      ->capture_default_str();
+  cli::ServeFlags serve_flags;
+  auto* serve_cmd = cli::add_serve_command(app, serve_flags);
 
   std::string server_flag;
   std::string code_flag;
@@ -355,20 +226,11 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::exit_status(Errc::usage);
   }
 
-  if (*serve_cmd) {
-    serve_options.relay_enabled = !no_relay;
-    serve_options.stun = !no_stun;
-    if (!stun_alternate_ip.empty()) {
-      boost::system::error_code ec;
-      serve_options.stun_alternate_ip = asio::ip::make_address(stun_alternate_ip, ec);
-      if (ec)
-        return usage_error("--stun-alternate-ip: \"" + stun_alternate_ip +
-                           "\" is not an IP address");
-    }
-    relay_limits.max_duration = std::chrono::seconds(std::max<std::int64_t>(0, max_duration));
-    relay_limits.wait_for_peer = std::chrono::seconds(std::max<std::int64_t>(1, peer_wait));
-    return serve(listen, serve_options, relay_key_file);
+  if (*version_cmd) {
+    std::cout << version << "\n";
+    return 0;
   }
+  if (*serve_cmd) return cli::run_serve(serve_flags);
 
   auto server = cli::resolve_server(server_flag);
   if (!server) return usage_error(server.error().detail);

@@ -43,4 +43,9 @@ GrantCheck check_relay_grant(const RelayKey& key, ByteView token, std::uint64_t 
   return GrantCheck::ok;
 }
 
+bool is_probe_grant(ByteView token) {
+  return token.size() == kRelayGrantBytes &&
+         std::all_of(token.begin(), token.end(), [](std::uint8_t b) { return b == 0; });
+}
+
 }  // namespace ferry::proto

@@ -27,6 +27,10 @@ enum class GrantCheck { ok, malformed, forged, expired };
 // session || expiry (big-endian) || BLAKE2b-128 keyed MAC of both.
 Bytes sign_relay_grant(const RelayKey& key, const RelayGrant& grant);
 // now is unix seconds (the caller reads the clock); out is set only when the result is ok.
+// An all-zero grant is a probe (ferry doctor checking that a relay answers): never signed by
+// anyone, refused like a forged one, but counted as a probe.
+bool is_probe_grant(ByteView token);
+
 GrantCheck check_relay_grant(const RelayKey& key, ByteView token, std::uint64_t now,
                              RelayGrant& out);
 

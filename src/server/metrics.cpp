@@ -9,22 +9,41 @@ void metric(std::string& out, std::string_view name, std::string_view type, std:
          " " + std::string(type) + "\n" + std::string(name) + " " + std::to_string(value) + "\n";
 }
 
-void labelled(std::string& out, std::string_view name, std::string_view help,
-              const std::map<std::string, std::uint64_t>& values) {
+template <class Map>
+void labelled(std::string& out, std::string_view name, std::string_view help, const Map& values,
+              std::string_view label = "reason", std::string_view type = "counter") {
   out += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
-         " counter\n";
-  for (const auto& [reason, v] : values) {
-    out += std::string(name) + "{reason=\"" + reason + "\"} " + std::to_string(v) + "\n";
+         " " + std::string(type) + "\n";
+  for (const auto& [key, v] : values) {
+    out += std::string(name) + "{" + std::string(label) + "=\"" + std::string(key) + "\"} " +
+           std::to_string(v) + "\n";
   }
 }
 }  // namespace
 
 std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& relay,
-                           const ServerCounters& server) {
+                           const ServerCounters& server, const StunStats& stun) {
   std::string out;
   metric(out, "ferry_connections", "gauge", "Connections open to this server.", server.connections);
+  std::map<std::string_view, std::size_t> stages;
+  for (std::size_t i = 0; i < kConnectionStages; ++i) {
+    stages[stage_name(static_cast<ConnectionStage>(i))] = server.by_stage[i];
+  }
+  labelled(out, "ferry_connections_by_stage", "Connections open now, by stage.", stages, "stage",
+           "gauge");
   metric(out, "ferry_connections_refused_total", "counter",
-         "Connections closed at once because the server was full.", server.connections_refused);
+         "Connections closed at once: the server or their address had too many.",
+         server.connections_refused);
+  metric(out, "ferry_connections_evicted_total", "counter",
+         "Connections that had proved nothing yet, closed to make room for new ones.",
+         server.evicted);
+  labelled(out, "ferry_refused_total",
+           "Connections refused or ended by a limit, a deadline or a check, by reason.",
+           server.refused);
+  metric(out, "ferry_stun_answered_total", "counter", "STUN requests answered.", stun.answered);
+  labelled(out, "ferry_stun_limited_total", "STUN requests left unanswered over a rate limit.",
+           std::map<std::string_view, std::uint64_t>{{"address", stun.limited_address},
+                                                     {"total", stun.limited_total}});
   metric(out, "ferry_rendezvous_waiting", "gauge", "Codes waiting for their receiver.",
          rendezvous.waiting);
   metric(out, "ferry_rendezvous_paired_clients", "gauge", "Clients in a pair.", rendezvous.paired);
@@ -36,7 +55,8 @@ std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& 
          relay.active);
   metric(out, "ferry_relay_sessions_total", "counter", "Relayed sessions paired.", relay.sessions);
   metric(out, "ferry_relay_bytes_total", "counter", "Bytes forwarded by the relay.", relay.bytes);
-  labelled(out, "ferry_relay_refused_total", "Relay connections refused, by reason.",
+  labelled(out, "ferry_relay_refused_total",
+           "Relay connections refused, by reason (probe: ferry doctor checking the relay).",
            relay.refused);
   labelled(out, "ferry_relay_ended_total", "Relayed sessions the relay ended at a limit, by limit.",
            relay.ended);

@@ -5,18 +5,24 @@
 #include <cstdint>
 #include <string>
 
+#include "server/connection_table.hpp"
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
+#include "server/stun_responder.hpp"
 
 namespace ferry::server {
 
 struct ServerCounters {
-  std::size_t connections = 0;            // open now
+  std::size_t connections = 0;  // open now
+  std::array<std::size_t, kConnectionStages> by_stage{};
   std::uint64_t claims_refused = 0;       // over the per-address claim budget
-  std::uint64_t connections_refused = 0;  // over max_connections
+  std::uint64_t connections_refused = 0;  // over the connection caps, in all or per address
+  std::uint64_t evicted = 0;              // unproven connections closed to make room
+  // Connections refused or ended by a limit, a deadline or a check, by reason.
+  std::map<std::string, std::uint64_t, std::less<>> refused;
 };
 
 std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& relay,
-                           const ServerCounters& server);
+                           const ServerCounters& server, const StunStats& stun);
 
 }  // namespace ferry::server

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "server/server_log.hpp"
+
 namespace ferry::server {
 
 using namespace net;
@@ -39,17 +41,17 @@ awaitable<void> sleep_until(Clock::time_point t) {
 // A connection that presented a good grant. It holds one of its address's slots until it ends
 // (the counts are shared: a waiter may outlive the relay when the server stops).
 struct Relay::Waiter {
-  Waiter(std::unique_ptr<RelayLink> l, std::string a, std::shared_ptr<AddressCounts> c,
+  Waiter(std::unique_ptr<RelayLink> l, ClientAddress c, std::shared_ptr<AddressCounts> n,
          asio::any_io_executor ex)
-      : link(std::move(l)), address(std::move(a)), counts(std::move(c)), timer(ex) {
-    ++(*counts)[address];
+      : link(std::move(l)), client(std::move(c)), counts(std::move(n)), timer(ex) {
+    ++(*counts)[client.group];
   }
   ~Waiter() {
     link->close();
-    if (--(*counts)[address] == 0) counts->erase(address);
+    if (--(*counts)[client.group] == 0) counts->erase(client.group);
   }
   std::unique_ptr<RelayLink> link;
-  std::string address;
+  ClientAddress client;
   std::shared_ptr<AddressCounts> counts;
   asio::steady_timer timer;
   bool taken = false;     // paired: the peer's coroutine forwards for both
@@ -67,6 +69,8 @@ struct Relay::Session {
   bool writing[2] = {false, false};
   bool end_sent[2] = {false, false};
   std::optional<std::string> end_text;  // set when the relay ends the session at a limit
+  std::string end_reason = "done";      // for the log: done, or the limit that ended it
+  std::uint64_t id = 0;                 // for the log: the how-many-th session
 };
 
 Relay::Relay(RelayLimits limits, proto::RelayKey key)
@@ -79,9 +83,15 @@ proto::Bytes Relay::issue_grant(const proto::Bytes& session_id) {
   return proto::sign_relay_grant(key_, g);
 }
 
-awaitable<void> Relay::refuse(RelayLink& link, RelayStatus status, std::string reason,
-                              std::string text) {
+awaitable<void> Relay::refuse(RelayLink& link, const ClientAddress& client, RelayStatus status,
+                              std::string reason, std::string text) {
   ++stats_.refused[reason];
+  // A peer that never came (the transfer went direct), a retry, a doctor's probe: the everyday.
+  // Bad grants and limits are worth an operator's look.
+  const bool everyday =
+      reason == "probe" || reason == "peer_timeout" || reason == "replaced" || reason == "used";
+  log_throttled("relay_refused/" + reason, everyday ? spdlog::level::info : spdlog::level::warn,
+                "relay_refused", {{"reason", reason}, {"client", client.ip}});
   error_code ec;
   link.expires_after(std::chrono::seconds(5));
   co_await link.send_status(status, ec);
@@ -97,36 +107,40 @@ void Relay::sweep(std::uint64_t now) {
   }
 }
 
-awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string address,
+awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, ClientAddress client,
                               proto::ByteView hello_bytes) {
   auto ex = co_await asio::this_coro::executor;
-  if (!connects_.allow(address, Clock::now())) {
-    co_return co_await refuse(*link, RelayStatus::limit, "connect_rate",
+  if (!connects_.allow(client.group, Clock::now())) {
+    co_return co_await refuse(*link, client, RelayStatus::limit, "connect_rate",
                               "too many relay connections from your address in the last "
                               "minute; wait a minute and try again");
   }
-  const auto slots = per_address_->find(address);
+  const auto slots = per_address_->find(client.group);
   if (slots != per_address_->end() && slots->second >= limits_.per_address) {
     co_return co_await refuse(
-        *link, RelayStatus::limit, "address_limit",
+        *link, client, RelayStatus::limit, "address_limit",
         "too many relayed transfers from your address at once (the relay allows " +
             std::to_string(limits_.per_address) + "); let some finish first");
   }
   const auto hello = proto::decode_relay_hello(hello_bytes);
-  if (!hello) co_return co_await refuse(*link, RelayStatus::malformed, "malformed");
+  if (!hello) co_return co_await refuse(*link, client, RelayStatus::malformed, "malformed");
+  if (proto::is_probe_grant(hello->grant)) {
+    // ferry doctor: answered like a forged grant (what older doctors expect), counted apart.
+    co_return co_await refuse(*link, client, RelayStatus::forged, "probe");
+  }
   proto::RelayGrant grant;
   const std::uint64_t now = unix_now();
   switch (proto::check_relay_grant(key_, hello->grant, now, grant)) {
     case proto::GrantCheck::ok:
       break;
     case proto::GrantCheck::malformed:
-      co_return co_await refuse(*link, RelayStatus::malformed, "malformed");
+      co_return co_await refuse(*link, client, RelayStatus::malformed, "malformed");
     case proto::GrantCheck::forged:
-      co_return co_await refuse(*link, RelayStatus::forged, "forged");
+      co_return co_await refuse(*link, client, RelayStatus::forged, "forged");
     case proto::GrantCheck::expired:
-      co_return co_await refuse(*link, RelayStatus::expired, "expired");
+      co_return co_await refuse(*link, client, RelayStatus::expired, "expired");
   }
-  auto self = std::make_shared<Waiter>(std::move(link), std::move(address), per_address_, ex);
+  auto self = std::make_shared<Waiter>(std::move(link), std::move(client), per_address_, ex);
   error_code ec;
   self->link->expires_after(std::chrono::seconds(5));
   co_await self->link->send_status(RelayStatus::waiting, ec);
@@ -137,7 +151,9 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string addre
   auto [it, fresh] = sessions_.try_emplace(grant.session);
   Entry& entry = it->second;
   if (fresh) entry.expires = grant.expires;
-  if (entry.used) co_return co_await refuse(*self->link, RelayStatus::unknown_grant, "used");
+  if (entry.used) {
+    co_return co_await refuse(*self->link, self->client, RelayStatus::unknown_grant, "used");
+  }
   const int me = hello->side == proto::Side::sender ? 0 : 1;
   if (auto old = entry.sides[me]) {  // the same side again (a retry on another transport)
     old->replaced = true;
@@ -158,9 +174,9 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, std::string addre
   const auto again = sessions_.find(grant.session);
   if (again != sessions_.end() && again->second.sides[me] == self) again->second.sides[me].reset();
   if (self->replaced) {
-    co_return co_await refuse(*self->link, RelayStatus::side_taken, "replaced");
+    co_return co_await refuse(*self->link, self->client, RelayStatus::side_taken, "replaced");
   }
-  co_await refuse(*self->link, RelayStatus::timeout, "peer_timeout");
+  co_await refuse(*self->link, self->client, RelayStatus::timeout, "peer_timeout");
 }
 
 awaitable<void> Relay::forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b) {
@@ -177,6 +193,9 @@ awaitable<void> Relay::forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter
   }
   ++stats_.sessions;
   ++stats_.active;
+  session->id = stats_.sessions;
+  log_event(spdlog::level::info, "relay_start",
+            {{"session", session->id}, {"client_a", a->client.ip}, {"client_b", b->client.ip}});
   if (limits_.max_duration.count() > 0) {
     session->lifetime.expires_after(limits_.max_duration);
     session->lifetime.async_wait([this, weak = std::weak_ptr<Session>(session)](error_code e) {
@@ -195,6 +214,7 @@ void Relay::end_session(const std::shared_ptr<Session>& s, const std::string& re
                         std::string text) {
   if (s->end_text) return;
   ++stats_.ended[reason];
+  s->end_reason = reason;
   s->end_text = std::move(text);
   for (int side = 0; side < 2; ++side) {
     // A pump in the middle of writing to this side sends the end itself when its write is done.
@@ -245,6 +265,14 @@ awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
   if (--session->running == 0) {
     session->lifetime.cancel();
     --stats_.active;
+    log_event(
+        spdlog::level::info, "relay_end",
+        {{"session", session->id},
+         {"bytes", session->bytes},
+         {"seconds",
+          std::round(std::chrono::duration<double>(Clock::now() - session->start).count() * 1000) /
+              1000},
+         {"reason", session->end_reason}});
     in.close();
     out.close();
   }

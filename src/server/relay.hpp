@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "proto/relay_grant.hpp"
+#include "server/client_address.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/relay_link.hpp"
 
@@ -26,8 +27,8 @@ struct RelayLimits {
   std::uint64_t max_bytes = std::uint64_t{64} << 30;  // per session, both directions; 0: none
   std::uint64_t rate = 0;                             // bytes/s per session; 0: none
   std::chrono::seconds max_duration{6 * 3600};        // per session; 0: none
-  std::size_t per_address = 32;                       // connections at once from one address
-  std::size_t connects_per_minute = 120;              // per address
+  std::size_t per_address = 32;                       // connections at once from one address group
+  std::size_t connects_per_minute = 120;              // per address group
   std::uint64_t bandwidth = 0;                        // bytes/s for all sessions; 0: none
 };
 
@@ -46,8 +47,8 @@ class Relay {
 
   // Signs a grant for a new session, valid for the grant lifetime from now.
   proto::Bytes issue_grant(const proto::Bytes& session_id);
-  // Takes over a connection whose hello was read; address is the client's.
-  net::awaitable<void> handle(std::unique_ptr<RelayLink> link, std::string address,
+  // Takes over a connection whose hello was read; its limits count by the client's group.
+  net::awaitable<void> handle(std::unique_ptr<RelayLink> link, ClientAddress client,
                               proto::ByteView hello);
   RelayStats stats() const;
   const RelayLimits& limits() const { return limits_; }
@@ -62,8 +63,8 @@ class Relay {
   };
 
   // Says status (then text, or the status's own sentence) and closes; counts it under reason.
-  net::awaitable<void> refuse(RelayLink& link, proto::RelayStatus status, std::string reason,
-                              std::string text = {});
+  net::awaitable<void> refuse(RelayLink& link, const ClientAddress& client,
+                              proto::RelayStatus status, std::string reason, std::string text = {});
   void sweep(std::uint64_t now);
   net::awaitable<void> forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b);
   net::awaitable<void> pump(std::shared_ptr<Session> session, int from);

@@ -1,7 +1,6 @@
 #include "server/server.hpp"
 
-#include <spdlog/spdlog.h>
-
+#include <sys/socket.h>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -14,6 +13,7 @@
 #include "net/byte_stream.hpp"
 #include "net/tcp.hpp"
 #include "server/pages.hpp"
+#include "server/server_log.hpp"
 
 namespace ferry::server {
 
@@ -21,33 +21,97 @@ using namespace net;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 
+// The server's view of its connections: the table of limits (connection_table.hpp) and, for each
+// connection, how to cut it (shutdown of its socket: pending reads end, the coroutine unwinds).
+// Shared with every connection so that one outliving the server (at exit) unregisters safely.
+class Server::Registry {
+ public:
+  explicit Registry(ConnectionLimits limits) : table(limits) {}
+  ConnectionTable table;
+  std::unordered_map<ConnectionTable::Id, int> sockets;  // native handles, to evict
+  ServerCounters counters;
+
+  // Counts a refusal or a deadline under its reason and logs it (throttled: floods are summed).
+  void refuse(std::string_view reason, const ClientAddress& client, std::string_view detail = {}) {
+    const auto it = counters.refused.find(reason);
+    if (it == counters.refused.end()) {
+      counters.refused.emplace(std::string(reason), 1);
+    } else {
+      ++it->second;
+    }
+    const std::string key = "refused/" + std::string(reason);
+    if (detail.empty()) {
+      log_throttled(key, spdlog::level::warn, "refused",
+                    {{"reason", reason}, {"client", client.ip}});
+    } else {
+      log_throttled(key, spdlog::level::warn, "refused",
+                    {{"reason", reason}, {"client", client.ip}, {"detail", detail}});
+    }
+  }
+
+  void evict(ConnectionTable::Id id) {
+    const auto it = sockets.find(id);
+    if (it == sockets.end()) return;
+    ::shutdown(it->second, SHUT_RDWR);
+    sockets.erase(it);
+    ++counters.evicted;
+  }
+};
+
+struct Server::Connection {
+  Connection(std::shared_ptr<Registry> r, ConnectionTable::Id i, ClientAddress c)
+      : registry(std::move(r)), id(i), client(std::move(c)) {}
+  ~Connection() {
+    registry->table.remove(id);
+    registry->sockets.erase(id);
+  }
+  void stage(ConnectionStage s) {
+    registry->table.set_stage(id, s);
+    if (!evictable(s)) registry->sockets.erase(id);  // its socket may now move anywhere
+  }
+  std::shared_ptr<Registry> registry;
+  ConnectionTable::Id id;
+  ClientAddress client;
+};
+
 // One rendezvous client: reads frames into the Rendezvous, writes what it delivers in order.
 class Server::RendezvousConnection : public Client,
                                      public std::enable_shared_from_this<RendezvousConnection> {
  public:
-  RendezvousConnection(WebSocket ws, std::string address, Rendezvous& rendezvous,
-                       AddressRateLimiter& claims, ServerCounters& counters,
-                       std::chrono::seconds nameplate_ttl, std::vector<std::uint16_t> stun_ports)
+  RendezvousConnection(WebSocket ws, std::shared_ptr<Connection> conn, Rendezvous& rendezvous,
+                       AddressRateLimiter& claims, const ServerOptions& options,
+                       std::vector<std::uint16_t> stun_ports)
       : ws_(std::move(ws)),
+        conn_(std::move(conn)),
         stun_ports_(std::move(stun_ports)),
         rendezvous_(rendezvous),
         claims_(claims),
-        counters_(counters),
         wake_(ws_.get_executor()),
         ttl_(ws_.get_executor()),
-        nameplate_ttl_(nameplate_ttl),
-        observed_(std::move(address)) {}
+        nameplate_ttl_(options.nameplate_ttl),
+        unbound_timeout_(options.unbound_timeout) {}
 
-  std::string observed_address() const override { return observed_; }
+  std::string observed_address() const override { return conn_->client.ip; }
 
   void deliver(const proto::ServerMessage& m) override {
-    if (std::holds_alternative<proto::rv::Paired>(m)) ttl_.cancel();
+    if (std::holds_alternative<proto::rv::Paired>(m)) {
+      paired_ = true;
+      ttl_.cancel();
+      log_event(spdlog::level::info, "rendezvous_paired",
+                {{"conn", conn_->id}, {"client", conn_->client.ip}});
+    } else if (std::holds_alternative<proto::rv::Allocated>(m)) {
+      log_event(spdlog::level::info, "rendezvous_allocated",
+                {{"conn", conn_->id}, {"client", conn_->client.ip}});
+    }
     queue_.push_back(proto::encode_server(m));
     wake_.cancel();
   }
 
   void kick(std::string_view code, std::string_view reason) override {
     if (closing_) return;
+    log_throttled(std::string("rendezvous_closed/") + std::string(code), spdlog::level::info,
+                  "rendezvous_closed",
+                  {{"conn", conn_->id}, {"client", conn_->client.ip}, {"reason", code}});
     queue_.push_back(
         proto::encode_server(proto::rv::ServerError{std::string(code), std::string(reason)}));
     close_reason_ =
@@ -61,7 +125,7 @@ class Server::RendezvousConnection : public Client,
     wake_.expires_at(asio::steady_timer::time_point::max());
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     asio::co_spawn(ws_.get_executor(), expire(self), asio::detached);
-    deliver(proto::rv::Welcome{proto::kRendezvousVersion, observed_, stun_ports_});
+    deliver(proto::rv::Welcome{proto::kRendezvousVersion, conn_->client.ip, stun_ports_});
     beast::flat_buffer buffer;
     error_code ec;
     while (!closing_) {
@@ -77,15 +141,25 @@ class Server::RendezvousConnection : public Client,
         kick("malformed", m.error().detail);
         break;
       }
+      const bool joins = !std::holds_alternative<proto::rv::Message>(*m);
       if (std::holds_alternative<proto::rv::Claim>(*m) &&
-          !claims_.allow(observed_, AddressRateLimiter::Clock::now())) {
-        ++counters_.claims_refused;
+          !claims_.allow(conn_->client.group, AddressRateLimiter::Clock::now())) {
+        ++conn_->registry->counters.claims_refused;
+        conn_->registry->refuse("claim_rate", conn_->client);
         kick("limit", "too many codes were tried from your address; wait a minute and try again");
         break;
       }
+      if (joins && !bound_) {
+        bound_ = true;
+        conn_->stage(ConnectionStage::rendezvous);
+        ttl_.cancel();  // the unbound deadline; the code's own lifetime starts now
+      }
       rendezvous_.on_message(*this, *m);
     }
-    if (ec == websocket::error::message_too_big) kick("malformed", "message too large");
+    if (ec == websocket::error::message_too_big) {
+      conn_->registry->refuse("message_too_large", conn_->client);
+      kick("malformed", "message too large");
+    }
     rendezvous_.on_disconnect(*this);
     done_ = true;
     wake_.cancel();
@@ -114,9 +188,19 @@ class Server::RendezvousConnection : public Client,
     }
   }
 
+  // First the deadline for sending allocate or claim, then the code's lifetime.
   awaitable<void> expire(std::shared_ptr<RendezvousConnection>) {
-    ttl_.expires_after(nameplate_ttl_);
     error_code ec;
+    ttl_.expires_after(unbound_timeout_);
+    co_await ttl_.async_wait(redirect(ec));
+    if (done_) co_return;
+    if (!ec) {
+      conn_->registry->refuse("deadline_websocket_unbound", conn_->client);
+      kick("timeout", "no code was allocated or claimed in time on this connection");
+      co_return rendezvous_.on_disconnect(*this);
+    }
+    if (paired_) co_return;
+    ttl_.expires_after(nameplate_ttl_);
     co_await ttl_.async_wait(redirect(ec));
     if (!ec && !done_) {
       kick("expired", "nobody used this code in time; start again for a new one");
@@ -125,16 +209,18 @@ class Server::RendezvousConnection : public Client,
   }
 
   WebSocket ws_;
+  std::shared_ptr<Connection> conn_;
   std::vector<std::uint16_t> stun_ports_;
   Rendezvous& rendezvous_;
   AddressRateLimiter& claims_;
-  ServerCounters& counters_;
   asio::steady_timer wake_;
   asio::steady_timer ttl_;
   std::chrono::seconds nameplate_ttl_;
-  std::string observed_;
+  std::chrono::seconds unbound_timeout_;
   std::deque<std::string> queue_;
   std::string close_reason_;
+  bool bound_ = false;
+  bool paired_ = false;
   bool closing_ = false;
   bool done_ = false;
 };
@@ -147,13 +233,36 @@ proto::RelayKey relay_key(const std::optional<proto::RelayKey>& given) {
   return k;
 }
 
-constexpr auto kSniffTimeout = std::chrono::seconds(10);
+// The origin (scheme://host[:port]) of a URL, lower-cased as browsers send it.
+std::string origin_of(const std::string& url) {
+  auto u = proto::parse_server_url(url);
+  if (!u) return {};
+  u->base_path.clear();
+  std::string o = u->to_string();
+  std::transform(o.begin(), o.end(), o.begin(), [](unsigned char c) { return std::tolower(c); });
+  return o;
+}
+
+bool same_origin(std::string_view given, const std::string& ours) {
+  return given.size() == ours.size() &&
+         std::equal(given.begin(), given.end(), ours.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+bool out_of_descriptors(const error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec.value() == ENFILE;
+}
 }  // namespace
 
 Server::Server(asio::io_context& io, ServerOptions options)
     : io_(io),
       options_(std::move(options)),
       acceptor_(io),
+      metrics_acceptor_(io),
+      registry_(std::make_shared<Registry>(options_.connections)),
+      connect_rate_(options_.connect_rate),
       relay_(options_.relay, relay_key(options_.relay_key)),
       rendezvous_(options_.rendezvous,
                   [this](const proto::Bytes& session) {
@@ -163,24 +272,34 @@ Server::Server(asio::io_context& io, ServerOptions options)
 
 Server::~Server() = default;
 
-proto::Result<void> Server::start() {
-  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
-    if (options_.tls_cert.empty() || options_.tls_key.empty()) {
-      return proto::fail(proto::Errc::usage, "--tls-cert and --tls-key go together");
-    }
-    auto tls = tls_server_context(options_.tls_cert, options_.tls_key);
-    if (!tls) return std::unexpected(tls.error());
-    tls_ = std::move(*tls);
+proto::Result<void> Server::reload_tls() {
+  if (options_.tls_cert.empty() || options_.tls_key.empty()) {
+    if (options_.tls_cert.empty() && options_.tls_key.empty()) return {};
+    return proto::fail(proto::Errc::usage, "--tls-cert and --tls-key go together");
   }
-  error_code ec;
-  acceptor_.open(options_.listen.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(options_.listen, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return proto::fail(proto::Errc::usage,
-                       "cannot listen on " + options_.listen.address().to_string() + ":" +
-                           std::to_string(options_.listen.port()) + ": " + ec.message());
+  auto tls = tls_server_context(options_.tls_cert, options_.tls_key);
+  if (!tls) return std::unexpected(tls.error());
+  tls_ = std::move(*tls);  // connections under way keep the context they started with
+  return {};
+}
+
+proto::Result<void> Server::start() {
+  if (auto r = reload_tls(); !r) return r;
+  const auto listen = [](tcp::acceptor& a, const tcp::endpoint& ep) -> proto::Result<void> {
+    error_code ec;
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return proto::fail(proto::Errc::usage, "cannot listen on " + ep.address().to_string() + ":" +
+                                                 std::to_string(ep.port()) + ": " + ec.message());
+    }
+    return {};
+  };
+  if (auto r = listen(acceptor_, options_.listen); !r) return r;
+  if (options_.metrics_listen) {
+    if (auto r = listen(metrics_acceptor_, *options_.metrics_listen); !r) return r;
   }
   if (options_.public_url.empty()) {
     const auto ep = acceptor_.local_endpoint();
@@ -191,26 +310,38 @@ proto::Result<void> Server::start() {
     options_.public_url =
         std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
   }
+  origin_ = origin_of(options_.public_url);
   if (options_.stun) {
     const std::uint16_t tcp_port = acceptor_.local_endpoint().port();
     std::array<std::uint16_t, 2> ports = options_.stun_ports;
     if (ports[0] == 0) ports[0] = tcp_port;
     if (ports[1] == 0 && ports[0] < 65535) ports[1] = static_cast<std::uint16_t>(ports[0] + 1);
     stun_ = std::make_unique<StunResponder>(io_, options_.listen.address(), ports,
-                                            options_.stun_alternate_ip);
+                                            options_.stun_alternate_ip, options_.stun_rate);
     auto started = stun_->start();
     if (!started && options_.stun_ports == std::array<std::uint16_t, 2>{0, 0}) {
       // The ports beside the TCP port are taken (an ephemeral TCP port): any free ones will do.
       stun_ = std::make_unique<StunResponder>(io_, options_.listen.address(),
                                               std::array<std::uint16_t, 2>{0, 0},
-                                              options_.stun_alternate_ip);
+                                              options_.stun_alternate_ip, options_.stun_rate);
       started = stun_->start();
     }
     if (!started) return started;
     const auto bound = stun_->ports();
     stun_ports_.assign(bound.begin(), bound.end());
   }
-  asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, accept_loop(acceptor_, Port::main), asio::detached);
+  if (options_.metrics_listen) {
+    asio::co_spawn(io_, accept_loop(metrics_acceptor_, Port::metrics), asio::detached);
+  }
+  const auto ep = acceptor_.local_endpoint();
+  log_event(spdlog::level::info, "started",
+            {{"listen", ep.address().to_string() + ":" + std::to_string(ep.port())},
+             {"public_url", options_.public_url},
+             {"max_connections", options_.connections.total},
+             {"per_address", options_.connections.per_group},
+             {"tls", tls_ != nullptr},
+             {"relay", options_.relay_enabled}});
   return {};
 }
 
@@ -218,53 +349,113 @@ tcp::endpoint Server::local_endpoint() const {
   return acceptor_.local_endpoint();
 }
 
-awaitable<void> Server::accept_loop() {
+std::optional<tcp::endpoint> Server::metrics_endpoint() const {
+  if (!metrics_acceptor_.is_open()) return std::nullopt;
+  return metrics_acceptor_.local_endpoint();
+}
+
+void Server::refused(std::string_view reason, const ClientAddress& client,
+                     std::string_view detail) {
+  registry_->refuse(reason, client, detail);
+}
+
+awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, Port port) {
+  // Out of descriptors, accept fails at once for as long as the backlog holds connections: wait,
+  // longer each time (no spin), until connections ending free some.
+  constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
+  constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+  auto backoff = kFirstBackoff;
+  asio::steady_timer pause(io_);
   for (;;) {
     error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(redirect(ec));
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;  // e.g. EMFILE: keep serving the others
-    if (counters_.connections >= options_.max_connections) {
-      ++counters_.connections_refused;
-      continue;  // the socket closes on scope exit
+    tcp::socket socket = co_await acceptor.async_accept(redirect(ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      if (out_of_descriptors(ec)) {
+        ++registry_->counters.refused["accept_no_descriptors"];
+        log_throttled("accept", spdlog::level::err, "accept_failed",
+                      {{"error", ec.message()},
+                       {"backoff_ms", std::chrono::milliseconds(backoff).count()},
+                       {"connections", registry_->table.size()}});
+        pause.expires_after(backoff);
+        co_await pause.async_wait(redirect(ec));
+        backoff = std::min(backoff * 2, std::chrono::duration_cast<decltype(backoff)>(kMaxBackoff));
+      }
+      continue;  // e.g. a connection reset while queued: the next one
     }
-    asio::co_spawn(io_, handle(std::move(socket)), asio::detached);
+    backoff = kFirstBackoff;
+    admit(std::move(socket), port);
   }
 }
 
-awaitable<void> Server::handle(tcp::socket socket) {
-  ++counters_.connections;
-  struct Count {
-    std::size_t& n;
-    ~Count() { --n; }
-  } count{counters_.connections};
+void Server::admit(tcp::socket socket, Port port) {
+  error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) return;
+  auto client = client_address(peer.address());
+  auto& registry = *registry_;
+  if (connect_rate_.take(client.group, RateBuckets::Clock::now()) != RateBuckets::Verdict::allow) {
+    ++registry.counters.connections_refused;
+    return refused(refusal_name(Refusal::address_rate), client);
+  }
+  const auto admission = registry.table.admit(client.group);
+  if (!admission.id) {
+    ++registry.counters.connections_refused;
+    refused(refusal_name(admission.refused), client);
+    return;  // the socket closes on scope exit
+  }
+  if (admission.evicted) {
+    registry.evict(*admission.evicted);
+    log_throttled("evicted", spdlog::level::warn, "evicted",
+                  {{"reason", "server_full"}, {"for_client", client.ip}});
+  }
+  registry.sockets[*admission.id] = socket.native_handle();
+  auto conn = std::make_shared<Connection>(registry_, *admission.id, std::move(client));
+  if (port == Port::metrics) {
+    conn->stage(ConnectionStage::http);
+    asio::co_spawn(io_,
+                   serve_http(AnyStream(beast::tcp_stream(std::move(socket))), {}, std::move(conn),
+                              Port::metrics),
+                   asio::detached);
+    return;
+  }
+  asio::co_spawn(io_, handle(std::move(socket), std::move(conn)), asio::detached);
+}
+
+awaitable<void> Server::handle(tcp::socket socket, std::shared_ptr<Connection> conn) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  const auto peer = socket.remote_endpoint(ec);
-  if (ec) co_return;
-  const std::string address = unmapped(peer.address()).to_string();
   beast::tcp_stream stream(std::move(socket));
   std::array<std::uint8_t, 4> first{};
-  stream.expires_after(kSniffTimeout);
+  stream.expires_after(options_.handshake_timeout);
   co_await asio::async_read(stream, asio::buffer(first), redirect(ec));
   stream.expires_never();
+  if (ec == beast::error::timeout) refused("deadline_handshake", conn->client);
   if (ec) co_return;
   constexpr std::uint8_t kTlsHandshake = 0x16;
   if (first[0] != kTlsHandshake || !tls_) {
-    co_return co_await dispatch(AnyStream(std::move(stream)), first, address);
+    co_return co_await dispatch(AnyStream(std::move(stream)), first, std::move(conn));
   }
-  auto tls = co_await accept_tls(std::move(stream), tls_, asio::buffer(first), kSniffTimeout);
-  if (!tls) co_return;
-  tls->expires_after(kSniffTimeout);
+  const auto started = std::chrono::steady_clock::now();
+  const std::chrono::milliseconds budget = options_.handshake_timeout;
+  auto tls = co_await accept_tls(std::move(stream), tls_, asio::buffer(first), budget);
+  if (!tls) {
+    const bool late = std::chrono::steady_clock::now() - started >= budget;
+    refused(late ? "deadline_tls" : "tls_failed", conn->client);
+    co_return;
+  }
+  tls->expires_after(options_.handshake_timeout);
   co_await asio::async_read(*tls, asio::buffer(first), redirect(ec));
   tls->expires_never();
+  if (ec == beast::error::timeout) refused("deadline_handshake", conn->client);
   if (ec) co_return;
-  co_await dispatch(std::move(*tls), first, address);
+  co_await dispatch(std::move(*tls), first, std::move(conn));
 }
 
 awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> first,
-                                 std::string address) {
+                                 std::shared_ptr<Connection> conn) {
   if (std::equal(first.begin(), first.end(), proto::kRelayMagic.begin())) {
+    conn->stage(ConnectionStage::relay_hello);
     std::array<std::uint8_t, proto::kRelayHelloBytes> hello{};
     std::copy(first.begin(), first.end(), hello.begin());
     error_code ec;
@@ -272,14 +463,19 @@ awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> f
     co_await asio::async_read(stream, asio::buffer(hello.data() + 4, hello.size() - 4),
                               redirect(ec));
     stream.expires_never();
+    if (ec == beast::error::timeout) refused("deadline_relay_hello", conn->client);
     if (ec) co_return;
-    co_return co_await relay_.handle(raw_relay_link(std::move(stream)), std::move(address), hello);
+    conn->stage(ConnectionStage::relay);
+    auto link = raw_relay_link(std::move(stream));
+    link->hold(conn);
+    co_return co_await relay_.handle(std::move(link), conn->client, hello);
   }
+  conn->stage(ConnectionStage::http);
   beast::flat_buffer buffer;
   auto space = buffer.prepare(first.size());
   std::memcpy(space.data(), first.data(), first.size());
   buffer.commit(first.size());
-  co_await serve_http(std::move(stream), std::move(buffer), std::move(address));
+  co_await serve_http(std::move(stream), std::move(buffer), std::move(conn), Port::main);
 }
 
 awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view ticket,
@@ -305,79 +501,73 @@ awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view 
 }
 
 std::string Server::metrics() const {
-  return render_metrics(rendezvous_.stats(), relay_.stats(), counters_);
+  ServerCounters counters = registry_->counters;
+  counters.connections = registry_->table.size();
+  counters.by_stage = registry_->table.by_stage();
+  return render_metrics(rendezvous_.stats(), relay_.stats(), counters,
+                        stun_ ? stun_->stats() : StunStats{});
 }
 
+namespace {
+http::response<http::string_body> plain_response(http::status status, unsigned version,
+                                                 std::string body) {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::server, "ferry");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+}  // namespace
+
 awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
-                                   std::string address) {
-  for (;;) {
+                                   std::shared_ptr<Connection> conn, Port port) {
+  for (std::size_t served = 0; served < options_.requests_per_connection; ++served) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 * 1024);
-    parser.header_limit(16 * 1024);
+    parser.header_limit(8 * 1024);
     error_code ec;
-    stream.expires_after(std::chrono::seconds(30));
+    // One deadline for the whole request (a slow trickle of headers gains nothing) and for the
+    // wait for the next request on a kept-alive connection.
+    stream.expires_after(options_.request_timeout);
     co_await http::async_read(stream, buffer, parser, redirect(ec));
+    if (ec == beast::error::timeout) {
+      // Idle between requests is the usual end of a kept-alive connection, not an attack.
+      if (parser.got_some() || served == 0) refused("deadline_request", conn->client);
+      co_return;
+    }
+    if (ec == http::error::header_limit) refused("header_too_large", conn->client);
+    if (ec == http::error::body_limit) refused("body_too_large", conn->client);
     if (ec) co_return;
     auto req = parser.release();
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
+    if (port == Port::metrics) {
+      const bool known = path == "/metrics" || path == "/healthz";
+      auto res = plain_response(known ? http::status::ok : http::status::not_found, req.version(),
+                                path == "/metrics"   ? metrics()
+                                : path == "/healthz" ? "ok\n"
+                                                     : "only /metrics and /healthz here\n");
+      if (path == "/metrics") {
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      }
+      res.keep_alive(req.keep_alive());
+      co_await http::async_write(stream, res, redirect(ec));
+      if (ec || !req.keep_alive()) co_return;
+      continue;
+    }
     if (websocket::is_upgrade(req)) {
-      if (path != "/v1/rendezvous" && path != "/v1/relay") {
-        http::response<http::string_body> res{http::status::not_found, req.version()};
-        res.body() = "no WebSocket endpoint here\n";
-        res.prepare_payload();
-        co_await http::async_write(stream, res, redirect(ec));
-        co_return;
-      }
       stream.expires_never();
-      WebSocket ws(std::move(stream));
-      if (path == "/v1/relay") {
-        // ?down=<ticket>: the bytes for this browser leave as a GET's body (relay_link.hpp).
-        constexpr std::string_view kDown = "?down=";
-        std::shared_ptr<RelayDownloads::Slot> slot;
-        if (target.size() > path.size()) {
-          const std::string_view query = std::string_view(target).substr(path.size());
-          if (query.substr(0, kDown.size()) == kDown) {
-            const auto ex = co_await asio::this_coro::executor;  // not inside the call (g++ 12)
-            slot = downloads_.open(query.substr(kDown.size()), ex);
-          }
-          if (!slot) {
-            http::response<http::string_body> res{http::status::bad_request, req.version()};
-            res.body() = "a relay download ticket is 32 lowercase hex digits, used once\n";
-            res.prepare_payload();
-            co_await http::async_write(ws.next_layer(), res, redirect(ec));
-            co_return;
-          }
-        }
-        ws.read_message_max(proto::kRelayMaxFrame + 64);
-        ws.next_layer().expires_after(options_.relay.hello_timeout);
-        co_await ws.async_accept(req, redirect(ec));
-        if (ec) co_return;
-        beast::flat_buffer hello;
-        co_await ws.async_read(hello, redirect(ec));
-        ws.next_layer().expires_never();
-        if (ec) co_return;
-        const auto* p = static_cast<const std::uint8_t*>(hello.data().data());
-        const proto::Bytes bytes(p, p + hello.size());
-        auto link = slot ? split_relay_link(std::move(ws), std::move(slot))
-                         : websocket_relay_link(std::move(ws));
-        co_return co_await relay_.handle(std::move(link), std::move(address), bytes);
-      }
-      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-      ws.read_message_max(proto::kMaxRendezvousFrame);
-      co_await ws.async_accept(req, redirect(ec));
-      if (ec) co_return;
-      auto conn = std::make_shared<RendezvousConnection>(std::move(ws), std::move(address),
-                                                         rendezvous_, claims_, counters_,
-                                                         options_.nameplate_ttl, stun_ports_);
-      co_return co_await conn->run();
+      co_return co_await serve_websocket(std::move(stream), std::move(req), std::move(conn));
     }
     if (path.rfind(RelayDownloads::kPath, 0) == 0 && req.method() == http::verb::get) {
+      conn->stage(ConnectionStage::download);
       co_return co_await serve_relay_download(
           std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
           req.version());
     }
-    const Page page = path == "/metrics"
+    const Page page = path == "/metrics" && !options_.metrics_listen
                           ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
                           : page_for(target, options_.public_url);
     http::response<http::string_body> res{static_cast<http::status>(page.status), req.version()};
@@ -393,6 +583,108 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     co_await http::async_write(stream, res, redirect(ec));
     if (ec || !req.keep_alive()) co_return;
   }
+}
+
+awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::string_body> req,
+                                        std::shared_ptr<Connection> conn) {
+  error_code ec;
+  const std::string target(req.target());
+  const std::string path = target.substr(0, target.find('?'));
+  if (path != "/v1/rendezvous" && path != "/v1/relay") {
+    auto res =
+        plain_response(http::status::not_found, req.version(), "no WebSocket endpoint here\n");
+    co_await http::async_write(stream, res, redirect(ec));
+    co_return;
+  }
+  // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes or
+  // relay through this server. Programs (the CLI) send none.
+  if (const auto origin = req.find(http::field::origin); origin != req.end()) {
+    if (!same_origin(origin->value(), origin_)) {
+      refused("cross_origin", conn->client, origin->value().substr(0, 200));
+      auto res = plain_response(http::status::forbidden, req.version(),
+                                "WebSocket connections are accepted only from this server's own "
+                                "pages\n");
+      co_await http::async_write(stream, res, redirect(ec));
+      co_return;
+    }
+  }
+  if (draining_) {
+    auto res = plain_response(http::status::service_unavailable, req.version(),
+                              "this server is shutting down; try again in a moment\n");
+    co_await http::async_write(stream, res, redirect(ec));
+    co_return;
+  }
+  WebSocket ws(std::move(stream));
+  if (path == "/v1/relay") {
+    conn->stage(ConnectionStage::relay_hello);
+    // ?down=<ticket>: the bytes for this browser leave as a GET's body (relay_link.hpp).
+    constexpr std::string_view kDown = "?down=";
+    std::shared_ptr<RelayDownloads::Slot> slot;
+    if (target.size() > path.size()) {
+      const std::string_view query = std::string_view(target).substr(path.size());
+      if (query.substr(0, kDown.size()) == kDown) {
+        const auto ex = co_await asio::this_coro::executor;  // not inside the call (g++ 12)
+        slot = downloads_.open(query.substr(kDown.size()), ex);
+      }
+      if (!slot) {
+        auto res =
+            plain_response(http::status::bad_request, req.version(),
+                           "a relay download ticket is 32 lowercase hex digits, used once\n");
+        co_await http::async_write(ws.next_layer(), res, redirect(ec));
+        co_return;
+      }
+    }
+    ws.read_message_max(proto::kRelayMaxFrame + 64);
+    ws.next_layer().expires_after(options_.relay.hello_timeout);
+    co_await ws.async_accept(req, redirect(ec));
+    if (ec == beast::error::timeout) refused("deadline_relay_hello", conn->client);
+    if (ec) co_return;
+    beast::flat_buffer hello;
+    co_await ws.async_read(hello, redirect(ec));
+    ws.next_layer().expires_never();
+    if (ec == beast::error::timeout) refused("deadline_relay_hello", conn->client);
+    if (ec) co_return;
+    conn->stage(ConnectionStage::relay);
+    const auto* p = static_cast<const std::uint8_t*>(hello.data().data());
+    const proto::Bytes bytes(p, p + hello.size());
+    auto link = slot ? split_relay_link(std::move(ws), std::move(slot))
+                     : websocket_relay_link(std::move(ws));
+    link->hold(conn);
+    co_return co_await relay_.handle(std::move(link), conn->client, bytes);
+  }
+  conn->stage(ConnectionStage::websocket_unbound);
+  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws.read_message_max(proto::kMaxRendezvousFrame);
+  ws.next_layer().expires_after(options_.request_timeout);
+  co_await ws.async_accept(req, redirect(ec));
+  ws.next_layer().expires_never();
+  if (ec) co_return;
+  auto rc = std::make_shared<RendezvousConnection>(std::move(ws), conn, rendezvous_, claims_,
+                                                   options_, stun_ports_);
+  co_return co_await rc->run();
+}
+
+awaitable<void> Server::drain(std::chrono::seconds drain) {
+  draining_ = true;
+  error_code ec;
+  acceptor_.close(ec);
+  metrics_acceptor_.close(ec);
+  if (stun_) stun_->stop();
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  // Transfers under way; a peer still waiting for its partner would be cut anyway.
+  auto busy = [this] { return relay_.stats().active; };
+  log_event(spdlog::level::info, "draining",
+            {{"relay_sessions", relay_.stats().active},
+             {"connections", registry_->table.size()},
+             {"drain_seconds", drain.count()}});
+  asio::steady_timer tick(io_);
+  while (busy() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(100));
+    co_await tick.async_wait(redirect(ec));
+  }
+  log_event(
+      spdlog::level::info, "stopped",
+      {{"relay_sessions_cut", relay_.stats().active}, {"connections", registry_->table.size()}});
 }
 
 }  // namespace ferry::server

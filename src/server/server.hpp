@@ -8,7 +8,12 @@
 #include <optional>
 #include <string>
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
 #include "net/any_stream.hpp"
+#include "server/client_address.hpp"
+#include "server/connection_table.hpp"
 #include "server/metrics.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/relay.hpp"
@@ -23,9 +28,19 @@ struct ServerOptions {
   RendezvousLimits rendezvous;
   RelayLimits relay;
   std::chrono::seconds nameplate_ttl{3600};  // how long a code waits for its receiver
-  std::size_t max_connections = 20'000;
+  ConnectionLimits connections;              // in all, and per address group
+  // New connections a second from one address group (bursts of twice that): keeps a flood's
+  // churn slower than an honest client's round trip (connection_table.hpp).
+  RateBuckets::Limits connect_rate{20, 40, 0, 100'000};
   std::size_t claims_per_minute = 30;  // per client address; each claim burns a code
-  std::string tls_cert;                // PEM files: TLS on the same port beside plain TCP
+  // Deadlines for each stage of a connection that has not yet proved it is a client.
+  std::chrono::seconds handshake_timeout{10};  // its first bytes, and a TLS handshake
+  std::chrono::seconds request_timeout{10};    // one HTTP request, or the wait for the next one
+  std::chrono::seconds unbound_timeout{30};    // a rendezvous WebSocket that has no code yet
+  std::size_t requests_per_connection = 100;   // HTTP keep-alive
+  std::optional<net::tcp::endpoint> metrics_listen;  // /metrics only there, when given
+  RateBuckets::Limits stun_rate{10, 20, 2000, 100'000};
+  std::string tls_cert;  // PEM files: TLS on the same port beside plain TCP
   std::string tls_key;
   std::optional<proto::RelayKey> relay_key;  // shared by a pool of servers; random when unset
   bool relay_enabled = true;                 // false: issue no grants (rendezvous only)
@@ -44,6 +59,12 @@ class Server {
   // Binds the port; a failure is a start-up error for the CLI to explain.
   proto::Result<void> start();
   net::tcp::endpoint local_endpoint() const;
+  std::optional<net::tcp::endpoint> metrics_endpoint() const;
+  // Reads --tls-cert and --tls-key again (SIGHUP): new connections get the new certificate;
+  // on failure the old one stays.
+  proto::Result<void> reload_tls();
+  // SIGTERM: stops accepting, lets relayed transfers run on for at most `drain`, then returns.
+  net::awaitable<void> drain(std::chrono::seconds drain);
   // The STUN responder's UDP ports (empty without one).
   const std::vector<std::uint16_t>& stun_ports() const { return stun_ports_; }
   // --public-url, or http://<bound address> when none was given.
@@ -51,14 +72,24 @@ class Server {
 
  private:
   class RendezvousConnection;
+  class Registry;
+  struct Connection;  // one admitted connection: its id, client and slot in the registry
+  enum class Port { main, metrics };
 
-  net::awaitable<void> accept_loop();
-  net::awaitable<void> handle(net::tcp::socket socket);
+  net::awaitable<void> accept_loop(net::tcp::acceptor& acceptor, Port port);
+  // Admits, refuses or makes room for a new connection (connection_table.hpp).
+  void admit(net::tcp::socket socket, Port port);
+  net::awaitable<void> handle(net::tcp::socket socket, std::shared_ptr<Connection> conn);
   // After the first bytes were read (and TLS, if any, was set up): relay or HTTP.
   net::awaitable<void> dispatch(net::AnyStream stream, std::array<std::uint8_t, 4> first,
-                                std::string address);
+                                std::shared_ptr<Connection> conn);
   net::awaitable<void> serve_http(net::AnyStream stream, net::beast::flat_buffer buffer,
-                                  std::string address);
+                                  std::shared_ptr<Connection> conn, Port port);
+  net::awaitable<void> serve_websocket(net::AnyStream stream,
+                                       net::beast::http::request<net::beast::http::string_body> req,
+                                       std::shared_ptr<Connection> conn);
+  // Counts a refusal or a deadline under its reason and logs it (throttled).
+  void refused(std::string_view reason, const ClientAddress& client, std::string_view detail = {});
   // GET /v1/relay/down/<ticket>: this connection becomes the body of a browser's relay bytes.
   net::awaitable<void> serve_relay_download(net::AnyStream stream, std::string_view ticket,
                                             unsigned version);
@@ -66,7 +97,12 @@ class Server {
 
   net::asio::io_context& io_;
   ServerOptions options_;
+  std::string origin_;  // of the public URL: the only Origin a browser's WebSocket may come from
   net::tcp::acceptor acceptor_;
+  net::tcp::acceptor metrics_acceptor_;
+  std::shared_ptr<Registry> registry_;
+  RateBuckets connect_rate_;
+  bool draining_ = false;
   std::shared_ptr<net::asio::ssl::context> tls_;
   Relay relay_;
   RelayDownloads downloads_;  // browsers' split relay connections

@@ -30,15 +30,15 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-// The relay answers a hello carrying a grant it never signed with "forged": proof that it is there
-// and speaking our protocol over this transport, without using any session.
+// The relay answers a probe (an all-zero grant, which nobody signs) like a forged grant: proof that
+// it is there and speaking our protocol over this transport, without using any session; its
+// operator sees it counted as a probe.
 awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTransport transport) {
   Stopwatch watch;
   const std::string name = transport == RelayTransport::raw ? "relay" : "relay-websocket";
   auto stream = co_await open_relay_transport(server, transport, Budgets::kServerConnect);
   if (!stream) co_return DoctorCheck{name, "failed", stream.error().detail, watch.ms()};
-  proto::RelayHello hello{proto::Side::sender, {}};
-  randombytes_buf(hello.grant.data(), hello.grant.size());
+  const proto::RelayHello hello{proto::Side::sender, {}};  // the all-zero probe grant
   const auto answer =
       co_await relay_handshake(**stream, hello, server.to_string(),
                                RelayTimeouts{Budgets::kServerConnect, Budgets::kServerConnect});

@@ -17,16 +17,24 @@ FERRY = os.environ.get("FERRY_BIN") or os.path.join(
 class Server:
     """A `ferry serve` on a free loopback port, stopped on exit; extra: more serve flags."""
 
-    def __init__(self, extra=(), listen="127.0.0.1:0"):
+    def __init__(self, extra=(), listen="127.0.0.1:0", nofile=None, wrap=()):
         self.extra = list(extra)
         self.listen = listen
+        self.wrap = list(wrap)  # a command prefix, e.g. ["ip", "netns", "exec", NAME]
+        self.nofile = nofile  # the server's descriptor limit (soft and hard), e.g. 256
+
+    def _limits(self):
+        if self.nofile:
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def __enter__(self):
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([FERRY, "serve", "--listen", self.listen] + self.extra,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.proc = subprocess.Popen(self.wrap + [FERRY, "serve", "--listen", self.listen] + self.extra,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                     preexec_fn=self._limits)
         line = self.proc.stdout.readline()
-        m = re.search(r"listening on ([0-9.]+):(\d+)", line)
+        m = re.search(r"listening on ([0-9a-f.:]+):(\d+)", line)
         if not m:
             self.proc.kill()
             raise RuntimeError("ferry serve did not start: " + line)
@@ -34,12 +42,37 @@ class Server:
         self.url = self.proc.stdout.readline().split("public URL:")[1].strip()
         m = re.search(r"STUN on UDP ports (\d+) and (\d+)", self.proc.stdout.readline())
         self.stun_ports = (int(m.group(1)), int(m.group(2))) if m else None
+        self.metrics_port = None
+        if any(a == "--metrics-listen" for a in self.extra):
+            self.metrics_port = int(self.proc.stdout.readline().rsplit(":", 1)[1])
         return self
 
-    def metrics(self):
+    def log(self):
+        """What the server wrote to stderr so far (its log)."""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def wait_log(self, needle, timeout=10):
+        """Waits until a log line contains needle; returns that line (fails the caller: None)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for line in self.log().splitlines():
+                if needle in line:
+                    return line
+            time.sleep(0.1)
+        return None
+
+    def cpu_seconds(self):
+        """User + system CPU seconds the server has used so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def metrics(self, port=None):
         """GET /metrics as {name or name{labels}: value}."""
         import urllib.request
-        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=5).read()
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (port or self.port),
+                                      timeout=5).read()
         out = {}
         for line in text.decode().splitlines():
             if line and not line.startswith("#"):
@@ -48,7 +81,8 @@ class Server:
         return out
 
     def __exit__(self, *exc):
-        self.proc.send_signal(signal.SIGTERM)
+        # SIGINT stops at once (SIGTERM would let relayed transfers drain: test_operations).
+        self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -59,7 +93,7 @@ class Server:
         self.stderr.seek(0)
         said = self.stderr.read().decode(errors="replace")[-4000:]
         self.stderr.close()
-        assert self.proc.returncode in (0, -signal.SIGTERM), "server exited with %r: %s" % (
+        assert self.proc.returncode in (0, -signal.SIGINT), "server exited with %r: %s" % (
             self.proc.returncode, said)
 
 

@@ -383,7 +383,7 @@ class RelayTransferTest(TempDirTest):
         # two cores turns this into a test of the machine; that build runs 25 pairs.
         n = 25 if os.environ.get("FERRY_SANITIZED") in ("ON", "1") else 100
         flags = ["--relay-per-address", "1000", "--relay-connects-per-minute", "10000",
-                 "--claims-per-minute", "10000"]
+                 "--claims-per-minute", "10000", "--connects-per-second-per-address", "10000"]
         with Server(flags) as srv:
             pairs = []
             for i in range(n):

@@ -7,12 +7,16 @@ import struct
 
 
 class WebSocket:
-    def __init__(self, port, path="/v1/rendezvous", timeout=5):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, path="/v1/rendezvous", timeout=5, host="127.0.0.1", source=None,
+                 origin=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                           % (path, port, key)).encode())
+        authority = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+        extra = "Origin: %s\r\n" % origin if origin else ""
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+                           % (path, authority, key, extra)).encode())
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.sock.recv(1)
