@@ -119,6 +119,7 @@ struct RelayDownloads::Slot {
   std::string ticket;
   std::weak_ptr<Map> map;
   std::optional<AnyStream> body;  // the GET's connection, once it came
+  std::shared_ptr<void> held;     // kept as long as the body (the server's record of it)
   asio::steady_timer arrived;     // cancelled when it comes
 };
 
@@ -186,13 +187,14 @@ bool RelayDownloads::waiting(std::string_view ticket) const {
   return it != slots_->end() && !it->second.expired();
 }
 
-bool RelayDownloads::attach(std::string_view ticket, AnyStream stream) {
+bool RelayDownloads::attach(std::string_view ticket, AnyStream stream, std::shared_ptr<void> held) {
   const auto it = slots_->find(ticket);
   if (it == slots_->end()) return false;
   auto slot = it->second.lock();
   slots_->erase(it);  // one GET per ticket
   if (!slot) return false;
   slot->body.emplace(std::move(stream));
+  slot->held = std::move(held);
   slot->arrived.cancel();
   return true;
 }

@@ -55,9 +55,10 @@ class RelayDownloads {
   std::shared_ptr<Slot> open(std::string_view ticket, net::asio::any_io_executor ex);
   // Whether a WebSocket waits for this ticket's GET.
   bool waiting(std::string_view ticket) const;
-  // Hands a GET's connection (its response header sent) to the ticket's WebSocket; false when
-  // none waits for it any more.
-  bool attach(std::string_view ticket, net::AnyStream stream);
+  // Hands a GET's connection (its response header sent) to the ticket's WebSocket, with what to
+  // keep alive as long as it (the server's record of the connection); false when none waits for
+  // it any more.
+  bool attach(std::string_view ticket, net::AnyStream stream, std::shared_ptr<void> held = {});
 
  private:
   using Map = std::map<std::string, std::weak_ptr<Slot>, std::less<>>;

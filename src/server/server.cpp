@@ -233,14 +233,19 @@ proto::RelayKey relay_key(const std::optional<proto::RelayKey>& given) {
   return k;
 }
 
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
 // The origin (scheme://host[:port]) of a URL, lower-cased as browsers send it.
 std::string origin_of(const std::string& url) {
   auto u = proto::parse_server_url(url);
   if (!u) return {};
   u->base_path.clear();
-  std::string o = u->to_string();
-  std::transform(o.begin(), o.end(), o.begin(), [](unsigned char c) { return std::tolower(c); });
-  return o;
+  return lowercase(u->to_string());
 }
 
 bool same_origin(std::string_view given, const std::string& ours) {
@@ -301,7 +306,8 @@ proto::Result<void> Server::start() {
   if (options_.metrics_listen) {
     if (auto r = listen(metrics_acceptor_, *options_.metrics_listen); !r) return r;
   }
-  if (options_.public_url.empty()) {
+  const bool explicit_public_url = !options_.public_url.empty();
+  if (!explicit_public_url) {
     const auto ep = acceptor_.local_endpoint();
     const auto a = ep.address();
     const std::string host = a.is_unspecified() ? "127.0.0.1"
@@ -311,6 +317,7 @@ proto::Result<void> Server::start() {
         std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
   }
   origin_ = origin_of(options_.public_url);
+  origin_from_host_ = !explicit_public_url;
   if (options_.stun) {
     const std::uint16_t tcp_port = acceptor_.local_endpoint().port();
     std::array<std::uint16_t, 2> ports = options_.stun_ports;
@@ -479,7 +486,7 @@ awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> f
 }
 
 awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view ticket,
-                                             unsigned version) {
+                                             unsigned version, std::shared_ptr<Connection> conn) {
   error_code ec;
   if (!downloads_.waiting(ticket)) {
     http::response<http::string_body> res{http::status::not_found, version};
@@ -497,7 +504,8 @@ awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view 
   co_await asio::async_write(stream, asio::buffer(kHeader), redirect(ec));
   stream.expires_never();
   if (ec) co_return;
-  downloads_.attach(ticket, std::move(stream));  // when nobody waits any more, it just closes
+  // When nobody waits any more, it just closes.
+  downloads_.attach(ticket, std::move(stream), std::move(conn));
 }
 
 std::string Server::metrics() const {
@@ -565,7 +573,7 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       conn->stage(ConnectionStage::download);
       co_return co_await serve_relay_download(
           std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
-          req.version());
+          req.version(), std::move(conn));
     }
     const Page page = path == "/metrics" && !options_.metrics_listen
                           ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
@@ -599,7 +607,13 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
   // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes or
   // relay through this server. Programs (the CLI) send none.
   if (const auto origin = req.find(http::field::origin); origin != req.end()) {
-    if (!same_origin(origin->value(), origin_)) {
+    // Without --public-url the server does not know its own name: a page is then also welcome
+    // from the origin it was loaded through (the request's Host), e.g. on a LAN address.
+    const auto host = req.find(http::field::host);
+    const bool own_host = origin_from_host_ && host != req.end() &&
+                          (same_origin(origin->value(), "http://" + lowercase(host->value())) ||
+                           same_origin(origin->value(), "https://" + lowercase(host->value())));
+    if (!same_origin(origin->value(), origin_) && !own_host) {
       refused("cross_origin", conn->client, origin->value().substr(0, 200));
       auto res = plain_response(http::status::forbidden, req.version(),
                                 "WebSocket connections are accepted only from this server's own "

@@ -92,12 +92,13 @@ class Server {
   void refused(std::string_view reason, const ClientAddress& client, std::string_view detail = {});
   // GET /v1/relay/down/<ticket>: this connection becomes the body of a browser's relay bytes.
   net::awaitable<void> serve_relay_download(net::AnyStream stream, std::string_view ticket,
-                                            unsigned version);
+                                            unsigned version, std::shared_ptr<Connection> conn);
   std::string metrics() const;
 
   net::asio::io_context& io_;
   ServerOptions options_;
   std::string origin_;  // of the public URL: the only Origin a browser's WebSocket may come from
+  bool origin_from_host_ = false;  // no --public-url: also the origin named by the Host header
   net::tcp::acceptor acceptor_;
   net::tcp::acceptor metrics_acceptor_;
   std::shared_ptr<Registry> registry_;

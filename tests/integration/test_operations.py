@@ -19,7 +19,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from ferrylib import FERRY, Run, Server, TempDirTest, receive, send, write_random
+from ferrylib import FERRY, Run, Server, TempDirTest, free_port, receive, send, write_random
 from wsclient import WebSocket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -511,6 +511,28 @@ class OriginTest(unittest.TestCase):
                 self.assertEqual(ok.recv_json()["type"], "welcome")
                 ok.close()
             self.assertEqual(srv.metrics()["ferry_refused_total{reason=\"cross_origin\"}"], 2)
+
+    def test_with_a_public_url_only_its_origin_counts(self):
+        port = free_port()
+        public = "http://ferry.example:%d" % port
+        with Server(["--public-url", public], listen="127.0.0.1:%d" % port) as srv:
+            local = WebSocket(srv.port, origin="http://127.0.0.1:%d" % port)
+            self.assertEqual(local.status, 403)
+            local.close()
+            ok = WebSocket(srv.port, origin=public)
+            self.assertEqual(ok.status, 101)
+            ok.close()
+
+    def test_without_a_public_url_the_address_it_was_reached_by_counts(self):
+        """A server on a LAN started with no --public-url: its page, opened through whatever
+        address, may use its WebSockets; other sites still may not."""
+        with Server(listen="0.0.0.0:0") as srv:
+            ok = WebSocket(srv.port, host="127.0.0.2", origin="http://127.0.0.2:%d" % srv.port)
+            self.assertEqual(ok.status, 101)
+            ok.close()
+            evil = WebSocket(srv.port, host="127.0.0.2", origin="http://127.0.0.3:%d" % srv.port)
+            self.assertEqual(evil.status, 403)
+            evil.close()
 
     def test_hostile_origin_is_escaped_in_the_log(self):
         with Server() as srv:
