@@ -56,6 +56,7 @@ struct Relay::Waiter {
   asio::steady_timer timer;
   bool taken = false;     // paired: the peer's coroutine forwards for both
   bool replaced = false;  // a newer connection took this side while it waited
+  bool left = false;      // its client went away while it waited
 };
 
 // Two paired connections; each direction has one pump, which is the only writer to its target.
@@ -169,14 +170,28 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, ClientAddress cli
   }
   entry.sides[me] = self;
   self->timer.expires_after(limits_.wait_for_peer);
+  asio::co_spawn(ex, watch(self), asio::detached);
   co_await self->timer.async_wait(redirect(ec));
   if (self->taken) co_return;
   const auto again = sessions_.find(grant.session);
   if (again != sessions_.end() && again->second.sides[me] == self) again->second.sides[me].reset();
+  if (self->left) {  // nobody to tell: the slot is free again
+    ++stats_.refused["left"];
+    co_return log_event(spdlog::level::debug, "relay_left", {{"client", self->client.ip}});
+  }
   if (self->replaced) {
     co_return co_await refuse(*self->link, self->client, RelayStatus::side_taken, "replaced");
   }
   co_await refuse(*self->link, self->client, RelayStatus::timeout, "peer_timeout");
+}
+
+awaitable<void> Relay::watch(std::shared_ptr<Waiter> w) {
+  error_code ec;
+  auto& socket = w->link->tcp().socket();
+  co_await socket.async_wait(tcp::socket::wait_read, redirect(ec));
+  if (w->taken || w->replaced || w->timer.expiry() <= Clock::now()) co_return;  // not waiting now
+  w->left = true;
+  w->timer.cancel();
 }
 
 awaitable<void> Relay::forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b) {

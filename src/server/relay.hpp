@@ -67,6 +67,9 @@ class Relay {
                               proto::RelayStatus status, std::string reason, std::string text = {});
   void sweep(std::uint64_t now);
   net::awaitable<void> forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter> b);
+  // Ends a waiter's wait when its client goes away (or sends before it is paired, which no
+  // client does), so an abandoned relay attempt does not hold its address's slot.
+  net::awaitable<void> watch(std::shared_ptr<Waiter> w);
   net::awaitable<void> pump(std::shared_ptr<Session> session, int from);
   // Ends a session at a limit: each side is told why (by the pump writing to it, if one is).
   void end_session(const std::shared_ptr<Session>& s, const std::string& reason, std::string text);

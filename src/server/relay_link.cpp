@@ -41,6 +41,7 @@ class RawLink : public RelayLink {
   void expires_after(std::chrono::steady_clock::duration d) override { s_.expires_after(d); }
   void expires_never() override { s_.expires_never(); }
   void close() override { s_.close(); }
+  beast::tcp_stream& tcp() override { return s_.tcp(); }
 
  private:
   AnyStream s_;
@@ -79,6 +80,7 @@ class WebSocketLink : public RelayLink {
   }
   void expires_never() override { ws_.next_layer().expires_never(); }
   void close() override { ws_.next_layer().close(); }
+  beast::tcp_stream& tcp() override { return ws_.next_layer().tcp(); }
 
  protected:
   // Sends a close frame and waits up to 5 s for the client's: while a read is pending, Beast

@@ -29,6 +29,8 @@ class RelayLink {
   virtual void expires_after(std::chrono::steady_clock::duration d) = 0;
   virtual void expires_never() = 0;
   virtual void close() = 0;
+  // The TCP connection underneath (to notice, without reading, that a waiting client left).
+  virtual net::beast::tcp_stream& tcp() = 0;
   // Keeps p alive as long as this link (the server's record of the connection under it).
   void hold(std::shared_ptr<void> p) { held_ = std::move(p); }
 

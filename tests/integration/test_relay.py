@@ -142,6 +142,28 @@ class RelayProtocolTest(TempDirTest):
             s.close()
             r.close()
 
+    def test_a_waiting_client_that_leaves_frees_its_slot_at_once(self):
+        """A relay attempt abandoned while waiting (the transfer went direct) gives its address's
+        slot back when its client closes, not after --relay-wait."""
+        with self.serve("--relay-per-address", "1", "--relay-wait", "60") as srv:
+            for cls in (RawRelay, WsRelay):
+                first = cls(srv.port)
+                first.send(hello(b"S", sign_grant(self.key)))
+                self.assertEqual(first.status(), WAITING)
+                first.close()
+                deadline = time.time() + 3
+                while srv.metrics().get("ferry_relay_waiting", 1) > 0:
+                    self.assertLess(time.time(), deadline, "the waiter outlived its client")
+                    time.sleep(0.05)
+                second = cls(srv.port)  # the address's one slot is free again
+                second.send(hello(b"S", sign_grant(self.key)))
+                self.assertEqual(second.status(), WAITING)
+                second.close()
+            deadline = time.time() + 3
+            while srv.metrics().get("ferry_relay_refused_total{reason=\"left\"}", 0) < 4:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+
     def test_the_relay_is_no_open_proxy(self):
         target = socket.socket()
         target.bind(("127.0.0.1", 0))
