@@ -47,6 +47,12 @@ class RelayProtocolTest(TempDirTest):
             self.assertEqual(m['ferry_relay_refused_total{reason="forged"}'], 2)
             self.assertEqual(m['ferry_relay_refused_total{reason="expired"}'], 1)
             self.assertEqual(m['ferry_relay_refused_total{reason="malformed"}'], 2)
+            # The operator's log says each reason, and who (warnings: these are worth a look).
+            for reason in ("forged", "expired", "malformed"):
+                line = srv.wait_log("relay_refused reason=" + reason)
+                self.assertIsNotNone(line, srv.log())
+                self.assertIn("warning", line)
+                self.assertIn("client=127.0.0.1", line)
 
     def test_a_pair_forwards_both_ways_and_a_used_grant_admits_nobody_else(self):
         with self.serve() as srv:
@@ -200,6 +206,7 @@ class RelayProtocolTest(TempDirTest):
             end = extra.frame()
             self.assertEqual(end[:2], ("end", LIMIT))
             self.assertIn("from your address at once", end[2])
+            self.assertIsNotNone(srv.wait_log("relay_refused reason=address_limit"))
             for h in held:
                 h.close()
         with self.serve("--relay-connects-per-minute", "2") as srv:
@@ -212,6 +219,7 @@ class RelayProtocolTest(TempDirTest):
                     self.assertIn("in the last minute", c.frame()[2])
                 c.close()
             self.assertEqual(srv.metrics()['ferry_relay_refused_total{reason="connect_rate"}'], 1)
+            self.assertIsNotNone(srv.wait_log("relay_refused reason=connect_rate"))
 
     def test_byte_cap_ends_the_session_with_its_reason_on_both_sides(self):
         with self.serve("--relay-max-bytes", "1M") as srv:
