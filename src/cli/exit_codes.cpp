@@ -1,5 +1,7 @@
 #include "cli/exit_codes.hpp"
 
+#include <iostream>
+
 namespace ferry::cli {
 
 using proto::Errc;
@@ -66,6 +68,11 @@ std::string explain(const proto::Error& e) {
     default:
       return e.detail;
   }
+}
+
+int usage_error(const std::string& sentence) {
+  std::cerr << "ferry: " << sentence << "\n";
+  return exit_status(proto::Errc::usage);
 }
 
 }  // namespace ferry::cli

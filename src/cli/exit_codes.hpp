@@ -9,6 +9,8 @@
 namespace ferry::cli {
 
 int exit_status(proto::Errc code);
+// Prints "ferry: <sentence>" to stderr and returns the usage status (bad flags, URLs, codes).
+int usage_error(const std::string& sentence);
 // What happened and what to do next, for a person. detail adds the specifics.
 std::string explain(const proto::Error& e);
 

@@ -5,7 +5,6 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -26,6 +25,7 @@ namespace {
 
 using namespace ferry;
 namespace asio = boost::asio;
+using cli::usage_error;
 using proto::Errc;
 
 // Runs one session coroutine to completion, or until Ctrl-C.
@@ -71,11 +71,6 @@ bool no_direct_tcp() {
 }
 bool no_udp() {
   return env_flag("FERRY_NO_UDP");
-}
-
-int usage_error(const std::string& sentence) {
-  std::cerr << "ferry: " << sentence << "\n";
-  return cli::exit_status(Errc::usage);
 }
 
 int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool json) {

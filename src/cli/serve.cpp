@@ -16,11 +16,6 @@ namespace {
 namespace asio = boost::asio;
 using proto::Errc;
 
-int usage_error(const std::string& sentence) {
-  std::cerr << "ferry: " << sentence << "\n";
-  return exit_status(Errc::usage);
-}
-
 proto::Result<net::tcp::endpoint> parse_listen(const std::string& text) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos)
