@@ -41,8 +41,11 @@ std::string summarize_offer(const proto::Offer& offer) {
   }
   const std::string files =
       std::to_string(offer.file_count()) + (offer.file_count() == 1 ? " file, " : " files, ");
-  return (top == 1 ? only : std::to_string(top) + " items") + " (" + files +
-         human_bytes(offer.total_bytes()) + ")";
+  const std::string size = !offer.has_streamed() ? human_bytes(offer.total_bytes())
+                           : offer.total_bytes() == 0
+                               ? std::string("size unknown: streamed")
+                               : human_bytes(offer.total_bytes()) + " and a stream";
+  return (top == 1 ? only : std::to_string(top) + " items") + " (" + files + size + ")";
 }
 
 std::string list_offer(const proto::Offer& offer) {
@@ -54,7 +57,8 @@ std::string list_offer(const proto::Offer& offer) {
       out += "\n    ... and " + std::to_string(offer.file_count() - 10) + " more files";
       break;
     }
-    out += "\n    " + proto::display_name(e.path) + "  (" + human_bytes(e.size) + ")";
+    out += "\n    " + proto::display_name(e.path) + "  (" +
+           (e.streamed ? std::string("streamed, size unknown") : human_bytes(e.size)) + ")";
   }
   return out;
 }
@@ -72,6 +76,12 @@ std::string printable_text(const std::string& text) {
     }
   }
   return out;
+}
+
+std::string human_duration(std::chrono::seconds s) {
+  if (s.count() % 3600 == 0 && s.count() >= 3600) return std::to_string(s.count() / 3600) + " h";
+  if (s.count() % 60 == 0 && s.count() >= 60) return std::to_string(s.count() / 60) + " min";
+  return std::to_string(s.count()) + " s";
 }
 
 std::string rate_text(double bytes, double seconds) {
@@ -111,7 +121,8 @@ void Console::on_event(const session::Event& ev) {
       for (const auto& en : o.entries) {
         entries.push_back({{"path", en.path},
                            {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
-                           {"size", en.size}});
+                           {"size", en.size},
+                           {"stream", en.streamed}});
       }
       return emit_json(json{
           {"event", "offer"},
@@ -121,6 +132,7 @@ void Console::on_event(const session::Event& ev) {
           {"entries",
            entries}}.dump(-1, ' ', false, json::error_handler_t::replace));
     }
+    received_text_ = o.kind == proto::Offer::Kind::text;
     if (o.kind == proto::Offer::Kind::files)
       std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
   } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
@@ -144,20 +156,31 @@ void Console::on_event(const session::Event& ev) {
           {"event", "progress"}, {"bytes", e->bytes}, {"total", e->total}, {"seconds", e->seconds}}
                            .dump());
     }
-    if (!tty_ || e->total == 0) return;
+    if (!tty_) return;
+    if (e->total == 0) {  // a stream: its size is known only at its end
+      char line[96];
+      std::snprintf(line, sizeof line, "\r%s  %s\033[K", human_bytes(e->bytes).c_str(),
+                    rate_text(static_cast<double>(e->bytes), e->seconds).c_str());
+      std::cerr << line << std::flush;
+      progress_shown_ = true;
+      return;
+    }
     const double frac = static_cast<double>(e->bytes) / static_cast<double>(e->total);
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(frac * kWidth);
     std::string bar(filled, '#');
     bar.resize(kWidth, '.');
-    const double rate = e->seconds > 0 ? static_cast<double>(e->bytes) / e->seconds : 0;
+    // Only this run's bytes count for the rate: what a resume found already there took no time.
+    const double fresh = static_cast<double>(e->bytes - std::min(e->bytes, resumed_));
+    const double rate = e->seconds > 0 ? fresh / e->seconds : 0;
     const double eta = rate > 0 ? static_cast<double>(e->total - e->bytes) / rate : 0;
     char line[160];
     std::snprintf(line, sizeof line, "\r[%s] %3.0f%%  %s  ETA %.0fs\033[K", bar.c_str(), frac * 100,
-                  rate_text(static_cast<double>(e->bytes), e->seconds).c_str(), std::ceil(eta));
+                  rate_text(fresh, e->seconds).c_str(), std::ceil(eta));
     std::cerr << line << std::flush;
     progress_shown_ = true;
   } else if (const auto* e = std::get_if<event::Resumed>(&ev)) {
+    resumed_ = e->bytes;
     if (json_) return emit_json(json{{"event", "resumed"}, {"bytes", e->bytes}}.dump());
     std::cerr << "Resuming: " << human_bytes(e->bytes) << " already there.\n";
   } else if (const auto* e = std::get_if<event::TextReceived>(&ev)) {
@@ -181,26 +204,51 @@ void Console::on_event(const session::Event& ev) {
       std::cerr << "Text message delivered.\n";
       return;
     }
+    if (received_text_) return;  // the text itself was the result
+    const std::string where =
+        folder_ == "-" ? (e->files == 1 ? "; verified, written to stdout" : "")
+                       : "; every file verified, saved in " + proto::display_name(folder_);
     std::cerr << (role_ == Role::sender ? "Sent " : "Received ") << e->files
-              << (e->files == 1 ? " file (" : " files (") << human_bytes(e->total) << ") in "
-              << std::fixed << std::setprecision(1) << e->seconds << " s"
+              << (e->files == 1 ? " file (" : " files (")
+              << human_bytes(std::max(e->total, e->bytes)) << ") in " << std::fixed
+              << std::setprecision(1) << e->seconds << " s"
               << (e->bytes > 0 ? ", " + rate_text(static_cast<double>(e->bytes), e->seconds) : "")
-              << (role_ == Role::receiver
-                      ? "; every file verified, saved in " + proto::display_name(folder_)
+              << (e->bytes < e->total && e->bytes > 0
+                      ? " (" + human_bytes(e->total - e->bytes) + " were already there)"
                       : "")
-              << ".\n";
+              << (role_ == Role::receiver ? where : "") << ".\n";
+  } else if (const auto* e = std::get_if<event::WaitingForSender>(&ev)) {
+    if (json_) return emit_json(json{{"event", "waiting"}, {"seconds", e->limit.count()}}.dump());
+    std::cerr << "No one is sending with this code yet; waiting up to " << human_duration(e->limit)
+              << " for the sender to start (Ctrl-C to stop).\n";
   } else if (const auto* e = std::get_if<event::Note>(&ev)) {
     if (json_) return emit_json(json{{"event", "note"}, {"text", e->text}}.dump());
     std::cerr << e->text << "\n";
   }
 }
 
-void Console::ask_accept(const proto::Offer&, std::function<void(bool)> answer) {
-  std::cerr << "Accept? [y/N] " << std::flush;
-  std::thread([answer = std::move(answer)] {
+void Console::ask_accept(const proto::Offer&, const std::vector<std::string>& existing,
+                         std::function<void(session::Answer)> answer) {
+  using session::Answer;
+  if (existing.empty()) {
+    std::cerr << "Accept? [y/N] " << std::flush;
+  } else {
+    std::cerr << "\"" << proto::display_name(existing.front()) << "\""
+              << (existing.size() > 1
+                      ? " and " + std::to_string(existing.size() - 1) + " more already exist"
+                      : " already exists")
+              << " in " << proto::display_name(folder_) << ".\n"
+              << "[o]verwrite, keep both ([r]ename the new ones), or [c]ancel? " << std::flush;
+  }
+  const bool conflict = !existing.empty();
+  std::thread([conflict, answer = std::move(answer)] {
     std::string line;
-    const bool yes = std::getline(std::cin, line) && (line == "y" || line == "Y" || line == "yes");
-    answer(yes);
+    if (!std::getline(std::cin, line)) return answer(Answer::decline);
+    for (auto& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!conflict) return answer(line == "y" || line == "yes" ? Answer::accept : Answer::decline);
+    if (line == "o" || line == "overwrite") return answer(Answer::overwrite);
+    if (line == "r" || line == "rename") return answer(Answer::rename);
+    answer(Answer::decline);
   }).detach();
 }
 

@@ -20,7 +20,8 @@ class Console : public session::Observer {
   void set_output_folder(std::string folder) { folder_ = std::move(folder); }
 
   void on_event(const session::Event& e) override;
-  void ask_accept(const proto::Offer& offer, std::function<void(bool)> answer) override;
+  void ask_accept(const proto::Offer& offer, const std::vector<std::string>& existing,
+                  std::function<void(session::Answer)> answer) override;
   void error(const proto::Error& e, const std::string& sentence);
 
  private:
@@ -33,6 +34,8 @@ class Console : public session::Observer {
   bool progress_shown_ = false;
   const proto::Offer* offer_ = nullptr;
   std::string folder_;
+  std::uint64_t resumed_ = 0;   // bytes a resume found already there
+  bool received_text_ = false;  // the receiver got a text message
 };
 
 std::string human_bytes(std::uint64_t n);

@@ -13,12 +13,14 @@ int exit_status(Errc code) {
     case Errc::wrong_code:
       return 3;
     case Errc::declined:
+    case Errc::cancelled:
       return 4;
     case Errc::server_unreachable:
     case Errc::server_error:
       return 5;
     case Errc::code_unknown:
     case Errc::code_taken:
+    case Errc::no_sender:
       return 6;
     case Errc::peer_gone:
       return 7;
@@ -52,6 +54,8 @@ std::string explain(const proto::Error& e) {
     case Errc::code_unknown:
       return "that code is not waiting on the server: it was mistyped, has expired, or was "
              "already used (each code allows one try). Ask the sender for a new one.";
+    case Errc::no_sender:
+      return e.detail + ". Check the code's number with the sender; --wait sets how long to wait.";
     case Errc::code_taken:
       return "the number at the start of that code is in use right now; choose another --code.";
     case Errc::wrong_code:

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -28,8 +29,21 @@ namespace asio = boost::asio;
 using cli::usage_error;
 using proto::Errc;
 
-// Runs one session coroutine to completion, or until Ctrl-C.
-int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task) {
+// What Ctrl-C leaves behind, said to the person who pressed it.
+std::string interrupted_sentence(const session::Cancellation& cancellation, bool sender) {
+  if (!cancellation.transfer_started()) {
+    return sender ? "cancelled; nothing was sent" : "cancelled; nothing was received";
+  }
+  return sender ? "cancelled; the other side was told. What it already received is kept, and "
+                  "sending the same files again resumes from there"
+                : "cancelled; the sender was told. What already arrived is kept as *.ferry-part; "
+                  "receive the same files again into this folder to resume";
+}
+
+// Runs one session coroutine to completion, or until Ctrl-C: then the other side is told (at most
+// a second and a half), and a second Ctrl-C stops at once.
+int run_session(cli::Console& console, session::Cancellation& cancellation, bool sender,
+                net::awaitable<proto::Result<void>> task) {
   asio::io_context io;
   std::optional<proto::Result<void>> result;
   asio::co_spawn(io, std::move(task), [&](std::exception_ptr ep, proto::Result<void> r) {
@@ -40,17 +54,22 @@ int run_session(cli::Console& console, net::awaitable<proto::Result<void>> task)
         r = proto::fail(Errc::internal, std::string("internal error: ") + e.what());
       }
     }
-    result = std::move(r);
+    if (!result) result = std::move(r);  // after Ctrl-C, "cancelled" is the outcome
     io.stop();
   });
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer grace(io);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
-    result = proto::fail(
-        Errc::interrupted,
-        "interrupted. What already arrived stays on the receiving side as *.ferry-part; "
-        "sending the same files again resumes from there");
-    io.stop();
+    result = proto::fail(Errc::interrupted, interrupted_sentence(cancellation, sender));
+    signals.async_wait([&](const boost::system::error_code& again, int) {
+      if (!again) io.stop();
+    });
+    grace.expires_after(std::chrono::milliseconds(1500));
+    grace.async_wait([&](const boost::system::error_code& e) {
+      if (!e) io.stop();
+    });
+    asio::co_spawn(io, cancellation.cancel(), [&](std::exception_ptr) { io.stop(); });
   });
   io.run();
   net::join_port_mapping_workers();
@@ -129,30 +148,17 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
   return report.usable ? 0 : cli::exit_status(report.failure);
 }
 
-// Unique prefixes of code words are completed ("7-tum-oxc" -> "7-tumbler-oxcart").
-std::string complete_code(const std::string& typed) {
-  std::string out;
-  std::size_t start = 0;
-  bool first = true;
-  while (start <= typed.size()) {
-    const auto dash = typed.find('-', start);
-    std::string part =
-        typed.substr(start, dash == std::string::npos ? std::string::npos : dash - start);
-    if (!first) {
-      const auto matches = proto::complete_word(part);
-      if (matches.size() == 1) part = std::string(matches.front());
-    }
-    out += (first ? "" : "-") + part;
-    first = false;
-    if (dash == std::string::npos) break;
-    start = dash + 1;
-  }
-  return out;
+// Where received files go, as the person will read it ("-" for stdout).
+std::string output_label(const std::string& output) {
+  if (output == "-") return output;
+  return std::filesystem::absolute(output).lexically_normal().string();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout (ferry receive -o - | head) is an error to report, not a silent death.
+  std::signal(SIGPIPE, SIG_IGN);
   if (sodium_init() < 0) {
     std::cerr << "ferry: the crypto library failed to start\n";
     return 1;
@@ -187,22 +193,44 @@ int main(int argc, char** argv) {
   send_cmd->add_flag("--direct", direct,
                      "No server: the code carries this computer's addresses (its network, or a "
                      "port its router maps by UPnP/NAT-PMP)");
+  bool lan = false;
+  send_cmd->add_flag("--lan", lan,
+                     "No server: the receiver on this network finds this computer by the code "
+                     "(the default when no server is configured)");
   send_cmd->add_option("paths", paths, "Files or folders to send; - reads stdin");
 
   bool yes = false;
   bool overwrite = false;
+  bool rename = false;
   std::string output = ".";
-  std::string code_arg;
+  std::vector<std::string> code_args;
+  int wait_seconds = 300;
   auto* recv_cmd = app.add_subcommand("receive", "Receive with a code or a link");
   recv_cmd->add_option("--server", server_flag,
                        "The server's URL (default: from the link, FERRY_SERVER, config)");
   recv_cmd->add_flag("--yes,-y", yes, "Accept the offer without asking");
-  recv_cmd->add_option("--output,-o", output, "Folder to save into")->capture_default_str();
+  recv_cmd
+      ->add_option(
+          "--output,-o", output,
+          "Folder to save into (created when missing); - writes one file or a text to stdout")
+      ->capture_default_str();
   recv_cmd->add_flag("--overwrite", overwrite, "Replace existing files with the same names");
+  recv_cmd->add_flag("--rename", rename,
+                     "Keep existing files; save new ones with the same names as \"name (1).ext\"");
+  recv_cmd
+      ->add_option("--wait", wait_seconds,
+                   "When no sender has started with this code yet, wait this many seconds for "
+                   "one (0: fail at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400));
   recv_cmd->add_flag("--json", json, "One JSON event per line on stdout");
   recv_cmd->add_flag("--force-relay", force_relay, "Receive through the server's relay only");
-  recv_cmd->add_option("code", code_arg,
-                       "The code (7-tumbler-oxcart) or link; asked for when missing");
+  recv_cmd->add_flag("--lan", lan,
+                     "No server: find the sender on this network by the code (the default when no "
+                     "server is configured)");
+  recv_cmd->add_option("code", code_args,
+                       "The code (7-tumbler-oxcart, or 7 tumbler oxcart) or link; asked for when "
+                       "missing");
 
   auto* doctor_cmd =
       app.add_subcommand("doctor", "Check what this network allows, against a server");
@@ -237,13 +265,17 @@ int main(int argc, char** argv) {
 
   if (*send_cmd) {
     cli::Console console(cli::Console::Role::sender, json);
-    if (direct && (!code_flag.empty() || force_relay || !server_flag.empty())) {
+    if (direct && (!code_flag.empty() || force_relay || !server_flag.empty() || lan)) {
       return usage_error(
-          "--direct uses no server: it cannot go with --server, --code or --force-relay");
+          "--direct uses no server: it cannot go with --server, --code, --lan or --force-relay");
     }
-    if (!direct && !*server) return usage_error(cli::no_server_hint());
-    session::SendOptions options{direct ? proto::ServerUrl{} : **server, std::nullopt, force_relay,
-                                 no_direct_tcp(), no_udp()};
+    if (lan && (force_relay || !server_flag.empty())) {
+      return usage_error("--lan uses no server: it cannot go with --server or --force-relay");
+    }
+    // No server configured: this network only, found by the code (no usage error: it works).
+    lan = lan || (!direct && !*server);
+    session::SendOptions options{direct || lan ? proto::ServerUrl{} : **server, std::nullopt,
+                                 force_relay, no_direct_tcp(), no_udp()};
     if (!code_flag.empty()) {
       auto code = proto::parse_code(code_flag);
       if (!code) return usage_error("--code: " + code.error().detail);
@@ -270,25 +302,45 @@ int main(int argc, char** argv) {
                                "\": not a regular file or folder (links are not followed)"});
     }
     console.set_offer(&source->offer());
-    if (direct) return run_session(console, session::send_direct(*source, console));
-    return run_session(console, session::send(*source, options, console));
+    session::Cancellation cancellation;
+    options.cancellation = &cancellation;
+    if (direct) {
+      return run_session(console, cancellation, true,
+                         session::send_direct(*source, console, &cancellation));
+    }
+    if (lan) {
+      return run_session(console, cancellation, true,
+                         session::send_lan(*source, options.code, console, &cancellation));
+    }
+    return run_session(console, cancellation, true, session::send(*source, options, console));
   }
 
   cli::Console console(cli::Console::Role::receiver, json);
+  // "7 tumbler oxcart" typed as three arguments is one code.
+  std::string code_arg;
+  for (const auto& part : code_args) code_arg += (code_arg.empty() ? "" : " ") + part;
   if (code_arg.empty()) {
     std::cerr << "Enter the code: " << std::flush;
     if (!std::getline(std::cin, code_arg) || code_arg.empty()) return usage_error("no code given");
-    code_arg = complete_code(code_arg);
   }
+  if (overwrite && rename) return usage_error("--overwrite and --rename cannot go together");
+  session::Cancellation cancellation;
   session::ReceiveOptions options;
-  options.output = output;
-  options.overwrite = overwrite;
-  options.yes = yes;
+  options.cancellation = &cancellation;
+  options.to_stdout = output == "-";
+  if (options.to_stdout && json) {
+    return usage_error("-o - writes the file to stdout, where --json writes its events");
+  }
   if (proto::looks_like_direct_code(code_arg)) {
     auto direct_code = proto::parse_direct_code(code_arg);
     if (!direct_code) return usage_error(direct_code.error().detail);
-    console.set_output_folder(std::filesystem::absolute(output).lexically_normal().string());
-    return run_session(console, session::receive_direct(*direct_code, options, console));
+    options.output = output;
+    options.overwrite = overwrite;
+    options.rename = rename;
+    options.yes = yes;
+    console.set_output_folder(output_label(output));
+    return run_session(console, cancellation, false,
+                       session::receive_direct(*direct_code, options, console));
   }
   if (proto::looks_like_link(code_arg)) {
     auto link = proto::parse_link(code_arg);
@@ -304,16 +356,26 @@ int main(int argc, char** argv) {
   } else {
     auto code = proto::parse_code(code_arg);
     if (!code) return usage_error(code.error().detail);
-    if (!*server) return usage_error(cli::no_server_hint());
     options.secret = *code;
-    options.server = **server;
+    if (lan && (force_relay || !server_flag.empty())) {
+      return usage_error("--lan uses no server: it cannot go with --server or --force-relay");
+    }
+    // No server configured: the sender is looked for on this network.
+    lan = lan || !*server;
+    if (!lan) options.server = **server;
   }
   options.output = output;
   options.overwrite = overwrite;
+  options.rename = rename;
   options.yes = yes;
+  options.wait = std::chrono::seconds(wait_seconds);
   options.force_relay = force_relay;
   options.no_tcp = no_direct_tcp();
   options.no_udp = no_udp();
-  console.set_output_folder(std::filesystem::absolute(output).lexically_normal().string());
-  return run_session(console, session::receive(options, console));
+  console.set_output_folder(output_label(output));
+  if (lan) {
+    return run_session(console, cancellation, false,
+                       session::receive_lan(options.secret, options, console));
+  }
+  return run_session(console, cancellation, false, session::receive(options, console));
 }

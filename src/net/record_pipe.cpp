@@ -46,12 +46,34 @@ awaitable<proto::Result<void>> RecordPipe::send(const proto::PipeMessage& m, boo
 }
 
 awaitable<proto::Result<void>> RecordPipe::send_record(proto::ByteView plaintext, bool final) {
+  if (held_) co_return proto::fail(proto::Errc::interrupted, "interrupted");
+  co_return co_await write_record(plaintext, final);
+}
+
+awaitable<proto::Result<void>> RecordPipe::write_record(proto::ByteView plaintext, bool final) {
   out_.clear();
   sealer_->seal(plaintext, final, out_);
   error_code ec;
+  writing_ = true;
   co_await stream_->write(asio::buffer(out_), ec);
+  writing_ = false;
   if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   co_return proto::Result<void>{};
+}
+
+awaitable<void> RecordPipe::abort(const proto::PipeMessage& m) {
+  held_ = true;
+  if (!sealer_) co_return;  // the record layer never started: nothing to say it with
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  while (writing_) {
+    poll.expires_after(std::chrono::milliseconds(5));
+    error_code ec;
+    co_await poll.async_wait(redirect(ec));
+  }
+  const proto::Bytes plain = proto::encode(m);
+  if (co_await write_record(plain, true)) {
+    co_await stream_->close_gracefully(std::chrono::milliseconds(1000));
+  }
 }
 
 awaitable<proto::Result<proto::ByteView>> RecordPipe::receive(std::chrono::milliseconds timeout) {

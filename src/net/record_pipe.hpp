@@ -36,11 +36,16 @@ class RecordPipe {
   // The stream underneath, for what precedes the record layer (the relay's pairing).
   ByteStream& stream() { return *stream_; }
   void close();
+  // A person's Ctrl-C: the transfer's own writes fail from now on; once a write in progress has
+  // finished, m goes out as the last record and the pipe closes gracefully. The caller bounds it.
+  awaitable<void> abort(const proto::PipeMessage& m);
   // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
   // our last record is not destroyed by a reset.
   awaitable<void> close_gracefully(std::chrono::milliseconds timeout);
 
  private:
+  awaitable<proto::Result<void>> write_record(proto::ByteView plaintext, bool final);
+
   std::unique_ptr<ByteStream> stream_;
   std::string description_;
   std::optional<proto::RecordSealer> sealer_;
@@ -48,6 +53,8 @@ class RecordPipe {
   proto::Bytes out_;
   proto::Bytes in_;
   proto::Bytes plain_;
+  bool writing_ = false;
+  bool held_ = false;  // abort() took over writing
 };
 
 }  // namespace ferry::net

@@ -91,6 +91,38 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
   co_return stream;
 }
 
+namespace {
+asio::ip::address_v4 v4_of(const sockaddr* sa) {
+  const auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
+  asio::ip::address_v4::bytes_type b;
+  std::memcpy(b.data(), &sin->sin_addr, 4);
+  return asio::ip::address_v4(b);
+}
+}  // namespace
+
+std::vector<Ipv4Interface> ipv4_interfaces() {
+  std::vector<Ipv4Interface> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_UP) == 0 ||
+        i->ifa_addr->sa_family != AF_INET) {
+      continue;
+    }
+    Ipv4Interface itf;
+    itf.address = v4_of(i->ifa_addr);
+    itf.loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+    itf.multicast = (i->ifa_flags & IFF_MULTICAST) != 0;
+    if ((i->ifa_flags & IFF_BROADCAST) != 0 && i->ifa_broadaddr != nullptr &&
+        i->ifa_broadaddr->sa_family == AF_INET) {
+      itf.broadcast = v4_of(i->ifa_broadaddr);
+    }
+    out.push_back(itf);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 std::vector<asio::ip::address> local_addresses() {
   std::vector<asio::ip::address> loopback;
   std::vector<asio::ip::address> others;

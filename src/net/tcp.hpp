@@ -2,6 +2,8 @@
 // (the "host" candidates a sender offers).
 #pragma once
 
+#include <optional>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -24,6 +26,15 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
 
 // Addresses of this host's interfaces that are up, loopback first, link-local v6 left out.
 std::vector<asio::ip::address> local_addresses();
+
+// This host's IPv4 interfaces that are up, with their broadcast address when they have one.
+struct Ipv4Interface {
+  asio::ip::address_v4 address;
+  std::optional<asio::ip::address_v4> broadcast;
+  bool loopback = false;
+  bool multicast = false;
+};
+std::vector<Ipv4Interface> ipv4_interfaces();
 
 // ::ffff:a.b.c.d as a.b.c.d (what a dual-stack socket reports for IPv4 peers).
 asio::ip::address unmapped(asio::ip::address a);

@@ -37,8 +37,16 @@ bool valid_nameplate(std::string_view n);
 // Two random bytes become two words.
 std::string words_from_bytes(std::uint8_t a, std::uint8_t b);
 
-// Parses "<nameplate>-<words>", tolerating case, surrounding spaces and spaces instead of dashes.
+// Parses "<nameplate>-<words>", tolerating case, surrounding spaces and spaces (or several dashes)
+// between the parts. Every word must be on the list or a unique prefix of one (completed here), so
+// a typo is refused before anything reaches a server, with "did you mean" suggestions.
 Result<Secret> parse_code(std::string_view text);
+
+// Up to three list words within max_edits edits (letters added, dropped, changed or swapped) of
+// typed, closest first.
+std::vector<std::string_view> similar_words(std::string_view typed, std::size_t max_edits = 2);
+// A typed word made safe to quote in a message: letters, digits, '-' and '_' kept, others '?'.
+std::string display_word(std::string_view typed);
 
 std::string format_code(const Secret& s);
 

@@ -40,6 +40,10 @@ std::string_view errc_name(Errc code) {
       return "relay_limit";
     case Errc::interrupted:
       return "interrupted";
+    case Errc::no_sender:
+      return "no_sender";
+    case Errc::cancelled:
+      return "cancelled";
     case Errc::internal:
       return "internal";
   }

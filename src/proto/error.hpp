@@ -27,6 +27,8 @@ enum class Errc {
   relay_refused,
   relay_limit,  // the relay ended or refused a session at one of its limits
   interrupted,
+  no_sender,  // the receiver waited for a sender with its code, and none came in time
+  cancelled,  // the other side's person stopped the transfer (Ctrl-C)
   internal,
 };
 

@@ -15,6 +15,13 @@ std::uint64_t Offer::total_bytes() const {
   return total;
 }
 
+bool Offer::has_streamed() const {
+  for (const auto& e : entries) {
+    if (e.streamed) return true;
+  }
+  return false;
+}
+
 std::size_t Offer::file_count() const {
   std::size_t n = 0;
   for (const auto& e : entries) n += e.kind == OfferEntry::Kind::file ? 1 : 0;
@@ -32,6 +39,9 @@ std::string encode_offer(const Offer& offer) {
     for (const auto& e : offer.entries) {
       if (e.kind == OfferEntry::Kind::directory) {
         entries.push_back({{"path", e.path}, {"kind", "dir"}});
+      } else if (e.streamed) {
+        entries.push_back(
+            {{"path", e.path}, {"kind", "file"}, {"stream", true}, {"exec", e.executable}});
       } else {
         entries.push_back(
             {{"path", e.path}, {"kind", "file"}, {"size", e.size}, {"exec", e.executable}});
@@ -81,12 +91,13 @@ Result<Offer> decode_offer(std::string_view text) {
     if (k == "dir") {
       entry.kind = OfferEntry::Kind::directory;
     } else if (k == "file") {
-      if (!e.contains("size") || !e["size"].is_number_unsigned()) {
+      entry.streamed = e.contains("stream") && e["stream"].is_boolean() && e["stream"].get<bool>();
+      if (!entry.streamed && (!e.contains("size") || !e["size"].is_number_unsigned())) {
         return fail(Errc::protocol, "an offered file has no size");
       }
-      entry.size = e["size"].get<std::uint64_t>();
+      entry.size = entry.streamed ? 0 : e["size"].get<std::uint64_t>();
       entry.executable = e.contains("exec") && e["exec"].is_boolean() && e["exec"].get<bool>();
-      if (entry.size > (std::uint64_t{1} << 62) || total + entry.size < total) {
+      if (entry.size > kMaxFileBytes || total + entry.size < total) {
         return fail(Errc::bad_offer, "an offered file is impossibly large");
       }
       total += entry.size;

@@ -18,9 +18,15 @@ struct OfferEntry {
   enum class Kind { file, directory };
   std::string path;  // '/'-separated, relative, validated
   Kind kind = Kind::file;
-  std::uint64_t size = 0;
+  std::uint64_t size = 0;  // 0 for a streamed file
   bool executable = false;
+  // Read from a pipe as it is sent (ferry send - from a pipe): its size is known only at its end,
+  // and it cannot be resumed.
+  bool streamed = false;
 };
+
+// The most a streamed file may carry (as a stated size may).
+inline constexpr std::uint64_t kMaxFileBytes = std::uint64_t{1} << 62;
 
 struct Offer {
   enum class Kind { files, text };
@@ -28,7 +34,8 @@ struct Offer {
   std::string text;
   std::vector<OfferEntry> entries;
 
-  std::uint64_t total_bytes() const;
+  std::uint64_t total_bytes() const;  // streamed files count 0
+  bool has_streamed() const;
   std::size_t file_count() const;
 };
 

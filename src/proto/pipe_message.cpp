@@ -157,4 +157,10 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
   return out;
 }
 
+Error abort_error(const msg::Abort& abort, std::string_view peer) {
+  const Errc code = errc_from_name(abort.code);
+  if (code == Errc::cancelled) return {code, std::string(peer) + " cancelled the transfer"};
+  return {code, std::string(peer) + " stopped: " + abort.message};
+}
+
 }  // namespace ferry::proto

@@ -56,6 +56,10 @@ using PipeMessage =
 inline constexpr std::size_t kChunkHeaderBytes = 1 + 4 + 8;
 void encode_chunk_header(std::uint32_t file, std::uint64_t offset, std::uint8_t* out);
 
+// What the other side's abort means here, as an error: `peer` is "the sender" or "the receiver".
+// A cancel (Ctrl-C over there) is told as such; other reasons carry the peer's words.
+Error abort_error(const msg::Abort& abort, std::string_view peer);
+
 Bytes encode(const PipeMessage& m);
 // Views in the result point into the input buffer.
 Result<PipeMessage> decode_pipe_message(ByteView record);

@@ -72,6 +72,7 @@ std::string encode_client(const ClientMessage& m) {
     if (!a->nameplate.empty()) j["nameplate"] = a->nameplate;
   } else if (const auto* c = std::get_if<rv::Claim>(&m)) {
     j = {{"type", "claim"}, {"nameplate", c->nameplate}};
+    if (c->wait) j["wait"] = true;
   } else {
     j = {{"type", "message"}, {"body", to_base64(std::get<rv::Message>(m).body)}};
   }
@@ -95,6 +96,8 @@ std::string encode_server(const ServerMessage& m) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {
     j = {{"type", "peer_left"}};
+  } else if (std::holds_alternative<rv::Waiting>(m)) {
+    j = {{"type", "waiting"}};
   } else {
     const auto& e = std::get<rv::ServerError>(m);
     j = {{"type", "error"}, {"code", e.code}, {"message", e.message}};
@@ -118,7 +121,12 @@ Result<ClientMessage> decode_client(std::string_view text) {
   if (type == "claim") {
     auto n = get_string(*j, "nameplate", 9);
     if (!n || !valid_nameplate(*n)) return fail(Errc::protocol, "invalid nameplate");
-    return rv::Claim{*n};
+    bool wait = false;
+    if (j->contains("wait")) {
+      if (!(*j)["wait"].is_boolean()) return fail(Errc::protocol, "malformed wait flag");
+      wait = (*j)["wait"].get<bool>();
+    }
+    return rv::Claim{*n, wait};
   }
   if (type == "message") {
     auto b = get_base64(*j, "body", kMaxRendezvousFrame);
@@ -175,6 +183,7 @@ Result<ServerMessage> decode_server(std::string_view text) {
     return rv::Message{std::move(*b)};
   }
   if (type == "peer_left") return rv::PeerLeft{};
+  if (type == "waiting") return rv::Waiting{};
   if (type == "error") {
     auto c = get_string(*j, "code", 64);
     auto m = get_string(*j, "message", kMaxErrorText);

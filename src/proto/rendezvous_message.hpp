@@ -23,6 +23,9 @@ struct Allocate {
 };
 struct Claim {
   std::string nameplate;
+  // When no sender holds the nameplate yet: wait for one to allocate it (a receiver that starts
+  // first with a pre-agreed code) instead of failing with code_unknown. Still one guess.
+  bool wait = false;
 };
 // both directions
 struct Message {
@@ -43,6 +46,8 @@ struct Paired {
   std::string observed;  // the client's address as the server sees it (behind NAT: the public one)
 };
 struct PeerLeft {};
+// The claim waits for a sender (Claim::wait); "paired" follows when one allocates the nameplate.
+struct Waiting {};
 struct ServerError {
   std::string code;
   std::string message;
@@ -51,7 +56,7 @@ struct ServerError {
 
 using ClientMessage = std::variant<rv::Allocate, rv::Claim, rv::Message>;
 using ServerMessage = std::variant<rv::Welcome, rv::Allocated, rv::Paired, rv::Message,
-                                   rv::PeerLeft, rv::ServerError>;
+                                   rv::PeerLeft, rv::ServerError, rv::Waiting>;
 
 std::string encode_client(const ClientMessage& m);
 std::string encode_server(const ServerMessage& m);

@@ -22,6 +22,10 @@ FileHash FileHasher::finish() {
 ReceiveTracker::ReceiveTracker(const Offer& offer, std::vector<std::uint64_t> start_offsets)
     : offer_(offer), position_(std::move(start_offsets)) {
   position_.resize(offer_.entries.size(), 0);
+  // A streamed file cannot be resumed: it starts at 0 whatever was asked.
+  for (std::size_t i = 0; i < offer_.entries.size(); ++i) {
+    if (offer_.entries[i].streamed) position_[i] = 0;
+  }
   skip_directories();
 }
 
@@ -44,7 +48,8 @@ Result<void> ReceiveTracker::on_chunk(const msg::Chunk& chunk) {
   if (chunk.offset != position_[current_]) {
     return fail(Errc::protocol, "a chunk arrived out of order");
   }
-  if (chunk.data.size() > entry.size - chunk.offset) {
+  const std::uint64_t limit = entry.streamed ? kMaxFileBytes : entry.size;
+  if (chunk.data.size() > limit - chunk.offset) {
     return fail(Errc::protocol, "\"" + display_name(entry.path) + "\" grew past its offered size");
   }
   hasher_.update(chunk.data);
@@ -58,7 +63,7 @@ Result<void> ReceiveTracker::on_file_end(const msg::FileEnd& end) {
     return fail(Errc::protocol, "a file ended out of order");
   }
   const auto& entry = offer_.entries[current_];
-  if (position_[current_] != entry.size) {
+  if (!entry.streamed && position_[current_] != entry.size) {
     return fail(Errc::protocol,
                 "\"" + display_name(entry.path) + "\" ended before its offered size");
   }

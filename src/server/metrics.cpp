@@ -46,6 +46,8 @@ std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& 
                                                      {"total", stun.limited_total}});
   metric(out, "ferry_rendezvous_waiting", "gauge", "Codes waiting for their receiver.",
          rendezvous.waiting);
+  metric(out, "ferry_rendezvous_receivers_waiting", "gauge",
+         "Receivers that started first, waiting for their sender.", rendezvous.receivers_waiting);
   metric(out, "ferry_rendezvous_paired_clients", "gauge", "Clients in a pair.", rendezvous.paired);
   metric(out, "ferry_rendezvous_claims_refused_total", "counter",
          "Code claims refused over the per-address budget.", server.claims_refused);

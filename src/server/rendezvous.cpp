@@ -26,7 +26,7 @@ std::string Rendezvous::free_nameplate() {
       static_cast<std::uint32_t>(std::max<std::size_t>(100, nameplates_.size() * 10));
   for (;;) {
     const std::string n = std::to_string(1 + randombytes_uniform(range));
-    if (!nameplates_.count(n)) return n;
+    if (!nameplates_.count(n) && !awaited_.count(n)) return n;
   }
 }
 
@@ -46,10 +46,22 @@ void Rendezvous::on_message(Client& from, const proto::ClientMessage& m) {
 
 void Rendezvous::allocate(Client& from, State& st, const rv::Allocate& m) {
   if (st.joined) return from.kick("out_of_order", "this connection already has a code");
-  if (nameplates_.size() >= limits_.max_nameplates) {
+  if (nameplates_.size() + awaited_.size() >= limits_.max_nameplates) {
     return from.kick("limit", "the server is full; try again later");
   }
   std::string n = m.nameplate;
+  if (!n.empty()) {
+    if (const auto w = awaited_.find(n); w != awaited_.end()) {
+      // A receiver is already waiting with this code: the sender learns its nameplate and is
+      // paired at once.
+      Client* receiver = w->second;
+      awaited_.erase(w);
+      clients_[receiver].awaited.clear();
+      st.joined = true;
+      from.deliver(rv::Allocated{n});
+      return pair(from, *receiver);
+    }
+  }
   if (n.empty()) {
     n = free_nameplate();
   } else if (nameplates_.count(n)) {
@@ -66,22 +78,39 @@ void Rendezvous::claim(Client& from, State& st, const rv::Claim& m) {
   st.joined = true;
   const auto it = nameplates_.find(m.nameplate);
   if (it == nameplates_.end()) {
-    return from.kick("code_unknown",
-                     "no transfer is waiting under this code (mistyped, expired, or already used)");
+    if (!m.wait) {
+      return from.kick(
+          "code_unknown",
+          "no transfer is waiting under this code (mistyped, expired, or already used)");
+    }
+    if (awaited_.count(m.nameplate)) {
+      return from.kick("code_taken", "another receiver is already waiting with this code");
+    }
+    if (nameplates_.size() + awaited_.size() >= limits_.max_nameplates) {
+      return from.kick("limit", "the server is full; try again later");
+    }
+    st.awaited = m.nameplate;
+    awaited_[m.nameplate] = &from;
+    return from.deliver(rv::Waiting{});
   }
   Client* sender = it->second;
   nameplates_.erase(it);  // one guess: gone whether the code's words are right or not
-  State& sst = clients_[sender];
-  sst.nameplate.clear();
-  sst.partner = &from;
-  st.partner = sender;
-  sst.messages = st.messages = std::make_shared<std::size_t>(0);
+  clients_[sender].nameplate.clear();
+  pair(*sender, from);
+}
+
+void Rendezvous::pair(Client& sender, Client& receiver) {
+  State& sst = clients_[&sender];
+  State& rst = clients_[&receiver];
+  sst.partner = &receiver;
+  rst.partner = &sender;
+  sst.messages = rst.messages = std::make_shared<std::size_t>(0);
   rv::Paired paired{random_bytes(16), {}, {}};
   paired.relay_grant = grants_(paired.session_id);
-  paired.observed = sender->observed_address();
-  sender->deliver(paired);
-  paired.observed = from.observed_address();
-  from.deliver(paired);
+  paired.observed = sender.observed_address();
+  sender.deliver(paired);
+  paired.observed = receiver.observed_address();
+  receiver.deliver(paired);
 }
 
 void Rendezvous::on_disconnect(Client& from) {
@@ -90,6 +119,7 @@ void Rendezvous::on_disconnect(Client& from) {
   const State st = std::move(it->second);
   clients_.erase(it);
   if (!st.nameplate.empty()) nameplates_.erase(st.nameplate);
+  if (!st.awaited.empty()) awaited_.erase(st.awaited);
   if (st.partner != nullptr) {
     auto pit = clients_.find(st.partner);
     if (pit != clients_.end()) {
@@ -103,6 +133,7 @@ void Rendezvous::on_disconnect(Client& from) {
 RendezvousStats Rendezvous::stats() const {
   RendezvousStats s;
   s.waiting = nameplates_.size();
+  s.receivers_waiting = awaited_.size();
   for (const auto& [c, st] : clients_) s.paired += st.partner != nullptr ? 1 : 0;
   return s;
 }

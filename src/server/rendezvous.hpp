@@ -1,7 +1,9 @@
 // The rendezvous mailbox: nameplates waiting for a receiver, pairs of clients relaying opaque
 // messages. Pure state, no sockets: connections call in with what they received and get delivery
 // and close requests through the Client interface. One guess per code: a nameplate is gone the
-// moment a receiver claims it, right or wrong.
+// moment a receiver claims it, right or wrong. A receiver may also claim first and wait (a
+// pre-agreed code): the sender who then allocates that nameplate is paired with it at once, and
+// the nameplate is spent just the same.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +34,7 @@ struct RendezvousLimits {
 
 struct RendezvousStats {
   std::size_t waiting = 0;  // nameplates allocated, no receiver yet
+  std::size_t receivers_waiting = 0;  // claims waiting for a sender to allocate their nameplate
   std::size_t paired = 0;   // clients in a pair
 };
 
@@ -48,7 +51,8 @@ class Rendezvous {
 
  private:
   struct State {
-    std::string nameplate;  // set while waiting
+    std::string nameplate;  // set while waiting for a receiver
+    std::string awaited;    // set while a receiver waits for a sender (Claim::wait)
     Client* partner = nullptr;
     bool joined = false;                    // allocated or claimed once; a client gets one go
     std::shared_ptr<std::size_t> messages;  // shared by both members of a pair
@@ -56,6 +60,8 @@ class Rendezvous {
 
   void allocate(Client& from, State& st, const proto::rv::Allocate& m);
   void claim(Client& from, State& st, const proto::rv::Claim& m);
+  // The one guess: the nameplate is spent, sender and receiver become a pair.
+  void pair(Client& sender, Client& receiver);
   std::string free_nameplate();
   proto::Bytes random_bytes(std::size_t n);
 
@@ -63,6 +69,7 @@ class Rendezvous {
   GrantIssuer grants_;
   std::unordered_map<Client*, State> clients_;
   std::map<std::string, Client*> nameplates_;
+  std::map<std::string, Client*> awaited_;  // nameplate -> the receiver waiting for its sender
 };
 
 }  // namespace ferry::server

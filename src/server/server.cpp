@@ -102,6 +102,9 @@ class Server::RendezvousConnection : public Client,
     } else if (std::holds_alternative<proto::rv::Allocated>(m)) {
       log_event(spdlog::level::info, "rendezvous_allocated",
                 {{"conn", conn_->id}, {"client", conn_->client.ip}});
+    } else if (std::holds_alternative<proto::rv::Waiting>(m)) {
+      log_event(spdlog::level::info, "rendezvous_receiver_waiting",
+                {{"conn", conn_->id}, {"client", conn_->client.ip}});
     }
     queue_.push_back(proto::encode_server(m));
     wake_.cancel();

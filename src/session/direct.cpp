@@ -2,12 +2,15 @@
 
 #include <sodium.h>
 
+#include <boost/asio/ip/multicast.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include "net/port_mapping.hpp"
 #include "net/tcp.hpp"
+#include "proto/lan_discovery.hpp"
 #include "session/file_sink.hpp"
 #include "session/handshake.hpp"
 #include "session/message_channel.hpp"
@@ -17,6 +20,7 @@ namespace ferry::session {
 using namespace net;
 using namespace std::chrono_literals;
 using proto::Errc;
+using udp = asio::ip::udp;
 
 namespace {
 
@@ -24,6 +28,7 @@ constexpr std::size_t kMaxFrame = 4096;
 constexpr auto kFrameTimeout = 10s;
 constexpr auto kDialTimeout = 5s;
 constexpr int kMaxWrongAttempts = 20;
+constexpr auto kLanQueryInterval = 500ms;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto a = unmapped(ep.address());
@@ -78,10 +83,8 @@ awaitable<proto::Result<std::shared_ptr<RecordPipe>>> start_pipe(FramedChannel& 
   co_return pipe;
 }
 
-}  // namespace
-
-awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer) {
-  auto ex = co_await asio::this_coro::executor;
+// A TCP listener on every address (dual-stack when IPv6 is there) on a port the kernel picks.
+proto::Result<tcp::acceptor> open_listener(asio::any_io_executor ex) {
   error_code ec;
   tcp::acceptor acceptor(ex);
   acceptor.open(tcp::v6(), ec);
@@ -94,7 +97,210 @@ awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& o
     if (!ec) acceptor.bind(tcp::endpoint(tcp::v4(), 0), ec);
   }
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) co_return proto::fail(Errc::io_error, "cannot open a listening socket: " + describe(ec));
+  if (ec) return proto::fail(Errc::io_error, "cannot open a listening socket: " + describe(ec));
+  return acceptor;
+}
+
+// The sender's side of LAN discovery: answers queries for its code's number with its port.
+awaitable<void> answer_lan_queries(std::shared_ptr<udp::socket> socket, std::string nameplate,
+                                   std::uint16_t port, proto::Bytes session_nonce) {
+  std::array<std::uint8_t, proto::kLanMaxDatagram + 1> buf{};
+  for (;;) {
+    udp::endpoint from;
+    error_code ec;
+    const std::size_t n =
+        co_await socket->async_receive_from(asio::buffer(buf), from, redirect(ec));
+    if (!socket->is_open() || ec == asio::error::operation_aborted) co_return;
+    if (ec) continue;
+    auto m = proto::decode_lan(proto::ByteView(buf.data(), n));
+    const auto* q = m ? std::get_if<proto::LanQuery>(&*m) : nullptr;
+    if (q == nullptr || q->nameplate != nameplate) continue;
+    const proto::Bytes answer =
+        proto::encode_lan(proto::LanAnswer{nameplate, q->nonce, port, session_nonce});
+    co_await socket->async_send_to(asio::buffer(answer), from, redirect(ec));
+  }
+}
+
+// The receiver's side: asks every IPv4 network this host is on (multicast, broadcast, and this
+// host itself) until a sender with the number answers or `wait` passes.
+awaitable<proto::Result<std::pair<tcp::endpoint, proto::Bytes>>> find_lan_sender(
+    const std::string& nameplate, std::chrono::seconds wait) {
+  auto ex = co_await asio::this_coro::executor;
+  auto socket = std::make_shared<udp::socket>(ex);
+  error_code ec;
+  socket->open(udp::v4(), ec);
+  if (!ec) socket->set_option(asio::socket_base::broadcast(true), ec);
+  if (!ec) socket->bind(udp::endpoint(udp::v4(), 0), ec);
+  if (ec) co_return proto::fail(Errc::io_error, "cannot open a UDP socket: " + describe(ec));
+  proto::LanQuery query{nameplate, proto::Bytes(proto::kLanNonceBytes)};
+  randombytes_buf(query.nonce.data(), query.nonce.size());
+  const proto::Bytes datagram = proto::encode_lan(query);
+
+  struct Found {
+    explicit Found(asio::any_io_executor ex) : ready(ex) {}
+    asio::steady_timer ready;
+    std::optional<std::pair<tcp::endpoint, proto::Bytes>> sender;
+  };
+  auto found = std::make_shared<Found>(ex);
+  asio::co_spawn(
+      ex,
+      [socket, found, query]() -> awaitable<void> {
+        std::array<std::uint8_t, proto::kLanMaxDatagram + 1> buf{};
+        for (;;) {
+          udp::endpoint from;
+          error_code ec;
+          const std::size_t n =
+              co_await socket->async_receive_from(asio::buffer(buf), from, redirect(ec));
+          if (!socket->is_open() || ec == asio::error::operation_aborted) co_return;
+          if (ec) continue;
+          auto m = proto::decode_lan(proto::ByteView(buf.data(), n));
+          const auto* a = m ? std::get_if<proto::LanAnswer>(&*m) : nullptr;
+          if (a == nullptr || a->nonce != query.nonce || a->nameplate != query.nameplate) continue;
+          found->sender.emplace(tcp::endpoint(from.address(), a->port), a->session_nonce);
+          found->ready.cancel();
+          co_return;
+        }
+      },
+      asio::detached);
+  const auto group = asio::ip::make_address_v4(std::string(proto::kLanGroup));
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (!found->sender && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& itf : ipv4_interfaces()) {
+      if (itf.multicast && !itf.loopback) {
+        socket->set_option(asio::ip::multicast::outbound_interface(itf.address), ec);
+        if (!ec)
+          socket->send_to(asio::buffer(datagram), udp::endpoint(group, proto::kLanPort), 0, ec);
+      }
+      if (itf.broadcast) {
+        socket->send_to(asio::buffer(datagram), udp::endpoint(*itf.broadcast, proto::kLanPort), 0,
+                        ec);
+      }
+    }
+    socket->send_to(asio::buffer(datagram),
+                    udp::endpoint(asio::ip::address_v4::loopback(), proto::kLanPort), 0, ec);
+    found->ready.expires_after(kLanQueryInterval);
+    co_await found->ready.async_wait(redirect(ec));
+  }
+  socket->close(ec);
+  if (!found->sender) {
+    co_return proto::fail(Errc::no_sender,
+                          "no sender on this network answered for code number " + nameplate +
+                              " within " + std::to_string(wait.count()) +
+                              " s (without a server, both computers must be on the same network; "
+                              "with one, pass --server or set FERRY_SERVER)");
+  }
+  co_return std::move(*found->sender);
+}
+
+}  // namespace
+
+awaitable<proto::Result<void>> send_lan(const FileSource& source,
+                                        std::optional<proto::Secret> chosen, Observer& observer,
+                                        Cancellation* cancellation) {
+  auto ex = co_await asio::this_coro::executor;
+  auto acceptor = open_listener(ex);
+  if (!acceptor) co_return std::unexpected(acceptor.error());
+  const std::uint16_t port = acceptor->local_endpoint().port();
+  proto::Secret words;
+  if (chosen) {
+    words = *chosen;
+  } else {
+    std::uint8_t r[2];
+    randombytes_buf(r, sizeof r);
+    words.words = proto::words_from_bytes(r[0], r[1]);
+    words.nameplate = std::to_string(1 + randombytes_uniform(99));
+  }
+  proto::Bytes session_nonce(proto::kLanNonceBytes);
+  randombytes_buf(session_nonce.data(), session_nonce.size());
+
+  error_code ec;
+  auto socket = std::make_shared<udp::socket>(ex);
+  socket->open(udp::v4(), ec);
+  if (!ec) socket->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) socket->bind(udp::endpoint(udp::v4(), proto::kLanPort), ec);
+  if (ec) {
+    co_return proto::fail(Errc::io_error, "cannot listen for receivers on this network (UDP port " +
+                                              std::to_string(proto::kLanPort) +
+                                              "): " + describe(ec));
+  }
+  const auto group = asio::ip::make_address_v4(std::string(proto::kLanGroup));
+  for (const auto& itf : ipv4_interfaces()) {
+    error_code ignored;  // an interface without multicast still hears broadcasts
+    if (itf.multicast)
+      socket->set_option(asio::ip::multicast::join_group(group, itf.address), ignored);
+  }
+  struct Closer {
+    std::shared_ptr<udp::socket> s;
+    ~Closer() {
+      error_code ignored;
+      s->close(ignored);
+    }
+  } closer{socket};
+  asio::co_spawn(ex, answer_lan_queries(socket, words.nameplate, port, session_nonce),
+                 asio::detached);
+  observer.on_event(event::Note{
+      "No server is configured, so this works on this network only: the receiver runs the "
+      "command below on a computer on the same network. (To send anywhere, name a server with "
+      "--server or FERRY_SERVER.)"});
+  observer.on_event(event::CodeReady{proto::format_code(words), ""});
+
+  const proto::Bytes sid = proto::lan_session_id(session_nonce);
+  for (;;) {
+    tcp::socket s = co_await acceptor->async_accept(redirect(ec));
+    if (ec) co_return proto::fail(Errc::io_error, "cannot accept connections: " + describe(ec));
+    s.set_option(tcp::no_delay(true), ec);
+    const std::string peer = endpoint_text(s.remote_endpoint(ec));
+    FramedChannel channel{beast::tcp_stream(std::move(s))};
+    auto secrets = co_await pake_as_sender(channel, sid, words, words);
+    if (!secrets) {
+      // A connection that says nothing is no guess; a wrong code is the one guess this code had.
+      if (secrets.error().code != Errc::wrong_code) continue;
+      co_return proto::fail(Errc::wrong_code, peer + " tried a wrong code; it is spent");
+    }
+    observer.on_event(event::PeerJoined{});
+    acceptor->close(ec);
+    const std::string what = "direct from " + peer;
+    auto pipe = co_await start_pipe(channel, *secrets, what);
+    if (!pipe) co_return std::unexpected(pipe.error());
+    observer.on_event(event::Connected{"direct", "tcp", peer});
+    std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
+    co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
+  }
+}
+
+awaitable<proto::Result<void>> receive_lan(proto::Secret secret, ReceiveOptions options,
+                                           Observer& observer) {
+  auto sink = open_sink(options);
+  if (!sink) co_return std::unexpected(sink.error());
+  observer.on_event(event::Note{"No server is configured: looking for the sender on this network"});
+  auto sender = co_await find_lan_sender(secret.nameplate, options.wait);
+  if (!sender) co_return std::unexpected(sender.error());
+  const std::string peer = endpoint_text(sender->first);
+  auto stream = co_await connect_tcp(sender->first, kDialTimeout);
+  if (!stream) {
+    co_return proto::fail(Errc::no_path, "found the sender at " + peer +
+                                             " but could not connect: " + stream.error().detail);
+  }
+  observer.on_event(event::PeerJoined{});
+  FramedChannel channel{std::move(*stream)};
+  auto secrets = co_await pake_as_receiver(channel, proto::lan_session_id(sender->second), secret);
+  if (!secrets) co_return std::unexpected(secrets.error());
+  const std::string what = "direct to " + peer;
+  auto pipe = co_await start_pipe(channel, *secrets, what);
+  if (!pipe) co_return std::unexpected(pipe.error());
+  observer.on_event(event::Connected{"direct", "tcp", peer});
+  std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
+  std::shared_ptr<PipeRace> no_race;
+  co_return co_await receive_over(*pipe, no_race, *sink, options, observer, std::move(no_callback));
+}
+
+awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer,
+                                           Cancellation* cancellation) {
+  auto ex = co_await asio::this_coro::executor;
+  error_code ec;
+  auto listener = open_listener(ex);
+  if (!listener) co_return std::unexpected(listener.error());
+  tcp::acceptor acceptor = std::move(*listener);
   const std::uint16_t port = acceptor.local_endpoint().port();
   const bool v6 = acceptor.local_endpoint().address().is_v6();
 
@@ -149,13 +355,13 @@ awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& o
     if (!pipe) co_return std::unexpected(pipe.error());
     observer.on_event(event::Connected{"direct", "tcp", peer});
     std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
-    co_return co_await send_over(*pipe, no_race, source, observer);
+    co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
   }
 }
 
 awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOptions options,
                                               Observer& observer) {
-  auto sink = FileSink::open(options.output, options.overwrite);
+  auto sink = open_sink(options);
   if (!sink) co_return std::unexpected(sink.error());
   auto ex = co_await asio::this_coro::executor;
 
@@ -211,8 +417,7 @@ awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOpt
   observer.on_event(event::Connected{"direct", "tcp", dial->winner_peer});
   std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
   std::shared_ptr<PipeRace> no_race;
-  co_return co_await receive_over(*pipe, no_race, *sink, options.yes, observer,
-                                  std::move(no_callback));
+  co_return co_await receive_over(*pipe, no_race, *sink, options, observer, std::move(no_callback));
 }
 
 }  // namespace ferry::session

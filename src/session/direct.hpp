@@ -10,7 +10,16 @@
 
 namespace ferry::session {
 
-net::awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer);
+net::awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer,
+                                                Cancellation* cancellation);
+// No server configured (or --lan): the sender answers LAN discovery for its short code's number
+// (proto/lan_discovery.hpp) and gives up after one wrong guess; the receiver finds it by the
+// number and runs the PAKE with the words.
+net::awaitable<proto::Result<void>> send_lan(const FileSource& source,
+                                             std::optional<proto::Secret> code, Observer& observer,
+                                             Cancellation* cancellation);
+net::awaitable<proto::Result<void>> receive_lan(proto::Secret secret, ReceiveOptions options,
+                                                Observer& observer);
 net::awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOptions options,
                                                    Observer& observer);
 

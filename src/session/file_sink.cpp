@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <utility>
 
 #include "proto/names.hpp"
@@ -33,7 +34,21 @@ void close_fd(int& fd) {
 }
 }  // namespace
 
+proto::Result<FileSink> FileSink::open_stdout() {
+  FileSink sink(-1, "-", false);
+  sink.stdout_ = true;
+  return sink;
+}
+
 proto::Result<FileSink> FileSink::open(const std::filesystem::path& folder, bool overwrite) {
+  std::error_code ec;
+  if (!std::filesystem::exists(folder, ec)) {
+    std::filesystem::create_directories(folder, ec);
+    if (ec) {
+      return proto::fail(Errc::io_error, "cannot create \"" + proto::display_name(folder.string()) +
+                                             "\": " + ec.message());
+    }
+  }
   const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     return proto::fail(Errc::io_error, "cannot write into \"" +
@@ -53,6 +68,7 @@ FileSink::FileSink(FileSink&& o) noexcept
     : dir_fd_(std::exchange(o.dir_fd_, -1)),
       folder_(std::move(o.folder_)),
       overwrite_(o.overwrite_),
+      stdout_(o.stdout_),
       parent_fd_(std::exchange(o.parent_fd_, -1)),
       file_fd_(std::exchange(o.file_fd_, -1)),
       name_(std::move(o.name_)),
@@ -61,6 +77,7 @@ FileSink::FileSink(FileSink&& o) noexcept
       written_(o.written_) {}
 
 FileSink::~FileSink() {
+  if (stdout_) file_fd_ = -1;  // stdout is not ours to close
   close_fd(file_fd_);
   close_fd(parent_fd_);
   close_fd(dir_fd_);
@@ -97,30 +114,111 @@ proto::Result<int> FileSink::open_parent(const std::vector<std::string>& parts, 
   return fd;
 }
 
-proto::Result<void> FileSink::check(const proto::Offer& offer) const {
-  for (const auto& e : offer.entries) {
+namespace {
+// What is at `path` in the target folder: nothing (-1), a folder (1), anything else (0).
+int existing_kind(int parent, const std::string& name) {
+  struct stat st {};
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+  return S_ISDIR(st.st_mode) ? 1 : 0;
+}
+}  // namespace
+
+proto::Result<std::vector<std::size_t>> FileSink::conflicts(const proto::Offer& offer) const {
+  std::vector<std::size_t> out;
+  if (stdout_) return out;
+  for (std::size_t i = 0; i < offer.entries.size(); ++i) {
+    const auto& e = offer.entries[i];
     auto parts = proto::split_relative_path(e.path);
     if (!parts) return std::unexpected(parts.error());
     auto parent = open_parent(*parts, false);
     if (!parent) return std::unexpected(parent.error());
     if (*parent < 0) continue;
-    struct stat st {};
-    const bool exists = ::fstatat(*parent, parts->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    const int kind = existing_kind(*parent, parts->back());
     ::close(*parent);
-    if (!exists) continue;
+    if (kind < 0) continue;
     if (e.kind == OfferEntry::Kind::directory) {
-      if (!S_ISDIR(st.st_mode)) {
+      if (kind != 1) {
         return proto::fail(Errc::target_exists, "\"" + proto::display_name(e.path) +
-                                                    "\" already exists and is not a folder");
+                                                    "\" already exists here and is not a folder; "
+                                                    "receive with --output into another folder");
       }
-    } else if (S_ISDIR(st.st_mode)) {
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+proto::Result<void> FileSink::check(const proto::Offer& offer) const {
+  auto found = conflicts(offer);
+  if (!found) return std::unexpected(found.error());
+  if (found->empty()) return {};
+  if (overwrite_) {
+    for (auto i : *found) {
+      auto parts = proto::split_relative_path(offer.entries[i].path);
+      auto parent = open_parent(*parts, false);
+      if (!parent) return std::unexpected(parent.error());
+      const int kind = existing_kind(*parent, parts->back());
+      ::close(*parent);
+      if (kind == 1) {
+        return proto::fail(Errc::target_exists, "\"" + proto::display_name(offer.entries[i].path) +
+                                                    "\" already exists here as a folder");
+      }
+    }
+    return {};
+  }
+  const auto& first = offer.entries[found->front()].path;
+  return proto::fail(
+      Errc::target_exists,
+      "\"" + proto::display_name(first) + "\"" +
+          (found->size() > 1 ? " and " + std::to_string(found->size() - 1) + " more already exist"
+                             : " already exists") +
+          " here; nothing was received. Use --overwrite to replace, --rename to "
+          "keep both, or --output to receive elsewhere");
+}
+
+proto::Result<void> FileSink::allow_overwrite(const proto::Offer& offer,
+                                              const std::vector<std::size_t>& which) {
+  const bool before = std::exchange(overwrite_, true);
+  proto::Offer only;
+  for (auto i : which) only.entries.push_back(offer.entries[i]);
+  auto r = check(only);
+  if (!r) overwrite_ = before;
+  return r;
+}
+
+proto::Result<void> FileSink::rename(proto::Offer& offer,
+                                     const std::vector<std::size_t>& which) const {
+  std::set<std::string> taken;
+  for (const auto& e : offer.entries) taken.insert(e.path);
+  for (auto i : which) {
+    auto& e = offer.entries[i];
+    auto parts = proto::split_relative_path(e.path);
+    if (!parts) return std::unexpected(parts.error());
+    auto parent = open_parent(*parts, false);
+    if (!parent) return std::unexpected(parent.error());
+    const std::string& name = parts->back();
+    const auto dot = name.rfind('.');
+    const bool has_ext = dot != std::string::npos && dot > 0;
+    const std::string stem = has_ext ? name.substr(0, dot) : name;
+    const std::string ext = has_ext ? name.substr(dot) : "";
+    const std::string dir = e.path.substr(0, e.path.size() - name.size());
+    bool found = false;
+    for (int k = 1; k <= 9999 && !found; ++k) {
+      const std::string candidate = stem + " (" + std::to_string(k) + ")" + ext;
+      if (candidate.size() > 255 || taken.count(dir + candidate)) continue;
+      if (*parent >= 0 && (existing_kind(*parent, candidate) >= 0 ||
+                           existing_kind(*parent, candidate + std::string(kPartSuffix)) >= 0)) {
+        continue;
+      }
+      e.path = dir + candidate;
+      taken.insert(e.path);
+      found = true;
+    }
+    if (*parent >= 0) ::close(*parent);
+    if (!found) {
       return proto::fail(Errc::target_exists,
-                         "\"" + proto::display_name(e.path) + "\" already exists as a folder");
-    } else if (!overwrite_) {
-      return proto::fail(Errc::target_exists,
-                         "\"" + proto::display_name(e.path) +
-                             "\" already exists; nothing was received. Use --overwrite to "
-                             "replace it, or --output to receive elsewhere");
+                         "no free name for \"" + proto::display_name(name) + "\" in its folder");
     }
   }
   return {};
@@ -128,9 +226,10 @@ proto::Result<void> FileSink::check(const proto::Offer& offer) const {
 
 std::vector<std::uint64_t> FileSink::resume_offsets(const proto::Offer& offer) const {
   std::vector<std::uint64_t> out(offer.entries.size(), 0);
+  if (stdout_) return out;
   for (std::size_t i = 0; i < offer.entries.size(); ++i) {
     const auto& e = offer.entries[i];
-    if (e.kind != OfferEntry::Kind::file) continue;
+    if (e.kind != OfferEntry::Kind::file || e.streamed) continue;  // streams start over
     auto parts = proto::split_relative_path(e.path);
     if (!parts) continue;
     auto parent = open_parent(*parts, false);
@@ -147,6 +246,7 @@ std::vector<std::uint64_t> FileSink::resume_offsets(const proto::Offer& offer) c
 }
 
 proto::Result<void> FileSink::make_folders(const proto::Offer& offer) {
+  if (stdout_) return {};
   for (const auto& e : offer.entries) {
     auto parts = proto::split_relative_path(e.path);
     if (!parts) return std::unexpected(parts.error());
@@ -162,6 +262,12 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
                                     std::uint64_t start, proto::ReceiveTracker& tracker) {
   abandon();
   const auto& e = offer.entries[index];
+  if (stdout_) {
+    display_ = "stdout";
+    written_ = 0;
+    file_fd_ = STDOUT_FILENO;
+    return {};
+  }
   auto parts = proto::split_relative_path(e.path);
   if (!parts) return std::unexpected(parts.error());
   auto parent = open_parent(*parts, true);
@@ -209,6 +315,10 @@ proto::Result<void> FileSink::write(proto::ByteView data) {
 }
 
 proto::Result<void> FileSink::commit() {
+  if (stdout_) {
+    file_fd_ = -1;
+    return {};
+  }
   const mode_t mode = executable_ ? 0755 : 0644;
   const mode_t mask = ::umask(0);
   ::umask(mask);
@@ -235,12 +345,20 @@ proto::Result<void> FileSink::commit() {
 }
 
 void FileSink::discard() {
+  if (stdout_) {
+    file_fd_ = -1;
+    return;
+  }
   close_fd(file_fd_);
   if (parent_fd_ >= 0) ::unlinkat(parent_fd_, (name_ + std::string(kPartSuffix)).c_str(), 0);
   close_fd(parent_fd_);
 }
 
 void FileSink::abandon() {
+  if (stdout_) {
+    file_fd_ = -1;
+    return;
+  }
   close_fd(file_fd_);
   close_fd(parent_fd_);
 }

@@ -17,14 +17,28 @@ inline constexpr std::string_view kPartSuffix = ".ferry-part";
 
 class FileSink {
  public:
+  // The folder (and its parents) is created when missing.
   static proto::Result<FileSink> open(const std::filesystem::path& folder, bool overwrite);
+  // One file written to stdout as it arrives (-o -): no names, no resume, nothing renamed. A
+  // failed hash can only be reported, since the bytes already went out.
+  static proto::Result<FileSink> open_stdout();
+  bool to_stdout() const { return stdout_; }
   FileSink(FileSink&& other) noexcept;
   FileSink& operator=(FileSink&&) = delete;
   ~FileSink();
 
-  // Checks, before accepting, that every name can be created without following a link and that
-  // nothing would be overwritten (unless allowed). Writes nothing.
+  // Checks, before asking, that every name can be created without following a link (bad_offer)
+  // and that no offered folder would land on a file (target_exists); returns the files whose
+  // names exist here already (indices into offer.entries). Writes nothing.
+  proto::Result<std::vector<std::size_t>> conflicts(const proto::Offer& offer) const;
+  // conflicts(), failing with target_exists when a file exists and overwriting is off.
   proto::Result<void> check(const proto::Offer& offer) const;
+  // Replace existing files (the person chose to overwrite). Fails when one of them is a folder.
+  proto::Result<void> allow_overwrite(const proto::Offer& offer,
+                                      const std::vector<std::size_t>& which);
+  // Gives each listed file a free name in its folder ("name (1).ext", "name (2).ext", ...),
+  // changing only this side's copy of the offer.
+  proto::Result<void> rename(proto::Offer& offer, const std::vector<std::size_t>& which) const;
   // Bytes already held in "<name>.ferry-part" from an earlier attempt, per entry.
   std::vector<std::uint64_t> resume_offsets(const proto::Offer& offer) const;
 
@@ -53,6 +67,7 @@ class FileSink {
   int dir_fd_ = -1;
   std::filesystem::path folder_;
   bool overwrite_ = false;
+  bool stdout_ = false;
   int parent_fd_ = -1;
   int file_fd_ = -1;
   std::string name_;  // last component of the current file

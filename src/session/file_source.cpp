@@ -1,6 +1,7 @@
 #include "session/file_source.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,14 +28,9 @@ FileSource::FileSource(FileSource&& other) noexcept
     : offer_(std::move(other.offer_)),
       sources_(std::move(other.sources_)),
       skipped_(std::move(other.skipped_)),
-      spool_(std::exchange(other.spool_, {})) {}
+      stream_fd_(other.stream_fd_) {}
 
-FileSource::~FileSource() {
-  if (!spool_.empty()) {
-    std::error_code ec;
-    fs::remove(spool_, ec);
-  }
-}
+FileSource::~FileSource() = default;
 
 proto::Result<FileSource> FileSource::from_paths(const std::vector<fs::path>& paths) {
   FileSource src;
@@ -105,37 +101,19 @@ proto::Result<FileSource> FileSource::from_stdin(int fd, std::string name) {
     return proto::fail(Errc::usage, "--name must be a plain file name");
   }
   FileSource src;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/ferry-stdin-XXXXXX";
-  const int out = ::mkstemp(templ.data());
-  if (out < 0) return proto::fail(Errc::io_error, "cannot create a temporary file for stdin");
-  src.spool_ = templ;
-  std::vector<char> buf(1 << 20);
-  std::uint64_t total = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(out);
-      return proto::fail(Errc::io_error,
-                         std::string("reading stdin failed: ") + std::strerror(errno));
-    }
-    if (n == 0) break;
-    for (ssize_t done = 0; done < n;) {
-      const ssize_t w = ::write(out, buf.data() + done, n - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        ::close(out);
-        return proto::fail(errno == ENOSPC ? Errc::disk_full : Errc::io_error,
-                           "cannot store stdin in " + templ + ": " + std::strerror(errno));
-      }
-      done += w;
-    }
-    total += n;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    // ferry send - < file: a file after all, with a size, read through its descriptor.
+    src.offer_.entries.push_back(
+        {name, OfferEntry::Kind::file, static_cast<std::uint64_t>(st.st_size), false});
+    src.sources_.push_back("/proc/self/fd/" + std::to_string(fd));
+    return src;
   }
-  ::close(out);
-  src.offer_.entries.push_back({name, OfferEntry::Kind::file, total, false});
-  src.sources_.push_back(src.spool_);
+  OfferEntry entry{name, OfferEntry::Kind::file, 0, false};
+  entry.streamed = true;
+  src.offer_.entries.push_back(entry);
+  src.sources_.emplace_back();
+  src.stream_fd_ = fd;
   return src;
 }
 

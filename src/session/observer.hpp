@@ -2,10 +2,12 @@
 // plain structs, and the one question a transfer asks a person (accept this offer?).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "proto/offer.hpp"
 
@@ -43,21 +45,29 @@ struct Done {
   double seconds;
   std::size_t files;
 };
+struct WaitingForSender {
+  std::chrono::seconds limit;  // the receiver started first; it waits this long at most
+};
 struct Note {
   std::string text;  // something worth telling the person, not an error
 };
 }  // namespace event
 
-using Event =
-    std::variant<event::CodeReady, event::PeerJoined, event::OfferReceived, event::Connected,
-                 event::Progress, event::Resumed, event::TextReceived, event::Done, event::Note>;
+using Event = std::variant<event::CodeReady, event::PeerJoined, event::OfferReceived,
+                           event::Connected, event::Progress, event::Resumed, event::TextReceived,
+                           event::Done, event::Note, event::WaitingForSender>;
+
+// The person's answer to an offer.
+enum class Answer { decline, accept, overwrite, rename };
 
 class Observer {
  public:
   virtual ~Observer() = default;
   virtual void on_event(const Event& e) = 0;
-  // Ask whether to accept; call answer exactly once, from any thread.
-  virtual void ask_accept(const proto::Offer& offer, std::function<void(bool)> answer) = 0;
+  // Ask whether to accept. `existing` lists offered files whose names exist here already: then
+  // the choices are overwrite, rename and decline. Call answer exactly once, from any thread.
+  virtual void ask_accept(const proto::Offer& offer, const std::vector<std::string>& existing,
+                          std::function<void(Answer)> answer) = 0;
 };
 
 }  // namespace ferry::session

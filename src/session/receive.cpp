@@ -5,6 +5,7 @@
 #include "session/file_sink.hpp"
 #include "session/progress_clock.hpp"
 #include "session/transfer.hpp"
+#include "session/udp_paths.hpp"
 
 namespace ferry::session {
 
@@ -18,23 +19,80 @@ constexpr std::size_t kMaxOfferBytes = 64 << 20;
 constexpr std::size_t kSliceBytes = 256 * 1024;  // hashed and written between two yields
 
 // The person's answer to the offer, delivered from whatever thread asked them.
-awaitable<bool> ask(Observer& observer, const proto::Offer& offer) {
-  struct Answer {
-    explicit Answer(asio::any_io_executor ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+awaitable<Answer> ask(Observer& observer, const proto::Offer& offer,
+                      const std::vector<std::string>& existing) {
+  struct Pending {
+    explicit Pending(asio::any_io_executor ex) : timer(ex, asio::steady_timer::time_point::max()) {}
     asio::steady_timer timer;
-    bool accepted = false;
+    Answer answer = Answer::decline;
   };
   auto ex = co_await asio::this_coro::executor;
-  auto answer = std::make_shared<Answer>(ex);
-  observer.ask_accept(offer, [ex, answer](bool yes) {
-    asio::post(ex, [answer, yes] {
-      answer->accepted = yes;
-      answer->timer.cancel();
+  auto pending = std::make_shared<Pending>(ex);
+  observer.ask_accept(offer, existing, [ex, pending](Answer a) {
+    asio::post(ex, [pending, a] {
+      pending->answer = a;
+      pending->timer.cancel();
     });
   });
   error_code ec;
-  co_await answer->timer.async_wait(redirect(ec));
-  co_return answer->accepted;
+  co_await pending->timer.async_wait(redirect(ec));
+  co_return pending->answer;
+}
+
+// Decides, before anything is accepted, what happens to the offer here: files that exist already
+// are overwritten, renamed or the offer is declined, as the options or the person say. The sender
+// hears only "declined", never which names exist here.
+awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
+                                      const ReceiveOptions& options, Observer& observer) {
+  if (options.to_stdout) {
+    if (offer.file_count() != 1 || offer.entries.size() != 1) {
+      co_return proto::fail(Errc::usage, "-o - writes one file to stdout, and this offer holds " +
+                                             std::to_string(offer.file_count()) + " files in " +
+                                             std::to_string(offer.entries.size()) +
+                                             " entries; receive it into a folder instead");
+    }
+    if (!options.yes && co_await ask(observer, offer, {}) == Answer::decline) {
+      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+    }
+    co_return proto::Result<void>{};
+  }
+  auto existing = sink.conflicts(offer);
+  if (!existing) co_return std::unexpected(existing.error());
+  std::vector<std::string> names;
+  for (auto i : *existing) names.push_back(offer.entries[i].path);
+  // What the flags already decided about names that exist here.
+  std::optional<Answer> preset;
+  if (existing->empty()) {
+    preset = Answer::accept;
+  } else if (options.overwrite) {
+    preset = Answer::overwrite;
+  } else if (options.rename) {
+    preset = Answer::rename;
+  } else if (options.yes) {
+    co_return std::unexpected(sink.check(offer).error());  // nobody to ask: refuse
+  }
+  Answer answer = preset.value_or(Answer::decline);
+  if (!options.yes) {
+    const Answer asked = co_await ask(observer, offer, preset ? std::vector<std::string>{} : names);
+    answer = preset && asked != Answer::decline ? *preset : asked;
+  }
+  switch (answer) {
+    case Answer::decline:
+      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+    case Answer::accept:
+      co_return sink.check(offer);
+    case Answer::overwrite:
+      co_return sink.allow_overwrite(offer, *existing);
+    case Answer::rename:
+      if (auto r = sink.rename(offer, *existing); !r) co_return r;
+      for (std::size_t k = 0; k < existing->size(); ++k) {
+        observer.on_event(event::Note{
+            "\"" + proto::display_name(names[k]) + "\" exists here: saving the new one as \"" +
+            proto::display_name(offer.entries[(*existing)[k]].path) + "\""});
+      }
+      co_return proto::Result<void>{};
+  }
+  co_return proto::Result<void>{};
 }
 
 awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
@@ -59,7 +117,7 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
 awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, PipeRace* race,
                                              const proto::Offer& offer, FileSink& sink,
                                              const std::vector<std::uint64_t>& offsets,
-                                             Observer& observer) {
+                                             Observer& observer, Cancellation* cancellation) {
   proto::ReceiveTracker tracker(offer, offsets);
   ProgressClock clock;
   std::uint64_t resumed = 0;
@@ -132,10 +190,11 @@ awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, 
       }
       race = nullptr;
       std::exchange(pipe, up->pipe)->close();
+      attach(cancellation, pipe);
       observer.on_event(event::Connected{up->path, up->transport, up->peer, true});
     } else if (const auto* a = std::get_if<msg::Abort>(&*m)) {
       sink.abandon();
-      co_return proto::fail(proto::errc_from_name(a->code), "the sender stopped: " + a->message);
+      co_return std::unexpected(proto::abort_error(*a, "the sender"));
     } else {
       co_return proto::fail(Errc::protocol,
                             "unexpected message from the sender during the transfer");
@@ -152,9 +211,14 @@ awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
 
 }  // namespace
 
+proto::Result<FileSink> open_sink(const ReceiveOptions& options) {
+  return options.to_stdout ? FileSink::open_stdout()
+                           : FileSink::open(options.output, options.overwrite);
+}
+
 awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer) {
   // Check the target folder before anything touches the network.
-  auto sink = FileSink::open(options.output, options.overwrite);
+  auto sink = open_sink(options);
   if (!sink) co_return std::unexpected(sink.error());
 
   const auto connect_start = std::chrono::steady_clock::now();
@@ -163,12 +227,25 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
+  const auto connect_time = std::chrono::steady_clock::now() - connect_start;
   auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
-                       proto::Side::receiver, options.force_relay || options.no_udp,
-                       std::chrono::steady_clock::now() - connect_start);
-  const RaceStopper udp_stopper{nullptr, udp};
-  auto paired = co_await rendezvous->claim(options.secret.nameplate);
+                       proto::Side::receiver, options.force_relay || options.no_udp, connect_time);
+  RaceStopper udp_stopper{nullptr, udp};
+  bool waited = false;
+  std::function<void()> on_waiting = [&observer, &waited, limit = options.wait] {
+    waited = true;
+    observer.on_event(event::WaitingForSender{limit});
+  };
+  auto paired =
+      co_await rendezvous->claim(options.secret.nameplate, options.wait, std::move(on_waiting));
   if (!paired) co_return std::unexpected(paired.error());
+  if (waited && udp) {
+    // Minutes may have passed: a NAT may have dropped the UDP mappings learnt before; learn anew.
+    udp->stop();
+    udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
+                    proto::Side::receiver, options.force_relay || options.no_udp, connect_time);
+    udp_stopper.udp = udp;
+  }
   observer.on_event(event::PeerJoined{});
   auto secrets = co_await handshake_as_receiver(*rendezvous, *paired, options.secret);
   if (!secrets) co_return std::unexpected(secrets.error());
@@ -189,16 +266,17 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   std::function<void()> on_offer = [race = chosen->race, rendezvous] {
     race->on_finish([rendezvous] { rendezvous->close(); });
   };
-  co_return co_await receive_over(chosen->pipe, chosen->race, *sink, options.yes, observer,
+  co_return co_await receive_over(chosen->pipe, chosen->race, *sink, options, observer,
                                   std::move(on_offer));
 }
 
 awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
                                             std::shared_ptr<PipeRace> race, FileSink& sink_ref,
-                                            bool yes, Observer& observer,
+                                            const ReceiveOptions& options, Observer& observer,
                                             std::function<void()> on_offer) {
   RecordPipe& pipe = *first;
   FileSink* sink = &sink_ref;
+  attach(options.cancellation, first);
   auto offer = co_await receive_offer(pipe);
   if (on_offer) on_offer();
   if (!offer) {
@@ -209,17 +287,12 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
   if (offer->kind == proto::Offer::Kind::text) {
     observer.on_event(event::TextReceived{offer->text});
   } else {
-    if (auto r = sink->check(*offer); !r) {
-      const proto::PipeMessage decline =
-          msg::Decline{std::string(proto::errc_name(r.error().code))};
-      co_await pipe.send(decline, true);
-      co_return r;
-    }
-    if (!yes && !co_await ask(observer, *offer)) {
+    if (auto r = co_await decide(*offer, *sink, options, observer); !r) {
+      // Only "declined" goes back: which names exist here is none of the sender's business.
       const proto::PipeMessage decline =
           msg::Decline{std::string(proto::errc_name(Errc::declined))};
       co_await pipe.send(decline, true);
-      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+      co_return r;
     }
   }
   std::vector<std::uint64_t> offsets(offer->entries.size(), 0);
@@ -236,7 +309,8 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
   auto current = first;
-  auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, observer);
+  auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, observer,
+                                  options.cancellation);
   if (!r) co_await abort_peer(*current, r.error());
   current->close();
   co_return r;

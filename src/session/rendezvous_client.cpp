@@ -53,11 +53,39 @@ awaitable<proto::Result<std::string>> RendezvousClient::allocate(const std::stri
   co_return a->nameplate;
 }
 
-awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& nameplate) {
-  const std::string text = proto::encode_client(rv::Claim{nameplate});
+awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& nameplate,
+                                                             std::chrono::seconds wait,
+                                                             std::function<void()> on_waiting) {
+  const std::string text = proto::encode_client(rv::Claim{nameplate, wait.count() > 0});
   auto sent = co_await ws_->send(text);
   if (!sent) co_return std::unexpected(sent.error());
-  co_return co_await wait_paired();
+  auto m = co_await next();
+  if (!m) co_return std::unexpected(m.error());
+  if (auto* p = std::get_if<rv::Paired>(&*m)) co_return std::move(*p);
+  if (!std::holds_alternative<rv::Waiting>(*m)) {
+    co_return proto::fail(Errc::server_error, "the server answered out of order");
+  }
+  if (on_waiting) on_waiting();
+  // The wait ends by closing the connection, which ends the read below.
+  struct Wait {
+    bool expired = false;
+    bool over = false;  // the read below ended: the connection may be gone
+  };
+  auto state = std::make_shared<Wait>();
+  asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+  timer.async_wait([state, ws = ws_.get()](const error_code& ec) {
+    if (ec || state->over) return;
+    state->expired = true;
+    ws->close();
+  });
+  auto paired = co_await wait_paired();
+  state->over = true;
+  timer.cancel();
+  if (!paired && state->expired) {
+    co_return proto::fail(Errc::no_sender, "no sender started with this code within " +
+                                               std::to_string(wait.count()) + " s");
+  }
+  co_return paired;
 }
 
 awaitable<proto::Result<rv::Paired>> RendezvousClient::wait_paired() {

@@ -2,6 +2,8 @@
 // exchange opaque messages with the peer.
 #pragma once
 
+#include <functional>
+
 #include <memory>
 
 #include "net/websocket_client.hpp"
@@ -17,8 +19,11 @@ class RendezvousClient : public MessageChannel {
 
   // Sender: returns the nameplate (the requested one, or one the server picked).
   net::awaitable<proto::Result<std::string>> allocate(const std::string& requested);
-  // Receiver: claims the nameplate; the server pairs at once or refuses.
-  net::awaitable<proto::Result<proto::rv::Paired>> claim(const std::string& nameplate);
+  // Receiver: claims the nameplate; the server pairs at once or refuses. With wait > 0, a
+  // nameplate no sender holds yet is waited for (on_waiting is called once) for at most `wait`.
+  net::awaitable<proto::Result<proto::rv::Paired>> claim(
+      const std::string& nameplate, std::chrono::seconds wait = std::chrono::seconds(0),
+      std::function<void()> on_waiting = {});
   // Sender: waits until a receiver claims the nameplate.
   net::awaitable<proto::Result<proto::rv::Paired>> wait_paired();
 

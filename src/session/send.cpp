@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read.hpp>
+
 #include "proto/names.hpp"
 #include "proto/transfer_state.hpp"
 #include "session/connect.hpp"
@@ -60,6 +63,7 @@ struct Link {
   std::shared_ptr<RecordPipe> pipe;
   std::shared_ptr<PipeRace> race;
   std::shared_ptr<Reply> reply;
+  Cancellation* cancellation = nullptr;
 };
 
 // Between records: "moved" is the old pipe's last record, so the receiver reads everything in
@@ -75,6 +79,7 @@ awaitable<void> move_if_better(Link& link, Observer& observer) {
     co_return;
   }
   auto old = std::exchange(link.pipe, up->pipe);
+  attach(link.cancellation, link.pipe);
   ++link.reply->generation;
   auto ex = co_await asio::this_coro::executor;
   asio::co_spawn(ex, read_reply(link.pipe, link.reply), asio::detached);
@@ -124,11 +129,79 @@ awaitable<proto::Result<void>> send_offer(RecordPipe& pipe, const proto::Offer& 
   }
 }
 
+// A streamed file (a pipe on stdin): read as it comes, without blocking the event loop where the
+// descriptor allows it, until it ends; its size is learnt at the end.
+awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
+                                           std::uint32_t index, std::uint64_t& sent,
+                                           std::uint64_t total, ProgressClock& clock,
+                                           Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  const int fd = ::dup(source.stream_fd());
+  if (fd < 0) co_return proto::fail(Errc::io_error, "cannot read stdin");
+  // Asio makes the descriptor non-blocking, and the flag is shared with whoever else holds it
+  // (the shell's terminal): put it back when done.
+  struct Descriptor {
+    int fd;
+    int flags;
+    bool owned = false;  // closed here unless the stream_descriptor took it
+    ~Descriptor() {
+      if (flags >= 0) ::fcntl(fd, F_SETFL, flags);
+      if (owned) ::close(fd);
+    }
+  } guard{fd, ::fcntl(fd, F_GETFL)};
+  asio::posix::stream_descriptor input(ex);
+  error_code assigned;
+  input.assign(fd, assigned);
+  // A descriptor epoll cannot watch (/dev/null, some devices) is read the blocking way.
+  bool blocking = static_cast<bool>(assigned);
+  guard.owned = blocking;
+  proto::FileHasher hasher;
+  proto::Bytes buf(proto::kChunkHeaderBytes + kChunkBytes);
+  std::uint8_t* data = buf.data() + proto::kChunkHeaderBytes;
+  for (std::uint64_t pos = 0;;) {
+    const std::size_t most =
+        std::min(kChunkBytes, link.pipe->record_bytes() - proto::kChunkHeaderBytes);
+    error_code ec;
+    std::size_t n = 0;
+    if (!blocking) {
+      n = co_await asio::async_read(input, asio::buffer(data, most), redirect(ec));
+    } else {
+      const ssize_t r = ::read(fd, data, most);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) ec.assign(errno, boost::system::system_category());
+      if (r == 0) ec = asio::error::eof;
+      n = r > 0 ? static_cast<std::size_t>(r) : 0;
+    }
+    if (ec && ec != asio::error::eof) {
+      co_return proto::fail(Errc::io_error, "reading stdin failed: " + ec.message());
+    }
+    if (n > 0) {
+      if (pos + n > proto::kMaxFileBytes) {
+        co_return proto::fail(Errc::io_error, "stdin is too long to send");
+      }
+      hasher.update(proto::ByteView(data, n));
+      proto::encode_chunk_header(index, pos, buf.data());
+      co_await move_if_better(link, observer);
+      auto r = co_await link.pipe->send_record(
+          proto::ByteView(buf.data(), proto::kChunkHeaderBytes + n));
+      if (!r) co_return r;
+      pos += n;
+      sent += n;
+      if (clock.due()) observer.on_event(event::Progress{sent, total, clock.seconds()});
+    }
+    if (ec == asio::error::eof) break;
+  }
+  const proto::PipeMessage end = msg::FileEnd{index, hasher.finish()};
+  co_return co_await link.pipe->send(end);
+}
+
 awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, std::uint32_t index,
                                          std::uint64_t start, std::uint64_t& sent,
                                          std::uint64_t total, ProgressClock& clock,
                                          Observer& observer) {
   const auto& entry = source.offer().entries[index];
+  if (entry.streamed)
+    co_return co_await send_stream(link, source, index, sent, total, clock, observer);
   const auto name = proto::display_name(entry.path);
   FileReader file(source.source(index));
   if (!file.ok())
@@ -221,14 +294,15 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   chosen->race->on_finish([rendezvous] { rendezvous->close(); });
   observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
   const RaceStopper stopper{chosen->race, nullptr};
-  co_return co_await send_over(chosen->pipe, chosen->race, source, observer);
+  co_return co_await send_over(chosen->pipe, chosen->race, source, observer, options.cancellation);
 }
 
 awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
                                          std::shared_ptr<PipeRace> race, const FileSource& source,
-                                         Observer& observer) {
+                                         Observer& observer, Cancellation* cancellation) {
   auto ex = co_await asio::this_coro::executor;
   RecordPipe& pipe = *first;
+  attach(cancellation, first);
 
   const proto::Offer& offer = source.offer();
   if (auto r = co_await send_offer(pipe, offer); !r) co_return r;
@@ -245,7 +319,7 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
     co_return proto::fail(Errc::declined, "the receiver declined the offer; nothing was sent");
   }
   if (const auto* a = std::get_if<msg::Abort>(&*answer)) {
-    co_return proto::fail(proto::errc_from_name(a->code), "the receiver stopped: " + a->message);
+    co_return std::unexpected(proto::abort_error(*a, "the receiver"));
   }
   const auto* accept = std::get_if<msg::Accept>(&*answer);
   if (accept == nullptr)
@@ -255,7 +329,7 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
   // listen while writing so an abort is seen the moment it arrives.
   auto reply = std::make_shared<Reply>(ex);
   asio::co_spawn(ex, read_reply(first, reply), asio::detached);
-  Link active{first, race, reply};
+  Link active{first, race, reply, cancellation};
   ProgressClock clock;
   std::uint64_t sent = 0;
   std::uint64_t carried_from = 0;
@@ -297,7 +371,7 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
   const auto ack = co_await reply->wait(outcome ? kAckTimeout : kAbortGrace);
   if (ack && *ack) {
     if (const auto* a = std::get_if<msg::Abort>(&**ack)) {
-      co_return proto::fail(proto::errc_from_name(a->code), "the receiver stopped: " + a->message);
+      co_return std::unexpected(proto::abort_error(*a, "the receiver"));
     }
   }
   // A relay that ended the session says why; that beats our broken write.

@@ -11,6 +11,7 @@
 #include "net/record_pipe.hpp"
 #include "proto/code.hpp"
 #include "proto/server_url.hpp"
+#include "session/cancellation.hpp"
 #include "session/file_source.hpp"
 #include "session/observer.hpp"
 
@@ -18,10 +19,11 @@ namespace ferry::session {
 
 struct SendOptions {
   proto::ServerUrl server;
-  std::optional<proto::Secret> code;  // chosen by the sender (--code); random otherwise
-  bool force_relay = false;           // offer no direct candidates
-  bool no_tcp = false;                // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
-  bool no_udp = false;                // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
+  std::optional<proto::Secret> code;     // chosen by the sender (--code); random otherwise
+  bool force_relay = false;              // offer no direct candidates
+  bool no_tcp = false;                   // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
+  bool no_udp = false;                   // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
+  Cancellation* cancellation = nullptr;  // where a Ctrl-C finds the pipe to tell the peer on
 };
 
 struct ReceiveOptions {
@@ -29,10 +31,15 @@ struct ReceiveOptions {
   proto::Secret secret;
   std::filesystem::path output = ".";
   bool overwrite = false;
+  bool rename = false;     // keep existing files, save new ones as "name (1).ext"
+  bool to_stdout = false;  // -o -: one file or a text, written to stdout
   bool yes = false;
-  bool force_relay = false;  // ignore the sender's direct candidates
-  bool no_tcp = false;       // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
-  bool no_udp = false;       // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
+  // A nameplate no sender holds yet is waited for this long (the receiver started first).
+  std::chrono::seconds wait{300};
+  Cancellation* cancellation = nullptr;  // where a Ctrl-C finds the pipe to tell the peer on
+  bool force_relay = false;              // ignore the sender's direct candidates
+  bool no_tcp = false;                   // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
+  bool no_udp = false;                   // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
 };
 
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
@@ -41,14 +48,17 @@ net::awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& ob
 
 class PipeRace;
 class FileSink;
+// Where the options say received bytes go: the output folder, or stdout.
+proto::Result<FileSink> open_sink(const ReceiveOptions& options);
 // The transfer itself, once a pipe is open (shared by the server-introduced and the serverless
 // ways of meeting). race: where a better pipe may still come from (nullptr: none).
 net::awaitable<proto::Result<void>> send_over(std::shared_ptr<net::RecordPipe> pipe,
                                               std::shared_ptr<PipeRace> race,
-                                              const FileSource& source, Observer& observer);
+                                              const FileSource& source, Observer& observer,
+                                              Cancellation* cancellation);
 net::awaitable<proto::Result<void>> receive_over(std::shared_ptr<net::RecordPipe> pipe,
                                                  std::shared_ptr<PipeRace> race, FileSink& sink,
-                                                 bool yes, Observer& observer,
+                                                 const ReceiveOptions& options, Observer& observer,
                                                  std::function<void()> on_offer);
 
 // Timing of the phases, tuned so that a failure is reported within 15 s.

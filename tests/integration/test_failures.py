@@ -38,10 +38,17 @@ class FailureTest(TempDirTest):
             r = receive(srv, "202-acorn-yogurt", self.out, extra=["--yes"])
             self.assertEqual(r.finish(), 3)
             s.finish()
-            # The right words, too late: the nameplate is gone.
-            r2 = receive(srv, "202-acorn-zebra", self.out, extra=["--yes"])
+            # The right words, too late: the nameplate is gone. With --wait 0 that is said at
+            # once; by default the receiver waits for a sender to start with it, a bounded time.
+            r2 = receive(srv, "202-acorn-zebra", self.out, extra=["--yes", "--wait", "0"])
             self.assertEqual(r2.finish(), 6, r2.stderr)
+            started = time.time()
+            r3 = receive(srv, "202-acorn-zebra", self.out, extra=["--yes", "--wait", "1"])
+            self.assertEqual(r3.finish(), 6, r3.stderr)
+            self.assertLess(time.time() - started, 10)
         self.assertEqual(r2.event("error")["code"], "code_unknown")
+        self.assertEqual(r3.event("waiting")["seconds"], 1)
+        self.assertEqual(r3.event("error")["code"], "no_sender")
 
     def test_declined_offer(self):
         path = self.file()

@@ -24,6 +24,55 @@ TEST(Code, ParsesAndNormalises) {
   EXPECT_EQ(spaced->words, "tumbler-oxcart");
 }
 
+TEST(Code, CompletesPrefixesAndAcceptsAnySeparators) {
+  auto c = parse_code("7-tumb-oxc");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->words, "tumbler-oxcart");
+  for (const char* typed :
+       {"7 tumbler oxcart", "7  tumbler\toxcart", "7--tumbler - oxcart-", " 7-TUMBLER oxcart"}) {
+    auto t = parse_code(typed);
+    ASSERT_TRUE(t) << typed;
+    EXPECT_EQ(format_code(*t), "7-tumbler-oxcart") << typed;
+  }
+}
+
+TEST(Code, AWordOffTheListIsRefusedWithSuggestions) {
+  auto r = parse_code("79-bagde-hazel");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::usage);
+  EXPECT_NE(r.error().detail.find("\"bagde\" is not one of ferry's code words"), std::string::npos)
+      << r.error().detail;
+  EXPECT_NE(r.error().detail.find("\"badge\""), std::string::npos) << r.error().detail;
+  // A prefix of one word that is one slip from another is not completed: "bage" could be
+  // "bagel" or a mistyped "badge".
+  auto slip = parse_code("79-bage-hazel");
+  ASSERT_FALSE(slip);
+  EXPECT_NE(slip.error().detail.find("\"bagel\" or \"badge\""), std::string::npos)
+      << slip.error().detail;
+  EXPECT_NE(r.error().detail.find("did you mean"), std::string::npos) << r.error().detail;
+  EXPECT_NE(r.error().detail.find("still good"), std::string::npos);
+  // Swapped letters are one edit.
+  auto swapped = similar_words("tumbelr");
+  ASSERT_FALSE(swapped.empty());
+  EXPECT_EQ(swapped.front(), "tumbler");
+  EXPECT_TRUE(similar_words("qqqqqqqq").empty());
+}
+
+TEST(Code, AnAmbiguousPrefixIsRefused) {
+  auto r = parse_code("7-c-oxcart");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().detail.find("type more of the word"), std::string::npos) << r.error().detail;
+}
+
+TEST(Code, HostileInputIsQuotedSafely) {
+  auto r = parse_code("7-\x1b[2Jevil-oxcart");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().detail.find('\x1b'), std::string::npos);
+  EXPECT_EQ(display_word("a\x1b"
+                         "b\xe2\x80\xae"),
+            "a?b???");
+}
+
 TEST(Code, RejectsMalformed) {
   for (const char* bad :
        {"", "tumbler-oxcart", "x-tumbler", "7", "7-", "-a-b", "0012-a-b", "1234567890-a-b",

@@ -9,7 +9,7 @@ namespace {
 
 TEST(RendezvousMessage, ClientRoundTrip) {
   const std::vector<ClientMessage> msgs = {rv::Allocate{}, rv::Allocate{"17"}, rv::Claim{"17"},
-                                           rv::Message{{1, 2, 3}}};
+                                           rv::Claim{"18", true}, rv::Message{{1, 2, 3}}};
   for (const auto& m : msgs) {
     auto d = decode_client(encode_client(m));
     ASSERT_TRUE(d) << d.error().detail;
@@ -27,6 +27,7 @@ TEST(RendezvousMessage, ServerRoundTrip) {
       rv::Paired{Bytes(16, 1), Bytes{}, ""},  // a server without a relay
       rv::Message{{9}},
       rv::PeerLeft{},
+      rv::Waiting{},
       rv::ServerError{"code_unknown", "no such code"}};
   for (const auto& m : msgs) {
     auto d = decode_server(encode_server(m));

@@ -51,6 +51,57 @@ TEST_F(RendezvousTest, OneGuessPerNameplate) {
   EXPECT_EQ(r.stats().waiting, 0u);
 }
 
+TEST_F(RendezvousTest, AReceiverThatComesFirstWaitsForItsSender) {
+  Recorder c, s, late;
+  r.on_message(c, rv::Claim{"42", true});
+  ASSERT_EQ(c.got.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<rv::Waiting>(c.got[0]));
+  EXPECT_EQ(r.stats().receivers_waiting, 1u);
+  // A random allocation never lands on a nameplate someone waits for.
+  for (int i = 0; i < 300; ++i) {
+    Recorder other;
+    r.on_message(other, rv::Allocate{});
+    EXPECT_NE(std::get<rv::Allocated>(other.got.at(0)).nameplate, "42");
+    r.on_disconnect(other);
+  }
+  r.on_message(s, rv::Allocate{"42"});
+  EXPECT_EQ(std::get<rv::Allocated>(s.got.at(0)).nameplate, "42");
+  const auto& ps = std::get<rv::Paired>(s.got.at(1));
+  const auto& pc = std::get<rv::Paired>(c.got.at(1));
+  EXPECT_EQ(ps.session_id, pc.session_id);
+  EXPECT_EQ(r.stats().receivers_waiting, 0u);
+  EXPECT_EQ(r.stats().waiting, 0u);
+  // Still one guess: the nameplate is spent.
+  r.on_message(late, rv::Claim{"42"});
+  EXPECT_EQ(late.kicked, "code_unknown");
+}
+
+TEST_F(RendezvousTest, OneWaitingReceiverPerNameplateAndNoLeaks) {
+  Recorder a, b, s;
+  r.on_message(a, rv::Claim{"8", true});
+  r.on_message(b, rv::Claim{"8", true});
+  EXPECT_EQ(b.kicked, "code_taken");
+  r.on_disconnect(b);
+  r.on_disconnect(a);
+  EXPECT_EQ(r.stats().receivers_waiting, 0u);
+  // The waiter left: the sender waits for a receiver as usual.
+  r.on_message(s, rv::Allocate{"8"});
+  ASSERT_EQ(s.got.size(), 1u);
+  EXPECT_EQ(r.stats().waiting, 1u);
+}
+
+TEST_F(RendezvousTest, WaitingReceiversCountAgainstTheLimit) {
+  std::vector<std::unique_ptr<Recorder>> clients;
+  for (int i = 1; i <= 101; ++i) {
+    clients.push_back(std::make_unique<Recorder>());
+    r.on_message(*clients.back(), rv::Claim{std::to_string(i), true});
+  }
+  EXPECT_EQ(clients.back()->kicked, "limit");
+  Recorder s;
+  r.on_message(s, rv::Allocate{});
+  EXPECT_EQ(s.kicked, "limit");
+}
+
 TEST_F(RendezvousTest, RequestedNameplateInUseIsRefused) {
   Recorder a, b;
   r.on_message(a, rv::Allocate{"9"});

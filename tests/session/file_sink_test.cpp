@@ -110,9 +110,63 @@ TEST(FileSink, ResumeOffsetsComeFromPartFiles) {
 }
 
 TEST(FileSink, UnwritableFolderIsAClearError) {
-  auto r = FileSink::open("/nonexistent/ferry/folder", false);
+  TempDir d;
+  std::ofstream(d.path / "a-file") << "x";
+  auto r = FileSink::open(d.path / "a-file" / "folder", false);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, proto::Errc::io_error);
+}
+
+TEST(FileSink, MissingFolderIsCreated) {
+  TempDir d;
+  auto r = FileSink::open(d.path / "new" / "folder", false);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(fs::is_directory(d.path / "new" / "folder"));
+}
+
+TEST(FileSink, ConflictsAreListedAndRenamedToFreeNames) {
+  TempDir d;
+  std::ofstream(d.path / "a.txt") << "old";
+  std::ofstream(d.path / "a (1).txt") << "older";
+  std::ofstream(d.path / "README") << "x";
+  fs::create_directory(d.path / "sub");
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  Offer o;
+  o.entries = {{"a.txt", OfferEntry::Kind::file, 1, false},
+               {"a (2).txt", OfferEntry::Kind::file, 1, false},
+               {"README", OfferEntry::Kind::file, 1, false},
+               {"sub", OfferEntry::Kind::directory, 0, false},
+               {"new.bin", OfferEntry::Kind::file, 1, false}};
+  auto found = sink->conflicts(o);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(*found, (std::vector<std::size_t>{0, 2}));
+  auto refused = sink->check(o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, proto::Errc::target_exists);
+  ASSERT_TRUE(sink->rename(o, *found));
+  EXPECT_EQ(o.entries[0].path, "a (3).txt");  // (1) exists here, (2) is offered
+  EXPECT_EQ(o.entries[2].path, "README (1)");
+  EXPECT_TRUE(sink->check(o));
+}
+
+TEST(FileSink, OverwriteIsRefusedForAFolder) {
+  TempDir d;
+  fs::create_directory(d.path / "x");
+  std::ofstream(d.path / "y") << "old";
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  Offer o;
+  o.entries = {{"x", OfferEntry::Kind::file, 1, false}, {"y", OfferEntry::Kind::file, 1, false}};
+  auto found = sink->conflicts(o);
+  ASSERT_TRUE(found);
+  EXPECT_FALSE(sink->allow_overwrite(o, *found));
+  EXPECT_TRUE(sink->allow_overwrite(o, {1}));
+  Offer dir_on_file;
+  dir_on_file.entries = {{"y", OfferEntry::Kind::directory, 0, false}};
+  auto r = sink->conflicts(dir_on_file);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, proto::Errc::target_exists);
 }
 
 }  // namespace
