@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 #include "temp_dir.hpp"
 
@@ -40,21 +41,26 @@ TEST(FileSource, RejectsMissingAndDuplicateNames) {
   EXPECT_FALSE(FileSource::from_paths({d.path / "x/f", d.path / "y/f"}));
 }
 
-TEST(FileSource, SpoolsStdinAndRemovesTheSpool) {
+TEST(FileSource, APipeOnStdinIsStreamedAFileIsSized) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
-  ASSERT_EQ(::write(fds[1], "piped", 5), 5);
+  auto piped = FileSource::from_stdin(fds[0], "data.bin");
+  ASSERT_TRUE(piped);
+  EXPECT_TRUE(piped->offer().entries.at(0).streamed);
+  EXPECT_EQ(piped->stream_fd(), fds[0]);
+  EXPECT_EQ(piped->offer().total_bytes(), 0u);
+  ::close(fds[0]);
   ::close(fds[1]);
-  fs::path spool;
-  {
-    auto s = FileSource::from_stdin(fds[0], "data.bin");
-    ::close(fds[0]);
-    ASSERT_TRUE(s);
-    EXPECT_EQ(s->offer().entries.at(0).size, 5u);
-    spool = s->source(0);
-    EXPECT_TRUE(fs::exists(spool));
-  }
-  EXPECT_FALSE(fs::exists(spool));
+
+  TempDir d;
+  std::ofstream(d.path / "f") << "hello";
+  const int fd = ::open((d.path / "f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  auto file = FileSource::from_stdin(fd, "data.bin");
+  ASSERT_TRUE(file);
+  EXPECT_FALSE(file->offer().entries.at(0).streamed);
+  EXPECT_EQ(file->offer().entries.at(0).size, 5u);
+  ::close(fd);
   EXPECT_FALSE(FileSource::from_stdin(0, "../x"));
 }
 
