@@ -22,6 +22,10 @@ PACKAGES=(
   stun-client coturn
   # the browser page's tests: Debian's Chromium, driven by playwright-core from npm
   chromium
+  # QR codes of links (libqrencode), decoded back by the tests (zbarimg)
+  libqrencode-dev zbar-tools
+  # the package: man pages from scdoc sources, a .deb by CPack, completions checked in bash
+  scdoc dpkg-dev man-db bash-completion
 )
 
 missing=()

@@ -274,6 +274,8 @@ export function parseOffer(jsonBytes) {
   const entries = o.entries.map((e) => {
     if (!safeRelativePath(e.path)) throw new ProtocolError('bad_offer', 'the sender offered an unsafe name');
     if (e.kind === 'dir') return { path: e.path, kind: 'dir', size: 0 };
+    // A stream (ferry send - from a pipe): its size is known only when it ends.
+    if (e.kind === 'file' && e.stream === true) return { path: e.path, kind: 'file', size: 0, stream: true, exec: !!e.exec };
     if (e.kind !== 'file' || !Number.isSafeInteger(e.size) || e.size < 0) {
       throw new ProtocolError('bad_offer', 'the offer is malformed');
     }

@@ -82,7 +82,7 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
           hasher = newHasher();
           await sink.begin(entry, m.file);
         }
-        if (expected + m.data.length > entry.size) throw new ProtocolError('protocol', 'the sender sent more than it offered');
+        if (!entry.stream && expected + m.data.length > entry.size) throw new ProtocolError('protocol', 'the sender sent more than it offered');
         const n = m.data.length;
         if (hasher) sodium.crypto_generichash_update(hasher, m.data);
         await sink.write(m.data);
@@ -98,7 +98,7 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
           hasher = newHasher();
           await sink.begin(entry, m.file);
         }
-        if (expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
+        if (!entry.stream && expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
         const digest = hasher ? sodium.crypto_generichash_final(hasher, 32) : await sink.digest(entry, m.file);
         if (!sodium.memcmp(digest, m.hash)) {
           throw new ProtocolError('integrity', 'a file did not match its hash: ' + entry.path);

@@ -211,6 +211,10 @@ test('the page sends a file and a folder; the CLI receives them intact', async (
   await page.click('#send:not([disabled])');
   await page.waitForSelector('#code-box:not([hidden])');
   const link = await page.getAttribute('#link', 'href');
+  // The QR code on the page decodes (zbarimg, from Debian) to exactly the link.
+  const qrPng = path.join(tmp, 'qr.png');
+  await page.locator('#qr svg').screenshot({ path: qrPng });
+  assert.equal(execFileSync('zbarimg', ['--quiet', '--raw', qrPng], { encoding: 'utf8' }).trim(), link);
   const out2 = path.join(tmp, 'cli-out2');
   fs.mkdirSync(out2);
   const r2 = spawn(FERRY, ['receive', '--yes', '--output', out2, link], { stdio: 'ignore' });

@@ -184,7 +184,7 @@ function makeSink(registration, offer, nameplate) {
     where: 'Your browser saved it to your downloads.',
     async start() {
       if (single) {
-        download = await startDownload(registration, files[0].path.split('/').pop(), files[0].size);
+        download = await startDownload(registration, files[0].path.split('/').pop(), files[0].stream ? undefined : files[0].size);
       } else {
         download = await startDownload(registration, 'ferry-' + nameplate + '.zip', undefined);
         zip = new ZipStream((b) => download.write(b));
@@ -237,6 +237,7 @@ async function main() {
     await sodiumLib.ready;
     let sink = null;
     let started = 0;
+    let received = 0; // bytes so far: a stream's size is known only at its end
     const server = location.origin + location.pathname.replace(/\/r\/?$/, '');
     try {
       // The protocol and decryption run in a worker; hashing and saving here (receive-bridge.js).
@@ -259,7 +260,7 @@ async function main() {
           const list = $('offer-list');
           list.replaceChildren(...offer.entries.slice(0, 200).map((e) => {
             const li = document.createElement('li');
-            li.textContent = e.kind === 'dir' ? e.path + '/' : `${e.path} (${size(e.size)})`;
+            li.textContent = e.kind === 'dir' ? e.path + '/' : `${e.path} (${e.stream ? 'streamed, size unknown' : size(e.size)})`;
             return li;
           }));
           if (offer.entries.length > 200) {
@@ -297,7 +298,10 @@ async function main() {
           abandon: () => sink && sink.abandon(),
         },
         onEvent: (e) => {
-          if (e.event === 'progress') showProgress(e.bytes, e.total, started);
+          if (e.event === 'progress') {
+            received = e.bytes;
+            showProgress(e.bytes, e.total, started);
+          }
         },
       });
       if (result.declined) return fail('declined');
@@ -305,7 +309,7 @@ async function main() {
       await sink.finish();
       const s = (performance.now() - started) / 1000;
       const files = result.offer.entries.filter((e) => e.kind === 'file');
-      const total = files.reduce((a, e) => a + e.size, 0);
+      const total = Math.max(files.reduce((a, e) => a + e.size, 0), received);
       $('done-text').textContent = `Received ${files.length} file${files.length === 1 ? '' : 's'} (${size(total)}) in ${duration(s)}; every file was verified. ${sink.where}`;
       show('done');
       document.title = 'ferry: done';

@@ -1,5 +1,6 @@
 // The send page (/): pick or drop files or a folder, get a code and a link, keep the page open
 // while the receiver (a CLI or another browser) takes the files through the relay.
+import qrcode from 'qrcode-generator';
 import sodiumLib from '/app/sodium.js';
 import { send } from '../send.js';
 import { $, fail, show, showProgress, size } from './ui.js';
@@ -59,6 +60,11 @@ $('send').addEventListener('click', async () => {
         $('link').textContent = link;
         $('link').href = link;
         $('copy').onclick = () => navigator.clipboard.writeText(link).then(() => ($('copy').textContent = 'Copied'));
+        // The link as a QR code, for a phone's camera. The SVG holds only squares, no text.
+        const qr = qrcode(0, 'M');
+        qr.addData(link);
+        qr.make();
+        $('qr').innerHTML = qr.createSvgTag({ cellSize: 4, margin: 4, scalable: true });
         show('code-box', SECTIONS);
         document.title = 'ferry: ' + code;
       },

@@ -31,7 +31,14 @@ export function showProgress(bytes, total, startedMs) {
   lastShown = now;
   const s = (now - startedMs) / 1000;
   const rate = bytes / Math.max(s, 0.001);
-  $('bar').value = total ? (100 * bytes) / total : 100;
+  if (!total) {
+    // A stream: how much came so far, and how fast; the end is not known.
+    $('bar').removeAttribute('value');
+    $('bar-text').textContent = size(bytes);
+    $('rate').textContent = `${size(rate)}/s`;
+    return;
+  }
+  $('bar').value = (100 * bytes) / total;
   $('bar-text').textContent = `${size(bytes)} of ${size(total)}`;
   $('rate').textContent = `${size(rate)}/s, about ${duration((total - bytes) / rate)} left`;
 }
