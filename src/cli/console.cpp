@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/qr.hpp"
 #include "proto/names.hpp"
 
 namespace ferry::cli {
@@ -110,6 +111,7 @@ void Console::on_event(const session::Event& ev) {
     std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
               << ". On the other computer run:\n    ferry receive " << e->code << "\n";
     if (!e->link.empty()) std::cout << "or open:  " << e->link << "\n";
+    if (qr_ && !e->link.empty()) std::cout << "or scan:\n" << qr_text(e->link);
     std::cout << std::flush;
   } else if (std::holds_alternative<event::PeerJoined>(ev)) {
     if (json_) return emit_json(json{{"event", "peer"}}.dump());

@@ -18,6 +18,8 @@ class Console : public session::Observer {
   // Sender: what is being sent, for the first lines.
   void set_offer(const proto::Offer* offer) { offer_ = offer; }
   void set_output_folder(std::string folder) { folder_ = std::move(folder); }
+  // Sender: print the link as a QR code too (--qr).
+  void set_qr(bool qr) { qr_ = qr; }
 
   void on_event(const session::Event& e) override;
   void ask_accept(const proto::Offer& offer, const std::vector<std::string>& existing,
@@ -34,6 +36,7 @@ class Console : public session::Observer {
   bool progress_shown_ = false;
   const proto::Offer* offer_ = nullptr;
   std::string folder_;
+  bool qr_ = false;
   std::uint64_t resumed_ = 0;   // bytes a resume found already there
   bool received_text_ = false;  // the receiver got a text message
 };

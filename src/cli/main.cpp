@@ -193,6 +193,8 @@ int main(int argc, char** argv) {
   send_cmd->add_flag("--direct", direct,
                      "No server: the code carries this computer's addresses (its network, or a "
                      "port its router maps by UPnP/NAT-PMP)");
+  bool qr = false;
+  send_cmd->add_flag("--qr", qr, "Also print the link as a QR code, for a phone's camera");
   bool lan = false;
   send_cmd->add_flag("--lan", lan,
                      "No server: the receiver on this network finds this computer by the code "
@@ -302,6 +304,11 @@ int main(int argc, char** argv) {
                                "\": not a regular file or folder (links are not followed)"});
     }
     console.set_offer(&source->offer());
+    console.set_qr(qr);
+    if (qr && (lan || direct)) {
+      console.on_event(
+          session::event::Note{"--qr shows the link, and a transfer without a server has no link"});
+    }
     session::Cancellation cancellation;
     options.cancellation = &cancellation;
     if (direct) {
