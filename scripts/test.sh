@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FERRY_ASAN=1 scripts/setup.sh
 echo "== unit and loopback tests, ASan + UBSan build"
-ctest --preset asan -LE lab --output-on-failure
-echo "== unit and loopback tests, release build"
+ctest --preset asan -LE "lab|package" --output-on-failure
+echo "== unit and loopback tests and the .deb, release build"
 ctest --preset release -LE lab --output-on-failure
 echo "== network lab: router self-checks (must pass)"
 ctest --preset release -L lab-selfcheck --output-on-failure

@@ -169,6 +169,8 @@ int main(int argc, char** argv) {
       std::string("ferry ") + cli::kVersion + " (git " + cli::kGitRevision + ")";
   app.set_version_flag("--version", version);
   auto* version_cmd = app.add_subcommand("version", "Print the version and the git revision");
+  // For shell completion of codes: the word list, one per line (not listed in --help).
+  auto* words_cmd = app.add_subcommand("code-words", "")->group("");
 
   cli::ServeFlags serve_flags;
   auto* serve_cmd = cli::add_serve_command(app, serve_flags);
@@ -253,6 +255,10 @@ int main(int argc, char** argv) {
 
   if (*version_cmd) {
     std::cout << version << "\n";
+    return 0;
+  }
+  if (*words_cmd) {
+    for (auto w : proto::code_words()) std::cout << w << "\n";
     return 0;
   }
   if (*serve_cmd) return cli::run_serve(serve_flags);

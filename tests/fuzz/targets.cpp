@@ -2,6 +2,7 @@
 
 #include "proto/code.hpp"
 #include "proto/direct_code.hpp"
+#include "proto/lan_discovery.hpp"
 #include "proto/names.hpp"
 #include "proto/offer.hpp"
 #include "proto/pcp.hpp"
@@ -57,7 +58,10 @@ Seeds offer_seeds() {
   Offer o;
   o.entries = {{"d", OfferEntry::Kind::directory, 0, false},
                {"d/f", OfferEntry::Kind::file, 9, true}};
-  return {bytes(encode_offer(o)), bytes("{\"kind\":\"text\",\"text\":\"hi\"}")};
+  Offer streamed;
+  streamed.entries = {{"stdin", OfferEntry::Kind::file, 0, false, true}};
+  return {bytes(encode_offer(o)), bytes(encode_offer(streamed)),
+          bytes("{\"kind\":\"text\",\"text\":\"hi\"}")};
 }
 
 int record(const std::uint8_t* d, std::size_t n) {
@@ -94,6 +98,7 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)parse_direct_code("direct-" + to_base64url({d, n}));
   (void)decode_pcp_map_response({d, n});
   (void)ssdp_location({reinterpret_cast<const char*>(d), n});
+  if (auto m = decode_lan({d, n})) (void)encode_lan(*m);
   return 0;
 }
 Seeds peer_seeds() {
@@ -103,6 +108,7 @@ Seeds peer_seeds() {
                                    UdpMapping::independent,
                                    Bytes(32, 1)})),
       encode_probe(Probe{}, Key{}),
+      encode_lan(LanAnswer{"12", Bytes(kLanNonceBytes, 1), 4302, Bytes(kLanNonceBytes, 2)}),
       bytes(encode_note(PeerAbort{"no_path", "x"})),
       encode(ReceiverPake{}),
       encode(RelayHello{}),

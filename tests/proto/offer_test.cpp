@@ -54,5 +54,21 @@ TEST(Offer, RejectsHostileOrMalformedOffers) {
   for (const auto& b : bad) EXPECT_FALSE(decode_offer(b)) << b;
 }
 
+TEST(Offer, StreamedFileRoundTripsWithoutASize) {
+  Offer o;
+  o.entries = {{"stdin", OfferEntry::Kind::file, 0, false, true}};
+  const std::string json = encode_offer(o);
+  EXPECT_EQ(json.find("size"), std::string::npos) << json;
+  auto d = decode_offer(json);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->entries.at(0).streamed);
+  EXPECT_TRUE(d->has_streamed());
+  EXPECT_EQ(d->total_bytes(), 0u);
+  // Without "stream", a file still needs its size.
+  EXPECT_FALSE(decode_offer(R"({"kind":"files","entries":[{"path":"a","kind":"file"}]})"));
+  EXPECT_FALSE(
+      decode_offer(R"({"kind":"files","entries":[{"path":"a","kind":"file","stream":"yes"}]})"));
+}
+
 }  // namespace
 }  // namespace ferry::proto

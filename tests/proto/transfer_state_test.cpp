@@ -68,5 +68,24 @@ TEST(ReceiveTracker, RejectsOutOfOrderOversizedAndBadHash) {
   }
 }
 
+TEST(ReceiveTracker, AStreamHasNoSizeButItsHashDecides) {
+  Offer o;
+  o.entries = {{"stdin", OfferEntry::Kind::file, 0, false, true}};
+  // A resume offset for a stream is ignored: it starts at 0.
+  ReceiveTracker t(o, {3});
+  EXPECT_FALSE(t.on_chunk({0, 3, as_bytes("x")}));
+  ReceiveTracker ok(o, {0});
+  ASSERT_TRUE(ok.on_chunk({0, 0, as_bytes("any ")}));
+  ASSERT_TRUE(ok.on_chunk({0, 4, as_bytes("length")}));
+  EXPECT_EQ(ok.received_bytes(), 10u);
+  ASSERT_TRUE(ok.on_file_end({0, hash_of("any length")}));
+  EXPECT_TRUE(ok.on_done());
+  ReceiveTracker bad(o, {0});
+  ASSERT_TRUE(bad.on_chunk({0, 0, as_bytes("truncated")}));
+  auto r = bad.on_file_end({0, hash_of("truncated and more")});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::integrity);
+}
+
 }  // namespace
 }  // namespace ferry::proto
