@@ -15,19 +15,7 @@ namespace ferry::cli {
 
 using nlohmann::json;
 namespace event = session::event;
-
-std::string human_bytes(std::uint64_t n) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
+using proto::human_bytes;
 
 std::string summarize_offer(const proto::Offer& offer) {
   if (offer.kind == proto::Offer::Kind::text) return "a text message";

@@ -41,7 +41,6 @@ class Console : public session::Observer {
   bool received_text_ = false;  // the receiver got a text message
 };
 
-std::string human_bytes(std::uint64_t n);
 // One line: "photos/ (12 files, 1.3 GB)" or "3 items (...)".
 std::string summarize_offer(const proto::Offer& offer);
 // The first files, one per line, for the receiver to judge.

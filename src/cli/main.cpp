@@ -46,6 +46,7 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
                 net::awaitable<proto::Result<void>> task) {
   asio::io_context io;
   std::optional<proto::Result<void>> result;
+  bool cancelling = false;
   asio::co_spawn(io, std::move(task), [&](std::exception_ptr ep, proto::Result<void> r) {
     if (ep) {
       try {
@@ -55,12 +56,13 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
       }
     }
     if (!result) result = std::move(r);  // after Ctrl-C, "cancelled" is the outcome
-    io.stop();
+    if (!cancelling) io.stop();          // else the cancellation (or its grace) stops
   });
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer grace(io);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
+    cancelling = true;
     result = proto::fail(Errc::interrupted, interrupted_sentence(cancellation, sender));
     signals.async_wait([&](const boost::system::error_code& again, int) {
       if (!again) io.stop();
@@ -163,7 +165,7 @@ int main(int argc, char** argv) {
     std::cerr << "ferry: the crypto library failed to start\n";
     return 1;
   }
-  CLI::App app{"ferry: send files from any computer to any other, end-to-end encrypted"};
+  CLI::App app{"ferry: send files from any computer to any other, end-to-end encrypted", "ferry"};
   app.require_subcommand(1);
   const std::string version =
       std::string("ferry ") + cli::kVersion + " (git " + cli::kGitRevision + ")";

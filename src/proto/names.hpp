@@ -21,4 +21,7 @@ Result<std::vector<std::string>> split_relative_path(std::string_view path);
 // The name with control characters, invalid UTF-8 and terminal escapes shown as \xNN.
 std::string display_name(std::string_view name);
 
+// A size as people read it: "512 B", "1.3 MB", "4.0 GB" (powers of 1000).
+std::string human_bytes(std::uint64_t n);
+
 }  // namespace ferry::proto

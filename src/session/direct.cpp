@@ -83,6 +83,30 @@ awaitable<proto::Result<std::shared_ptr<RecordPipe>>> start_pipe(FramedChannel& 
   co_return pipe;
 }
 
+// The transfer over a serverless connection whose PAKE just succeeded, from either side.
+awaitable<proto::Result<void>> send_on(FramedChannel& channel, const SessionSecrets& secrets,
+                                       const std::string& peer, const FileSource& source,
+                                       Observer& observer, Cancellation* cancellation) {
+  const std::string what = "direct from " + peer;  // named: see asio.hpp on temporaries
+  auto pipe = co_await start_pipe(channel, secrets, what);
+  if (!pipe) co_return std::unexpected(pipe.error());
+  observer.on_event(event::Connected{"direct", "tcp", peer});
+  std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
+  co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
+}
+
+awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionSecrets& secrets,
+                                          const std::string& peer, FileSink& sink,
+                                          const ReceiveOptions& options, Observer& observer) {
+  const std::string what = "direct to " + peer;  // named: see asio.hpp on temporaries
+  auto pipe = co_await start_pipe(channel, secrets, what);
+  if (!pipe) co_return std::unexpected(pipe.error());
+  observer.on_event(event::Connected{"direct", "tcp", peer});
+  std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
+  std::shared_ptr<PipeRace> no_race;
+  co_return co_await receive_over(*pipe, no_race, sink, options, observer, std::move(no_callback));
+}
+
 // A TCP listener on every address (dual-stack when IPv6 is there) on a port the kernel picks.
 proto::Result<tcp::acceptor> open_listener(asio::any_io_executor ex) {
   error_code ec;
@@ -259,12 +283,7 @@ awaitable<proto::Result<void>> send_lan(const FileSource& source,
     }
     observer.on_event(event::PeerJoined{});
     acceptor->close(ec);
-    const std::string what = "direct from " + peer;
-    auto pipe = co_await start_pipe(channel, *secrets, what);
-    if (!pipe) co_return std::unexpected(pipe.error());
-    observer.on_event(event::Connected{"direct", "tcp", peer});
-    std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
-    co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
+    co_return co_await send_on(channel, *secrets, peer, source, observer, cancellation);
   }
 }
 
@@ -285,13 +304,7 @@ awaitable<proto::Result<void>> receive_lan(proto::Secret secret, ReceiveOptions 
   FramedChannel channel{std::move(*stream)};
   auto secrets = co_await pake_as_receiver(channel, proto::lan_session_id(sender->second), secret);
   if (!secrets) co_return std::unexpected(secrets.error());
-  const std::string what = "direct to " + peer;
-  auto pipe = co_await start_pipe(channel, *secrets, what);
-  if (!pipe) co_return std::unexpected(pipe.error());
-  observer.on_event(event::Connected{"direct", "tcp", peer});
-  std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
-  std::shared_ptr<PipeRace> no_race;
-  co_return co_await receive_over(*pipe, no_race, *sink, options, observer, std::move(no_callback));
+  co_return co_await receive_on(channel, *secrets, peer, *sink, options, observer);
 }
 
 awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer,
@@ -350,12 +363,7 @@ awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& o
       continue;
     }
     acceptor.close(ec);
-    const std::string what = "direct from " + peer;
-    auto pipe = co_await start_pipe(channel, *secrets, what);
-    if (!pipe) co_return std::unexpected(pipe.error());
-    observer.on_event(event::Connected{"direct", "tcp", peer});
-    std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
-    co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
+    co_return co_await send_on(channel, *secrets, peer, source, observer, cancellation);
   }
 }
 
@@ -411,13 +419,7 @@ awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOpt
   auto secrets =
       co_await pake_as_receiver(channel, proto::direct_session_id(), proto::direct_secret(code));
   if (!secrets) co_return std::unexpected(secrets.error());
-  const std::string what = "direct to " + dial->winner_peer;
-  auto pipe = co_await start_pipe(channel, *secrets, what);
-  if (!pipe) co_return std::unexpected(pipe.error());
-  observer.on_event(event::Connected{"direct", "tcp", dial->winner_peer});
-  std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
-  std::shared_ptr<PipeRace> no_race;
-  co_return co_await receive_over(*pipe, no_race, *sink, options, observer, std::move(no_callback));
+  co_return co_await receive_on(channel, *secrets, dial->winner_peer, *sink, options, observer);
 }
 
 }  // namespace ferry::session

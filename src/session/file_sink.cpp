@@ -22,7 +22,7 @@ constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 proto::Error write_error(int err, const std::string& name, std::uint64_t written) {
   if (err == ENOSPC || err == EDQUOT) {
-    return {Errc::disk_full, "the disk is full after " + std::to_string(written) + " bytes of \"" +
+    return {Errc::disk_full, "the disk is full after " + proto::human_bytes(written) + " of \"" +
                                  name + "\"; free some space and receive again to resume"};
   }
   return {Errc::io_error, "writing \"" + name + "\" failed: " + std::strerror(err)};

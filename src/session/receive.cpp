@@ -73,7 +73,9 @@ awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
   }
   Answer answer = preset.value_or(Answer::decline);
   if (!options.yes) {
-    const Answer asked = co_await ask(observer, offer, preset ? std::vector<std::string>{} : names);
+    // Named, not a ?: temporary: g++ 12 destroys conditional temporaries in co_await twice.
+    const std::vector<std::string> shown = preset ? std::vector<std::string>{} : names;
+    const Answer asked = co_await ask(observer, offer, shown);
     answer = preset && asked != Answer::decline ? *preset : asked;
   }
   switch (answer) {
@@ -139,8 +141,8 @@ awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, 
       if (m.error().code == Errc::peer_gone) {
         co_return proto::fail(Errc::peer_gone,
                               "lost the sender mid-transfer (" + m.error().detail + ") after " +
-                                  std::to_string(resumed + tracker.received_bytes()) + " of " +
-                                  std::to_string(total) + " bytes. What arrived is kept as *" +
+                                  proto::human_bytes(resumed + tracker.received_bytes()) + " of " +
+                                  proto::human_bytes(total) + ". What arrived is kept as *" +
                                   std::string(kPartSuffix) +
                                   "; receive again from the same sender "
                                   "to resume");
@@ -204,7 +206,8 @@ awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, 
 
 // Tells the sender why we stop, and makes sure the words arrive before the connection ends.
 awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
-  if (e.code == Errc::peer_gone) co_return;
+  // Gone: nobody to tell. Interrupted: Ctrl-C's cancellation is telling the sender already.
+  if (e.code == Errc::peer_gone || e.code == Errc::interrupted) co_return;
   const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(e.code)), e.detail};
   if (co_await pipe.send(abort, true)) co_await pipe.close_gracefully(std::chrono::seconds(2));
 }
@@ -312,7 +315,7 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
   auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, observer,
                                   options.cancellation);
   if (!r) co_await abort_peer(*current, r.error());
-  current->close();
+  if (r || r.error().code != Errc::interrupted) current->close();
   co_return r;
 }
 

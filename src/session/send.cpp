@@ -354,6 +354,8 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
     }
   }
   if (race) race->stop();  // no more moves: close what is still trying
+  // Ctrl-C: the cancellation owns the pipe now and is telling the receiver.
+  if (!outcome && outcome.error().code == Errc::interrupted) co_return outcome;
   RecordPipe& last = *active.pipe;
   if (outcome) {
     const proto::PipeMessage done = msg::Done{};
