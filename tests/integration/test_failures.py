@@ -1,5 +1,6 @@
 """Every failure a user can meet ends with a clear error, a documented exit status, and nothing lost."""
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -177,12 +178,25 @@ class FailureTest(TempDirTest):
             self.assertIn(b"server URL", p.stderr)
 
     def test_no_server_configured(self):
+        """No usage error: the sender says it works on this network only, and how to name a
+        server (test_everyday's NoServerTest carries such a transfer)."""
         env = dict(os.environ, XDG_CONFIG_HOME=self.tmp)
         env.pop("FERRY_SERVER", None)
-        p = subprocess.run([FERRY, "send", "--text", "x"], capture_output=True, timeout=10, env=env)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn(b"--server", p.stderr)
-        self.assertIn(b"FERRY_SERVER", p.stderr)
+        p = subprocess.Popen([FERRY, "send", "--text", "x"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+        try:
+            out = p.stdout.readline() + p.stdout.readline()
+        finally:
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=10)
+        self.assertIn(b"ferry receive ", out)
+        self.assertIn(b"this network only", err)
+        self.assertIn(b"--server", err)
+        self.assertIn(b"FERRY_SERVER", err)
+        self.assertEqual(p.returncode, 130)
+        d = subprocess.run([FERRY, "doctor"], capture_output=True, timeout=10, env=env)
+        self.assertEqual(d.returncode, 2)
+        self.assertIn(b"FERRY_SERVER", d.stderr)
 
     def test_server_from_environment_and_config(self):
         with Server() as srv:
