@@ -128,6 +128,26 @@ test('the CLI sends 100 MB, the page receives it intact; a preview fetch first d
   await page.context().close();
 });
 
+test('a stream (ferry send - from a pipe) arrives through the page: size unknown until its end', async () => {
+  const data = crypto.randomBytes(5 * MB + 11);
+  const proc = spawn(FERRY, ['send', '--json', '--server', serverUrl, '--name', 'piped.bin', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  proc.stdin.end(data);
+  const code = JSON.parse(await new Promise((resolve) => proc.stdout.once('data', (b) => resolve(b.toString().split('\n')[0]))));
+  const page = await newPage();
+  await page.goto(code.link);
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  assert.match(await page.textContent('#offer-list'), /piped\.bin \(streamed, size unknown\)/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  const saved = path.join(tmp, 'saved-piped.bin');
+  await download.saveAs(saved);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /\(5\.2 MB\).*every file was verified/);
+  assert.equal(await exited(proc), 0);
+  assert.ok(fs.readFileSync(saved).equals(data), 'the saved bytes differ');
+  await page.context().close();
+});
+
 test('a folder arrives as one ZIP with its layout intact', async () => {
   const dir = path.join(tmp, 'album');
   fs.mkdirSync(path.join(dir, 'sub', 'empty-dir'), { recursive: true });
