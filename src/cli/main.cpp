@@ -46,7 +46,11 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
                 net::awaitable<proto::Result<void>> task) {
   asio::io_context io;
   std::optional<proto::Result<void>> result;
+  // After Ctrl-C the process ends once the peer was told and the session has wound down (the
+  // peer closing after reading the abort ends it), or after the grace period.
   bool cancelling = false;
+  bool cancel_done = false;
+  bool session_done = false;
   asio::co_spawn(io, std::move(task), [&](std::exception_ptr ep, proto::Result<void> r) {
     if (ep) {
       try {
@@ -56,7 +60,8 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
       }
     }
     if (!result) result = std::move(r);  // after Ctrl-C, "cancelled" is the outcome
-    if (!cancelling) io.stop();          // else the cancellation (or its grace) stops
+    session_done = true;
+    if (!cancelling || cancel_done) io.stop();
   });
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer grace(io);
@@ -71,7 +76,10 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
     grace.async_wait([&](const boost::system::error_code& e) {
       if (!e) io.stop();
     });
-    asio::co_spawn(io, cancellation.cancel(), [&](std::exception_ptr) { io.stop(); });
+    asio::co_spawn(io, cancellation.cancel(), [&](std::exception_ptr) {
+      cancel_done = true;
+      if (session_done) io.stop();
+    });
   });
   io.run();
   net::join_port_mapping_workers();

@@ -71,9 +71,9 @@ awaitable<void> RecordPipe::abort(const proto::PipeMessage& m) {
     co_await poll.async_wait(redirect(ec));
   }
   const proto::Bytes plain = proto::encode(m);
-  if (co_await write_record(plain, true)) {
-    co_await stream_->close_gracefully(std::chrono::milliseconds(1000));
-  }
+  // No reading here: the transfer's own reader goes on draining what the peer still sends, so
+  // this record is not destroyed by a reset when the connection closes.
+  co_await write_record(plain, true);
 }
 
 awaitable<proto::Result<proto::ByteView>> RecordPipe::receive(std::chrono::milliseconds timeout) {

@@ -37,7 +37,8 @@ class RecordPipe {
   ByteStream& stream() { return *stream_; }
   void close();
   // A person's Ctrl-C: the transfer's own writes fail from now on; once a write in progress has
-  // finished, m goes out as the last record and the pipe closes gracefully. The caller bounds it.
+  // finished, m goes out as the last record. It never reads (the transfer's reader does, until
+  // the peer closes); the caller bounds how long all this may take.
   awaitable<void> abort(const proto::PipeMessage& m);
   // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
   // our last record is not destroyed by a reset.
