@@ -125,23 +125,32 @@ proto::Result<tcp::acceptor> open_listener(asio::any_io_executor ex) {
   return acceptor;
 }
 
-// The sender's side of LAN discovery: answers queries for its code's number with its port.
-awaitable<void> answer_lan_queries(std::shared_ptr<udp::socket> socket, std::string nameplate,
-                                   std::uint16_t port, proto::Bytes session_nonce) {
+// The next datagram on socket that is a LAN discovery message; nothing once the socket closes.
+awaitable<std::optional<std::pair<proto::LanMessage, udp::endpoint>>> next_lan_message(
+    udp::socket& socket) {
   std::array<std::uint8_t, proto::kLanMaxDatagram + 1> buf{};
   for (;;) {
     udp::endpoint from;
     error_code ec;
-    const std::size_t n =
-        co_await socket->async_receive_from(asio::buffer(buf), from, redirect(ec));
-    if (!socket->is_open() || ec == asio::error::operation_aborted) co_return;
+    const std::size_t n = co_await socket.async_receive_from(asio::buffer(buf), from, redirect(ec));
+    if (!socket.is_open() || ec == asio::error::operation_aborted) co_return std::nullopt;
     if (ec) continue;
-    auto m = proto::decode_lan(proto::ByteView(buf.data(), n));
-    const auto* q = m ? std::get_if<proto::LanQuery>(&*m) : nullptr;
+    if (auto m = proto::decode_lan(proto::ByteView(buf.data(), n))) {
+      co_return std::make_pair(std::move(*m), from);
+    }
+  }
+}
+
+// The sender's side of LAN discovery: answers queries for its code's number with its port.
+awaitable<void> answer_lan_queries(std::shared_ptr<udp::socket> socket, std::string nameplate,
+                                   std::uint16_t port, proto::Bytes session_nonce) {
+  while (auto next = co_await next_lan_message(*socket)) {
+    const auto* q = std::get_if<proto::LanQuery>(&next->first);
     if (q == nullptr || q->nameplate != nameplate) continue;
     const proto::Bytes answer =
         proto::encode_lan(proto::LanAnswer{nameplate, q->nonce, port, session_nonce});
-    co_await socket->async_send_to(asio::buffer(answer), from, redirect(ec));
+    error_code ec;
+    co_await socket->async_send_to(asio::buffer(answer), next->second, redirect(ec));
   }
 }
 
@@ -169,18 +178,10 @@ awaitable<proto::Result<std::pair<tcp::endpoint, proto::Bytes>>> find_lan_sender
   asio::co_spawn(
       ex,
       [socket, found, query]() -> awaitable<void> {
-        std::array<std::uint8_t, proto::kLanMaxDatagram + 1> buf{};
-        for (;;) {
-          udp::endpoint from;
-          error_code ec;
-          const std::size_t n =
-              co_await socket->async_receive_from(asio::buffer(buf), from, redirect(ec));
-          if (!socket->is_open() || ec == asio::error::operation_aborted) co_return;
-          if (ec) continue;
-          auto m = proto::decode_lan(proto::ByteView(buf.data(), n));
-          const auto* a = m ? std::get_if<proto::LanAnswer>(&*m) : nullptr;
+        while (auto next = co_await next_lan_message(*socket)) {
+          const auto* a = std::get_if<proto::LanAnswer>(&next->first);
           if (a == nullptr || a->nonce != query.nonce || a->nameplate != query.nameplate) continue;
-          found->sender.emplace(tcp::endpoint(from.address(), a->port), a->session_nonce);
+          found->sender.emplace(tcp::endpoint(next->second.address(), a->port), a->session_nonce);
           found->ready.cancel();
           co_return;
         }
