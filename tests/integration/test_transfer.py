@@ -2,6 +2,7 @@
 import os
 import stat
 import subprocess
+import threading
 import time
 
 from ferrylib import FERRY, Run, Server, TempDirTest, receive, send, write_random
@@ -59,11 +60,17 @@ class TransferTest(TempDirTest):
         with Server() as srv:
             s = Run(["send", "--server", srv.url, "--code", "104-cabin-zebra", "--name", "piped.bin", "-"],
                     stdin=subprocess.PIPE)
-            s.proc.stdin.write(data)
-            s.proc.stdin.close()
+            # A pipe is streamed: the sender reads it only once a receiver is there, so the
+            # writer must not wait for it to be read before the receiver starts.
+            def write():
+                s.proc.stdin.write(data)
+                s.proc.stdin.close()
+            writer = threading.Thread(target=write)
+            writer.start()
             self.assertIsNotNone(s.wait_event("code"))
             r = receive(srv, "104-cabin-zebra", self.out, extra=["--yes"])
             self.assertEqual(r.finish(), 0, r.stderr)
+            writer.join(30)
             self.assertEqual(s.finish(), 0)
         with open(os.path.join(self.out, "piped.bin"), "rb") as f:
             self.assertEqual(f.read(), data)
