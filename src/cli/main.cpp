@@ -354,14 +354,18 @@ int main(int argc, char** argv) {
   if (options.to_stdout && json) {
     return usage_error("-o - writes the file to stdout, where --json writes its events");
   }
+  options.output = output;
+  options.overwrite = overwrite;
+  options.rename = rename;
+  options.yes = yes;
+  options.wait = std::chrono::seconds(wait_seconds);
+  options.force_relay = force_relay;
+  options.no_tcp = no_direct_tcp();
+  options.no_udp = no_udp();
+  console.set_output_folder(output_label(output));
   if (proto::looks_like_direct_code(code_arg)) {
     auto direct_code = proto::parse_direct_code(code_arg);
     if (!direct_code) return usage_error(direct_code.error().detail);
-    options.output = output;
-    options.overwrite = overwrite;
-    options.rename = rename;
-    options.yes = yes;
-    console.set_output_folder(output_label(output));
     return run_session(console, cancellation, false,
                        session::receive_direct(*direct_code, options, console));
   }
@@ -369,6 +373,8 @@ int main(int argc, char** argv) {
     auto link = proto::parse_link(code_arg);
     if (!link) return usage_error(link.error().detail);
     options.secret = link->secret;
+    // A link exists only once its sender has the number: nothing to wait for.
+    options.wait = std::chrono::seconds(0);
     if (*server && !server_flag.empty()) {
       options.server = **server;
     } else {
@@ -387,15 +393,6 @@ int main(int argc, char** argv) {
     lan = lan || !*server;
     if (!lan) options.server = **server;
   }
-  options.output = output;
-  options.overwrite = overwrite;
-  options.rename = rename;
-  options.yes = yes;
-  options.wait = std::chrono::seconds(wait_seconds);
-  options.force_relay = force_relay;
-  options.no_tcp = no_direct_tcp();
-  options.no_udp = no_udp();
-  console.set_output_folder(output_label(output));
   if (lan) {
     return run_session(console, cancellation, false,
                        session::receive_lan(options.secret, options, console));

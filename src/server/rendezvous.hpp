@@ -33,9 +33,9 @@ struct RendezvousLimits {
 };
 
 struct RendezvousStats {
-  std::size_t waiting = 0;  // nameplates allocated, no receiver yet
+  std::size_t waiting = 0;            // nameplates allocated, no receiver yet
   std::size_t receivers_waiting = 0;  // claims waiting for a sender to allocate their nameplate
-  std::size_t paired = 0;   // clients in a pair
+  std::size_t paired = 0;             // clients in a pair
 };
 
 class Rendezvous {

@@ -230,9 +230,7 @@ awaitable<proto::Result<void>> send_lan(const FileSource& source,
   if (chosen) {
     words = *chosen;
   } else {
-    std::uint8_t r[2];
-    randombytes_buf(r, sizeof r);
-    words.words = proto::words_from_bytes(r[0], r[1]);
+    words.words = random_words();
     words.nameplate = std::to_string(1 + randombytes_uniform(99));
   }
   proto::Bytes session_nonce(proto::kLanNonceBytes);

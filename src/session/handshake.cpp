@@ -4,6 +4,12 @@
 
 namespace ferry::session {
 
+std::string random_words() {
+  std::uint8_t r[2];
+  randombytes_buf(r, sizeof r);
+  return proto::words_from_bytes(r[0], r[1]);
+}
+
 using namespace net;
 using proto::Errc;
 

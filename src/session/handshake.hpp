@@ -17,6 +17,9 @@ struct SessionSecrets {
   proto::Bytes relay_grant;
 };
 
+// Two random code words ("tumbler-oxcart", 16 bits) for a code the sender did not choose.
+std::string random_words();
+
 // The PAKE over any channel; session_id is CPace's sid.
 net::awaitable<proto::Result<SessionSecrets>> pake_as_sender(MessageChannel& channel,
                                                              proto::ByteView session_id,

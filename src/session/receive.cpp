@@ -51,7 +51,8 @@ awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
                                              std::to_string(offer.entries.size()) +
                                              " entries; receive it into a folder instead");
     }
-    if (!options.yes && co_await ask(observer, offer, {}) == Answer::decline) {
+    const std::vector<std::string> none;  // named: see asio.hpp on temporaries in co_await
+    if (!options.yes && co_await ask(observer, offer, none) == Answer::decline) {
       co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
     }
     co_return proto::Result<void>{};

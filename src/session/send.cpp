@@ -139,16 +139,18 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
   const int fd = ::dup(source.stream_fd());
   if (fd < 0) co_return proto::fail(Errc::io_error, "cannot read stdin");
   // Asio makes the descriptor non-blocking, and the flag is shared with whoever else holds it
-  // (the shell's terminal): put it back when done.
+  // (the shell's terminal): put it back when done, through the original descriptor (the dup may
+  // be closed by then).
   struct Descriptor {
     int fd;
+    int original;
     int flags;
     bool owned = false;  // closed here unless the stream_descriptor took it
     ~Descriptor() {
-      if (flags >= 0) ::fcntl(fd, F_SETFL, flags);
+      if (flags >= 0) ::fcntl(original, F_SETFL, flags);
       if (owned) ::close(fd);
     }
-  } guard{fd, ::fcntl(fd, F_GETFL)};
+  } guard{fd, source.stream_fd(), ::fcntl(fd, F_GETFL)};
   asio::posix::stream_descriptor input(ex);
   error_code assigned;
   input.assign(fd, assigned);
@@ -256,9 +258,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   if (options.code) {
     words = *options.code;
   } else {
-    std::uint8_t r[2];
-    randombytes_buf(r, sizeof r);
-    words.words = proto::words_from_bytes(r[0], r[1]);
+    words.words = random_words();
   }
   // Named, not a ?: temporary: g++ 12 destroys conditional temporaries in co_await twice.
   const std::string wanted = options.code ? options.code->nameplate : std::string();
