@@ -53,18 +53,16 @@ std::string list_offer(const proto::Offer& offer) {
 }
 
 namespace {
-// Text from the peer, printable: newlines and tabs kept, other controls escaped.
-std::string printable_text(const std::string& text) {
-  std::string out;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == '\n' || text[i] == '\t') {
-      out += proto::display_name(std::string_view(text).substr(start, i - start));
-      if (i < text.size()) out += text[i];
-      start = i + 1;
-    }
-  }
-  return out;
+// Every string that reaches the terminal and may hold a peer's or a server's bytes goes through
+// here: controls, terminal escapes, invalid UTF-8 and text-direction characters are escaped,
+// newlines and tabs kept.
+std::string safe(std::string_view text) {
+  return proto::terminal_text(text);
+}
+
+// JSON lines for scripts: JSON escapes controls; invalid UTF-8 is replaced, never thrown on.
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string human_duration(std::chrono::seconds s) {
@@ -95,10 +93,10 @@ void Console::clear_progress() {
 void Console::on_event(const session::Event& ev) {
   if (const auto* e = std::get_if<event::CodeReady>(&ev)) {
     if (json_)
-      return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}.dump());
+      return emit_json(dump(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}));
     std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
-              << ". On the other computer run:\n    ferry receive " << e->code << "\n";
-    if (!e->link.empty()) std::cout << "or open:  " << e->link << "\n";
+              << ". On the other computer run:\n    ferry receive " << safe(e->code) << "\n";
+    if (!e->link.empty()) std::cout << "or open:  " << safe(e->link) << "\n";
     if (qr_ && !e->link.empty()) std::cout << "or scan:\n" << qr_text(e->link);
     std::cout << std::flush;
   } else if (std::holds_alternative<event::PeerJoined>(ev)) {
@@ -114,32 +112,28 @@ void Console::on_event(const session::Event& ev) {
                            {"size", en.size},
                            {"stream", en.streamed}});
       }
-      return emit_json(json{
-          {"event", "offer"},
-          {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
-          {"files", o.file_count()},
-          {"bytes", o.total_bytes()},
-          {"entries",
-           entries}}.dump(-1, ' ', false, json::error_handler_t::replace));
+      return emit_json(dump(json{{"event", "offer"},
+                                 {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
+                                 {"files", o.file_count()},
+                                 {"bytes", o.total_bytes()},
+                                 {"entries", entries}}));
     }
     received_text_ = o.kind == proto::Offer::Kind::text;
     if (o.kind == proto::Offer::Kind::files)
       std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
   } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
     if (json_) {
-      return emit_json(json{
-          {"event", "connected"},
-          {"path", e->path},
-          {"transport", e->transport},
-          {"peer", e->peer},
-          {"moved",
-           e->moved}}.dump());
+      return emit_json(dump(json{{"event", "connected"},
+                                 {"path", e->path},
+                                 {"transport", e->transport},
+                                 {"peer", e->peer},
+                                 {"moved", e->moved}}));
     }
-    std::cerr << (e->moved ? "Moved to a better path (" : "Connected (") << e->path << ", "
+    std::cerr << (e->moved ? "Moved to a better path (" : "Connected (") << safe(e->path) << ", "
               << (e->transport == "tcp"    ? "TCP"
                   : e->transport == "quic" ? "QUIC over UDP"
-                                           : e->transport)
-              << ", " << e->peer << ")\n";
+                                           : safe(e->transport))
+              << ", " << safe(e->peer) << ")\n";
   } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
     if (json_) {
       return emit_json(json{
@@ -175,10 +169,9 @@ void Console::on_event(const session::Event& ev) {
     std::cerr << "Resuming: " << human_bytes(e->bytes) << " already there.\n";
   } else if (const auto* e = std::get_if<event::TextReceived>(&ev)) {
     if (json_) {
-      return emit_json(json{{"event", "text"}, {"text", e->text}}.dump(
-          -1, ' ', false, json::error_handler_t::replace));
+      return emit_json(dump(json{{"event", "text"}, {"text", e->text}}));
     }
-    std::cout << printable_text(e->text) << "\n" << std::flush;
+    std::cout << safe(e->text) << "\n" << std::flush;
   } else if (const auto* e = std::get_if<event::Done>(&ev)) {
     clear_progress();
     if (json_) {
@@ -212,8 +205,8 @@ void Console::on_event(const session::Event& ev) {
     std::cerr << "No one is sending with this code yet; waiting up to " << human_duration(e->limit)
               << " for the sender to start (Ctrl-C to stop).\n";
   } else if (const auto* e = std::get_if<event::Note>(&ev)) {
-    if (json_) return emit_json(json{{"event", "note"}, {"text", e->text}}.dump());
-    std::cerr << e->text << "\n";
+    if (json_) return emit_json(dump(json{{"event", "note"}, {"text", e->text}}));
+    std::cerr << safe(e->text) << "\n";
   }
 }
 
@@ -246,10 +239,9 @@ void Console::error(const proto::Error& e, const std::string& sentence) {
   clear_progress();
   if (json_) {
     emit_json(
-        json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}}.dump(
-            -1, ' ', false, json::error_handler_t::replace));
+        dump(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}}));
   }
-  std::cerr << "ferry: " << sentence << "\n";
+  std::cerr << "ferry: " << safe(sentence) << "\n";
 }
 
 }  // namespace ferry::cli

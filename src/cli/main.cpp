@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -144,16 +146,18 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
                     {"port_preserved", n.port_preserved},
                     {"public", n.public_address ? n.public_address->to_string() : ""}};
     }
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    std::cout << "ferry doctor: checking " << server.to_string() << "\n";
+    // What a server answered may be hostile: escaped before it reaches the terminal.
+    const auto safe = [](std::string_view s) { return proto::terminal_text(s); };
+    std::cout << "ferry doctor: checking " << safe(server.to_string()) << "\n";
     for (const auto& c : report.checks) {
       char ms[32] = "";
       if (c.milliseconds > 0) std::snprintf(ms, sizeof ms, " (%.0f ms)", c.milliseconds);
-      std::cout << "  " << std::left << std::setw(16) << c.name << std::setw(9) << c.status
-                << c.detail << ms << "\n";
+      std::cout << "  " << std::left << std::setw(16) << safe(c.name) << std::setw(9)
+                << safe(c.status) << safe(c.detail) << ms << "\n";
     }
-    std::cout << "\n" << report.verdict << "\n";
+    std::cout << "\n" << safe(report.verdict) << "\n";
   }
   return report.usable ? 0 : cli::exit_status(report.failure);
 }
@@ -263,6 +267,23 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::exit_status(Errc::usage);
   }
 
+  // A code on the command line is visible to every user of this machine (ps, /proc/PID/cmdline)
+  // for as long as the transfer runs: blank it out of the process's arguments now.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    const bool code_value = i > 1 && std::string_view(argv[i - 1]) == "--code";
+    const bool receive_code =
+        *recv_cmd && std::find(code_args.begin(), code_args.end(), arg) != code_args.end();
+    if (code_value || receive_code) {
+      std::fill(argv[i], argv[i] + arg.size(), '*');
+    } else if (arg.starts_with("--code=")) {
+      std::fill(argv[i] + 7, argv[i] + arg.size(), '*');
+    }
+  }
+  // FERRY_CODE: the code without putting it on a command line (scripts, pre-agreed codes).
+  const char* env_code = std::getenv("FERRY_CODE");
+  const std::string code_from_env = env_code != nullptr ? env_code : "";
+
   if (*version_cmd) {
     std::cout << version << "\n";
     return 0;
@@ -294,9 +315,13 @@ int main(int argc, char** argv) {
     lan = lan || (!direct && !*server);
     session::SendOptions options{direct || lan ? proto::ServerUrl{} : **server, std::nullopt,
                                  force_relay, no_direct_tcp(), no_udp()};
+    if (code_flag.empty() && !direct) code_flag = code_from_env;
     if (!code_flag.empty()) {
       auto code = proto::parse_code(code_flag);
-      if (!code) return usage_error("--code: " + code.error().detail);
+      if (!code) {
+        return usage_error((send_cmd->count("--code") ? "--code: " : "FERRY_CODE: ") +
+                           code.error().detail);
+      }
       options.code = *code;
     }
     if (send_cmd->count("--text") && !paths.empty())
@@ -342,6 +367,7 @@ int main(int argc, char** argv) {
   // "7 tumbler oxcart" typed as three arguments is one code.
   std::string code_arg;
   for (const auto& part : code_args) code_arg += (code_arg.empty() ? "" : " ") + part;
+  if (code_arg.empty()) code_arg = code_from_env;
   if (code_arg.empty()) {
     std::cerr << "Enter the code: " << std::flush;
     if (!std::getline(std::cin, code_arg) || code_arg.empty()) return usage_error("no code given");

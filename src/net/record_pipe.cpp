@@ -23,11 +23,10 @@ RecordPipe::RecordPipe(std::unique_ptr<ByteStream> stream, std::string descripti
 awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
                                                  const proto::Key& receive_key,
                                                  std::chrono::milliseconds timeout) {
-  std::array<std::uint8_t, proto::kRecordHeaderBytes> header{};
-  sealer_.emplace(send_key, header.data());
+  sealer_.emplace(send_key, sent_header_.data());
   error_code ec;
   stream_->expires_after(timeout);
-  co_await stream_->write(asio::buffer(header), ec);
+  co_await stream_->write(asio::buffer(sent_header_), ec);
   if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   std::array<std::uint8_t, proto::kRecordHeaderBytes> peer{};
   stream_->expires_after(timeout);
@@ -36,6 +35,7 @@ awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
   if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
   auto opener = proto::RecordOpener::start(receive_key, peer);
   if (!opener) co_return std::unexpected(opener.error());
+  received_header_ = peer;
   opener_ = std::move(*opener);
   co_return proto::Result<void>{};
 }

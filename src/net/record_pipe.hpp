@@ -31,6 +31,10 @@ class RecordPipe {
       std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
   const std::string& description() const { return description_; }
+  // The stream headers of this pipe, once started: ours and the peer's (fresh per pipe, so a
+  // hello bound to them is bound to this pipe).
+  proto::ByteView sent_header() const { return sent_header_; }
+  proto::ByteView received_header() const { return received_header_; }
   // The most plaintext worth sending in one record on this pipe (ByteStream::record_bytes).
   std::size_t record_bytes() const { return stream_->record_bytes(); }
   // The stream underneath, for what precedes the record layer (the relay's pairing).
@@ -50,6 +54,8 @@ class RecordPipe {
   std::unique_ptr<ByteStream> stream_;
   std::string description_;
   std::optional<proto::RecordSealer> sealer_;
+  std::array<std::uint8_t, proto::kRecordHeaderBytes> sent_header_{};
+  std::array<std::uint8_t, proto::kRecordHeaderBytes> received_header_{};
   std::optional<proto::RecordOpener> opener_;
   proto::Bytes out_;
   proto::Bytes in_;

@@ -21,6 +21,7 @@ SessionKeys derive_session_keys(const CpaceIsk& isk) {
       .stream_sender = derive_key(isk, "stream sender"),
       .stream_receiver = derive_key(isk, "stream receiver"),
       .punch = derive_key(isk, "punch"),
+      .hello = derive_key(isk, "hello"),
   };
 }
 
@@ -28,6 +29,18 @@ Key confirmation_tag(const Key& confirm_key, ByteView transcript) {
   Key out{};
   crypto_generichash(out.data(), out.size(), transcript.data(), transcript.size(),
                      confirm_key.data(), confirm_key.size());
+  return out;
+}
+
+Key hello_binding(const Key& hello_key, Side side, ByteView sender_header,
+                  ByteView receiver_header) {
+  Bytes input = {'f', 'e', 'r', 'r', 'y', '-', 'v', '1', ' ', 'h', 'e', 'l', 'l', 'o'};
+  input.push_back(side == Side::sender ? 0 : 1);
+  append(input, sender_header);
+  append(input, receiver_header);
+  Key out{};
+  crypto_generichash(out.data(), out.size(), input.data(), input.size(), hello_key.data(),
+                     hello_key.size());
   return out;
 }
 

@@ -22,6 +22,7 @@ struct SessionKeys {
   Key stream_sender;  // secretstream for pipe bytes the sender writes
   Key stream_receiver;
   Key punch;  // MACs on UDP hole-punching probes (proto/punch.hpp), both directions
+  Key hello;  // binds each pipe's hellos to that pipe's two stream headers
 };
 
 Key derive_key(const CpaceIsk& isk, std::string_view label);
@@ -29,5 +30,11 @@ SessionKeys derive_session_keys(const CpaceIsk& isk);
 
 // Key confirmation tag: BLAKE2b-256 keyed with the side's confirm key over the transcript.
 Key confirmation_tag(const Key& confirm_key, ByteView transcript);
+
+// The pipe hello's channel binding: BLAKE2b-256 keyed with the hello key over
+// "ferry-v1 hello" || side (0 sender, 1 receiver) || the sender's stream header || the receiver's.
+// Headers are fresh per pipe, so a hello recorded on one pipe authenticates no other.
+Key hello_binding(const Key& hello_key, Side side, ByteView sender_header,
+                  ByteView receiver_header);
 
 }  // namespace ferry::proto

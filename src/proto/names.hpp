@@ -14,12 +14,19 @@ namespace ferry::proto {
 inline constexpr std::size_t kMaxPathBytes = 4096;
 inline constexpr std::size_t kMaxComponentBytes = 255;
 
-// Splits a '/'-separated relative path into components, rejecting absolute paths, "..", ".",
-// empty components, backslashes, drive letters, NUL and over-long names.
+// Splits a '/'-separated relative path into components. The one rule set for names a peer offers
+// (web/src/protocol.js safeRelativePath is the page's copy; tests/data/hostile_names.json is read
+// by both test suites): refused are absolute paths, drive letters, "..", ".", empty components,
+// backslashes, invalid UTF-8, control characters (C0, DEL, C1), invisible and text-direction
+// characters (U+202E and friends), names ending in ".ferry-part" and over-long names.
 Result<std::vector<std::string>> split_relative_path(std::string_view path);
 
-// The name with control characters, invalid UTF-8 and terminal escapes shown as \xNN.
+// The name with control characters, backslashes, invalid UTF-8 and terminal escapes shown as
+// \xNN, and invisible or text-direction characters as \u{NNNN}.
 std::string display_name(std::string_view name);
+// Text from a peer or a server, safe for a terminal: as display_name, but newlines and tabs are
+// kept and backslashes left alone (so an already escaped name passes unchanged).
+std::string terminal_text(std::string_view text);
 
 // A size as people read it: "512 B", "1.3 MB", "4.0 GB" (powers of 1000).
 std::string human_bytes(std::uint64_t n);

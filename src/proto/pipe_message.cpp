@@ -34,7 +34,10 @@ bool read_string(Reader& r, std::string& s) {
 
 struct Encoder {
   Bytes& out;
-  void operator()(const msg::Hello& m) { out = {kHello, m.side}; }
+  void operator()(const msg::Hello& m) {
+    out = {kHello, m.side};
+    append(out, m.binding);
+  }
   void operator()(const msg::Select&) { out = {kSelect}; }
   void operator()(const msg::OfferPart& m) {
     out = {kOfferPart, static_cast<std::uint8_t>(m.last ? 1 : 0)};
@@ -94,7 +97,10 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
   switch (type) {
     case kHello: {
       msg::Hello m;
-      if (!r.u8(m.side) || m.side > 1) return malformed();
+      ByteView b;
+      if (!r.u8(m.side) || m.side > 1 || !r.take(m.binding.size(), b) || !r.empty())
+        return malformed();
+      std::copy(b.begin(), b.end(), m.binding.begin());
       out = m;
       break;
     }

@@ -15,7 +15,8 @@ using FileHash = std::array<std::uint8_t, 32>;
 
 namespace msg {
 struct Hello {
-  std::uint8_t side = 0;  // 0 sender, 1 receiver
+  std::uint8_t side = 0;                   // 0 sender, 1 receiver
+  std::array<std::uint8_t, 32> binding{};  // proto::hello_binding over the two stream headers
 };
 struct Select {};
 struct OfferPart {

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <map>
 
 #include "net/port_mapping.hpp"
 #include "net/tcp.hpp"
@@ -27,7 +28,9 @@ namespace {
 constexpr std::size_t kMaxFrame = 4096;
 constexpr auto kFrameTimeout = 10s;
 constexpr auto kDialTimeout = 5s;
-constexpr int kMaxWrongAttempts = 20;
+// Handshakes `send --direct` runs at once: from everyone, and from one address.
+constexpr std::size_t kMaxHandshakes = 32;
+constexpr std::size_t kMaxHandshakesPerAddress = 4;
 constexpr auto kLanQueryInterval = 500ms;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
@@ -65,6 +68,10 @@ class FramedChannel : public MessageChannel {
     co_return body;
   }
   beast::tcp_stream release() { return std::move(s_); }
+  void close() {
+    error_code ec;
+    s_.socket().close(ec);
+  }
 
  private:
   beast::tcp_stream s_;
@@ -306,6 +313,90 @@ awaitable<proto::Result<void>> receive_lan(proto::Secret secret, ReceiveOptions 
   co_return co_await receive_on(channel, *secrets, peer, *sink, options, observer);
 }
 
+namespace {
+
+// The connections `send --direct` is shaking hands with, and the one that knew the code.
+struct DirectLobby {
+  explicit DirectLobby(tcp::acceptor a)
+      : acceptor(std::move(a)),
+        done(acceptor.get_executor(), asio::steady_timer::time_point::max()) {}
+  // Ends every other handshake and the accepting; nothing here touches the observer afterwards.
+  void finish() {
+    finished = true;
+    error_code ec;
+    acceptor.close(ec);
+    for (auto& w : live) {
+      if (auto ch = w.lock(); ch && ch != winner) ch->close();
+    }
+    live.clear();
+  }
+  tcp::acceptor acceptor;
+  asio::steady_timer done;
+  bool finished = false;
+  std::shared_ptr<FramedChannel> winner;
+  SessionSecrets secrets;
+  std::string peer;
+  proto::Error failure{Errc::io_error, ""};
+  std::size_t active = 0;
+  std::map<asio::ip::address, std::size_t> per_address;
+  std::vector<std::weak_ptr<FramedChannel>> live;
+};
+
+awaitable<void> direct_handshake(std::shared_ptr<DirectLobby> lobby,
+                                 std::shared_ptr<FramedChannel> channel, asio::ip::address from,
+                                 std::string peer, proto::Secret secret, Observer& observer) {
+  auto secrets = co_await pake_as_sender(*channel, proto::direct_session_id(), secret, secret);
+  --lobby->active;
+  if (--lobby->per_address[from] == 0) lobby->per_address.erase(from);
+  if (lobby->finished || lobby->winner) co_return;
+  if (!secrets) {
+    // A connection that just closes is the receiver's spare dial to another of our addresses.
+    if (secrets.error().code == Errc::wrong_code) {
+      observer.on_event(event::Note{peer + " connected but did not know the code; still waiting"});
+    }
+    co_return;
+  }
+  lobby->winner = std::move(channel);
+  lobby->secrets = std::move(*secrets);
+  lobby->peer = std::move(peer);
+  lobby->done.cancel();
+}
+
+awaitable<void> accept_handshakes(std::shared_ptr<DirectLobby> lobby, proto::Secret secret,
+                                  Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  for (;;) {
+    error_code ec;
+    tcp::socket s = co_await lobby->acceptor.async_accept(redirect(ec));
+    if (lobby->finished) co_return;
+    if (ec) {
+      lobby->failure = proto::Error{Errc::io_error, "cannot accept connections: " + describe(ec)};
+      lobby->done.cancel();
+      co_return;
+    }
+    const auto from = unmapped(s.remote_endpoint(ec).address());
+    if (ec || lobby->active >= kMaxHandshakes ||
+        lobby->per_address[from] >= kMaxHandshakesPerAddress) {
+      if (lobby->per_address[from] == 0) lobby->per_address.erase(from);
+      continue;  // over the limits: closed at once
+    }
+    s.set_option(tcp::no_delay(true), ec);
+    const std::string peer = endpoint_text(s.remote_endpoint(ec));
+    if (lobby->active == 0) observer.on_event(event::PeerJoined{});
+    ++lobby->active;
+    ++lobby->per_address[from];
+    auto channel = std::make_shared<FramedChannel>(beast::tcp_stream(std::move(s)));
+    lobby->live.erase(std::remove_if(lobby->live.begin(), lobby->live.end(),
+                                     [](const auto& w) { return w.expired(); }),
+                      lobby->live.end());
+    lobby->live.push_back(channel);
+    asio::co_spawn(ex, direct_handshake(lobby, std::move(channel), from, peer, secret, observer),
+                   asio::detached);
+  }
+}
+
+}  // namespace
+
 awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer,
                                            Cancellation* cancellation) {
   auto ex = co_await asio::this_coro::executor;
@@ -344,26 +435,17 @@ awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& o
   }
   observer.on_event(event::CodeReady{proto::format_direct_code(code), ""});
 
+  // Every connection gets its handshake at once (a silent or wrong one holds up nobody), within
+  // limits per address and overall; the first that knows the code gets the transfer. The code's
+  // secret is 128 random bits: wrong attempts cannot guess it, so they only cost their slot.
   const proto::Secret secret = proto::direct_secret(code);
-  for (int wrong = 0;;) {
-    tcp::socket s = co_await acceptor.async_accept(redirect(ec));
-    if (ec) co_return proto::fail(Errc::io_error, "cannot accept connections: " + describe(ec));
-    s.set_option(tcp::no_delay(true), ec);
-    const std::string peer = endpoint_text(s.remote_endpoint(ec));
-    observer.on_event(event::PeerJoined{});
-    FramedChannel channel{beast::tcp_stream(std::move(s))};
-    auto secrets = co_await pake_as_sender(channel, proto::direct_session_id(), secret, secret);
-    if (!secrets) {
-      // Only the code's holder can pass; anyone else (a scanner, a wrong code) is turned away. A
-      // connection that just closes is the receiver's spare dial to another of our addresses.
-      if (secrets.error().code != Errc::wrong_code) continue;
-      if (++wrong >= kMaxWrongAttempts) co_return std::unexpected(secrets.error());
-      observer.on_event(event::Note{peer + " connected but did not know the code; still waiting"});
-      continue;
-    }
-    acceptor.close(ec);
-    co_return co_await send_on(channel, *secrets, peer, source, observer, cancellation);
-  }
+  auto lobby = std::make_shared<DirectLobby>(std::move(acceptor));
+  asio::co_spawn(ex, accept_handshakes(lobby, secret, observer), asio::detached);
+  co_await lobby->done.async_wait(redirect(ec));
+  lobby->finish();
+  if (!lobby->winner) co_return std::unexpected(lobby->failure);
+  co_return co_await send_on(*lobby->winner, lobby->secrets, lobby->peer, source, observer,
+                             cancellation);
 }
 
 awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOptions options,

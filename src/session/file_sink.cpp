@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -245,6 +247,44 @@ std::vector<std::uint64_t> FileSink::resume_offsets(const proto::Offer& offer) c
   return out;
 }
 
+proto::Result<void> FileSink::check_room(const proto::Offer& offer,
+                                         const std::vector<std::uint64_t>& offsets) const {
+  if (stdout_) return {};
+  std::uint64_t needed = 0;
+  for (std::size_t i = 0; i < offer.entries.size(); ++i) {
+    const auto& e = offer.entries[i];
+    if (e.kind != OfferEntry::Kind::file) continue;
+    needed += e.size - std::min(e.size, offsets[i]);
+    if (offsets[i] > 0) continue;  // adopted
+    auto parts = proto::split_relative_path(e.path);
+    if (!parts) return std::unexpected(parts.error());
+    auto parent = open_parent(*parts, false);
+    if (!parent) return std::unexpected(parent.error());
+    if (*parent < 0) continue;
+    const std::string part = parts->back() + std::string(kPartSuffix);
+    struct stat st {};
+    const bool exists = ::fstatat(*parent, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    ::close(*parent);
+    // An empty part file holds nothing to lose; anything else is left as it is.
+    if (!exists || (S_ISREG(st.st_mode) && st.st_size == 0)) continue;
+    return proto::fail(Errc::target_exists,
+                       "\"" + proto::display_name(e.path) + std::string(kPartSuffix) +
+                           "\" is here from another transfer and does not fit this one; it was "
+                           "left as it is: move it away, or receive with --output elsewhere");
+  }
+  struct statvfs fs {};
+  if (::fstatvfs(dir_fd_, &fs) == 0) {
+    const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (needed > free) {
+      return proto::fail(Errc::disk_full, "the offer needs " + proto::human_bytes(needed) +
+                                              " and " + proto::display_name(folder_.string()) +
+                                              " has " + proto::human_bytes(free) +
+                                              " free; nothing was received");
+    }
+  }
+  return {};
+}
+
 proto::Result<void> FileSink::make_folders(const proto::Offer& offer) {
   if (stdout_) return {};
   for (const auto& e : offer.entries) {
@@ -277,10 +317,22 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   display_ = proto::display_name(e.path);
   executable_ = e.executable;
   const std::string part = name_ + std::string(kPartSuffix);
-  file_fd_ = ::openat(parent_fd_, part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // A fresh file never takes over a part file this transfer did not adopt (check_room said so
+  // before accepting; this holds even if one appeared since), except an empty one.
+  if (start == 0) {
+    struct stat st {};
+    if (::fstatat(parent_fd_, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size == 0) {
+      ::unlinkat(parent_fd_, part.c_str(), 0);
+    }
+  }
+  file_fd_ = ::openat(parent_fd_, part.c_str(),
+                      O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (start == 0 ? O_EXCL : 0), 0600);
   if (file_fd_ < 0) {
     return proto::fail(
-        errno == ELOOP ? Errc::bad_offer : Errc::io_error,
+        errno == ELOOP    ? Errc::bad_offer
+        : errno == EEXIST ? Errc::target_exists
+                          : Errc::io_error,
         "cannot create \"" + display_ + std::string(kPartSuffix) + "\": " + std::strerror(errno));
   }
   // Keep exactly the agreed prefix and hash it; anything past it is discarded.

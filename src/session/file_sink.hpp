@@ -39,8 +39,14 @@ class FileSink {
   // Gives each listed file a free name in its folder ("name (1).ext", "name (2).ext", ...),
   // changing only this side's copy of the offer.
   proto::Result<void> rename(proto::Offer& offer, const std::vector<std::size_t>& which) const;
-  // Bytes already held in "<name>.ferry-part" from an earlier attempt, per entry.
+  // Bytes already held in "<name>.ferry-part" from an earlier attempt, per entry (the part
+  // files this transfer adopts).
   std::vector<std::uint64_t> resume_offsets(const proto::Offer& offer) const;
+  // Before accepting: the folder's file system has room for what is still to come (disk_full),
+  // and no part file that this transfer does not adopt is in the way (target_exists: it would
+  // otherwise be truncated). Writes nothing.
+  proto::Result<void> check_room(const proto::Offer& offer,
+                                 const std::vector<std::uint64_t>& offsets) const;
 
   // Creates the offer's folders.
   proto::Result<void> make_folders(const proto::Offer& offer);

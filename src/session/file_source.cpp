@@ -53,6 +53,19 @@ proto::Result<FileSource> FileSource::from_paths(const std::vector<fs::path>& pa
     if (auto r = src.add(abs, name); !r) return std::unexpected(r.error());
   }
   if (src.offer_.entries.empty()) return proto::fail(Errc::usage, "nothing to send");
+  if (src.offer_.entries.size() > proto::kMaxOfferEntries) {
+    return proto::fail(Errc::usage, std::to_string(src.offer_.entries.size()) +
+                                        " files and folders are more than one transfer carries (" +
+                                        std::to_string(proto::kMaxOfferEntries) +
+                                        "); send an archive instead: tar c FOLDER | ferry send -");
+  }
+  // What receivers would refuse is refused here, before anyone waits for it.
+  for (const auto& e : src.offer_.entries) {
+    if (auto ok = proto::split_relative_path(e.path); !ok) {
+      return proto::fail(Errc::usage, "cannot send: " + ok.error().detail +
+                                          ", which receivers refuse; rename it or send an archive");
+    }
+  }
   return src;
 }
 

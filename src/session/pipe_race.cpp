@@ -233,7 +233,16 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
       tried_.push_back(pipe->description() + ": " + why);
   };
   auto started = co_await pipe->start(send_key, receive_key, kHelloTimeout);
-  const proto::PipeMessage hello_out = proto::msg::Hello{static_cast<std::uint8_t>(sender ? 0 : 1)};
+  // Each hello is bound to this pipe's two stream headers: one recorded on another pipe (by the
+  // relay, or anyone on the path) decrypts but authenticates nothing here.
+  const auto binding = [&](proto::Side side) {
+    return proto::hello_binding(secrets_.keys.hello, side,
+                                sender ? pipe->sent_header() : pipe->received_header(),
+                                sender ? pipe->received_header() : pipe->sent_header());
+  };
+  const auto peer_side = sender ? proto::Side::receiver : proto::Side::sender;
+  const proto::PipeMessage hello_out =
+      proto::msg::Hello{static_cast<std::uint8_t>(sender ? 0 : 1), binding(secrets_.side)};
   if (started) started = co_await pipe->send(hello_out);
   if (!started) co_return failed(started.error().detail);
   auto hello = co_await pipe->receive_message(kHelloTimeout);
@@ -241,6 +250,10 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
   if (h == nullptr || h->side != (sender ? 1 : 0)) {
     co_return failed(hello ? "unexpected hello"
                            : "did not authenticate (" + hello.error().detail + ")");
+  }
+  const auto expected = binding(peer_side);
+  if (!proto::equal_ct(h->binding, expected)) {
+    co_return failed("its hello belongs to another connection (replayed)");
   }
   const bool upgrade = upgrading_;
   if (upgrade && path != "direct") co_return failed("not better than the relay");

@@ -15,7 +15,6 @@ namespace msg = proto::msg;
 
 namespace {
 
-constexpr std::size_t kMaxOfferBytes = 64 << 20;
 constexpr std::size_t kSliceBytes = 256 * 1024;  // hashed and written between two yields
 
 // The person's answer to the offer, delivered from whatever thread asked them.
@@ -58,7 +57,15 @@ awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
     co_return proto::Result<void>{};
   }
   auto existing = sink.conflicts(offer);
-  if (!existing) co_return std::unexpected(existing.error());
+  if (!existing) {
+    // The person sees the offer before anything about this folder shapes the answer the sender
+    // gets (a decline that came at once would tell it that something here is in the way).
+    const std::vector<std::string> none;  // named: see asio.hpp on temporaries in co_await
+    if (!options.yes && co_await ask(observer, offer, none) == Answer::decline) {
+      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+    }
+    co_return std::unexpected(existing.error());
+  }
   std::vector<std::string> names;
   for (auto i : *existing) names.push_back(offer.entries[i].path);
   // What the flags already decided about names that exist here.
@@ -98,6 +105,13 @@ awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
   co_return proto::Result<void>{};
 }
 
+// Only "declined" goes back, whatever the reason here: which names exist, what is in the way and
+// how much room there is are none of the sender's business.
+awaitable<void> decline(RecordPipe& pipe) {
+  const proto::PipeMessage message = msg::Decline{std::string(proto::errc_name(Errc::declined))};
+  co_await pipe.send(message, true);
+}
+
 awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
   std::string json;
   for (;;) {
@@ -107,7 +121,7 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
     if (part == nullptr)
       co_return proto::fail(Errc::protocol, "the sender did not start with an offer");
     json.append(reinterpret_cast<const char*>(part->json.data()), part->json.size());
-    if (json.size() > kMaxOfferBytes)
+    if (json.size() > proto::kMaxOfferBytes)
       co_return proto::fail(Errc::bad_offer, "the offer is too large");
     if (part->last) break;
   }
@@ -292,16 +306,17 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
     observer.on_event(event::TextReceived{offer->text});
   } else {
     if (auto r = co_await decide(*offer, *sink, options, observer); !r) {
-      // Only "declined" goes back: which names exist here is none of the sender's business.
-      const proto::PipeMessage decline =
-          msg::Decline{std::string(proto::errc_name(Errc::declined))};
-      co_await pipe.send(decline, true);
+      co_await decline(pipe);
       co_return r;
     }
   }
   std::vector<std::uint64_t> offsets(offer->entries.size(), 0);
   if (offer->kind == proto::Offer::Kind::files) {
     offsets = sink->resume_offsets(*offer);
+    if (auto r = sink->check_room(*offer, offsets); !r) {
+      co_await decline(pipe);
+      co_return r;
+    }
     std::uint64_t resumed = 0;
     for (auto o : offsets) resumed += o;
     if (resumed > 0) observer.on_event(event::Resumed{resumed});

@@ -225,6 +225,8 @@ class FailureTest(TempDirTest):
 
     @unittest.skipUnless(os.geteuid() == 0 or IN_CI, "needs root to mount a small tmpfs")
     def test_disk_full(self):
+        """A sized offer larger than the free space is refused before anything is written; the
+        sender hears only "declined"."""
         small = os.path.join(self.tmp, "small")
         os.makedirs(small)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small], check=True)
@@ -235,10 +237,41 @@ class FailureTest(TempDirTest):
                 self.assertIsNotNone(s.wait_event("code"))
                 r = receive(srv, "209-acorn-zebra", small, extra=["--yes"])
                 self.assertEqual(r.finish(), 9, r.stderr)
+                self.assertEqual(s.finish(), 4, s.stderr)
+            self.assertEqual(r.event("error")["code"], "disk_full")
+            self.assertIn("needs 21.0 MB", r.event("error")["message"])
+            self.assertIn("free", r.event("error")["message"])
+            self.assertEqual(s.event("error")["code"], "declined")
+            self.assertEqual(os.listdir(small), [])
+        finally:
+            subprocess.run(["umount", small])
+
+    @unittest.skipUnless(os.geteuid() == 0 or IN_CI, "needs root to mount a small tmpfs")
+    def test_disk_full_mid_transfer(self):
+        """A stream has no size to check in advance: the disk fills while it arrives, and both
+        sides say so."""
+        small = os.path.join(self.tmp, "small")
+        os.makedirs(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small], check=True)
+        try:
+            with Server() as srv:
+                s = Run(["send", "--server", srv.url, "--code", "210-acorn-zebra", "-"])
+                self.assertIsNotNone(s.wait_event("code"))
+                r = receive(srv, "210-acorn-zebra", small, extra=["--yes"])
+                try:
+                    for _ in range(20):
+                        s.proc.stdin.write(os.urandom(1 << 20))
+                except BrokenPipeError:
+                    pass
+                try:
+                    s.proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+                self.assertEqual(r.finish(), 9, r.stderr)
                 self.assertEqual(s.finish(), 9, s.stderr)
             self.assertEqual(r.event("error")["code"], "disk_full")
             self.assertIn("free some space", r.event("error")["message"])
-            self.assertFalse(os.path.exists(os.path.join(small, "big.bin")))
+            self.assertFalse(os.path.exists(os.path.join(small, "stdin")))
         finally:
             subprocess.run(["umount", small])
 

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "proto/offer.hpp"
+
 namespace ferry::proto {
 namespace {
 
@@ -14,29 +19,54 @@ TEST(Names, AcceptsOrdinaryRelativePaths) {
   EXPECT_TRUE(split_relative_path("a..b"));
 }
 
-// Every entry must be rejected: each would escape the target folder or confuse it.
-TEST(Names, RejectsHostileNames) {
-  const std::vector<std::string> hostile = {
-      "",
-      "/etc/passwd",
-      "../outside",
-      "a/../../outside",
-      "a/..",
-      "..",
-      ".",
-      "./a",
-      "a//b",
-      "a/",
-      "C:\\Windows\\system32",
-      "C:evil",
-      "a\\..\\..\\b",
-      std::string("a\0b", 3),
-      std::string(256, 'x'),
-      std::string(5000, 'a'),
-  };
-  for (const auto& name : hostile) {
+// The one table of hostile names, shared with the page's tests (web/test/names.test.js).
+nlohmann::json hostile_table() {
+  std::ifstream in(std::string(FERRY_TEST_DATA_DIR) + "/hostile_names.json");
+  return nlohmann::json::parse(in);
+}
+
+std::string name_of(const nlohmann::json& row) {
+  if (row.contains("hex")) {
+    std::string out;
+    const auto hex = row["hex"].get<std::string>();
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+      out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    return out;
+  }
+  if (row.contains("repeat")) {
+    std::string out;
+    for (int i = 0; i < row["times"].get<int>(); ++i) out += row["repeat"].get<std::string>();
+    return out + row.value("suffix", "");
+  }
+  return row["name"].get<std::string>();
+}
+
+TEST(Names, RejectsEveryNameOfTheSharedHostileTable) {
+  const auto table = hostile_table();
+  ASSERT_GT(table["refused"].size(), 30u);
+  for (const auto& row : table["refused"]) {
+    const auto name = name_of(row);
     auto r = split_relative_path(name);
-    EXPECT_FALSE(r) << display_name(name);
+    EXPECT_FALSE(r) << display_name(name) << " (" << row["why"].get<std::string>() << ")";
+    if (!r) {
+      EXPECT_EQ(r.error().code, Errc::bad_offer);
+      // The message names the name, escaped: nothing of it reaches a terminal raw.
+      EXPECT_EQ(r.error().detail, terminal_text(r.error().detail));
+    }
+  }
+}
+
+TEST(Names, AcceptsEveryOrdinaryNameOfTheSharedTable) {
+  for (const auto& row : hostile_table()["accepted"]) {
+    EXPECT_TRUE(split_relative_path(row.get<std::string>())) << row.get<std::string>();
+  }
+}
+
+TEST(Names, RefusesConflictingOffersOfTheSharedTable) {
+  for (const auto& row : hostile_table()["offers_refused"]) {
+    nlohmann::json offer{{"kind", "files"}, {"entries", row["entries"]}};
+    auto r = decode_offer(offer.dump());
+    EXPECT_FALSE(r) << row["why"].get<std::string>();
     if (!r) {
       EXPECT_EQ(r.error().code, Errc::bad_offer);
     }
@@ -54,6 +84,19 @@ TEST(Names, DisplayEscapesControlsAndTerminalSequences) {
   EXPECT_EQ(display_name("bad\xff"), "bad\\xff");
   EXPECT_EQ(display_name("naïve"), "naïve");
   EXPECT_EQ(display_name("back\\slash"), "back\\x5cslash");
+  EXPECT_EQ(display_name("invoice\u202Efdp.exe"), "invoice\\u{202e}fdp.exe");
+  EXPECT_EQ(display_name("zw\u200Bj"), "zw\\u{200b}j");
+}
+
+TEST(Names, TerminalTextKeepsLayoutAndEscapesTheRest) {
+  EXPECT_EQ(terminal_text("line one\nline\ttwo"), "line one\nline\ttwo");
+  EXPECT_EQ(terminal_text("\x1b]0;title\x07\x1b[2J\x1b[8m"), "\\x1b]0;title\\x07\\x1b[2J\\x1b[8m");
+  EXPECT_EQ(terminal_text("evil\u202Etxt.exe"), "evil\\u{202e}txt.exe");
+  EXPECT_EQ(terminal_text("c1\xc2\x9b"), "c1\\xc2\\x9b");
+  EXPECT_EQ(terminal_text("cr\rover"), "cr\\x0dover");
+  // An escaped name passes unchanged: escaping twice would garble it.
+  const auto once = display_name("a\x1b\\b\u202E");
+  EXPECT_EQ(terminal_text(once), once);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "proto/key_schedule.hpp"
+
 namespace ferry::proto {
 namespace {
 
@@ -9,7 +11,7 @@ TEST(PipeMessage, RoundTripsEveryType) {
   const Bytes data = {1, 2, 3};
   FileHash h{};
   h.fill(9);
-  const std::vector<PipeMessage> msgs = {msg::Hello{1},
+  const std::vector<PipeMessage> msgs = {msg::Hello{1, h},
                                          msg::Select{},
                                          msg::OfferPart{true, data},
                                          msg::Accept{{0, 5, 1ull << 40}},
@@ -27,6 +29,29 @@ TEST(PipeMessage, RoundTripsEveryType) {
     EXPECT_EQ(d->index(), m.index());
     EXPECT_EQ(encode(*d), enc);
   }
+}
+
+// A hello is bound to both of its pipe's stream headers and to its side: a hello recorded on one
+// pipe (another receiver header, another sender header) or from the other side verifies nowhere.
+TEST(PipeMessage, HelloBindingCoversBothHeadersAndTheSide) {
+  Key k{};
+  k.fill(3);
+  const Bytes s1(24, 1), s2(24, 2), r1(24, 5), r2(24, 6);
+  const auto b = hello_binding(k, Side::sender, s1, r1);
+  EXPECT_EQ(b, hello_binding(k, Side::sender, s1, r1));
+  EXPECT_NE(b, hello_binding(k, Side::sender, s1, r2));
+  EXPECT_NE(b, hello_binding(k, Side::sender, s2, r1));
+  EXPECT_NE(b, hello_binding(k, Side::receiver, s1, r1));
+  Key other = k;
+  other[0] ^= 1;
+  EXPECT_NE(b, hello_binding(other, Side::sender, s1, r1));
+}
+
+TEST(PipeMessage, AHelloWithoutItsBindingIsMalformed) {
+  EXPECT_FALSE(decode_pipe_message(Bytes{1, 0}));
+  Bytes long_hello = encode(msg::Hello{0, {}});
+  long_hello.push_back(0);
+  EXPECT_FALSE(decode_pipe_message(long_hello));
 }
 
 TEST(PipeMessage, ChunkHeaderMatchesEncode) {

@@ -169,5 +169,47 @@ TEST(FileSink, OverwriteIsRefusedForAFolder) {
   EXPECT_EQ(r.error().code, proto::Errc::target_exists);
 }
 
+TEST(FileSink, APartFileThisTransferDoesNotAdoptIsLeftAlone) {
+  TempDir d;
+  { std::ofstream(d.path / "notes.ferry-part") << "someone else's unfinished bytes"; }
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  const Offer o = one_file("notes", 4);  // smaller than the part file: not adopted
+  const auto offsets = sink->resume_offsets(o);
+  EXPECT_EQ(offsets[0], 0u);
+  auto r = sink->check_room(o, offsets);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, proto::Errc::target_exists);
+  // Even if asked to begin anyway, the part file is not truncated.
+  proto::ReceiveTracker t(o, offsets);
+  EXPECT_FALSE(sink->begin(o, 0, 0, t));
+  EXPECT_EQ(fs::file_size(d.path / "notes.ferry-part"), 31u);
+}
+
+TEST(FileSink, AnEmptyPartFileIsNoObstacle) {
+  TempDir d;
+  { std::ofstream(d.path / "notes.ferry-part"); }
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  const Offer o = one_file("notes", 4);
+  const auto offsets = sink->resume_offsets(o);
+  ASSERT_TRUE(sink->check_room(o, offsets));
+  proto::ReceiveTracker t(o, offsets);
+  ASSERT_TRUE(sink->begin(o, 0, 0, t));
+  ASSERT_TRUE(sink->write(proto::as_bytes("data")));
+}
+
+TEST(FileSink, AnOfferLargerThanTheFreeSpaceIsRefusedBeforeAnythingIsWritten) {
+  TempDir d;
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  const Offer o = one_file("huge", std::uint64_t{1} << 60);
+  auto r = sink->check_room(o, sink->resume_offsets(o));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, proto::Errc::disk_full);
+  EXPECT_NE(r.error().detail.find("free"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(d.path));
+}
+
 }  // namespace
 }  // namespace ferry::session

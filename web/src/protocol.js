@@ -134,7 +134,17 @@ export function sessionKeys(sodium, isk) {
     mailboxReceiver: key('mailbox receiver'),
     streamSender: key('stream sender'),
     streamReceiver: key('stream receiver'),
+    hello: key('hello'),
   };
+}
+
+// The pipe hello's channel binding (proto/key_schedule.hpp hello_binding): a hello recorded on one
+// pipe authenticates no other, since each pipe's stream headers are fresh.
+export function helloBinding(sodium, helloKey, side, senderHeader, receiverHeader) {
+  return sodium.crypto_generichash(32, concat(utf8('ferry-v1 hello'), new Uint8Array([side]), senderHeader, receiverHeader), helloKey);
+}
+export function encodeHello(side, binding) {
+  return concat(new Uint8Array([MSG.hello, side]), binding);
 }
 
 export function confirmationTranscript(sid, senderShare, receiverShare) {
@@ -217,7 +227,8 @@ export function decodePipeMessage(r) {
   };
   switch (type) {
     case MSG.hello:
-      return { type: 'hello', side: r[1] };
+      if (r.length !== 34) throw new ProtocolError('protocol', 'malformed hello');
+      return { type: 'hello', side: r[1], binding: r.subarray(2, 34) };
     case MSG.select:
       return { type: 'select' };
     case MSG.offerPart:
@@ -253,27 +264,61 @@ export function decodePipeMessage(r) {
   }
 }
 
-// An offered relative path, checked like the CLI checks it: no absolute paths, no "..", no
-// backslashes or control characters.
+// The one rule set for offered names (src/proto/names.cpp split_relative_path is the CLI's copy;
+// tests/data/hostile_names.json is read by both test suites): no absolute paths, drive letters,
+// "..", ".", empty components or backslashes; no control characters (C0, DEL, C1), invisible or
+// text-direction characters; no names ending in ".ferry-part"; at most 4096 bytes, 255 a part.
+// (Invalid UTF-8 never gets here: the offer is decoded strictly.)
+// eslint-disable-next-line no-control-regex
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb\\]/u;
 export function safeRelativePath(path) {
-  if (typeof path !== 'string' || path === '' || path.startsWith('/') || path.includes('\\')) return false;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(path)) return false;
-  return path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+  if (typeof path !== 'string' || path === '' || path.startsWith('/')) return false;
+  if (utf8(path).length > 4096 || path[1] === ':' || UNSAFE_CHARS.test(path)) return false;
+  // Lone surrogates cannot be written as UTF-8.
+  if (/[\ud800-\udfff]/u.test(path)) return false;
+  return path.split('/').every(
+    (part) => part !== '' && part !== '.' && part !== '..' && utf8(part).length <= 255 && !part.toLowerCase().endsWith('.ferry-part'),
+  );
 }
+
+// Text from a peer or a server, safe to show: controls and invisible or text-direction characters
+// as \u{NNNN}, newlines and tabs kept. (The page shows text with textContent, never as HTML.)
+// eslint-disable-next-line no-control-regex
+const HIDDEN_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/gu;
+export function displayText(text) {
+  return String(text).replace(HIDDEN_CHARS, (c) => '\\u{' + c.codePointAt(0).toString(16).padStart(4, '0') + '}');
+}
+
+export const MAX_OFFER_ENTRIES = 100000;
+export const MAX_OFFER_BYTES = 16 << 20;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function parseOffer(jsonBytes) {
   let o;
   try {
-    o = JSON.parse(fromUtf8(jsonBytes));
+    if (jsonBytes.length > MAX_OFFER_BYTES) throw new Error('too large');
+    o = JSON.parse(strictUtf8.decode(jsonBytes));
   } catch {
     throw new ProtocolError('bad_offer', 'the offer is not valid JSON');
   }
+  if (o === null || typeof o !== 'object') throw new ProtocolError('bad_offer', 'the offer is malformed');
   if (o.kind === 'text' && typeof o.text === 'string') return { kind: 'text', text: o.text, entries: [] };
   if (o.kind !== 'files' || !Array.isArray(o.entries)) throw new ProtocolError('bad_offer', 'the offer is malformed');
+  if (o.entries.length === 0 || o.entries.length > MAX_OFFER_ENTRIES) throw new ProtocolError('bad_offer', 'the offer is empty or too large');
+  const seen = new Set();
+  const folders = new Set(); // every path that is, or must be, a folder
   const entries = o.entries.map((e) => {
-    if (!safeRelativePath(e.path)) throw new ProtocolError('bad_offer', 'the sender offered an unsafe name');
-    if (e.kind === 'dir') return { path: e.path, kind: 'dir', size: 0 };
+    if (e === null || typeof e !== 'object' || !safeRelativePath(e.path)) {
+      throw new ProtocolError('bad_offer', 'the sender offered an unsafe name: ' + displayText(String(e && e.path).slice(0, 300)));
+    }
+    if (seen.has(e.path)) throw new ProtocolError('bad_offer', 'the offer names "' + displayText(e.path) + '" twice');
+    seen.add(e.path);
+    const parts = e.path.split('/');
+    for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join('/'));
+    if (e.kind === 'dir') {
+      folders.add(e.path);
+      return { path: e.path, kind: 'dir', size: 0 };
+    }
     // A stream (ferry send - from a pipe): its size is known only when it ends.
     if (e.kind === 'file' && e.stream === true) return { path: e.path, kind: 'file', size: 0, stream: true, exec: !!e.exec };
     if (e.kind !== 'file' || !Number.isSafeInteger(e.size) || e.size < 0) {
@@ -281,5 +326,10 @@ export function parseOffer(jsonBytes) {
     }
     return { path: e.path, kind: 'file', size: e.size, exec: !!e.exec };
   });
+  for (const e of entries) {
+    if (e.kind === 'file' && folders.has(e.path)) {
+      throw new ProtocolError('bad_offer', 'the offer uses "' + displayText(e.path) + '" as both a file and a folder');
+    }
+  }
   return { kind: 'files', entries };
 }

@@ -3,7 +3,7 @@
 // UDP or open TCP), the record layer and the offer/accept/chunks exchange. Bytes go to a sink the
 // caller provides, file by file, so nothing needs to hold a whole file in memory.
 import {
-  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, encodeAccept, fromHex, parseOffer, parseSecret,
+  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAccept, fromHex, parseOffer, parseSecret,
   sessionKeys, u32, utf8,
 } from './protocol.js';
 import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
@@ -65,23 +65,31 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
 
     const total = offer.entries.reduce((a, e) => a + e.size, 0);
     const newHasher = () => (sink.hashes ? null : sodium.crypto_generichash_init(null, 32));
+    // The CLI's order (proto/transfer_state): entry by entry, each file's bytes contiguous from 0,
+    // never past its size, ended with its hash; "done" only when every file has ended. A sender
+    // that skips a file cannot make the page say "verified".
     let received = 0;
-    let current = -1;
+    let current = -1; // the entry whose bytes are arriving, -1 before its first byte
+    let next = 0; // the first entry not yet received
+    const skipFolders = () => {
+      while (next < offer.entries.length && offer.entries[next].kind !== 'file') next++;
+    };
+    skipFolders();
     let hasher = null;
     let expected = 0;
+    const start = async (file) => {
+      if (file !== next || next >= offer.entries.length) throw new ProtocolError('protocol', 'the sender sent files out of order');
+      current = file;
+      expected = 0;
+      hasher = newHasher();
+      await sink.begin(offer.entries[file], file);
+    };
     for (;;) {
       const m = await readRecord();
       if (m.type === 'chunk') {
+        if (m.file !== current) await start(m.file);
         const entry = offer.entries[m.file];
-        if (!entry || entry.kind !== 'file' || m.file < current || m.offset !== (m.file === current ? expected : 0)) {
-          throw new ProtocolError('protocol', 'the sender sent bytes out of order');
-        }
-        if (m.file !== current) {
-          current = m.file;
-          expected = 0;
-          hasher = newHasher();
-          await sink.begin(entry, m.file);
-        }
+        if (m.offset !== expected) throw new ProtocolError('protocol', 'the sender sent bytes out of order');
         if (!entry.stream && expected + m.data.length > entry.size) throw new ProtocolError('protocol', 'the sender sent more than it offered');
         const n = m.data.length;
         if (hasher) sodium.crypto_generichash_update(hasher, m.data);
@@ -90,26 +98,26 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
         received += n;
         onEvent({ event: 'progress', bytes: received, total });
       } else if (m.type === 'fileEnd') {
+        if (m.file !== current) await start(m.file); // an empty file
         const entry = offer.entries[m.file];
-        if (!entry || entry.kind !== 'file') throw new ProtocolError('protocol', 'file end for an unknown file');
-        if (m.file !== current) {
-          current = m.file; // an empty file
-          expected = 0;
-          hasher = newHasher();
-          await sink.begin(entry, m.file);
-        }
         if (!entry.stream && expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
         const digest = hasher ? sodium.crypto_generichash_final(hasher, 32) : await sink.digest(entry, m.file);
         if (!sodium.memcmp(digest, m.hash)) {
-          throw new ProtocolError('integrity', 'a file did not match its hash: ' + entry.path);
+          throw new ProtocolError('integrity', 'a file did not match its hash: ' + displayText(entry.path));
         }
         await sink.end(entry, m.file);
+        current = -1;
+        next++;
+        skipFolders();
       } else if (m.type === 'done') {
+        if (current !== -1 || next < offer.entries.length) {
+          throw new ProtocolError('protocol', 'the sender ended before sending every file; what arrived is not complete');
+        }
         sendRecord(new Uint8Array([MSG.ack]), true);
         onEvent({ event: 'done', bytes: received, total });
         return { declined: false, offer };
       } else if (m.type === 'abort') {
-        throw new ProtocolError(m.code || 'peer_gone', 'the sender stopped: ' + m.message);
+        throw new ProtocolError(m.code || 'peer_gone', 'the sender stopped: ' + displayText(m.message));
       } else {
         throw new ProtocolError('protocol', 'unexpected ' + m.type + ' during the transfer');
       }

@@ -1,8 +1,8 @@
 // What both directions share: WebSockets awaited message by message, the rendezvous channel, the
 // relay over a WebSocket, and the record layer on it.
 import {
-  MAX_RECORD, MSG, MailboxBox, ProtocolError, RECORD_HEADER_BYTES, RELAY_STATUS, concat, decodePipeMessage,
-  fromBase64, fromUtf8, readU32, relayHello, toBase64, u32, utf8,
+  MAX_RECORD, MailboxBox, ProtocolError, RECORD_HEADER_BYTES, RELAY_STATUS, concat, decodePipeMessage,
+  displayText, encodeHello, fromBase64, fromUtf8, helloBinding, readU32, relayHello, toBase64, u32, utf8,
 } from './protocol.js';
 
 // A WebSocket whose messages are awaited in order.
@@ -272,11 +272,14 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
   }
   const push = sodium.crypto_secretstream_xchacha20poly1305_init_push(sendKey);
   relay.send(push.header);
-  const pull = sodium.crypto_secretstream_xchacha20poly1305_init_pull(await stream.read(RECORD_HEADER_BYTES), receiveKey);
+  const peerHeader = (await stream.read(RECORD_HEADER_BYTES)).slice();
+  const pull = sodium.crypto_secretstream_xchacha20poly1305_init_pull(peerHeader, receiveKey);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
   const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
   const open = recordOpener(sodium, pull, stream);
   return {
+    sentHeader: push.header,
+    receivedHeader: peerHeader,
     sendRecord(plain, final = false) {
       const c = sodium.crypto_secretstream_xchacha20poly1305_push(push.state, plain, null, final ? TAG_FINAL : TAG_MESSAGE);
       relay.send(concat(u32(c.length), c));
@@ -309,7 +312,7 @@ export async function meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, gr
   const open = new MailboxBox(sodium, sender ? keys.mailboxReceiver : keys.mailboxSender);
   rv.sendBody(seal.seal(utf8(JSON.stringify({ type: 'candidates', candidates: [], relay: grant !== null }))));
   const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
-  if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', `the ${peer} gave up: ${note.message}`);
+  if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', `the ${peer} gave up: ${displayText(note.message)}`);
   if (!grant || !note.relay) {
     throw new ProtocolError('no_path', `the ${peer} cannot be reached from a browser: it does not use the relay`);
   }
@@ -318,8 +321,12 @@ export async function meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, gr
     sendKey: sender ? keys.streamSender : keys.streamReceiver,
     receiveKey: sender ? keys.streamReceiver : keys.streamSender,
   });
-  pipe.sendRecord(new Uint8Array([MSG.hello, sender ? 0 : 1]));
+  // Both hellos are bound to this pipe's two stream headers (see helloBinding).
+  const [senderHeader, receiverHeader] = sender ? [pipe.sentHeader, pipe.receivedHeader] : [pipe.receivedHeader, pipe.sentHeader];
+  const binding = (s) => helloBinding(sodium, keys.hello, s, senderHeader, receiverHeader);
+  pipe.sendRecord(encodeHello(sender ? 0 : 1, binding(sender ? 0 : 1)));
   const hello = await pipe.readRecord();
   if (hello.type !== 'hello' || hello.side !== (sender ? 1 : 0)) throw new ProtocolError('protocol', 'unexpected hello');
+  if (!sodium.memcmp(hello.binding, binding(sender ? 1 : 0))) throw new ProtocolError('protocol', "the peer's hello belongs to another connection");
   return pipe;
 }

@@ -6,6 +6,7 @@
 import sodiumLib from '/app/sodium.js';
 import { receiveInWorker } from './receive-bridge.js';
 import { ZipStream } from './zip.js';
+import { displayText } from '../protocol.js';
 import { $, duration, fail as failWith, show as showSection, showProgress, size } from './ui.js';
 
 const SECTIONS = ['start', 'offer', 'progress', 'done', 'error'];
@@ -248,7 +249,7 @@ async function main() {
         decide: (offer) => new Promise((resolve) => {
           if (offer.kind === 'text') {
             $('done-text').textContent = 'The sender wrote:';
-            $('message').textContent = offer.text;
+            $('message').textContent = displayText(offer.text);
             $('message').hidden = false;
             show('done');
             document.title = 'ferry: message received';

@@ -1,5 +1,7 @@
 // What the send and receive pages share: sections shown one at a time, sizes and durations in
 // words, progress with rate and ETA, and errors as sentences.
+import { displayText } from '../protocol.js';
+
 export const $ = (id) => document.getElementById(id);
 
 export function show(id, sections) {
@@ -64,7 +66,8 @@ export const SENTENCES = {
 // overrides: sentences a page words its own way.
 export function fail(code, detail, sections, overrides = {}) {
   $('error-text').textContent = overrides[code] || SENTENCES[code] || 'The transfer failed.';
-  $('error-detail').textContent = detail || '';
+  // The detail may quote a server or a peer: its hidden and text-direction characters are shown.
+  $('error-detail').textContent = displayText(detail || '');
   show('error', sections);
   document.title = 'ferry: failed';
 }

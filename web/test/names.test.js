@@ -1,0 +1,62 @@
+// The page's name rules against the table the CLI's unit tests read too
+// (tests/data/hostile_names.json): one rule set, two implementations, one list of hostile names.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ProtocolError, displayText, parseOffer, safeRelativePath, utf8 } from '../src/protocol.js';
+
+const table = JSON.parse(readFileSync(new URL('../../tests/data/hostile_names.json', import.meta.url)));
+
+// A row as the bytes a sender would put in its offer.
+function nameBytes(row) {
+  if (row.hex !== undefined) return Uint8Array.from(row.hex.match(/../g), (h) => parseInt(h, 16));
+  if (row.repeat !== undefined) return utf8(row.repeat.repeat(row.times) + (row.suffix ?? ''));
+  return utf8(row.name);
+}
+
+// The offer {"kind":"files","entries":[{"path":NAME,...}]} with NAME's raw bytes spliced in.
+function offerWith(bytes) {
+  const [head, tail] = ['{"kind":"files","entries":[{"path":"', '","kind":"file","size":1}]}'];
+  const escaped = [];
+  for (const b of bytes) {
+    if (b === 0x22 || b === 0x5c) escaped.push(0x5c, b);
+    else if (b < 0x20) escaped.push(...utf8('\\u' + b.toString(16).padStart(4, '0')));
+    else escaped.push(b);
+  }
+  return new Uint8Array([...utf8(head), ...escaped, ...utf8(tail)]);
+}
+
+test('every refused name of the shared table is refused by the page', () => {
+  assert.ok(table.refused.length > 30);
+  for (const row of table.refused) {
+    assert.throws(() => parseOffer(offerWith(nameBytes(row))), ProtocolError, row.why);
+    if (row.hex === undefined) {
+      const name = row.repeat !== undefined ? row.repeat.repeat(row.times) + (row.suffix ?? '') : row.name;
+      assert.equal(safeRelativePath(name), false, row.why);
+    }
+  }
+});
+
+test('every ordinary name of the shared table is accepted by the page', () => {
+  for (const name of table.accepted) {
+    assert.equal(safeRelativePath(name), true, name);
+    assert.equal(parseOffer(offerWith(utf8(name))).entries[0].path, name);
+  }
+});
+
+test('conflicting offers of the shared table are refused by the page', () => {
+  for (const row of table.offers_refused) {
+    assert.throws(() => parseOffer(utf8(JSON.stringify({ kind: 'files', entries: row.entries }))), ProtocolError, row.why);
+  }
+});
+
+test('an offer past the entry limit is refused before its names are looked at', () => {
+  const entries = Array.from({ length: 100001 }, (_, i) => ({ path: 'f' + i, kind: 'file', size: 0 }));
+  assert.throws(() => parseOffer(utf8(JSON.stringify({ kind: 'files', entries }))), /too large/);
+});
+
+test('text for people has controls and text-direction characters made visible', () => {
+  assert.equal(displayText('a\u001b]0;x\u0007b'), 'a\\u{001b}]0;x\\u{0007}b');
+  assert.equal(displayText('invoice\u202efdp.exe'), 'invoice\\u{202e}fdp.exe');
+  assert.equal(displayText('two\nlines\tok'), 'two\nlines\tok');
+});
