@@ -76,8 +76,13 @@ void release_mappings(PortMapper::State& state, bool now);
 // one may announce at once, and returns the description URLs of those that do, within `wait`,
 // 100 ms after the first answer, or sooner when the process ends. (miniupnpc's upnpDiscover()
 // cannot be cut short, and asks for one type after another, each with the whole wait.)
-std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait) {
+in_addr_t default_gateway();
+
+std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait, in_addr_t gateway) {
   std::vector<std::string> found;
+  if (gateway == 0) return found;
+  char gateway_text[INET_ADDRSTRLEN] = {0};
+  inet_ntop(AF_INET, &gateway, gateway_text, sizeof gateway_text);
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return found;
   const unsigned char ttl = 2;
@@ -99,8 +104,16 @@ std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait) {
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
     if (::poll(&p, 1, static_cast<int>(std::max<long long>(ms, 0))) > 0) {
       std::array<char, 2048> buf{};
-      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      sockaddr_in from{};
+      socklen_t from_len = sizeof from;
+      const ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), 0,
+                                   reinterpret_cast<sockaddr*>(&from), &from_len);
       auto url = proto::ssdp_location({buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
+      // Only the gateway's own answer, pointing at the gateway: anyone else on the LAN may lie.
+      if (url && (from.sin_addr.s_addr != gateway ||
+                  proto::ssdp_location_host(*url) != gateway_text)) {
+        url.reset();
+      }
       if (url && std::find(found.begin(), found.end(), *url) == found.end()) {
         found.push_back(std::move(*url));
         deadline = std::min(deadline, std::chrono::steady_clock::now() + kStopCheck);
@@ -117,7 +130,8 @@ void upnp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_por
   std::vector<PortMapping> got;
   std::string note;
   // (Routers answer within MX, one second.)
-  const auto locations = ssdp_discover(std::chrono::milliseconds(std::min(1000, timeout_ms)));
+  const auto locations =
+      ssdp_discover(std::chrono::milliseconds(std::min(1000, timeout_ms)), default_gateway());
   // The first that describes itself and says its public address.
   UPNPUrls urls{};
   IGDdatas data{};

@@ -54,9 +54,9 @@ Result<Bytes> get_hex(const json& j, const char* key, std::size_t len) {
 }
 
 // The optional "observed" address: absent is empty, present must be an IP literal.
-Result<std::string> get_observed(const json& j) {
-  if (!j.contains("observed")) return std::string();
-  auto observed = get_string(j, "observed", 64);
+Result<std::string> get_observed(const json& j, const char* key = "observed") {
+  if (!j.contains(key)) return std::string();
+  auto observed = get_string(j, key, 64);
   if (!observed || !is_ip_literal(*observed)) {
     return fail(Errc::protocol, "malformed observed address");
   }
@@ -92,6 +92,7 @@ std::string encode_server(const ServerMessage& m) {
          {"session", to_hex(p->session_id)},
          {"relay_grant", to_hex(p->relay_grant)}};
     if (!p->observed.empty()) j["observed"] = p->observed;
+    if (!p->peer_observed.empty()) j["peer_observed"] = p->peer_observed;
   } else if (const auto* msg = std::get_if<rv::Message>(&m)) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {
@@ -175,7 +176,10 @@ Result<ServerMessage> decode_server(std::string_view text) {
     if (!sid || !grant) return fail(Errc::protocol, "malformed paired message");
     auto observed = get_observed(*j);
     if (!observed) return std::unexpected(observed.error());
-    return rv::Paired{std::move(*sid), std::move(*grant), std::move(*observed)};
+    auto peer_observed = get_observed(*j, "peer_observed");
+    if (!peer_observed) return std::unexpected(peer_observed.error());
+    return rv::Paired{std::move(*sid), std::move(*grant), std::move(*observed),
+                      std::move(*peer_observed)};
   }
   if (type == "message") {
     auto b = get_base64(*j, "body", kMaxRendezvousFrame);

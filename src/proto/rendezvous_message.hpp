@@ -44,6 +44,7 @@ struct Paired {
   Bytes session_id;      // random, 16 bytes; CPace's sid
   Bytes relay_grant;     // signed by the server (proto/relay_grant.hpp); both peers present it
   std::string observed;  // the client's address as the server sees it (behind NAT: the public one)
+  std::string peer_observed;  // the other client's, the one address of the peer to trust
 };
 struct PeerLeft {};
 // The claim waits for a sender (Claim::wait); "paired" follows when one allocates the nameplate.

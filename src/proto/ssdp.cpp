@@ -37,4 +37,17 @@ std::optional<std::string> ssdp_location(std::string_view answer) {
   return std::nullopt;
 }
 
+std::string ssdp_location_host(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0) return "";
+  url.remove_prefix(kScheme.size());
+  url = url.substr(0, url.find_first_of("/?#"));
+  if (url.find('@') != std::string_view::npos) return "";  // no user info
+  if (!url.empty() && url.front() == '[') {
+    const auto close = url.find(']');
+    return close == std::string_view::npos ? "" : std::string(url.substr(1, close - 1));
+  }
+  return std::string(url.substr(0, url.find(':')));
+}
+
 }  // namespace ferry::proto

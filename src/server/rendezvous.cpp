@@ -105,11 +105,12 @@ void Rendezvous::pair(Client& sender, Client& receiver) {
   sst.partner = &receiver;
   rst.partner = &sender;
   sst.messages = rst.messages = std::make_shared<std::size_t>(0);
-  rv::Paired paired{random_bytes(16), {}, {}};
+  rv::Paired paired{random_bytes(16), {}, {}, {}};
   paired.relay_grant = grants_(paired.session_id);
   paired.observed = sender.observed_address();
+  paired.peer_observed = receiver.observed_address();
   sender.deliver(paired);
-  paired.observed = receiver.observed_address();
+  std::swap(paired.observed, paired.peer_observed);
   receiver.deliver(paired);
 }
 

@@ -21,7 +21,7 @@ bool punch_plausible(const proto::Candidates& mine, const proto::Candidates& the
 
 // Keeps reading the mailbox during the race: the peer may give up, or vanish.
 awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race,
-                              std::string peer) {
+                              std::string peer, proto::CandidateScope scope) {
   for (;;) {
     auto note = co_await mailbox->receive();
     if (!note) {
@@ -36,7 +36,9 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
       co_return race->fail(
           {proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message});
     }
-    race->add_candidates(std::get<proto::Candidates>(*note));  // found later: mapped ports
+    auto more = std::get<proto::Candidates>(*note);  // found later: mapped ports
+    for (auto& n : proto::restrict_to_scope(more.list, scope)) race->note(std::move(n));
+    race->add_candidates(more);
   }
 }
 
@@ -78,12 +80,12 @@ std::shared_ptr<UdpPaths> start_udp(asio::any_io_executor ex, const proto::Serve
 awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
                                                const SessionSecrets& secrets,
                                                const proto::ServerUrl& server, bool force_relay,
-                                               bool no_tcp, const std::string& observed,
+                                               bool no_tcp, const proto::CandidateScope& scope,
                                                std::shared_ptr<UdpPaths> udp) {
   const bool sender = secrets.side == proto::Side::sender;
   const std::string peer = sender ? "receiver" : "sender";
   auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets);
-  auto mine = force_relay || no_tcp ? proto::Result<proto::Candidates>{} : race->listen(observed);
+  auto mine = force_relay || no_tcp ? proto::Result<proto::Candidates>{} : race->listen(scope.my_observed);
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
   if (udp && !force_relay) {
@@ -110,6 +112,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   }
   auto theirs = std::get<proto::Candidates>(*note);
   if (force_relay) theirs.list.clear();
+  for (auto& n : proto::restrict_to_scope(theirs.list, scope)) race->note(std::move(n));
   if (no_tcp) std::erase_if(theirs.list, [](const auto& c) { return c.transport == "tcp"; });
   race->connect_to(theirs);
   if (udp) {
@@ -127,7 +130,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
                                                              : Budgets::kRelayHeadStart;
     race->use_relay(server, sender ? std::chrono::milliseconds(0) : head_start);
   }
-  asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer),
+  asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, scope),
                  asio::detached);
   if (!force_relay && (race->listen_port() != 0 || udp)) {
     asio::co_spawn(

@@ -284,8 +284,9 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
+  const proto::CandidateScope scope{paired->peer_observed, paired->observed};
   auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay,
-                                   options.no_tcp, paired->observed, udp);
+                                   options.no_tcp, scope, udp);
   if (!chosen) {
     rendezvous->close();
     co_return std::unexpected(chosen.error());

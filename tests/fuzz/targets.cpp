@@ -37,7 +37,7 @@ int rendezvous(const std::uint8_t* d, std::size_t n) {
 }
 Seeds rendezvous_seeds() {
   return {bytes(encode_client(rv::Allocate{"12"})), bytes(encode_client(rv::Message{{1, 2, 3}})),
-          bytes(encode_server(rv::Paired{Bytes(16, 1), Bytes(32, 2), "192.0.2.1"}))};
+          bytes(encode_server(rv::Paired{Bytes(16, 1), Bytes(32, 2), "192.0.2.1", "198.51.100.2"}))};
 }
 
 int pipe_message(const std::uint8_t* d, std::size_t n) {

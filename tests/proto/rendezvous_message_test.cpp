@@ -23,8 +23,8 @@ TEST(RendezvousMessage, ServerRoundTrip) {
       rv::Welcome{1, "", {4300, 4301}},
       rv::Welcome{},
       rv::Allocated{"3"},
-      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7"},
-      rv::Paired{Bytes(16, 1), Bytes{}, ""},  // a server without a relay
+      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7", "203.0.113.9"},
+      rv::Paired{Bytes(16, 1), Bytes{}, "", ""},  // a server without a relay
       rv::Message{{9}},
       rv::PeerLeft{},
       rv::Waiting{},

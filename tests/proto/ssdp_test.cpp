@@ -43,5 +43,14 @@ TEST(Ssdp, RefusesWhatIsNotAPlainHttpUrl) {
   EXPECT_EQ(ssdp_location("X-LOCATION: http://a/d.xml\r\n"), std::nullopt);
 }
 
+TEST(Ssdp, LocationHostIsWhatTheAnswerPointsAt) {
+  EXPECT_EQ(ssdp_location_host("http://192.168.1.1:5000/rootDesc.xml"), "192.168.1.1");
+  EXPECT_EQ(ssdp_location_host("http://10.0.0.1/desc"), "10.0.0.1");
+  EXPECT_EQ(ssdp_location_host("http://[fe80::1]:80/x"), "fe80::1");
+  EXPECT_EQ(ssdp_location_host("http://192.168.1.1@203.0.113.5/x"), "");  // user info: refused
+  EXPECT_EQ(ssdp_location_host("https://192.168.1.1/x"), "");
+  EXPECT_EQ(ssdp_location_host("http://192.168.1.1?x"), "192.168.1.1");
+}
+
 }  // namespace
 }  // namespace ferry::proto
