@@ -26,6 +26,8 @@ PACKAGES=(
   libqrencode-dev zbar-tools
   # the package: man pages from scdoc sources, a .deb by CPack, completions checked in bash
   scdoc dpkg-dev man-db bash-completion
+  # coverage-guided fuzzing (libFuzzer) and clang-tidy: clang 16 compiles libstdc++ 12's <expected>
+  clang-16 clang-tidy-16 libclang-rt-16-dev
 )
 
 missing=()

@@ -60,11 +60,6 @@ std::string safe(std::string_view text) {
   return proto::terminal_text(text);
 }
 
-// JSON lines for scripts: JSON escapes controls; invalid UTF-8 is replaced, never thrown on.
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 std::string human_duration(std::chrono::seconds s) {
   if (s.count() % 3600 == 0 && s.count() >= 3600) return std::to_string(s.count() / 3600) + " h";
   if (s.count() % 60 == 0 && s.count() >= 60) return std::to_string(s.count() / 60) + " min";
@@ -79,8 +74,10 @@ std::string rate_text(double bytes, double seconds) {
 Console::Console(Role role, bool json)
     : role_(role), json_(json), tty_(::isatty(STDERR_FILENO) == 1) {}
 
-void Console::emit_json(const std::string& line) {
-  std::cout << line << '\n' << std::flush;
+// JSON lines for scripts, in ASCII: every control, C1 and text-direction character a peer or a
+// server sent is a \u escape (harmless on a terminal too); invalid UTF-8 is replaced.
+void Console::emit_json(const json& event) {
+  std::cout << event.dump(-1, ' ', true, json::error_handler_t::replace) << '\n' << std::flush;
 }
 
 void Console::clear_progress() {
@@ -92,15 +89,14 @@ void Console::clear_progress() {
 
 void Console::on_event(const session::Event& ev) {
   if (const auto* e = std::get_if<event::CodeReady>(&ev)) {
-    if (json_)
-      return emit_json(dump(json{{"event", "code"}, {"code", e->code}, {"link", e->link}}));
+    if (json_) return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}});
     std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
               << ". On the other computer run:\n    ferry receive " << safe(e->code) << "\n";
     if (!e->link.empty()) std::cout << "or open:  " << safe(e->link) << "\n";
     if (qr_ && !e->link.empty()) std::cout << "or scan:\n" << qr_text(e->link);
     std::cout << std::flush;
   } else if (std::holds_alternative<event::PeerJoined>(ev)) {
-    if (json_) return emit_json(json{{"event", "peer"}}.dump());
+    if (json_) return emit_json(json{{"event", "peer"}});
     std::cerr << "Peer joined; checking the code...\n";
   } else if (const auto* e = std::get_if<event::OfferReceived>(&ev)) {
     const auto& o = *e->offer;
@@ -112,22 +108,22 @@ void Console::on_event(const session::Event& ev) {
                            {"size", en.size},
                            {"stream", en.streamed}});
       }
-      return emit_json(dump(json{{"event", "offer"},
-                                 {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
-                                 {"files", o.file_count()},
-                                 {"bytes", o.total_bytes()},
-                                 {"entries", entries}}));
+      return emit_json(json{{"event", "offer"},
+                            {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
+                            {"files", o.file_count()},
+                            {"bytes", o.total_bytes()},
+                            {"entries", entries}});
     }
     received_text_ = o.kind == proto::Offer::Kind::text;
     if (o.kind == proto::Offer::Kind::files)
       std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
   } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
     if (json_) {
-      return emit_json(dump(json{{"event", "connected"},
-                                 {"path", e->path},
-                                 {"transport", e->transport},
-                                 {"peer", e->peer},
-                                 {"moved", e->moved}}));
+      return emit_json(json{{"event", "connected"},
+                            {"path", e->path},
+                            {"transport", e->transport},
+                            {"peer", e->peer},
+                            {"moved", e->moved}});
     }
     std::cerr << (e->moved ? "Moved to a better path (" : "Connected (") << safe(e->path) << ", "
               << (e->transport == "tcp"    ? "TCP"
@@ -136,9 +132,10 @@ void Console::on_event(const session::Event& ev) {
               << ", " << safe(e->peer) << ")\n";
   } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
     if (json_) {
-      return emit_json(json{
-          {"event", "progress"}, {"bytes", e->bytes}, {"total", e->total}, {"seconds", e->seconds}}
-                           .dump());
+      return emit_json(json{{"event", "progress"},
+                            {"bytes", e->bytes},
+                            {"total", e->total},
+                            {"seconds", e->seconds}});
     }
     if (!tty_) return;
     if (e->total == 0) {  // a stream: its size is known only at its end
@@ -165,23 +162,21 @@ void Console::on_event(const session::Event& ev) {
     progress_shown_ = true;
   } else if (const auto* e = std::get_if<event::Resumed>(&ev)) {
     resumed_ = e->bytes;
-    if (json_) return emit_json(json{{"event", "resumed"}, {"bytes", e->bytes}}.dump());
+    if (json_) return emit_json(json{{"event", "resumed"}, {"bytes", e->bytes}});
     std::cerr << "Resuming: " << human_bytes(e->bytes) << " already there.\n";
   } else if (const auto* e = std::get_if<event::TextReceived>(&ev)) {
     if (json_) {
-      return emit_json(dump(json{{"event", "text"}, {"text", e->text}}));
+      return emit_json(json{{"event", "text"}, {"text", e->text}});
     }
     std::cout << safe(e->text) << "\n" << std::flush;
   } else if (const auto* e = std::get_if<event::Done>(&ev)) {
     clear_progress();
     if (json_) {
-      return emit_json(json{
-          {"event", "done"},
-          {"bytes", e->bytes},
-          {"total", e->total},
-          {"files", e->files},
-          {"seconds",
-           e->seconds}}.dump());
+      return emit_json(json{{"event", "done"},
+                            {"bytes", e->bytes},
+                            {"total", e->total},
+                            {"files", e->files},
+                            {"seconds", e->seconds}});
     }
     if (offer_ && offer_->kind == proto::Offer::Kind::text) {
       std::cerr << "Text message delivered.\n";
@@ -201,11 +196,11 @@ void Console::on_event(const session::Event& ev) {
                       : "")
               << (role_ == Role::receiver ? where : "") << ".\n";
   } else if (const auto* e = std::get_if<event::WaitingForSender>(&ev)) {
-    if (json_) return emit_json(json{{"event", "waiting"}, {"seconds", e->limit.count()}}.dump());
+    if (json_) return emit_json(json{{"event", "waiting"}, {"seconds", e->limit.count()}});
     std::cerr << "No one is sending with this code yet; waiting up to " << human_duration(e->limit)
               << " for the sender to start (Ctrl-C to stop).\n";
   } else if (const auto* e = std::get_if<event::Note>(&ev)) {
-    if (json_) return emit_json(dump(json{{"event", "note"}, {"text", e->text}}));
+    if (json_) return emit_json(json{{"event", "note"}, {"text", e->text}});
     std::cerr << safe(e->text) << "\n";
   }
 }
@@ -238,8 +233,7 @@ void Console::ask_accept(const proto::Offer&, const std::vector<std::string>& ex
 void Console::error(const proto::Error& e, const std::string& sentence) {
   clear_progress();
   if (json_) {
-    emit_json(
-        dump(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}}));
+    emit_json(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}});
   }
   std::cerr << "ferry: " << safe(sentence) << "\n";
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "proto/error.hpp"
@@ -28,7 +29,7 @@ class Console : public session::Observer {
 
  private:
   void clear_progress();
-  void emit_json(const std::string& line);
+  void emit_json(const nlohmann::json& event);
 
   Role role_;
   bool json_;

@@ -5,6 +5,33 @@
 namespace ferry::server {
 
 namespace {
+// Text for HTML: the public URL is the operator's, but it still goes in as text, never markup.
+std::string escape_html(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string html(std::string_view title, std::string_view body) {
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -30,7 +57,7 @@ Page page_for(std::string_view target, std::string_view public_url) {
                  "that want to exchange files and relays their encrypted bytes when no "
                  "direct path exists. It never sees the files or the keys.</p>"
                  "<p>To send: <code>ferry send --server " +
-                     std::string(public_url) + " FILE</code></p>")};
+                     escape_html(public_url) + " FILE</code></p>")};
   }
   if (path.starts_with("/app/")) {
     if (const auto asset = find_web_asset(path)) {

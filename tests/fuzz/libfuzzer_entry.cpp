@@ -1,11 +1,27 @@
-// libFuzzer entry point: build with clang -fsanitize=fuzzer and -DFERRY_FUZZ_TARGET=<index>.
-// (Debian 12's clang 14 cannot compile libstdc++ 12's <expected>, so CI uses smoke_driver.cpp.)
+// libFuzzer entry point for one target of targets.cpp, named by FERRY_FUZZ_TARGET_NAME (the
+// "fuzz" preset builds ferry_fuzz_<name> for each; scripts/fuzz.sh runs them).
+#include <sodium.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
 #include "targets.hpp"
 
-#ifndef FERRY_FUZZ_TARGET
-#define FERRY_FUZZ_TARGET 0
-#endif
+namespace {
+const ferry::fuzz::Target& chosen() {
+  static const ferry::fuzz::Target* target = [] {
+    if (sodium_init() < 0) std::abort();
+    for (const auto& t : ferry::fuzz::targets()) {
+      if (t.name == std::string_view(FERRY_FUZZ_TARGET_NAME)) return &t;
+    }
+    std::fprintf(stderr, "no fuzz target %s\n", FERRY_FUZZ_TARGET_NAME);
+    std::abort();
+  }();
+  return *target;
+}
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  return ferry::fuzz::targets()[FERRY_FUZZ_TARGET].run(data, size);
+  return chosen().run(data, size);
 }

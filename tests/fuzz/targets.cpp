@@ -1,5 +1,11 @@
 #include "targets.hpp"
 
+#include <sodium.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+
 #include "proto/code.hpp"
 #include "proto/direct_code.hpp"
 #include "proto/lan_discovery.hpp"
@@ -16,6 +22,10 @@
 #include "proto/server_url.hpp"
 #include "proto/ssdp.hpp"
 #include "proto/stun.hpp"
+#include "proto/transfer_state.hpp"
+#include "server/pages.hpp"
+#include "server/rendezvous.hpp"
+#include "session/file_sink.hpp"
 
 namespace ferry::fuzz {
 namespace {
@@ -87,11 +97,6 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_note(text(d, n));
   (void)decode_receiver_pake({d, n});
   (void)decode_sender_pake({d, n});
-  (void)decode_relay_hello({d, n});
-  if (n >= kRelayFrameHeaderBytes) (void)decode_relay_frame_header(d);
-  (void)decode_relay_end({d, n}, "relay");
-  RelayGrant grant;
-  (void)check_relay_grant(RelayKey{}, {d, n}, 0, grant);
   if (auto m = decode_stun({d, n})) (void)check_message_integrity({d, n}, *m, as_bytes("k"));
   (void)classify_datagram({d, n});
   (void)decode_probe({d, n}, Key{});
@@ -111,9 +116,6 @@ Seeds peer_seeds() {
       encode_lan(LanAnswer{"12", Bytes(kLanNonceBytes, 1), 4302, Bytes(kLanNonceBytes, 2)}),
       bytes(encode_note(PeerAbort{"no_path", "x"})),
       encode(ReceiverPake{}),
-      encode(RelayHello{}),
-      encode_relay_end(RelayStatus::limit, "x"),
-      sign_relay_grant(RelayKey{}, RelayGrant{{}, 9}),
       encode_binding_request(StunTransactionId{}, kStunChangePort),
       encode_binding_response(BindingResponse{{}, false, {}, IpPort{Bytes(4, 1), 2}, {}, {}, "f"})};
 }
@@ -134,6 +136,185 @@ Seeds names_seeds() {
           bytes("http://h:1/r#7-AAAAAAAAAAAAAAAAAAAAAA"), bytes("http://[::1]:4300/base")};
 }
 
+// The relay's side of a pairing: a hello (side and grant), the grant's signature and expiry under
+// the server's key, then frame headers and the end-of-session status.
+int relay_handshake(const std::uint8_t* d, std::size_t n) {
+  static const RelayKey key = [] {
+    RelayKey k{};
+    k.fill(5);
+    return k;
+  }();
+  if (auto hello = decode_relay_hello({d, n})) {
+    RelayGrant grant;
+    (void)check_relay_grant(key, hello->grant, 1000, grant);
+    (void)encode(*hello);
+  }
+  RelayGrant grant;
+  (void)check_relay_grant(key, {d, n}, 1000, grant);
+  if (n >= kRelayFrameHeaderBytes) (void)decode_relay_frame_header(d);
+  (void)decode_relay_end({d, n}, "relay");
+  return 0;
+}
+Seeds relay_seeds() {
+  RelayKey key{};
+  key.fill(5);
+  RelayHello hello{};
+  const auto grant = sign_relay_grant(key, RelayGrant{{}, 5000});
+  std::copy(grant.begin(), grant.end(), hello.grant.begin());
+  return {encode(hello), grant, encode_relay_end(RelayStatus::limit, "x")};
+}
+
+// The rendezvous state machine fed a conversation: records of [client (0-3)][op][len][json]:
+// op 0 a message from that client, op 1 its disconnect. Four clients, so pairs, waiting
+// receivers and strangers meet; whatever they send, nothing crashes and the books balance.
+class FuzzClient : public server::Client {
+ public:
+  void deliver(const ServerMessage&) override { ++delivered; }
+  void kick(std::string_view, std::string_view) override { ++kicked; }
+  std::string observed_address() const override { return "192.0.2.1"; }
+  int delivered = 0;
+  int kicked = 0;
+};
+
+int rendezvous_sequence(const std::uint8_t* d, std::size_t n) {
+  server::Rendezvous rv(server::RendezvousLimits{8, 4}, [](const Bytes& sid) { return sid; });
+  std::array<FuzzClient, 4> clients;
+  std::array<bool, 4> gone{};
+  for (std::size_t at = 0; at + 3 <= n;) {
+    const std::size_t who = d[at] % clients.size();
+    const std::uint8_t op = d[at + 1];
+    const std::size_t len = std::min<std::size_t>(d[at + 2], n - at - 3);
+    const auto body = text(d + at + 3, len);
+    at += 3 + len;
+    if (gone[who]) continue;
+    if (op % 2 == 1) {
+      rv.on_disconnect(clients[who]);
+      gone[who] = true;
+    } else if (auto m = decode_client(body)) {
+      rv.on_message(clients[who], *m);
+    }
+  }
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    if (!gone[i]) rv.on_disconnect(clients[i]);
+  }
+  const auto stats = rv.stats();
+  if (stats.waiting != 0 || stats.receivers_waiting != 0 || stats.paired != 0) __builtin_trap();
+  return 0;
+}
+Seeds rendezvous_sequence_seeds() {
+  const auto rec = [](std::uint8_t who, std::uint8_t op, const std::string& json) {
+    std::vector<std::uint8_t> out = {who, op, static_cast<std::uint8_t>(json.size())};
+    out.insert(out.end(), json.begin(), json.end());
+    return out;
+  };
+  std::vector<std::uint8_t> pair = rec(0, 0, encode_client(rv::Allocate{"12"}));
+  for (auto part : {rec(1, 0, encode_client(rv::Claim{"12", false})),
+                    rec(1, 0, encode_client(rv::Message{{1, 2, 3}})),
+                    rec(0, 0, encode_client(rv::Message{{4}})), rec(0, 1, "")}) {
+    pair.insert(pair.end(), part.begin(), part.end());
+  }
+  std::vector<std::uint8_t> waiting = rec(2, 0, encode_client(rv::Claim{"7", true}));
+  for (auto part : {rec(3, 0, encode_client(rv::Allocate{"7"})), rec(2, 1, "")}) {
+    waiting.insert(waiting.end(), part.begin(), part.end());
+  }
+  return {pair, waiting};
+}
+
+// The pages `ferry serve` answers for any request target: never a crash, never the target echoed
+// into HTML unescaped.
+int http_pages(const std::uint8_t* d, std::size_t n) {
+  const auto t = text(d, n);
+  const auto nl = t.find('\n');
+  const auto target = t.substr(0, nl);
+  const auto public_url = nl == std::string_view::npos ? std::string_view("http://h") : t.substr(nl + 1);
+  const auto page = server::page_for(target, public_url);
+  if (page.content_type.starts_with("text/html") && target.find("<q>") != std::string_view::npos &&
+      page.body.find("<q>") != std::string::npos) {
+    __builtin_trap();  // a reflected tag
+  }
+  return 0;
+}
+Seeds http_seeds() {
+  return {bytes("/"), bytes("/r"), bytes("/app/receive-page.js"), bytes("/s\nhttps://ferry.example"),
+          bytes("/../../etc/passwd"), bytes("/<q>")};
+}
+
+// What a receiver does with a hostile sender's offer and records, on a real folder: the file sink
+// with its checks, the tracker's order and sizes, commit and discard. Input: [offer length u16]
+// [offer JSON][records: length u16, pipe message]. Nothing may land outside the folder.
+int receive_files(const std::uint8_t* d, std::size_t n) {
+  namespace fs = std::filesystem;
+  static const fs::path root = [] {
+    char tmpl[] = "/tmp/ferry-fuzz-sink-XXXXXX";
+    return fs::path(::mkdtemp(tmpl));
+  }();
+  if (n < 2) return 0;
+  const std::size_t offer_len = std::min<std::size_t>((d[0] << 8) | d[1], n - 2);
+  auto offer = decode_offer(text(d + 2, offer_len));
+  if (!offer || offer->kind != Offer::Kind::files) return 0;
+  std::error_code ec;
+  const fs::path folder = root / "target";
+  fs::remove_all(folder, ec);
+  auto sink = session::FileSink::open(folder, false);
+  if (!sink || !sink->check(*offer) || !sink->make_folders(*offer)) return 0;
+  const auto offsets = sink->resume_offsets(*offer);
+  ReceiveTracker tracker(*offer, offsets);
+  std::size_t open_file = offer->entries.size();
+  for (std::size_t at = 2 + offer_len; at + 2 <= n;) {
+    const std::size_t len = std::min<std::size_t>((d[at] << 8) | d[at + 1], n - at - 2);
+    auto m = decode_pipe_message({d + at + 2, len});
+    at += 2 + len;
+    if (!m) break;
+    if (const auto* c = std::get_if<msg::Chunk>(&*m)) {
+      if (!tracker.on_chunk(*c)) break;
+      if (open_file != c->file) {
+        if (!sink->begin(*offer, c->file, offsets[c->file], tracker)) break;
+        open_file = c->file;
+      }
+      if (!sink->write(c->data)) break;
+    } else if (const auto* e = std::get_if<msg::FileEnd>(&*m)) {
+      if (open_file != e->file) {
+        if (!sink->begin(*offer, e->file, offsets[e->file], tracker)) break;
+      }
+      if (!tracker.on_file_end(*e)) {
+        sink->discard();
+        break;
+      }
+      (void)sink->commit();
+      open_file = offer->entries.size();
+    } else {
+      break;
+    }
+  }
+  sink->abandon();
+  // Only the target folder, ever.
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (entry.path().filename() != "target") __builtin_trap();
+  }
+  return 0;
+}
+Seeds receive_seeds() {
+  const auto with_len = [](std::vector<std::uint8_t>& out, const Bytes& b) {
+    out.push_back(static_cast<std::uint8_t>(b.size() >> 8));
+    out.push_back(static_cast<std::uint8_t>(b.size()));
+    out.insert(out.end(), b.begin(), b.end());
+  };
+  Offer o;
+  o.entries = {{"d", OfferEntry::Kind::directory, 0, false},
+               {"d/f", OfferEntry::Kind::file, 3, false},
+               {"g", OfferEntry::Kind::file, 0, false}};
+  const Bytes data = {1, 2, 3};
+  FileHasher h;
+  h.update(data);
+  FileHasher empty;
+  std::vector<std::uint8_t> seed;
+  with_len(seed, bytes(encode_offer(o)));
+  with_len(seed, encode(msg::Chunk{1, 0, data}));
+  with_len(seed, encode(msg::FileEnd{1, h.finish()}));
+  with_len(seed, encode(msg::FileEnd{2, empty.finish()}));
+  return {seed};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -144,6 +325,10 @@ const std::vector<Target>& targets() {
       {"record", record, record_seeds},
       {"peer_message", peer, peer_seeds},
       {"names_codes_urls", names_and_codes, names_seeds},
+      {"relay_handshake", relay_handshake, relay_seeds},
+      {"rendezvous_sequence", rendezvous_sequence, rendezvous_sequence_seeds},
+      {"http_pages", http_pages, http_seeds},
+      {"receive_files", receive_files, receive_seeds},
   };
   return all;
 }

@@ -16,11 +16,12 @@ import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
 //         after the call): it may keep it or transfer it to a worker. A sink with `hashes: true`
 //         computes each file's BLAKE2b-256 itself (on another thread, say) and has
 //         digest(entry, index) -> Promise<Uint8Array>, asked for before end().
-export async function receive({ sodium, WebSocket, fetch, server, code, decide, sink, onEvent = () => {} }) {
+// Up to this side's "select": the claim, the PAKE, the relay pipe. Returns { rv, pipe }; the
+// caller closes both. (Also the hostile-peer tests' receiver.)
+export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code, onEvent = () => {} }) {
   const secret = parseSecret(code);
   const base = websocketBase(server);
   const rv = await Rendezvous.open(WebSocket, base);
-  let pipe = null;
   try {
     await rv.welcome();
     rv.send({ type: 'claim', nameplate: secret.nameplate });
@@ -43,11 +44,20 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
       throw new ProtocolError('wrong_code', 'the code did not match: a typo, or someone guessed; nothing was sent');
     }
 
-    pipe = await meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side: 'R' });
+    const pipe = await meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side: 'R' });
     onEvent({ event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket' });
-    const { sendRecord, readRecord } = pipe;
-    sendRecord(new Uint8Array([MSG.select]));
+    pipe.sendRecord(new Uint8Array([MSG.select]));
+    return { rv, pipe };
+  } catch (e) {
+    rv.close();
+    throw e;
+  }
+}
 
+export async function receive({ sodium, WebSocket, fetch, server, code, decide, sink, onEvent = () => {} }) {
+  const { rv, pipe } = await openReceiverPipe({ sodium, WebSocket, fetch, server, code, onEvent });
+  try {
+    const { sendRecord, readRecord } = pipe;
     const parts = [];
     for (;;) {
       const m = await readRecord();
@@ -127,6 +137,6 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
     throw e;
   } finally {
     rv.close();
-    if (pipe) pipe.close();
+    pipe.close();
   }
 }

@@ -15,12 +15,11 @@ function base64url(b) {
   return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-// options: { sodium, WebSocket, server, items: [{ path, size, slice } | { path, dir: true }],
-//            onCode({ code, link }), onEvent }
-export async function send({ sodium, WebSocket, server, items, onCode, onEvent = () => {} }) {
+// Up to the receiver's "select": a code and a link (onCode), the PAKE, the relay pipe. Returns
+// { rv, pipe, code, link }; the caller closes both. (Also the hostile-peer tests' sender.)
+export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEvent = () => {} }) {
   const base = websocketBase(server);
   const rv = await Rendezvous.open(WebSocket, base);
-  let pipe = null;
   try {
     await rv.welcome();
     rv.send({ type: 'allocate' });
@@ -55,12 +54,26 @@ export async function send({ sodium, WebSocket, server, items, onCode, onEvent =
       throw new ProtocolError('wrong_code', 'the receiver typed a wrong code (or someone guessed); nothing was sent');
     }
 
-    pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'S' });
+    const pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'S' });
     onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket' });
-    const { sendRecord, readRecord, drain } = pipe;
-    const select = await readRecord();
-    if (select.type !== 'select') throw new ProtocolError('protocol', 'the receiver did not select this path');
+    const select = await pipe.readRecord();
+    if (select.type !== 'select') {
+      pipe.close();
+      throw new ProtocolError('protocol', 'the receiver did not select this path');
+    }
+    return { rv, pipe, code, link };
+  } catch (e) {
+    rv.close();
+    throw e;
+  }
+}
 
+// options: { sodium, WebSocket, server, items: [{ path, size, slice } | { path, dir: true }],
+//            onCode({ code, link }), onEvent }
+export async function send({ sodium, WebSocket, server, items, onCode, onEvent = () => {} }) {
+  const { rv, pipe, code, link } = await openSenderPipe({ sodium, WebSocket, server, onCode, onEvent });
+  try {
+    const { sendRecord, readRecord, drain } = pipe;
     const entries = items.map((it) => (it.dir
       ? { path: it.path, kind: 'dir' }
       : { path: it.path, kind: 'file', size: it.size, exec: false }));
@@ -99,6 +112,6 @@ export async function send({ sodium, WebSocket, server, items, onCode, onEvent =
     return { code, link };
   } finally {
     rv.close();
-    if (pipe) pipe.close();
+    pipe.close();
   }
 }

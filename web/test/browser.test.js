@@ -11,6 +11,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { FERRY, exited, startSend, startServer } from './helpers.js';
+import { hostileSender, records, sendOffer } from './hostile.js';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.FERRY_SCREENSHOTS;
@@ -197,6 +198,54 @@ test('a wrong secret fails on the page and at the sender, and nothing is saved',
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error-text'), /already used or has expired/);
   await page.context().close();
+});
+
+// A hostile sender (web/test/hostile.js) against the page in Chromium: a name with a
+// right-to-left override is refused and shown escaped; a sender that skips a file gets an error,
+// never "every file was verified".
+test('the page refuses a hostile name and a skipped file, and shows what the peer sent escaped', async () => {
+  const { default: sodium } = await import('libsodium-wrappers-sumo');
+  await sodium.ready;
+  const run = async (script) => {
+    let link = null;
+    const sender = hostileSender({ sodium, server: serverUrl, onCode: (c) => { link = c.link; }, script })
+      .catch((e) => e);
+    while (!link) await new Promise((r) => setTimeout(r, 20));
+    const page = await newPage();
+    await page.goto(link);
+    await page.click('#receive:not([disabled])');
+    return { page, sender };
+  };
+
+  const named = await run(async ({ pipe }) => {
+    sendOffer(pipe, { kind: 'files', entries: [{ path: 'invoice\u202efdp.exe', kind: 'file', size: 3 }] });
+    return pipe.readRecord().catch(() => null);
+  });
+  await named.page.waitForSelector('#error:not([hidden])');
+  const detail = await named.page.textContent('#error-detail');
+  assert.match(detail, /invoice\\u\{202e\}fdp\.exe/);
+  assert.ok(!detail.includes('\u202e'));
+  assert.equal(await named.page.isHidden('#offer'), true);
+  await named.sender;
+  await named.page.context().close();
+
+  const data = new Uint8Array([1, 2, 3]);
+  const skipped = await run(async ({ pipe, sodium: s }) => {
+    sendOffer(pipe, { kind: 'files', entries: [{ path: 'a.bin', kind: 'file', size: 3 }, { path: 'b.bin', kind: 'file', size: 3 }] });
+    await pipe.readRecord();
+    pipe.sendRecord(records.chunk(0, 0, data));
+    pipe.sendRecord(records.fileEnd(s, 0, data));
+    pipe.sendRecord(records.done(), true);
+    return pipe.readRecord().catch(() => null);
+  });
+  await skipped.page.waitForSelector('#offer:not([hidden])');
+  skipped.page.on('download', () => {});
+  await skipped.page.click('#save');
+  await skipped.page.waitForSelector('#error:not([hidden])');
+  assert.match(await skipped.page.textContent('#error-detail'), /before sending every file/);
+  assert.equal(await skipped.page.isHidden('#done'), true);
+  await skipped.sender;
+  await skipped.page.context().close();
 });
 
 test('the page sends a file and a folder; the CLI receives them intact', async () => {

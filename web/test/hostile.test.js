@@ -1,0 +1,265 @@
+// Hostile peers against the real CLI and the page's receive code: a malicious sender (and
+// receiver) built from the project's own protocol code, scripted record by record. Nothing it
+// sends may reach a terminal raw, create a hostile name, take over a part file, reveal what exists
+// on the receiving side, or make anyone say "verified" about bytes that did not all arrive.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+
+import { FERRY, exited, startFixture } from './helpers.js';
+import { hostileReceiver, hostileSender, records, sendOffer } from './hostile.js';
+import { ProtocolError } from '../src/protocol.js';
+import { receive } from '../src/receive.js';
+
+let sodium;
+let serverUrl;
+let tmp;
+let stop;
+let outCount = 0;
+
+before(async () => ({ sodium, url: serverUrl, tmp, stop } = await startFixture('ferry-web-hostile-')));
+after(() => stop());
+
+// Bytes a terminal would act on: ESC, BEL, CSI/OSC as C1 (UTF-8 C2 9B, C2 9D), U+202E (E2 80 AE).
+function assertNothingRaw(buf, what) {
+  for (const [needle, name] of [[[0x1b], 'ESC'], [[0x07], 'BEL'], [[0xc2, 0x9b], 'C1 CSI'], [[0xc2, 0x9d], 'C1 OSC'], [[0xe2, 0x80, 0xae], 'U+202E']]) {
+    assert.equal(buf.indexOf(Buffer.from(needle)), -1, `${name} reached the terminal raw in ${what}: ${JSON.stringify(buf.toString())}`);
+  }
+}
+
+function collect(proc) {
+  const out = { stdout: [], stderr: [] };
+  proc.stdout.on('data', (d) => out.stdout.push(d));
+  proc.stderr.on('data', (d) => out.stderr.push(d));
+  return () => ({ stdout: Buffer.concat(out.stdout), stderr: Buffer.concat(out.stderr) });
+}
+
+// The CLI receives (as a person would run it, no --json) from a hostile sender running script.
+async function victimReceiver(script, { prepare = () => {}, extra = ['--yes'] } = {}) {
+  const out = path.join(tmp, 'out' + ++outCount);
+  fs.mkdirSync(out, { recursive: true });
+  prepare(out);
+  let proc = null;
+  let output = null;
+  const sender = hostileSender({
+    sodium, server: serverUrl, script,
+    onCode: ({ code }) => {
+      proc = spawn(FERRY, ['receive', ...extra, '--server', serverUrl, '--output', out, code], { stdio: ['ignore', 'pipe', 'pipe'] });
+      output = collect(proc);
+    },
+  }).then((r) => ({ ok: r }), (e) => ({ error: e }));
+  const sent = await sender;
+  const rc = await exited(proc);
+  const { stdout, stderr } = output();
+  assertNothingRaw(stdout, 'stdout');
+  assertNothingRaw(stderr, 'stderr');
+  return { out, rc, stdout: stdout.toString(), stderr: stderr.toString(), sent };
+}
+
+const offerOf = (...entries) => ({ kind: 'files', entries });
+const file = (p, size) => ({ path: p, kind: 'file', size });
+
+// Waits for the receiver's answer to the offer.
+async function answer(pipe) {
+  return pipe.readRecord().catch((e) => ({ type: 'closed', error: e }));
+}
+
+test('hostile names are refused, shown escaped, and nothing is created', async () => {
+  const names = ['title\u001b]0;pwned\u0007.txt', '\u001b[2J\u001b[8mhidden', 'invoice\u202efdp.exe',
+    'two\nlines.txt', 'c1\u009bcsi', 'notes.ferry-part'];
+  for (const name of names) {
+    const r = await victimReceiver(async ({ pipe }) => {
+      sendOffer(pipe, offerOf(file(name, 1)));
+      return answer(pipe);
+    });
+    assert.equal(r.rc, 11, name + ': ' + r.stderr);
+    assert.match(r.stderr, /offered name/);
+    assert.deepEqual(fs.readdirSync(r.out), [], name);
+  }
+});
+
+test('an offer of a part file next to its file is refused', async () => {
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, offerOf(file('a.ferry-part', 1), file('a', 1)));
+    return answer(pipe);
+  });
+  assert.equal(r.rc, 11, r.stderr);
+  assert.match(r.stderr, /\.ferry-part/);
+  assert.deepEqual(fs.readdirSync(r.out), []);
+});
+
+test("a sender's abort message reaches the terminal escaped", async () => {
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, offerOf(file('a.txt', 10)));
+    const a = await answer(pipe);
+    assert.equal(a.type, 'accept');
+    pipe.sendRecord(records.abort('peer_gone', 'bye\u001b]0;pwned\u0007\u001b[2J\u001b[8m\u202eevil\u009b31m'), true);
+    await new Promise((r) => setTimeout(r, 300));
+  });
+  assert.equal(r.rc, 7, r.stderr);
+  assert.match(r.stderr, /bye\\x1b\]0;pwned\\x07\\x1b\[2J/);
+  assert.match(r.stderr, /\\u\{202e\}evil/);
+  assert.ok(!fs.existsSync(path.join(r.out, 'a.txt')));
+});
+
+test('a text message reaches stdout escaped, its lines kept', async () => {
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, { kind: 'text', text: 'line one\nline \u001b[2Jtwo \u202eowt' });
+    const a = await answer(pipe);
+    assert.equal(a.type, 'accept');
+    pipe.sendRecord(records.done(), true);
+    return answer(pipe);
+  });
+  assert.equal(r.rc, 0, r.stderr);
+  assert.equal(r.stdout, 'line one\nline \\x1b[2Jtwo \\u{202e}owt\n');
+});
+
+test('a sender that skips a file gets no "verified" and leaves no file', async () => {
+  const data = new Uint8Array([1, 2, 3]);
+  const r = await victimReceiver(async ({ pipe, sodium: s }) => {
+    sendOffer(pipe, offerOf(file('a.bin', 3), file('b.bin', 3)));
+    const a = await answer(pipe);
+    assert.equal(a.type, 'accept');
+    pipe.sendRecord(records.chunk(0, 0, data));
+    pipe.sendRecord(records.fileEnd(s, 0, data));
+    pipe.sendRecord(records.done(), true);
+    return answer(pipe);
+  });
+  assert.equal(r.rc, 11, r.stderr);
+  assert.doesNotMatch(r.stderr, /verified/);
+  assert.ok(!fs.existsSync(path.join(r.out, 'b.bin')));
+});
+
+test('a part file the offer does not fit is left as it was, and the sender hears only "declined"', async () => {
+  const precious = Buffer.from('half of something the person was receiving yesterday');
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, offerOf(file('notes', 4)));
+    return answer(pipe);
+  }, { prepare: (out) => fs.writeFileSync(path.join(out, 'notes.ferry-part'), precious) });
+  assert.equal(r.rc, 10, r.stderr);
+  assert.match(r.stderr, /notes\.ferry-part/);
+  assert.ok(fs.readFileSync(path.join(r.out, 'notes.ferry-part')).equals(precious));
+  assert.equal(r.sent.ok.type, 'decline');
+  assert.equal(r.sent.ok.reason, 'declined');
+});
+
+test('an existing name is no oracle: the sender hears only "declined"', async () => {
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, offerOf(file('secret-plans.txt', 4)));
+    return answer(pipe);
+  }, { prepare: (out) => fs.writeFileSync(path.join(out, 'secret-plans.txt'), 'mine') });
+  assert.equal(r.rc, 10, r.stderr);
+  assert.equal(r.sent.ok.type, 'decline');
+  assert.equal(r.sent.ok.reason, 'declined');
+  assert.equal(fs.readFileSync(path.join(r.out, 'secret-plans.txt'), 'utf8'), 'mine');
+});
+
+test('an offer larger than the free space is declined before anything is written', async () => {
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, offerOf(file('huge.bin', 2 ** 61)));
+    return answer(pipe);
+  });
+  assert.equal(r.rc, 9, r.stderr);
+  assert.match(r.stderr, /free/);
+  assert.equal(r.sent.ok.type, 'decline');
+  assert.equal(r.sent.ok.reason, 'declined');
+  assert.deepEqual(fs.readdirSync(r.out), []);
+});
+
+test('an offer of 200,000 entries is refused before anyone is asked', async () => {
+  const entries = Array.from({ length: 200000 }, (_, i) => file('f' + i, 0));
+  const r = await victimReceiver(async ({ pipe }) => {
+    sendOffer(pipe, { kind: 'files', entries });
+    return answer(pipe);
+  }, { extra: [] });
+  assert.equal(r.rc, 11, r.stderr + String(r.sent.error));
+  assert.match(r.stderr, /too many entries/);
+  assert.doesNotMatch(r.stderr, /Accept\?/);
+});
+
+test("a receiver's abort message reaches the sender's terminal escaped", async () => {
+  const src = path.join(tmp, 'plain.txt');
+  fs.writeFileSync(src, 'hello');
+  const proc = spawn(FERRY, ['send', '--server', serverUrl, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(proc);
+  let code = null;
+  for (let i = 0; i < 100 && !code; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    code = /ferry receive (\S+)/.exec(output().stdout.toString())?.[1];
+  }
+  assert.ok(code);
+  await hostileReceiver({
+    sodium, server: serverUrl, code,
+    script: async ({ pipe }) => {
+      const offer = await pipe.readRecord();
+      assert.equal(offer.type, 'offerPart');
+      pipe.sendRecord(records.abort('disk_full', 'full\u001b]0;pwned\u0007\u001b[8m\u202e'), true);
+      await new Promise((r) => setTimeout(r, 300));
+    },
+  });
+  const rc = await exited(proc);
+  const { stdout, stderr } = output();
+  assertNothingRaw(stdout, 'stdout');
+  assertNothingRaw(stderr, 'stderr');
+  assert.equal(rc, 9, stderr.toString());
+  assert.match(stderr.toString(), /full\\x1b\]0;pwned\\x07/);
+});
+
+// The page's receive code (what its worker runs) against the same hostile sender.
+test('the page says nothing is verified when a sender skips a file', async () => {
+  const data = new Uint8Array([1, 2, 3]);
+  const events = [];
+  const written = [];
+  let code = null;
+  const sender = hostileSender({
+    sodium, server: serverUrl,
+    onCode: (c) => { code = c.code; },
+    script: async ({ pipe, sodium: s }) => {
+      sendOffer(pipe, offerOf(file('a.bin', 3), file('b.bin', 3)));
+      await pipe.readRecord();
+      pipe.sendRecord(records.chunk(0, 0, data));
+      pipe.sendRecord(records.fileEnd(s, 0, data));
+      pipe.sendRecord(records.done(), true);
+      return pipe.readRecord().catch(() => null);
+    },
+  });
+  while (!code) await new Promise((r) => setTimeout(r, 20));
+  const sink = {
+    begin: async (e) => written.push(e.path),
+    write: async () => {},
+    end: async () => {},
+    abandon: () => {},
+  };
+  await assert.rejects(
+    receive({ sodium, WebSocket, server: serverUrl, code, decide: async () => true, sink, onEvent: (e) => events.push(e.event) }),
+    (e) => e instanceof ProtocolError && e.code === 'protocol' && /before sending every file/.test(e.message),
+  );
+  await sender;
+  assert.ok(!events.includes('done'));
+  assert.deepEqual(written, ['a.bin']);
+});
+
+test('the page refuses files sent out of their offered order', async () => {
+  const data = new Uint8Array([9]);
+  let code = null;
+  const sender = hostileSender({
+    sodium, server: serverUrl,
+    onCode: (c) => { code = c.code; },
+    script: async ({ pipe }) => {
+      sendOffer(pipe, offerOf(file('a.bin', 1), file('b.bin', 1)));
+      await pipe.readRecord();
+      pipe.sendRecord(records.chunk(1, 0, data));
+      return pipe.readRecord().catch(() => null);
+    },
+  });
+  while (!code) await new Promise((r) => setTimeout(r, 20));
+  const sink = { begin: async () => {}, write: async () => {}, end: async () => {}, abandon: () => {} };
+  await assert.rejects(
+    receive({ sodium, WebSocket, server: serverUrl, code, decide: async () => true, sink }),
+    (e) => e instanceof ProtocolError && /out of order/.test(e.message),
+  );
+  await sender;
+});
