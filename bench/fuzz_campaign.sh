@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A longer libFuzzer campaign than CI's: every target for SECONDS each (default 600), JOBS at a
 # time (default: the number of cores), from and into the committed corpus (tests/fuzz/corpus/, kept
-# minimal with -merge=1). Prints executions and CPU time per target and the campaign's CPU-hours;
+# small with -set_cover_merge=1). Prints executions and CPU time per target and the campaign's CPU-hours;
 # crashes land in build/fuzz/crashes/ (add each, once fixed, to its corpus folder as a regression).
 #   bench/fuzz_campaign.sh [SECONDS] [JOBS]
 set -euo pipefail
@@ -22,8 +22,12 @@ run_one() {
   "$exe" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix=build/fuzz/crashes/"$t"- "$work/$t" >"$work/$t.log" 2>&1 || status=CRASH
   end=$(date +%s.%N)
-  # Keep what found new coverage: merged into the committed corpus, minimal.
-  "$exe" -merge=1 "tests/fuzz/corpus/$t" "$work/$t" >"$work/$t.merge.log" 2>&1 || true
+  # Keep what found new coverage: the committed corpus becomes a small set covering all of it
+  # (regression-* inputs, crashes once found, stay whatever they cover).
+  mkdir -p "$work/$t.min"
+  cp tests/fuzz/corpus/"$t"/regression-* "$work/$t.min/" 2>/dev/null || true
+  "$exe" -set_cover_merge=1 "$work/$t.min" "tests/fuzz/corpus/$t" "$work/$t" >"$work/$t.merge.log" 2>&1 \
+    && rm -rf "tests/fuzz/corpus/$t" && cp -r "$work/$t.min" "tests/fuzz/corpus/$t"
   local runs cov
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t.log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$work/$t.log" | tail -1 | cut -d' ' -f2)

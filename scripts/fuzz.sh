@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer (clang 16, ASan + UBSan): builds the "fuzz" preset and runs
-# every target for SECONDS (default 20) from its committed corpus (tests/fuzz/corpus/<target>/),
+# every target for SECONDS (default 10) from its committed corpus (tests/fuzz/corpus/<target>/),
 # in a scratch copy so the repository is left alone. Any crash fails the run and its input is kept
 # under build/fuzz/crashes/ for a regression file. CI runs this; bench/fuzz_campaign.sh runs longer.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-20}
+seconds=${1:-10}
 shift || true
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target ferry_fuzzers

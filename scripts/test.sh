@@ -8,8 +8,8 @@ echo "== unit and loopback tests, ASan + UBSan build"
 ctest --preset asan -LE "lab|package" --output-on-failure
 echo "== clang-tidy 16 over src/ (.clang-tidy; findings are errors)"
 scripts/tidy.sh
-echo "== libFuzzer (clang 16, ASan + UBSan): every target for 20 s from its committed corpus"
-scripts/fuzz.sh 20
+echo "== libFuzzer (clang 16, ASan + UBSan): every target for 10 s from its committed corpus"
+scripts/fuzz.sh 10
 echo "== unit and loopback tests and the .deb, release build"
 ctest --preset release -LE lab --output-on-failure
 echo "== network lab: router self-checks (must pass)"

@@ -53,7 +53,7 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
   bool cancelling = false;
   bool cancel_done = false;
   bool session_done = false;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr ep, proto::Result<void> r) {
+  asio::co_spawn(io, std::move(task), [&](const std::exception_ptr& ep, proto::Result<void> r) {
     if (ep) {
       try {
         std::rethrow_exception(ep);
@@ -78,7 +78,7 @@ int run_session(cli::Console& console, session::Cancellation& cancellation, bool
     grace.async_wait([&](const boost::system::error_code& e) {
       if (!e) io.stop();
     });
-    asio::co_spawn(io, cancellation.cancel(), [&](std::exception_ptr) {
+    asio::co_spawn(io, cancellation.cancel(), [&](const std::exception_ptr&) {
       cancel_done = true;
       if (session_done) io.stop();
     });
@@ -117,7 +117,7 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
   asio::io_context io;
   session::DoctorReport report;
   asio::co_spawn(io, session::run_doctor(server, stun),
-                 [&](std::exception_ptr ep, session::DoctorReport r) {
+                 [&](const std::exception_ptr& ep, session::DoctorReport r) {
                    if (ep) {
                      r.failure = Errc::internal;
                      r.verdict = "internal error while checking";
@@ -170,7 +170,21 @@ std::string output_label(const std::string& output) {
 
 }  // namespace
 
+int ferry_main(int argc, char** argv);
+
+// Whatever escapes is a bug: said as one line and exit 1, never an abort with a core dump.
 int main(int argc, char** argv) {
+  try {
+    return ferry_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ferry: internal error: " << proto::terminal_text(e.what()) << "\n";
+  } catch (...) {
+    std::cerr << "ferry: internal error\n";
+  }
+  return 1;
+}
+
+int ferry_main(int argc, char** argv) {
   // A closed stdout (ferry receive -o - | head) is an error to report, not a silent death.
   std::signal(SIGPIPE, SIG_IGN);
   if (sodium_init() < 0) {

@@ -286,7 +286,7 @@ int run_serve(ServeFlags f) {
         if (signal == SIGINT || draining) return io.stop();
         draining = true;
         asio::co_spawn(io, srv.drain(std::chrono::seconds(std::max<std::int64_t>(0, f.drain_time))),
-                       [&](std::exception_ptr) { io.stop(); });
+                       [&](const std::exception_ptr&) { io.stop(); });
         stop.async_wait(on_stop);
       };
   stop.async_wait(on_stop);

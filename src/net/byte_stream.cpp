@@ -57,7 +57,7 @@ awaitable<void> SocketStream::write(asio::const_buffer b, error_code& ec) {
 
 awaitable<void> SocketStream::close_gracefully(std::chrono::milliseconds timeout) {
   s_.shutdown_send();
-  std::array<std::uint8_t, 64 * 1024> sink{};
+  std::array<std::uint8_t, std::size_t{64} * 1024> sink{};
   error_code ec;
   s_.expires_after(timeout);
   while (!ec) co_await read_some(asio::buffer(sink), ec);

@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "proto/pcp.hpp"
 #include "proto/ssdp.hpp"
@@ -106,12 +107,12 @@ std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait, in_addr_t
       std::array<char, 2048> buf{};
       sockaddr_in from{};
       socklen_t from_len = sizeof from;
-      const ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), 0,
-                                   reinterpret_cast<sockaddr*>(&from), &from_len);
+      const ssize_t n =
+          ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
       auto url = proto::ssdp_location({buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
       // Only the gateway's own answer, pointing at the gateway: anyone else on the LAN may lie.
-      if (url && (from.sin_addr.s_addr != gateway ||
-                  proto::ssdp_location_host(*url) != gateway_text)) {
+      if (url &&
+          (from.sin_addr.s_addr != gateway || proto::ssdp_location_host(*url) != gateway_text)) {
         url.reset();
       }
       if (url && std::find(found.begin(), found.end(), *url) == found.end()) {
@@ -125,7 +126,7 @@ std::vector<std::string> ssdp_discover(std::chrono::milliseconds wait, in_addr_t
   return found;
 }
 
-void upnp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port,
+void upnp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t tcp_port,
                  std::uint16_t udp_port, int timeout_ms) {
   std::vector<PortMapping> got;
   std::string note;
@@ -205,7 +206,7 @@ bool natpmp_exchange(natpmp_t& np, natpmpresp_t& response,
   }
 }
 
-void natpmp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port,
+void natpmp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t tcp_port,
                    std::uint16_t udp_port, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::vector<PortMapping> got;
@@ -304,7 +305,7 @@ std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapReq
   return std::nullopt;
 }
 
-void pcp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port,
+void pcp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t tcp_port,
                 std::uint16_t udp_port, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::vector<PortMapping> got;
@@ -356,7 +357,8 @@ void pcp_worker(std::shared_ptr<PortMapper::State> state, std::uint16_t tcp_port
 
 }  // namespace
 
-PortMapper::PortMapper(asio::any_io_executor ex) : ex_(ex), state_(std::make_shared<State>()) {}
+PortMapper::PortMapper(asio::any_io_executor ex)
+    : ex_(std::move(ex)), state_(std::make_shared<State>()) {}
 
 PortMapper::~PortMapper() {
   release();

@@ -46,8 +46,8 @@ awaitable<proto::Result<void>> open_tunnel(beast::tcp_stream& stream, const prot
   co_await asio::async_write(stream, asio::buffer(request), redirect(ec));
   std::string head;
   if (!ec) {
-    co_await asio::async_read_until(stream, asio::dynamic_buffer(head, 16 * 1024), "\r\n\r\n",
-                                    redirect(ec));
+    co_await asio::async_read_until(stream, asio::dynamic_buffer(head, std::size_t{16} * 1024),
+                                    "\r\n\r\n", redirect(ec));
   }
   stream.expires_never();
   const std::string where = "the proxy " + proxy.to_string();

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 namespace ferry::net {
 
@@ -83,7 +84,7 @@ std::shared_ptr<QuicIdentity> QuicIdentity::generate(std::string& error) {
   if (rv == 0) rv = gnutls_x509_crt_set_serial(crt, serial.data(), serial.size());
   const std::time_t now = std::time(nullptr);
   if (rv == 0) rv = gnutls_x509_crt_set_activation_time(crt, now - 3600);
-  if (rv == 0) rv = gnutls_x509_crt_set_expiration_time(crt, now + 7 * 86400);
+  if (rv == 0) rv = gnutls_x509_crt_set_expiration_time(crt, now + std::time_t{7} * 86400);
   if (rv == 0) rv = gnutls_x509_crt_set_dn(crt, "CN=ferry", nullptr);
   if (rv == 0) rv = gnutls_x509_crt_set_key(crt, key);
   if (rv == 0) rv = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
@@ -228,7 +229,7 @@ struct QuicConnection::Callbacks {
 
 // ---- connection -------------------------------------------------------------------------------
 
-QuicConnection::QuicConnection(std::shared_ptr<UdpMux> mux, udp::endpoint remote)
+QuicConnection::QuicConnection(std::shared_ptr<UdpMux> mux, const udp::endpoint& remote)
     : mux_(std::move(mux)),
       remote_(remote),
       ref_(std::make_unique<ConnRef>()),
@@ -363,10 +364,11 @@ bool QuicConnection::init_tls(bool server, void* credentials, std::string& error
 }
 
 std::shared_ptr<QuicConnection> QuicConnection::connect(std::shared_ptr<UdpMux> mux,
-                                                        udp::endpoint remote, proto::Bytes pinned,
+                                                        const udp::endpoint& remote,
+                                                        proto::Bytes pinned,
                                                         std::chrono::nanoseconds rtt,
                                                         std::string& error) {
-  auto self = std::shared_ptr<QuicConnection>(new QuicConnection(mux, remote));
+  auto self = std::shared_ptr<QuicConnection>(new QuicConnection(std::move(mux), remote));
   self->pinned_ = std::move(pinned);
   ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
   ngtcp2_cid dcid, scid;
@@ -393,15 +395,18 @@ bool QuicConnection::is_initial(proto::ByteView d) {
   return ngtcp2_accept(&hd, d.data(), d.size()) == 0;
 }
 
-std::shared_ptr<QuicConnection> QuicConnection::accept(
-    std::shared_ptr<UdpMux> mux, udp::endpoint remote, std::shared_ptr<QuicIdentity> identity,
-    proto::ByteView first, std::chrono::nanoseconds rtt, std::string& error) {
+std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> mux,
+                                                       const udp::endpoint& remote,
+                                                       std::shared_ptr<QuicIdentity> identity,
+                                                       proto::ByteView first,
+                                                       std::chrono::nanoseconds rtt,
+                                                       std::string& error) {
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, first.data(), first.size()) != 0) {
     error = "not a QUIC Initial packet";
     return nullptr;
   }
-  auto self = std::shared_ptr<QuicConnection>(new QuicConnection(mux, remote));
+  auto self = std::shared_ptr<QuicConnection>(new QuicConnection(std::move(mux), remote));
   self->identity_ = std::move(identity);
   ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
   ngtcp2_cid scid;
@@ -723,7 +728,12 @@ namespace {
 class QuicStream : public ByteStream {
  public:
   explicit QuicStream(std::shared_ptr<QuicConnection> c) : c_(std::move(c)) {}
-  ~QuicStream() override { c_->abort(); }
+  ~QuicStream() override {
+    try {
+      c_->abort();
+    } catch (...) {  // a destructor cannot report; the connection is closed either way
+    }
+  }
   awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override {
     co_return co_await c_->read_some(b, ec);
   }

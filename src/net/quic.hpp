@@ -37,11 +37,12 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   ~QuicConnection();
   // Client: dials remote over mux; only a server certificate with fingerprint pinned is accepted.
   // rtt: what the caller measured of the path's round trip (0: unknown), QUIC's first estimate.
-  static std::shared_ptr<QuicConnection> connect(std::shared_ptr<UdpMux> mux, udp::endpoint remote,
-                                                 proto::Bytes pinned, std::chrono::nanoseconds rtt,
-                                                 std::string& error);
+  static std::shared_ptr<QuicConnection> connect(std::shared_ptr<UdpMux> mux,
+                                                 const udp::endpoint& remote, proto::Bytes pinned,
+                                                 std::chrono::nanoseconds rtt, std::string& error);
   // Server: answers the client's first Initial packet from remote.
-  static std::shared_ptr<QuicConnection> accept(std::shared_ptr<UdpMux> mux, udp::endpoint remote,
+  static std::shared_ptr<QuicConnection> accept(std::shared_ptr<UdpMux> mux,
+                                                const udp::endpoint& remote,
                                                 std::shared_ptr<QuicIdentity> identity,
                                                 proto::ByteView first_packet,
                                                 std::chrono::nanoseconds rtt, std::string& error);
@@ -68,7 +69,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   struct Callbacks;
 
  private:
-  QuicConnection(std::shared_ptr<UdpMux> mux, udp::endpoint remote);
+  QuicConnection(std::shared_ptr<UdpMux> mux, const udp::endpoint& remote);
   // Takes the new ngtcp2 connection and sets up its TLS side.
   bool attach(void* conn, bool server, void* credentials, std::string& error);
   bool init_tls(bool server, void* credentials, std::string& error);

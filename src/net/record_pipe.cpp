@@ -36,7 +36,7 @@ awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
   auto opener = proto::RecordOpener::start(receive_key, peer);
   if (!opener) co_return std::unexpected(opener.error());
   received_header_ = peer;
-  opener_ = std::move(*opener);
+  opener_ = *opener;
   co_return proto::Result<void>{};
 }
 

@@ -47,7 +47,7 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::u
   auto proxy = proxy_for(host);
   if (!proxy) co_return std::unexpected(proxy.error());
   if (!*proxy) co_return co_await connect_tcp_direct(host, port, timeout);
-  const proto::ProxyUrl& via = **proxy;
+  const proto::ProxyUrl& via = proxy->value();
   auto stream = co_await connect_tcp_direct(via.host, via.port, timeout);
   if (!stream) {
     co_return proto::fail(proto::Errc::server_unreachable,

@@ -21,7 +21,7 @@ constexpr std::size_t kMaxDatagram = 65536;
 
 }  // namespace
 
-std::shared_ptr<UdpMux> UdpMux::open(asio::any_io_executor ex, const udp::endpoint& bind_to,
+std::shared_ptr<UdpMux> UdpMux::open(const asio::any_io_executor& ex, const udp::endpoint& bind_to,
                                      error_code& ec) {
   udp::socket s(ex);
   s.open(bind_to.protocol(), ec);

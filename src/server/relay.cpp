@@ -42,7 +42,7 @@ awaitable<void> sleep_until(Clock::time_point t) {
 // (the counts are shared: a waiter may outlive the relay when the server stops).
 struct Relay::Waiter {
   Waiter(std::unique_ptr<RelayLink> l, ClientAddress c, std::shared_ptr<AddressCounts> n,
-         asio::any_io_executor ex)
+         const asio::any_io_executor& ex)
       : link(std::move(l)), client(std::move(c)), counts(std::move(n)), timer(ex) {
     ++(*counts)[client.group];
   }
@@ -61,7 +61,7 @@ struct Relay::Waiter {
 
 // Two paired connections; each direction has one pump, which is the only writer to its target.
 struct Relay::Session {
-  explicit Session(asio::any_io_executor ex) : lifetime(ex) {}
+  explicit Session(const asio::any_io_executor& ex) : lifetime(ex) {}
   std::shared_ptr<Waiter> sides[2];
   Clock::time_point start = Clock::now();
   std::uint64_t bytes = 0;
@@ -241,7 +241,7 @@ void Relay::end_session(const std::shared_ptr<Session>& s, const std::string& re
 awaitable<void> Relay::send_end(std::shared_ptr<Session> s, int side) {
   if (s->end_sent[side]) co_return;
   s->end_sent[side] = true;
-  const std::string text = *s->end_text;
+  const std::string text = s->end_text.value_or(std::string());
   co_await s->sides[side]->link->end(RelayStatus::limit, text);
 }
 

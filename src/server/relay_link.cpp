@@ -106,7 +106,7 @@ bool valid_ticket(std::string_view t) {
 }  // namespace
 
 struct RelayDownloads::Slot {
-  Slot(std::string t, std::weak_ptr<Map> m, asio::any_io_executor ex)
+  Slot(std::string t, std::weak_ptr<Map> m, const asio::any_io_executor& ex)
       : ticket(std::move(t)), map(std::move(m)), arrived(ex) {
     arrived.expires_at(asio::steady_timer::time_point::max());
   }
@@ -175,11 +175,11 @@ class SplitLink : public WebSocketLink {
 }  // namespace
 
 std::shared_ptr<RelayDownloads::Slot> RelayDownloads::open(std::string_view ticket,
-                                                           asio::any_io_executor ex) {
+                                                           const asio::any_io_executor& ex) {
   if (!valid_ticket(ticket)) return nullptr;
   auto& entry = (*slots_)[std::string(ticket)];
   if (!entry.expired()) return nullptr;
-  auto slot = std::make_shared<Slot>(std::string(ticket), slots_, std::move(ex));
+  auto slot = std::make_shared<Slot>(std::string(ticket), slots_, ex);
   entry = slot;
   return slot;
 }

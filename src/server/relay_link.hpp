@@ -54,7 +54,7 @@ class RelayDownloads {
   static constexpr std::chrono::seconds kAttachTimeout{10};
 
   // Registers the ticket of a WebSocket being accepted; nullptr when malformed or taken.
-  std::shared_ptr<Slot> open(std::string_view ticket, net::asio::any_io_executor ex);
+  std::shared_ptr<Slot> open(std::string_view ticket, const net::asio::any_io_executor& ex);
   // Whether a WebSocket waits for this ticket's GET.
   bool waiting(std::string_view ticket) const;
   // Hands a GET's connection (its response header sent) to the ticket's WebSocket, with what to

@@ -25,7 +25,7 @@ std::string Rendezvous::free_nameplate() {
   const std::uint32_t range =
       static_cast<std::uint32_t>(std::max<std::size_t>(100, nameplates_.size() * 10));
   for (;;) {
-    const std::string n = std::to_string(1 + randombytes_uniform(range));
+    std::string n = std::to_string(1 + randombytes_uniform(range));
     if (!nameplates_.count(n) && !awaited_.count(n)) return n;
   }
 }

@@ -536,7 +536,7 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
                                    std::shared_ptr<Connection> conn, Port port) {
   for (std::size_t served = 0; served < options_.requests_per_connection; ++served) {
     http::request_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);
+    parser.body_limit(std::uint64_t{64} * 1024);
     parser.header_limit(8 * 1024);
     error_code ec;
     // One deadline for the whole request (a slow trickle of headers gains nothing) and for the

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <utility>
 
 #include "net/tcp.hpp"
 #include "proto/stun.hpp"
@@ -127,7 +128,7 @@ StunResponder::StunResponder(asio::io_context& io, asio::ip::address ip,
                              std::array<std::uint16_t, 2> ports,
                              std::optional<asio::ip::address> alternate_ip,
                              RateBuckets::Limits rate)
-    : io_(io), ips_{ip}, ports_(ports), rate_(rate) {
+    : io_(io), ips_{std::move(ip)}, ports_(ports), rate_(rate) {
   if (alternate_ip) ips_.push_back(*alternate_ip);
 }
 

@@ -62,7 +62,7 @@ awaitable<void> map_ports(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<Pipe
 
 }  // namespace
 
-std::shared_ptr<UdpPaths> start_udp(asio::any_io_executor ex, const proto::ServerUrl& server,
+std::shared_ptr<UdpPaths> start_udp(const asio::any_io_executor& ex, const proto::ServerUrl& server,
                                     const RendezvousClient& rendezvous, proto::Side side,
                                     bool force_relay,
                                     std::chrono::steady_clock::duration connect_time) {
@@ -85,7 +85,8 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
   const bool sender = secrets.side == proto::Side::sender;
   const std::string peer = sender ? "receiver" : "sender";
   auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets);
-  auto mine = force_relay || no_tcp ? proto::Result<proto::Candidates>{} : race->listen(scope.my_observed);
+  auto mine =
+      force_relay || no_tcp ? proto::Result<proto::Candidates>{} : race->listen(scope.my_observed);
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
   if (udp && !force_relay) {

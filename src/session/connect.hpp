@@ -11,14 +11,17 @@
 
 namespace ferry::session {
 
-net::awaitable<proto::Result<ChosenPipe>> open_pipe(
-    std::shared_ptr<Mailbox> mailbox, const SessionSecrets& secrets, const proto::ServerUrl& server,
-    bool force_relay, bool no_tcp, const proto::CandidateScope& scope,
-    std::shared_ptr<UdpPaths> udp);
+net::awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
+                                                    const SessionSecrets& secrets,
+                                                    const proto::ServerUrl& server,
+                                                    bool force_relay, bool no_tcp,
+                                                    const proto::CandidateScope& scope,
+                                                    std::shared_ptr<UdpPaths> udp);
 
 // Starts gathering UDP candidates while the PAKE runs (nullptr with force_relay). connect_time:
 // how long reaching the rendezvous took, a measure of the round trip STUN needs.
-std::shared_ptr<UdpPaths> start_udp(net::asio::any_io_executor ex, const proto::ServerUrl& server,
+std::shared_ptr<UdpPaths> start_udp(const net::asio::any_io_executor& ex,
+                                    const proto::ServerUrl& server,
                                     const RendezvousClient& rendezvous, proto::Side side,
                                     bool force_relay,
                                     std::chrono::steady_clock::duration connect_time);

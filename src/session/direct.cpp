@@ -115,7 +115,7 @@ awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionS
 }
 
 // A TCP listener on every address (dual-stack when IPv6 is there) on a port the kernel picks.
-proto::Result<tcp::acceptor> open_listener(asio::any_io_executor ex) {
+proto::Result<tcp::acceptor> open_listener(const asio::any_io_executor& ex) {
   error_code ec;
   tcp::acceptor acceptor(ex);
   acceptor.open(tcp::v6(), ec);
@@ -177,7 +177,7 @@ awaitable<proto::Result<std::pair<tcp::endpoint, proto::Bytes>>> find_lan_sender
   const proto::Bytes datagram = proto::encode_lan(query);
 
   struct Found {
-    explicit Found(asio::any_io_executor ex) : ready(ex) {}
+    explicit Found(const asio::any_io_executor& ex) : ready(ex) {}
     asio::steady_timer ready;
     std::optional<std::pair<tcp::endpoint, proto::Bytes>> sender;
   };
@@ -456,7 +456,7 @@ awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOpt
 
   // Every address at once; the first connection wins.
   struct Dial {
-    explicit Dial(asio::any_io_executor ex)
+    explicit Dial(const asio::any_io_executor& ex)
         : done(ex, std::chrono::steady_clock::time_point::max()) {}
     asio::steady_timer done;
     std::optional<beast::tcp_stream> winner;

@@ -87,7 +87,6 @@ awaitable<DoctorCheck> check_udp(const proto::ServerUrl& server, std::vector<std
 awaitable<DoctorCheck> check_port_mapping() {
   Stopwatch watch;
   auto ex = co_await asio::this_coro::executor;
-  error_code ec;
   tcp::acceptor acceptor(ex, tcp::endpoint(tcp::v4(), 0));
   PortMapper mapper(ex);
   co_await mapper.map(acceptor.local_endpoint().port(), 0, Budgets::kPortMapping);

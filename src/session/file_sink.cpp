@@ -207,7 +207,8 @@ proto::Result<void> FileSink::rename(proto::Offer& offer,
     const std::string dir = e.path.substr(0, e.path.size() - name.size());
     bool found = false;
     for (int k = 1; k <= 9999 && !found; ++k) {
-      const std::string candidate = stem + " (" + std::to_string(k) + ")" + ext;
+      std::string candidate = stem;
+      candidate.append(" (").append(std::to_string(k)).append(")").append(ext);
       if (candidate.size() > 255 || taken.count(dir + candidate)) continue;
       if (*parent >= 0 && (existing_kind(*parent, candidate) >= 0 ||
                            existing_kind(*parent, candidate + std::string(kPartSuffix)) >= 0)) {

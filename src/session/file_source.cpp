@@ -109,7 +109,7 @@ proto::Result<void> FileSource::add(const fs::path& path, const std::string& nam
   return {};
 }
 
-proto::Result<FileSource> FileSource::from_stdin(int fd, std::string name) {
+proto::Result<FileSource> FileSource::from_stdin(int fd, const std::string& name) {
   if (auto parts = proto::split_relative_path(name); !parts || parts->size() != 1) {
     return proto::fail(Errc::usage, "--name must be a plain file name");
   }

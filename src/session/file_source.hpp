@@ -16,7 +16,7 @@ class FileSource {
   static proto::Result<FileSource> from_paths(const std::vector<std::filesystem::path>& paths);
   // A regular file on fd is offered with its size (and can be resumed); anything else (a pipe, a
   // terminal) is offered as a stream and read while sending.
-  static proto::Result<FileSource> from_stdin(int fd, std::string name);
+  static proto::Result<FileSource> from_stdin(int fd, const std::string& name);
   static proto::Result<FileSource> from_text(std::string text);
 
   FileSource(FileSource&& other) noexcept;

@@ -31,7 +31,7 @@ RaceStopper::~RaceStopper() {
   if (udp) udp->stop();
 }
 
-PipeRace::PipeRace(asio::any_io_executor ex, const SessionSecrets& secrets)
+PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secrets)
     : ex_(ex), secrets_(secrets), wake_(ex) {}
 
 proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
@@ -285,7 +285,7 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
   wake_.cancel();
 }
 
-void PipeRace::claim(std::shared_ptr<RecordPipe> pipe, std::string path, std::string peer,
+void PipeRace::claim(const std::shared_ptr<RecordPipe>& pipe, std::string path, std::string peer,
                      std::string transport) {
   std::erase(live_, pipe);
   ChosenPipe chosen{pipe, std::move(path), std::move(peer), std::move(transport),

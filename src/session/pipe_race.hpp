@@ -39,7 +39,7 @@ struct RaceStopper {
 
 class PipeRace : public std::enable_shared_from_this<PipeRace> {
  public:
-  PipeRace(net::asio::any_io_executor ex, const SessionSecrets& secrets);
+  PipeRace(const net::asio::any_io_executor& ex, const SessionSecrets& secrets);
 
   // Listens on every local address; returns the candidates to offer the peer: each host address,
   // and the observed (public) address with the same port when it is not one of ours.
@@ -94,7 +94,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
     return (winner_.pipe != nullptr && !upgrading_) || failure_.has_value() || finished_;
   }
   // Keeps pipe as the race's result: the winner, or (after a relay won) the direct upgrade.
-  void claim(std::shared_ptr<net::RecordPipe> pipe, std::string path, std::string peer,
+  void claim(const std::shared_ptr<net::RecordPipe>& pipe, std::string path, std::string peer,
              std::string transport);
 
   net::asio::any_io_executor ex_;

@@ -15,13 +15,15 @@ namespace msg = proto::msg;
 
 namespace {
 
-constexpr std::size_t kSliceBytes = 256 * 1024;  // hashed and written between two yields
+constexpr std::size_t kSliceBytes =
+    std::size_t{256} * 1024;  // hashed and written between two yields
 
 // The person's answer to the offer, delivered from whatever thread asked them.
 awaitable<Answer> ask(Observer& observer, const proto::Offer& offer,
                       const std::vector<std::string>& existing) {
   struct Pending {
-    explicit Pending(asio::any_io_executor ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+    explicit Pending(const asio::any_io_executor& ex)
+        : timer(ex, asio::steady_timer::time_point::max()) {}
     asio::steady_timer timer;
     Answer answer = Answer::decline;
   };

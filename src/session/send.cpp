@@ -32,7 +32,8 @@ constexpr auto kAbortGrace = std::chrono::seconds(2);
 
 // The receiver's last word on the pipe, read concurrently with our writes.
 struct Reply {
-  explicit Reply(asio::any_io_executor ex) : ready(ex, asio::steady_timer::time_point::max()) {}
+  explicit Reply(const asio::any_io_executor& ex)
+      : ready(ex, asio::steady_timer::time_point::max()) {}
   asio::steady_timer ready;
   std::optional<proto::Result<proto::PipeMessage>> message;
   int generation = 0;  // which pipe's reader counts: the transfer may have moved

@@ -36,7 +36,7 @@ struct UdpPaths::Socket {
   std::set<udp::endpoint> authenticated;  // sent us a valid probe: QUIC may come from them
 };
 
-UdpPaths::UdpPaths(asio::any_io_executor ex, proto::Side side)
+UdpPaths::UdpPaths(const asio::any_io_executor& ex, proto::Side side)
     : ex_(ex),
       sender_(side == proto::Side::sender),
       gathered_wake_(ex, std::chrono::steady_clock::time_point::max()),
@@ -71,7 +71,10 @@ awaitable<void> UdpPaths::add_candidates(proto::Candidates& out) {
 }
 
 UdpPaths::~UdpPaths() {
-  stop();
+  try {
+    stop();
+  } catch (...) {  // a destructor cannot report; the sockets close with their owners
+  }
 }
 
 std::shared_ptr<UdpPaths::Socket> UdpPaths::add_socket(const udp::endpoint& bind_to) {

@@ -30,7 +30,7 @@ struct UdpPipe {
 
 class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
  public:
-  UdpPaths(net::asio::any_io_executor ex, proto::Side side);
+  UdpPaths(const net::asio::any_io_executor& ex, proto::Side side);
   ~UdpPaths();
 
   // Opens our socket and, in the background, learns its public address from the server's STUN
