@@ -46,8 +46,9 @@ int rendezvous(const std::uint8_t* d, std::size_t n) {
   return 0;
 }
 Seeds rendezvous_seeds() {
-  return {bytes(encode_client(rv::Allocate{"12"})), bytes(encode_client(rv::Message{{1, 2, 3}})),
-          bytes(encode_server(rv::Paired{Bytes(16, 1), Bytes(32, 2), "192.0.2.1", "198.51.100.2"}))};
+  return {
+      bytes(encode_client(rv::Allocate{"12"})), bytes(encode_client(rv::Message{{1, 2, 3}})),
+      bytes(encode_server(rv::Paired{Bytes(16, 1), Bytes(32, 2), "192.0.2.1", "198.51.100.2"}))};
 }
 
 int pipe_message(const std::uint8_t* d, std::size_t n) {
@@ -226,7 +227,8 @@ int http_pages(const std::uint8_t* d, std::size_t n) {
   const auto t = text(d, n);
   const auto nl = t.find('\n');
   const auto target = t.substr(0, nl);
-  const auto public_url = nl == std::string_view::npos ? std::string_view("http://h") : t.substr(nl + 1);
+  const auto public_url =
+      nl == std::string_view::npos ? std::string_view("http://h") : t.substr(nl + 1);
   const auto page = server::page_for(target, public_url);
   if (page.content_type.starts_with("text/html") && target.find("<q>") != std::string_view::npos &&
       page.body.find("<q>") != std::string::npos) {
@@ -235,8 +237,12 @@ int http_pages(const std::uint8_t* d, std::size_t n) {
   return 0;
 }
 Seeds http_seeds() {
-  return {bytes("/"), bytes("/r"), bytes("/app/receive-page.js"), bytes("/s\nhttps://ferry.example"),
-          bytes("/../../etc/passwd"), bytes("/<q>")};
+  return {bytes("/"),
+          bytes("/r"),
+          bytes("/app/receive-page.js"),
+          bytes("/s\nhttps://ferry.example"),
+          bytes("/../../etc/passwd"),
+          bytes("/<q>")};
 }
 
 // What a receiver does with a hostile sender's offer and records, on a real folder: the file sink
@@ -265,17 +271,17 @@ int receive_files(const std::uint8_t* d, std::size_t n) {
     auto m = decode_pipe_message({d + at + 2, len});
     at += 2 + len;
     if (!m) break;
+    // As receive.cpp does: bytes only for the tracker's current entry, opened once.
+    const auto ensure_open = [&](std::uint32_t file) {
+      if (file != tracker.current() || file >= offer->entries.size()) return false;
+      if (open_file == file) return true;
+      open_file = file;
+      return sink->begin(*offer, file, offsets[file], tracker).has_value();
+    };
     if (const auto* c = std::get_if<msg::Chunk>(&*m)) {
-      if (!tracker.on_chunk(*c)) break;
-      if (open_file != c->file) {
-        if (!sink->begin(*offer, c->file, offsets[c->file], tracker)) break;
-        open_file = c->file;
-      }
-      if (!sink->write(c->data)) break;
+      if (!ensure_open(c->file) || !tracker.on_chunk(*c) || !sink->write(c->data)) break;
     } else if (const auto* e = std::get_if<msg::FileEnd>(&*m)) {
-      if (open_file != e->file) {
-        if (!sink->begin(*offer, e->file, offsets[e->file], tracker)) break;
-      }
+      if (!ensure_open(e->file)) break;
       if (!tracker.on_file_end(*e)) {
         sink->discard();
         break;

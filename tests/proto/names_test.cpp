@@ -57,13 +57,15 @@ TEST(Names, RejectsEveryNameOfTheSharedHostileTable) {
 }
 
 TEST(Names, AcceptsEveryOrdinaryNameOfTheSharedTable) {
-  for (const auto& row : hostile_table()["accepted"]) {
+  const auto table = hostile_table();  // named: a temporary's member dies before the loop body
+  for (const auto& row : table["accepted"]) {
     EXPECT_TRUE(split_relative_path(row.get<std::string>())) << row.get<std::string>();
   }
 }
 
 TEST(Names, RefusesConflictingOffersOfTheSharedTable) {
-  for (const auto& row : hostile_table()["offers_refused"]) {
+  const auto table = hostile_table();
+  for (const auto& row : table["offers_refused"]) {
     nlohmann::json offer{{"kind", "files"}, {"entries", row["entries"]}};
     auto r = decode_offer(offer.dump());
     EXPECT_FALSE(r) << row["why"].get<std::string>();
