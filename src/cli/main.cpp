@@ -146,7 +146,7 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
                     {"port_preserved", n.port_preserved},
                     {"public", n.public_address ? n.public_address->to_string() : ""}};
     }
-    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << out.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     // What a server answered may be hostile: escaped before it reaches the terminal.
     const auto safe = [](std::string_view s) { return proto::terminal_text(s); };

@@ -19,9 +19,6 @@ struct CandidateScope {
   std::string my_observed;    // this side's, as the server saw it
 };
 
-// Private (RFC 1918, CGNAT 100.64/10, fc00::/7), loopback or link-local.
-bool is_local_address(const std::string& ip);
-
 // Whether this side may send to the candidate; when not, *why says so for the attempt list.
 bool in_scope(const Candidate& c, const CandidateScope& scope, std::string* why = nullptr);
 

@@ -55,11 +55,10 @@ bool is_invisible_or_bidi(char32_t cp) {
 }
 
 bool ends_with_part_suffix(std::string_view part) {
-  constexpr std::string_view kSuffix = ".ferry-part";
-  if (part.size() < kSuffix.size()) return false;
-  const auto tail = part.substr(part.size() - kSuffix.size());
-  for (std::size_t i = 0; i < kSuffix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(tail[i])) != kSuffix[i]) return false;
+  if (part.size() < kPartSuffix.size()) return false;
+  const auto tail = part.substr(part.size() - kPartSuffix.size());
+  for (std::size_t i = 0; i < kPartSuffix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(tail[i])) != kPartSuffix[i]) return false;
   }
   return true;
 }
@@ -67,7 +66,7 @@ bool ends_with_part_suffix(std::string_view part) {
 // Escapes one code point (or one bad byte) for a terminal.
 void escape_into(std::string& out, std::string_view s, std::size_t i, std::size_t n, char32_t cp) {
   char buf[16];
-  if (n == 0 || cp < 0x80 || (cp >= 0x80 && cp < 0xA0)) {
+  if (n == 0 || cp < 0xA0) {
     // Bad bytes and controls byte by byte: C1 as its two bytes, as it was sent.
     for (std::size_t k = 0; k < std::max<std::size_t>(n, 1); ++k) {
       std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(s[i + k]));

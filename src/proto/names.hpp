@@ -13,6 +13,8 @@ namespace ferry::proto {
 
 inline constexpr std::size_t kMaxPathBytes = 4096;
 inline constexpr std::size_t kMaxComponentBytes = 255;
+// What a file is called while it is being received (session/file_sink): no offered name ends so.
+inline constexpr std::string_view kPartSuffix = ".ferry-part";
 
 // Splits a '/'-separated relative path into components. The one rule set for names a peer offers
 // (web/src/protocol.js safeRelativePath is the page's copy; tests/data/hostile_names.json is read

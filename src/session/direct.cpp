@@ -337,16 +337,14 @@ struct DirectLobby {
   SessionSecrets secrets;
   std::string peer;
   proto::Error failure{Errc::io_error, ""};
-  std::size_t active = 0;
-  std::map<asio::ip::address, std::size_t> per_address;
-  std::vector<std::weak_ptr<FramedChannel>> live;
+  std::map<asio::ip::address, std::size_t> per_address;  // handshakes under way, by address
+  std::vector<std::weak_ptr<FramedChannel>> live;        // the channels of those handshakes
 };
 
 awaitable<void> direct_handshake(std::shared_ptr<DirectLobby> lobby,
                                  std::shared_ptr<FramedChannel> channel, asio::ip::address from,
                                  std::string peer, proto::Secret secret, Observer& observer) {
   auto secrets = co_await pake_as_sender(*channel, proto::direct_session_id(), secret, secret);
-  --lobby->active;
   if (--lobby->per_address[from] == 0) lobby->per_address.erase(from);
   if (lobby->finished || lobby->winner) co_return;
   if (!secrets) {
@@ -374,21 +372,19 @@ awaitable<void> accept_handshakes(std::shared_ptr<DirectLobby> lobby, proto::Sec
       lobby->done.cancel();
       co_return;
     }
+    // A channel dies with its handshake, so the live ones are the handshakes under way.
+    std::erase_if(lobby->live, [](const auto& w) { return w.expired(); });
     const auto from = unmapped(s.remote_endpoint(ec).address());
-    if (ec || lobby->active >= kMaxHandshakes ||
-        lobby->per_address[from] >= kMaxHandshakesPerAddress) {
-      if (lobby->per_address[from] == 0) lobby->per_address.erase(from);
+    const auto same = lobby->per_address.find(from);
+    if (ec || lobby->live.size() >= kMaxHandshakes ||
+        (same != lobby->per_address.end() && same->second >= kMaxHandshakesPerAddress)) {
       continue;  // over the limits: closed at once
     }
     s.set_option(tcp::no_delay(true), ec);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
-    if (lobby->active == 0) observer.on_event(event::PeerJoined{});
-    ++lobby->active;
+    if (lobby->live.empty()) observer.on_event(event::PeerJoined{});
     ++lobby->per_address[from];
     auto channel = std::make_shared<FramedChannel>(beast::tcp_stream(std::move(s)));
-    lobby->live.erase(std::remove_if(lobby->live.begin(), lobby->live.end(),
-                                     [](const auto& w) { return w.expired(); }),
-                      lobby->live.end());
     lobby->live.push_back(channel);
     asio::co_spawn(ex, direct_handshake(lobby, std::move(channel), from, peer, secret, observer),
                    asio::detached);

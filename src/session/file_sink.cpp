@@ -123,6 +123,13 @@ int existing_kind(int parent, const std::string& name) {
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
   return S_ISDIR(st.st_mode) ? 1 : 0;
 }
+
+// A regular file of no bytes (a part file holding nothing to lose), not followed if a link.
+bool empty_file(int parent, const std::string& name) {
+  struct stat st {};
+  return ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+         st.st_size == 0;
+}
 }  // namespace
 
 proto::Result<std::vector<std::size_t>> FileSink::conflicts(const proto::Offer& offer) const {
@@ -263,11 +270,9 @@ proto::Result<void> FileSink::check_room(const proto::Offer& offer,
     if (!parent) return std::unexpected(parent.error());
     if (*parent < 0) continue;
     const std::string part = parts->back() + std::string(kPartSuffix);
-    struct stat st {};
-    const bool exists = ::fstatat(*parent, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    const bool in_the_way = existing_kind(*parent, part) >= 0 && !empty_file(*parent, part);
     ::close(*parent);
-    // An empty part file holds nothing to lose; anything else is left as it is.
-    if (!exists || (S_ISREG(st.st_mode) && st.st_size == 0)) continue;
+    if (!in_the_way) continue;
     return proto::fail(Errc::target_exists,
                        "\"" + proto::display_name(e.path) + std::string(kPartSuffix) +
                            "\" is here from another transfer and does not fit this one; it was "
@@ -320,13 +325,7 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   const std::string part = name_ + std::string(kPartSuffix);
   // A fresh file never takes over a part file this transfer did not adopt (check_room said so
   // before accepting; this holds even if one appeared since), except an empty one.
-  if (start == 0) {
-    struct stat st {};
-    if (::fstatat(parent_fd_, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size == 0) {
-      ::unlinkat(parent_fd_, part.c_str(), 0);
-    }
-  }
+  if (start == 0 && empty_file(parent_fd_, part)) ::unlinkat(parent_fd_, part.c_str(), 0);
   file_fd_ = ::openat(parent_fd_, part.c_str(),
                       O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (start == 0 ? O_EXCL : 0), 0600);
   if (file_fd_ < 0) {

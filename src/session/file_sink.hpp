@@ -8,12 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "proto/names.hpp"
 #include "proto/offer.hpp"
 #include "proto/transfer_state.hpp"
 
 namespace ferry::session {
 
-inline constexpr std::string_view kPartSuffix = ".ferry-part";
+using proto::kPartSuffix;
 
 class FileSink {
  public:

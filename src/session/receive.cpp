@@ -15,8 +15,8 @@ namespace msg = proto::msg;
 
 namespace {
 
-constexpr std::size_t kSliceBytes =
-    std::size_t{256} * 1024;  // hashed and written between two yields
+// Hashed and written between two yields.
+constexpr std::size_t kSliceBytes = std::size_t{256} * 1024;
 
 // The person's answer to the offer, delivered from whatever thread asked them.
 awaitable<Answer> ask(Observer& observer, const proto::Offer& offer,
@@ -40,6 +40,18 @@ awaitable<Answer> ask(Observer& observer, const proto::Offer& offer,
   co_return pending->answer;
 }
 
+proto::Result<void> you_declined() {
+  return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+}
+
+// Shows the offer with no names listed and asks (unless --yes); true when the person said no.
+awaitable<bool> person_declines(Observer& observer, const proto::Offer& offer,
+                                const ReceiveOptions& options) {
+  if (options.yes) co_return false;
+  const std::vector<std::string> none;  // named: see asio.hpp on temporaries in co_await
+  co_return co_await ask(observer, offer, none) == Answer::decline;
+}
+
 // Decides, before anything is accepted, what happens to the offer here: files that exist already
 // are overwritten, renamed or the offer is declined, as the options or the person say. The sender
 // hears only "declined", never which names exist here.
@@ -52,20 +64,14 @@ awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
                                              std::to_string(offer.entries.size()) +
                                              " entries; receive it into a folder instead");
     }
-    const std::vector<std::string> none;  // named: see asio.hpp on temporaries in co_await
-    if (!options.yes && co_await ask(observer, offer, none) == Answer::decline) {
-      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
-    }
+    if (co_await person_declines(observer, offer, options)) co_return you_declined();
     co_return proto::Result<void>{};
   }
   auto existing = sink.conflicts(offer);
   if (!existing) {
     // The person sees the offer before anything about this folder shapes the answer the sender
     // gets (a decline that came at once would tell it that something here is in the way).
-    const std::vector<std::string> none;  // named: see asio.hpp on temporaries in co_await
-    if (!options.yes && co_await ask(observer, offer, none) == Answer::decline) {
-      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
-    }
+    if (co_await person_declines(observer, offer, options)) co_return you_declined();
     co_return std::unexpected(existing.error());
   }
   std::vector<std::string> names;
@@ -90,7 +96,7 @@ awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
   }
   switch (answer) {
     case Answer::decline:
-      co_return proto::fail(Errc::declined, "you declined the offer; nothing was written");
+      co_return you_declined();
     case Answer::accept:
       co_return sink.check(offer);
     case Answer::overwrite:

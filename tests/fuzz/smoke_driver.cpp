@@ -4,12 +4,12 @@
 #include <sodium.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <string_view>
-#include <cstdlib>
 #include <random>
+#include <string_view>
 
 #include "targets.hpp"
 
@@ -19,7 +19,8 @@ std::vector<std::vector<std::uint8_t>> corpus(const char* root, std::string_view
   std::vector<std::vector<std::uint8_t>> out;
   std::error_code ec;
   if (root == nullptr) return out;
-  for (const auto& f : std::filesystem::directory_iterator(std::filesystem::path(root) / name, ec)) {
+  for (const auto& f :
+       std::filesystem::directory_iterator(std::filesystem::path(root) / name, ec)) {
     std::ifstream in(f.path(), std::ios::binary);
     out.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }

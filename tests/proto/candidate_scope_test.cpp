@@ -5,7 +5,9 @@
 namespace ferry::proto {
 namespace {
 
-Candidate tcp(const std::string& a) { return {"tcp", a, 4000, "host"}; }
+Candidate tcp(const std::string& a) {
+  return {"tcp", a, 4000, "host"};
+}
 
 TEST(CandidateScope, APublicAddressMustBeWhereTheServerSawThePeer) {
   const CandidateScope scope{"203.0.113.7", "198.51.100.9"};
