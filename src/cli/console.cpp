@@ -120,16 +120,15 @@ void Console::on_event(const session::Event& ev) {
   } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
     if (json_) {
       return emit_json(json{{"event", "connected"},
-                            {"path", e->path},
-                            {"transport", e->transport},
+                            {"path", proto::path_kind_name(e->path)},
+                            {"transport", proto::pipe_transport_name(e->transport)},
                             {"peer", e->peer},
                             {"moved", e->moved}});
     }
-    std::cerr << (e->moved ? "Moved to a better path (" : "Connected (") << safe(e->path) << ", "
-              << (e->transport == "tcp"    ? "TCP"
-                  : e->transport == "quic" ? "QUIC over UDP"
-                                           : safe(e->transport))
-              << ", " << safe(e->peer) << ")\n";
+    std::cerr << (e->moved ? "Moved to a better path (" : "Connected (")
+              << proto::path_kind_name(e->path) << ", "
+              << (e->transport == proto::PipeTransport::tcp ? "TCP" : "QUIC over UDP") << ", "
+              << safe(e->peer) << ")\n";
   } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
     if (json_) {
       return emit_json(json{{"event", "progress"},

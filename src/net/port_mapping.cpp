@@ -63,7 +63,7 @@ struct PortMapper::State {
   std::string upnp_control_url, upnp_service;
   bool natpmp_used = false;
   // PCP deletes a mapping only when asked with the nonce that made it.
-  std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> pcp_nonces;
+  std::map<std::pair<proto::Transport, std::uint16_t>, proto::PcpNonce> pcp_nonces;
   in_addr_t pcp_gateway = 0;
   // Set by release(); a worker that finishes later undoes what it mapped itself.
   bool released = false;
@@ -164,7 +164,8 @@ void upnp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t 
       const int rv = UPNP_AddPortMapping(urls.controlURL, data.first.servicetype, p.c_str(),
                                          p.c_str(), lan, "ferry", proto, nullptr, kLease);
       if (rv == 0) {
-        got.push_back({proto[0] == 'T' ? "tcp" : "udp", external, port, port, "UPnP-IGD"});
+        got.push_back({proto[0] == 'T' ? proto::Transport::tcp : proto::Transport::udp, external,
+                       port, port, MappingMethod::upnp_igd});
       } else {
         note = "UPnP-IGD: the router refused to map " + std::string(proto) + " port " + p +
                " (error " + std::to_string(rv) + ")";
@@ -229,8 +230,9 @@ void natpmp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_
         note = "NAT-PMP: the router did not map port " + std::to_string(port);
         continue;
       }
-      got.push_back({proto == NATPMP_PROTOCOL_TCP ? "tcp" : "udp", external,
-                     mapped.pnu.newportmapping.mappedpublicport, port, "NAT-PMP"});
+      got.push_back({proto == NATPMP_PROTOCOL_TCP ? proto::Transport::tcp : proto::Transport::udp,
+                     external, mapped.pnu.newportmapping.mappedpublicport, port,
+                     MappingMethod::nat_pmp});
     }
   }
   closenatpmp(&np);
@@ -309,7 +311,7 @@ void pcp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t t
                 std::uint16_t udp_port, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::vector<PortMapping> got;
-  std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> nonces;
+  std::map<std::pair<proto::Transport, std::uint16_t>, proto::PcpNonce> nonces;
   std::string note;
   const in_addr_t gateway = default_gateway();
   Bytes client_ip;
@@ -319,8 +321,9 @@ void pcp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t t
   } else if (fd < 0) {
     note = "PCP: cannot reach the gateway";
   } else {
-    for (const auto& [name, proto_number, port] : {std::tuple{"tcp", proto::kPcpTcp, tcp_port},
-                                                   std::tuple{"udp", proto::kPcpUdp, udp_port}}) {
+    for (const auto& [transport, proto_number, port] :
+         {std::tuple{proto::Transport::tcp, proto::kPcpTcp, tcp_port},
+          std::tuple{proto::Transport::udp, proto::kPcpUdp, udp_port}}) {
       if (port == 0) continue;
       proto::PcpMapRequest request;
       request.client_ip = client_ip;
@@ -336,15 +339,15 @@ void pcp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t t
         break;
       }
       if (r->result != 0) {
-        note = "PCP: the router refused to map " + std::string(name) + " port " +
-               std::to_string(port) + " (" + proto::pcp_result_name(r->result) + ")";
+        note = "PCP: the router refused to map " + std::string(proto::transport_name(transport)) +
+               " port " + std::to_string(port) + " (" + proto::pcp_result_name(r->result) + ")";
         continue;
       }
       char external[INET6_ADDRSTRLEN] = {0};
       inet_ntop(r->external_ip.size() == 4 ? AF_INET : AF_INET6, r->external_ip.data(), external,
                 sizeof external);
-      got.push_back({name, external, r->external_port, port, "PCP"});
-      nonces[{name, port}] = request.nonce;
+      got.push_back({transport, external, r->external_port, port, MappingMethod::pcp});
+      nonces[{transport, port}] = request.nonce;
     }
   }
   if (fd >= 0) ::close(fd);
@@ -390,7 +393,7 @@ awaitable<std::vector<PortMapping>> PortMapper::map(std::uint16_t tcp_port, std:
   std::vector<PortMapping> out;
   for (const auto& m : state_->mappings) {
     const bool have = std::any_of(out.begin(), out.end(), [&](const PortMapping& o) {
-      return o.protocol == m.protocol && o.external_port == m.external_port &&
+      return o.transport == m.transport && o.external_port == m.external_port &&
              o.external_address == m.external_address;
     });
     if (!have) out.push_back(m);
@@ -402,6 +405,18 @@ void PortMapper::release() {
   release_mappings(*state_, true);
 }
 
+std::string_view mapping_method_name(MappingMethod m) {
+  switch (m) {
+    case MappingMethod::upnp_igd:
+      return "UPnP-IGD";
+    case MappingMethod::nat_pmp:
+      return "NAT-PMP";
+    case MappingMethod::pcp:
+      return "PCP";
+  }
+  return "?";
+}
+
 namespace {
 
 // Deletes what is mapped now; once release() has run (`now`), also whatever a worker maps later.
@@ -409,7 +424,7 @@ void release_mappings(PortMapper::State& state, bool now) {
   std::vector<PortMapping> mappings;
   std::string control, service;
   bool natpmp = false;
-  std::map<std::pair<std::string, std::uint16_t>, proto::PcpNonce> pcp_nonces;
+  std::map<std::pair<proto::Transport, std::uint16_t>, proto::PcpNonce> pcp_nonces;
   in_addr_t gateway = 0;
   {
     std::lock_guard lock(state.mutex);
@@ -424,31 +439,31 @@ void release_mappings(PortMapper::State& state, bool now) {
   }
   for (const auto& m : mappings) {
     const std::string port = std::to_string(m.external_port);
-    const char* proto = m.protocol == "tcp" ? "TCP" : "UDP";
-    if (m.method == "UPnP-IGD" && !control.empty()) {
+    const bool tcp = m.transport == proto::Transport::tcp;
+    const char* proto = tcp ? "TCP" : "UDP";
+    if (m.method == MappingMethod::upnp_igd && !control.empty()) {
       UPNP_DeletePortMapping(control.c_str(), service.c_str(), port.c_str(), proto, nullptr);
     }
-    if (m.method == "NAT-PMP" && natpmp) {
+    if (m.method == MappingMethod::nat_pmp && natpmp) {
       natpmp_t np{};
       natpmpresp_t response{};
       if (initnatpmp(&np, 0, 0) == 0 &&
-          sendnewportmappingrequest(&np,
-                                    m.protocol == "tcp" ? NATPMP_PROTOCOL_TCP : NATPMP_PROTOCOL_UDP,
+          sendnewportmappingrequest(&np, tcp ? NATPMP_PROTOCOL_TCP : NATPMP_PROTOCOL_UDP,
                                     m.internal_port, 0, 0) >= 0) {
         natpmp_exchange(np, response,
                         std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
       }
       closenatpmp(&np);
     }
-    const auto nonce = pcp_nonces.find({m.protocol, m.internal_port});
-    if (m.method == "PCP" && nonce != pcp_nonces.end() && gateway != 0) {
+    const auto nonce = pcp_nonces.find({m.transport, m.internal_port});
+    if (m.method == MappingMethod::pcp && nonce != pcp_nonces.end() && gateway != 0) {
       // A MAP with lifetime 0 and the same nonce deletes it.
       Bytes client_ip;
       const int fd = pcp_socket(gateway, client_ip);
       if (fd >= 0) {
         proto::PcpMapRequest request;
         request.client_ip = client_ip;
-        request.protocol = m.protocol == "tcp" ? proto::kPcpTcp : proto::kPcpUdp;
+        request.protocol = tcp ? proto::kPcpTcp : proto::kPcpUdp;
         request.internal_port = m.internal_port;
         request.lifetime = 0;
         request.nonce = nonce->second;

@@ -10,15 +10,19 @@
 #include <vector>
 
 #include "net/asio.hpp"
+#include "proto/peer_message.hpp"
 
 namespace ferry::net {
 
+enum class MappingMethod : std::uint8_t { upnp_igd, nat_pmp, pcp };
+std::string_view mapping_method_name(MappingMethod m);  // "UPnP-IGD", "NAT-PMP", "PCP"
+
 struct PortMapping {
-  std::string protocol;  // "tcp" or "udp"
+  proto::Transport transport = proto::Transport::tcp;
   std::string external_address;
   std::uint16_t external_port = 0;
   std::uint16_t internal_port = 0;
-  std::string method;  // "UPnP-IGD", "NAT-PMP" or "PCP"
+  MappingMethod method = MappingMethod::upnp_igd;
 };
 
 class PortMapper {

@@ -70,9 +70,7 @@ std::vector<std::string> restrict_to_scope(std::vector<Candidate>& list,
   std::erase_if(list, [&](const Candidate& c) {
     std::string why;
     if (in_scope(c, scope, &why)) return false;
-    const bool v6 = c.address.find(':') != std::string::npos;
-    notes.push_back(c.transport + " " + (v6 ? "[" + c.address + "]" : c.address) + ":" +
-                    std::to_string(c.port) + " offered by the peer: not tried (" + why + ")");
+    notes.push_back(candidate_text(c) + " offered by the peer: not tried (" + why + ")");
     return true;
   });
   return notes;

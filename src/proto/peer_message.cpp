@@ -72,6 +72,41 @@ Bytes confirmation_transcript(ByteView session_id, const CpacePoint& sender_shar
   return t;
 }
 
+std::string_view transport_name(Transport t) {
+  return t == Transport::tcp ? "tcp" : "udp";
+}
+
+std::string_view candidate_kind_name(CandidateKind k) {
+  switch (k) {
+    case CandidateKind::host:
+      return "host";
+    case CandidateKind::srflx:
+      return "srflx";
+    case CandidateKind::mapped:
+      return "mapped";
+  }
+  return "host";
+}
+
+std::optional<Transport> transport_from_name(std::string_view name) {
+  if (name == "tcp") return Transport::tcp;
+  if (name == "udp") return Transport::udp;
+  return std::nullopt;
+}
+
+std::optional<CandidateKind> candidate_kind_from_name(std::string_view name) {
+  for (const auto k : {CandidateKind::host, CandidateKind::srflx, CandidateKind::mapped}) {
+    if (candidate_kind_name(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
+std::string candidate_text(const Candidate& c) {
+  const bool v6 = c.address.find(':') != std::string::npos;
+  return std::string(transport_name(c.transport)) + " " + (v6 ? "[" + c.address + "]" : c.address) +
+         ":" + std::to_string(c.port);
+}
+
 std::string encode_note(const MailboxNote& note) {
   if (const auto* abort = std::get_if<PeerAbort>(&note)) {
     return json{{"type", "abort"}, {"code", abort->code}, {"message", abort->message}}.dump(
@@ -80,10 +115,10 @@ std::string encode_note(const MailboxNote& note) {
   const auto& c = std::get<Candidates>(note);
   json list = json::array();
   for (const auto& cand : c.list) {
-    list.push_back({{"transport", cand.transport},
+    list.push_back({{"transport", transport_name(cand.transport)},
                     {"address", cand.address},
                     {"port", cand.port},
-                    {"kind", cand.kind}});
+                    {"kind", candidate_kind_name(cand.kind)}});
   }
   json j{{"type", "candidates"}, {"candidates", list}, {"relay", c.relay}};
   if (c.udp_mapping != UdpMapping::unknown) {
@@ -131,18 +166,21 @@ Result<MailboxNote> decode_note(std::string_view text) {
         !c["port"].is_number_unsigned()) {
       return fail(Errc::protocol, "a peer candidate is malformed");
     }
-    Candidate cand{c["transport"].get<std::string>(), c["address"].get<std::string>(), 0};
+    Candidate cand{Transport::tcp, c["address"].get<std::string>(), 0};
     const auto port = c["port"].get<std::uint64_t>();
     if (port == 0 || port > 65535 || !is_ip_literal(cand.address)) {
       return fail(Errc::protocol, "a peer candidate has a bad address");
     }
     cand.port = static_cast<std::uint16_t>(port);
-    if (c.contains("kind") && c["kind"].is_string()) cand.kind = c["kind"].get<std::string>();
-    if (cand.kind != "host" && cand.kind != "srflx" && cand.kind != "mapped") {
-      continue;  // from a newer peer: skip
-    }
-    // Unknown transports come from newer peers: skip them rather than fail.
-    if (cand.transport == "tcp" || cand.transport == "udp") out.list.push_back(std::move(cand));
+    // Unknown transports and kinds come from newer peers: skip them rather than fail.
+    const auto transport = transport_from_name(c["transport"].get<std::string>());
+    const auto kind = c.contains("kind") && c["kind"].is_string()
+                          ? candidate_kind_from_name(c["kind"].get<std::string>())
+                          : std::optional(CandidateKind::host);
+    if (!transport || !kind) continue;
+    cand.transport = *transport;
+    cand.kind = *kind;
+    out.list.push_back(std::move(cand));
   }
   return out;
 }

@@ -33,16 +33,27 @@ Result<Key> decode_confirm(ByteView b);
 Bytes confirmation_transcript(ByteView session_id, const CpacePoint& sender_share,
                               const CpacePoint& receiver_share);
 
-// Where a peer can be reached. Issue-by-issue this grows (UDP, mapped, reflexive).
+// How a candidate is reached: TCP, or UDP (hole punching, then QUIC on the punched socket).
+enum class Transport : std::uint8_t { tcp, udp };
+// "host": an address of the peer's own interfaces; "srflx": its public address as the server saw
+// it, with its listening port (reached by TCP simultaneous open through cone NATs); "mapped": a
+// public port its router forwards to it (UPnP-IGD, NAT-PMP, PCP), sent in a later note.
+enum class CandidateKind : std::uint8_t { host, srflx, mapped };
+// The names on the wire (and in notes for people); from_name: nullopt for a name from a newer peer.
+std::string_view transport_name(Transport t);
+std::string_view candidate_kind_name(CandidateKind k);
+std::optional<Transport> transport_from_name(std::string_view name);
+std::optional<CandidateKind> candidate_kind_from_name(std::string_view name);
+
+// Where a peer can be reached.
 struct Candidate {
-  std::string transport;  // "tcp", or "udp" (hole punching, then QUIC)
-  std::string address;    // IPv4 or IPv6 literal
+  Transport transport = Transport::tcp;
+  std::string address;  // IPv4 or IPv6 literal
   std::uint16_t port = 0;
-  // "host": an address of the peer's own interfaces; "srflx": its public address as the server
-  // saw it, with its listening port (reached by TCP simultaneous open through cone NATs);
-  // "mapped": a public port its router forwards to it (UPnP-IGD, NAT-PMP), sent in a later note.
-  std::string kind = "host";
+  CandidateKind kind = CandidateKind::host;
 };
+// "tcp 192.0.2.1:4000", "udp [2001:db8::1]:5": how notes for people name a candidate.
+std::string candidate_text(const Candidate& c);
 
 bool is_ip_literal(const std::string& s);
 

@@ -11,17 +11,10 @@ using proto::Errc;
 
 namespace {
 
-// Both sides' STUN answered (so UDP gets out) and at most one NAT maps each destination anew.
-bool punch_plausible(const proto::Candidates& mine, const proto::Candidates& theirs) {
-  using proto::UdpMapping;
-  return mine.udp_mapping != UdpMapping::unknown && theirs.udp_mapping != UdpMapping::unknown &&
-         !(mine.udp_mapping == UdpMapping::dependent &&
-           theirs.udp_mapping == UdpMapping::dependent);
-}
-
-// Keeps reading the mailbox during the race: the peer may give up, or vanish.
+// Keeps reading the mailbox during the race: the peer may give up, or vanish, or send the
+// candidates its router mapped late.
 awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race,
-                              std::string peer, proto::CandidateScope scope) {
+                              std::string peer, proto::PlanInput plan) {
   for (;;) {
     auto note = co_await mailbox->receive();
     if (!note) {
@@ -37,8 +30,7 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
           {proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message});
     }
     auto more = std::get<proto::Candidates>(*note);  // found later: mapped ports
-    for (auto& n : proto::restrict_to_scope(more.list, scope)) race->note(std::move(n));
-    race->add_candidates(more);
+    race->add_later(proto::plan_later(plan, std::move(more.list)));
   }
 }
 
@@ -54,7 +46,8 @@ awaitable<void> map_ports(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<Pipe
   proto::Candidates more;
   more.relay = relay;
   for (const auto& m : mapped) {
-    more.list.push_back({m.protocol, m.external_address, m.external_port, "mapped"});
+    more.list.push_back(
+        {m.transport, m.external_address, m.external_port, proto::CandidateKind::mapped});
   }
   const proto::MailboxNote note = more;
   co_await mailbox->send(note);  // too late (the race is over) is fine
@@ -62,11 +55,15 @@ awaitable<void> map_ports(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<Pipe
 
 }  // namespace
 
+proto::PathPolicy path_policy(bool force_relay, bool no_tcp, bool no_udp) {
+  return {.relay_only = force_relay, .tcp = !no_tcp, .udp = !no_udp};
+}
+
 std::shared_ptr<UdpPaths> start_udp(const asio::any_io_executor& ex, const proto::ServerUrl& server,
                                     const RendezvousClient& rendezvous, proto::Side side,
-                                    bool force_relay,
+                                    const proto::PathPolicy& policy,
                                     std::chrono::steady_clock::duration connect_time) {
-  if (force_relay) return nullptr;
+  if (policy.relay_only || !policy.udp) return nullptr;
   // STUN needs one round trip; reaching the rendezvous took two or three, so twice that is
   // ample. Where UDP is blocked this is what the wait costs; lost answers cost the public
   // address (peer-reflexive learning can still find the path), never more than 600 ms.
@@ -77,25 +74,25 @@ std::shared_ptr<UdpPaths> start_udp(const asio::any_io_executor& ex, const proto
   return udp;
 }
 
-awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
-                                               const SessionSecrets& secrets,
-                                               const proto::ServerUrl& server, bool force_relay,
-                                               bool no_tcp, const proto::CandidateScope& scope,
-                                               std::shared_ptr<UdpPaths> udp) {
+awaitable<proto::Result<ChosenPipe>> open_pipe(
+    std::shared_ptr<Mailbox> mailbox, const SessionSecrets& secrets, const proto::ServerUrl& server,
+    const proto::PathPolicy& policy, const proto::CandidateScope& scope,
+    std::shared_ptr<UdpPaths> udp, std::chrono::steady_clock::duration connect_time) {
   const bool sender = secrets.side == proto::Side::sender;
   const std::string peer = sender ? "receiver" : "sender";
-  auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets);
-  auto mine =
-      force_relay || no_tcp ? proto::Result<proto::Candidates>{} : race->listen(scope.my_observed);
+  auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets,
+                                         Budgets::kUpgradeWindow);
+  auto mine = policy.relay_only || !policy.tcp ? proto::Result<proto::Candidates>{}
+                                               : race->listen(scope.my_observed);
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
-  if (udp && !force_relay) {
+  if (udp && !policy.relay_only) {
     co_await udp->add_candidates(*mine);
     for (const auto& n : udp->notes()) race->note(n);
   } else {
     udp = nullptr;
   }
-  if (force_relay && !mine->relay) {
+  if (policy.relay_only && !mine->relay) {
     const std::string why =
         "--force-relay, but the server " + server.to_string() + " runs no relay";
     const proto::MailboxNote abort =
@@ -111,41 +108,31 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
     co_return proto::fail(proto::errc_from_name(abort->code),
                           "the " + peer + " gave up: " + abort->message);
   }
-  auto theirs = std::get<proto::Candidates>(*note);
-  if (force_relay) theirs.list.clear();
-  for (auto& n : proto::restrict_to_scope(theirs.list, scope)) race->note(std::move(n));
-  if (no_tcp) std::erase_if(theirs.list, [](const auto& c) { return c.transport == "tcp"; });
-  race->connect_to(theirs);
-  if (udp) {
-    race->use_udp(udp, theirs, sender ? Budgets::kSenderRace : Budgets::kReceiverRace);
-  }
+  const proto::PlanInput input{
+      .side = secrets.side,
+      .mine = *mine,
+      .theirs = std::get<proto::Candidates>(*note),
+      .scope = scope,
+      .policy = policy,
+      .listening = race->listen_port() != 0,
+      .udp_socket = udp != nullptr && udp->local_port() != 0,
+      .connect_time = std::chrono::duration_cast<std::chrono::milliseconds>(connect_time)};
+  const auto plan = proto::plan_paths(input);
   if (!mine->relay) race->note("relay: the server " + server.to_string() + " runs no relay");
-  if (theirs.relay && mine->relay) {
-    // The sender waits at the relay at once; the receiver gives direct paths a head start, a
-    // longer one while UDP hole punching can still open a path (it takes a few round trips, or
-    // a few hundred random probes when one NAT maps each destination anew). Either way the
-    // first byte flows within a second, and a path that opens later takes the transfer over.
-    const bool direct_possible = !theirs.list.empty() || !mine->list.empty();
-    const auto head_start = !direct_possible                 ? std::chrono::milliseconds(0)
-                            : punch_plausible(*mine, theirs) ? Budgets::kRelayHeadStartPunching
-                                                             : Budgets::kRelayHeadStart;
-    race->use_relay(server, sender ? std::chrono::milliseconds(0) : head_start);
-  }
-  asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, scope),
+  race->start(plan, server, plan.udp ? udp : nullptr);
+  asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
-  if (!force_relay && (race->listen_port() != 0 || udp)) {
+  if (!policy.relay_only && (race->listen_port() != 0 || udp)) {
     asio::co_spawn(
         co_await asio::this_coro::executor,
         map_ports(mailbox, race, race->listen_port(), udp ? udp->local_port() : 0, mine->relay),
         asio::detached);
   }
-  auto chosen = co_await race->wait(sender ? Budgets::kSenderRace : Budgets::kReceiverRace,
-                                    Budgets::kUpgradeWindow);
+  auto chosen = co_await race->wait();
   if (!chosen && chosen.error().code == Errc::no_path) {
-    const proto::MailboxNote abort =
-        proto::PeerAbort{std::string(proto::errc_name(Errc::no_path)),
-                         "it could not reach you either. It tried:" +
-                             chosen.error().detail.substr(chosen.error().detail.find(':') + 1)};
+    const proto::MailboxNote abort = proto::PeerAbort{
+        std::string(proto::errc_name(Errc::no_path)),
+        proto::format_tried("it could not reach you either. It tried:", race->tried())};
     co_await mailbox->send(abort);
   }
   co_return chosen;

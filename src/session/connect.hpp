@@ -5,25 +5,28 @@
 #pragma once
 
 #include "proto/candidate_scope.hpp"
+#include "proto/path_plan.hpp"
 #include "proto/server_url.hpp"
 #include "session/pipe_race.hpp"
 #include "session/rendezvous_client.hpp"
 
 namespace ferry::session {
 
-net::awaitable<proto::Result<ChosenPipe>> open_pipe(std::shared_ptr<Mailbox> mailbox,
-                                                    const SessionSecrets& secrets,
-                                                    const proto::ServerUrl& server,
-                                                    bool force_relay, bool no_tcp,
-                                                    const proto::CandidateScope& scope,
-                                                    std::shared_ptr<UdpPaths> udp);
+// connect_time: how long reaching the rendezvous took, a measure of the round trips on this
+// side's network (STUN's wait, the relay's head start on long links).
+net::awaitable<proto::Result<ChosenPipe>> open_pipe(
+    std::shared_ptr<Mailbox> mailbox, const SessionSecrets& secrets, const proto::ServerUrl& server,
+    const proto::PathPolicy& policy, const proto::CandidateScope& scope,
+    std::shared_ptr<UdpPaths> udp, std::chrono::steady_clock::duration connect_time);
 
-// Starts gathering UDP candidates while the PAKE runs (nullptr with force_relay). connect_time:
-// how long reaching the rendezvous took, a measure of the round trip STUN needs.
+// Starts gathering UDP candidates while the PAKE runs (nullptr when the policy rules UDP out).
 std::shared_ptr<UdpPaths> start_udp(const net::asio::any_io_executor& ex,
                                     const proto::ServerUrl& server,
                                     const RendezvousClient& rendezvous, proto::Side side,
-                                    bool force_relay,
+                                    const proto::PathPolicy& policy,
                                     std::chrono::steady_clock::duration connect_time);
+
+// The user's flags as a path policy.
+proto::PathPolicy path_policy(bool force_relay, bool no_tcp, bool no_udp);
 
 }  // namespace ferry::session

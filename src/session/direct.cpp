@@ -97,7 +97,7 @@ awaitable<proto::Result<void>> send_on(FramedChannel& channel, const SessionSecr
   const std::string what = "direct from " + peer;  // named: see asio.hpp on temporaries
   auto pipe = co_await start_pipe(channel, secrets, what);
   if (!pipe) co_return std::unexpected(pipe.error());
-  observer.on_event(event::Connected{"direct", "tcp", peer});
+  observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
   std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
   co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
 }
@@ -108,7 +108,7 @@ awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionS
   const std::string what = "direct to " + peer;  // named: see asio.hpp on temporaries
   auto pipe = co_await start_pipe(channel, secrets, what);
   if (!pipe) co_return std::unexpected(pipe.error());
-  observer.on_event(event::Connected{"direct", "tcp", peer});
+  observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
   std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
   std::shared_ptr<PipeRace> no_race;
   co_return co_await receive_over(*pipe, no_race, sink, options, observer, std::move(no_callback));

@@ -92,8 +92,8 @@ awaitable<DoctorCheck> check_port_mapping() {
   co_await mapper.map(acceptor.local_endpoint().port(), 0, Budgets::kPortMapping);
   std::string granted;
   for (const auto& m : mapper.all()) {
-    granted += (granted.empty() ? "" : "; ") + m.method + " maps TCP " +
-               std::to_string(m.internal_port) + " to " + m.external_address + ":" +
+    granted += (granted.empty() ? "" : "; ") + std::string(mapping_method_name(m.method)) +
+               " maps TCP " + std::to_string(m.internal_port) + " to " + m.external_address + ":" +
                std::to_string(m.external_port);
   }
   std::string refused;

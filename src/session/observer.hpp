@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "proto/offer.hpp"
+#include "proto/race.hpp"
 
 namespace ferry::session {
 
@@ -23,10 +24,10 @@ struct OfferReceived {
   const proto::Offer* offer;
 };
 struct Connected {
-  std::string path;       // "direct" or "relay"
-  std::string transport;  // "tcp" or "quic"
-  std::string peer;       // address:port (or the relay's)
-  bool moved = false;     // the transfer moved here from the relay
+  proto::PathKind path = proto::PathKind::direct;
+  proto::PipeTransport transport = proto::PipeTransport::tcp;
+  std::string peer;    // address:port (or the relay's)
+  bool moved = false;  // the transfer moved here from the relay
 };
 struct Progress {
   std::uint64_t bytes;  // this run's payload bytes, resumed bytes included

@@ -1,8 +1,6 @@
 #include "session/pipe_race.hpp"
 
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 
 #include "net/relay_client.hpp"
 #include "net/tcp.hpp"
@@ -12,7 +10,11 @@ namespace ferry::session {
 
 using namespace net;
 using namespace std::chrono_literals;
+using proto::AttemptId;
 using proto::Errc;
+using proto::PathKind;
+using proto::PipeTransport;
+using Verdict = proto::Race::Verdict;
 
 namespace {
 constexpr auto kConnectTimeout = 3s;
@@ -31,8 +33,9 @@ RaceStopper::~RaceStopper() {
   if (udp) udp->stop();
 }
 
-PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secrets)
-    : ex_(ex), secrets_(secrets), wake_(ex) {}
+PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secrets,
+                   std::chrono::milliseconds upgrade_window)
+    : ex_(ex), secrets_(secrets), race_(secrets.side, upgrade_window), wake_(ex) {}
 
 proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   // One dual-stack socket where IPv6 exists, else IPv4 only. SO_REUSEPORT lets our outgoing
@@ -56,63 +59,69 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   listen_port_ = port;
   const bool v6 = acc.local_endpoint().address().is_v6();
   acceptors_.push_back(std::move(acc));
+  race_.set_listening(true);
   asio::co_spawn(ex_, accept_loop(shared_from_this(), acceptors_.size() - 1), asio::detached);
   proto::Candidates out;
   bool observed_is_ours = observed.empty();
   for (const auto& addr : local_addresses()) {
     if (addr.is_v6() && !v6) continue;
-    out.list.push_back({"tcp", addr.to_string(), port, "host"});
+    out.list.push_back({proto::Transport::tcp, addr.to_string(), port, proto::CandidateKind::host});
     observed_is_ours = observed_is_ours || addr.to_string() == observed;
   }
-  if (!observed_is_ours) out.list.push_back({"tcp", observed, port, "srflx"});
+  if (!observed_is_ours) {
+    out.list.push_back({proto::Transport::tcp, observed, port, proto::CandidateKind::srflx});
+  }
   return out;
 }
 
-void PipeRace::connect_to(const proto::Candidates& candidates) {
-  for (const auto& c : candidates.list) {
-    if (c.transport != "tcp") continue;  // UDP candidates are use_udp's
-    error_code ec;
-    const auto addr = asio::ip::make_address(c.address, ec);
-    if (ec) continue;
-    ++pending_;
-    const tcp::endpoint ep(addr, c.port);
-    if (c.kind == "srflx" && listen_port_ != 0) {
-      asio::co_spawn(ex_, connect_simultaneous(shared_from_this(), ep), asio::detached);
-    } else {
-      asio::co_spawn(ex_, connect_direct(shared_from_this(), ep), asio::detached);
-    }
+void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server,
+                     std::shared_ptr<UdpPaths> udp) {
+  const auto now = std::chrono::steady_clock::now();
+  server_ = server;
+  race_.set_budget(now, plan.budget);
+  for (const auto& n : plan.notes) note(n);
+  for (const auto& a : plan.tcp) connect_tcp_attempt(a);
+  if (plan.udp && udp) {
+    udp_ = udp;
+    const AttemptId id = race_.begin(PathKind::direct, true);
+    asio::co_spawn(ex_, connect_udp(shared_from_this(), std::move(udp), *plan.udp, plan.budget, id),
+                   asio::detached);
+  }
+  if (plan.relay_after) race_.plan_relay(now + *plan.relay_after);
+}
+
+void PipeRace::connect_tcp_attempt(const proto::TcpAttempt& attempt) {
+  error_code ec;
+  const auto addr = asio::ip::make_address(attempt.to.address, ec);
+  if (ec) return;  // the codec admits IP literals only
+  const tcp::endpoint ep(addr, attempt.to.port);
+  const AttemptId id = race_.begin(PathKind::direct, true);
+  if (attempt.method == proto::TcpMethod::simultaneous_open && listen_port_ != 0) {
+    asio::co_spawn(ex_, connect_simultaneous(shared_from_this(), ep, id), asio::detached);
+  } else {
+    asio::co_spawn(ex_, connect_direct(shared_from_this(), ep, id), asio::detached);
   }
 }
 
-void PipeRace::use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay) {
-  ++pending_;
-  asio::co_spawn(ex_, connect_relay(shared_from_this(), server, delay), asio::detached);
-}
-
-void PipeRace::add_candidates(const proto::Candidates& more) {
+void PipeRace::add_later(const proto::LaterAttempts& more) {
+  for (const auto& n : more.notes) note(n);
   if (over()) return;
-  connect_to(more);
-  if (udp_) udp_->add_targets(more);
+  for (const auto& a : more.tcp) connect_tcp_attempt(a);
+  if (udp_) udp_->add_targets(more.udp);
 }
 
-void PipeRace::use_udp(std::shared_ptr<UdpPaths> udp, const proto::Candidates& theirs,
-                       std::chrono::milliseconds budget) {
-  ++pending_;
-  udp_ = udp;
-  asio::co_spawn(ex_, connect_udp(shared_from_this(), std::move(udp), theirs, budget),
-                 asio::detached);
+void PipeRace::note(std::string why) {
+  race_.note({std::move(why), ""});
 }
 
 void PipeRace::fail(proto::Error error) {
-  // After a pipe won, the mailbox closing (or the peer leaving it) ends nothing: upgrades go on.
-  if (over() || upgrading_) return;
-  failure_ = std::move(error);
+  race_.peer_failed(std::move(error));
   wake_.cancel();
 }
 
-void PipeRace::attempt_failed(std::string what) {
-  tried_.push_back(std::move(what));
-  if (--pending_ == 0 && acceptors_.empty()) wake_.cancel();  // nothing left to wait for
+void PipeRace::failed(AttemptId id, std::string what, std::string why) {
+  race_.failed(id, {std::move(what), std::move(why)});
+  wake_.cancel();
 }
 
 awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, std::size_t index) {
@@ -125,26 +134,29 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
     const std::string what = "direct from " + peer;
     auto pipe = std::make_shared<RecordPipe>(
         std::make_unique<SocketStream>(AnyStream(beast::tcp_stream(std::move(s))), what), what);
-    live_.push_back(pipe);
-    asio::co_spawn(ex_, authenticate(pipe, "direct", peer, false), asio::detached);
+    const AttemptId id = race_.begin(PathKind::direct, false);
+    race_.connected(id);
+    live_[id] = {pipe, peer, PipeTransport::tcp};
+    asio::co_spawn(ex_, authenticate(pipe, id, peer, PipeTransport::tcp), asio::detached);
   }
 }
 
-awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*/,
-                                         tcp::endpoint ep) {
+awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*/, tcp::endpoint ep,
+                                         AttemptId id) {
   const std::string peer = endpoint_text(ep);
   auto stream = co_await connect_tcp(ep, kConnectTimeout);
-  if (!stream) co_return attempt_failed("direct TCP to " + peer + ": " + stream.error().detail);
-  if (over()) co_return;
+  if (!stream) co_return failed(id, "direct TCP to " + peer, stream.error().detail);
+  if (over()) co_return failed(id, "direct TCP to " + peer, "the race was over");
   const std::string what = "direct to " + peer;
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(*stream)), what), what);
-  live_.push_back(pipe);
-  co_await authenticate(pipe, "direct", peer, true);
+  race_.connected(id);
+  live_[id] = {pipe, peer, PipeTransport::tcp};
+  co_await authenticate(pipe, id, peer, PipeTransport::tcp);
 }
 
 awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_alive*/,
-                                               tcp::endpoint ep) {
+                                               tcp::endpoint ep, AttemptId id) {
   const std::string peer = endpoint_text(ep);
   const std::string what = "direct to " + peer + " (TCP simultaneous open)";
   tcp::socket s(ex_);
@@ -153,44 +165,39 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   if (!ec) s.set_option(tcp::socket::reuse_address(true), ec);
   if (!ec) s.set_option(reuse_port(true), ec);
   if (!ec) s.bind(tcp::endpoint(ep.address().is_v4() ? tcp::v4() : tcp::v6(), listen_port_), ec);
-  if (ec) co_return attempt_failed(what + ": " + describe(ec));
+  if (ec) co_return failed(id, what, describe(ec));
   beast::tcp_stream stream(std::move(s));
   stream.expires_after(kSimultaneousOpenTimeout);
   co_await stream.async_connect(ep, redirect(ec));
-  if (ec) co_return attempt_failed(what + ": " + describe(ec));
-  if (over()) co_return;
+  if (ec) co_return failed(id, what, describe(ec));
+  if (over()) co_return failed(id, what, "the race was over");
   stream.expires_never();
   stream.socket().set_option(tcp::no_delay(true), ec);
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(stream)), what), what);
-  live_.push_back(pipe);
-  co_await authenticate(pipe, "direct", peer, true);
+  race_.connected(id);
+  live_[id] = {pipe, peer, PipeTransport::tcp};
+  co_await authenticate(pipe, id, peer, PipeTransport::tcp);
 }
 
 awaitable<void> PipeRace::connect_udp(std::shared_ptr<PipeRace> /*keep_alive*/,
-                                      std::shared_ptr<UdpPaths> udp, proto::Candidates theirs,
-                                      std::chrono::milliseconds budget) {
-  auto punched = co_await udp->connect(secrets_, theirs, budget);
-  if (!punched) co_return attempt_failed(punched.error().detail);
-  if (over()) co_return attempt_failed("direct UDP: another path won");
+                                      std::shared_ptr<UdpPaths> udp, proto::PunchPlan plan,
+                                      std::chrono::milliseconds budget, AttemptId id) {
+  auto punched = co_await udp->connect(secrets_, plan, budget);
+  if (!punched) co_return failed(id, punched.error().detail, "");
+  if (over()) co_return failed(id, "direct UDP", "another path won");
   const std::string what = "direct to " + punched->peer + " (QUIC over UDP)";
   auto pipe = std::make_shared<RecordPipe>(std::move(punched->stream), what);
-  live_.push_back(pipe);
-  co_await authenticate(pipe, "direct", punched->peer, true, "quic");
+  race_.connected(id);
+  live_[id] = {pipe, punched->peer, PipeTransport::quic};
+  co_await authenticate(pipe, id, punched->peer, PipeTransport::quic);
 }
 
-awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/,
-                                        proto::ServerUrl server, std::chrono::milliseconds delay) {
-  if (delay.count() > 0) {
-    asio::steady_timer t(ex_, delay);
-    error_code ec;
-    co_await t.async_wait(redirect(ec));
-    if (over()) co_return attempt_failed("relay: not needed");
-  }
-  const std::string where = server.to_string();
+awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/, AttemptId id) {
+  const std::string where = server_.to_string();
   proto::RelayHello hello{secrets_.side, {}};
   if (secrets_.relay_grant.size() != hello.grant.size()) {
-    co_return attempt_failed("relay at " + where + ": the server issued no usable grant");
+    co_return failed(id, "relay at " + where, "the server issued no usable grant");
   }
   std::copy(secrets_.relay_grant.begin(), secrets_.relay_grant.end(), hello.grant.begin());
   // Raw first (fastest); a WebSocket when the network breaks raw bytes (a filtering proxy).
@@ -198,39 +205,44 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
     const std::string what =
         "relay at " + where + " over " + std::string(relay_transport_name(transport));
     const bool last = transport == RelayTransport::websocket;
-    auto stream = co_await open_relay_transport(server, transport, kConnectTimeout);
-    if (over()) co_return attempt_failed("relay: not needed");
+    auto stream = co_await open_relay_transport(server_, transport, kConnectTimeout);
+    if (over()) co_return failed(id, "relay", "not needed");
     if (!stream) {
-      if (last) co_return attempt_failed(what + ": " + stream.error().detail);
-      tried_.push_back(what + ": " + stream.error().detail);
+      if (last) co_return failed(id, what, stream.error().detail);
+      note(what + ": " + stream.error().detail);
       continue;
     }
     auto pipe = std::make_shared<RecordPipe>(std::move(*stream), what);
-    live_.push_back(pipe);
+    live_[id] = {pipe, where, PipeTransport::tcp};
     auto paired = co_await relay_handshake(pipe->stream(), hello, where, RelayTimeouts{});
-    if (paired) co_return co_await authenticate(pipe, "relay", where, true);
+    if (paired) {
+      race_.connected(id);
+      co_return co_await authenticate(pipe, id, where, PipeTransport::tcp);
+    }
     pipe->close();
-    std::erase(live_, pipe);
+    live_.erase(id);
     // The relay answered (a refusal, a limit): another transport would hear the same.
     if (last || over() || paired.error().code != Errc::server_unreachable) {
-      co_return attempt_failed(paired.error().detail);
+      co_return failed(id, paired.error().detail, "");
     }
-    tried_.push_back(what + ": " + paired.error().detail);
+    note(what + ": " + paired.error().detail);
   }
 }
 
-awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::string path,
-                                       std::string peer, bool counted, std::string transport) {
+awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, AttemptId id,
+                                       std::string peer, PipeTransport transport) {
   auto self = shared_from_this();
   const bool sender = secrets_.side == proto::Side::sender;
   const auto& send_key = sender ? secrets_.keys.stream_sender : secrets_.keys.stream_receiver;
   const auto& receive_key = sender ? secrets_.keys.stream_receiver : secrets_.keys.stream_sender;
-  const auto failed = [&](const std::string& why) {
+  const auto drop = [&] {
     pipe->close();
-    if (counted)
-      attempt_failed(pipe->description() + ": " + why);
-    else
-      tried_.push_back(pipe->description() + ": " + why);
+    live_.erase(id);
+    wake_.cancel();
+  };
+  const auto lost = [&](const std::string& why) {
+    drop();
+    failed(id, pipe->description(), why);
   };
   auto started = co_await pipe->start(send_key, receive_key, kHelloTimeout);
   // Each hello is bound to this pipe's two stream headers: one recorded on another pipe (by the
@@ -244,105 +256,84 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, std::st
   const proto::PipeMessage hello_out =
       proto::msg::Hello{static_cast<std::uint8_t>(sender ? 0 : 1), binding(secrets_.side)};
   if (started) started = co_await pipe->send(hello_out);
-  if (!started) co_return failed(started.error().detail);
+  if (!started) co_return lost(started.error().detail);
   auto hello = co_await pipe->receive_message(kHelloTimeout);
   const auto* h = hello ? std::get_if<proto::msg::Hello>(&*hello) : nullptr;
   if (h == nullptr || h->side != (sender ? 1 : 0)) {
-    co_return failed(hello ? "unexpected hello"
-                           : "did not authenticate (" + hello.error().detail + ")");
+    co_return lost(hello ? "unexpected hello"
+                         : "did not authenticate (" + hello.error().detail + ")");
   }
   const auto expected = binding(peer_side);
   if (!proto::equal_ct(h->binding, expected)) {
-    co_return failed("its hello belongs to another connection (replayed)");
+    co_return lost("its hello belongs to another connection (replayed)");
   }
-  const bool upgrade = upgrading_;
-  if (upgrade && path != "direct") co_return failed("not better than the relay");
-  if (!sender) {
-    // Claim the win before saying "select": a second pipe must never send one too, or the
-    // sender could take a pipe we are about to close.
-    if (over()) co_return failed("another path won");
-    if (counted) --pending_;
-    claim(pipe, path, peer, transport);
+  auto verdict = race_.authenticated(id, pipe->description());
+  if (verdict == Verdict::wait) {
+    auto select = co_await pipe->receive_message();
+    if (!select || !std::holds_alternative<proto::msg::Select>(*select)) {
+      co_return lost("not selected");
+    }
+    verdict = race_.selected(id, pipe->description());
+  }
+  if (verdict == Verdict::close) co_return drop();
+  // The race took this pipe: as the winner, or (after the relay won) as where the transfer moves.
+  live_.erase(id);
+  const bool upgrade = race_.upgrade() == id;
+  ChosenPipe chosen{pipe, race_.path_of(id), std::move(peer), transport,
+                    upgrade ? nullptr : shared_from_this()};
+  if (upgrade) {
+    upgrade_ = std::move(chosen);
+  } else {
+    winner_ = std::move(chosen);
+  }
+  if (verdict == Verdict::select) {
     const proto::PipeMessage select = proto::msg::Select{};
     if (auto selected = co_await pipe->send(select); !selected) {
-      if (upgrade) {
-        upgrade_.reset();
-        co_return;
-      }
-      winner_ = ChosenPipe{};
-      failure_ = proto::Error{Errc::no_path, pipe->description() + ": " + selected.error().detail};
-    }
-    wake_.cancel();
-    co_return;
-  } else {
-    auto select = co_await pipe->receive_message();
-    if (!select || !std::holds_alternative<proto::msg::Select>(*select) || over()) {
-      co_return failed("not selected");
+      race_.select_failed(id, {pipe->description(), selected.error().detail});
+      (upgrade ? upgrade_ : winner_).reset();
     }
   }
-  if (counted) --pending_;
-  claim(pipe, path, peer, transport);
   wake_.cancel();
+  if (upgrade) finish();  // nothing else is needed
 }
 
-void PipeRace::claim(const std::shared_ptr<RecordPipe>& pipe, std::string path, std::string peer,
-                     std::string transport) {
-  std::erase(live_, pipe);
-  ChosenPipe chosen{pipe, std::move(path), std::move(peer), std::move(transport),
-                    shared_from_this()};
-  if (!upgrading_) {
-    winner_ = std::move(chosen);
-    return;
+void PipeRace::step() {
+  const auto now = std::chrono::steady_clock::now();
+  if (race_.start_relay_due(now)) {
+    const AttemptId id = race_.begin(PathKind::relay, true);
+    asio::co_spawn(ex_, connect_relay(shared_from_this(), id), asio::detached);
   }
-  // After the relay: this direct pipe is where the transfer moves; nothing else is needed.
-  chosen.race = nullptr;
-  upgrade_ = std::move(chosen);
-  upgrading_ = false;
-  finish();
+  race_.advance(now);
 }
 
 std::optional<ChosenPipe> PipeRace::take_upgrade() {
-  auto out = std::move(upgrade_);
-  upgrade_.reset();
-  return out;
+  return std::exchange(upgrade_, std::nullopt);
 }
 
-awaitable<proto::Result<ChosenPipe>> PipeRace::wait(std::chrono::milliseconds budget,
-                                                    std::chrono::milliseconds upgrade_window) {
-  if (!over() && (pending_ > 0 || !acceptors_.empty())) {
-    wake_.expires_after(budget);
+awaitable<proto::Result<ChosenPipe>> PipeRace::wait() {
+  auto self = shared_from_this();
+  for (step(); !race_.decided(); step()) {
+    wake_.expires_at(race_.next_wakeup());
     error_code ec;
     co_await wake_.async_wait(redirect(ec));
   }
-  if (winner_.pipe && winner_.path == "relay" && pending_ > 0 && failure_ == std::nullopt &&
-      upgrade_window.count() > 0) {
-    // Direct attempts still running may yet open: the transfer starts on the relay and moves.
-    upgrading_ = true;
-    asio::co_spawn(
-        ex_,
-        [self = shared_from_this(), upgrade_window]() -> awaitable<void> {
-          asio::steady_timer t(self->ex_, upgrade_window);
-          error_code ec;
-          co_await t.async_wait(redirect(ec));
-          if (self->upgrading_) self->finish();
-        },
-        asio::detached);
-    co_return std::move(winner_);
+  if (winner_ && race_.phase() == proto::Race::Phase::upgrading) {
+    asio::co_spawn(ex_, drive_upgrade(shared_from_this()), asio::detached);
+    co_return *std::exchange(winner_, std::nullopt);  // it holds this race: no cycle
   }
   finish();
-  if (winner_.pipe) co_return std::move(winner_);
-  if (failure_) {
-    if (failure_->code == Errc::no_path && !tried_.empty()) {  // the peer's list, then ours
-      failure_->detail += "\nThis side tried:";
-      for (const auto& t : tried_) failure_->detail += "\n  - " + t;
-    }
-    co_return std::unexpected(*failure_);
+  if (winner_) co_return *std::exchange(winner_, std::nullopt);
+  co_return std::unexpected(race_.failure());
+}
+
+awaitable<void> PipeRace::drive_upgrade(std::shared_ptr<PipeRace> /*keep_alive*/) {
+  while (!finished_ && race_.phase() == proto::Race::Phase::upgrading) {
+    wake_.expires_at(race_.next_wakeup());
+    error_code ec;
+    co_await wake_.async_wait(redirect(ec));
+    step();
   }
-  std::string detail = "no connection to the other side could be opened. Tried:";
-  for (const auto& t : tried_) detail += "\n  - " + t;
-  if (pending_ > 0)
-    detail += "\n  - (still trying after " + std::to_string(budget.count() / 1000) + " s)";
-  co_return proto::fail(Errc::no_path, detail);
+  finish();
 }
 
 void PipeRace::on_finish(std::function<void()> what) {
@@ -352,15 +343,16 @@ void PipeRace::on_finish(std::function<void()> what) {
 
 void PipeRace::finish() {
   finished_ = true;
-  upgrading_ = false;
+  race_.stop();
   if (auto f = std::exchange(on_finish_, nullptr)) f();
   for (auto& a : acceptors_) {
     error_code ec;
     a.close(ec);
   }
-  for (auto& p : live_) p->close();
+  for (auto& [id, live] : live_) live.pipe->close();
   live_.clear();
   if (udp_) udp_->stop();
+  wake_.cancel();
 }
 
 }  // namespace ferry::session

@@ -1,19 +1,22 @@
-// Racing every way to reach the peer at once and keeping the first that authenticates. Each
-// attempt (TCP to a peer candidate, an accepted connection, the relay) becomes a RecordPipe, says
-// hello under the session keys, and is ready once the peer's hello decrypts. The receiver picks the
-// first ready pipe and says "select" on it; the sender takes the pipe that carries "select". Every
-// attempt and how it failed is recorded, so a failure can say what was tried.
+// Racing every way to reach the peer at once and keeping the first that authenticates: the I/O
+// side of proto/race (the decisions) and proto/path_plan (the attempts). Each attempt (TCP to a
+// peer candidate, an accepted connection, the punched UDP path, the relay) becomes a RecordPipe,
+// says hello under the session keys, and reports to the race, which says whether to select,
+// take or close it. Every attempt and how it failed is in the race's report.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "net/port_mapping.hpp"
 #include "net/record_pipe.hpp"
+#include "proto/path_plan.hpp"
 #include "proto/peer_message.hpp"
+#include "proto/race.hpp"
 #include "proto/server_url.hpp"
 #include "session/handshake.hpp"
 
@@ -21,9 +24,9 @@ namespace ferry::session {
 
 struct ChosenPipe {
   std::shared_ptr<net::RecordPipe> pipe;
-  std::string path;               // "direct" or "relay"
-  std::string peer;               // what it connects to
-  std::string transport = "tcp";  // "tcp" or "quic"
+  proto::PathKind path = proto::PathKind::direct;
+  std::string peer;  // what it connects to
+  proto::PipeTransport transport = proto::PipeTransport::tcp;
   // When a relay won, the race goes on for a direct path to move to (take_upgrade()).
   std::shared_ptr<class PipeRace> race;
 };
@@ -39,33 +42,31 @@ struct RaceStopper {
 
 class PipeRace : public std::enable_shared_from_this<PipeRace> {
  public:
-  PipeRace(const net::asio::any_io_executor& ex, const SessionSecrets& secrets);
+  PipeRace(const net::asio::any_io_executor& ex, const SessionSecrets& secrets,
+           std::chrono::milliseconds upgrade_window);
 
   // Listens on every local address; returns the candidates to offer the peer: each host address,
   // and the observed (public) address with the same port when it is not one of ours.
   proto::Result<proto::Candidates> listen(const std::string& observed);
-  // Tries each of the peer's TCP candidates.
-  void connect_to(const proto::Candidates& candidates);
-  // Candidates the peer found later (ports its router mapped): TCP and UDP attempts join the race.
-  void add_candidates(const proto::Candidates& more);
   std::uint16_t listen_port() const { return listen_port_; }
+  // Starts what the plan says, from now: the TCP attempts, the punch on udp, the relay's timer.
+  void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
+             std::shared_ptr<UdpPaths> udp);
+  // Candidates the peer found later (ports its router mapped) join the race.
+  void add_later(const proto::LaterAttempts& more);
   // Keeps the router's port mappings for as long as the race (and the transfer) lives.
   void keep(std::shared_ptr<net::PortMapper> mapper) { mapper_ = std::move(mapper); }
-  // Hole punching and QUIC toward the peer's UDP candidates (ours gathered by udp beforehand).
-  void use_udp(std::shared_ptr<UdpPaths> udp, const proto::Candidates& theirs,
-               std::chrono::milliseconds budget);
-  // Both: the server's relay, after delay (gives direct paths a head start).
-  void use_relay(const proto::ServerUrl& server, std::chrono::milliseconds delay);
 
   // Records a path that was not tried, and why, for the failure report.
-  void note(std::string why) { tried_.push_back(std::move(why)); }
+  void note(std::string why);
   // Ends the race early with an error (the peer gave up, or left).
   void fail(proto::Error error);
 
-  // Waits for the winner, at most budget; then closes every other attempt, except that when the
-  // relay won, direct attempts go on for up to upgrade_window.
-  net::awaitable<proto::Result<ChosenPipe>> wait(std::chrono::milliseconds budget,
-                                                 std::chrono::milliseconds upgrade_window);
+  // Waits for the winner; then closes every other attempt, except that when the relay won,
+  // direct attempts go on for the upgrade window.
+  net::awaitable<proto::Result<ChosenPipe>> wait();
+  // What this side tried, for the peer's report.
+  const std::vector<proto::Tried>& tried() const { return race_.tried(); }
   // A direct pipe that authenticated after the relay won (the receiver has selected it), once.
   std::optional<ChosenPipe> take_upgrade();
   // Ends the race and every attempt still running.
@@ -76,43 +77,49 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
 
  private:
   net::awaitable<void> accept_loop(std::shared_ptr<PipeRace> self, std::size_t index);
-  net::awaitable<void> connect_direct(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep);
+  void connect_tcp_attempt(const proto::TcpAttempt& attempt);
+  net::awaitable<void> connect_direct(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep,
+                                      proto::AttemptId id);
   // Dials from our listening port, so that two NATed peers dialling each other's public
   // address at once meet in a TCP simultaneous open.
-  net::awaitable<void> connect_simultaneous(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep);
+  net::awaitable<void> connect_simultaneous(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep,
+                                            proto::AttemptId id);
   net::awaitable<void> connect_udp(std::shared_ptr<PipeRace> self, std::shared_ptr<UdpPaths> udp,
-                                   proto::Candidates theirs, std::chrono::milliseconds budget);
-  net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::ServerUrl server,
-                                     std::chrono::milliseconds delay);
-  // Hello exchange, then (receiver) claim the win or (sender) wait for select.
-  // counted: the attempt is one of pending_ (we dialled it), not an accepted connection.
-  net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, std::string path,
-                                    std::string peer, bool counted, std::string transport = "tcp");
-  void attempt_failed(std::string what);
+                                   proto::PunchPlan plan, std::chrono::milliseconds budget,
+                                   proto::AttemptId id);
+  net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::AttemptId id);
+  // Hello exchange, then what the race says: select (receiver), wait for select (sender), close.
+  net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, proto::AttemptId id,
+                                    std::string peer, proto::PipeTransport transport);
+  // Reports a failed attempt and wakes the waiter.
+  void failed(proto::AttemptId id, std::string what, std::string why);
+  // Time passed or something happened: starts the relay when due, applies the deadlines.
+  void step();
+  // The upgrade window after the relay won: steps until a direct pipe took over or time is up.
+  net::awaitable<void> drive_upgrade(std::shared_ptr<PipeRace> self);
   void finish();
-  bool over() const {
-    return (winner_.pipe != nullptr && !upgrading_) || failure_.has_value() || finished_;
-  }
-  // Keeps pipe as the race's result: the winner, or (after a relay won) the direct upgrade.
-  void claim(const std::shared_ptr<net::RecordPipe>& pipe, std::string path, std::string peer,
-             std::string transport);
+  bool over() const { return race_.phase() == proto::Race::Phase::over; }
+
+  struct Live {
+    std::shared_ptr<net::RecordPipe> pipe;
+    std::string peer;
+    proto::PipeTransport transport = proto::PipeTransport::tcp;
+  };
 
   net::asio::any_io_executor ex_;
   SessionSecrets secrets_;
+  proto::Race race_;
   std::vector<net::tcp::acceptor> acceptors_;
   std::uint16_t listen_port_ = 0;
-  std::vector<std::shared_ptr<net::RecordPipe>> live_;
+  std::map<proto::AttemptId, Live> live_;  // pipes open and not yet the winner
+  std::optional<ChosenPipe> winner_;
+  std::optional<ChosenPipe> upgrade_;
   net::asio::steady_timer wake_;
-  ChosenPipe winner_;
-  std::optional<proto::Error> failure_;
-  std::vector<std::string> tried_;
+  proto::ServerUrl server_;
   std::shared_ptr<UdpPaths> udp_;
   std::shared_ptr<net::PortMapper> mapper_;
   std::function<void()> on_finish_;
-  int pending_ = 0;
   bool finished_ = false;
-  bool upgrading_ = false;
-  std::optional<ChosenPipe> upgrade_;
 };
 
 }  // namespace ferry::session

@@ -254,8 +254,9 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
+  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp);
   auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
-                       proto::Side::receiver, options.force_relay || options.no_udp, connect_time);
+                       proto::Side::receiver, policy, connect_time);
   RaceStopper udp_stopper{nullptr, udp};
   bool waited = false;
   std::function<void()> on_waiting = [&observer, &waited, limit = options.wait] {
@@ -269,7 +270,7 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
     // Minutes may have passed: a NAT may have dropped the UDP mappings learnt before; learn anew.
     udp->stop();
     udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
-                    proto::Side::receiver, options.force_relay || options.no_udp, connect_time);
+                    proto::Side::receiver, policy, connect_time);
     udp_stopper.udp = udp;
   }
   observer.on_event(event::PeerJoined{});
@@ -278,8 +279,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
   const proto::CandidateScope scope{paired->peer_observed, paired->observed};
-  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay,
-                                   options.no_tcp, scope, udp);
+  auto chosen =
+      co_await open_pipe(mailbox, *secrets, options.server, policy, scope, udp, connect_time);
   if (!chosen) {
     rendezvous->close();
     co_return std::unexpected(chosen.error());

@@ -252,6 +252,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   auto rendezvous_result =
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
+  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp);
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
 
@@ -278,16 +279,15 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   observer.on_event(event::PeerJoined{});
   // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and
   // while the PAKE runs.
-  auto udp = start_udp(ex, options.server, *rendezvous, proto::Side::sender,
-                       options.force_relay || options.no_udp, connect_time);
+  auto udp = start_udp(ex, options.server, *rendezvous, proto::Side::sender, policy, connect_time);
   const RaceStopper udp_stopper{nullptr, udp};
   auto secrets = co_await handshake_as_sender(*rendezvous, *paired, words, link);
   if (!secrets) co_return std::unexpected(secrets.error());
 
   auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
   const proto::CandidateScope scope{paired->peer_observed, paired->observed};
-  auto chosen = co_await open_pipe(mailbox, *secrets, options.server, options.force_relay,
-                                   options.no_tcp, scope, udp);
+  auto chosen =
+      co_await open_pipe(mailbox, *secrets, options.server, policy, scope, udp, connect_time);
   if (!chosen) {
     rendezvous->close();
     co_return std::unexpected(chosen.error());

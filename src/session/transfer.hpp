@@ -65,10 +65,7 @@ net::awaitable<proto::Result<void>> receive_over(std::shared_ptr<net::RecordPipe
 struct Budgets {
   static constexpr std::chrono::milliseconds kServerConnect{5000};
   static constexpr std::chrono::milliseconds kCandidates{10000};
-  static constexpr std::chrono::milliseconds kReceiverRace{10000};
-  static constexpr std::chrono::milliseconds kSenderRace{14000};
-  static constexpr std::chrono::milliseconds kRelayHeadStart{300};
-  static constexpr std::chrono::milliseconds kRelayHeadStartPunching{600};
+  // The race's budgets and the relay's head start are the path plan's (proto/path_plan.hpp).
   // The mailbox lost (server gone): how long a pipe already being selected may still win.
   static constexpr std::chrono::milliseconds kMailboxLossGrace{2000};
   // Asking the router to map ports (UPnP-IGD, NAT-PMP): the answer comes in a second note.

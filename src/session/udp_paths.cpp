@@ -14,25 +14,26 @@ using namespace std::chrono_literals;
 using proto::Errc;
 
 namespace {
-constexpr auto kPingInterval = 100ms;
-constexpr auto kTick = 10ms;
 constexpr auto kQuicHandshake = 5s;
-constexpr std::size_t kBirthdaySockets = 256;
-// Random-port probes per tick toward an endpoint-dependent NAT: 4,000 a second of 26 bytes (about
-// 2.5 Mbit/s with headers), for at most 5 s; a path usually opens within a few hundred.
-constexpr int kBirthdayProbesPerTick = 40;
-constexpr int kBirthdayMaxProbes = 20000;
 
-std::optional<udp::endpoint> parse_endpoint(const proto::Candidate& c) {
-  error_code ec;
-  const auto a = asio::ip::make_address(c.address, ec);
-  if (ec) return std::nullopt;
-  return udp::endpoint(a, c.port);
+proto::IpPort ip_port(const udp::endpoint& ep) {
+  const auto a = unmapped(ep.address());
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    return {proto::Bytes(b.begin(), b.end()), ep.port()};
+  }
+  const auto b = a.to_v6().to_bytes();
+  return {proto::Bytes(b.begin(), b.end()), ep.port()};
+}
+
+bool is_v6(const proto::Candidate& c) {
+  return c.address.find(':') != std::string::npos;
 }
 }  // namespace
 
 struct UdpPaths::Socket {
   std::shared_ptr<UdpMux> mux;
+  std::size_t index = 0;                  // in sockets_: the punch schedule's socket number
   std::set<udp::endpoint> authenticated;  // sent us a valid probe: QUIC may come from them
 };
 
@@ -96,6 +97,7 @@ std::shared_ptr<UdpPaths::Socket> UdpPaths::add_socket(const udp::endpoint& bind
     if (self && sock) self->on_quic(sock, d, from);
   };
   mux->start();
+  s->index = sockets_.size();
   sockets_.push_back(s);
   return s;
 }
@@ -113,7 +115,7 @@ awaitable<void> UdpPaths::gather(proto::ServerUrl server, std::vector<std::uint1
   std::vector<std::string> hosts;
   for (const auto& addr : local_addresses()) {
     if (addr.is_v6() && !main_->mux->v6()) continue;
-    out.list.push_back({"udp", addr.to_string(), port, "host"});
+    out.list.push_back({proto::Transport::udp, addr.to_string(), port, proto::CandidateKind::host});
     hosts.push_back(addr.to_string());
   }
   if (sender_) {
@@ -157,12 +159,12 @@ awaitable<void> UdpPaths::gather(proto::ServerUrl server, std::vector<std::uint1
   out.udp_mapping = mapping_;
   const std::string public_ip = unmapped(first.address()).to_string();
   if (std::find(hosts.begin(), hosts.end(), public_ip) == hosts.end() || first.port() != port) {
-    out.list.push_back({"udp", public_ip, first.port(), "srflx"});
+    out.list.push_back(
+        {proto::Transport::udp, public_ip, first.port(), proto::CandidateKind::srflx});
   }
 }
 
 void UdpPaths::send_ping(Socket& s, const udp::endpoint& to) {
-  if (!pinging_since_) pinging_since_ = std::chrono::steady_clock::now();
   const auto ping =
       proto::encode_probe({proto::ProbeKind::ping, secrets_.side, nonce_}, secrets_.keys.punch);
   s.mux->send(ping, to);
@@ -174,6 +176,7 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
   if (!probe) return false;
   if (probe->from == secrets_.side || stopped_) return true;  // our own, reflected
   s->authenticated.insert(from);
+  if (schedule_) schedule_->on_peer_probe(s->index, ip_port(from));
   if (probe->kind == proto::ProbeKind::ping) {
     // Answer on the path it came by: its source is the peer as our NAT... and its NAT see it.
     const auto pong = proto::encode_probe({proto::ProbeKind::pong, secrets_.side, probe->nonce},
@@ -183,9 +186,7 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
     return true;
   }
   if (probe->nonce != nonce_) return true;  // a pong to someone else's ping
-  if (first_rtt_.count() == 0 && pinging_since_) {
-    first_rtt_ = std::chrono::steady_clock::now() - *pinging_since_;
-  }
+  if (schedule_) schedule_->on_pong(std::chrono::steady_clock::now(), s->index, ip_port(from));
   // Our ping came back answered: this path works both ways. The receiver opens QUIC on it.
   if (!sender_ && !quic_) start_quic(s, from);
   return true;
@@ -193,7 +194,7 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
 
 void UdpPaths::start_quic(const std::shared_ptr<Socket>& s, const udp::endpoint& to) {
   std::string error;
-  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, first_rtt_, error), error);
+  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, first_rtt(), error), error);
 }
 
 void UdpPaths::use_quic(const std::shared_ptr<Socket>& s, std::shared_ptr<QuicConnection> quic,
@@ -219,98 +220,76 @@ void UdpPaths::on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d,
     return;
   }
   std::string error;
-  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, first_rtt_, error), error);
+  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, first_rtt(), error), error);
 }
 
 awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secrets,
-                                                    const proto::Candidates& theirs,
+                                                    proto::PunchPlan plan,
                                                     std::chrono::milliseconds budget) {
   auto keep = shared_from_this();
   secrets_ = secrets;
-  const auto deadline = std::chrono::steady_clock::now() + budget;
   if (!main_) co_return proto::fail(Errc::no_path, "direct UDP: no socket of ours");
   if (sender_ && !identity_) co_return proto::fail(Errc::no_path, "direct UDP: no QUIC identity");
-  if (!sender_) {
-    if (theirs.quic_fingerprint.size() != 32) {
-      co_return proto::fail(Errc::no_path, "direct UDP: the sender offered no QUIC");
-    }
-    pinned_ = theirs.quic_fingerprint;
+  if (!sender_) pinned_ = plan.quic_fingerprint;
+  // An IPv4-only socket cannot reach the peer's IPv6 candidates.
+  if (!main_->mux->v6()) {
+    std::erase_if(plan.targets, is_v6);
+    if (plan.their_public && is_v6(*plan.their_public)) plan.their_public.reset();
   }
-  std::optional<udp::endpoint> their_public;
-  add_targets(theirs);
-  for (const auto& c : theirs.list) {
-    if (c.transport == "udp" && c.kind == "srflx") their_public = parse_endpoint(c);
-  }
-  const auto& targets = targets_;
-  if (targets.empty())
+  schedule_.emplace(plan, std::chrono::steady_clock::now(), budget);
+  add_targets(later_targets_);
+  if (schedule_->target_count() == 0) {
     co_return proto::fail(Errc::no_path, "direct UDP: the peer offered no UDP address");
-
-  // The birthday method when exactly one side's NAT maps each destination to a new port.
-  const bool we_are_hard = mapping_ == proto::UdpMapping::dependent &&
-                           theirs.udp_mapping != proto::UdpMapping::dependent;
-  const bool they_are_hard = theirs.udp_mapping == proto::UdpMapping::dependent &&
-                             mapping_ != proto::UdpMapping::dependent && their_public.has_value();
-  if (we_are_hard && their_public) {
-    for (std::size_t i = 0; i < kBirthdaySockets; ++i) {
-      auto s = add_socket(udp::endpoint(their_public->address().is_v4()
-                                            ? asio::ip::address(asio::ip::address_v4::any())
-                                            : asio::ip::address(asio::ip::address_v6::any()),
-                                        0));
-      if (!s) break;  // out of descriptors: probe with what we have
-      send_ping(*s, *their_public);
-    }
   }
-  int birthday_probes = 0;
-  auto next_ping = std::chrono::steady_clock::now();
-  while (!quic_ && quic_failure_.empty() && std::chrono::steady_clock::now() < deadline) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_ping) {
-      for (const auto& t : targets) send_ping(*main_, t);
-      for (auto& s : sockets_) {
-        for (const auto& a : s->authenticated) send_ping(*s, a);
-      }
-      next_ping = now + kPingInterval;
+  // Our NAT maps each destination anew: fresh sockets toward the peer's public address.
+  if (const auto wanted = schedule_->sockets_wanted(); wanted > 0) {
+    const bool v4 = !is_v6(*plan.their_public);
+    std::size_t opened = 0;
+    for (; opened < wanted; ++opened) {
+      const auto any = v4 ? asio::ip::address(asio::ip::address_v4::any())
+                          : asio::ip::address(asio::ip::address_v6::any());
+      if (!add_socket(udp::endpoint(any, 0))) break;  // out of descriptors: use what we have
     }
-    if (they_are_hard && birthday_probes < kBirthdayMaxProbes) {
-      for (int i = 0; i < kBirthdayProbesPerTick; ++i, ++birthday_probes) {
-        const auto port = static_cast<std::uint16_t>(1024 + randombytes_uniform(65536 - 1024));
-        send_ping(*main_, udp::endpoint(their_public->address(), port));
-      }
+    schedule_->sockets_opened(opened);
+  }
+  const auto rng = [](std::uint32_t n) { return randombytes_uniform(n); };
+  while (!quic_ && quic_failure_.empty() &&
+         !schedule_->exhausted(std::chrono::steady_clock::now())) {
+    for (const auto& p : schedule_->due(std::chrono::steady_clock::now(), rng)) {
+      if (p.socket < sockets_.size())
+        send_ping(*sockets_[p.socket], udp::endpoint(address_of(p.to), p.to.port));
     }
-    wake_.expires_after(kTick);
+    wake_.expires_at(schedule_->next_wakeup());
     error_code ec;
     co_await wake_.async_wait(redirect(ec));
   }
+  schedule_->stop();
+  const auto targets = schedule_->target_count();
   const std::string tried =
-      "direct UDP to " + std::to_string(targets.size()) + " address" +
-      (targets.size() == 1 ? "" : "es") +
-      (we_are_hard     ? " (from 257 sockets: our NAT maps each destination anew)"
-       : they_are_hard ? " (and " + std::to_string(birthday_probes) +
-                             " probes to random ports: their NAT maps each destination anew)"
-                       : "");
+      "direct UDP to " + std::to_string(targets) + " address" + (targets == 1 ? "" : "es") +
+      (plan.birthday == proto::Birthday::open_sockets
+           ? " (from " + std::to_string(sockets_.size()) +
+                 " sockets: our NAT maps each destination anew)"
+       : plan.birthday == proto::Birthday::probe_ports
+           ? " (and " + std::to_string(schedule_->random_probes()) +
+                 " probes to random ports: their NAT maps each destination anew)"
+           : "");
   if (!quic_) {
     stop();
-    const bool both_hard = mapping_ == proto::UdpMapping::dependent &&
-                           theirs.udp_mapping == proto::UdpMapping::dependent;
-    co_return proto::fail(Errc::no_path,
-                          tried + ": " +
-                              (!quic_failure_.empty() ? quic_failure_
-                               : both_hard ? "no probe answered (both NATs map each destination "
-                                             "to a new port: no direct UDP path exists)"
-                                           : "no probe answered"));
+    co_return proto::fail(
+        Errc::no_path, tried + ": " +
+                           (!quic_failure_.empty() ? quic_failure_
+                            : plan.both_hard ? "no probe answered (both NATs map each destination "
+                                               "to a new port: no direct UDP path exists)"
+                                             : "no probe answered"));
   }
   // Close the sockets that lost, keep answering on the winner.
   for (auto& s : sockets_) {
     if (s != quic_socket_) s->mux->close();
   }
   sockets_ = {quic_socket_};
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::max(deadline - std::chrono::steady_clock::now(),
-               std::chrono::steady_clock::duration(kQuicHandshake)));
   auto quic = quic_;
-  if (auto ec =
-          co_await quic->established(std::min(left, std::chrono::milliseconds(kQuicHandshake)));
-      ec) {
+  if (auto ec = co_await quic->established(kQuicHandshake); ec) {
     const std::string why = quic->failure();
     stop();
     co_return proto::fail(Errc::no_path, tried + ": QUIC to " + endpoint_text(quic->remote()) +
@@ -319,14 +298,20 @@ awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secret
   co_return UdpPipe{quic->stream(), endpoint_text(quic->remote())};
 }
 
-void UdpPaths::add_targets(const proto::Candidates& more) {
+void UdpPaths::add_targets(const std::vector<proto::Candidate>& more) {
   if (!main_) return;
-  for (const auto& c : more.list) {
-    if (c.transport != "udp") continue;
-    auto ep = parse_endpoint(c);
-    if (!ep || (ep->address().is_v6() && !main_->mux->v6())) continue;
-    if (std::find(targets_.begin(), targets_.end(), *ep) == targets_.end()) targets_.push_back(*ep);
+  for (const auto& c : more) {
+    if (c.transport != proto::Transport::udp || (is_v6(c) && !main_->mux->v6())) continue;
+    if (!schedule_) {
+      later_targets_.push_back(c);
+    } else if (auto t = proto::ip_port_of(c)) {
+      schedule_->add_target(*t);
+    }
   }
+}
+
+std::chrono::nanoseconds UdpPaths::first_rtt() const {
+  return schedule_ ? schedule_->first_rtt() : std::chrono::nanoseconds(0);
 }
 
 std::uint16_t UdpPaths::local_port() const {

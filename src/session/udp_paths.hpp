@@ -1,11 +1,9 @@
 // Direct paths over UDP: hole punching, then QUIC on the punched socket. gather() opens our socket
 // and asks the server's STUN (on two ports) for its public address, which also shows whether our
-// NAT maps each destination to a new port. connect() sends authenticated probes to every UDP
-// candidate of the peer at once and learns the peer's real address from its first probe
-// (peer-reflexive); when exactly one NAT maps each destination anew, the birthday method: that
-// side opens 256 more sockets toward the other's public address, and the other probes random
-// ports of its public IP at a bounded rate. The first socket whose probe is answered carries
-// QUIC; the receiver is the QUIC client and pins the sender's certificate.
+// NAT maps each destination to a new port. connect() carries out a proto::PunchSchedule (what to
+// send when, the birthday method included) with authenticated probes, learns the peer's real
+// address from its first probe (peer-reflexive), and opens QUIC on the first socket whose probe is
+// answered; the receiver is the QUIC client and pins the sender's certificate.
 #pragma once
 
 #include <chrono>
@@ -18,6 +16,7 @@
 #include "net/quic.hpp"
 #include "proto/peer_message.hpp"
 #include "proto/punch.hpp"
+#include "proto/punch_schedule.hpp"
 #include "proto/server_url.hpp"
 #include "session/handshake.hpp"
 
@@ -43,10 +42,10 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   net::awaitable<void> add_candidates(proto::Candidates& out);
   // Punches toward the peer's UDP candidates and opens QUIC on the first path that answers.
   net::awaitable<proto::Result<UdpPipe>> connect(const SessionSecrets& secrets,
-                                                 const proto::Candidates& theirs,
+                                                 proto::PunchPlan plan,
                                                  std::chrono::milliseconds budget);
   // More of the peer's UDP candidates (a port its router mapped later), while connect() runs.
-  void add_targets(const proto::Candidates& more);
+  void add_targets(const std::vector<proto::Candidate>& more);
   std::uint16_t local_port() const;
   // Ends every probe and socket that did not win.
   void stop();
@@ -59,6 +58,7 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
                 const net::udp::endpoint& from);
   void on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d, const net::udp::endpoint& from);
   void send_ping(Socket& s, const net::udp::endpoint& to);
+  std::chrono::nanoseconds first_rtt() const;
   void start_quic(const std::shared_ptr<Socket>& s, const net::udp::endpoint& to);
   void use_quic(const std::shared_ptr<Socket>& s, std::shared_ptr<net::QuicConnection> quic,
                 const std::string& error);
@@ -73,14 +73,12 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   bool gathering_ = false;
   net::asio::steady_timer gathered_wake_;
   proto::ProbeNonce nonce_{};
-  // When we first pinged, and the first answer's delay since: an upper bound of the path's
-  // round trip, QUIC's first estimate (its default, 333 ms, makes a lost handshake packet cost ~1
-  // s).
-  std::optional<std::chrono::steady_clock::time_point> pinging_since_;
-  std::chrono::nanoseconds first_rtt_{0};
+  // What to probe when; its first answer's delay is an upper bound of the path's round trip,
+  // QUIC's first estimate (its default, 333 ms, makes a lost handshake packet cost ~1 s).
+  std::optional<proto::PunchSchedule> schedule_;
+  std::vector<proto::Candidate> later_targets_;  // arrived before connect() began
   std::shared_ptr<Socket> main_;
-  std::vector<std::shared_ptr<Socket>> sockets_;  // main_ and the birthday sockets
-  std::vector<net::udp::endpoint> targets_;       // the peer's UDP candidates we probe
+  std::vector<std::shared_ptr<Socket>> sockets_;  // main_ (index 0) and the birthday sockets
   std::shared_ptr<net::QuicIdentity> identity_;   // the sender's (QUIC server's)
   proto::Bytes pinned_;                           // the receiver pins the sender's fingerprint
   proto::UdpMapping mapping_ = proto::UdpMapping::unknown;

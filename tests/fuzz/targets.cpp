@@ -109,7 +109,8 @@ int peer(const std::uint8_t* d, std::size_t n) {
 }
 Seeds peer_seeds() {
   return {
-      bytes(encode_note(Candidates{{{"tcp", "192.0.2.1", 9}, {"udp", "192.0.2.1", 9, "srflx"}},
+      bytes(encode_note(Candidates{{{Transport::tcp, "192.0.2.1", 9},
+                                    {Transport::udp, "192.0.2.1", 9, CandidateKind::srflx}},
                                    true,
                                    UdpMapping::independent,
                                    Bytes(32, 1)})),

@@ -6,7 +6,7 @@ namespace ferry::proto {
 namespace {
 
 Candidate tcp(const std::string& a) {
-  return {"tcp", a, 4000, "host"};
+  return {Transport::tcp, a, 4000, CandidateKind::host};
 }
 
 TEST(CandidateScope, APublicAddressMustBeWhereTheServerSawThePeer) {

@@ -23,22 +23,35 @@ TEST(PeerMessage, PakeRoundTrip) {
 }
 
 TEST(PeerMessage, NotesRoundTripAndValidate) {
-  Candidates c{{{"tcp", "192.0.2.1", 4000, "host"},
-                {"tcp", "2001:db8::1", 5, "srflx"},
-                {"tcp", "192.0.2.9", 7, "future-kind"},
-                {"udp", "192.0.2.1", 4001, "srflx"},
-                {"tcp", "198.51.100.7", 4002, "mapped"},
-                {"sctp", "192.0.2.1", 4002, "host"}},
+  Candidates c{{{Transport::tcp, "192.0.2.1", 4000, CandidateKind::host},
+                {Transport::tcp, "2001:db8::1", 5, CandidateKind::srflx},
+                {Transport::udp, "192.0.2.1", 4001, CandidateKind::srflx},
+                {Transport::tcp, "198.51.100.7", 4002, CandidateKind::mapped}},
                true,
                UdpMapping::dependent,
                Bytes(32, 0x5A)};
-  auto d = decode_note(encode_note(c));
+  const auto encoded = encode_note(c);
+  EXPECT_NE(encoded.find(R"("transport":"udp")"), std::string::npos);  // names at the edge
+  EXPECT_NE(encoded.find(R"("kind":"srflx")"), std::string::npos);
+  auto d = decode_note(encoded);
   ASSERT_TRUE(d);
   const auto& dc = std::get<Candidates>(*d);
-  ASSERT_EQ(dc.list.size(), 4u);  // unknown kinds and transports are skipped
-  EXPECT_EQ(dc.list[1].kind, "srflx");
-  EXPECT_EQ(dc.list[2].transport, "udp");
-  EXPECT_EQ(dc.list[3].kind, "mapped");
+  ASSERT_EQ(dc.list.size(), 4u);
+  EXPECT_EQ(dc.list[1].kind, CandidateKind::srflx);
+  EXPECT_EQ(dc.list[2].transport, Transport::udp);
+  EXPECT_EQ(dc.list[3].kind, CandidateKind::mapped);
+  EXPECT_EQ(candidate_text(dc.list[1]), "tcp [2001:db8::1]:5");
+  // A newer peer's kinds and transports are skipped, not refused; no kind means "host".
+  auto newer =
+      decode_note(R"({"type":"candidates","candidates":[)"
+                  R"({"transport":"tcp","address":"192.0.2.9","port":7,"kind":"future-kind"},)"
+                  R"({"transport":"sctp","address":"192.0.2.1","port":4002,"kind":"host"},)"
+                  R"({"transport":"udp","address":"192.0.2.1","port":4003}]})");
+  ASSERT_TRUE(newer);
+  const auto& nc = std::get<Candidates>(*newer);
+  ASSERT_EQ(nc.list.size(), 1u);
+  EXPECT_EQ(nc.list[0].port, 4003);
+  EXPECT_EQ(nc.list[0].kind, CandidateKind::host);
   EXPECT_TRUE(dc.relay);
   EXPECT_EQ(dc.udp_mapping, UdpMapping::dependent);
   EXPECT_EQ(dc.quic_fingerprint, Bytes(32, 0x5A));

@@ -1,0 +1,186 @@
+#include "proto/race.hpp"
+
+#include <algorithm>
+
+namespace ferry::proto {
+
+std::string_view path_kind_name(PathKind k) {
+  return k == PathKind::direct ? "direct" : "relay";
+}
+
+std::string_view pipe_transport_name(PipeTransport t) {
+  return t == PipeTransport::tcp ? "tcp" : "quic";
+}
+
+std::string format_tried(std::string_view heading, const std::vector<Tried>& tried) {
+  std::string out(heading);
+  for (const auto& t : tried) out += "\n  - " + t.what + (t.why.empty() ? "" : ": " + t.why);
+  return out;
+}
+
+Race::Race(Side side, std::chrono::milliseconds upgrade_window)
+    : side_(side), upgrade_window_(upgrade_window) {}
+
+void Race::set_budget(Clock::time_point now, std::chrono::milliseconds budget) {
+  deadline_ = now + budget;
+  budget_ = budget;
+}
+
+void Race::plan_relay(Clock::time_point at) {
+  relay_at_ = at;
+}
+
+AttemptId Race::begin(PathKind path, bool dialled) {
+  const AttemptId id = next_id_++;
+  attempts_.emplace(id, Attempt{path, dialled});
+  return id;
+}
+
+void Race::connected(AttemptId id) {
+  auto& a = attempts_.at(id);
+  if (a.state == State::running) a.state = State::connected;
+}
+
+int Race::pending(PathKind path) const {
+  return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(), [&](const auto& kv) {
+    return kv.second.dialled && kv.second.path == path && kv.second.state != State::done;
+  }));
+}
+
+int Race::pending() const {
+  const bool relay_planned = relay_at_.has_value() && !relay_started_;
+  return pending(PathKind::direct) + pending(PathKind::relay) + (relay_planned ? 1 : 0);
+}
+
+Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
+  const auto& a = attempts_.at(id);
+  if (phase_ == Phase::over || (phase_ == Phase::racing && winner_)) {
+    failed(id, {what, "another path won"});
+    return Verdict::close;
+  }
+  if (phase_ == Phase::upgrading && a.path != PathKind::direct) {
+    failed(id, {what, "not better than the relay"});
+    return Verdict::close;
+  }
+  if (side_ == Side::sender) return Verdict::wait;
+  // Claim the win before saying "select": a second pipe must never send one too, or the sender
+  // could take a pipe about to be closed.
+  claim(id);
+  return Verdict::select;
+}
+
+Race::Verdict Race::selected(AttemptId id, const std::string& what) {
+  const auto& a = attempts_.at(id);
+  const bool open = (phase_ == Phase::racing && !winner_) ||
+                    (phase_ == Phase::upgrading && a.path == PathKind::direct);
+  if (!open) {
+    failed(id, {what, "not selected"});
+    return Verdict::close;
+  }
+  claim(id);
+  return Verdict::take;
+}
+
+void Race::claim(AttemptId id) {
+  attempts_.at(id).state = State::done;
+  if (phase_ == Phase::upgrading) {
+    upgrade_ = id;  // after the relay: the transfer moves here, and nothing else is needed
+    end(Phase::over);
+    return;
+  }
+  winner_ = id;
+}
+
+void Race::select_failed(AttemptId id, Tried line) {
+  if (upgrade_ == id) {
+    upgrade_.reset();
+    return;
+  }
+  if (winner_ != id) return;
+  winner_.reset();
+  failure_ = Error{Errc::no_path, line.what + ": " + line.why};
+  end(Phase::over);
+}
+
+void Race::failed(AttemptId id, Tried line) {
+  attempts_.at(id).state = State::done;
+  tried_.push_back(std::move(line));
+}
+
+void Race::peer_failed(Error error) {
+  // After a pipe won, the mailbox closing (or the peer leaving it) ends nothing: upgrades go on.
+  if (phase_ != Phase::racing || winner_) return;
+  failure_ = std::move(error);
+  end(Phase::over);
+}
+
+void Race::stop() {
+  end(Phase::over);
+}
+
+void Race::end(Phase phase) {
+  phase_ = phase;
+  upgrade_until_.reset();
+}
+
+bool Race::direct_authenticating() const {
+  return std::any_of(attempts_.begin(), attempts_.end(), [](const auto& kv) {
+    return kv.second.path == PathKind::direct && kv.second.state == State::connected;
+  });
+}
+
+bool Race::start_relay_due(Clock::time_point now) {
+  if (!relay_at_ || relay_started_ || phase_ != Phase::racing || winner_ || now < *relay_at_) {
+    return false;
+  }
+  if (direct_authenticating() && now < *relay_at_ + kRelayHoldMax) return false;
+  relay_started_ = true;
+  return true;
+}
+
+Race::Phase Race::advance(Clock::time_point now) {
+  if (phase_ == Phase::racing) {
+    if (winner_) {
+      const bool relay_won = attempts_.at(*winner_).path == PathKind::relay;
+      if (relay_won && pending(PathKind::direct) > 0 && upgrade_window_.count() > 0) {
+        // Direct attempts still running may yet open: the transfer starts on the relay and moves.
+        phase_ = Phase::upgrading;
+        upgrade_until_ = now + upgrade_window_;
+      } else {
+        end(Phase::over);
+      }
+    } else if (now >= deadline_ || (pending() == 0 && !listening_)) {
+      end(Phase::over);
+    }
+  }
+  if (phase_ == Phase::upgrading && upgrade_until_ && now >= *upgrade_until_) end(Phase::over);
+  return phase_;
+}
+
+Race::Clock::time_point Race::next_wakeup() const {
+  if (phase_ == Phase::over) return Clock::time_point::max();
+  if (phase_ == Phase::upgrading) return upgrade_until_.value_or(Clock::time_point::max());
+  auto t = deadline_;
+  if (relay_at_ && !relay_started_ && !winner_) {
+    t = std::min(t, direct_authenticating() ? *relay_at_ + kRelayHoldMax : *relay_at_);
+  }
+  return t;
+}
+
+Error Race::failure() const {
+  if (failure_) {
+    Error e = *failure_;
+    // The peer's list first (in its message), then ours.
+    if (e.code == Errc::no_path && !tried_.empty())
+      e.detail += "\n" + format_tried("This side tried:", tried_);
+    return e;
+  }
+  std::string detail =
+      format_tried("no connection to the other side could be opened. Tried:", tried_);
+  if (pending() > 0) {
+    detail += "\n  - (still trying after " + std::to_string(budget_.count() / 1000) + " s)";
+  }
+  return Error{Errc::no_path, detail};
+}
+
+}  // namespace ferry::proto

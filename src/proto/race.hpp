@@ -1,0 +1,134 @@
+// The race between paths to the peer, as a state machine without sockets or clocks: events in
+// (an attempt began, connected, authenticated, was selected, failed; the peer gave up; time
+// passed), decisions out (select this pipe or close it, start the relay now, the winner, give up
+// with the list of what was tried). session/pipe_race carries out the I/O and reports back.
+//
+// The receiver chooses: the first pipe to authenticate wins and the receiver says "select" on it;
+// the sender takes the pipe that carries "select". The relay starts when the plan says (a head
+// start for direct paths), but not while a direct connection is authenticating: that path exists,
+// and a relay started now could only win by a few milliseconds and cost relay bytes. When the
+// relay wins while direct attempts still run, the race goes on ("upgrading") for a direct pipe to
+// move the transfer to, for at most the upgrade window.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/error.hpp"
+#include "proto/key_schedule.hpp"
+
+namespace ferry::proto {
+
+enum class PathKind : std::uint8_t { direct, relay };
+enum class PipeTransport : std::uint8_t { tcp, quic };
+std::string_view path_kind_name(PathKind k);            // "direct", "relay"
+std::string_view pipe_transport_name(PipeTransport t);  // "tcp", "quic"
+
+// One line of the attempt report: what was tried (or not), and what came of it.
+struct Tried {
+  std::string what;
+  std::string why;  // empty: `what` says it all
+};
+// "heading\n  - what: why\n  - …", the one format for people.
+std::string format_tried(std::string_view heading, const std::vector<Tried>& tried);
+
+using AttemptId = std::uint32_t;
+
+class Race {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class Phase : std::uint8_t { racing, upgrading, over };
+  enum class Verdict : std::uint8_t {
+    select,  // receiver: say "select" on this pipe, then report select_sent / select_failed
+    wait,    // sender: wait for the peer's "select" on it, then report selected()
+    take,    // sender: this pipe is the winner (or the upgrade)
+    close,   // close it: it lost (the reason is in the report)
+  };
+
+  static constexpr std::chrono::milliseconds kRelayHoldMax{1500};
+
+  Race(Side side, std::chrono::milliseconds upgrade_window);
+
+  // The race's budget, from now (until then it has no deadline: connections may already arrive).
+  void set_budget(Clock::time_point now, std::chrono::milliseconds budget);
+
+  // When the relay may start (from the plan); never called: no relay.
+  void plan_relay(Clock::time_point at);
+  // Whether connections may still arrive on our listening sockets.
+  void set_listening(bool listening) { listening_ = listening; }
+
+  // An attempt of ours (dialled) or a connection that arrived (accepted).
+  AttemptId begin(PathKind path, bool dialled);
+  // Its transport is up; the hellos are being exchanged.
+  void connected(AttemptId id);
+  // Its peer's hello verified. What to do with the pipe:
+  // A losing pipe is reported as `what`: <why the race closed it>.
+  Verdict authenticated(AttemptId id, const std::string& what);
+  // Sender: the peer said "select" on it.
+  Verdict selected(AttemptId id, const std::string& what);
+  // Receiver: "select" went out on the winner, or could not be sent.
+  void select_failed(AttemptId id, Tried line);
+  // It failed or was closed; the line goes into the report.
+  void failed(AttemptId id, Tried line);
+  // A path not tried, and why (for the report).
+  void note(Tried line) { tried_.push_back(std::move(line)); }
+  // The peer gave up, or the mailbox went away: ends the race unless a pipe already won.
+  void peer_failed(Error error);
+  // Ends the race now (the transfer is over, or the caller stops).
+  void stop();
+
+  // Time passed. True when the relay should start now (once).
+  bool start_relay_due(Clock::time_point now);
+  // Applies the deadlines (budget, upgrade window); returns the phase after.
+  Phase advance(Clock::time_point now);
+  Clock::time_point next_wakeup() const;
+
+  Phase phase() const { return phase_; }
+  // Whether wait() may return: a winner, a failure, or nothing left to wait for.
+  bool decided() const { return phase_ != Phase::racing || winner_.has_value(); }
+  std::optional<AttemptId> winner() const { return winner_; }
+  // The direct pipe the transfer moves to after the relay won.
+  std::optional<AttemptId> upgrade() const { return upgrade_; }
+  // The error to report when there is no winner: the peer's, or the attempt list.
+  Error failure() const;
+  const std::vector<Tried>& tried() const { return tried_; }
+  PathKind path_of(AttemptId id) const { return attempts_.at(id).path; }
+  bool relay_started() const { return relay_started_; }
+
+ private:
+  enum class State : std::uint8_t { running, connected, done };
+  struct Attempt {
+    PathKind path;
+    bool dialled;
+    State state = State::running;
+  };
+  // Dialled attempts still running (of one path kind, or all with the planned relay).
+  int pending() const;
+  int pending(PathKind path) const;
+  bool direct_authenticating() const;
+  void claim(AttemptId id);
+  void end(Phase phase);
+
+  Side side_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  std::chrono::milliseconds budget_{0};
+  std::chrono::milliseconds upgrade_window_;
+  std::optional<Clock::time_point> upgrade_until_;
+  std::optional<Clock::time_point> relay_at_;
+  bool relay_started_ = false;
+  bool listening_ = false;
+  std::map<AttemptId, Attempt> attempts_;
+  AttemptId next_id_ = 1;
+  Phase phase_ = Phase::racing;
+  std::optional<AttemptId> winner_;
+  std::optional<AttemptId> upgrade_;
+  std::optional<Error> failure_;
+  std::vector<Tried> tried_;
+};
+
+}  // namespace ferry::proto

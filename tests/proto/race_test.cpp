@@ -1,0 +1,175 @@
+// The race between paths under a fake clock: the relay's head start and its hold while a direct
+// connection authenticates, the move from the relay to a direct pipe, and the give-up report.
+#include "proto/race.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::proto {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = Race::Clock;
+using Verdict = Race::Verdict;
+using Phase = Race::Phase;
+
+const Clock::time_point t0{};
+
+Race receiver_race() {
+  Race r(Side::receiver, 15s);
+  r.set_budget(t0, 10s);
+  return r;
+}
+
+TEST(Race, TheFirstAuthenticatedPipeWinsOnTheReceiverAndTheRelayIsNeverStarted) {
+  auto race = receiver_race();
+  race.plan_relay(t0 + 600ms);
+  const auto tcp = race.begin(PathKind::direct, true);
+  const auto udp = race.begin(PathKind::direct, true);
+  EXPECT_FALSE(race.start_relay_due(t0 + 10ms));
+  EXPECT_EQ(race.next_wakeup(), t0 + 600ms);
+  race.connected(tcp);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A"), Verdict::select);
+  EXPECT_TRUE(race.decided());
+  EXPECT_EQ(race.winner(), tcp);
+  EXPECT_FALSE(race.start_relay_due(t0 + 700ms));
+  EXPECT_EQ(race.advance(t0 + 20ms), Phase::over);  // a direct winner: nothing else is needed
+  race.connected(udp);
+  EXPECT_EQ(race.authenticated(udp, "direct to B"), Verdict::close);
+  EXPECT_FALSE(race.relay_started());
+}
+
+TEST(Race, TheRelayStartsAfterItsHeadStartButWaitsForADirectPipeAuthenticating) {
+  auto race = receiver_race();
+  race.plan_relay(t0 + 600ms);
+  const auto tcp = race.begin(PathKind::direct, true);
+  race.connected(tcp);  // connected at 590 ms: hellos under way on a long link
+  EXPECT_FALSE(race.start_relay_due(t0 + 600ms));
+  EXPECT_EQ(race.next_wakeup(), t0 + 600ms + Race::kRelayHoldMax);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A"), Verdict::select);
+  EXPECT_FALSE(race.start_relay_due(t0 + 800ms));  // never needed
+  EXPECT_FALSE(race.relay_started());
+
+  auto slow = receiver_race();
+  slow.plan_relay(t0 + 600ms);
+  const auto stuck = slow.begin(PathKind::direct, true);
+  slow.connected(stuck);  // a middlebox that passes the SYN and eats the rest
+  EXPECT_FALSE(slow.start_relay_due(t0 + 600ms + Race::kRelayHoldMax - 1ms));
+  EXPECT_TRUE(slow.start_relay_due(t0 + 600ms + Race::kRelayHoldMax));
+  EXPECT_FALSE(slow.start_relay_due(t0 + 3s));  // once
+}
+
+TEST(Race, ARelayWinMovesToADirectPipeThatOpensLater) {
+  auto race = receiver_race();
+  race.plan_relay(t0);
+  const auto punch = race.begin(PathKind::direct, true);
+  ASSERT_TRUE(race.start_relay_due(t0));
+  const auto relay = race.begin(PathKind::relay, true);
+  race.connected(relay);
+  EXPECT_EQ(race.authenticated(relay, "relay at S"), Verdict::select);
+  EXPECT_EQ(race.advance(t0 + 100ms), Phase::upgrading);  // the punch still runs
+  EXPECT_EQ(race.next_wakeup(), t0 + 100ms + 15s);
+  const auto accepted = race.begin(PathKind::relay, false);
+  EXPECT_EQ(race.authenticated(accepted, "relay again"), Verdict::close);  // not better
+  race.connected(punch);
+  EXPECT_EQ(race.authenticated(punch, "direct to B (QUIC over UDP)"), Verdict::select);
+  EXPECT_EQ(race.upgrade(), punch);
+  EXPECT_EQ(race.phase(), Phase::over);
+  EXPECT_EQ(race.winner(), relay);
+}
+
+TEST(Race, TheUpgradeWindowEnds) {
+  auto race = receiver_race();
+  race.plan_relay(t0);
+  (void)race.begin(PathKind::direct, true);
+  ASSERT_TRUE(race.start_relay_due(t0));
+  const auto relay = race.begin(PathKind::relay, true);
+  EXPECT_EQ(race.authenticated(relay, "relay"), Verdict::select);
+  EXPECT_EQ(race.advance(t0), Phase::upgrading);
+  EXPECT_EQ(race.advance(t0 + 15s), Phase::over);
+  EXPECT_FALSE(race.upgrade());
+}
+
+TEST(Race, ARelayWinWithNoDirectAttemptLeftEndsTheRace) {
+  auto race = receiver_race();
+  race.plan_relay(t0);
+  const auto tcp = race.begin(PathKind::direct, true);
+  race.failed(tcp, {"direct TCP to A", "refused"});
+  ASSERT_TRUE(race.start_relay_due(t0));
+  const auto relay = race.begin(PathKind::relay, true);
+  EXPECT_EQ(race.authenticated(relay, "relay"), Verdict::select);
+  EXPECT_EQ(race.advance(t0), Phase::over);
+}
+
+TEST(Race, TheSenderTakesThePipeThatCarriesSelect) {
+  Race race(Side::sender, 15s);
+  race.set_budget(t0, 14s);
+  const auto a = race.begin(PathKind::direct, true);
+  const auto b = race.begin(PathKind::direct, false);
+  EXPECT_EQ(race.authenticated(a, "direct to A"), Verdict::wait);
+  EXPECT_EQ(race.authenticated(b, "direct from B"), Verdict::wait);
+  EXPECT_FALSE(race.decided());
+  EXPECT_EQ(race.selected(b, "direct from B"), Verdict::take);
+  EXPECT_EQ(race.winner(), b);
+  EXPECT_EQ(race.selected(a, "direct to A"), Verdict::close);  // a confused or hostile peer
+}
+
+TEST(Race, ASelectThatCannotBeSentLosesTheRace) {
+  auto race = receiver_race();
+  const auto a = race.begin(PathKind::direct, true);
+  EXPECT_EQ(race.authenticated(a, "direct to A"), Verdict::select);
+  race.select_failed(a, {"direct to A", "connection reset"});
+  EXPECT_EQ(race.phase(), Phase::over);
+  EXPECT_FALSE(race.winner());
+  EXPECT_EQ(race.failure().code, Errc::no_path);
+  EXPECT_EQ(race.failure().detail, "direct to A: connection reset");
+}
+
+TEST(Race, GivingUpReportsEveryAttemptAndNoteOnce) {
+  auto race = receiver_race();
+  race.note({"relay: the server S runs no relay", ""});
+  const auto a = race.begin(PathKind::direct, true);
+  const auto b = race.begin(PathKind::direct, true);
+  race.failed(a, {"direct TCP to 203.0.113.1:4000", "connection refused"});
+  EXPECT_EQ(race.advance(t0 + 1s), Phase::racing);  // b still runs
+  race.failed(b, {"direct UDP to 1 address", "no probe answered"});
+  EXPECT_EQ(race.advance(t0 + 2s), Phase::over);  // nothing left, nobody can dial us
+  EXPECT_EQ(race.failure().detail,
+            "no connection to the other side could be opened. Tried:\n"
+            "  - relay: the server S runs no relay\n"
+            "  - direct TCP to 203.0.113.1:4000: connection refused\n"
+            "  - direct UDP to 1 address: no probe answered");
+}
+
+TEST(Race, ListeningKeepsTheRaceOpenUntilTheBudgetAndSaysSo) {
+  auto race = receiver_race();
+  race.set_listening(true);
+  const auto a = race.begin(PathKind::direct, true);
+  race.connected(a);
+  EXPECT_EQ(race.advance(t0 + 9s), Phase::racing);
+  EXPECT_EQ(race.next_wakeup(), t0 + 10s);
+  EXPECT_EQ(race.advance(t0 + 10s), Phase::over);
+  EXPECT_NE(race.failure().detail.find("(still trying after 10 s)"), std::string::npos);
+}
+
+TEST(Race, ThePeersFailureEndsTheRaceUnlessAPipeWon) {
+  auto race = receiver_race();
+  (void)race.begin(PathKind::direct, true);
+  race.peer_failed({Errc::no_path, "the sender gave up: it could not reach you either."});
+  EXPECT_EQ(race.phase(), Phase::over);
+  EXPECT_EQ(race.failure().detail.rfind("the sender gave up", 0), 0u);
+
+  auto won = receiver_race();
+  const auto a = won.begin(PathKind::direct, true);
+  EXPECT_EQ(won.authenticated(a, "direct"), Verdict::select);
+  won.peer_failed({Errc::server_unreachable, "the server went away"});
+  EXPECT_EQ(won.winner(), a);
+}
+
+TEST(Race, NamesAtTheEdge) {
+  EXPECT_EQ(path_kind_name(PathKind::relay), "relay");
+  EXPECT_EQ(pipe_transport_name(PipeTransport::quic), "quic");
+  EXPECT_EQ(format_tried("Tried:", {{"a", ""}, {"b", "why"}}), "Tried:\n  - a\n  - b: why");
+}
+
+}  // namespace
+}  // namespace ferry::proto
