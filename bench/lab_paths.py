@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Issue 4's figure (a) and its reliability goal, in the network lab (needs root): for each
-SCENARIOS.md row, how long from the receiver's start to the first byte and to a direct path
+docs/scenarios.md row, how long from the receiver's start to the first byte and to a direct path
 (medians), and in how many runs the bytes went directly (packet counters in the internet
 namespace). Goals: first byte <= 1 s everywhere; direct <= 3 s on cone-cone and <= 10 s on
 cone-symmetric; cone-symmetric (and fullcone-symmetric) direct in >= 95 % of 20 runs.

@@ -14,7 +14,7 @@ echo "== unit and loopback tests and the .deb, release build"
 ctest --preset release -LE lab --output-on-failure
 echo "== network lab: router self-checks (must pass)"
 ctest --preset release -L lab-selfcheck --output-on-failure
-echo "== network lab: SCENARIOS.md rows (rows not built yet fail here; see the table)"
+echo "== network lab: docs/scenarios.md rows (rows not built yet fail here; see the table)"
 rm -f build/release/lab-results.jsonl
 ctest --preset release -L lab-scenario --output-on-failure || true
 python3 tests/lab/report.py build/release/lab-results.jsonl tests/lab/expected_pass.txt

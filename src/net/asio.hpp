@@ -1,4 +1,4 @@
-// The one place that pulls in Boost.Asio/Beast for ferry, with the g++ 12 workaround DESIGN.md
+// The one place that pulls in Boost.Asio/Beast for ferry, with the g++ 12 workaround docs/design.md
 // notes (include <utility> before awaitable.hpp) and the short names every net/ and session/ file
 // uses. g++ 12 trap: a class temporary made by ?: inside a co_await expression is destroyed twice
 // (double free). Name such arguments in a local before the co_await.

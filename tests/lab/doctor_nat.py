@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`ferry doctor` classifies each lab router correctly: the router behaviour on side A, the ferry
 server answering STUN on two ports of two addresses in the internet namespace; doctor runs on
-host A and its --json "nat" verdict must match what the router is (SCENARIOS.md). Exit 0 if so."""
+host A and its --json "nat" verdict must match what the router is (docs/scenarios.md). Exit 0 if so."""
 import json
 import os
 import subprocess

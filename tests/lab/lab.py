@@ -25,7 +25,7 @@ SECOND_IP = "198.51.100.11"
 PROXY_IP = "198.51.100.20"
 STATE_DIR = "/run/ferry-lab"
 
-# Router behaviours, as in shared/SCENARIOS.md.
+# Router behaviours, as in docs/scenarios.md.
 BEHAVIOURS = ("public", "cone", "fullcone", "symmetric", "udpblock", "proxyonly", "proxyauth",
               "cgnat", "upnp")
 PROXY_USER, PROXY_PASSWORD = "ferry", "s3cret"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The bounded-diagnosis row: both peers behind symmetric NATs and a server run with --no-relay,
 so no path exists. Both sides must exit with no_path (status 8), list what was tried, and do so
-within 15 s of the receiver's start (SCENARIOS.md). Exit 0 when that holds.
+within 15 s of the receiver's start (docs/scenarios.md). Exit 0 when that holds.
 bench/failing_receive.py reports the same timings as a figure over several runs."""
 import json
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs one SCENARIOS.md row in the lab: sends a file A -> B with the real ferry binary, checks the
+"""Runs one docs/scenarios.md row in the lab: sends a file A -> B with the real ferry binary, checks the
 bytes, decides the path from packet counters in the internet namespace, and reports one line
 (and --json). Exit 0 when the row's expected outcome holds, 1 when it does not."""
 import argparse

@@ -1,4 +1,4 @@
-"""The rows of shared/SCENARIOS.md: who sits behind what, and the path ferry must end up on."""
+"""The rows of docs/scenarios.md: who sits behind what, and the path ferry must end up on."""
 
 # name: (router A, router B, same LAN, loss per mille, expected path, what it exercises)
 SCENARIOS = {
