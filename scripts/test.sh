@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Sets up (packages, release and ASan+UBSan builds) and runs every test in both builds: unit tests,
-# then the loopback integration tests with the real binary and server.
+# Sets up (packages, release and ASan+UBSan builds) and runs every test: unit and loopback
+# integration tests (the real binary and server, Chromium) in the ASan+UBSan build, clang-tidy,
+# libFuzzer, the unit tests and the .deb in the release build, then the network lab (release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FERRY_ASAN=1 scripts/setup.sh
 echo "== unit and loopback tests, ASan + UBSan build"
-ctest --preset asan -LE "lab|package" --output-on-failure
+# fuzz.smoke replays the committed corpus; libFuzzer below replays the same under ASan + UBSan.
+ctest --preset asan -LE "lab|package" -E '^fuzz\.smoke$' --output-on-failure
 echo "== clang-tidy 16 over src/ (.clang-tidy; findings are errors)"
 scripts/tidy.sh
 echo "== libFuzzer (clang 16, ASan + UBSan): every target for 10 s from its committed corpus"
 scripts/fuzz.sh 10
-echo "== unit and loopback tests and the .deb, release build"
-ctest --preset release -LE lab --output-on-failure
+echo "== unit tests, the fuzz corpus and the .deb, release build (the loopback tests ran above)"
+ctest --preset release -L "unit|package" --output-on-failure
 echo "== network lab: router self-checks (must pass)"
 ctest --preset release -L lab-selfcheck --output-on-failure
 echo "== network lab: docs/scenarios.md rows (rows not built yet fail here; see the table)"

@@ -270,19 +270,18 @@ int pcp_socket(in_addr_t gateway, Bytes& client_ip) {
 }
 
 // One PCP MAP exchange with the gateway on a connected socket, retried until deadline.
-std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapRequest& request,
-                                                  std::chrono::steady_clock::time_point deadline,
-                                                  std::string& why) {
+proto::Result<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapRequest& request,
+                                                  std::chrono::steady_clock::time_point deadline) {
+  const auto failed = [](const char* why) {
+    return proto::fail(proto::Errc::server_unreachable, why);
+  };
   const auto wire = proto::encode_pcp_map(request);
   auto wait = std::chrono::milliseconds(250);
   auto now = std::chrono::steady_clock::now();
   auto next_send = now;
   while (now < deadline) {
     if (now >= next_send) {
-      if (::send(fd, wire.data(), wire.size(), 0) < 0) {
-        why = "cannot reach the gateway";
-        return std::nullopt;
-      }
+      if (::send(fd, wire.data(), wire.size(), 0) < 0) return failed("cannot reach the gateway");
       next_send = now + wait;
       wait = std::min(wait * 2, std::chrono::milliseconds(4000));  // RFC 6887 doubles the wait
     }
@@ -292,10 +291,7 @@ std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapReq
     if (::poll(&p, 1, static_cast<int>(std::max<long long>(ms, 0))) > 0) {
       std::array<std::uint8_t, 1100> buf{};
       const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-      if (n < 0) {
-        why = "the gateway refused (no PCP server)";
-        return std::nullopt;
-      }
+      if (n < 0) return failed("the gateway refused (no PCP server)");
       auto r =
           proto::decode_pcp_map_response(proto::ByteView(buf.data(), static_cast<std::size_t>(n)));
       if (r && r->nonce == request.nonce) return *r;
@@ -303,8 +299,7 @@ std::optional<proto::PcpMapResponse> pcp_exchange(int fd, const proto::PcpMapReq
     if (g_stopping) break;
     now = std::chrono::steady_clock::now();
   }
-  why = "the router did not answer";
-  return std::nullopt;
+  return failed("the router did not answer");
 }
 
 void pcp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t tcp_port,
@@ -332,10 +327,9 @@ void pcp_worker(const std::shared_ptr<PortMapper::State>& state, std::uint16_t t
       request.suggested_external_port = port;
       request.lifetime = kLeaseSeconds;
       randombytes_buf(request.nonce.data(), request.nonce.size());
-      std::string why;
-      const auto r = pcp_exchange(fd, request, deadline, why);
+      const auto r = pcp_exchange(fd, request, deadline);
       if (!r) {
-        note = "PCP: " + why;
+        note = "PCP: " + r.error().detail;
         break;
       }
       if (r->result != 0) {
@@ -467,9 +461,8 @@ void release_mappings(PortMapper::State& state, bool now) {
         request.internal_port = m.internal_port;
         request.lifetime = 0;
         request.nonce = nonce->second;
-        std::string why;
-        pcp_exchange(fd, request, std::chrono::steady_clock::now() + std::chrono::milliseconds(300),
-                     why);
+        (void)pcp_exchange(fd, request,
+                           std::chrono::steady_clock::now() + std::chrono::milliseconds(300));
       }
       if (fd >= 0) ::close(fd);
     }

@@ -17,6 +17,7 @@
 namespace ferry::net {
 
 using namespace std::chrono_literals;
+using proto::Errc;
 
 namespace {
 
@@ -67,7 +68,20 @@ std::string gnutls_text(int rv) {
 
 // ---- identity ---------------------------------------------------------------------------------
 
-std::shared_ptr<QuicIdentity> QuicIdentity::generate(std::string& error) {
+struct QuicIdentity::Native {
+  gnutls_certificate_credentials_t cred = nullptr;
+  Native() = default;
+  Native(const Native&) = delete;
+  Native& operator=(const Native&) = delete;
+  ~Native() {
+    if (cred != nullptr) gnutls_certificate_free_credentials(cred);
+  }
+};
+
+QuicIdentity::QuicIdentity() : native_(std::make_unique<Native>()) {}
+QuicIdentity::~QuicIdentity() = default;
+
+proto::Result<std::shared_ptr<QuicIdentity>> QuicIdentity::generate() {
   gnutls_x509_privkey_t key = nullptr;
   gnutls_x509_crt_t crt = nullptr;
   auto id = std::shared_ptr<QuicIdentity>(new QuicIdentity());
@@ -90,7 +104,7 @@ std::shared_ptr<QuicIdentity> QuicIdentity::generate(std::string& error) {
   if (rv == 0) rv = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
   gnutls_certificate_credentials_t cred = nullptr;
   if (rv == 0) rv = gnutls_certificate_allocate_credentials(&cred);
-  if (rv == 0) id->cred_ = cred;
+  if (rv == 0) id->native_->cred = cred;
   if (rv == 0) rv = gnutls_certificate_set_x509_key(cred, &crt, 1, key);
   gnutls_datum_t der{};
   if (rv == 0) rv = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
@@ -101,31 +115,34 @@ std::shared_ptr<QuicIdentity> QuicIdentity::generate(std::string& error) {
   }
   if (crt != nullptr) gnutls_x509_crt_deinit(crt);
   if (key != nullptr) gnutls_x509_privkey_deinit(key);
-  if (rv != 0) {
-    error = "cannot make a QUIC certificate: " + gnutls_text(rv);
-    return nullptr;
-  }
+  if (rv != 0)
+    return proto::fail(Errc::io_error, "cannot make a QUIC certificate: " + gnutls_text(rv));
   return id;
-}
-
-QuicIdentity::~QuicIdentity() {
-  if (cred_ != nullptr) {
-    gnutls_certificate_free_credentials(static_cast<gnutls_certificate_credentials_t>(cred_));
-  }
 }
 
 // ---- ngtcp2 callbacks -------------------------------------------------------------------------
 
-struct QuicConnection::ConnRef {
-  ngtcp2_crypto_conn_ref ref{};
+struct QuicConnection::Native {
+  ngtcp2_conn* conn = nullptr;
+  gnutls_session_t session = nullptr;
+  gnutls_certificate_credentials_t client_cred = nullptr;  // the client's (it presents none)
+  ngtcp2_crypto_conn_ref ref{};  // how ngtcp2's GnuTLS glue finds the connection
   QuicConnection* self = nullptr;
+  Native() = default;
+  Native(const Native&) = delete;
+  Native& operator=(const Native&) = delete;
+  ~Native() {
+    if (conn != nullptr) ngtcp2_conn_del(conn);
+    if (session != nullptr) gnutls_deinit(session);
+    if (client_cred != nullptr) gnutls_certificate_free_credentials(client_cred);
+  }
 };
 
 struct QuicConnection::Callbacks {
   static QuicConnection& of(void* user_data) { return *static_cast<QuicConnection*>(user_data); }
 
   static ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) {
-    return static_cast<ngtcp2_conn*>(static_cast<ConnRef*>(ref->user_data)->self->conn_);
+    return static_cast<Native*>(ref->user_data)->conn;
   }
 
   static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) {
@@ -208,7 +225,7 @@ struct QuicConnection::Callbacks {
   }
 
   static int verify_certificate(gnutls_session_t session) {
-    auto* ref = static_cast<ConnRef*>(
+    auto* ref = static_cast<Native*>(
         static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(session))->user_data);
     unsigned int count = 0;
     const gnutls_datum_t* certs = gnutls_certificate_get_peers(session, &count);
@@ -232,7 +249,7 @@ struct QuicConnection::Callbacks {
 QuicConnection::QuicConnection(std::shared_ptr<UdpMux> mux, const udp::endpoint& remote)
     : mux_(std::move(mux)),
       remote_(remote),
-      ref_(std::make_unique<ConnRef>()),
+      native_(std::make_unique<Native>()),
       local_addr_(sockaddr_bytes(udp::endpoint(remote.address().is_v4()
                                                    ? asio::ip::address(asio::ip::address_v4::any())
                                                    : asio::ip::address(asio::ip::address_v6::any()),
@@ -243,14 +260,7 @@ QuicConnection::QuicConnection(std::shared_ptr<UdpMux> mux, const udp::endpoint&
       writer_(timer_.get_executor()),
       ready_(timer_.get_executor()) {}
 
-QuicConnection::~QuicConnection() {
-  if (conn_ != nullptr) ngtcp2_conn_del(static_cast<ngtcp2_conn*>(conn_));
-  if (session_ != nullptr) gnutls_deinit(static_cast<gnutls_session_t>(session_));
-  if (client_cred_ != nullptr) {
-    gnutls_certificate_free_credentials(
-        static_cast<gnutls_certificate_credentials_t>(client_cred_));
-  }
-}
+QuicConnection::~QuicConnection() = default;
 
 namespace {
 
@@ -311,63 +321,44 @@ void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params,
 
 }  // namespace
 
-bool QuicConnection::attach(void* conn, bool server, void* credentials, std::string& error) {
-  conn_ = conn;
-  if (!init_tls(server, credentials, error)) return false;
-  auto* c = static_cast<ngtcp2_conn*>(conn);
-  ngtcp2_conn_set_tls_native_handle(c, session_);
-  ngtcp2_conn_set_keep_alive_timeout(
-      c, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
-  return true;
-}
-
-bool QuicConnection::init_tls(bool server, void* credentials, std::string& error) {
+proto::Result<void> QuicConnection::attach(const QuicIdentity* identity) {
+  const bool server = identity != nullptr;
   gnutls_session_t s = nullptr;
   int rv = gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_EARLY_DATA |
                                GNUTLS_NO_END_OF_EARLY_DATA);
-  if (rv != 0) {
-    error = "cannot start TLS for QUIC: " + gnutls_text(rv);
-    return false;
-  }
-  session_ = s;
+  if (rv != 0) return proto::fail(Errc::io_error, "cannot start TLS for QUIC: " + gnutls_text(rv));
+  native_->session = s;
   rv = gnutls_priority_set_direct(s, kPriority, nullptr);
   const int configured = server ? ngtcp2_crypto_gnutls_configure_server_session(s)
                                 : ngtcp2_crypto_gnutls_configure_client_session(s);
-  if (rv != 0 || configured != 0) {
-    error = "cannot configure TLS for QUIC";
-    return false;
-  }
-  ref_->self = this;
-  ref_->ref.get_conn = Callbacks::get_conn;
-  ref_->ref.user_data = ref_.get();
-  gnutls_session_set_ptr(s, &ref_->ref);
+  if (rv != 0 || configured != 0)
+    return proto::fail(Errc::io_error, "cannot configure TLS for QUIC");
+  native_->self = this;
+  native_->ref.get_conn = Callbacks::get_conn;
+  native_->ref.user_data = native_.get();
+  gnutls_session_set_ptr(s, &native_->ref);
   if (server) {
-    rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
-                                static_cast<gnutls_certificate_credentials_t>(credentials));
+    rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, identity->native().cred);
   } else {
-    gnutls_certificate_credentials_t cred = nullptr;
-    rv = gnutls_certificate_allocate_credentials(&cred);
-    if (rv == 0) {
-      client_cred_ = cred;
-      rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
-    }
+    rv = gnutls_certificate_allocate_credentials(&native_->client_cred);
+    if (rv == 0) rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, native_->client_cred);
     gnutls_session_set_verify_function(s, Callbacks::verify_certificate);
   }
   gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpn)),
                       sizeof(kAlpn) - 1};
   if (rv == 0) rv = gnutls_alpn_set_protocols(s, &alpn, 1, GNUTLS_ALPN_MANDATORY);
   if (rv != 0) {
-    error = "cannot configure TLS for QUIC: " + gnutls_text(rv);
-    return false;
+    return proto::fail(Errc::io_error, "cannot configure TLS for QUIC: " + gnutls_text(rv));
   }
-  return true;
+  ngtcp2_conn_set_tls_native_handle(native_->conn, s);
+  ngtcp2_conn_set_keep_alive_timeout(
+      native_->conn, std::chrono::duration_cast<std::chrono::nanoseconds>(kKeepAlive).count());
+  return {};
 }
 
-std::shared_ptr<QuicConnection> QuicConnection::connect(std::shared_ptr<UdpMux> mux,
-                                                        const udp::endpoint& remote,
-                                                        proto::Bytes pinned,
-                                                        std::chrono::nanoseconds rtt,
-                                                        std::string& error) {
+proto::Result<std::shared_ptr<QuicConnection>> QuicConnection::connect(
+    std::shared_ptr<UdpMux> mux, const udp::endpoint& remote, proto::Bytes pinned,
+    std::chrono::nanoseconds rtt) {
   auto self = std::shared_ptr<QuicConnection>(new QuicConnection(std::move(mux), remote));
   self->pinned_ = std::move(pinned);
   ngtcp2_path path = make_path(self->local_addr_, self->remote_addr_);
@@ -378,14 +369,12 @@ std::shared_ptr<QuicConnection> QuicConnection::connect(std::shared_ptr<UdpMux> 
   ngtcp2_transport_params params;
   fill_settings(settings, params, rtt);
   const auto callbacks = make_callbacks(false);
-  ngtcp2_conn* conn = nullptr;
-  const int rv = ngtcp2_conn_client_new(&conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &callbacks,
-                                        &settings, &params, nullptr, self.get());
-  if (rv != 0) {
-    error = std::string("cannot start QUIC: ") + ngtcp2_strerror(rv);
-    return nullptr;
-  }
-  if (!self->attach(conn, false, nullptr, error)) return nullptr;
+  const int rv =
+      ngtcp2_conn_client_new(&self->native_->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1,
+                             &callbacks, &settings, &params, nullptr, self.get());
+  if (rv != 0)
+    return proto::fail(Errc::io_error, std::string("cannot start QUIC: ") + ngtcp2_strerror(rv));
+  if (auto tls = self->attach(nullptr); !tls) return std::unexpected(tls.error());
   self->flush();
   return self;
 }
@@ -395,16 +384,12 @@ bool QuicConnection::is_initial(proto::ByteView d) {
   return ngtcp2_accept(&hd, d.data(), d.size()) == 0;
 }
 
-std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> mux,
-                                                       const udp::endpoint& remote,
-                                                       std::shared_ptr<QuicIdentity> identity,
-                                                       proto::ByteView first,
-                                                       std::chrono::nanoseconds rtt,
-                                                       std::string& error) {
+proto::Result<std::shared_ptr<QuicConnection>> QuicConnection::accept(
+    std::shared_ptr<UdpMux> mux, const udp::endpoint& remote,
+    std::shared_ptr<QuicIdentity> identity, proto::ByteView first, std::chrono::nanoseconds rtt) {
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, first.data(), first.size()) != 0) {
-    error = "not a QUIC Initial packet";
-    return nullptr;
+    return proto::fail(Errc::protocol, "not a QUIC Initial packet");
   }
   auto self = std::shared_ptr<QuicConnection>(new QuicConnection(std::move(mux), remote));
   self->identity_ = std::move(identity);
@@ -416,14 +401,11 @@ std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> m
   fill_settings(settings, params, rtt);
   params.original_dcid = hd.dcid;
   const auto callbacks = make_callbacks(true);
-  ngtcp2_conn* conn = nullptr;
-  const int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &callbacks,
-                                        &settings, &params, nullptr, self.get());
-  if (rv != 0) {
-    error = std::string("cannot start QUIC: ") + ngtcp2_strerror(rv);
-    return nullptr;
-  }
-  if (!self->attach(conn, true, self->identity_->credentials(), error)) return nullptr;
+  const int rv = ngtcp2_conn_server_new(&self->native_->conn, &hd.scid, &scid, &path, hd.version,
+                                        &callbacks, &settings, &params, nullptr, self.get());
+  if (rv != 0)
+    return proto::fail(Errc::io_error, std::string("cannot start QUIC: ") + ngtcp2_strerror(rv));
+  if (auto tls = self->attach(self->identity_.get()); !tls) return std::unexpected(tls.error());
   self->on_packet(first, remote);
   return self;
 }
@@ -431,12 +413,11 @@ std::shared_ptr<QuicConnection> QuicConnection::accept(std::shared_ptr<UdpMux> m
 void QuicConnection::on_packet(proto::ByteView d, const udp::endpoint& from) {
   // Only the punched peer speaks on this connection (no migration): anything else that reaches
   // the socket is noise or an attack, and must not touch the connection's state.
-  if (failed_ || conn_ == nullptr || from != remote_) return;
+  if (failed_ || native_->conn == nullptr || from != remote_) return;
   auto remote_bytes = sockaddr_bytes(from);
   ngtcp2_path path = make_path(local_addr_, remote_bytes);
   ngtcp2_pkt_info pi{};
-  const int rv = ngtcp2_conn_read_pkt(static_cast<ngtcp2_conn*>(conn_), &path, &pi, d.data(),
-                                      d.size(), now_ts());
+  const int rv = ngtcp2_conn_read_pkt(native_->conn, &path, &pi, d.data(), d.size(), now_ts());
   if (rv == NGTCP2_ERR_DRAINING) {
     rx_fin_ = true;
     fail("the peer closed the QUIC connection");
@@ -467,8 +448,8 @@ void QuicConnection::schedule_flush() {
 }
 
 void QuicConnection::flush() {
-  if (failed_ || conn_ == nullptr || waiting_writable_) return;
-  auto* conn = static_cast<ngtcp2_conn*>(conn_);
+  if (failed_ || native_->conn == nullptr || waiting_writable_) return;
+  auto* conn = native_->conn;
   const auto blocked = [](const error_code& ec) {
     return ec == asio::error::would_block || ec == asio::error::try_again;
   };
@@ -584,8 +565,8 @@ void QuicConnection::flush() {
 }
 
 void QuicConnection::arm_timer() {
-  if (failed_ || conn_ == nullptr) return;
-  const ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(static_cast<ngtcp2_conn*>(conn_));
+  if (failed_ || native_->conn == nullptr) return;
+  const ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(native_->conn);
   if (expiry == UINT64_MAX) return;
   // Re-arming costs a system call (timerfd) and ngtcp2's deadline moves with every packet: keep an
   // earlier wake-up (its handler finds nothing due and re-arms), move only to an earlier one.
@@ -600,7 +581,7 @@ void QuicConnection::arm_timer() {
     if (ec == asio::error::operation_aborted && self->timer_armed_) return;  // re-armed earlier
     self->timer_armed_ = false;
     if (ec || self->failed_) return;
-    const int rv = ngtcp2_conn_handle_expiry(static_cast<ngtcp2_conn*>(self->conn_), now_ts());
+    const int rv = ngtcp2_conn_handle_expiry(self->native_->conn, now_ts());
     if (rv != 0) {
       self->fail(rv == NGTCP2_ERR_IDLE_CLOSE ? "the QUIC path went silent"
                  : rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT
@@ -636,7 +617,7 @@ awaitable<bool> QuicConnection::wait(asio::steady_timer& t) {
   co_return !(deadline_ && std::chrono::steady_clock::now() >= *deadline_);
 }
 
-awaitable<error_code> QuicConnection::established(std::chrono::milliseconds timeout) {
+awaitable<proto::Result<void>> QuicConnection::established(std::chrono::milliseconds timeout) {
   auto keep = shared_from_this();
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (!established_ && !failed_ && std::chrono::steady_clock::now() < until) {
@@ -644,9 +625,9 @@ awaitable<error_code> QuicConnection::established(std::chrono::milliseconds time
     error_code ec;
     co_await ready_.async_wait(redirect(ec));
   }
-  if (established_ && !failed_) co_return error_code{};
+  if (established_ && !failed_) co_return proto::Result<void>{};
   if (!failed_) fail("the QUIC handshake did not finish in time");
-  co_return asio::error::timed_out;
+  co_return proto::fail(Errc::no_path, failure_);
 }
 
 awaitable<std::size_t> QuicConnection::read_some(asio::mutable_buffer b, error_code& ec) {
@@ -664,7 +645,7 @@ awaitable<std::size_t> QuicConnection::read_some(asio::mutable_buffer b, error_c
   const std::size_t n = std::min(b.size(), rx_.size() - rx_read_);
   std::memcpy(b.data(), rx_.data() + rx_read_, n);
   rx_read_ += n;
-  auto* conn = static_cast<ngtcp2_conn*>(conn_);
+  auto* conn = native_->conn;
   ngtcp2_conn_extend_max_stream_offset(conn, stream_id_, n);
   ngtcp2_conn_extend_max_offset(conn, n);
   schedule_flush();
@@ -708,8 +689,8 @@ awaitable<void> QuicConnection::finish(std::chrono::milliseconds timeout) {
 }
 
 void QuicConnection::abort() {
-  if (conn_ != nullptr && !failed_) {
-    auto* conn = static_cast<ngtcp2_conn*>(conn_);
+  if (native_->conn != nullptr && !failed_) {
+    auto* conn = native_->conn;
     std::array<std::uint8_t, kMaxUdpPayload> buf{};
     ngtcp2_path path = make_path(local_addr_, remote_addr_);
     ngtcp2_pkt_info pi{};

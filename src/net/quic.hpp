@@ -13,22 +13,25 @@
 
 #include "net/byte_stream.hpp"
 #include "net/udp_mux.hpp"
+#include "proto/error.hpp"
 
 namespace ferry::net {
 
 class QuicIdentity {
  public:
-  // A fresh ECDSA P-256 key and self-signed certificate; nullptr and error on failure.
-  static std::shared_ptr<QuicIdentity> generate(std::string& error);
+  // A fresh ECDSA P-256 key and self-signed certificate.
+  static proto::Result<std::shared_ptr<QuicIdentity>> generate();
   ~QuicIdentity();
   QuicIdentity(const QuicIdentity&) = delete;
   QuicIdentity& operator=(const QuicIdentity&) = delete;
   const proto::Bytes& fingerprint() const { return fingerprint_; }
-  void* credentials() const { return cred_; }
+
+  struct Native;  // the GnuTLS credentials (quic.cpp)
+  const Native& native() const { return *native_; }
 
  private:
-  QuicIdentity() = default;
-  void* cred_ = nullptr;  // gnutls_certificate_credentials_t
+  QuicIdentity();
+  std::unique_ptr<Native> native_;
   proto::Bytes fingerprint_;
 };
 
@@ -37,23 +40,23 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   ~QuicConnection();
   // Client: dials remote over mux; only a server certificate with fingerprint pinned is accepted.
   // rtt: what the caller measured of the path's round trip (0: unknown), QUIC's first estimate.
-  static std::shared_ptr<QuicConnection> connect(std::shared_ptr<UdpMux> mux,
-                                                 const udp::endpoint& remote, proto::Bytes pinned,
-                                                 std::chrono::nanoseconds rtt, std::string& error);
+  static proto::Result<std::shared_ptr<QuicConnection>> connect(std::shared_ptr<UdpMux> mux,
+                                                                const udp::endpoint& remote,
+                                                                proto::Bytes pinned,
+                                                                std::chrono::nanoseconds rtt);
   // Server: answers the client's first Initial packet from remote.
-  static std::shared_ptr<QuicConnection> accept(std::shared_ptr<UdpMux> mux,
-                                                const udp::endpoint& remote,
-                                                std::shared_ptr<QuicIdentity> identity,
-                                                proto::ByteView first_packet,
-                                                std::chrono::nanoseconds rtt, std::string& error);
+  static proto::Result<std::shared_ptr<QuicConnection>> accept(
+      std::shared_ptr<UdpMux> mux, const udp::endpoint& remote,
+      std::shared_ptr<QuicIdentity> identity, proto::ByteView first_packet,
+      std::chrono::nanoseconds rtt);
   // Whether a datagram could start a QUIC connection (a client Initial).
   static bool is_initial(proto::ByteView datagram);
 
   // Feed every QUIC datagram that arrives on the mux.
   void on_packet(proto::ByteView datagram, const udp::endpoint& from);
-  // Waits until the handshake is done and the stream is open; an error (with a reason in
-  // failure()) when it fails or timeout passes.
-  awaitable<error_code> established(std::chrono::milliseconds timeout);
+  // Waits until the handshake is done and the stream is open; an error saying why when it fails
+  // or timeout passes.
+  awaitable<proto::Result<void>> established(std::chrono::milliseconds timeout);
   const std::string& failure() const { return failure_; }
   const udp::endpoint& remote() const { return remote_; }
   // The stream as a ByteStream; holds this connection (and its socket) alive.
@@ -67,12 +70,13 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void set_deadline(std::optional<std::chrono::steady_clock::time_point> d) { deadline_ = d; }
 
   struct Callbacks;
+  // The ngtcp2 connection, its GnuTLS session and the glue between them (quic.cpp).
+  struct Native;
 
  private:
   QuicConnection(std::shared_ptr<UdpMux> mux, const udp::endpoint& remote);
-  // Takes the new ngtcp2 connection and sets up its TLS side.
-  bool attach(void* conn, bool server, void* credentials, std::string& error);
-  bool init_tls(bool server, void* credentials, std::string& error);
+  // Sets up the TLS side of the ngtcp2 connection in native_ (the server's identity, or none).
+  proto::Result<void> attach(const QuicIdentity* identity);
   void schedule_flush();
   void flush();
   void arm_timer();
@@ -82,12 +86,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
 
   std::shared_ptr<UdpMux> mux_;
   udp::endpoint remote_;
-  void* conn_ = nullptr;     // ngtcp2_conn*
-  void* session_ = nullptr;  // gnutls_session_t
-  void* client_cred_ = nullptr;
+  std::unique_ptr<Native> native_;
   std::shared_ptr<QuicIdentity> identity_;
-  struct ConnRef;
-  std::unique_ptr<ConnRef> ref_;
   std::vector<std::uint8_t> local_addr_, remote_addr_;  // sockaddr storage for ngtcp2_path
   proto::Bytes pinned_;
 

@@ -21,8 +21,9 @@ constexpr std::size_t kMaxDatagram = 65536;
 
 }  // namespace
 
-std::shared_ptr<UdpMux> UdpMux::open(const asio::any_io_executor& ex, const udp::endpoint& bind_to,
-                                     error_code& ec) {
+proto::Result<std::shared_ptr<UdpMux>> UdpMux::open(const asio::any_io_executor& ex,
+                                                    const udp::endpoint& bind_to) {
+  error_code ec;
   udp::socket s(ex);
   s.open(bind_to.protocol(), ec);
   if (!ec && bind_to.address().is_v6()) s.set_option(asio::ip::v6_only(false), ec);
@@ -31,7 +32,7 @@ std::shared_ptr<UdpMux> UdpMux::open(const asio::any_io_executor& ex, const udp:
   // Room for a burst of QUIC packets at line rate.
   if (!ec) s.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
   if (!ec) s.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
-  if (ec) return nullptr;
+  if (ec) return proto::fail(proto::Errc::io_error, "cannot open a UDP socket: " + ec.message());
   // Let the kernel hand us bursts of same-sized datagrams in one read (UDP GRO), where it can.
   const int on = 1;
   ::setsockopt(s.native_handle(), IPPROTO_UDP, UDP_GRO, &on, sizeof on);

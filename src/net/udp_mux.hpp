@@ -13,6 +13,7 @@
 
 #include "net/asio.hpp"
 #include "proto/bytes.hpp"
+#include "proto/error.hpp"
 #include "proto/stun.hpp"
 
 namespace ferry::net {
@@ -26,8 +27,8 @@ class UdpMux : public std::enable_shared_from_this<UdpMux> {
   using ProbeHandler = std::function<bool(proto::ByteView, const udp::endpoint&)>;
 
   // A socket bound to bind_to (port 0: any); dual-stack when bind_to is IPv6 "::".
-  static std::shared_ptr<UdpMux> open(const asio::any_io_executor& ex, const udp::endpoint& bind_to,
-                                      error_code& ec);
+  static proto::Result<std::shared_ptr<UdpMux>> open(const asio::any_io_executor& ex,
+                                                     const udp::endpoint& bind_to);
   ~UdpMux();
 
   udp::endpoint local_endpoint() const;

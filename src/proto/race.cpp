@@ -91,7 +91,7 @@ void Race::claim(AttemptId id) {
   winner_ = id;
 }
 
-void Race::select_failed(AttemptId id, Tried line) {
+void Race::select_failed(AttemptId id, const Tried& line) {
   if (upgrade_ == id) {
     upgrade_.reset();
     return;

@@ -72,7 +72,7 @@ class Race {
   // Sender: the peer said "select" on it.
   Verdict selected(AttemptId id, const std::string& what);
   // Receiver: "select" went out on the winner, or could not be sent.
-  void select_failed(AttemptId id, Tried line);
+  void select_failed(AttemptId id, const Tried& line);
   // It failed or was closed; the line goes into the report.
   void failed(AttemptId id, Tried line);
   // A path not tried, and why (for the report).

@@ -29,8 +29,11 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }  // namespace
 
 RaceStopper::~RaceStopper() {
-  if (race) race->stop();
-  if (udp) udp->stop();
+  try {
+    if (race) race->stop();
+    if (udp) udp->stop();
+  } catch (...) {  // a destructor cannot report; the sockets close with their owners
+  }
 }
 
 PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secrets,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "net/join.hpp"
 #include "net/tcp.hpp"
 #include "proto/punch.hpp"
 
@@ -79,9 +80,9 @@ UdpPaths::~UdpPaths() {
 }
 
 std::shared_ptr<UdpPaths::Socket> UdpPaths::add_socket(const udp::endpoint& bind_to) {
-  error_code ec;
-  auto mux = UdpMux::open(ex_, bind_to, ec);
-  if (!mux) return nullptr;
+  auto opened = UdpMux::open(ex_, bind_to);
+  if (!opened) return nullptr;
+  auto mux = *opened;
   auto s = std::make_shared<Socket>();
   s->mux = mux;
   std::weak_ptr<UdpPaths> weak = weak_from_this();
@@ -119,10 +120,13 @@ awaitable<void> UdpPaths::gather(proto::ServerUrl server, std::vector<std::uint1
     hosts.push_back(addr.to_string());
   }
   if (sender_) {
-    std::string error;
-    identity_ = QuicIdentity::generate(error);
-    if (!identity_) notes_.push_back("direct UDP: " + error);
-    if (identity_) out.quic_fingerprint = identity_->fingerprint();
+    auto identity = QuicIdentity::generate();
+    if (identity) {
+      identity_ = *identity;
+      out.quic_fingerprint = identity_->fingerprint();
+    } else {
+      notes_.push_back("direct UDP: " + identity.error().detail);
+    }
   }
   if (stun_ports.empty()) {
     notes_.push_back("direct UDP: the server runs no STUN, so only local addresses were offered");
@@ -134,19 +138,13 @@ awaitable<void> UdpPaths::gather(proto::ServerUrl server, std::vector<std::uint1
   if (ec || found.empty()) co_return;
   const auto server_ip = found.begin()->endpoint().address();
   // Both STUN ports at once: the two answers also show how our NAT maps.
-  std::vector<std::optional<udp::endpoint>> mapped(std::min<std::size_t>(2, stun_ports.size()));
-  int running = static_cast<int>(mapped.size());
-  asio::steady_timer done(ex_, std::chrono::steady_clock::time_point::max());
-  for (std::size_t i = 0; i < mapped.size(); ++i) {
-    asio::co_spawn(
-        ex_,
-        [&, i, mux = main_->mux]() -> awaitable<void> {
-          mapped[i] = co_await mux->stun_mapped(udp::endpoint(server_ip, stun_ports[i]), stun_wait);
-          if (--running == 0) done.cancel();
-        },
-        asio::detached);
+  std::vector<Task<std::optional<udp::endpoint>>> asks;
+  for (std::size_t i = 0; i < std::min<std::size_t>(2, stun_ports.size()); ++i) {
+    asks.emplace_back([mux = main_->mux, to = udp::endpoint(server_ip, stun_ports[i]), stun_wait] {
+      return mux->stun_mapped(to, stun_wait);
+    });
   }
-  co_await done.async_wait(redirect(ec));
+  const auto mapped = co_await all_of(asks);
   if (!mapped[0] && !(mapped.size() > 1 && mapped[1])) {
     notes_.push_back("direct UDP: no STUN answer from " + server.host + " (UDP may be blocked)");
     co_return;
@@ -193,17 +191,16 @@ bool UdpPaths::on_probe(const std::shared_ptr<Socket>& s, proto::ByteView d,
 }
 
 void UdpPaths::start_quic(const std::shared_ptr<Socket>& s, const udp::endpoint& to) {
-  std::string error;
-  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, first_rtt(), error), error);
+  use_quic(s, QuicConnection::connect(s->mux, to, pinned_, first_rtt()));
 }
 
-void UdpPaths::use_quic(const std::shared_ptr<Socket>& s, std::shared_ptr<QuicConnection> quic,
-                        const std::string& error) {
-  quic_ = std::move(quic);
-  if (quic_) {
+void UdpPaths::use_quic(const std::shared_ptr<Socket>& s,
+                        proto::Result<std::shared_ptr<QuicConnection>> quic) {
+  if (quic) {
+    quic_ = std::move(*quic);
     quic_socket_ = s;
   } else {
-    quic_failure_ = error;
+    quic_failure_ = quic.error().detail;
   }
   wake_.cancel();  // connect() goes on with the handshake, or reports the failure
 }
@@ -219,8 +216,7 @@ void UdpPaths::on_quic(const std::shared_ptr<Socket>& s, proto::ByteView d,
       !QuicConnection::is_initial(d)) {
     return;
   }
-  std::string error;
-  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, first_rtt(), error), error);
+  use_quic(s, QuicConnection::accept(s->mux, from, identity_, d, first_rtt()));
 }
 
 awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secrets,
@@ -289,11 +285,10 @@ awaitable<proto::Result<UdpPipe>> UdpPaths::connect(const SessionSecrets& secret
   }
   sockets_ = {quic_socket_};
   auto quic = quic_;
-  if (auto ec = co_await quic->established(kQuicHandshake); ec) {
-    const std::string why = quic->failure();
+  if (auto up = co_await quic->established(kQuicHandshake); !up) {
     stop();
     co_return proto::fail(Errc::no_path, tried + ": QUIC to " + endpoint_text(quic->remote()) +
-                                             " did not open: " + why);
+                                             " did not open: " + up.error().detail);
   }
   co_return UdpPipe{quic->stream(), endpoint_text(quic->remote())};
 }

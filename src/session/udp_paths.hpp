@@ -60,8 +60,8 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   void send_ping(Socket& s, const net::udp::endpoint& to);
   std::chrono::nanoseconds first_rtt() const;
   void start_quic(const std::shared_ptr<Socket>& s, const net::udp::endpoint& to);
-  void use_quic(const std::shared_ptr<Socket>& s, std::shared_ptr<net::QuicConnection> quic,
-                const std::string& error);
+  void use_quic(const std::shared_ptr<Socket>& s,
+                proto::Result<std::shared_ptr<net::QuicConnection>> quic);
 
   net::awaitable<void> gather(proto::ServerUrl server, std::vector<std::uint16_t> stun_ports,
                               std::chrono::milliseconds stun_wait);
