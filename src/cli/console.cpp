@@ -71,137 +71,188 @@ std::string rate_text(double bytes, double seconds) {
 }
 }  // namespace
 
-Console::Console(Role role, bool json)
-    : role_(role), json_(json), tty_(::isatty(STDERR_FILENO) == 1) {}
+std::unique_ptr<Console> Console::make(Role role, bool json) {
+  if (json) return std::make_unique<JsonConsole>(role);
+  return std::make_unique<TerminalConsole>(role);
+}
 
+namespace {
 // JSON lines for scripts, in ASCII: every control, C1 and text-direction character a peer or a
 // server sent is a \u escape (harmless on a terminal too); invalid UTF-8 is replaced.
-void Console::emit_json(const json& event) {
+void emit_json(const json& event) {
   std::cout << event.dump(-1, ' ', true, json::error_handler_t::replace) << '\n' << std::flush;
 }
 
-void Console::clear_progress() {
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+}  // namespace
+
+void JsonConsole::on_event(const session::Event& ev) {
+  emit_json(
+      std::visit(Overloaded{
+                     [](const event::CodeReady& e) {
+                       return json{{"event", "code"}, {"code", e.code}, {"link", e.link}};
+                     },
+                     [](const event::PeerJoined&) {
+                       return json{{"event", "peer"}};
+                     },
+                     [](const event::OfferReceived& e) {
+                       const auto& o = *e.offer;
+                       json entries = json::array();
+                       for (const auto& en : o.entries) {
+                         entries.push_back(
+                             {{"path", en.path},
+                              {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
+                              {"size", en.size},
+                              {"stream", en.streamed}});
+                       }
+                       return json{{"event", "offer"},
+                                   {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
+                                   {"files", o.file_count()},
+                                   {"bytes", o.total_bytes()},
+                                   {"entries", entries}};
+                     },
+                     [](const event::Connected& e) {
+                       return json{{"event", "connected"},
+                                   {"path", proto::path_kind_name(e.path)},
+                                   {"transport", proto::pipe_transport_name(e.transport)},
+                                   {"peer", e.peer},
+                                   {"moved", e.moved}};
+                     },
+                     [](const event::Progress& e) {
+                       return json{{"event", "progress"},
+                                   {"bytes", e.bytes},
+                                   {"total", e.total},
+                                   {"seconds", e.seconds}};
+                     },
+                     [](const event::Resumed& e) {
+                       return json{{"event", "resumed"}, {"bytes", e.bytes}};
+                     },
+                     [](const event::TextReceived& e) {
+                       return json{{"event", "text"}, {"text", e.text}};
+                     },
+                     [](const event::Done& e) {
+                       return json{{"event", "done"},
+                                   {"bytes", e.bytes},
+                                   {"total", e.total},
+                                   {"files", e.files},
+                                   {"seconds", e.seconds}};
+                     },
+                     [](const event::WaitingForSender& e) {
+                       return json{{"event", "waiting"}, {"seconds", e.limit.count()}};
+                     },
+                     [](const event::Note& e) {
+                       return json{{"event", "note"}, {"text", e.text}};
+                     },
+                 },
+                 ev));
+}
+
+void JsonConsole::error(const proto::Error& e, const std::string& sentence) {
+  emit_json(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}});
+  std::cerr << "ferry: " << safe(sentence) << "\n";
+}
+
+TerminalConsole::TerminalConsole(Role role) : Console(role), tty_(::isatty(STDERR_FILENO) == 1) {}
+
+void TerminalConsole::clear_progress() {
   if (progress_shown_) {
     std::cerr << "\r\033[K" << std::flush;
     progress_shown_ = false;
   }
 }
 
-void Console::on_event(const session::Event& ev) {
-  if (const auto* e = std::get_if<event::CodeReady>(&ev)) {
-    if (json_) return emit_json(json{{"event", "code"}, {"code", e->code}, {"link", e->link}});
-    std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
-              << ". On the other computer run:\n    ferry receive " << safe(e->code) << "\n";
-    if (!e->link.empty()) std::cout << "or open:  " << safe(e->link) << "\n";
-    if (qr_ && !e->link.empty()) std::cout << "or scan:\n" << qr_text(e->link);
-    std::cout << std::flush;
-  } else if (std::holds_alternative<event::PeerJoined>(ev)) {
-    if (json_) return emit_json(json{{"event", "peer"}});
-    std::cerr << "Peer joined; checking the code...\n";
-  } else if (const auto* e = std::get_if<event::OfferReceived>(&ev)) {
-    const auto& o = *e->offer;
-    if (json_) {
-      json entries = json::array();
-      for (const auto& en : o.entries) {
-        entries.push_back({{"path", en.path},
-                           {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
-                           {"size", en.size},
-                           {"stream", en.streamed}});
-      }
-      return emit_json(json{{"event", "offer"},
-                            {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
-                            {"files", o.file_count()},
-                            {"bytes", o.total_bytes()},
-                            {"entries", entries}});
-    }
-    received_text_ = o.kind == proto::Offer::Kind::text;
-    if (o.kind == proto::Offer::Kind::files)
-      std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
-  } else if (const auto* e = std::get_if<event::Connected>(&ev)) {
-    if (json_) {
-      return emit_json(json{{"event", "connected"},
-                            {"path", proto::path_kind_name(e->path)},
-                            {"transport", proto::pipe_transport_name(e->transport)},
-                            {"peer", e->peer},
-                            {"moved", e->moved}});
-    }
-    std::cerr << (e->moved ? "Moved to a better path (" : "Connected (")
-              << proto::path_kind_name(e->path) << ", "
-              << (e->transport == proto::PipeTransport::tcp ? "TCP" : "QUIC over UDP") << ", "
-              << safe(e->peer) << ")\n";
-  } else if (const auto* e = std::get_if<event::Progress>(&ev)) {
-    if (json_) {
-      return emit_json(json{{"event", "progress"},
-                            {"bytes", e->bytes},
-                            {"total", e->total},
-                            {"seconds", e->seconds}});
-    }
-    if (!tty_) return;
-    if (e->total == 0) {  // a stream: its size is known only at its end
-      char line[96];
-      std::snprintf(line, sizeof line, "\r%s  %s\033[K", human_bytes(e->bytes).c_str(),
-                    rate_text(static_cast<double>(e->bytes), e->seconds).c_str());
-      std::cerr << line << std::flush;
-      progress_shown_ = true;
-      return;
-    }
-    const double frac = static_cast<double>(e->bytes) / static_cast<double>(e->total);
-    constexpr int kWidth = 24;
-    const int filled = static_cast<int>(frac * kWidth);
-    std::string bar(filled, '#');
-    bar.resize(kWidth, '.');
-    // Only this run's bytes count for the rate: what a resume found already there took no time.
-    const double fresh = static_cast<double>(e->bytes - std::min(e->bytes, resumed_));
-    const double rate = e->seconds > 0 ? fresh / e->seconds : 0;
-    const double eta = rate > 0 ? static_cast<double>(e->total - e->bytes) / rate : 0;
-    char line[160];
-    std::snprintf(line, sizeof line, "\r[%s] %3.0f%%  %s  ETA %.0fs\033[K", bar.c_str(), frac * 100,
-                  rate_text(fresh, e->seconds).c_str(), std::ceil(eta));
+void TerminalConsole::on_event(const session::Event& ev) {
+  std::visit(
+      Overloaded{
+          [&](const event::CodeReady& e) {
+            std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
+                      << ". On the other computer run:\n    ferry receive " << safe(e.code) << "\n";
+            if (!e.link.empty()) std::cout << "or open:  " << safe(e.link) << "\n";
+            if (qr_ && !e.link.empty()) std::cout << "or scan:\n" << qr_text(e.link);
+            std::cout << std::flush;
+          },
+          [](const event::PeerJoined&) { std::cerr << "Peer joined; checking the code...\n"; },
+          [&](const event::OfferReceived& e) {
+            const auto& o = *e.offer;
+            received_text_ = o.kind == proto::Offer::Kind::text;
+            if (o.kind == proto::Offer::Kind::files)
+              std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
+          },
+          [](const event::Connected& e) {
+            std::cerr << (e.moved ? "Moved to a better path (" : "Connected (")
+                      << proto::path_kind_name(e.path) << ", "
+                      << (e.transport == proto::PipeTransport::tcp ? "TCP" : "QUIC over UDP")
+                      << ", " << safe(e.peer) << ")\n";
+          },
+          [&](const event::Progress& e) { progress(e); },
+          [&](const event::Resumed& e) {
+            resumed_ = e.bytes;
+            std::cerr << "Resuming: " << human_bytes(e.bytes) << " already there.\n";
+          },
+          [](const event::TextReceived& e) { std::cout << safe(e.text) << "\n"
+                                                       << std::flush; },
+          [&](const event::Done& e) { done(e); },
+          [](const event::WaitingForSender& e) {
+            std::cerr << "No one is sending with this code yet; waiting up to "
+                      << human_duration(e.limit) << " for the sender to start (Ctrl-C to stop).\n";
+          },
+          [](const event::Note& e) { std::cerr << safe(e.text) << "\n"; },
+      },
+      ev);
+}
+
+void TerminalConsole::progress(const event::Progress& e) {
+  if (!tty_) return;
+  if (e.total == 0) {  // a stream: its size is known only at its end
+    char line[96];
+    std::snprintf(line, sizeof line, "\r%s  %s\033[K", human_bytes(e.bytes).c_str(),
+                  rate_text(static_cast<double>(e.bytes), e.seconds).c_str());
     std::cerr << line << std::flush;
     progress_shown_ = true;
-  } else if (const auto* e = std::get_if<event::Resumed>(&ev)) {
-    resumed_ = e->bytes;
-    if (json_) return emit_json(json{{"event", "resumed"}, {"bytes", e->bytes}});
-    std::cerr << "Resuming: " << human_bytes(e->bytes) << " already there.\n";
-  } else if (const auto* e = std::get_if<event::TextReceived>(&ev)) {
-    if (json_) {
-      return emit_json(json{{"event", "text"}, {"text", e->text}});
-    }
-    std::cout << safe(e->text) << "\n" << std::flush;
-  } else if (const auto* e = std::get_if<event::Done>(&ev)) {
-    clear_progress();
-    if (json_) {
-      return emit_json(json{{"event", "done"},
-                            {"bytes", e->bytes},
-                            {"total", e->total},
-                            {"files", e->files},
-                            {"seconds", e->seconds}});
-    }
-    if (offer_ && offer_->kind == proto::Offer::Kind::text) {
-      std::cerr << "Text message delivered.\n";
-      return;
-    }
-    if (received_text_) return;  // the text itself was the result
-    const std::string where =
-        folder_ == "-" ? (e->files == 1 ? "; verified, written to stdout" : "")
-                       : "; every file verified, saved in " + proto::display_name(folder_);
-    std::cerr << (role_ == Role::sender ? "Sent " : "Received ") << e->files
-              << (e->files == 1 ? " file (" : " files (")
-              << human_bytes(std::max(e->total, e->bytes)) << ") in " << std::fixed
-              << std::setprecision(1) << e->seconds << " s"
-              << (e->bytes > 0 ? ", " + rate_text(static_cast<double>(e->bytes), e->seconds) : "")
-              << (e->bytes < e->total && e->bytes > 0
-                      ? " (" + human_bytes(e->total - e->bytes) + " were already there)"
-                      : "")
-              << (role_ == Role::receiver ? where : "") << ".\n";
-  } else if (const auto* e = std::get_if<event::WaitingForSender>(&ev)) {
-    if (json_) return emit_json(json{{"event", "waiting"}, {"seconds", e->limit.count()}});
-    std::cerr << "No one is sending with this code yet; waiting up to " << human_duration(e->limit)
-              << " for the sender to start (Ctrl-C to stop).\n";
-  } else if (const auto* e = std::get_if<event::Note>(&ev)) {
-    if (json_) return emit_json(json{{"event", "note"}, {"text", e->text}});
-    std::cerr << safe(e->text) << "\n";
+    return;
   }
+  const double frac = static_cast<double>(e.bytes) / static_cast<double>(e.total);
+  constexpr int kWidth = 24;
+  const int filled = static_cast<int>(frac * kWidth);
+  std::string bar(filled, '#');
+  bar.resize(kWidth, '.');
+  // Only this run's bytes count for the rate: what a resume found already there took no time.
+  const double fresh = static_cast<double>(e.bytes - std::min(e.bytes, resumed_));
+  const double rate = e.seconds > 0 ? fresh / e.seconds : 0;
+  const double eta = rate > 0 ? static_cast<double>(e.total - e.bytes) / rate : 0;
+  char line[160];
+  std::snprintf(line, sizeof line, "\r[%s] %3.0f%%  %s  ETA %.0fs\033[K", bar.c_str(), frac * 100,
+                rate_text(fresh, e.seconds).c_str(), std::ceil(eta));
+  std::cerr << line << std::flush;
+  progress_shown_ = true;
+}
+
+void TerminalConsole::done(const event::Done& e) {
+  clear_progress();
+  if (offer_ && offer_->kind == proto::Offer::Kind::text) {
+    std::cerr << "Text message delivered.\n";
+    return;
+  }
+  if (received_text_) return;  // the text itself was the result
+  const std::string where = folder_ == "-"
+                                ? (e.files == 1 ? "; verified, written to stdout" : "")
+                                : "; every file verified, saved in " + proto::display_name(folder_);
+  std::cerr << (role_ == Role::sender ? "Sent " : "Received ") << e.files
+            << (e.files == 1 ? " file (" : " files (") << human_bytes(std::max(e.total, e.bytes))
+            << ") in " << std::fixed << std::setprecision(1) << e.seconds << " s"
+            << (e.bytes > 0 ? ", " + rate_text(static_cast<double>(e.bytes), e.seconds) : "")
+            << (e.bytes < e.total && e.bytes > 0
+                    ? " (" + human_bytes(e.total - e.bytes) + " were already there)"
+                    : "")
+            << (role_ == Role::receiver ? where : "") << ".\n";
+}
+
+void TerminalConsole::error(const proto::Error&, const std::string& sentence) {
+  clear_progress();
+  std::cerr << "ferry: " << safe(sentence) << "\n";
 }
 
 void Console::ask_accept(const proto::Offer&, const std::vector<std::string>& existing,
@@ -227,14 +278,6 @@ void Console::ask_accept(const proto::Offer&, const std::vector<std::string>& ex
     if (line == "r" || line == "rename") return answer(Answer::rename);
     answer(Answer::decline);
   }).detach();
-}
-
-void Console::error(const proto::Error& e, const std::string& sentence) {
-  clear_progress();
-  if (json_) {
-    emit_json(json{{"event", "error"}, {"code", proto::errc_name(e.code)}, {"message", sentence}});
-  }
-  std::cerr << "ferry: " << safe(sentence) << "\n";
 }
 
 }  // namespace ferry::cli

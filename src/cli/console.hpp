@@ -1,8 +1,10 @@
 // What a person (or a script, with --json) sees of a transfer: the code, the offer, the path, a
-// one-line progress bar on a terminal, the result, and errors as sentences.
+// one-line progress bar on a terminal, the result, and errors as sentences. Two observers of the
+// same events: JsonConsole for scripts, TerminalConsole for people.
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -11,10 +13,12 @@
 
 namespace ferry::cli {
 
+// The base: what both outputs need to know, and the question to the person (on the terminal in
+// both: --json scripts pass --yes). Console::make picks the observer for the output asked for.
 class Console : public session::Observer {
  public:
   enum class Role { sender, receiver };
-  Console(Role role, bool json);
+  static std::unique_ptr<Console> make(Role role, bool json);
 
   // Sender: what is being sent, for the first lines.
   void set_offer(const proto::Offer* offer) { offer_ = offer; }
@@ -22,22 +26,41 @@ class Console : public session::Observer {
   // Sender: print the link as a QR code too (--qr).
   void set_qr(bool qr) { qr_ = qr; }
 
-  void on_event(const session::Event& e) override;
   void ask_accept(const proto::Offer& offer, const std::vector<std::string>& existing,
                   std::function<void(session::Answer)> answer) override;
-  void error(const proto::Error& e, const std::string& sentence);
+  // The failure, as one sentence for people (and, with --json, as an event).
+  virtual void error(const proto::Error& e, const std::string& sentence) = 0;
 
- private:
-  void clear_progress();
-  void emit_json(const nlohmann::json& event);
-
+ protected:
+  explicit Console(Role role) : role_(role) {}
   Role role_;
-  bool json_;
-  bool tty_;
-  bool progress_shown_ = false;
   const proto::Offer* offer_ = nullptr;
   std::string folder_;
   bool qr_ = false;
+};
+
+// --json: one JSON event per line on stdout, in ASCII.
+class JsonConsole final : public Console {
+ public:
+  explicit JsonConsole(Role role) : Console(role) {}
+  void on_event(const session::Event& e) override;
+  void error(const proto::Error& e, const std::string& sentence) override;
+};
+
+// People: the code and link on stdout, what happens on stderr, a progress bar on a terminal.
+class TerminalConsole final : public Console {
+ public:
+  explicit TerminalConsole(Role role);
+  void on_event(const session::Event& e) override;
+  void error(const proto::Error& e, const std::string& sentence) override;
+
+ private:
+  void clear_progress();
+  void progress(const session::event::Progress& e);
+  void done(const session::event::Done& e);
+
+  bool tty_;
+  bool progress_shown_ = false;
   std::uint64_t resumed_ = 0;   // bytes a resume found already there
   bool received_text_ = false;  // the receiver got a text message
 };

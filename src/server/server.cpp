@@ -554,13 +554,29 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     auto req = parser.release();
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
+    const Route to = route({.metrics_port = port == Port::metrics,
+                            .websocket_upgrade = websocket::is_upgrade(req),
+                            .get = req.method() == http::verb::get,
+                            .path = path,
+                            .metrics_elsewhere = options_.metrics_listen.has_value()});
+    if (to == Route::rendezvous || to == Route::relay || to == Route::websocket_not_found) {
+      stream.expires_never();
+      co_return co_await serve_websocket(std::move(stream), std::move(req), to, std::move(conn));
+    }
+    if (to == Route::relay_download) {
+      conn->stage(ConnectionStage::download);
+      co_return co_await serve_relay_download(
+          std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
+          req.version(), std::move(conn));
+    }
     if (port == Port::metrics) {
-      const bool known = path == "/metrics" || path == "/healthz";
-      auto res = plain_response(known ? http::status::ok : http::status::not_found, req.version(),
-                                path == "/metrics"   ? metrics()
-                                : path == "/healthz" ? "ok\n"
-                                                     : "only /metrics and /healthz here\n");
-      if (path == "/metrics") {
+      auto res = plain_response(
+          to == Route::metrics_not_found ? http::status::not_found : http::status::ok,
+          req.version(),
+          to == Route::metrics   ? metrics()
+          : to == Route::healthz ? "ok\n"
+                                 : "only /metrics and /healthz here\n");
+      if (to == Route::metrics) {
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       }
       res.keep_alive(req.keep_alive());
@@ -568,17 +584,7 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       if (ec || !req.keep_alive()) co_return;
       continue;
     }
-    if (websocket::is_upgrade(req)) {
-      stream.expires_never();
-      co_return co_await serve_websocket(std::move(stream), std::move(req), std::move(conn));
-    }
-    if (path.rfind(RelayDownloads::kPath, 0) == 0 && req.method() == http::verb::get) {
-      conn->stage(ConnectionStage::download);
-      co_return co_await serve_relay_download(
-          std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
-          req.version(), std::move(conn));
-    }
-    const Page page = path == "/metrics" && !options_.metrics_listen
+    const Page page = to == Route::metrics
                           ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
                           : page_for(target, options_.public_url);
     http::response<http::string_body> res{static_cast<http::status>(page.status), req.version()};
@@ -597,11 +603,11 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
 }
 
 awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::string_body> req,
-                                        std::shared_ptr<Connection> conn) {
+                                        Route to, std::shared_ptr<Connection> conn) {
   error_code ec;
   const std::string target(req.target());
   const std::string path = target.substr(0, target.find('?'));
-  if (path != "/v1/rendezvous" && path != "/v1/relay") {
+  if (to == Route::websocket_not_found) {
     auto res =
         plain_response(http::status::not_found, req.version(), "no WebSocket endpoint here\n");
     co_await http::async_write(stream, res, redirect(ec));
@@ -632,7 +638,7 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
     co_return;
   }
   WebSocket ws(std::move(stream));
-  if (path == "/v1/relay") {
+  if (to == Route::relay) {
     conn->stage(ConnectionStage::relay_hello);
     // ?down=<ticket>: the bytes for this browser leave as a GET's body (relay_link.hpp).
     constexpr std::string_view kDown = "?down=";

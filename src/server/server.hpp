@@ -18,6 +18,7 @@
 #include "server/rate_limiter.hpp"
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
+#include "server/routes.hpp"
 #include "server/stun_responder.hpp"
 
 namespace ferry::server {
@@ -87,7 +88,7 @@ class Server {
                                   std::shared_ptr<Connection> conn, Port port);
   net::awaitable<void> serve_websocket(net::AnyStream stream,
                                        net::beast::http::request<net::beast::http::string_body> req,
-                                       std::shared_ptr<Connection> conn);
+                                       Route to, std::shared_ptr<Connection> conn);
   // Counts a refusal or a deadline under its reason and logs it (throttled).
   void refused(std::string_view reason, const ClientAddress& client, std::string_view detail = {});
   // GET /v1/relay/down/<ticket>: this connection becomes the body of a browser's relay bytes.

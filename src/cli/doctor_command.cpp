@@ -1,0 +1,95 @@
+#include "cli/doctor_command.hpp"
+
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/config.hpp"
+#include "cli/exit_codes.hpp"
+#include "net/port_mapping.hpp"
+#include "proto/names.hpp"
+#include "session/doctor.hpp"
+
+namespace ferry::cli {
+
+namespace asio = boost::asio;
+using proto::Errc;
+
+CLI::App* add_doctor_command(CLI::App& app, DoctorFlags& f) {
+  auto* cmd = app.add_subcommand("doctor", "Check what this network allows, against a server");
+  cmd->add_option("--server", f.server, "The server's URL (default: FERRY_SERVER, config)");
+  cmd->add_flag("--json", f.json, "Print the report as one JSON object");
+  cmd->add_option("--stun", f.stun,
+                  "Measure UDP against this STUN server (HOST[:PORT], default port 3478) "
+                  "instead of the ferry server's own");
+  return cmd;
+}
+
+namespace {
+int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool json) {
+  std::optional<proto::HostPort> stun;
+  if (!stun_flag.empty()) {
+    auto hp = proto::parse_host_port(stun_flag);
+    if (!hp || hp->host.empty()) {
+      return usage_error("--stun \"" + stun_flag + "\" is not HOST or HOST:PORT" +
+                         (hp ? "" : " (" + hp.error().detail + ")"));
+    }
+    stun = *hp;
+  }
+  asio::io_context io;
+  session::DoctorReport report;
+  asio::co_spawn(io, session::run_doctor(server, stun),
+                 [&](const std::exception_ptr& ep, session::DoctorReport r) {
+                   if (ep) {
+                     r.failure = Errc::internal;
+                     r.verdict = "internal error while checking";
+                   }
+                   report = std::move(r);
+                 });
+  io.run();
+  net::join_port_mapping_workers();
+  if (json) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : report.checks) {
+      checks.push_back(
+          {{"name", c.name}, {"status", c.status}, {"detail", c.detail}, {"ms", c.milliseconds}});
+    }
+    nlohmann::json out{{"event", "doctor"},
+                       {"server", server.to_string()},
+                       {"checks", checks},
+                       {"usable", report.usable},
+                       {"verdict", report.verdict}};
+    if (report.nat) {
+      const auto& n = *report.nat;
+      out["nat"] = {{"udp_blocked", n.udp_blocked},
+                    {"behind_nat", n.behind_nat},
+                    {"mapping", proto::mapping_name(n.mapping)},
+                    {"filtering", proto::filtering_name(n.filtering)},
+                    {"port_preserved", n.port_preserved},
+                    {"public", n.public_address ? n.public_address->to_string() : ""}};
+    }
+    std::cout << out.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    // What a server answered may be hostile: escaped before it reaches the terminal.
+    const auto safe = [](std::string_view s) { return proto::terminal_text(s); };
+    std::cout << "ferry doctor: checking " << safe(server.to_string()) << "\n";
+    for (const auto& c : report.checks) {
+      char ms[32] = "";
+      if (c.milliseconds > 0) std::snprintf(ms, sizeof ms, " (%.0f ms)", c.milliseconds);
+      std::cout << "  " << std::left << std::setw(16) << safe(c.name) << std::setw(9)
+                << safe(c.status) << safe(c.detail) << ms << "\n";
+    }
+    std::cout << "\n" << safe(report.verdict) << "\n";
+  }
+  return report.usable ? 0 : exit_status(report.failure);
+}
+}  // namespace
+
+int run_doctor_command(const DoctorFlags& flags) {
+  auto server = resolve_server(flags.server);
+  if (!server) return usage_error(server.error().detail);
+  if (!*server) return usage_error(no_server_hint());
+  return doctor(**server, flags.stun, flags.json);
+}
+
+}  // namespace ferry::cli

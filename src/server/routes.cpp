@@ -1,0 +1,50 @@
+#include "server/routes.hpp"
+
+#include <array>
+
+#include "server/relay_link.hpp"
+
+namespace ferry::server {
+
+namespace {
+
+enum class Port : std::uint8_t { main, metrics };
+enum class Kind : std::uint8_t { any, websocket, get };  // what the request must be
+
+struct Entry {
+  Port port;
+  Kind kind;
+  std::string_view path;
+  bool prefix;                // path is a prefix ("" matches everything)
+  bool only_without_metrics;  // only when the server has no metrics port
+  Route route;
+};
+
+// First match wins.
+constexpr std::array kRoutes{
+    Entry{Port::metrics, Kind::any, "/metrics", false, false, Route::metrics},
+    Entry{Port::metrics, Kind::any, "/healthz", false, false, Route::healthz},
+    Entry{Port::metrics, Kind::any, "", true, false, Route::metrics_not_found},
+    Entry{Port::main, Kind::websocket, "/v1/rendezvous", false, false, Route::rendezvous},
+    Entry{Port::main, Kind::websocket, "/v1/relay", false, false, Route::relay},
+    Entry{Port::main, Kind::websocket, "", true, false, Route::websocket_not_found},
+    Entry{Port::main, Kind::get, RelayDownloads::kPath, true, false, Route::relay_download},
+    Entry{Port::main, Kind::any, "/metrics", false, true, Route::metrics},
+};
+
+}  // namespace
+
+Route route(const RouteRequest& r) {
+  const Port port = r.metrics_port ? Port::metrics : Port::main;
+  for (const auto& e : kRoutes) {
+    if (e.port != port) continue;
+    if (e.kind == Kind::websocket && !r.websocket_upgrade) continue;
+    if (e.kind == Kind::get && (!r.get || r.websocket_upgrade)) continue;
+    if (e.only_without_metrics && r.metrics_elsewhere) continue;
+    if (e.prefix ? !r.path.starts_with(e.path) : r.path != e.path) continue;
+    return e.route;
+  }
+  return r.websocket_upgrade && port == Port::main ? Route::websocket_not_found : Route::page;
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,32 @@
+// The server's HTTP routes as one table: which handler a request goes to, from the port it came
+// in on, whether it asks for a WebSocket, its method and its path. Pure (no I/O), so every route
+// and every near miss is unit-tested; server.cpp only carries out the answer.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace ferry::server {
+
+enum class Route : std::uint8_t {
+  metrics,              // Prometheus text (on the metrics port, or here when there is none)
+  healthz,              // "ok"
+  metrics_not_found,    // anything else on the metrics port
+  rendezvous,           // WebSocket /v1/rendezvous
+  relay,                // WebSocket /v1/relay (?down=<ticket> for a browser's download link)
+  websocket_not_found,  // a WebSocket upgrade anywhere else
+  relay_download,       // GET /v1/relay/down/<ticket>: relayed bytes as a download
+  page,                 // the page, its assets, /healthz, or a 404 (pages.hpp)
+};
+
+struct RouteRequest {
+  bool metrics_port = false;       // arrived on --metrics-listen's port
+  bool websocket_upgrade = false;  // asks to become a WebSocket
+  bool get = true;                 // the method is GET
+  std::string_view path;           // the target without its query
+  bool metrics_elsewhere = false;  // the server has a metrics port: no /metrics on the main one
+};
+
+Route route(const RouteRequest& request);
+
+}  // namespace ferry::server
