@@ -87,6 +87,8 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang 16 does not deduce aggregates yet
 }  // namespace
 
 void JsonConsole::on_event(const session::Event& ev) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proto/stun.hpp"
+
 namespace ferry::proto {
 
 namespace {
@@ -27,13 +29,23 @@ std::vector<Candidate> usable(const PlanInput& in, std::vector<Candidate> list,
   return list;
 }
 
+// A global unicast IPv6 address (2000::/3): what home routers and mobile carriers give, mostly
+// behind a stateful firewall that drops unsolicited connections, as a cone NAT would.
+bool global_ipv6(const std::string& address) {
+  const auto ip = parse_ip(address);
+  return ip && ip->size() == 16 && ((*ip)[0] & 0xE0) == 0x20;
+}
+
 std::vector<TcpAttempt> tcp_attempts(const PlanInput& in, const std::vector<Candidate>& list) {
   std::vector<TcpAttempt> out;
   for (const auto& c : list) {
     if (c.transport != Transport::tcp) continue;
-    // A public address with a listening port behind a cone NAT: both sides dialling it from
-    // their own listening ports meet in a simultaneous open where a plain dial would be refused.
-    const bool simultaneous = c.kind == CandidateKind::srflx && in.listening;
+    // A public address with a listening port behind a cone NAT (or a global IPv6 address behind
+    // a stateful firewall): both sides dialling it from their own listening ports meet in a
+    // simultaneous open where a plain dial would be dropped. Where nothing filters, the same
+    // dial is simply accepted.
+    const bool simultaneous =
+        in.listening && (c.kind == CandidateKind::srflx || global_ipv6(c.address));
     out.push_back({c, simultaneous ? TcpMethod::simultaneous_open : TcpMethod::dial});
   }
   return out;

@@ -172,6 +172,11 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   } else if (*proxy) {
     nat = "the server sees the proxy (" + observed +
           "), so this computer's public address is unknown";
+  } else if (observed_is_local && observed.find(':') != std::string::npos) {
+    nat = "this computer has a global IPv6 address (" + observed +
+          "): peers reach it directly where no firewall filters it; home routers and mobile "
+          "carriers usually admit only replies, and ferry then opens the path from both sides at "
+          "once (TCP simultaneous open, UDP hole punching)";
   } else if (observed_is_local) {
     nat = "this computer has a public address (" + observed + "): peers can connect to it directly";
   } else {

@@ -145,6 +145,28 @@ TEST(PathPlan, TheSameLanTriesPrivateAddresses) {
   EXPECT_TRUE(plan.notes.empty());
 }
 
+TEST(PathPlan, AGlobalIpv6AddressIsOpenedFromBothSidesAsThroughACone) {
+  // Both sides reached the server over IPv6; behind their routers' stateful firewalls each has
+  // a global address (and its IPv4 side may be hopeless: symmetric, or UDP blocked).
+  Host a, b;
+  a.observed = "2001:db8:1::2";
+  b.observed = "2001:db8:2::2";
+  for (auto* h : {&a, &b}) {
+    h->offer.list = {{Transport::tcp, h->observed, 4000, CandidateKind::host},
+                     {Transport::tcp, "fd00::2", 4000, CandidateKind::host},
+                     {Transport::udp, h->observed, 5000, CandidateKind::host}};
+    h->offer.udp_mapping = UdpMapping::dependent;  // its IPv4 NAT
+    h->offer.quic_fingerprint = Bytes(32, 7);
+  }
+  const auto plan = plan_paths(input(Side::receiver, b, a));
+  ASSERT_EQ(plan.tcp.size(), 1u);  // the ULA is another network's
+  EXPECT_EQ(plan.tcp[0].to.address, "2001:db8:1::2");
+  EXPECT_EQ(plan.tcp[0].method, TcpMethod::simultaneous_open);
+  ASSERT_TRUE(plan.udp);
+  ASSERT_EQ(plan.udp->targets.size(), 1u);
+  EXPECT_EQ(plan.udp->targets[0].address, "2001:db8:1::2");
+}
+
 TEST(PathPlan, PolicyRelayOnlyAndDiagnosisSwitches) {
   const auto a = host("public", 1), b = host("public", 2);
   auto in = input(Side::receiver, b, a);
