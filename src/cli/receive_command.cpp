@@ -49,7 +49,7 @@ std::string output_label(const std::string& output) {
 }
 }  // namespace
 
-int run_receive(ReceiveFlags f, const std::string& code_from_env) {
+int run_receive(const ReceiveFlags& f, const std::string& code_from_env) {
   auto server = resolve_server(f.server);
   if (!server) return usage_error(server.error().detail);
   const auto console = Console::make(Console::Role::receiver, f.json);

@@ -23,6 +23,6 @@ struct ReceiveFlags {
 
 CLI::App* add_receive_command(CLI::App& app, ReceiveFlags& flags);
 // code_from_env: FERRY_CODE, used when no code is given.
-int run_receive(ReceiveFlags flags, const std::string& code_from_env);
+int run_receive(const ReceiveFlags& flags, const std::string& code_from_env);
 
 }  // namespace ferry::cli
