@@ -51,8 +51,10 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
   if (json) {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& c : report.checks) {
-      checks.push_back(
-          {{"name", c.name}, {"status", c.status}, {"detail", c.detail}, {"ms", c.milliseconds}});
+      checks.push_back({{"name", c.name},
+                        {"status", session::check_status_name(c.status)},
+                        {"detail", c.detail},
+                        {"ms", c.milliseconds}});
     }
     nlohmann::json out{{"event", "doctor"},
                        {"server", server.to_string()},
@@ -77,7 +79,7 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
       char ms[32] = "";
       if (c.milliseconds > 0) std::snprintf(ms, sizeof ms, " (%.0f ms)", c.milliseconds);
       std::cout << "  " << std::left << std::setw(16) << safe(c.name) << std::setw(9)
-                << safe(c.status) << safe(c.detail) << ms << "\n";
+                << session::check_status_name(c.status) << safe(c.detail) << ms << "\n";
     }
     std::cout << "\n" << safe(report.verdict) << "\n";
   }

@@ -17,6 +17,20 @@ namespace ferry::session {
 using namespace net;
 using proto::Errc;
 
+std::string_view check_status_name(CheckStatus s) {
+  switch (s) {
+    case CheckStatus::ok:
+      return "ok";
+    case CheckStatus::failed:
+      return "failed";
+    case CheckStatus::info:
+      return "info";
+    case CheckStatus::untested:
+      return "untested";
+  }
+  return "?";
+}
+
 namespace {
 
 class Stopwatch {
@@ -37,7 +51,7 @@ awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTranspor
   Stopwatch watch;
   const std::string name = transport == RelayTransport::raw ? "relay" : "relay-websocket";
   auto stream = co_await open_relay_transport(server, transport, Budgets::kServerConnect);
-  if (!stream) co_return DoctorCheck{name, "failed", stream.error().detail, watch.ms()};
+  if (!stream) co_return DoctorCheck{name, CheckStatus::failed, stream.error().detail, watch.ms()};
   const proto::RelayHello hello{proto::Side::sender, {}};  // the all-zero probe grant
   const auto answer =
       co_await relay_handshake(**stream, hello, server.to_string(),
@@ -46,11 +60,11 @@ awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTranspor
   if (answer || answer.error().code != Errc::relay_refused ||
       answer.error().detail.find("not issued") == std::string::npos) {
     co_return DoctorCheck{
-        name, "failed",
+        name, CheckStatus::failed,
         answer ? "something answered, but not a ferry relay" : answer.error().detail, watch.ms()};
   }
-  co_return DoctorCheck{name, "ok", "the relay answers; transfers can always fall back to it",
-                        watch.ms()};
+  co_return DoctorCheck{name, CheckStatus::ok,
+                        "the relay answers; transfers can always fall back to it", watch.ms()};
 }
 
 // UDP through this network: STUN against the server's two ports (or the given STUN server).
@@ -63,7 +77,7 @@ awaitable<DoctorCheck> check_udp(const proto::ServerUrl& server, std::vector<std
     ports = {stun->port.value_or(3478)};
   }
   if (ports.empty()) {
-    co_return DoctorCheck{"udp", "untested",
+    co_return DoctorCheck{"udp", CheckStatus::untested,
                           "the server runs no STUN responder, so UDP was not measured "
                           "(ferry doctor --stun HOST:PORT measures it against another)",
                           0};
@@ -72,15 +86,15 @@ awaitable<DoctorCheck> check_udp(const proto::ServerUrl& server, std::vector<std
   error_code ec;
   const auto found = co_await resolver.async_resolve(host, "0", redirect(ec));
   if (ec || found.empty()) {
-    co_return DoctorCheck{"udp", "failed", "cannot resolve " + host + ": " + describe(ec),
-                          watch.ms()};
+    co_return DoctorCheck{"udp", CheckStatus::failed,
+                          "cannot resolve " + host + ": " + describe(ec), watch.ms()};
   }
   const auto observations =
       co_await observe_nat(found.begin()->endpoint().address(), ports, Budgets::kServerConnect / 2);
   const auto nat = proto::classify_nat(observations);
   report.nat = nat;
-  co_return DoctorCheck{"udp", nat.udp_blocked ? "failed" : "ok", proto::describe_nat(nat),
-                        watch.ms()};
+  co_return DoctorCheck{"udp", nat.udp_blocked ? CheckStatus::failed : CheckStatus::ok,
+                        proto::describe_nat(nat), watch.ms()};
 }
 
 // Whether the router forwards a port on request, by each method; the test mapping is released.
@@ -100,13 +114,13 @@ awaitable<DoctorCheck> check_port_mapping() {
   for (const auto& n : mapper.notes()) refused += "; " + n;
   mapper.release();
   if (granted.empty()) {
-    co_return DoctorCheck{"port-mapping", "info",
+    co_return DoctorCheck{"port-mapping", CheckStatus::info,
                           "no router here maps ports on request (UPnP-IGD, NAT-PMP and PCP went "
                           "unanswered or were refused). Hole punching and the relay still work; "
                           "send --direct reaches only this network",
                           watch.ms()};
   }
-  co_return DoctorCheck{"port-mapping", "ok",
+  co_return DoctorCheck{"port-mapping", CheckStatus::ok,
                         "the router forwards ports on request: " + granted + refused +
                             " (released again). Peers anywhere can connect in, and send --direct "
                             "works from here",
@@ -121,12 +135,12 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
 
   auto proxy = proxy_for(server.host);
   if (!proxy) {
-    report.checks.push_back({"proxy", "failed", proxy.error().detail, 0});
+    report.checks.push_back({"proxy", CheckStatus::failed, proxy.error().detail, 0});
     report.failure = proxy.error().code;
     report.verdict = proxy.error().detail + ". Fix or unset https_proxy.";
     co_return report;
   }
-  report.checks.push_back({"proxy", "info",
+  report.checks.push_back({"proxy", CheckStatus::info,
                            *proxy ? "the server is reached through the proxy " +
                                         (*proxy)->to_string() +
                                         " (from https_proxy); direct paths to peers do not use it"
@@ -136,7 +150,8 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   Stopwatch watch;
   auto rendezvous = co_await RendezvousClient::connect(server, Budgets::kServerConnect);
   if (!rendezvous) {
-    report.checks.push_back({"rendezvous", "failed", rendezvous.error().detail, watch.ms()});
+    report.checks.push_back(
+        {"rendezvous", CheckStatus::failed, rendezvous.error().detail, watch.ms()});
     report.failure = rendezvous.error().code;
     report.verdict = "ferry cannot work from here: the server at " + where +
                      " cannot be reached (" + rendezvous.error().detail +
@@ -149,7 +164,8 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   const std::string observed = rendezvous->observed();
   const std::vector<std::uint16_t> stun_ports = rendezvous->stun_ports();
   rendezvous->close();
-  report.checks.push_back({"rendezvous", "ok", "the server at " + where + " answers", watch.ms()});
+  report.checks.push_back(
+      {"rendezvous", CheckStatus::ok, "the server at " + where + " answers", watch.ms()});
 
   const auto relay = co_await check_relay(server, RelayTransport::raw);
   report.checks.push_back(relay);
@@ -186,12 +202,12 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
           "punching); between two NATs that both map each destination anew, transfers use the "
           "relay";
   }
-  report.checks.push_back({"addresses", "info", nat, 0});
+  report.checks.push_back({"addresses", CheckStatus::info, nat, 0});
   report.checks.push_back(co_await check_udp(server, stun_ports, stun, report));
   report.checks.push_back(co_await check_port_mapping());
 
-  report.usable = relay.status == "ok" || relay_ws.status == "ok";
-  if (relay.status == "ok") {
+  report.usable = relay.status == CheckStatus::ok || relay_ws.status == CheckStatus::ok;
+  if (relay.status == CheckStatus::ok) {
     report.verdict = "ferry works from here: the server and its relay answer" +
                      std::string(*proxy ? " through the proxy" : "") + ".";
   } else if (report.usable) {

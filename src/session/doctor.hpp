@@ -5,7 +5,9 @@
 // Each check has a deadline, so a verdict comes in seconds.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/asio.hpp"
@@ -14,10 +16,13 @@
 
 namespace ferry::session {
 
+enum class CheckStatus : std::uint8_t { ok, failed, info, untested };
+std::string_view check_status_name(CheckStatus s);  // "ok", "failed", "info", "untested"
+
 struct DoctorCheck {
-  std::string name;    // "proxy", "rendezvous", "relay", "relay-websocket", "addresses", "udp",
-                       // "port-mapping"
-  std::string status;  // "ok", "failed", "info", "untested"
+  std::string name;  // "proxy", "rendezvous", "relay", "relay-websocket", "addresses", "udp",
+                     // "port-mapping"
+  CheckStatus status = CheckStatus::info;
   std::string detail;  // a sentence for a person
   double milliseconds = 0;
 };
