@@ -85,7 +85,7 @@ void Race::claim(AttemptId id) {
   attempts_.at(id).state = State::done;
   if (phase_ == Phase::upgrading) {
     upgrade_ = id;  // after the relay: the transfer moves here, and nothing else is needed
-    end(Phase::over);
+    stop();
     return;
   }
   winner_ = id;
@@ -99,7 +99,7 @@ void Race::select_failed(AttemptId id, const Tried& line) {
   if (winner_ != id) return;
   winner_.reset();
   failure_ = Error{Errc::no_path, line.what + ": " + line.why};
-  end(Phase::over);
+  stop();
 }
 
 void Race::failed(AttemptId id, Tried line) {
@@ -111,15 +111,11 @@ void Race::peer_failed(Error error) {
   // After a pipe won, the mailbox closing (or the peer leaving it) ends nothing: upgrades go on.
   if (phase_ != Phase::racing || winner_) return;
   failure_ = std::move(error);
-  end(Phase::over);
+  stop();
 }
 
 void Race::stop() {
-  end(Phase::over);
-}
-
-void Race::end(Phase phase) {
-  phase_ = phase;
+  phase_ = Phase::over;
   upgrade_until_.reset();
 }
 
@@ -147,13 +143,13 @@ Race::Phase Race::advance(Clock::time_point now) {
         phase_ = Phase::upgrading;
         upgrade_until_ = now + upgrade_window_;
       } else {
-        end(Phase::over);
+        stop();
       }
     } else if (now >= deadline_ || (pending() == 0 && !listening_)) {
-      end(Phase::over);
+      stop();
     }
   }
-  if (phase_ == Phase::upgrading && upgrade_until_ && now >= *upgrade_until_) end(Phase::over);
+  if (phase_ == Phase::upgrading && upgrade_until_ && now >= *upgrade_until_) stop();
   return phase_;
 }
 

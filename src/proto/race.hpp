@@ -112,7 +112,6 @@ class Race {
   int pending(PathKind path) const;
   bool direct_authenticating() const;
   void claim(AttemptId id);
-  void end(Phase phase);
 
   Side side_;
   Clock::time_point deadline_ = Clock::time_point::max();

@@ -44,7 +44,7 @@ Route route(const RouteRequest& r) {
     if (e.prefix ? !r.path.starts_with(e.path) : r.path != e.path) continue;
     return e.route;
   }
-  return r.websocket_upgrade && port == Port::main ? Route::websocket_not_found : Route::page;
+  return Route::page;  // every upgrade and every metrics-port request matched above
 }
 
 }  // namespace ferry::server
