@@ -36,7 +36,7 @@ def main():
     for name in rows:
         n = PUNCH_RUNS if name in PUNCH_ROWS else RUNS
         results = [run(name) for _ in range(n)]
-        want = SCENARIOS[name][4]
+        want = SCENARIOS[name].expected
         ok = sum(1 for r in results if r["delivered"] and r["path"] == want)
         first = median([r["first_byte_s"] for r in results])
         direct = median([r["direct_s"] for r in results])

@@ -91,10 +91,10 @@ def lab_link(work, loss_permille):
     tcp, quic = [], []
     wire = {"tcp": [], "quic": []}  # wire bytes per payload byte
     with Lab("public", "public", loss_permille=loss_permille, rate_mbit=1000) as lab:
-        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
+        lab.spawn(lab.srv, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
                              "http://%s:4300" % SERVER_IP], stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL)
-        wait_tcp(lab.inet, SERVER_IP, 4300)
+        wait_tcp(lab.srv, SERVER_IP, 4300)
         for i in range(RUNS):
             before = wire_bytes(lab)
             tcp.append(iperf3(lab, LAB_SIZE))

@@ -31,14 +31,15 @@ DEFAULT_ROWS = ("public-public", "cone-public", "samelan", "upnp-cone", "cone-co
 def relay_bytes(lab):
     text = sh("python3", "-c", "import urllib.request,sys;"
               "sys.stdout.write(urllib.request.urlopen('http://%s:9300/metrics').read().decode())"
-              % SERVER_IP, ns=lab.inet, capture=True)
+              % SERVER_IP, ns=lab.srv, capture=True)
     m = re.search(r"^ferry_relay_bytes_total (\d+)", text, re.M)
     return int(m.group(1)) if m else 0
 
 
 def one(name, after_code, i):
-    a, b, samelan, loss, expected, _ = SCENARIOS[name]
-    with Lab(a, b, samelan=samelan, loss_permille=loss) as lab:
+    row = SCENARIOS[name]
+    expected = row.expected
+    with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss) as lab:
         url = start_server(lab, "--metrics-listen", SERVER_IP + ":9300")
         src, out = payload(lab, SIZE)
         code = "%d-acorn-zebra" % (1000 + (os.getpid() + i) % 9000)
@@ -77,7 +78,7 @@ def main():
         relayed = sum(1 for r in results if r["relay_bytes"] > PAYLOAD_THRESHOLD)
         counts = [r["relay_bytes"] for r in results]
         print("%-20s %-7s %6d/%-2d %7d/%-2d %5d/%-2d %14d %14d" % (
-            name, SCENARIOS[name][4], sum(r["delivered"] for r in results), RUNS, relayed, RUNS,
+            name, SCENARIOS[name].expected, sum(r["delivered"] for r in results), RUNS, relayed, RUNS,
             sum(r["moved"] for r in results), RUNS, statistics.median(counts), max(counts)),
             flush=True)
 

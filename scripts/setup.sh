@@ -18,6 +18,8 @@ PACKAGES=(
   openssh-server openssh-client iperf3 time
   # the network lab's real routers and proxy
   miniupnpd-nftables miniupnpc stun-server tinyproxy
+  # the lab's delay: iptables-nft's NFQUEUE target and a daemon on libnetfilter-queue
+  iptables libnetfilter-queue-dev
   # STUN interop peers: the classic stun client, and coturn as a modern STUN server
   stun-client coturn
   # the browser page's tests: Debian's Chromium, driven by playwright-core from npm

@@ -32,10 +32,10 @@ MAPPING = {"upnp": ("UPnP-IGD", "NAT-PMP", "PCP")}
 
 def main(beh):
     with Lab(beh, "public") as lab:
-        lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
+        lab.spawn(lab.srv, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url",
                              "http://%s:4300" % SERVER_IP, "--stun-alternate-ip", SECOND_IP],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_tcp(lab.inet, SERVER_IP, 4300)
+        wait_tcp(lab.srv, SERVER_IP, 4300)
         p = lab.spawn(lab.hosts["A"], [FERRY, "doctor", "--json", "--server",
                                        "http://%s:4300" % SERVER_IP],
                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env("A"))

@@ -51,6 +51,8 @@ def sweep_leftovers():
     if not os.path.isdir(STATE_DIR):
         return
     for name in os.listdir(STATE_DIR):
+        if not name.startswith("fl"):
+            continue
         path = os.path.join(STATE_DIR, name)
         try:
             with open(path) as f:
@@ -64,10 +66,51 @@ def sweep_leftovers():
             if ns.startswith(name + "-"):
                 sh("ip", "netns", "del", ns, check=False)
         os.remove(path)
+    restore_allowed_cc()
+
+
+# The delay daemon (tests/lab/delay/lab_delay.cpp), built with ferry when libnetfilter-queue is
+# installed; one queue number per lab is enough (every delayed packet gets the same delay).
+LAB_DELAY = os.environ.get("FERRY_LAB_DELAY") or os.path.join(ROOT, "build", "release", "tests",
+                                                              "ferry-lab-delay")
+DELAY_QUEUE = 7
+# Every lab host runs the congestion control of users' desktops (Linux, Windows and macOS all
+# default to CUBIC), whatever this machine's own default is.
+LAB_CC = "cubic"
+ALLOWED_CC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+
+
+def allow_lab_cc():
+    """A namespace may only default to an algorithm in the host's allowed list (the kernel refuses
+    others with EPERM outside the initial namespace). Adds LAB_CC to it while labs run; the first
+    lab notes the original list and the last one to close puts it back."""
+    with open(ALLOWED_CC) as f:
+        allowed = f.read().split()
+    saved = os.path.join(STATE_DIR, "allowed_cc")
+    if LAB_CC in allowed:
+        return
+    if not os.path.exists(saved):
+        with open(saved, "w") as f:
+            f.write(" ".join(allowed))
+    with open(ALLOWED_CC, "w") as f:
+        f.write(" ".join(allowed + [LAB_CC]))
+
+
+def restore_allowed_cc():
+    saved = os.path.join(STATE_DIR, "allowed_cc")
+    if not os.path.exists(saved) or any(n.startswith("fl") for n in os.listdir(STATE_DIR)):
+        return
+    with open(saved) as f:
+        original = f.read().strip()
+    with open(ALLOWED_CC, "w") as f:
+        f.write(original)
+    os.remove(saved)
 
 
 class Lab:
-    def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0):
+    def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0, delay_ms=0, cc=LAB_CC):
+        """delay_ms is added each way on each side's link, so the peers see 4 x delay_ms of round
+        trip and each peer sees 2 x delay_ms to the server."""
         for beh in (a, b):
             if beh not in BEHAVIOURS:
                 raise ValueError("unknown router behaviour %r" % beh)
@@ -75,6 +118,8 @@ class Lab:
         self.samelan = samelan
         self.loss = loss_permille
         self.rate = rate_mbit
+        self.delay = delay_ms
+        self.cc = cc
         self.prefix = "fl" + secrets.token_hex(3)
         self.namespaces = []
         self.procs = []
@@ -87,6 +132,8 @@ class Lab:
         os.makedirs(STATE_DIR, exist_ok=True)
         with open(os.path.join(STATE_DIR, self.prefix), "w") as f:
             f.write(str(os.getpid()))
+        if self.cc == LAB_CC:
+            allow_lab_cc()
         atexit.register(self.close)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
@@ -127,6 +174,7 @@ class Lab:
         marker = os.path.join(STATE_DIR, self.prefix)
         if os.path.exists(marker):
             os.remove(marker)
+            restore_allowed_cc()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- building blocks --------------------------------------------------------------------
@@ -138,6 +186,7 @@ class Lab:
         sh("ip", "netns", "add", name)
         self.namespaces.append(name)
         sh("ip", "link", "set", "lo", "up", ns=name)
+        sh("sysctl", "-qw", "net.ipv4.tcp_congestion_control=" + self.cc, ns=name)
         return name
 
     def veth(self, ns1, if1, ns2, if2):
@@ -155,8 +204,15 @@ class Lab:
         inet = self.add_ns("inet")
         self.inet = inet
         sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=inet)
-        for ip in (SERVER_IP, SECOND_IP, PROXY_IP):  # (this kernel has no dummy devices)
-            sh("ip", "addr", "add", ip + "/32", "dev", "lo", ns=inet)
+        # The services sit in their own namespace behind the internet's router, so their packets
+        # are forwarded (delayed, dropped, counted) like everyone else's, never held inside the
+        # sending stack (TCP small queues would stall a socket whose own packets wait in a queue).
+        self.srv = self.add_ns("srv")
+        self.veth(inet, "srv", self.srv, "eth0")
+        sh("ip", "addr", "add", "198.51.100.1/24", "dev", "srv", ns=inet)
+        for ip in (SERVER_IP, SECOND_IP, PROXY_IP):
+            sh("ip", "addr", "add", ip + "/24", "dev", "eth0", ns=self.srv)
+        sh("ip", "route", "add", "default", "via", "198.51.100.1", ns=self.srv)
         self.hosts = {}
         self.wan_ip = {}
         if self.samelan:
@@ -171,7 +227,7 @@ class Lab:
                     router = self.side_router(side, beh, link=idx)
                     self.hosts[side] = self.lan_host(side, router, idx, 2)
         self.counters()
-        if self.loss or self.rate:
+        if self.loss or self.rate or self.delay:
             self.impair()
         if {"proxyonly", "proxyauth"} & {self.a, self.b}:
             self.start_proxy(auth="proxyauth" in (self.a, self.b))
@@ -242,14 +298,8 @@ table inet count {
   chain count_forward {
     type filter hook forward priority 0; policy accept;
     ip saddr 203.0.113.0/24 ip daddr 203.0.113.0/24 counter name "direct"
-  }
-  chain count_input {
-    type filter hook input priority 0; policy accept;
-    ip daddr 198.51.100.0/24 ip saddr != 198.51.100.0/24 counter name "server"
-  }
-  chain count_output {
-    type filter hook output priority 0; policy accept;
-    ip saddr 198.51.100.0/24 ip daddr != 198.51.100.0/24 counter name "server"
+    ip daddr 198.51.100.0/24 counter name "server"
+    ip saddr 198.51.100.0/24 counter name "server"
   }
 }
 """)
@@ -266,6 +316,25 @@ table inet count {
                 dev = "w" + side
                 sh("tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", "%dmbit" % self.rate,
                    "burst", "256kb", "latency", "50ms", ns=self.inet, check=False)
+        if self.delay:
+            self.start_delay()
+
+    def start_delay(self):
+        """Each side's link holds packets delay_ms each way: the internet's router queues what
+        comes in from a side (prerouting) and what goes out to it (postrouting) to the daemon.
+        Forwarded packets only ever wait in a router, never in a sending host's own stack."""
+        if not os.access(LAB_DELAY, os.X_OK):
+            raise RuntimeError("the lab's delay daemon is missing (%s): install libnetfilter-queue-dev "
+                               "and build (scripts/setup.sh)" % LAB_DELAY)
+        daemon = self.spawn(self.inet, [LAB_DELAY, DELAY_QUEUE, self.delay], stdout=subprocess.PIPE,
+                            text=True)
+        if daemon.stdout.readline().strip() != "ready":
+            raise RuntimeError("the lab's delay daemon did not start")
+        for side in ("A", "B"):
+            dev = "w" + side
+            for chain, way in (("PREROUTING", "-i"), ("POSTROUTING", "-o")):
+                sh("iptables", "-t", "mangle", "-A", chain, way, dev, "-j", "NFQUEUE", "--queue-num",
+                   DELAY_QUEUE, ns=self.inet)
 
     def read_counters(self):
         data = json.loads(sh("nft", "-j", "list", "counters", ns=self.inet, capture=True))
@@ -303,14 +372,14 @@ table inet count {
                     "ConnectPort 443\nConnectPort 4300\nConnectPort 80\n" % (PROXY_IP, log))
             if auth:
                 f.write("BasicAuth %s %s\n" % (PROXY_USER, PROXY_PASSWORD))
-        self.spawn(self.inet, ["tinyproxy", "-d", "-c", conf], stdout=subprocess.DEVNULL,
+        self.spawn(self.srv, ["tinyproxy", "-d", "-c", conf], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-        wait_tcp(self.inet, PROXY_IP, 3128)
+        wait_tcp(self.srv, PROXY_IP, 3128)
 
     def start_miniupnpd(self, router, link):
         # stund on two addresses so miniupnpd's STUN test classifies the WAN as unfiltered.
         if not getattr(self, "stund", None):
-            self.stund = self.spawn(self.inet, ["stund", "-h", SERVER_IP, "-a", SECOND_IP],
+            self.stund = self.spawn(self.srv, ["stund", "-h", SERVER_IP, "-a", SECOND_IP],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.3)
         conf = os.path.join(self.tmp, "miniupnpd-%s.conf" % router)
@@ -440,9 +509,9 @@ def wait_tcp(ns, ip, port, timeout=5):
 # --- what the scenario scripts share ---------------------------------------------------------
 def start_server(lab, *extra):
     """ferry serve in the internet namespace; returns its URL once it listens."""
-    lab.spawn(lab.inet, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url", SERVER_URL]
+    lab.spawn(lab.srv, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url", SERVER_URL]
               + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_tcp(lab.inet, SERVER_IP, 4300)
+    wait_tcp(lab.srv, SERVER_IP, 4300)
     return SERVER_URL
 
 

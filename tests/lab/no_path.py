@@ -18,10 +18,10 @@ BOUND_S = 15.0
 
 
 def start_server(lab):
-    lab.spawn(lab.inet, [FERRY, "serve", "--no-relay", "--listen", SERVER_IP + ":4300",
+    lab.spawn(lab.srv, [FERRY, "serve", "--no-relay", "--listen", SERVER_IP + ":4300",
                          "--public-url", "http://%s:4300" % SERVER_IP],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_tcp(lab.inet, SERVER_IP, 4300)
+    wait_tcp(lab.srv, SERVER_IP, 4300)
 
 
 def attempt(lab, i):

@@ -27,7 +27,7 @@ def main():
         if r is None:
             print("%-20s did not run" % name)
         else:
-            print(line(r) + ("" if passed(r) else "   [needs: %s]" % SCENARIOS[name][5]))
+            print(line(r) + ("" if passed(r) else "   [needs: %s]" % SCENARIOS[name].what))
         if name in expected and (r is None or not passed(r)):
             bad.append(name)
     ok = sum(1 for n in SCENARIOS if n in results and passed(results[n]))

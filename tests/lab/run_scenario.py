@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lab import Lab, ferry, payload, start_server  # noqa: E402
-from scenarios import SCENARIOS  # noqa: E402
+from scenarios import SCENARIOS, forced_env  # noqa: E402
 
 SIZE = int(os.environ.get("LAB_FILE_BYTES", 16 << 20))
 TIMEOUT = 60
@@ -31,23 +31,26 @@ def classify(delivered, counters, size):
 
 
 def run(name):
-    a, b, samelan, loss, expected, _ = SCENARIOS[name]
-    result = {"scenario": name, "expected": expected, "delivered": False, "path": "none",
+    row = SCENARIOS[name]
+    result = {"scenario": name, "expected": row.expected, "delivered": False, "path": "none",
               "ferry_path": None, "agrees": None, "first_byte_s": None, "total_s": None,
               "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None,
-              "transport": None, "direct_s": None, "moved": False}
-    with Lab(a, b, samelan=samelan, loss_permille=loss) as lab:
+              "transport": None, "want_transport": row.transport, "direct_s": None, "moved": False}
+    with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss, rate_mbit=row.rate_mbit,
+             delay_ms=row.rtt_ms // 4) as lab:
         url = start_server(lab)
         src, out = payload(lab, SIZE)
         code = "%d-acorn-zebra" % (1000 + os.getpid() % 9000)
         lab.reset_counters()
-        sender = ferry(lab, "A", ["send", "--json", "--server", url, "--code", code, src])
+        env_a, env_b = (dict(lab.env(side), **forced_env(row)) for side in ("A", "B"))
+        sender = ferry(lab, "A", ["send", "--json", "--server", url, "--code", code, src], env=env_a)
         first = sender.stdout.readline()
         if not first or json.loads(first)["event"] != "code":
             result["error"] = "sender did not start: " + first + sender.stderr.read()
             return result
         start = time.monotonic()
-        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code])
+        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code],
+                         env=env_b)
         events = []
         try:
             for line in receiver.stdout:
@@ -86,14 +89,15 @@ def run(name):
 
 
 def passed(r):
-    return r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False
+    transport_ok = r.get("want_transport") in (None, r["transport"])
+    return r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False and transport_ok
 
 
 def line(r):
     def f(v, fmt="%s"):
         return "-" if v is None else fmt % v
     how = (r["transport"] or "-") + ("+moved" if r["moved"] else "")
-    return ("%-20s %-9s %-7s (want %-6s) %-10s first byte %6s s  direct %6s s  total %6s s  %8s MB/s  server %10s B  %s%s" % (
+    return ("%-22s %-9s %-7s (want %-6s) %-10s first byte %6s s  direct %6s s  total %6s s  %8s MB/s  server %10s B  %s%s" % (
         r["scenario"], "delivered" if r["delivered"] else "FAILED", r["path"], r["expected"], how,
         f(r["first_byte_s"]), f(r["direct_s"]), f(r["total_s"]), f(r["mb_s"]), f(r["server_bytes"]),
         "PASS" if passed(r) else "FAIL",

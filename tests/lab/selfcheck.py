@@ -21,8 +21,8 @@ def check(beh):
             failures.append(what)
 
     with Lab(beh, "public") as lab:
-        lab.spawn(lab.inet, ["python3", PROBE, "reflect"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_tcp(lab.inet, "198.51.100.10", 80)
+        lab.spawn(lab.srv, ["python3", PROBE, "reflect"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_tcp(lab.srv, "198.51.100.10", 80)
         time.sleep(0.2)
         host = lab.hosts["A"]
         v = json.loads(sh("python3", PROBE, "probe", PROXY_IP, ns=host, capture=True))
