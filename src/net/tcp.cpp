@@ -4,9 +4,14 @@
 
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core/error.hpp>
+#include <cstring>
 
 namespace ferry::net {
 
@@ -75,7 +80,7 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host,
                           host + ":" + std::to_string(port) + ": " + describe(ec));
   }
   stream.expires_never();
-  stream.socket().set_option(tcp::no_delay(true));
+  tune_for_bulk(stream.socket());
   co_return stream;
 }
 
@@ -87,8 +92,23 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
   co_await stream.async_connect(ep, redirect(ec));
   if (ec) co_return proto::fail(proto::Errc::no_path, describe(ec));
   stream.expires_never();
-  stream.socket().set_option(tcp::no_delay(true));
+  tune_for_bulk(stream.socket());
   co_return stream;
+}
+
+std::string tune_for_bulk(tcp::socket& s) {
+  error_code ec;
+  s.set_option(tcp::no_delay(true), ec);
+  static constexpr std::string_view kWanted = "bbr";
+  // Asking is the only portable test: the kernel says EPERM (not allowed to this process) or
+  // ENOENT (no such module), and the socket keeps its default.
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_CONGESTION, kWanted.data(),
+               static_cast<socklen_t>(kWanted.size()));
+  std::array<char, 16> name{};
+  auto len = static_cast<socklen_t>(name.size());
+  if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_CONGESTION, name.data(), &len) != 0)
+    return {};
+  return std::string(name.data(), ::strnlen(name.data(), len));
 }
 
 namespace {

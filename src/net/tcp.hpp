@@ -24,6 +24,12 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host,
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
                                                         std::chrono::milliseconds timeout);
 
+// Readies a connected TCP socket for bulk bytes: no Nagle delay, and BBR where the kernel lets
+// this process choose it (root, or BBR in net.ipv4.tcp_allowed_congestion_control): loss-based
+// CUBIC, the usual default, collapses on long lossy links. Refused quietly otherwise. Returns the
+// congestion control the socket ends up with ("bbr", "cubic", ...; empty if unknown).
+std::string tune_for_bulk(tcp::socket& s);
+
 // Addresses of this host's interfaces that are up, loopback first, link-local v6 left out.
 std::vector<asio::ip::address> local_addresses();
 

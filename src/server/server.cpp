@@ -434,7 +434,7 @@ void Server::admit(tcp::socket socket, Port port) {
 
 awaitable<void> Server::handle(tcp::socket socket, std::shared_ptr<Connection> conn) {
   error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
+  tune_for_bulk(socket);
   beast::tcp_stream stream(std::move(socket));
   std::array<std::uint8_t, 4> first{};
   stream.expires_after(options_.handshake_timeout);

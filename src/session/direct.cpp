@@ -278,7 +278,7 @@ awaitable<proto::Result<void>> send_lan(const FileSource& source,
   for (;;) {
     tcp::socket s = co_await acceptor->async_accept(redirect(ec));
     if (ec) co_return proto::fail(Errc::io_error, "cannot accept connections: " + describe(ec));
-    s.set_option(tcp::no_delay(true), ec);
+    tune_for_bulk(s);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
     FramedChannel channel{beast::tcp_stream(std::move(s))};
     auto secrets = co_await pake_as_sender(channel, sid, words, words);
@@ -380,7 +380,7 @@ awaitable<void> accept_handshakes(std::shared_ptr<DirectLobby> lobby, proto::Sec
         (same != lobby->per_address.end() && same->second >= kMaxHandshakesPerAddress)) {
       continue;  // over the limits: closed at once
     }
-    s.set_option(tcp::no_delay(true), ec);
+    tune_for_bulk(s);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
     if (lobby->live.empty()) observer.on_event(event::PeerJoined{});
     ++lobby->per_address[from];
@@ -491,7 +491,7 @@ awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOpt
     co_return proto::fail(Errc::no_path, detail);
   }
   observer.on_event(event::PeerJoined{});
-  dial->winner->socket().set_option(tcp::no_delay(true), ec);
+  tune_for_bulk(dial->winner->socket());
   FramedChannel channel{std::move(*dial->winner)};
   auto secrets =
       co_await pake_as_receiver(channel, proto::direct_session_id(), proto::direct_secret(code));

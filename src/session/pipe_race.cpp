@@ -132,7 +132,7 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
     error_code ec;
     tcp::socket s = co_await acceptors_[index].async_accept(redirect(ec));
     if (ec || over()) co_return;
-    s.set_option(tcp::no_delay(true), ec);
+    tune_for_bulk(s);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
     const std::string what = "direct from " + peer;
     auto pipe = std::make_shared<RecordPipe>(
@@ -175,7 +175,7 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   if (ec) co_return failed(id, what, describe(ec));
   if (over()) co_return failed(id, what, "the race was over");
   stream.expires_never();
-  stream.socket().set_option(tcp::no_delay(true), ec);
+  tune_for_bulk(stream.socket());
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(stream)), what), what);
   race_.connected(id);
