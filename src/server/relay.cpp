@@ -249,10 +249,16 @@ awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
   const int to = 1 - from;
   RelayLink& in = *session->sides[from]->link;
   RelayLink& out = *session->sides[to]->link;
-  std::vector<std::uint8_t> buf(limits_.buffer_bytes);
+  // Between two plain TCP connections the bytes never enter this process (splice through a
+  // pipe); otherwise (TLS, WebSocket, or no descriptor left for a pipe) they are copied.
+  const std::optional<SplicePipe> pipe =
+      in.spliceable() && out.spliceable() ? SplicePipe::open(limits_.buffer_bytes) : std::nullopt;
+  std::vector<std::uint8_t> buf(pipe ? 0 : limits_.buffer_bytes);
   error_code ec;
   for (;;) {
-    const std::size_t n = co_await in.read_some(asio::buffer(buf), ec);
+    const std::size_t n =
+        pipe ? co_await in.read_into(*pipe, std::min(limits_.buffer_bytes, pipe->capacity()), ec)
+             : co_await in.read_some(asio::buffer(buf), ec);
     if (ec || session->end_text) break;
     if (limits_.max_bytes > 0 && session->bytes + n > limits_.max_bytes) {
       end_session(session, "bytes",
@@ -265,7 +271,11 @@ awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
     co_await pace(*session, n);
     if (session->end_text) break;
     session->writing[to] = true;
-    co_await out.send_data(asio::buffer(buf.data(), n), ec);
+    if (pipe) {
+      co_await out.send_from(*pipe, n, ec);
+    } else {
+      co_await out.send_data(asio::buffer(buf.data(), n), ec);
+    }
     session->writing[to] = false;
     if (ec) break;
   }

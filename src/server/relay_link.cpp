@@ -1,5 +1,8 @@
 #include "server/relay_link.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/write.hpp>
 #include <optional>
@@ -42,6 +45,47 @@ class RawLink : public RelayLink {
   void expires_never() override { s_.expires_never(); }
   void close() override { s_.close(); }
   beast::tcp_stream& tcp() override { return s_.tcp(); }
+
+  bool spliceable() const override { return !s_.tls(); }
+
+  awaitable<std::size_t> read_into(const SplicePipe& pipe, std::size_t most,
+                                   error_code& ec) override {
+    auto& socket = s_.tcp().socket();
+    for (;;) {
+      const ssize_t n = ::splice(socket.native_handle(), nullptr, pipe.write_end(), nullptr, most,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) co_return static_cast<std::size_t>(n);
+      if (n == 0) {
+        ec = asio::error::eof;
+        co_return 0;
+      }
+      if (errno != EAGAIN && errno != EINTR) {
+        ec.assign(errno, boost::system::system_category());
+        co_return 0;
+      }
+      if (errno == EAGAIN) co_await socket.async_wait(tcp::socket::wait_read, redirect(ec));
+      if (ec) co_return 0;
+    }
+  }
+
+  awaitable<void> send_from(const SplicePipe& pipe, std::size_t n, error_code& ec) override {
+    const auto header = proto::encode_relay_data_header(static_cast<std::uint32_t>(n));
+    co_await asio::async_write(s_, asio::buffer(header), redirect(ec));
+    auto& socket = s_.tcp().socket();
+    while (!ec && n > 0) {
+      const ssize_t m = ::splice(pipe.read_end(), nullptr, socket.native_handle(), nullptr, n,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (m > 0) {
+        n -= static_cast<std::size_t>(m);
+      } else if (m < 0 && errno == EAGAIN) {
+        co_await socket.async_wait(tcp::socket::wait_write, redirect(ec));
+      } else if (m < 0 && errno != EINTR) {
+        ec.assign(errno, boost::system::system_category());
+      } else if (m == 0) {
+        ec = asio::error::broken_pipe;  // the pipe held fewer bytes than it said
+      }
+    }
+  }
 
  private:
   AnyStream s_;
@@ -104,6 +148,35 @@ bool valid_ticket(std::string_view t) {
 }
 
 }  // namespace
+
+std::optional<SplicePipe> SplicePipe::open(std::size_t capacity) {
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return std::nullopt;
+  // Larger than the default 64 KiB where allowed (pipe-max-size, 1 MiB by default).
+  const int got = ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(capacity));
+  const int size = got > 0 ? got : ::fcntl(fds[1], F_GETPIPE_SZ);
+  return SplicePipe(fds[0], fds[1], static_cast<std::size_t>(size > 0 ? size : 65536));
+}
+
+SplicePipe::SplicePipe(SplicePipe&& o) noexcept
+    : fds_{o.fds_[0], o.fds_[1]}, capacity_(o.capacity_) {
+  o.fds_[0] = o.fds_[1] = -1;
+}
+
+SplicePipe::~SplicePipe() {
+  for (const int fd : fds_)
+    if (fd >= 0) ::close(fd);
+}
+
+awaitable<std::size_t> RelayLink::read_into(const SplicePipe&, std::size_t, error_code& ec) {
+  ec = asio::error::operation_not_supported;
+  co_return 0;
+}
+
+awaitable<void> RelayLink::send_from(const SplicePipe&, std::size_t, error_code& ec) {
+  ec = asio::error::operation_not_supported;
+  co_return;
+}
 
 struct RelayDownloads::Slot {
   Slot(std::string t, std::weak_ptr<Map> m, const asio::any_io_executor& ex)

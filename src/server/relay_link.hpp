@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,26 @@
 #include "proto/relay_hello.hpp"
 
 namespace ferry::server {
+
+// A kernel pipe for splice(2): where one direction's bytes wait between the two sockets.
+class SplicePipe {
+ public:
+  // Fails (nullopt) when the process is out of descriptors: the caller copies instead.
+  static std::optional<SplicePipe> open(std::size_t capacity);
+  SplicePipe(SplicePipe&& o) noexcept;
+  SplicePipe& operator=(SplicePipe&&) = delete;
+  SplicePipe(const SplicePipe&) = delete;
+  SplicePipe& operator=(const SplicePipe&) = delete;
+  ~SplicePipe();
+  int read_end() const { return fds_[0]; }
+  int write_end() const { return fds_[1]; }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  SplicePipe(int r, int w, std::size_t capacity) : fds_{r, w}, capacity_(capacity) {}
+  int fds_[2];
+  std::size_t capacity_;
+};
 
 class RelayLink {
  public:
@@ -31,6 +52,16 @@ class RelayLink {
   virtual void close() = 0;
   // The TCP connection underneath (to notice, without reading, that a waiting client left).
   virtual net::beast::tcp_stream& tcp() = 0;
+
+  // Zero-copy forwarding between two plain TCP connections (no TLS, no WebSocket): the bytes go
+  // socket -> kernel pipe -> socket by splice(2) and never enter this process.
+  virtual bool spliceable() const { return false; }
+  // Moves up to `most` bytes the client sent into the pipe; 0 with eof when it stopped sending.
+  virtual net::awaitable<std::size_t> read_into(const SplicePipe& pipe, std::size_t most,
+                                                net::error_code& ec);
+  // Sends the n bytes waiting in the pipe to the client, as send_data would.
+  virtual net::awaitable<void> send_from(const SplicePipe& pipe, std::size_t n,
+                                         net::error_code& ec);
   // Keeps p alive as long as this link (the server's record of the connection under it).
   void hold(std::shared_ptr<void> p) { held_ = std::move(p); }
 
