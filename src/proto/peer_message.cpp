@@ -12,6 +12,8 @@ using nlohmann::json;
 namespace {
 constexpr std::uint8_t kPakeVersion = 1;
 constexpr std::size_t kMaxCandidates = 64;
+constexpr std::size_t kMaxFeatures = 32;
+constexpr std::string_view kPrefixHash = "prefix-hash";
 
 }  // namespace
 
@@ -107,6 +109,10 @@ std::string candidate_text(const Candidate& c) {
          ":" + std::to_string(c.port);
 }
 
+Features common(const Features& a, const Features& b) {
+  return Features{.prefix_hash = a.prefix_hash && b.prefix_hash};
+}
+
 std::string encode_note(const MailboxNote& note) {
   if (const auto* abort = std::get_if<PeerAbort>(&note)) {
     return json{{"type", "abort"}, {"code", abort->code}, {"message", abort->message}}.dump(
@@ -125,6 +131,9 @@ std::string encode_note(const MailboxNote& note) {
     j["udp_mapping"] = c.udp_mapping == UdpMapping::independent ? "independent" : "dependent";
   }
   if (!c.quic_fingerprint.empty()) j["quic_fingerprint"] = to_hex(c.quic_fingerprint);
+  json features = json::array();
+  if (c.features.prefix_hash) features.push_back(kPrefixHash);
+  if (!features.empty()) j["features"] = features;
   return j.dump();
 }
 
@@ -147,6 +156,16 @@ Result<MailboxNote> decode_note(std::string_view text) {
   }
   Candidates out;
   out.relay = j.contains("relay") && j["relay"].is_boolean() && j["relay"].get<bool>();
+  if (j.contains("features")) {
+    const auto& f = j["features"];
+    if (!f.is_array() || f.size() > kMaxFeatures) {
+      return fail(Errc::protocol, "the peer's features are malformed");
+    }
+    for (const auto& name : f) {
+      if (name.is_string() && name.get<std::string>() == kPrefixHash)
+        out.features.prefix_hash = true;
+    }
+  }
   if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {
     const auto m = j["udp_mapping"].get<std::string>();
     if (m == "independent") out.udp_mapping = UdpMapping::independent;

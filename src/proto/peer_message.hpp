@@ -60,12 +60,29 @@ bool is_ip_literal(const std::string& s);
 // How this side's NAT maps its UDP socket, as its two STUN answers showed.
 enum class UdpMapping { unknown, independent, dependent };
 
+// What a build can do beyond the first version of the pipe protocol, named in its candidates
+// note ("features": [...]). A feature is used only when both notes name it: older peers, the
+// browser page and the serverless modes (no note) name none, and names this build does not know
+// are ignored.
+struct Features {
+  // A file end's hash covers only the resumed prefix ([0, accepted offset)), not the bytes sent
+  // now: those are already authenticated by the record layer (numbered AEAD records, a final
+  // tag, and chunks the receiver checks are contiguous), so hashing them again only costs CPU.
+  bool prefix_hash = false;
+  friend bool operator==(const Features&, const Features&) = default;
+};
+// Everything this build supports.
+inline constexpr Features kOurFeatures{.prefix_hash = true};
+// What both sides may use.
+Features common(const Features& a, const Features& b);
+
 struct Candidates {
   std::vector<Candidate> list;
   bool relay = true;  // whether this side will also try the relay
   UdpMapping udp_mapping = UdpMapping::unknown;
   // SHA-256 of the QUIC server's ephemeral certificate (the sender's), pinned by the QUIC client.
   Bytes quic_fingerprint;
+  Features features;
 };
 
 // Either side may give up (no path, declined before connecting) and tell the other why.

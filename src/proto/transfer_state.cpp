@@ -19,8 +19,9 @@ FileHash FileHasher::finish() {
   return out;
 }
 
-ReceiveTracker::ReceiveTracker(const Offer& offer, std::vector<std::uint64_t> start_offsets)
-    : offer_(offer), position_(std::move(start_offsets)) {
+ReceiveTracker::ReceiveTracker(const Offer& offer, std::vector<std::uint64_t> start_offsets,
+                               HashScope scope)
+    : offer_(offer), position_(std::move(start_offsets)), scope_(scope) {
   position_.resize(offer_.entries.size(), 0);
   // A streamed file cannot be resumed: it starts at 0 whatever was asked.
   for (std::size_t i = 0; i < offer_.entries.size(); ++i) {
@@ -52,7 +53,7 @@ Result<void> ReceiveTracker::on_chunk(const msg::Chunk& chunk) {
   if (chunk.data.size() > limit - chunk.offset) {
     return fail(Errc::protocol, "\"" + display_name(entry.path) + "\" grew past its offered size");
   }
-  hasher_.update(chunk.data);
+  if (scope_ == HashScope::whole_file) hasher_.update(chunk.data);
   position_[current_] += chunk.data.size();
   received_ += chunk.data.size();
   return {};

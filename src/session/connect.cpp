@@ -86,6 +86,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
                                                : race->listen(scope.my_observed);
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
+  mine->features = proto::kOurFeatures;
   if (udp && !policy.relay_only) {
     co_await udp->add_candidates(*mine);
     for (const auto& n : udp->notes()) race->note(n);
@@ -129,6 +130,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
         asio::detached);
   }
   auto chosen = co_await race->wait();
+  if (chosen) chosen->features = proto::common(mine->features, input.theirs.features);
   if (!chosen && chosen.error().code == Errc::no_path) {
     const proto::MailboxNote abort = proto::PeerAbort{
         std::string(proto::errc_name(Errc::no_path)),

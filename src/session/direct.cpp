@@ -99,7 +99,7 @@ awaitable<proto::Result<void>> send_on(FramedChannel& channel, const SessionSecr
   if (!pipe) co_return std::unexpected(pipe.error());
   observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
   std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
-  co_return co_await send_over(*pipe, no_race, source, observer, cancellation);
+  co_return co_await send_over(*pipe, no_race, proto::Features{}, source, observer, cancellation);
 }
 
 awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionSecrets& secrets,
@@ -111,7 +111,8 @@ awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionS
   observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
   std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
   std::shared_ptr<PipeRace> no_race;
-  co_return co_await receive_over(*pipe, no_race, sink, options, observer, std::move(no_callback));
+  co_return co_await receive_over(*pipe, no_race, proto::Features{}, sink, options, observer,
+                                  std::move(no_callback));
 }
 
 // A TCP listener on every address (dual-stack when IPv6 is there) on a port the kernel picks.

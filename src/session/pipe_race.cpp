@@ -282,8 +282,9 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
   // The race took this pipe: as the winner, or (after the relay won) as where the transfer moves.
   live_.erase(id);
   const bool upgrade = race_.upgrade() == id;
+  // (The features are the notes' business: open_pipe fills them in.)
   ChosenPipe chosen{pipe, race_.path_of(id), std::move(peer), transport,
-                    upgrade ? nullptr : shared_from_this()};
+                    upgrade ? nullptr : shared_from_this(), proto::Features{}};
   if (upgrade) {
     upgrade_ = std::move(chosen);
   } else {

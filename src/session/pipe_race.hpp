@@ -29,6 +29,8 @@ struct ChosenPipe {
   proto::PipeTransport transport = proto::PipeTransport::tcp;
   // When a relay won, the race goes on for a direct path to move to (take_upgrade()).
   std::shared_ptr<class PipeRace> race;
+  // What both sides' notes offered beyond the first protocol.
+  proto::Features features;
 };
 
 class UdpPaths;

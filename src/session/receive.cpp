@@ -142,8 +142,9 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
 awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, PipeRace* race,
                                              const proto::Offer& offer, FileSink& sink,
                                              const std::vector<std::uint64_t>& offsets,
-                                             Observer& observer, Cancellation* cancellation) {
-  proto::ReceiveTracker tracker(offer, offsets);
+                                             proto::HashScope scope, Observer& observer,
+                                             Cancellation* cancellation) {
+  proto::ReceiveTracker tracker(offer, offsets, scope);
   ProgressClock clock;
   std::uint64_t resumed = 0;
   for (auto o : offsets) resumed += o;
@@ -294,12 +295,13 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   std::function<void()> on_offer = [race = chosen->race, rendezvous] {
     race->on_finish([rendezvous] { rendezvous->close(); });
   };
-  co_return co_await receive_over(chosen->pipe, chosen->race, *sink, options, observer,
-                                  std::move(on_offer));
+  co_return co_await receive_over(chosen->pipe, chosen->race, chosen->features, *sink, options,
+                                  observer, std::move(on_offer));
 }
 
 awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
-                                            std::shared_ptr<PipeRace> race, FileSink& sink_ref,
+                                            std::shared_ptr<PipeRace> race,
+                                            proto::Features features, FileSink& sink_ref,
                                             const ReceiveOptions& options, Observer& observer,
                                             std::function<void()> on_offer) {
   RecordPipe& pipe = *first;
@@ -338,7 +340,8 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
   auto current = first;
-  auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, observer,
+  const auto scope = features.prefix_hash ? proto::HashScope::prefix : proto::HashScope::whole_file;
+  auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, scope, observer,
                                   options.cancellation);
   if (!r) co_await abort_peer(*current, r.error());
   if (r || r.error().code != Errc::interrupted) current->close();

@@ -65,6 +65,9 @@ struct Link {
   std::shared_ptr<PipeRace> race;
   std::shared_ptr<Reply> reply;
   Cancellation* cancellation = nullptr;
+  // Whether file ends hash the bytes sent now too (the first protocol), or only the resumed
+  // prefix (Features::prefix_hash).
+  bool hash_fresh = true;
 };
 
 // Between records: "moved" is the old pipe's last record, so the receiver reads everything in
@@ -182,7 +185,7 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
       if (pos + n > proto::kMaxFileBytes) {
         co_return proto::fail(Errc::io_error, "stdin is too long to send");
       }
-      hasher.update(proto::ByteView(data, n));
+      if (link.hash_fresh) hasher.update(proto::ByteView(data, n));
       proto::encode_chunk_header(index, pos, buf.data());
       co_await move_if_better(link, observer);
       auto r = co_await link.pipe->send_record(
@@ -229,7 +232,7 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
     const std::size_t want =
         static_cast<std::size_t>(std::min<std::uint64_t>(most, entry.size - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
-    hasher.update(proto::ByteView(data, want));
+    if (link.hash_fresh) hasher.update(proto::ByteView(data, want));
     proto::encode_chunk_header(index, pos, buf.data());
     const proto::ByteView record(buf.data(), proto::kChunkHeaderBytes + want);
     co_await move_if_better(link, observer);
@@ -296,12 +299,14 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   chosen->race->on_finish([rendezvous] { rendezvous->close(); });
   observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
   const RaceStopper stopper{chosen->race, nullptr};
-  co_return co_await send_over(chosen->pipe, chosen->race, source, observer, options.cancellation);
+  co_return co_await send_over(chosen->pipe, chosen->race, chosen->features, source, observer,
+                               options.cancellation);
 }
 
 awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
-                                         std::shared_ptr<PipeRace> race, const FileSource& source,
-                                         Observer& observer, Cancellation* cancellation) {
+                                         std::shared_ptr<PipeRace> race, proto::Features features,
+                                         const FileSource& source, Observer& observer,
+                                         Cancellation* cancellation) {
   auto ex = co_await asio::this_coro::executor;
   RecordPipe& pipe = *first;
   attach(cancellation, first);
@@ -331,7 +336,7 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
   // listen while writing so an abort is seen the moment it arrives.
   auto reply = std::make_shared<Reply>(ex);
   asio::co_spawn(ex, read_reply(first, reply), asio::detached);
-  Link active{first, race, reply, cancellation};
+  Link active{first, race, reply, cancellation, !features.prefix_hash};
   ProgressClock clock;
   std::uint64_t sent = 0;
   std::uint64_t carried_from = 0;

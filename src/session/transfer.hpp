@@ -10,6 +10,7 @@
 #include "net/asio.hpp"
 #include "net/record_pipe.hpp"
 #include "proto/code.hpp"
+#include "proto/peer_message.hpp"
 #include "proto/server_url.hpp"
 #include "session/cancellation.hpp"
 #include "session/file_source.hpp"
@@ -51,13 +52,15 @@ class FileSink;
 // Where the options say received bytes go: the output folder, or stdout.
 proto::Result<FileSink> open_sink(const ReceiveOptions& options);
 // The transfer itself, once a pipe is open (shared by the server-introduced and the serverless
-// ways of meeting). race: where a better pipe may still come from (nullptr: none).
+// ways of meeting). race: where a better pipe may still come from (nullptr: none). features:
+// what both sides agreed to use (none in the serverless modes, which exchange no notes).
 net::awaitable<proto::Result<void>> send_over(std::shared_ptr<net::RecordPipe> pipe,
                                               std::shared_ptr<PipeRace> race,
-                                              const FileSource& source, Observer& observer,
-                                              Cancellation* cancellation);
+                                              proto::Features features, const FileSource& source,
+                                              Observer& observer, Cancellation* cancellation);
 net::awaitable<proto::Result<void>> receive_over(std::shared_ptr<net::RecordPipe> pipe,
-                                                 std::shared_ptr<PipeRace> race, FileSink& sink,
+                                                 std::shared_ptr<PipeRace> race,
+                                                 proto::Features features, FileSink& sink,
                                                  const ReceiveOptions& options, Observer& observer,
                                                  std::function<void()> on_offer);
 

@@ -113,7 +113,8 @@ Seeds peer_seeds() {
                                     {Transport::udp, "192.0.2.1", 9, CandidateKind::srflx}},
                                    true,
                                    UdpMapping::independent,
-                                   Bytes(32, 1)})),
+                                   Bytes(32, 1),
+                                   kOurFeatures})),
       encode_probe(Probe{}, Key{}),
       encode_lan(LanAnswer{"12", Bytes(kLanNonceBytes, 1), 4302, Bytes(kLanNonceBytes, 2)}),
       bytes(encode_note(PeerAbort{"no_path", "x"})),
@@ -265,7 +266,9 @@ int receive_files(const std::uint8_t* d, std::size_t n) {
   auto sink = session::FileSink::open(folder, false);
   if (!sink || !sink->check(*offer) || !sink->make_folders(*offer)) return 0;
   const auto offsets = sink->resume_offsets(*offer);
-  ReceiveTracker tracker(*offer, offsets);
+  // Both hash scopes, picked by the offer length's parity (the corpus keeps its meaning).
+  ReceiveTracker tracker(*offer, offsets,
+                         offer_len % 2 == 0 ? HashScope::whole_file : HashScope::prefix);
   std::size_t open_file = offer->entries.size();
   for (std::size_t at = 2 + offer_len; at + 2 <= n;) {
     const std::size_t len = std::min<std::size_t>((d[at] << 8) | d[at + 1], n - at - 2);

@@ -348,6 +348,24 @@ class EverydayTest(TempDirTest):
         self.assertIn(b"(3.1 MB were already there)", r.stderr)
         self.assertSameFile(path, os.path.join(self.out, "f.bin"))
 
+    def test_a_stale_part_file_is_caught_and_not_saved(self):
+        """The bytes sent now are not hashed (both sides agree on prefix-hash), so the resumed
+        prefix alone carries the check: a part file left from another version of the file must
+        still fail, and nothing lands under the final name."""
+        path = self.file(size=4 << 20)
+        with open(os.path.join(self.out, "f.bin.ferry-part"), "wb") as f:
+            f.write(os.urandom(3 << 20))  # not the file's first 3 MiB
+        with Server() as srv:
+            s = send(srv, [path], code="416-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "416-acorn-zebra", self.out, extra=["--yes"])
+            self.assertEqual(r.finish(), 11, r.stderr)
+            s.finish()
+        self.assertEqual(r.event("resumed")["bytes"], 3 << 20)
+        self.assertEqual(r.event("error")["code"], "integrity")
+        self.assertFalse(os.path.exists(os.path.join(self.out, "f.bin")))
+        self.assertFalse(os.path.exists(os.path.join(self.out, "f.bin.ferry-part")))
+
 
 class NoServerTest(TempDirTest):
     """No server configured: the receiver finds the sender by the code on this machine's

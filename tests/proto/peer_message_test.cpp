@@ -29,7 +29,8 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
                 {Transport::tcp, "198.51.100.7", 4002, CandidateKind::mapped}},
                true,
                UdpMapping::dependent,
-               Bytes(32, 0x5A)};
+               Bytes(32, 0x5A),
+               Features{}};
   const auto encoded = encode_note(c);
   EXPECT_NE(encoded.find(R"("transport":"udp")"), std::string::npos);  // names at the edge
   EXPECT_NE(encoded.find(R"("kind":"srflx")"), std::string::npos);
@@ -67,6 +68,32 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
                           "{\"type\":\"abort\"}"}) {
     EXPECT_FALSE(decode_note(bad)) << bad;
   }
+}
+
+TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
+  Candidates c;
+  c.features = kOurFeatures;
+  const auto encoded = encode_note(c);
+  EXPECT_NE(encoded.find(R"("features":["prefix-hash"])"), std::string::npos);
+  auto d = decode_note(encoded);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(std::get<Candidates>(*d).features.prefix_hash);
+  // An older peer (or the page) names none: nothing beyond the first protocol is used.
+  auto old = decode_note(R"({"type":"candidates","candidates":[],"relay":true})");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(std::get<Candidates>(*old).features, Features{});
+  EXPECT_EQ(common(kOurFeatures, std::get<Candidates>(*old).features), Features{});
+  EXPECT_EQ(common(kOurFeatures, kOurFeatures), kOurFeatures);
+  EXPECT_EQ(encode_note(Candidates{}).find("features"), std::string::npos);
+  // Names from newer peers are ignored; a malformed list is refused.
+  auto newer = decode_note(
+      R"({"type":"candidates","candidates":[],"features":["warp-drive",7,"prefix-hash"]})");
+  ASSERT_TRUE(newer);
+  EXPECT_TRUE(std::get<Candidates>(*newer).features.prefix_hash);
+  EXPECT_FALSE(decode_note(R"({"type":"candidates","candidates":[],"features":"prefix-hash"})"));
+  std::string many = R"({"type":"candidates","candidates":[],"features":[)";
+  for (int i = 0; i < 40; ++i) many += std::string(i ? "," : "") + "\"x\"";
+  EXPECT_FALSE(decode_note(many + "]}"));
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ TEST(FileSink, WritesVerifiesAndRenames) {
                {"dir/run.sh", OfferEntry::Kind::file, 5, true}};
   ASSERT_TRUE(sink->check(o));
   ASSERT_TRUE(sink->make_folders(o));
-  proto::ReceiveTracker t(o, {0, 0});
+  proto::ReceiveTracker t(o, {0, 0}, proto::HashScope::whole_file);
   ASSERT_TRUE(sink->begin(o, 1, 0, t));
   ASSERT_TRUE(sink->write(proto::as_bytes("hello")));
   EXPECT_TRUE(fs::exists(d.path / "dir/run.sh.ferry-part"));
@@ -61,7 +61,7 @@ TEST(FileSink, RefusesToWriteThroughPlantedSymlinks) {
   auto r = sink->check(o);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, proto::Errc::bad_offer);
-  proto::ReceiveTracker t(o, {});
+  proto::ReceiveTracker t(o, {}, proto::HashScope::whole_file);
   EXPECT_FALSE(sink->begin(o, 0, 0, t));
   EXPECT_TRUE(fs::is_empty(outside.path));
 }
@@ -72,7 +72,7 @@ TEST(FileSink, PlantedPartSymlinkIsNotFollowed) {
   auto sink = FileSink::open(d.path, false);
   ASSERT_TRUE(sink);
   const Offer o = one_file("f", 1);
-  proto::ReceiveTracker t(o, {});
+  proto::ReceiveTracker t(o, {}, proto::HashScope::whole_file);
   EXPECT_FALSE(sink->begin(o, 0, 0, t));
   EXPECT_FALSE(fs::exists(outside.path / "target"));
 }
@@ -97,7 +97,7 @@ TEST(FileSink, ResumeOffsetsComeFromPartFiles) {
   o.entries = {{"f", OfferEntry::Kind::file, 5, false}, {"g", OfferEntry::Kind::file, 2, false}};
   auto sink = FileSink::open(d.path, false);
   EXPECT_EQ(sink->resume_offsets(o), (std::vector<std::uint64_t>{3, 0}));
-  proto::ReceiveTracker t(o, {3, 0});
+  proto::ReceiveTracker t(o, {3, 0}, proto::HashScope::whole_file);
   ASSERT_TRUE(sink->begin(o, 0, 3, t));
   ASSERT_TRUE(t.on_chunk({0, 3, proto::as_bytes("lo")}));
   ASSERT_TRUE(sink->write(proto::as_bytes("lo")));
@@ -181,7 +181,7 @@ TEST(FileSink, APartFileThisTransferDoesNotAdoptIsLeftAlone) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, proto::Errc::target_exists);
   // Even if asked to begin anyway, the part file is not truncated.
-  proto::ReceiveTracker t(o, offsets);
+  proto::ReceiveTracker t(o, offsets, proto::HashScope::whole_file);
   EXPECT_FALSE(sink->begin(o, 0, 0, t));
   EXPECT_EQ(fs::file_size(d.path / "notes.ferry-part"), 31u);
 }
@@ -194,7 +194,7 @@ TEST(FileSink, AnEmptyPartFileIsNoObstacle) {
   const Offer o = one_file("notes", 4);
   const auto offsets = sink->resume_offsets(o);
   ASSERT_TRUE(sink->check_room(o, offsets));
-  proto::ReceiveTracker t(o, offsets);
+  proto::ReceiveTracker t(o, offsets, proto::HashScope::whole_file);
   ASSERT_TRUE(sink->begin(o, 0, 0, t));
   ASSERT_TRUE(sink->write(proto::as_bytes("data")));
 }
