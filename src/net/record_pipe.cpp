@@ -22,8 +22,9 @@ RecordPipe::RecordPipe(std::unique_ptr<ByteStream> stream, std::string descripti
 
 awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
                                                  const proto::Key& receive_key,
+                                                 proto::RecordCipher cipher,
                                                  std::chrono::milliseconds timeout) {
-  sealer_.emplace(send_key, sent_header_.data());
+  sealer_.emplace(send_key, sent_header_.data(), cipher);
   error_code ec;
   stream_->expires_after(timeout);
   co_await stream_->write(asio::buffer(sent_header_), ec);
@@ -33,7 +34,7 @@ awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
   co_await read_exact(*stream_, asio::buffer(peer), ec);
   stream_->expires_never();
   if (ec) co_return std::unexpected(io_failure(*stream_, ec, description_));
-  auto opener = proto::RecordOpener::start(receive_key, peer);
+  auto opener = proto::RecordOpener::start(receive_key, peer, cipher);
   if (!opener) co_return std::unexpected(opener.error());
   received_header_ = peer;
   opener_ = *opener;

@@ -1,5 +1,5 @@
 // A byte-stream pipe (direct TCP, or the relay over TCP, TLS or WebSocket) protected by the record
-// layer: both sides write their secretstream header, then length-prefixed sealed records. Owns
+// layer: both sides write their stream header, then length-prefixed sealed records. Owns
 // the stream; one reader and one writer coroutine at a time.
 #pragma once
 
@@ -16,8 +16,10 @@ class RecordPipe {
  public:
   RecordPipe(std::unique_ptr<ByteStream> stream, std::string description);
 
-  // Writes our stream header and reads the peer's, within timeout.
+  // Writes our stream header and reads the peer's, within timeout. Both sides use one cipher,
+  // agreed beforehand (the candidates notes' features).
   awaitable<proto::Result<void>> start(const proto::Key& send_key, const proto::Key& receive_key,
+                                       proto::RecordCipher cipher,
                                        std::chrono::milliseconds timeout);
 
   awaitable<proto::Result<void>> send(const proto::PipeMessage& m, bool final = false);

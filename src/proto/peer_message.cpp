@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "proto/record.hpp"
+
 namespace ferry::proto {
 
 using nlohmann::json;
@@ -14,6 +16,7 @@ constexpr std::uint8_t kPakeVersion = 1;
 constexpr std::size_t kMaxCandidates = 64;
 constexpr std::size_t kMaxFeatures = 32;
 constexpr std::string_view kPrefixHash = "prefix-hash";
+constexpr std::string_view kAes256Gcm = "aes256gcm";
 
 }  // namespace
 
@@ -109,8 +112,13 @@ std::string candidate_text(const Candidate& c) {
          ":" + std::to_string(c.port);
 }
 
+Features our_features() {
+  return Features{.prefix_hash = true, .aes256gcm = aes256gcm_available()};
+}
+
 Features common(const Features& a, const Features& b) {
-  return Features{.prefix_hash = a.prefix_hash && b.prefix_hash};
+  return Features{.prefix_hash = a.prefix_hash && b.prefix_hash,
+                  .aes256gcm = a.aes256gcm && b.aes256gcm};
 }
 
 std::string encode_note(const MailboxNote& note) {
@@ -133,6 +141,7 @@ std::string encode_note(const MailboxNote& note) {
   if (!c.quic_fingerprint.empty()) j["quic_fingerprint"] = to_hex(c.quic_fingerprint);
   json features = json::array();
   if (c.features.prefix_hash) features.push_back(kPrefixHash);
+  if (c.features.aes256gcm) features.push_back(kAes256Gcm);
   if (!features.empty()) j["features"] = features;
   return j.dump();
 }
@@ -162,8 +171,10 @@ Result<MailboxNote> decode_note(std::string_view text) {
       return fail(Errc::protocol, "the peer's features are malformed");
     }
     for (const auto& name : f) {
-      if (name.is_string() && name.get<std::string>() == kPrefixHash)
-        out.features.prefix_hash = true;
+      if (!name.is_string()) continue;
+      const auto& n = name.get_ref<const std::string&>();
+      if (n == kPrefixHash) out.features.prefix_hash = true;
+      if (n == kAes256Gcm) out.features.aes256gcm = true;
     }
   }
   if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {

@@ -2,8 +2,40 @@
 
 namespace ferry::proto {
 
-RecordSealer::RecordSealer(const Key& key, std::uint8_t* header_out) {
-  crypto_secretstream_xchacha20poly1305_init_push(&state_, header_out, key.data());
+namespace {
+static_assert(kRecordOverhead == 1 + crypto_aead_aes256gcm_ABYTES,
+              "both ciphers frame records alike");
+constexpr std::uint8_t kAesMessage = 0;
+constexpr std::uint8_t kAesFinal = 1;
+
+// The pipe's own AES key: the direction's stream key bound to this pipe's random header.
+void aes_key_for(const Key& key, ByteView header, crypto_aead_aes256gcm_state& state) {
+  std::array<std::uint8_t, crypto_aead_aes256gcm_KEYBYTES> subkey{};
+  crypto_generichash(subkey.data(), subkey.size(), header.data(), header.size(), key.data(),
+                     key.size());
+  crypto_aead_aes256gcm_beforenm(&state, subkey.data());
+  sodium_memzero(subkey.data(), subkey.size());
+}
+
+std::array<std::uint8_t, crypto_aead_aes256gcm_NPUBBYTES> nonce_of(std::uint64_t counter) {
+  std::array<std::uint8_t, crypto_aead_aes256gcm_NPUBBYTES> n{};
+  for (int i = 0; i < 8; ++i) n[11 - i] = static_cast<std::uint8_t>(counter >> (8 * i));
+  return n;
+}
+}  // namespace
+
+bool aes256gcm_available() {
+  return crypto_aead_aes256gcm_is_available() == 1;
+}
+
+RecordSealer::RecordSealer(const Key& key, std::uint8_t* header_out, RecordCipher cipher)
+    : cipher_(cipher) {
+  if (cipher_ == RecordCipher::aes256gcm) {
+    randombytes_buf(header_out, kRecordHeaderBytes);
+    aes_key_for(key, ByteView(header_out, kRecordHeaderBytes), aes_);
+  } else {
+    crypto_secretstream_xchacha20poly1305_init_push(&state_, header_out, key.data());
+  }
 }
 
 void RecordSealer::seal(ByteView plaintext, bool final, Bytes& out) {
@@ -15,16 +47,31 @@ void RecordSealer::seal(ByteView plaintext, bool final, Bytes& out) {
   p[1] = static_cast<std::uint8_t>(clen >> 16);
   p[2] = static_cast<std::uint8_t>(clen >> 8);
   p[3] = static_cast<std::uint8_t>(clen);
+  std::uint8_t* c = p + kRecordLengthBytes;
+  if (cipher_ == RecordCipher::aes256gcm) {
+    c[0] = final ? kAesFinal : kAesMessage;
+    const auto nonce = nonce_of(counter_++);
+    crypto_aead_aes256gcm_encrypt_detached_afternm(c + 1, c + 1 + plaintext.size(), nullptr,
+                                                   plaintext.data(), plaintext.size(), c, 1,
+                                                   nullptr, nonce.data(), &aes_);
+    return;
+  }
   const std::uint8_t tag = final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
                                  : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-  crypto_secretstream_xchacha20poly1305_push(&state_, p + kRecordLengthBytes, nullptr,
-                                             plaintext.data(), plaintext.size(), nullptr, 0, tag);
+  crypto_secretstream_xchacha20poly1305_push(&state_, c, nullptr, plaintext.data(),
+                                             plaintext.size(), nullptr, 0, tag);
 }
 
-Result<RecordOpener> RecordOpener::start(const Key& key, ByteView header) {
+Result<RecordOpener> RecordOpener::start(const Key& key, ByteView header, RecordCipher cipher) {
   RecordOpener o;
-  if (header.size() != kRecordHeaderBytes ||
-      crypto_secretstream_xchacha20poly1305_init_pull(&o.state_, header.data(), key.data()) != 0) {
+  o.cipher_ = cipher;
+  if (header.size() != kRecordHeaderBytes) return fail(Errc::protocol, "bad record stream header");
+  if (cipher == RecordCipher::aes256gcm) {
+    if (!aes256gcm_available()) return fail(Errc::protocol, "AES-256-GCM is not available here");
+    aes_key_for(key, header, o.aes_);
+    return o;
+  }
+  if (crypto_secretstream_xchacha20poly1305_init_pull(&o.state_, header.data(), key.data()) != 0) {
     return fail(Errc::protocol, "bad record stream header");
   }
   return o;
@@ -42,6 +89,22 @@ Result<void> RecordOpener::open(ByteView ciphertext, Bytes& out, bool& final) {
   if (finished_) return fail(Errc::protocol, "record after the final record");
   if (ciphertext.size() < kRecordOverhead) return fail(Errc::protocol, "record too short");
   out.resize(ciphertext.size() - kRecordOverhead);
+  if (cipher_ == RecordCipher::aes256gcm) {
+    const std::uint8_t tag = ciphertext[0];
+    const std::size_t n = out.size();
+    const auto nonce = nonce_of(counter_);
+    if ((tag != kAesMessage && tag != kAesFinal) ||
+        crypto_aead_aes256gcm_decrypt_detached_afternm(
+            out.data(), nullptr, ciphertext.data() + 1, n, ciphertext.data() + 1 + n,
+            ciphertext.data(), 1, nonce.data(), &aes_) != 0) {
+      return fail(Errc::protocol,
+                  "record failed authentication (tampered, reordered or wrong key)");
+    }
+    ++counter_;
+    final = tag == kAesFinal;
+    finished_ = final;
+    return {};
+  }
   unsigned char tag = 0;
   if (crypto_secretstream_xchacha20poly1305_pull(&state_, out.data(), nullptr, &tag,
                                                  ciphertext.data(), ciphertext.size(), nullptr,
@@ -57,7 +120,8 @@ Result<bool> RecordParser::next(Bytes& out, bool& final) {
   const std::size_t avail = buffer_.size() - pos_;
   if (!opener_) {
     if (avail < kRecordHeaderBytes) return false;
-    auto o = RecordOpener::start(key_, ByteView(buffer_).subspan(pos_, kRecordHeaderBytes));
+    auto o =
+        RecordOpener::start(key_, ByteView(buffer_).subspan(pos_, kRecordHeaderBytes), cipher_);
     if (!o) return std::unexpected(o.error());
     opener_ = *o;
     pos_ += kRecordHeaderBytes;

@@ -1,7 +1,16 @@
-// The record layer that protects every byte-stream pipe (direct TCP, relay): one libsodium
-// secretstream (XChaCha20-Poly1305) per direction, keyed from the PAKE. Wire format:
-//   header (24 bytes, once) then records: u32 big-endian ciphertext length || ciphertext.
-// The last record carries TAG_FINAL, so a truncated stream is detected. Sans-I/O.
+// The record layer that protects every byte-stream pipe (direct TCP, relay): one AEAD stream per
+// direction, keyed from the PAKE. Wire format:
+//   header (24 random bytes, once) then records: u32 big-endian ciphertext length || ciphertext.
+// The last record is tagged final, so a truncated stream is detected. Two ciphers, both with 17
+// bytes of overhead per record:
+//  - xchacha20poly1305 (the first protocol, any CPU): libsodium's secretstream, whose header it
+//    is; the tag travels inside the ciphertext.
+//  - aes256gcm (the feature of that name, when both sides have hardware AES): the key is
+//    BLAKE2b-256(key = the direction's stream key, the header), so every pipe has its own; the
+//    nonce is a 96-bit record counter (0, 1, 2, ...; never reused under one key); a record is
+//    tag byte (0 message, 1 final; in the clear and authenticated as associated data) ||
+//    AES-256-GCM ciphertext || 16-byte tag.
+// Sans-I/O.
 #pragma once
 
 #include <sodium.h>
@@ -15,21 +24,31 @@ inline constexpr std::size_t kRecordOverhead = crypto_secretstream_xchacha20poly
 inline constexpr std::size_t kRecordLengthBytes = 4;
 inline constexpr std::size_t kMaxRecordPlaintext = 1 << 20;
 
+enum class RecordCipher : std::uint8_t { xchacha20poly1305, aes256gcm };
+// Whether this CPU runs AES-256-GCM in hardware (libsodium's condition for offering it at all).
+bool aes256gcm_available();
+
 class RecordSealer {
  public:
-  // Fills header_out (kRecordHeaderBytes) with a fresh random header.
-  RecordSealer(const Key& key, std::uint8_t* header_out);
+  // Fills header_out (kRecordHeaderBytes) with a fresh random header. aes256gcm only where
+  // aes256gcm_available().
+  RecordSealer(const Key& key, std::uint8_t* header_out,
+               RecordCipher cipher = RecordCipher::xchacha20poly1305);
 
   // Appends the framed record (length prefix + ciphertext) to out.
   void seal(ByteView plaintext, bool final, Bytes& out);
 
  private:
+  RecordCipher cipher_;
   crypto_secretstream_xchacha20poly1305_state state_{};
+  crypto_aead_aes256gcm_state aes_{};
+  std::uint64_t counter_ = 0;
 };
 
 class RecordOpener {
  public:
-  static Result<RecordOpener> start(const Key& key, ByteView header);
+  static Result<RecordOpener> start(const Key& key, ByteView header,
+                                    RecordCipher cipher = RecordCipher::xchacha20poly1305);
 
   // Validates a record's length prefix; returns the ciphertext length that follows.
   static Result<std::size_t> frame_length(const std::uint8_t* prefix);
@@ -40,7 +59,10 @@ class RecordOpener {
   bool finished() const { return finished_; }
 
  private:
+  RecordCipher cipher_ = RecordCipher::xchacha20poly1305;
   crypto_secretstream_xchacha20poly1305_state state_{};
+  crypto_aead_aes256gcm_state aes_{};
+  std::uint64_t counter_ = 0;
   bool finished_ = false;
 };
 
@@ -48,13 +70,15 @@ class RecordOpener {
 // fuzzers, WebSocket frames): feed bytes, then take records while they are complete.
 class RecordParser {
  public:
-  explicit RecordParser(const Key& key) : key_(key) {}
+  explicit RecordParser(const Key& key, RecordCipher cipher = RecordCipher::xchacha20poly1305)
+      : key_(key), cipher_(cipher) {}
   void feed(ByteView bytes) { append(buffer_, bytes); }
   // Returns true and fills out when one record is complete; false when more bytes are needed.
   Result<bool> next(Bytes& out, bool& final);
 
  private:
   Key key_;
+  RecordCipher cipher_;
   Bytes buffer_;
   std::size_t pos_ = 0;
   std::optional<RecordOpener> opener_;

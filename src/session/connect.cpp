@@ -86,7 +86,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
                                                : race->listen(scope.my_observed);
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
-  mine->features = proto::kOurFeatures;
+  mine->features = proto::our_features();
   if (udp && !policy.relay_only) {
     co_await udp->add_candidates(*mine);
     for (const auto& n : udp->notes()) race->note(n);
@@ -119,8 +119,11 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
       .udp_socket = udp != nullptr && udp->local_port() != 0,
       .connect_time = std::chrono::duration_cast<std::chrono::milliseconds>(connect_time)};
   const auto plan = proto::plan_paths(input);
+  const proto::Features agreed = proto::common(mine->features, input.theirs.features);
   if (!mine->relay) race->note("relay: the server " + server.to_string() + " runs no relay");
-  race->start(plan, server, plan.udp ? udp : nullptr);
+  race->start(
+      plan, server, plan.udp ? udp : nullptr,
+      agreed.aes256gcm ? proto::RecordCipher::aes256gcm : proto::RecordCipher::xchacha20poly1305);
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {
@@ -130,7 +133,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
         asio::detached);
   }
   auto chosen = co_await race->wait();
-  if (chosen) chosen->features = proto::common(mine->features, input.theirs.features);
+  if (chosen) chosen->features = agreed;
   if (!chosen && chosen.error().code == Errc::no_path) {
     const proto::MailboxNote abort = proto::PeerAbort{
         std::string(proto::errc_name(Errc::no_path)),

@@ -85,7 +85,8 @@ awaitable<proto::Result<std::shared_ptr<RecordPipe>>> start_pipe(FramedChannel& 
       std::make_unique<SocketStream>(AnyStream(channel.release()), what), what);
   auto started = co_await pipe->start(
       sender ? secrets.keys.stream_sender : secrets.keys.stream_receiver,
-      sender ? secrets.keys.stream_receiver : secrets.keys.stream_sender, kFrameTimeout);
+      sender ? secrets.keys.stream_receiver : secrets.keys.stream_sender,
+      proto::RecordCipher::xchacha20poly1305, kFrameTimeout);  // no notes, no features
   if (!started) co_return std::unexpected(started.error());
   co_return pipe;
 }

@@ -38,7 +38,11 @@ RaceStopper::~RaceStopper() {
 
 PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secrets,
                    std::chrono::milliseconds upgrade_window)
-    : ex_(ex), secrets_(secrets), race_(secrets.side, upgrade_window), wake_(ex) {}
+    : ex_(ex),
+      secrets_(secrets),
+      race_(secrets.side, upgrade_window),
+      wake_(ex),
+      started_(ex, asio::steady_timer::time_point::max()) {}
 
 proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   // One dual-stack socket where IPv6 exists, else IPv4 only. SO_REUSEPORT lets our outgoing
@@ -78,8 +82,10 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
 }
 
 void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-                     std::shared_ptr<UdpPaths> udp) {
+                     std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher) {
   const auto now = std::chrono::steady_clock::now();
+  cipher_ = cipher;
+  started_.cancel();
   server_ = server;
   race_.set_budget(now, plan.budget);
   for (const auto& n : plan.notes) note(n);
@@ -247,7 +253,13 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
     drop();
     failed(id, pipe->description(), why);
   };
-  auto started = co_await pipe->start(send_key, receive_key, kHelloTimeout);
+  if (!cipher_) {
+    // Accepted before the peer's note arrived here: its records' cipher is not agreed yet.
+    error_code ec;
+    co_await started_.async_wait(redirect(ec));
+    if (!cipher_ || over()) co_return lost("the race ended before the notes were exchanged");
+  }
+  auto started = co_await pipe->start(send_key, receive_key, *cipher_, kHelloTimeout);
   // Each hello is bound to this pipe's two stream headers: one recorded on another pipe (by the
   // relay, or anyone on the path) decrypts but authenticates nothing here.
   const auto binding = [&](proto::Side side) {
@@ -283,8 +295,12 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
   live_.erase(id);
   const bool upgrade = race_.upgrade() == id;
   // (The features are the notes' business: open_pipe fills them in.)
-  ChosenPipe chosen{pipe, race_.path_of(id), std::move(peer), transport,
-                    upgrade ? nullptr : shared_from_this(), proto::Features{}};
+  ChosenPipe chosen{pipe,
+                    race_.path_of(id),
+                    std::move(peer),
+                    transport,
+                    upgrade ? nullptr : shared_from_this(),
+                    proto::Features{}};
   if (upgrade) {
     upgrade_ = std::move(chosen);
   } else {
@@ -357,6 +373,7 @@ void PipeRace::finish() {
   live_.clear();
   if (udp_) udp_->stop();
   wake_.cancel();
+  started_.cancel();
 }
 
 }  // namespace ferry::session

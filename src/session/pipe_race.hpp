@@ -52,8 +52,10 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   proto::Result<proto::Candidates> listen(const std::string& observed);
   std::uint16_t listen_port() const { return listen_port_; }
   // Starts what the plan says, from now: the TCP attempts, the punch on udp, the relay's timer.
+  // Every pipe's records use cipher (agreed in the notes); a connection accepted before this
+  // call waits for it.
   void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-             std::shared_ptr<UdpPaths> udp);
+             std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher);
   // Candidates the peer found later (ports its router mapped) join the race.
   void add_later(const proto::LaterAttempts& more);
   // Keeps the router's port mappings for as long as the race (and the transfer) lives.
@@ -117,6 +119,8 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::optional<ChosenPipe> winner_;
   std::optional<ChosenPipe> upgrade_;
   net::asio::steady_timer wake_;
+  std::optional<proto::RecordCipher> cipher_;  // known once the notes are exchanged (start)
+  net::asio::steady_timer started_;            // wakes pipes accepted before that
   proto::ServerUrl server_;
   std::shared_ptr<UdpPaths> udp_;
   std::shared_ptr<net::PortMapper> mapper_;

@@ -1,4 +1,5 @@
 #include "proto/peer_message.hpp"
+#include "proto/record.hpp"
 
 #include <gtest/gtest.h>
 
@@ -72,18 +73,23 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
 
 TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
   Candidates c;
-  c.features = kOurFeatures;
+  c.features = Features{.prefix_hash = true, .aes256gcm = true};
   const auto encoded = encode_note(c);
-  EXPECT_NE(encoded.find(R"("features":["prefix-hash"])"), std::string::npos);
+  EXPECT_NE(encoded.find(R"("features":["prefix-hash","aes256gcm"])"), std::string::npos);
   auto d = decode_note(encoded);
   ASSERT_TRUE(d);
-  EXPECT_TRUE(std::get<Candidates>(*d).features.prefix_hash);
+  EXPECT_EQ(std::get<Candidates>(*d).features, c.features);
+  // AES is offered only where the CPU has it.
+  EXPECT_EQ(our_features().aes256gcm, aes256gcm_available());
+  EXPECT_TRUE(our_features().prefix_hash);
+  const Features no_aes{.prefix_hash = true, .aes256gcm = false};
+  EXPECT_EQ(common(c.features, no_aes), no_aes);
   // An older peer (or the page) names none: nothing beyond the first protocol is used.
   auto old = decode_note(R"({"type":"candidates","candidates":[],"relay":true})");
   ASSERT_TRUE(old);
   EXPECT_EQ(std::get<Candidates>(*old).features, Features{});
-  EXPECT_EQ(common(kOurFeatures, std::get<Candidates>(*old).features), Features{});
-  EXPECT_EQ(common(kOurFeatures, kOurFeatures), kOurFeatures);
+  EXPECT_EQ(common(c.features, std::get<Candidates>(*old).features), Features{});
+  EXPECT_EQ(common(c.features, c.features), c.features);
   EXPECT_EQ(encode_note(Candidates{}).find("features"), std::string::npos);
   // Names from newer peers are ignored; a malformed list is refused.
   auto newer = decode_note(

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace ferry::proto {
 namespace {
 
@@ -12,19 +14,29 @@ Key key(std::uint8_t v) {
 }
 
 // Seals messages into one wire byte string.
-Bytes seal_all(const Key& k, const std::vector<std::string>& msgs) {
+Bytes seal_all(const Key& k, const std::vector<std::string>& msgs, RecordCipher cipher) {
   Bytes wire(kRecordHeaderBytes);
-  RecordSealer sealer(k, wire.data());
+  RecordSealer sealer(k, wire.data(), cipher);
   for (std::size_t i = 0; i < msgs.size(); ++i)
     sealer.seal(as_bytes(msgs[i]), i + 1 == msgs.size(), wire);
   return wire;
 }
 
-TEST(Record, RoundTripInArbitraryFragments) {
+// Every property holds for both ciphers.
+class Record : public ::testing::TestWithParam<RecordCipher> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == RecordCipher::aes256gcm && !aes256gcm_available()) {
+      GTEST_SKIP() << "this CPU has no hardware AES: ferry never offers AES-256-GCM here";
+    }
+  }
+};
+
+TEST_P(Record, RoundTripInArbitraryFragments) {
   const std::vector<std::string> msgs = {"hello", std::string(100000, 'x'), "", "last"};
-  const Bytes wire = seal_all(key(1), msgs);
+  const Bytes wire = seal_all(key(1), msgs, GetParam());
   for (std::size_t step : {1u, 7u, 4096u, 1u << 20}) {
-    RecordParser parser(key(1));
+    RecordParser parser(key(1), GetParam());
     std::vector<std::string> got;
     bool final = false;
     for (std::size_t pos = 0; pos < wire.size(); pos += step) {
@@ -42,49 +54,49 @@ TEST(Record, RoundTripInArbitraryFragments) {
   }
 }
 
-TEST(Record, TamperedByteIsRejected) {
-  Bytes wire = seal_all(key(2), {"attack at dawn"});
+TEST_P(Record, TamperedByteIsRejected) {
+  Bytes wire = seal_all(key(2), {"attack at dawn"}, GetParam());
   wire[kRecordHeaderBytes + kRecordLengthBytes + 3] ^= 1;
-  RecordParser parser(key(2));
+  RecordParser parser(key(2), GetParam());
   parser.feed(wire);
   Bytes out;
   bool final = false;
   EXPECT_FALSE(parser.next(out, final));
 }
 
-TEST(Record, WrongKeyIsRejected) {
-  const Bytes wire = seal_all(key(3), {"secret"});
-  RecordParser parser(key(4));
+TEST_P(Record, WrongKeyIsRejected) {
+  const Bytes wire = seal_all(key(3), {"secret"}, GetParam());
+  RecordParser parser(key(4), GetParam());
   parser.feed(wire);
   Bytes out;
   bool final = false;
   EXPECT_FALSE(parser.next(out, final));
 }
 
-TEST(Record, ReorderedRecordsAreRejected) {
+TEST_P(Record, ReorderedRecordsAreRejected) {
   Bytes wire(kRecordHeaderBytes);
-  RecordSealer sealer(key(5), wire.data());
+  RecordSealer sealer(key(5), wire.data(), GetParam());
   Bytes first, second;
   sealer.seal(as_bytes("one"), false, first);
   sealer.seal(as_bytes("two"), false, second);
   append(wire, second);
   append(wire, first);
-  RecordParser parser(key(5));
+  RecordParser parser(key(5), GetParam());
   parser.feed(wire);
   Bytes out;
   bool final = false;
   EXPECT_FALSE(parser.next(out, final));
 }
 
-TEST(Record, TruncationIsVisibleAsMissingFinal) {
+TEST_P(Record, TruncationIsVisibleAsMissingFinal) {
   // Drop the final record: everything before it opens, but the stream never ends properly.
   Bytes wire(kRecordHeaderBytes);
-  RecordSealer sealer(key(6), wire.data());
+  RecordSealer sealer(key(6), wire.data(), GetParam());
   sealer.seal(as_bytes("one"), false, wire);
   const std::size_t cut = wire.size();
   sealer.seal(as_bytes("two"), true, wire);
   wire.resize(cut + 2);  // and a torn length prefix
-  RecordParser parser(key(6));
+  RecordParser parser(key(6), GetParam());
   parser.feed(wire);
   Bytes out;
   bool final = true;
@@ -93,12 +105,12 @@ TEST(Record, TruncationIsVisibleAsMissingFinal) {
   EXPECT_FALSE(*parser.next(out, final));  // needs more: the caller sees EOF before the final tag
 }
 
-TEST(Record, RecordAfterFinalIsRejected) {
+TEST_P(Record, RecordAfterFinalIsRejected) {
   Bytes wire(kRecordHeaderBytes);
-  RecordSealer sealer(key(7), wire.data());
+  RecordSealer sealer(key(7), wire.data(), GetParam());
   sealer.seal(as_bytes("end"), true, wire);
   sealer.seal(as_bytes("more"), false, wire);
-  RecordParser parser(key(7));
+  RecordParser parser(key(7), GetParam());
   parser.feed(wire);
   Bytes out;
   bool final = false;
@@ -107,15 +119,57 @@ TEST(Record, RecordAfterFinalIsRejected) {
   EXPECT_FALSE(parser.next(out, final));
 }
 
-TEST(Record, OversizedLengthIsRejectedBeforeBuffering) {
+TEST_P(Record, OversizedLengthIsRejectedBeforeBuffering) {
   Bytes wire(kRecordHeaderBytes);
-  RecordSealer sealer(key(8), wire.data());
+  RecordSealer sealer(key(8), wire.data(), GetParam());
   append_u32(wire, 0x7fffffff);
-  RecordParser parser(key(8));
+  RecordParser parser(key(8), GetParam());
   parser.feed(wire);
   Bytes out;
   bool final = false;
   EXPECT_FALSE(parser.next(out, final));
+}
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, Record,
+                         ::testing::Values(RecordCipher::xchacha20poly1305,
+                                           RecordCipher::aes256gcm),
+                         [](const auto& info) {
+                           return info.param == RecordCipher::aes256gcm ? "aes256gcm"
+                                                                        : "xchacha20poly1305";
+                         });
+
+TEST(RecordAes, EachPipeHasItsOwnKeyAndTheTagIsAuthenticated) {
+  if (!aes256gcm_available()) GTEST_SKIP() << "no hardware AES on this CPU";
+  // Two pipes under one stream key: the same counter, different headers, different keys.
+  const Bytes a = seal_all(key(9), {"same words"}, RecordCipher::aes256gcm);
+  const Bytes b = seal_all(key(9), {"same words"}, RecordCipher::aes256gcm);
+  const ByteView wa(a);
+  const ByteView wb(b);
+  EXPECT_FALSE(std::ranges::equal(wa.first(kRecordHeaderBytes), wb.first(kRecordHeaderBytes)));
+  EXPECT_FALSE(std::ranges::equal(wa.subspan(kRecordHeaderBytes), wb.subspan(kRecordHeaderBytes)));
+  // b's record behind a's header: fails.
+  Bytes spliced = a;
+  spliced.resize(kRecordHeaderBytes);
+  append(spliced, wb.subspan(kRecordHeaderBytes));
+  RecordParser mixed(key(9), RecordCipher::aes256gcm);
+  mixed.feed(spliced);
+  Bytes out;
+  bool final = false;
+  EXPECT_FALSE(mixed.next(out, final));
+  // Turning the final record into an ordinary one (or back) is tampering.
+  Bytes untagged = a;
+  untagged[kRecordHeaderBytes + kRecordLengthBytes] ^= 1;
+  RecordParser parser(key(9), RecordCipher::aes256gcm);
+  parser.feed(untagged);
+  EXPECT_FALSE(parser.next(out, final));
+  // Each side reads only the cipher it agreed to.
+  RecordParser other(key(9), RecordCipher::xchacha20poly1305);
+  other.feed(a);
+  EXPECT_FALSE(other.next(out, final));
+  const Bytes x = seal_all(key(9), {"same words"}, RecordCipher::xchacha20poly1305);
+  RecordParser aes(key(9), RecordCipher::aes256gcm);
+  aes.feed(x);
+  EXPECT_FALSE(aes.next(out, final));
 }
 
 }  // namespace
