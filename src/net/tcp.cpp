@@ -111,6 +111,15 @@ std::string tune_for_bulk(tcp::socket& s) {
   return std::string(name.data(), ::strnlen(name.data(), len));
 }
 
+std::string bulk_congestion_control(const asio::any_io_executor& ex) {
+  tcp::socket s(ex);
+  error_code ec;
+  s.open(tcp::v4(), ec);
+  if (ec) s.open(tcp::v6(), ec);
+  if (ec) return {};
+  return tune_for_bulk(s);
+}
+
 namespace {
 asio::ip::address_v4 v4_of(const sockaddr* sa) {
   const auto* sin = reinterpret_cast<const sockaddr_in*>(sa);

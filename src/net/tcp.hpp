@@ -29,6 +29,8 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
 // CUBIC, the usual default, collapses on long lossy links. Refused quietly otherwise. Returns the
 // congestion control the socket ends up with ("bbr", "cubic", ...; empty if unknown).
 std::string tune_for_bulk(tcp::socket& s);
+// What tune_for_bulk would get on this machine for this process (asked on a fresh socket).
+std::string bulk_congestion_control(const asio::any_io_executor& ex);
 
 // Addresses of this host's interfaces that are up, loopback first, link-local v6 left out.
 std::vector<asio::ip::address> local_addresses();

@@ -127,6 +127,22 @@ awaitable<DoctorCheck> check_port_mapping() {
                         watch.ms()};
 }
 
+// Whether this process gets BBR on its TCP sockets (net::tune_for_bulk), which decides how ferry's
+// TCP paths (direct and to the relay) fare on long, lossy links.
+DoctorCheck check_congestion_control(const asio::any_io_executor& ex) {
+  const std::string cc = bulk_congestion_control(ex);
+  if (cc == "bbr") {
+    return {"congestion", CheckStatus::ok,
+            "TCP runs BBR here: ferry's TCP paths keep their speed on long, lossy links", 0};
+  }
+  return {"congestion", CheckStatus::info,
+          "TCP runs " + (cc.empty() ? std::string("the system's default") : cc) +
+              " here, not BBR (it is not allowed to this user): on long, lossy links ferry's TCP "
+              "paths slow down, its QUIC paths do not. An administrator can allow it: modprobe "
+              "tcp_bbr; sysctl -w net.ipv4.tcp_allowed_congestion_control=\"reno cubic bbr\"",
+          0};
+}
+
 }  // namespace
 
 awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto::HostPort> stun) {
@@ -205,6 +221,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   report.checks.push_back({"addresses", CheckStatus::info, nat, 0});
   report.checks.push_back(co_await check_udp(server, stun_ports, stun, report));
   report.checks.push_back(co_await check_port_mapping());
+  report.checks.push_back(check_congestion_control(co_await asio::this_coro::executor));
 
   report.usable = relay.status == CheckStatus::ok || relay_ws.status == CheckStatus::ok;
   if (relay.status == CheckStatus::ok) {
