@@ -339,7 +339,8 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   if (::ftruncate(file_fd_, static_cast<off_t>(start)) != 0) {
     return std::unexpected(write_error(errno, display_, 0));
   }
-  std::vector<std::uint8_t> buf(1 << 20);
+  // (Sized to the prefix: a fresh file, the common case, allocates nothing.)
+  std::vector<std::uint8_t> buf(static_cast<std::size_t>(std::min<std::uint64_t>(start, 1 << 20)));
   for (std::uint64_t done = 0; done < start;) {
     const ssize_t n =
         ::pread(file_fd_, buf.data(), std::min<std::uint64_t>(buf.size(), start - done),

@@ -213,7 +213,10 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
   if (!file.ok())
     co_return proto::fail(Errc::io_error, "cannot open \"" + name + "\": " + std::strerror(errno));
   proto::FileHasher hasher;
-  proto::Bytes buf(proto::kChunkHeaderBytes + kChunkBytes);
+  // One record's worth, or the whole file when it is smaller (thousands of small files must not
+  // each pay for zeroing a 1 MiB buffer).
+  proto::Bytes buf(proto::kChunkHeaderBytes +
+                   static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, entry.size)));
   std::uint8_t* data = buf.data() + proto::kChunkHeaderBytes;
   const auto changed = [&] {
     return proto::fail(Errc::io_error, "\"" + name + "\" changed while it was being sent");
