@@ -21,6 +21,10 @@ constexpr auto kConnectTimeout = 3s;
 constexpr auto kSimultaneousOpenTimeout = 7s;  // covers SYN retransmits at 1 s and 3 s
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 constexpr auto kHelloTimeout = 5s;
+// Anyone who finds the listening port can connect; what has not said hello yet is bounded, in
+// all and per address, so a flood of silent connections cannot exhaust this process.
+constexpr std::size_t kMaxAcceptedPending = 32;
+constexpr std::size_t kMaxAcceptedPendingPerAddress = 8;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto a = unmapped(ep.address());
@@ -138,6 +142,17 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
     error_code ec;
     tcp::socket s = co_await acceptors_[index].async_accept(redirect(ec));
     if (ec || over()) co_return;
+    const auto from = unmapped(s.remote_endpoint(ec).address());
+    if (ec) continue;
+    std::size_t pending = 0;
+    std::size_t same = 0;
+    for (const auto& [_, live] : live_) {
+      if (!live.accepted_from) continue;
+      ++pending;
+      if (*live.accepted_from == from) ++same;
+    }
+    if (pending >= kMaxAcceptedPending || same >= kMaxAcceptedPendingPerAddress)
+      continue;  // closed
     tune_for_bulk(s);
     const std::string peer = endpoint_text(s.remote_endpoint(ec));
     const std::string what = "direct from " + peer;
@@ -145,7 +160,7 @@ awaitable<void> PipeRace::accept_loop(std::shared_ptr<PipeRace> /*keep_alive*/, 
         std::make_unique<SocketStream>(AnyStream(beast::tcp_stream(std::move(s))), what), what);
     const AttemptId id = race_.begin(PathKind::direct, false);
     race_.connected(id);
-    live_[id] = {pipe, peer, PipeTransport::tcp};
+    live_[id] = {pipe, peer, PipeTransport::tcp, from};
     asio::co_spawn(ex_, authenticate(pipe, id, peer, PipeTransport::tcp), asio::detached);
   }
 }
@@ -160,7 +175,7 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(*stream)), what), what);
   race_.connected(id);
-  live_[id] = {pipe, peer, PipeTransport::tcp};
+  live_[id] = {pipe, peer, PipeTransport::tcp, std::nullopt};
   co_await authenticate(pipe, id, peer, PipeTransport::tcp);
 }
 
@@ -185,7 +200,7 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(stream)), what), what);
   race_.connected(id);
-  live_[id] = {pipe, peer, PipeTransport::tcp};
+  live_[id] = {pipe, peer, PipeTransport::tcp, std::nullopt};
   co_await authenticate(pipe, id, peer, PipeTransport::tcp);
 }
 
@@ -198,7 +213,7 @@ awaitable<void> PipeRace::connect_udp(std::shared_ptr<PipeRace> /*keep_alive*/,
   const std::string what = "direct to " + punched->peer + " (QUIC over UDP)";
   auto pipe = std::make_shared<RecordPipe>(std::move(punched->stream), what);
   race_.connected(id);
-  live_[id] = {pipe, punched->peer, PipeTransport::quic};
+  live_[id] = {pipe, punched->peer, PipeTransport::quic, std::nullopt};
   co_await authenticate(pipe, id, punched->peer, PipeTransport::quic);
 }
 
@@ -222,7 +237,7 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
       continue;
     }
     auto pipe = std::make_shared<RecordPipe>(std::move(*stream), what);
-    live_[id] = {pipe, where, PipeTransport::tcp};
+    live_[id] = {pipe, where, PipeTransport::tcp, std::nullopt};
     auto paired = co_await relay_handshake(pipe->stream(), hello, where, RelayTimeouts{});
     if (paired) {
       race_.connected(id);

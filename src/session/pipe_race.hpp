@@ -108,6 +108,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
     std::shared_ptr<net::RecordPipe> pipe;
     std::string peer;
     proto::PipeTransport transport = proto::PipeTransport::tcp;
+    std::optional<net::asio::ip::address> accepted_from;  // set for connections we accepted
   };
 
   net::asio::any_io_executor ex_;
