@@ -102,10 +102,18 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
     co_return proto::fail(Errc::relay_refused, why);
   }
   const proto::MailboxNote my_note = *mine;
-  if (auto r = co_await mailbox->send(my_note); !r) co_return std::unexpected(r.error());
+  // Until the race starts, connections it accepted wait for the notes: a failure here ends them.
+  if (auto r = co_await mailbox->send(my_note); !r) {
+    race->stop();
+    co_return std::unexpected(r.error());
+  }
   auto note = co_await mailbox->receive();
-  if (!note) co_return std::unexpected(note.error());
+  if (!note) {
+    race->stop();
+    co_return std::unexpected(note.error());
+  }
   if (const auto* abort = std::get_if<proto::PeerAbort>(&*note)) {
+    race->stop();
     co_return proto::fail(proto::errc_from_name(abort->code),
                           "the " + peer + " gave up: " + abort->message);
   }
