@@ -59,11 +59,12 @@ class RawLink : public RelayLink {
         ec = asio::error::eof;
         co_return 0;
       }
-      if (errno != EAGAIN && errno != EINTR) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) {
         ec.assign(errno, boost::system::system_category());
         co_return 0;
       }
-      if (errno == EAGAIN) co_await socket.async_wait(tcp::socket::wait_read, redirect(ec));
+      co_await socket.async_wait(tcp::socket::wait_read, redirect(ec));
       if (ec) co_return 0;
     }
   }
