@@ -16,6 +16,9 @@ PACKAGES=(
   # ferry serve's tests: certificates to serve and reload, its systemd unit checked
   openssl systemd
   openssh-server openssh-client iperf3 time
+  # ferry serve --redis: a cluster's shared state (hiredis parses replies); the tests' Redis and
+  # load balancer
+  redis-server libhiredis-dev haproxy
   # the network lab's real routers and proxy
   miniupnpd-nftables miniupnpc stun-server tinyproxy
   # the lab's delay: iptables-nft's NFQUEUE target and a daemon on libnetfilter-queue

@@ -106,6 +106,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& f) {
   f.handshake_timeout = o.handshake_timeout.count();
   f.request_timeout = o.request_timeout.count();
   f.unbound_timeout = o.unbound_timeout.count();
+  f.code_ttl = o.nameplate_ttl.count();
   f.relay_hello_timeout = relay_limits.hello_timeout.count();
   auto* serve_cmd = app.add_subcommand("serve", "Run the rendezvous and relay server");
   serve_cmd->add_option("--listen", f.listen, "ADDRESS:PORT to listen on")->capture_default_str();
@@ -115,6 +116,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& f) {
   serve_cmd
       ->add_option("--claims-per-minute", o.claims_per_minute,
                    "Codes one address may try per minute (each try burns a code)")
+      ->capture_default_str();
+  serve_cmd->add_option("--code-ttl", f.code_ttl, "Seconds a code waits for its receiver")
       ->capture_default_str();
   serve_cmd->add_option("--tls-cert", o.tls_cert,
                         "PEM certificate chain: also speak TLS (https, wss) on the port; "
@@ -138,6 +141,13 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& f) {
       ->capture_default_str();
   serve_cmd->add_flag("--no-relay", f.no_relay,
                       "Introduce peers only: carry no bytes (peers without a direct path fail)");
+  serve_cmd->add_option("--redis", f.redis,
+                        "Run as one node of a cluster: the rendezvous state in this Redis "
+                        "(redis://[:password@]host[:port][/db], rediss:// for TLS), shared by "
+                        "every node; needs --relay-key-file");
+  serve_cmd->add_option("--relay-url", o.relay_url,
+                        "With --redis: this node's own URL, where peers of any node reach its "
+                        "relay (default: --public-url)");
   serve_cmd->add_option("--relay-key-file", f.relay_key_file,
                         "File with the 32-byte hex key that signs relay grants (shared by a pool "
                         "of servers; random per start when not given)");
@@ -235,6 +245,27 @@ int run_serve(ServeFlags f) {
     if (!key) return usage_error(key.error().detail);
     options.relay_key = *key;
   }
+  if (!f.redis.empty()) {
+    auto url = proto::parse_redis_url(f.redis);
+    if (!url) return usage_error("--redis: " + url.error().detail);
+    options.redis = *url;
+    if (f.relay_key_file.empty()) {
+      return usage_error(
+          "--redis needs --relay-key-file: every node of a cluster signs and checks relay grants "
+          "with the same key (create one with `openssl rand -hex 32 > relay.key`)");
+    }
+    if (!f.no_relay && options.public_url.empty() && options.relay_url.empty()) {
+      return usage_error(
+          "--redis: peers of other nodes must reach this node's relay: give --relay-url (its "
+          "own URL) or --public-url, or run it with --no-relay");
+    }
+  } else if (!options.relay_url.empty()) {
+    return usage_error("--relay-url is for a node of a cluster (with --redis)");
+  }
+  if (!options.relay_url.empty()) {
+    if (auto u = proto::parse_server_url(options.relay_url); !u)
+      return usage_error("--relay-url: " + u.error().detail);
+  }
   if (!f.stun_alternate_ip.empty()) {
     boost::system::error_code ec;
     options.stun_alternate_ip = asio::ip::make_address(f.stun_alternate_ip, ec);
@@ -257,6 +288,7 @@ int run_serve(ServeFlags f) {
   options.handshake_timeout = seconds_or(f.handshake_timeout, options.handshake_timeout);
   options.request_timeout = seconds_or(f.request_timeout, options.request_timeout);
   options.unbound_timeout = seconds_or(f.unbound_timeout, options.unbound_timeout);
+  options.nameplate_ttl = seconds_or(f.code_ttl, options.nameplate_ttl);
   options.connections =
       connection_limits(raise_descriptor_limit(), f.max_connections, f.per_address);
 

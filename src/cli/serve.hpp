@@ -14,6 +14,7 @@ struct ServeFlags {
   std::string metrics_listen;
   server::ServerOptions options;
   std::string relay_key_file;
+  std::string redis;
   std::string stun_alternate_ip;
   bool no_stun = false;
   bool no_relay = false;
@@ -22,6 +23,7 @@ struct ServeFlags {
   std::int64_t handshake_timeout = 0;
   std::int64_t request_timeout = 0;
   std::int64_t unbound_timeout = 0;
+  std::int64_t code_ttl = 0;
   std::int64_t relay_hello_timeout = 0;
   std::int64_t drain_time = 30;
   std::size_t max_connections = 0;  // 0: from the descriptor limit

@@ -4,6 +4,7 @@
 
 #include "proto/code.hpp"
 #include "proto/peer_message.hpp"
+#include "proto/server_url.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@ namespace {
 constexpr std::size_t kSessionIdBytes = 16;
 constexpr std::size_t kGrantBytes = kRelayGrantBytes;
 constexpr std::size_t kMaxErrorText = 512;
+constexpr std::size_t kMaxRelayUrl = 512;
 
 Result<json> parse_object(std::string_view text) {
   if (text.size() > kMaxRendezvousFrame) return fail(Errc::protocol, "message too large");
@@ -70,6 +72,7 @@ std::string encode_client(const ClientMessage& m) {
   if (const auto* a = std::get_if<rv::Allocate>(&m)) {
     j = {{"type", "allocate"}};
     if (!a->nameplate.empty()) j["nameplate"] = a->nameplate;
+    if (!a->resume.empty()) j["resume"] = to_hex(a->resume);
   } else if (const auto* c = std::get_if<rv::Claim>(&m)) {
     j = {{"type", "claim"}, {"nameplate", c->nameplate}};
     if (c->wait) j["wait"] = true;
@@ -93,6 +96,7 @@ std::string encode_server(const ServerMessage& m) {
          {"relay_grant", to_hex(p->relay_grant)}};
     if (!p->observed.empty()) j["observed"] = p->observed;
     if (!p->peer_observed.empty()) j["peer_observed"] = p->peer_observed;
+    if (!p->relay.empty()) j["relay"] = p->relay;
   } else if (const auto* msg = std::get_if<rv::Message>(&m)) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {
@@ -116,6 +120,11 @@ Result<ClientMessage> decode_client(std::string_view text) {
       auto n = get_string(*j, "nameplate", 9);
       if (!n || !valid_nameplate(*n)) return fail(Errc::protocol, "invalid nameplate");
       a.nameplate = *n;
+    }
+    if (j->contains("resume")) {
+      auto r = get_hex(*j, "resume", rv::kResumeTokenBytes);
+      if (!r) return fail(Errc::protocol, "malformed resume token");
+      a.resume = std::move(*r);
     }
     return a;
   }
@@ -178,8 +187,14 @@ Result<ServerMessage> decode_server(std::string_view text) {
     if (!observed) return std::unexpected(observed.error());
     auto peer_observed = get_observed(*j, "peer_observed");
     if (!peer_observed) return std::unexpected(peer_observed.error());
+    std::string relay;
+    if (j->contains("relay")) {
+      auto r = get_string(*j, "relay", kMaxRelayUrl);
+      if (!r || !parse_server_url(*r)) return fail(Errc::protocol, "malformed relay URL");
+      relay = std::move(*r);
+    }
     return rv::Paired{std::move(*sid), std::move(*grant), std::move(*observed),
-                      std::move(*peer_observed)};
+                      std::move(*peer_observed), std::move(relay)};
   }
   if (type == "message") {
     auto b = get_base64(*j, "body", kMaxRendezvousFrame);

@@ -20,7 +20,12 @@ namespace rv {
 // client -> server
 struct Allocate {
   std::string nameplate;  // empty: let the server choose
+  // 16 random bytes the sender picked for its code: sent again with the nameplate on a new
+  // connection (the old one dropped, its server node restarted or died), they take the nameplate
+  // back instead of finding it taken. Empty: none (older clients).
+  Bytes resume;
 };
+inline constexpr std::size_t kResumeTokenBytes = 16;
 struct Claim {
   std::string nameplate;
   // When no sender holds the nameplate yet: wait for one to allocate it (a receiver that starts
@@ -45,6 +50,9 @@ struct Paired {
   Bytes relay_grant;     // signed by the server (proto/relay_grant.hpp); both peers present it
   std::string observed;  // the client's address as the server sees it (behind NAT: the public one)
   std::string peer_observed;  // the other client's, the one address of the peer to trust
+  // The relay both peers dial with the grant (a node of the server's cluster, server/cluster.hpp);
+  // empty: the rendezvous server itself.
+  std::string relay;
 };
 struct PeerLeft {};
 // The claim waits for a sender (Claim::wait); "paired" follows when one allocates the nameplate.

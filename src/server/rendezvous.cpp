@@ -64,10 +64,19 @@ void Rendezvous::allocate(Client& from, State& st, const rv::Allocate& m) {
   }
   if (n.empty()) {
     n = free_nameplate();
-  } else if (nameplates_.count(n)) {
-    return from.kick("code_taken", "that code's number is in use; pick another");
+  } else if (const auto held = nameplates_.find(n); held != nameplates_.end()) {
+    // Its sender on a new connection (the old one dropped without our noticing yet) takes it
+    // back with the resume token it chose; anyone else finds it taken.
+    State& owner = clients_[held->second];
+    if (m.resume.empty() || owner.resume.size() != m.resume.size() ||
+        sodium_memcmp(owner.resume.data(), m.resume.data(), m.resume.size()) != 0) {
+      return from.kick("code_taken", "that code's number is in use; pick another");
+    }
+    owner.nameplate.clear();
+    held->second->kick("replaced", "the sender took this code over on a new connection");
   }
   st.joined = true;
+  st.resume = m.resume;
   st.nameplate = n;
   nameplates_[n] = &from;
   from.deliver(rv::Allocated{n});
@@ -105,7 +114,7 @@ void Rendezvous::pair(Client& sender, Client& receiver) {
   sst.partner = &receiver;
   rst.partner = &sender;
   sst.messages = rst.messages = std::make_shared<std::size_t>(0);
-  rv::Paired paired{random_bytes(16), {}, {}, {}};
+  rv::Paired paired{random_bytes(16), {}, {}, {}, {}};
   paired.relay_grant = grants_(paired.session_id);
   paired.observed = sender.observed_address();
   paired.peer_observed = receiver.observed_address();

@@ -25,6 +25,11 @@ class Client {
   virtual void kick(std::string_view code, std::string_view reason) = 0;
   // The client's address as this server sees it (an IP literal), told to it when paired.
   virtual std::string observed_address() const { return {}; }
+  // Its address group (client_address.hpp), which a cluster's claim limit counts by.
+  virtual std::string rate_group() const { return observed_address(); }
+  // A browser's page (its WebSocket came with an Origin): it relays only through the server it
+  // was loaded from, so a cluster sends its pair to that node's relay.
+  virtual bool page() const { return false; }
 };
 
 struct RendezvousLimits {
@@ -38,16 +43,27 @@ struct RendezvousStats {
   std::size_t paired = 0;             // clients in a pair
 };
 
-class Rendezvous {
+// What a rendezvous connection talks to: this process's own state (Rendezvous, the default) or a
+// cluster's, shared through Redis (cluster.hpp). Both answer through the Client interface, the
+// cluster's a moment later (after Redis answered).
+class RendezvousService {
+ public:
+  virtual ~RendezvousService() = default;
+  virtual void on_message(Client& from, const proto::ClientMessage& m) = 0;
+  virtual void on_disconnect(Client& from) = 0;
+  virtual RendezvousStats stats() const = 0;
+};
+
+class Rendezvous : public RendezvousService {
  public:
   // Signs the relay grant for a new session (given its id).
   using GrantIssuer = std::function<proto::Bytes(const proto::Bytes& session_id)>;
 
   Rendezvous(RendezvousLimits limits, GrantIssuer grants);
 
-  void on_message(Client& from, const proto::ClientMessage& m);
-  void on_disconnect(Client& from);
-  RendezvousStats stats() const;
+  void on_message(Client& from, const proto::ClientMessage& m) override;
+  void on_disconnect(Client& from) override;
+  RendezvousStats stats() const override;
 
  private:
   struct State {
@@ -56,6 +72,7 @@ class Rendezvous {
     Client* partner = nullptr;
     bool joined = false;                    // allocated or claimed once; a client gets one go
     std::shared_ptr<std::size_t> messages;  // shared by both members of a pair
+    proto::Bytes resume;                    // the sender's resume token (rv::Allocate)
   };
 
   void allocate(Client& from, State& st, const proto::rv::Allocate& m);

@@ -78,9 +78,10 @@ struct Server::Connection {
 class Server::RendezvousConnection : public Client,
                                      public std::enable_shared_from_this<RendezvousConnection> {
  public:
-  RendezvousConnection(WebSocket ws, std::shared_ptr<Connection> conn, Rendezvous& rendezvous,
-                       AddressRateLimiter& claims, const ServerOptions& options,
-                       std::vector<std::uint16_t> stun_ports)
+  RendezvousConnection(WebSocket ws, std::shared_ptr<Connection> conn,
+                       RendezvousService& rendezvous, AddressRateLimiter& claims,
+                       const ServerOptions& options, std::vector<std::uint16_t> stun_ports,
+                       bool page)
       : ws_(std::move(ws)),
         conn_(std::move(conn)),
         stun_ports_(std::move(stun_ports)),
@@ -89,9 +90,12 @@ class Server::RendezvousConnection : public Client,
         wake_(ws_.get_executor()),
         ttl_(ws_.get_executor()),
         nameplate_ttl_(options.nameplate_ttl),
-        unbound_timeout_(options.unbound_timeout) {}
+        unbound_timeout_(options.unbound_timeout),
+        page_(page) {}
 
   std::string observed_address() const override { return conn_->client.ip; }
+  std::string rate_group() const override { return conn_->client.group; }
+  bool page() const override { return page_; }
 
   void deliver(const proto::ServerMessage& m) override {
     if (std::holds_alternative<proto::rv::Paired>(m)) {
@@ -214,7 +218,7 @@ class Server::RendezvousConnection : public Client,
   WebSocket ws_;
   std::shared_ptr<Connection> conn_;
   std::vector<std::uint16_t> stun_ports_;
-  Rendezvous& rendezvous_;
+  RendezvousService& rendezvous_;
   AddressRateLimiter& claims_;
   asio::steady_timer wake_;
   asio::steady_timer ttl_;
@@ -222,6 +226,7 @@ class Server::RendezvousConnection : public Client,
   std::chrono::seconds unbound_timeout_;
   std::deque<std::string> queue_;
   std::string close_reason_;
+  bool page_;
   bool bound_ = false;
   bool paired_ = false;
   bool closing_ = false;
@@ -272,11 +277,28 @@ Server::Server(asio::io_context& io, ServerOptions options)
       registry_(std::make_shared<Registry>(options_.connections)),
       connect_rate_(options_.connect_rate),
       relay_(options_.relay, relay_key(options_.relay_key)),
-      rendezvous_(options_.rendezvous,
-                  [this](const proto::Bytes& session) {
-                    return options_.relay_enabled ? relay_.issue_grant(session) : proto::Bytes{};
-                  }),
-      claims_(options_.claims_per_minute) {}
+      claims_(options_.claims_per_minute) {
+  if (options_.redis) {
+    // A node of a cluster: grants for whichever relay of the pool the pair is sent to (signed
+    // with the key the pool shares).
+    ClusterOptions c{*options_.redis,
+                     options_.rendezvous,
+                     options_.nameplate_ttl,
+                     options_.claims_per_minute,
+                     [this] { return relay_.stats().active + relay_.stats().waiting; },
+                     std::chrono::milliseconds(1000)};
+    auto cluster = std::make_unique<ClusterRendezvous>(
+        io_.get_executor(), std::move(c),
+        [this](const proto::Bytes& session) { return relay_.issue_grant(session); });
+    cluster_ = cluster.get();
+    rendezvous_ = std::move(cluster);
+  } else {
+    rendezvous_ =
+        std::make_unique<Rendezvous>(options_.rendezvous, [this](const proto::Bytes& session) {
+          return options_.relay_enabled ? relay_.issue_grant(session) : proto::Bytes{};
+        });
+  }
+}
 
 Server::~Server() = default;
 
@@ -340,6 +362,11 @@ proto::Result<void> Server::start() {
     const auto bound = stun_->ports();
     stun_ports_.assign(bound.begin(), bound.end());
   }
+  if (cluster_ != nullptr) {
+    const std::string& relay =
+        options_.relay_url.empty() ? options_.public_url : options_.relay_url;
+    cluster_->start(options_.relay_enabled ? relay : std::string());
+  }
   asio::co_spawn(io_, accept_loop(acceptor_, Port::main), asio::detached);
   if (options_.metrics_listen) {
     asio::co_spawn(io_, accept_loop(metrics_acceptor_, Port::metrics), asio::detached);
@@ -351,7 +378,8 @@ proto::Result<void> Server::start() {
              {"max_connections", options_.connections.total},
              {"per_address", options_.connections.per_group},
              {"tls", tls_ != nullptr},
-             {"relay", options_.relay_enabled}});
+             {"relay", options_.relay_enabled},
+             {"cluster", cluster_ != nullptr ? options_.redis->to_string() : "no"}});
   return {};
 }
 
@@ -489,7 +517,8 @@ awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> f
 }
 
 awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view ticket,
-                                             unsigned version, std::shared_ptr<Connection> conn) {
+                                             unsigned version, bool cors,
+                                             std::shared_ptr<Connection> conn) {
   error_code ec;
   if (!downloads_.waiting(ticket)) {
     http::response<http::string_body> res{http::status::not_found, version};
@@ -500,22 +529,54 @@ awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view 
     co_return;
   }
   // No length: the body is the relay's bytes for the browser, ended by closing the connection.
-  static constexpr std::string_view kHeader =
+  // A cluster's page fetches it from another node's origin (its relay URL): that node lets the
+  // cluster's public origin read it.
+  const std::string header =
       "HTTP/1.1 200 OK\r\nServer: ferry\r\nContent-Type: application/octet-stream\r\n"
-      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
+      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n" +
+      (cors ? "Access-Control-Allow-Origin: " + origin_ + "\r\nVary: Origin\r\n" : std::string()) +
+      "Connection: close\r\n\r\n";
   stream.expires_after(std::chrono::seconds(5));
-  co_await asio::async_write(stream, asio::buffer(kHeader), redirect(ec));
+  co_await asio::async_write(stream, asio::buffer(header), redirect(ec));
   stream.expires_never();
   if (ec) co_return;
   // When nobody waits any more, it just closes.
   downloads_.attach(ticket, std::move(stream), std::move(conn));
 }
 
+std::string Server::content_security_policy() const {
+  std::string csp(kContentSecurityPolicy);
+  if (cluster_ == nullptr) return csp;
+  // A page of a cluster relays through its rendezvous node's own URL (cluster.hpp), another
+  // origin, which may be any node's: every relay in the pool may be connected to.
+  std::string extra;
+  for (const auto& url : cluster_->relay_urls()) {
+    const std::string origin = origin_of(url);
+    if (origin.empty() || origin == origin_ ||
+        extra.find(" " + origin + " ") != std::string::npos) {
+      continue;
+    }
+    extra +=
+        " " + origin + " " +
+        (origin.starts_with("https://") ? "wss://" + origin.substr(8) : "ws://" + origin.substr(7));
+  }
+  const std::string marker = "connect-src 'self'";
+  csp.insert(csp.find(marker) + marker.size(), extra);
+  return csp;
+}
+
+std::pair<bool, std::string> Server::health() const {
+  if (cluster_ != nullptr && !cluster_->ready()) {
+    return {false, "not ready: " + cluster_->not_ready_reason() + "\n"};
+  }
+  return {true, "ok\n"};
+}
+
 std::string Server::metrics() const {
   ServerCounters counters = registry_->counters;
   counters.connections = registry_->table.size();
   counters.by_stage = registry_->table.by_stage();
-  return render_metrics(rendezvous_.stats(), relay_.stats(), counters,
+  return render_metrics(rendezvous_->stats(), relay_.stats(), counters,
                         stun_ ? stun_->stats() : StunStats{});
 }
 
@@ -565,17 +626,22 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     }
     if (to == Route::relay_download) {
       conn->stage(ConnectionStage::download);
+      const auto origin = req.find(http::field::origin);
+      const bool cors = origin != req.end() && same_origin(origin->value(), origin_);
       co_return co_await serve_relay_download(
           std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
-          req.version(), std::move(conn));
+          req.version(), cors, std::move(conn));
     }
+    const auto [healthy, health_text] = health();
     if (port == Port::metrics) {
-      auto res = plain_response(
-          to == Route::metrics_not_found ? http::status::not_found : http::status::ok,
-          req.version(),
-          to == Route::metrics   ? metrics()
-          : to == Route::healthz ? "ok\n"
-                                 : "only /metrics and /healthz here\n");
+      auto res =
+          plain_response(to == Route::metrics_not_found     ? http::status::not_found
+                         : to == Route::healthz && !healthy ? http::status::service_unavailable
+                                                            : http::status::ok,
+                         req.version(),
+                         to == Route::metrics   ? metrics()
+                         : to == Route::healthz ? health_text
+                                                : "only /metrics and /healthz here\n");
       if (to == Route::metrics) {
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       }
@@ -584,14 +650,15 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       if (ec || !req.keep_alive()) co_return;
       continue;
     }
-    const Page page = to == Route::metrics
-                          ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
-                          : page_for(target, options_.public_url);
+    const Page page =
+        to == Route::metrics ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
+        : path == "/healthz" ? Page{healthy ? 200 : 503, "text/plain; charset=utf-8", health_text}
+                             : page_for(target, options_.public_url);
     http::response<http::string_body> res{static_cast<http::status>(page.status), req.version()};
     res.set(http::field::content_type, page.content_type);
     res.set(http::field::server, "ferry");
     res.set(http::field::cache_control, "no-store");
-    res.set("Content-Security-Policy", kContentSecurityPolicy);
+    res.set("Content-Security-Policy", content_security_policy());
     res.set("Referrer-Policy", "no-referrer");
     res.set("X-Content-Type-Options", "nosniff");
     res.keep_alive(req.keep_alive());
@@ -679,11 +746,13 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws.read_message_max(proto::kMaxRendezvousFrame);
   ws.next_layer().expires_after(options_.request_timeout);
+  // Browsers always send Origin (checked above); programs send none.
+  const bool page = req.find(http::field::origin) != req.end();
   co_await ws.async_accept(req, redirect(ec));
   ws.next_layer().expires_never();
   if (ec) co_return;
-  auto rc = std::make_shared<RendezvousConnection>(std::move(ws), conn, rendezvous_, claims_,
-                                                   options_, stun_ports_);
+  auto rc = std::make_shared<RendezvousConnection>(std::move(ws), conn, *rendezvous_, claims_,
+                                                   options_, stun_ports_, page);
   co_return co_await rc->run();
 }
 
@@ -693,6 +762,7 @@ awaitable<void> Server::drain(std::chrono::seconds drain) {
   acceptor_.close(ec);
   metrics_acceptor_.close(ec);
   if (stun_) stun_->stop();
+  if (cluster_ != nullptr) cluster_->stop();  // out of the relay pool at once
   const auto deadline = std::chrono::steady_clock::now() + drain;
   // Transfers under way; a peer still waiting for its partner would be cut anyway.
   auto busy = [this] { return relay_.stats().active; };

@@ -13,6 +13,7 @@
 
 #include "net/any_stream.hpp"
 #include "server/client_address.hpp"
+#include "server/cluster.hpp"
 #include "server/connection_table.hpp"
 #include "server/metrics.hpp"
 #include "server/rate_limiter.hpp"
@@ -45,6 +46,10 @@ struct ServerOptions {
   std::string tls_key;
   std::optional<proto::RelayKey> relay_key;  // shared by a pool of servers; random when unset
   bool relay_enabled = true;                 // false: issue no grants (rendezvous only)
+  // A cluster (cluster.hpp): the rendezvous state in this Redis, this node's relay in its pool,
+  // announced as relay_url (default: public_url).
+  std::optional<proto::RedisUrl> redis;
+  std::string relay_url;
   // STUN on UDP: the primary and alternate ports (0: the TCP port, and the next one) and an
   // optional second address, so clients can classify their NAT; stun false: none.
   bool stun = true;
@@ -92,9 +97,16 @@ class Server {
   // Counts a refusal or a deadline under its reason and logs it (throttled).
   void refused(std::string_view reason, const ClientAddress& client, std::string_view detail = {});
   // GET /v1/relay/down/<ticket>: this connection becomes the body of a browser's relay bytes.
+  // cors: the request came from a page of this server's public origin (a cluster's page on
+  // another node): it may read the bytes.
   net::awaitable<void> serve_relay_download(net::AnyStream stream, std::string_view ticket,
-                                            unsigned version, std::shared_ptr<Connection> conn);
+                                            unsigned version, bool cors,
+                                            std::shared_ptr<Connection> conn);
   std::string metrics() const;
+  // /healthz: ready unless the cluster's Redis is unreachable (then 503 and why).
+  std::pair<bool, std::string> health() const;
+  // The pages' Content-Security-Policy: a cluster node's lets them reach every relay of the pool.
+  std::string content_security_policy() const;
 
   net::asio::io_context& io_;
   ServerOptions options_;
@@ -108,7 +120,8 @@ class Server {
   std::shared_ptr<net::asio::ssl::context> tls_;
   Relay relay_;
   RelayDownloads downloads_;  // browsers' split relay connections
-  Rendezvous rendezvous_;
+  std::unique_ptr<RendezvousService> rendezvous_;
+  ClusterRendezvous* cluster_ = nullptr;  // rendezvous_, when it is a cluster's
   AddressRateLimiter claims_;
   ServerCounters counters_;
   std::unique_ptr<StunResponder> stun_;

@@ -25,6 +25,15 @@ proto::CpaceScalar random_scalar() {
   return s;
 }
 
+// The grant, and the relay to present it at when the server named one (decode_server checked
+// that it parses).
+void remember_relay(SessionSecrets& s, const proto::rv::Paired& paired) {
+  s.relay_grant = paired.relay_grant;
+  if (!paired.relay.empty()) {
+    if (auto url = proto::parse_server_url(paired.relay)) s.relay = std::move(*url);
+  }
+}
+
 proto::Error wrong_code() {
   return {Errc::wrong_code, "the code did not match: a typo, or someone guessed; nothing was sent"};
 }
@@ -35,7 +44,7 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& r
                                                              const proto::Secret& words,
                                                              const proto::Secret& link) {
   auto out = co_await pake_as_sender(rendezvous, paired.session_id, words, link);
-  if (out) out->relay_grant = paired.relay_grant;
+  if (out) remember_relay(*out, paired);
   co_return out;
 }
 
@@ -43,7 +52,7 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient&
                                                                const proto::rv::Paired& paired,
                                                                const proto::Secret& secret) {
   auto out = co_await pake_as_receiver(rendezvous, paired.session_id, secret);
-  if (out) out->relay_grant = paired.relay_grant;
+  if (out) remember_relay(*out, paired);
   co_return out;
 }
 
@@ -62,7 +71,7 @@ awaitable<proto::Result<SessionSecrets>> pake_as_sender(MessageChannel& rendezvo
   if (!cpace) co_return std::unexpected(cpace.error());
   auto isk = cpace->finish(theirs->share, proto::as_bytes(kReceiverAd));
   if (!isk) co_return std::unexpected(isk.error());
-  SessionSecrets out{proto::Side::sender, proto::derive_session_keys(*isk), {}};
+  SessionSecrets out{proto::Side::sender, proto::derive_session_keys(*isk), {}, {}};
   const auto transcript = proto::confirmation_transcript(session_id, cpace->share(), theirs->share);
   const auto mine = proto::SenderPake{cpace->share(),
                                       proto::confirmation_tag(out.keys.confirm_sender, transcript)};
@@ -95,7 +104,7 @@ awaitable<proto::Result<SessionSecrets>> pake_as_receiver(MessageChannel& rendez
   if (!theirs) co_return std::unexpected(theirs.error());
   auto isk = cpace->finish(theirs->share, proto::as_bytes(kSenderAd));
   if (!isk) co_return std::unexpected(isk.error());
-  SessionSecrets out{proto::Side::receiver, proto::derive_session_keys(*isk), {}};
+  SessionSecrets out{proto::Side::receiver, proto::derive_session_keys(*isk), {}, {}};
   const auto transcript = proto::confirmation_transcript(session_id, theirs->share, cpace->share());
   // Confirm even when the sender's tag is wrong, so the sender learns of the mismatch too.
   const auto tag = proto::confirmation_tag(out.keys.confirm_receiver, transcript);

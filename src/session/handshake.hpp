@@ -3,10 +3,13 @@
 // both sides here with Errc::wrong_code, having sent nothing but CPace shares.
 #pragma once
 
+#include <optional>
+
 #include "proto/code.hpp"
 #include "proto/key_schedule.hpp"
 #include "proto/mailbox_crypto.hpp"
 #include "proto/peer_message.hpp"
+#include "proto/server_url.hpp"
 #include "session/rendezvous_client.hpp"
 
 namespace ferry::session {
@@ -15,6 +18,9 @@ struct SessionSecrets {
   proto::Side side = proto::Side::sender;
   proto::SessionKeys keys{};
   proto::Bytes relay_grant;
+  // Where to present the grant: a relay the server's cluster named (rv::Paired::relay), else the
+  // rendezvous server itself.
+  std::optional<proto::ServerUrl> relay;
 };
 
 // Two random code words ("tumbler-oxcart", 16 bits) for a code the sender did not choose.

@@ -218,7 +218,8 @@ awaitable<void> PipeRace::connect_udp(std::shared_ptr<PipeRace> /*keep_alive*/,
 }
 
 awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/, AttemptId id) {
-  const std::string where = server_.to_string();
+  const proto::ServerUrl relay = secrets_.relay.value_or(server_);
+  const std::string where = relay.to_string();
   proto::RelayHello hello{secrets_.side, {}};
   if (secrets_.relay_grant.size() != hello.grant.size()) {
     co_return failed(id, "relay at " + where, "the server issued no usable grant");
@@ -229,7 +230,7 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
     const std::string what =
         "relay at " + where + " over " + std::string(relay_transport_name(transport));
     const bool last = transport == RelayTransport::websocket;
-    auto stream = co_await open_relay_transport(server_, transport, kConnectTimeout);
+    auto stream = co_await open_relay_transport(relay, transport, kConnectTimeout);
     if (over()) co_return failed(id, "relay", "not needed");
     if (!stream) {
       if (last) co_return failed(id, what, stream.error().detail);

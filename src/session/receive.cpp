@@ -260,7 +260,11 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
                        proto::Side::receiver, policy, connect_time);
   RaceStopper udp_stopper{nullptr, udp};
   bool waited = false;
-  std::function<void()> on_waiting = [&observer, &waited, limit = options.wait] {
+  // With wait 0 the server still asks for a wait when the sender is reconnecting (a cluster
+  // node died): RendezvousClient waits kReconnectWait then.
+  const auto wait_limit =
+      options.wait.count() > 0 ? options.wait : RendezvousClient::kReconnectWait;
+  std::function<void()> on_waiting = [&observer, &waited, limit = wait_limit] {
     waited = true;
     observer.on_event(event::WaitingForSender{limit});
   };

@@ -34,6 +34,7 @@ awaitable<proto::Result<RendezvousClient>> RendezvousClient::connect(
 
 awaitable<proto::Result<proto::ServerMessage>> RendezvousClient::next() {
   auto text = co_await ws_->receive();
+  lost_ = !text;
   if (!text) co_return std::unexpected(text.error());
   auto m = proto::decode_server(*text);
   if (!m) co_return proto::fail(Errc::server_error, "the server sent " + m.error().detail);
@@ -42,9 +43,11 @@ awaitable<proto::Result<proto::ServerMessage>> RendezvousClient::next() {
   co_return m;
 }
 
-awaitable<proto::Result<std::string>> RendezvousClient::allocate(const std::string& requested) {
-  const std::string text = proto::encode_client(rv::Allocate{requested});
+awaitable<proto::Result<std::string>> RendezvousClient::allocate(const std::string& requested,
+                                                                 const proto::Bytes& resume) {
+  const std::string text = proto::encode_client(rv::Allocate{requested, resume});
   auto sent = co_await ws_->send(text);
+  lost_ = !sent;
   if (!sent) co_return std::unexpected(sent.error());
   auto m = co_await next();
   if (!m) co_return std::unexpected(m.error());
@@ -65,6 +68,7 @@ awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& 
   if (!std::holds_alternative<rv::Waiting>(*m)) {
     co_return proto::fail(Errc::server_error, "the server answered out of order");
   }
+  if (wait.count() == 0) wait = kReconnectWait;
   if (on_waiting) on_waiting();
   // The wait ends by closing the connection, which ends the read below.
   struct Wait {

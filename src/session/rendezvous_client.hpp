@@ -14,13 +14,19 @@ namespace ferry::session {
 
 class RendezvousClient : public MessageChannel {
  public:
+  static constexpr std::chrono::seconds kReconnectWait{30};
+
   static net::awaitable<proto::Result<RendezvousClient>> connect(const proto::ServerUrl& url,
                                                                  std::chrono::milliseconds timeout);
 
-  // Sender: returns the nameplate (the requested one, or one the server picked).
-  net::awaitable<proto::Result<std::string>> allocate(const std::string& requested);
+  // Sender: returns the nameplate (the requested one, or one the server picked). resume: the
+  // sender's token for this code (rv::Allocate), to take the nameplate back on a new connection.
+  net::awaitable<proto::Result<std::string>> allocate(const std::string& requested,
+                                                      const proto::Bytes& resume = {});
   // Receiver: claims the nameplate; the server pairs at once or refuses. With wait > 0, a
   // nameplate no sender holds yet is waited for (on_waiting is called once) for at most `wait`.
+  // A cluster may also ask a receiver with wait 0 to wait (its sender is reconnecting after its
+  // server node died): then for at most kReconnectWait.
   net::awaitable<proto::Result<proto::rv::Paired>> claim(
       const std::string& nameplate, std::chrono::seconds wait = std::chrono::seconds(0),
       std::function<void()> on_waiting = {});
@@ -31,6 +37,8 @@ class RendezvousClient : public MessageChannel {
   // The peer's next message; the peer leaving is Errc::peer_gone.
   net::awaitable<proto::Result<proto::Bytes>> receive() override;
   void close();
+  // The last failure was the connection itself (dropped, reset), not a refusal from the server.
+  bool lost() const { return lost_; }
   // This client's address as the server saw it (from the welcome; empty from old servers).
   const std::string& observed() const { return observed_; }
   // The UDP ports of the server's STUN responder (from its welcome; empty without one).
@@ -43,6 +51,7 @@ class RendezvousClient : public MessageChannel {
   std::unique_ptr<net::WebSocketClient> ws_;
   std::string observed_;
   std::vector<std::uint16_t> stun_ports_;
+  bool lost_ = false;
 };
 
 }  // namespace ferry::session

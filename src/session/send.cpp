@@ -249,6 +249,47 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
   co_return co_await link.pipe->send(end);
 }
 
+// How long a waiting sender tries to get its code back after its connection to the server
+// dropped.
+constexpr std::chrono::seconds kReconnectFor{60};
+
+// Connects again and takes the code back with its resume token, trying every second until
+// give_up. A refusal (the code was given away meanwhile) ends it at once.
+awaitable<proto::Result<std::shared_ptr<RendezvousClient>>> reconnect_sender(
+    const proto::ServerUrl& server, const std::string& nameplate, const proto::Bytes& resume,
+    const proto::Error& why, std::chrono::steady_clock::time_point give_up, Observer& observer) {
+  observer.on_event(event::Note{"Lost the connection to the server (" + why.detail +
+                                "); reconnecting to keep the code"});
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  proto::Error last = why;
+  while (std::chrono::steady_clock::now() < give_up) {
+    auto connected = co_await RendezvousClient::connect(server, Budgets::kServerConnect);
+    if (connected) {
+      auto client = std::make_shared<RendezvousClient>(std::move(*connected));
+      auto taken = co_await client->allocate(nameplate, resume);
+      if (taken) {
+        observer.on_event(event::Note{"Reconnected; the code still works"});
+        co_return client;
+      }
+      if (!client->lost()) {
+        co_return proto::fail(taken.error().code,
+                              "the server no longer holds this code after the connection "
+                              "dropped (" +
+                                  taken.error().detail + "); start again for a new code");
+      }
+      last = taken.error();
+    } else {
+      last = connected.error();
+    }
+    pause.expires_after(std::chrono::seconds(1));
+    error_code ec;
+    co_await pause.async_wait(redirect(ec));
+  }
+  co_return proto::fail(Errc::server_unreachable,
+                        "lost the connection to the server and could not reconnect within " +
+                            std::to_string(kReconnectFor.count()) + " s: " + last.detail);
+}
+
 }  // namespace
 
 awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
@@ -270,7 +311,10 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   }
   // Named, not a ?: temporary: g++ 12 destroys conditional temporaries in co_await twice.
   const std::string wanted = options.code ? options.code->nameplate : std::string();
-  auto nameplate = co_await rendezvous->allocate(wanted);
+  // Ours alone: with it, a new connection takes the nameplate back if this one drops.
+  proto::Bytes resume(proto::rv::kResumeTokenBytes);
+  randombytes_buf(resume.data(), resume.size());
+  auto nameplate = co_await rendezvous->allocate(wanted, resume);
   if (!nameplate) co_return std::unexpected(nameplate.error());
   words.nameplate = *nameplate;
   proto::Secret link{
@@ -281,6 +325,16 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
       proto::format_link(options.server.to_string(), *nameplate, link.link_secret)});
 
   auto paired = co_await rendezvous->wait_paired();
+  // The connection dropped while the code waited (the server restarted, its node in a cluster
+  // died, the network blinked): a new one takes the code back, for a bounded time.
+  const auto give_up = std::chrono::steady_clock::now() + kReconnectFor;
+  while (!paired && rendezvous->lost() && std::chrono::steady_clock::now() < give_up) {
+    auto again = co_await reconnect_sender(options.server, *nameplate, resume, paired.error(),
+                                           give_up, observer);
+    if (!again) co_return std::unexpected(again.error());
+    rendezvous = std::move(*again);
+    paired = co_await rendezvous->wait_paired();
+  }
   if (!paired) co_return std::unexpected(paired.error());
   observer.on_event(event::PeerJoined{});
   // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and

@@ -46,9 +46,10 @@ int rendezvous(const std::uint8_t* d, std::size_t n) {
   return 0;
 }
 Seeds rendezvous_seeds() {
-  return {
-      bytes(encode_client(rv::Allocate{"12"})), bytes(encode_client(rv::Message{{1, 2, 3}})),
-      bytes(encode_server(rv::Paired{Bytes(16, 1), Bytes(32, 2), "192.0.2.1", "198.51.100.2"}))};
+  return {bytes(encode_client(rv::Allocate{"12", {}})),
+          bytes(encode_client(rv::Message{{1, 2, 3}})),
+          bytes(encode_server(rv::Paired{Bytes(16, 1), Bytes(32, 2), "192.0.2.1", "198.51.100.2",
+                                         "http://192.0.2.3:4300"}))};
 }
 
 int pipe_message(const std::uint8_t* d, std::size_t n) {
@@ -219,14 +220,14 @@ Seeds rendezvous_sequence_seeds() {
     out.insert(out.end(), json.begin(), json.end());
     return out;
   };
-  std::vector<std::uint8_t> pair = rec(0, 0, encode_client(rv::Allocate{"12"}));
+  std::vector<std::uint8_t> pair = rec(0, 0, encode_client(rv::Allocate{"12", {}}));
   for (auto part : {rec(1, 0, encode_client(rv::Claim{"12", false})),
                     rec(1, 0, encode_client(rv::Message{{1, 2, 3}})),
                     rec(0, 0, encode_client(rv::Message{{4}})), rec(0, 1, "")}) {
     pair.insert(pair.end(), part.begin(), part.end());
   }
   std::vector<std::uint8_t> waiting = rec(2, 0, encode_client(rv::Claim{"7", true}));
-  for (auto part : {rec(3, 0, encode_client(rv::Allocate{"7"})), rec(2, 1, "")}) {
+  for (auto part : {rec(3, 0, encode_client(rv::Allocate{"7", {}})), rec(2, 1, "")}) {
     waiting.insert(waiting.end(), part.begin(), part.end());
   }
   return {pair, waiting};

@@ -14,6 +14,18 @@ FERRY = os.environ.get("FERRY_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "src", "cli", "ferry")
 
 
+def interrupt(proc, timeout=5):
+    """SIGINT, then SIGKILL if it has not exited within timeout; returns its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Server:
     """A `ferry serve` on a free loopback port, stopped on exit; extra: more serve flags."""
 
@@ -82,12 +94,7 @@ class Server:
 
     def __exit__(self, *exc):
         # SIGINT stops at once (SIGTERM would let relayed transfers drain: test_operations).
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        interrupt(self.proc)
         # A crashed server would hide behind passing transfers: insist it was still alive.
         self.proc.stdout.close()
         self.stderr.seek(0)

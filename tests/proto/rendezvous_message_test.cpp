@@ -8,8 +8,9 @@ namespace ferry::proto {
 namespace {
 
 TEST(RendezvousMessage, ClientRoundTrip) {
-  const std::vector<ClientMessage> msgs = {rv::Allocate{}, rv::Allocate{"17"}, rv::Claim{"17"},
-                                           rv::Claim{"18", true}, rv::Message{{1, 2, 3}}};
+  const std::vector<ClientMessage> msgs = {
+      rv::Allocate{{}, {}}, rv::Allocate{"17", {}}, rv::Allocate{"17", Bytes(16, 7)},
+      rv::Claim{"17"},      rv::Claim{"18", true},  rv::Message{{1, 2, 3}}};
   for (const auto& m : msgs) {
     auto d = decode_client(encode_client(m));
     ASSERT_TRUE(d) << d.error().detail;
@@ -19,15 +20,14 @@ TEST(RendezvousMessage, ClientRoundTrip) {
 
 TEST(RendezvousMessage, ServerRoundTrip) {
   const std::vector<ServerMessage> msgs = {
-      rv::Welcome{1, "203.0.113.9", {}},
-      rv::Welcome{1, "", {4300, 4301}},
-      rv::Welcome{},
+      rv::Welcome{1, "203.0.113.9", {}}, rv::Welcome{1, "", {4300, 4301}}, rv::Welcome{},
       rv::Allocated{"3"},
-      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7", "203.0.113.9"},
-      rv::Paired{Bytes(16, 1), Bytes{}, "", ""},  // a server without a relay
-      rv::Message{{9}},
-      rv::PeerLeft{},
-      rv::Waiting{},
+      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7", "203.0.113.9", ""},
+      rv::Paired{Bytes(16, 1), Bytes{}, "", "", ""},  // a server without a relay
+      // a cluster's relay on another node
+      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "", "",
+                 "https://relay-2.example.org:8443"},
+      rv::Message{{9}}, rv::PeerLeft{}, rv::Waiting{},
       rv::ServerError{"code_unknown", "no such code"}};
   for (const auto& m : msgs) {
     auto d = decode_server(encode_server(m));
@@ -52,6 +52,18 @@ TEST(RendezvousMessage, RejectsGarbage) {
                                         std::string(kMaxRendezvousFrame + 1, ' '),
                                         "\xff\xfe"};
   for (const auto& b : bad) EXPECT_FALSE(decode_client(b)) << b.substr(0, 60);
+}
+
+TEST(RendezvousMessage, APairedRelayMustBeAServerUrl) {
+  const std::string head =
+      R"({"type":"paired","session":"00112233445566778899aabbccddeeff","relay_grant":"",)";
+  EXPECT_TRUE(decode_server(head + R"("relay":"http://198.51.100.3:4300"})"));
+  const std::vector<std::string> bad = {
+      "1",           "\"\"",           "\"javascript:alert(1)\"",
+      "\"ftp://x\"", "\"http://a b\"", "\"http://" + std::string(600, 'a') + "\""};
+  for (const auto& relay : bad) {
+    EXPECT_FALSE(decode_server(head + R"("relay":)" + relay + "}")) << relay.substr(0, 40);
+  }
 }
 
 }  // namespace

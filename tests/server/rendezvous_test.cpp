@@ -26,7 +26,7 @@ struct RendezvousTest : ::testing::Test {
 
 TEST_F(RendezvousTest, PairsSenderAndReceiverAndRelaysMessages) {
   Recorder s, c;
-  r.on_message(s, rv::Allocate{});
+  r.on_message(s, rv::Allocate{{}, {}});
   ASSERT_EQ(s.got.size(), 1u);
   const auto nameplate = std::get<rv::Allocated>(s.got[0]).nameplate;
   r.on_message(c, rv::Claim{nameplate});
@@ -44,11 +44,32 @@ TEST_F(RendezvousTest, PairsSenderAndReceiverAndRelaysMessages) {
 
 TEST_F(RendezvousTest, OneGuessPerNameplate) {
   Recorder s, c1, c2;
-  r.on_message(s, rv::Allocate{"5"});
+  r.on_message(s, rv::Allocate{"5", {}});
   r.on_message(c1, rv::Claim{"5"});
   r.on_message(c2, rv::Claim{"5"});
   EXPECT_EQ(c2.kicked, "code_unknown");
   EXPECT_EQ(r.stats().waiting, 0u);
+}
+
+TEST_F(RendezvousTest, ASenderTakesItsNameplateBackOnANewConnection) {
+  Recorder old_connection, stranger, fresh, c;
+  const proto::Bytes token(proto::rv::kResumeTokenBytes, 7);
+  r.on_message(old_connection, rv::Allocate{"31", token});
+  // Without the token, or with another, the nameplate is taken.
+  r.on_message(stranger, rv::Allocate{"31", {}});
+  EXPECT_EQ(stranger.kicked, "code_taken");
+  Recorder forger;
+  r.on_message(forger, rv::Allocate{"31", proto::Bytes(proto::rv::kResumeTokenBytes, 8)});
+  EXPECT_EQ(forger.kicked, "code_taken");
+  // Its sender, on a new connection, takes it over; the old connection is closed.
+  r.on_message(fresh, rv::Allocate{"31", token});
+  EXPECT_EQ(std::get<rv::Allocated>(fresh.got.at(0)).nameplate, "31");
+  EXPECT_EQ(old_connection.kicked, "replaced");
+  r.on_disconnect(old_connection);  // its leaving frees nothing now
+  EXPECT_EQ(r.stats().waiting, 1u);
+  r.on_message(c, rv::Claim{"31"});
+  EXPECT_TRUE(std::holds_alternative<rv::Paired>(fresh.got.at(1)));
+  EXPECT_TRUE(std::holds_alternative<rv::Paired>(c.got.at(0)));
 }
 
 TEST_F(RendezvousTest, AReceiverThatComesFirstWaitsForItsSender) {
@@ -60,11 +81,11 @@ TEST_F(RendezvousTest, AReceiverThatComesFirstWaitsForItsSender) {
   // A random allocation never lands on a nameplate someone waits for.
   for (int i = 0; i < 300; ++i) {
     Recorder other;
-    r.on_message(other, rv::Allocate{});
+    r.on_message(other, rv::Allocate{{}, {}});
     EXPECT_NE(std::get<rv::Allocated>(other.got.at(0)).nameplate, "42");
     r.on_disconnect(other);
   }
-  r.on_message(s, rv::Allocate{"42"});
+  r.on_message(s, rv::Allocate{"42", {}});
   EXPECT_EQ(std::get<rv::Allocated>(s.got.at(0)).nameplate, "42");
   const auto& ps = std::get<rv::Paired>(s.got.at(1));
   const auto& pc = std::get<rv::Paired>(c.got.at(1));
@@ -85,7 +106,7 @@ TEST_F(RendezvousTest, OneWaitingReceiverPerNameplateAndNoLeaks) {
   r.on_disconnect(a);
   EXPECT_EQ(r.stats().receivers_waiting, 0u);
   // The waiter left: the sender waits for a receiver as usual.
-  r.on_message(s, rv::Allocate{"8"});
+  r.on_message(s, rv::Allocate{"8", {}});
   ASSERT_EQ(s.got.size(), 1u);
   EXPECT_EQ(r.stats().waiting, 1u);
 }
@@ -98,14 +119,14 @@ TEST_F(RendezvousTest, WaitingReceiversCountAgainstTheLimit) {
   }
   EXPECT_EQ(clients.back()->kicked, "limit");
   Recorder s;
-  r.on_message(s, rv::Allocate{});
+  r.on_message(s, rv::Allocate{{}, {}});
   EXPECT_EQ(s.kicked, "limit");
 }
 
 TEST_F(RendezvousTest, RequestedNameplateInUseIsRefused) {
   Recorder a, b;
-  r.on_message(a, rv::Allocate{"9"});
-  r.on_message(b, rv::Allocate{"9"});
+  r.on_message(a, rv::Allocate{"9", {}});
+  r.on_message(b, rv::Allocate{"9", {}});
   EXPECT_EQ(b.kicked, "code_taken");
 }
 
@@ -114,11 +135,11 @@ TEST_F(RendezvousTest, OutOfOrderAndFloodingAreKicked) {
   r.on_message(early, rv::Message{{1}});
   EXPECT_EQ(early.kicked, "out_of_order");
   Recorder twice;
-  r.on_message(twice, rv::Allocate{});
-  r.on_message(twice, rv::Allocate{});
+  r.on_message(twice, rv::Allocate{{}, {}});
+  r.on_message(twice, rv::Allocate{{}, {}});
   EXPECT_EQ(twice.kicked, "out_of_order");
   Recorder s, c;
-  r.on_message(s, rv::Allocate{"77"});
+  r.on_message(s, rv::Allocate{"77", {}});
   r.on_message(c, rv::Claim{"77"});
   for (int i = 0; i < 5; ++i) r.on_message(s, rv::Message{{1}});
   EXPECT_EQ(s.kicked, "limit");
@@ -126,7 +147,7 @@ TEST_F(RendezvousTest, OutOfOrderAndFloodingAreKicked) {
 
 TEST_F(RendezvousTest, DisconnectFreesNameplate) {
   Recorder s;
-  r.on_message(s, rv::Allocate{"12"});
+  r.on_message(s, rv::Allocate{"12", {}});
   EXPECT_EQ(r.stats().waiting, 1u);
   r.on_disconnect(s);
   EXPECT_EQ(r.stats().waiting, 0u);

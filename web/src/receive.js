@@ -6,7 +6,7 @@ import {
   MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAccept, fromHex, parseOffer, parseSecret,
   sessionKeys, u32, utf8,
 } from './protocol.js';
-import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
+import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
 
 // options: { sodium, WebSocket, fetch, server, code, decide(offer) -> Promise<bool>, sink, onEvent }
 // fetch (optional): the relay's bytes come as a streamed HTTP response instead of WebSocket
@@ -44,7 +44,7 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
       throw new ProtocolError('wrong_code', 'the code did not match: a typo, or someone guessed; nothing was sent');
     }
 
-    const pipe = await meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side: 'R' });
+    const pipe = await meetAtRelay({ sodium, WebSocket, fetch, base: relayBase(paired, base), rv, keys, grant, side: 'R' });
     onEvent({ event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket' });
     pipe.sendRecord(new Uint8Array([MSG.select]));
     return { rv, pipe };

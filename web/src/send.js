@@ -6,7 +6,7 @@ import {
   MSG, ProtocolError, concat, confirmationTranscript, cpaceInitiator, encodeChunk, encodeFileEnd, encodeOfferParts,
   fromHex, sessionKeys, toBase64, utf8,
 } from './protocol.js';
-import { Rendezvous, meetAtRelay, websocketBase } from './session.js';
+import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
 import { WORDS } from './wordlist.js';
 
 const CHUNK = 256 * 1024;
@@ -54,7 +54,7 @@ export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEven
       throw new ProtocolError('wrong_code', 'the receiver typed a wrong code (or someone guessed); nothing was sent');
     }
 
-    const pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'S' });
+    const pipe = await meetAtRelay({ sodium, WebSocket, base: relayBase(paired, base), rv, keys, grant, side: 'S' });
     onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket' });
     const select = await pipe.readRecord();
     if (select.type !== 'select') {

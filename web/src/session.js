@@ -160,6 +160,12 @@ export function websocketBase(server) {
 }
 
 
+// Where the pair meets: the relay a server's cluster named in "paired" (docs/operations.md),
+// else the rendezvous server itself.
+export function relayBase(paired, base) {
+  return typeof paired.relay === 'string' && paired.relay ? websocketBase(paired.relay) : base;
+}
+
 const SERVER_ERRORS = { code_unknown: 'code_unknown', code_taken: 'code_taken' };
 
 // The rendezvous WebSocket: JSON messages, server errors as ProtocolErrors, opaque bodies.

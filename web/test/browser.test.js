@@ -8,9 +8,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { FERRY, exited, startSend, startServer } from './helpers.js';
+import { FERRY, exited, launchChromium, startSend, startServer } from './helpers.js';
 import { hostileSender, records, sendOffer } from './hostile.js';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -30,11 +29,7 @@ before(async () => {
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-browser-'));
   ({ proc: server, url: serverUrl } = await startServer());
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium(CHROMIUM);
 });
 
 after(async () => {

@@ -50,3 +50,13 @@ export async function startFixture(prefix) {
     },
   };
 }
+
+// Debian's Chromium, headless, as every page test drives it.
+export async function launchChromium(executablePath) {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}

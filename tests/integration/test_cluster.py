@@ -1,0 +1,497 @@
+"""A cluster: three `ferry serve --redis` nodes on loopback sharing a real redis-server started
+here. Transfers meet across nodes and relay through a third; one guess and the claim limit hold
+cluster-wide; Redis restarts, a relay node dies, 1,000 codes expire; Redis down is reported."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from ferrylib import FERRY, Run, TempDirTest, free_port, interrupt, write_random
+from wsclient import WebSocket
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+class Redis:
+    """A throwaway redis-server on a free loopback port, nothing saved to disk."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="ferry-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.call("PING") == "PONG":
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def call(self, *args):
+        """One command over RESP (stdlib only); returns str, int, list or None."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._reply(f)
+
+    def _reply(self, f):
+        line = f.readline()
+        kind, rest = line[:1], line[1:-2].decode()
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            raise RuntimeError(rest)
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:-2]
+            return data.decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply(f) for _ in range(n)]
+        raise RuntimeError("bad reply %r" % line)
+
+    def keys(self, pattern="ferry:*"):
+        return sorted(self.call("KEYS", pattern))
+
+
+class Node:
+    """One `ferry serve --redis` on its own loopback port."""
+
+    def __init__(self, redis, key_file, relay=True, extra=(), port=None):
+        self.port = port or free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.args = [FERRY, "serve", "--listen", "127.0.0.1:%d" % self.port, "--public-url",
+                     self.url, "--redis", redis.url, "--relay-key-file", key_file, "--no-stun",
+                     "--log-level", "info"] + ([] if relay else ["--no-relay"]) + list(extra)
+        self.log_file = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.log_file,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError("ferry serve did not start: " + line + self.log())
+
+    def log(self):
+        self.log_file.seek(0)
+        return self.log_file.read().decode(errors="replace")
+
+    def health(self):
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def wait_ready(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.health()[0] == 200:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        rc = interrupt(self.proc)
+        self.proc.stdout.close()
+        return rc
+
+    def close(self):
+        self.log_file.close()
+
+
+class ClusterTest(TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.assertTrue(os.path.exists(REDIS), "redis-server is not installed (scripts/setup.sh)")
+        self.redis = Redis().start()
+        self.key = os.path.join(self.tmp, "relay.key")
+        with open(self.key, "w") as f:
+            f.write(os.urandom(32).hex())
+        self.nodes = []
+
+    def tearDown(self):
+        crashed = []
+        for n in self.nodes:
+            rc = n.stop()
+            if rc not in (0, -signal.SIGINT, -signal.SIGKILL):
+                crashed.append("node %d exited with %r: %s" % (n.port, rc, n.log()[-3000:]))
+            n.close()
+        self.redis.close()
+        super().tearDown()
+        self.assertEqual(crashed, [])
+
+    def node(self, relay=True, extra=()):
+        n = Node(self.redis, self.key, relay=relay, extra=extra)
+        self.nodes.append(n)
+        self.assertTrue(n.wait_ready(), n.log())
+        return n
+
+    def send(self, node, paths, extra=(), **kw):
+        return Run(["send", "--server", node.url] + list(extra) + list(paths), **kw)
+
+    def receive(self, node, code, extra=("--yes",), out=None, **kw):
+        return Run(["receive", "--server", node.url, "--output", out or self.out] + list(extra) +
+                   [code], **kw)
+
+    def pool(self):
+        return sorted(self.redis.call("ZRANGE", "ferry:relays", 0, -1))
+
+    def test_sender_receiver_and_relay_on_three_nodes(self):
+        a, b = self.node(relay=False), self.node(relay=False)
+        c = self.node()
+        self.assertEqual(self.pool(), [c.url])
+        folder = os.path.join(self.src, "album")
+        os.makedirs(os.path.join(folder, "deep"))
+        write_random(os.path.join(folder, "one.bin"), 3 << 20)
+        write_random(os.path.join(folder, "deep", "two.bin"), 12345)
+        s = self.send(a, [folder], extra=["--force-relay"])
+        code = s.wait_event("code")["code"]
+        r = self.receive(b, code)
+        self.assertEqual(r.finish(), 0, r.stderr.decode())
+        self.assertEqual(s.finish(), 0, s.stderr.decode())
+        for ev in (r.event("connected"), s.event("connected")):
+            self.assertEqual(ev["path"], "relay")
+            self.assertIn(c.url, ev["peer"])  # the pool's relay, not the rendezvous node
+        self.assertSameFile(os.path.join(folder, "one.bin"), os.path.join(self.out, "album", "one.bin"))
+        self.assertSameFile(os.path.join(folder, "deep", "two.bin"),
+                            os.path.join(self.out, "album", "deep", "two.bin"))
+        self.assertIn("relay_start", c.log())
+        self.assertNotIn("relay_start", a.log() + b.log())
+        self.assertIn("rendezvous_allocated", a.log())
+        self.assertIn("rendezvous_paired", b.log())
+        # Text too, with a pre-agreed code: the receiver waits first on one node, the sender
+        # allocates that nameplate on another and is paired at once.
+        agreed = "4242-" + code.split("-", 1)[1]
+        r = self.receive(a, agreed)
+        self.assertIsNotNone(r.wait_event("waiting"))
+        self.assertEqual(self.redis.keys("ferry:aw:*"), ["ferry:aw:4242"])
+        s = self.send(b, [], extra=["--text", "across the cluster", "--code", agreed])
+        self.assertEqual(r.finish(), 0, r.stderr.decode())
+        self.assertEqual(s.finish(), 0)
+        self.assertEqual(r.event("text")["text"], "across the cluster")
+        # Nothing is left behind for the codes used.
+        self.assertEqual([k for k in self.redis.keys() if k.startswith(("ferry:np:", "ferry:aw:"))], [])
+
+    def test_one_guess_holds_across_nodes(self):
+        a, b, c = self.node(), self.node(), self.node()
+        write_random(os.path.join(self.src, "f.bin"), 1000)
+        s = self.send(a, [os.path.join(self.src, "f.bin")])
+        code = s.wait_event("code")["code"]
+        number, words = code.split("-", 1)
+        first, second = words.split("-")
+        wrong = number + "-" + (second + "-" + first if first != second else "zebra-" + first)
+        r = self.receive(b, wrong)
+        self.assertNotEqual(r.finish(), 0)
+        self.assertEqual(r.event("error")["code"], "wrong_code")
+        self.assertNotEqual(s.finish(), 0)
+        self.assertEqual(s.event("error")["code"], "wrong_code")
+        # The right words on a third node find nothing: the guess burned the code everywhere.
+        r = self.receive(c, code, extra=("--yes", "--wait", "0"))
+        self.assertNotEqual(r.finish(), 0)
+        self.assertEqual(r.event("error")["code"], "code_unknown")
+        self.assertEqual(os.listdir(self.out), [])
+
+    def claim(self, node, nameplate):
+        ws = WebSocket(node.port)
+        self.assertEqual(json.loads(ws.recv()[1])["type"], "welcome")
+        ws.send_json({"type": "claim", "nameplate": nameplate})
+        answer = json.loads(ws.recv()[1])
+        ws.sock.close()
+        return answer
+
+    def joined(self, node, message, origin=None):
+        ws = WebSocket(node.port, origin=origin)
+        self.assertEqual(json.loads(ws.recv()[1])["type"], "welcome")
+        ws.send_json(message)
+        return ws
+
+    def test_a_page_relays_through_the_node_it_came_from(self):
+        # A page may open WebSockets only to its own origin: whichever side it is, its pair is
+        # sent to its node's relay, not to the pool's least loaded.
+        a, b = self.node(), self.node()
+        for page_allocates in (True, False):
+            sender = self.joined(a, {"type": "allocate"}, origin=a.url if page_allocates else None)
+            nameplate = json.loads(sender.recv()[1])["nameplate"]
+            receiver = self.joined(b, {"type": "claim", "nameplate": nameplate},
+                                   origin=None if page_allocates else b.url)
+            page_node = a if page_allocates else b
+            for ws in (sender, receiver):
+                paired = json.loads(ws.recv()[1])
+                self.assertEqual(paired["type"], "paired")
+                self.assertEqual(paired["relay"], page_node.url)
+                self.assertEqual(len(paired["relay_grant"]), 80)
+                ws.sock.close()
+
+    def test_the_claim_limit_counts_across_nodes(self):
+        nodes = [self.node(extra=["--claims-per-minute", "4"]) for _ in range(3)]
+        answers = [self.claim(nodes[i % 3], str(100 + i)) for i in range(6)]
+        self.assertEqual([a.get("code") for a in answers[:4]], ["code_unknown"] * 4)
+        # Each node saw at most two claims, under its own limit of 4: the fifth is refused by the
+        # cluster's count.
+        self.assertEqual([a.get("code") for a in answers[4:]], ["limit", "limit"])
+        self.assertIn("wait a minute", answers[4]["message"])
+
+    def test_a_code_survives_a_redis_restart(self):
+        a, b = self.node(), self.node()
+        write_random(os.path.join(self.src, "f.bin"), 200000)
+        s = self.send(a, [os.path.join(self.src, "f.bin")])
+        code = s.wait_event("code")["code"]
+        self.assertEqual(len(self.redis.keys("ferry:np:*")), 1)
+        self.redis.stop()
+        self.assertEqual(a.health()[0], 503) if self.wait_for(lambda: a.health()[0] == 503) else self.fail(
+            "node A still says ready with Redis gone")
+        self.assertIn("not ready", a.health()[1])
+        self.redis.start()  # empty: nothing was saved
+        self.assertTrue(a.wait_ready() and b.wait_ready())
+        # Node A wrote its waiting sender's nameplate again.
+        self.assertTrue(self.wait_for(lambda: len(self.redis.keys("ferry:np:*")) == 1))
+        r = self.receive(b, code)
+        self.assertEqual(r.finish(), 0, r.stderr.decode())
+        self.assertEqual(s.finish(), 0)
+        self.assertSameFile(os.path.join(self.src, "f.bin"), os.path.join(self.out, "f.bin"))
+
+    def wait_for(self, predicate, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def test_a_dead_relay_leaves_the_pool(self):
+        a = self.node(relay=False)
+        b, c = self.node(), self.node()
+        self.assertTrue(self.wait_for(lambda: self.pool() == sorted([b.url, c.url])))
+        c.kill()
+        write_random(os.path.join(self.src, "f.bin"), 100000)
+        # Within a few heartbeats the pool picks B alone (a pick also drops the silent).
+        time.sleep(3.5)
+        for i in range(2):
+            s = self.send(a, [os.path.join(self.src, "f.bin")], extra=["--force-relay"])
+            code = s.wait_event("code")["code"]
+            r = self.receive(a, code, out=os.path.join(self.tmp, "o%d" % i))
+            self.assertEqual(r.finish(), 0, r.stderr.decode())
+            self.assertEqual(s.finish(), 0)
+            self.assertIn(b.url, r.event("connected")["peer"])
+        self.assertEqual(self.pool(), [b.url])
+
+    def test_a_relay_killed_mid_transfer_is_a_clear_error_and_a_new_send_resumes(self):
+        a = self.node(relay=False)
+        slow = ["--relay-rate", "2M"]
+        b, c = self.node(extra=slow), self.node(extra=slow)
+        self.assertTrue(self.wait_for(lambda: len(self.pool()) == 2))
+        path = os.path.join(self.src, "big.bin")
+        write_random(path, 12 << 20)
+        s = self.send(a, [path], extra=["--force-relay"])
+        code = s.wait_event("code")["code"]
+        r = self.receive(a, code)
+        self.assertIsNotNone(r.wait_event("progress"))
+        carrying = b if "relay_start" in b.log() else c
+        self.assertIn("relay_start", carrying.log())
+        time.sleep(1)
+        carrying.kill()
+        self.assertNotEqual(r.finish(), 0)
+        self.assertNotEqual(s.finish(), 0)
+        for p in (r, s):
+            self.assertIsNotNone(p.event("error"), p.stderr.decode())
+            self.assertTrue(p.event("error")["message"])
+        # A new send resumes through the relay that is left (the dead one's heartbeat ran out).
+        time.sleep(3.5)
+        s = self.send(a, [path], extra=["--force-relay"])
+        code = s.wait_event("code")["code"]
+        r = self.receive(a, code)
+        self.assertEqual(r.finish(), 0, r.stderr.decode())
+        self.assertEqual(s.finish(), 0)
+        self.assertGreater(r.event("resumed")["bytes"], 0)
+        self.assertSameFile(path, os.path.join(self.out, "big.bin"))
+        left = c if carrying is b else b
+        self.assertIn(left.url, r.event("connected")["peer"])
+        self.assertEqual(self.pool(), [left.url])
+
+    def test_a_thousand_codes_expire_and_leave_redis_empty(self):
+        # Long enough for all 1,000 to be waiting at once, even in the sanitizer build.
+        extra = ["--code-ttl", "10", "--connects-per-second-per-address", "5000"]
+        nodes = [self.node(extra=extra) for _ in range(3)]
+        sockets = []
+        for i in range(1000):
+            ws = WebSocket(nodes[i % 3].port, timeout=20)
+            ws.recv()  # welcome
+            ws.send_json({"type": "allocate"})
+            sockets.append(ws)
+        nameplates = set()
+        for ws in sockets:
+            m = json.loads(ws.recv()[1])
+            self.assertEqual(m["type"], "allocated")
+            nameplates.add(m["nameplate"])
+        self.assertEqual(len(nameplates), 1000)  # no nameplate handed out twice
+        self.assertEqual(len(self.redis.keys("ferry:np:*")), 1000)
+        expired = 0
+        for ws in sockets:
+            m = json.loads(ws.recv()[1])
+            expired += m.get("code") == "expired"
+            ws.sock.close()
+        self.assertEqual(expired, 1000)
+        # Left: the nodes' heartbeats and the relay pool, which expire when the nodes are gone.
+        lasting = ["ferry:alive:", "ferry:relay_load", "ferry:relays"]
+        self.assertTrue(self.wait_for(
+            lambda: [k for k in self.redis.keys() if not k.startswith(tuple(lasting))] == []),
+            self.redis.keys()[:10])
+        for k in self.redis.keys():
+            self.assertGreater(self.redis.call("PTTL", k), 0, k)
+
+    def test_a_restarted_node_keeps_its_waiting_code(self):
+        a, b = self.node(), self.node()
+        write_random(os.path.join(self.src, "f.bin"), 300000)
+        s = self.send(a, [os.path.join(self.src, "f.bin")])
+        code = s.wait_event("code")["code"]
+        a.kill()  # no goodbye: its clients' keys stay in Redis
+        restarted = Node(self.redis, self.key, extra=[], port=a.port)
+        self.nodes.append(restarted)
+        self.assertIsNotNone(s.wait_event("note"))  # reconnecting
+        self.assertEqual(s.wait_event("note")["text"], "Reconnected; the code still works")
+        r = self.receive(b, code)
+        self.assertEqual(r.finish(), 0, r.stderr.decode())
+        self.assertEqual(s.finish(), 0)
+        self.assertSameFile(os.path.join(self.src, "f.bin"), os.path.join(self.out, "f.bin"))
+
+    def test_a_killed_node_leaves_its_code_claimable_on_another(self):
+        x, y = self.node(), self.node()
+        lb = HaProxy([x, y], self.tmp)
+        try:
+            write_random(os.path.join(self.src, "f.bin"), 300000)
+            s = Run(["send", "--server", lb.url, os.path.join(self.src, "f.bin")])
+            code = s.wait_event("code")["code"]
+            owner = x if "rendezvous_allocated" in x.log() else y
+            other = y if owner is x else x
+            # The sender is frozen while its node dies, so the receiver comes first: the code is
+            # still in Redis, its node is not, so the claim waits for the sender's return.
+            s.proc.send_signal(signal.SIGSTOP)
+            owner.kill()
+            time.sleep(3.5)  # the dead node's heartbeat runs out
+            r = self.receive(other, code)
+            self.assertIsNotNone(r.wait_event("waiting"))
+            s.proc.send_signal(signal.SIGCONT)
+            self.assertEqual(r.finish(), 0, r.stderr.decode())
+            self.assertEqual(s.finish(), 0, s.stderr.decode())
+            self.assertIn("Reconnected; the code still works", [e.get("text") for e in s.events])
+            self.assertSameFile(os.path.join(self.src, "f.bin"), os.path.join(self.out, "f.bin"))
+        finally:
+            lb.stop()
+
+
+class HaProxy:
+    """haproxy in TCP mode in front of the nodes, as an operator runs it: round robin, health
+    checks every 200 ms, a dead node's connections sent to another."""
+
+    def __init__(self, nodes, tmp):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.cfg = os.path.join(tmp, "haproxy.cfg")
+        servers = "\n".join("  server n%d 127.0.0.1:%d check inter 200 fall 1 rise 1" % (i, n.port)
+                             for i, n in enumerate(nodes))
+        with open(self.cfg, "w") as f:
+            f.write("""global
+  maxconn 2000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 1h
+  timeout server 1h
+  retries 3
+  option redispatch
+frontend ferry
+  bind 127.0.0.1:%d
+  default_backend nodes
+backend nodes
+  balance roundrobin
+%s
+""" % (self.port, servers))
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.cfg], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("haproxy did not start")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class RedisDownTest(TempDirTest):
+    def test_redis_down_is_a_clear_error_and_recovery_is_automatic(self):
+        redis = Redis()
+        key = os.path.join(self.tmp, "relay.key")
+        with open(key, "w") as f:
+            f.write(os.urandom(32).hex())
+        node = Node(redis, key)
+        try:
+            deadline = time.time() + 10
+            while "cannot be reached" not in node.health()[1] and time.time() < deadline:
+                time.sleep(0.1)
+            status, text = node.health()
+            self.assertEqual(status, 503)
+            self.assertIn("not ready: redis://127.0.0.1:%d/0 cannot be reached" % redis.port, text)
+            s = Run(["send", "--server", node.url, "--text", "hi"])
+            self.assertNotEqual(s.finish(timeout=30), 0)
+            err = s.event("error")
+            self.assertEqual(err["code"], "server_error")
+            self.assertIn("try again in a moment", err["message"])
+            redis.start()
+            self.assertTrue(node.wait_ready(timeout=10), node.log())
+            s = Run(["send", "--server", node.url, "--text", "hi"])
+            self.assertIsNotNone(s.wait_event("code"))
+            s.kill()
+        finally:
+            node.stop()
+            redis.close()
+        self.assertIn("redis_up", node.log())
+        node.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
