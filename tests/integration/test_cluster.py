@@ -23,14 +23,18 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 class Redis:
     """A throwaway redis-server on a free loopback port, nothing saved to disk."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, password=None, extra=()):
         self.port = port or free_port()
+        self.password = password
+        self.extra = list(extra)  # e.g. a TLS port beside the plain one
         self.dir = tempfile.mkdtemp(prefix="ferry-redis-")
         self.proc = None
 
     def start(self):
+        auth = ["--requirepass", self.password] if self.password else []
         self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", self.dir],
+                                      "--save", "", "--appendonly", "no", "--dir", self.dir] +
+                                     auth + self.extra,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -57,12 +61,17 @@ class Redis:
     def call(self, *args):
         """One command over RESP (stdlib only); returns str, int, list or None."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = str(a).encode()
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            commands = ([["AUTH", self.password]] if self.password else []) + [list(args)]
+            out = b""
+            for command in commands:
+                out += b"*%d\r\n" % len(command)
+                for a in command:
+                    a = str(a).encode()
+                    out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             f = s.makefile("rb")
+            if self.password:
+                self._reply(f)
             return self._reply(f)
 
     def _reply(self, f):
@@ -92,15 +101,16 @@ class Redis:
 class Node:
     """One `ferry serve --redis` on its own loopback port."""
 
-    def __init__(self, redis, key_file, relay=True, extra=(), port=None):
+    def __init__(self, redis, key_file, relay=True, extra=(), port=None, redis_url=None, env=None):
         self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.args = [FERRY, "serve", "--listen", "127.0.0.1:%d" % self.port, "--public-url",
-                     self.url, "--redis", redis.url, "--relay-key-file", key_file, "--no-stun",
+                     self.url, "--redis", redis_url or redis.url, "--relay-key-file", key_file,
+                     "--no-stun",
                      "--log-level", "info"] + ([] if relay else ["--no-relay"]) + list(extra)
         self.log_file = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.log_file,
-                                     text=True)
+                                     text=True, env=dict(os.environ, **(env or {})))
         line = self.proc.stdout.readline()
         if "listening on" not in line:
             self.proc.kill()
@@ -378,6 +388,10 @@ class ClusterTest(TempDirTest):
             self.redis.keys()[:10])
         for k in self.redis.keys():
             self.assertGreater(self.redis.call("PTTL", k), 0, k)
+        for n in self.nodes:
+            n.stop()
+        self.assertTrue(self.wait_for(lambda: self.redis.keys() == [], timeout=15),
+                        self.redis.keys())
 
     def test_a_restarted_node_keeps_its_waiting_code(self):
         a, b = self.node(), self.node()
@@ -491,6 +505,65 @@ class RedisDownTest(TempDirTest):
             redis.close()
         self.assertIn("redis_up", node.log())
         node.close()
+
+
+class RedisCredentialsTest(TempDirTest):
+    def make_ca_and_cert(self):
+        """A CA and a certificate for localhost signed by it (openssl)."""
+        ca_key, ca = os.path.join(self.tmp, "ca.key"), os.path.join(self.tmp, "ca.pem")
+        key, csr, cert = (os.path.join(self.tmp, n) for n in ("r.key", "r.csr", "r.pem"))
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=ferry test CA", "-keyout", ca_key, "-out", ca], **quiet)
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                        "-keyout", key, "-out", csr], **quiet)
+        ext = os.path.join(self.tmp, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                        "-CAcreateserial", "-days", "1", "-extfile", ext, "-out", cert], **quiet)
+        return ca, key, cert
+
+    def test_a_password_and_tls_and_the_clear_errors_when_they_are_wrong(self):
+        ca, key, cert = self.make_ca_and_cert()
+        tls_port = free_port()
+        redis = Redis(password="s3cret-pass", extra=[
+            "--tls-port", str(tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
+            "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]).start()
+        relay_key = os.path.join(self.tmp, "relay.key")
+        with open(relay_key, "w") as f:
+            f.write(os.urandom(32).hex())
+        nodes = []
+        try:
+            good = Node(redis, relay_key, redis_url="rediss://:s3cret-pass@localhost:%d/2" % tls_port,
+                        env={"SSL_CERT_FILE": ca})
+            nodes.append(good)
+            self.assertTrue(good.wait_ready(), good.log())
+            s = Run(["send", "--server", good.url, "--text", "over TLS"])
+            code = s.wait_event("code")["code"]
+            r = Run(["receive", "--server", good.url, "--yes", "--output", self.out, code])
+            self.assertEqual(r.finish(), 0, r.stderr.decode())
+            self.assertEqual(s.finish(), 0)
+            self.assertEqual(r.event("text")["text"], "over TLS")
+            # A wrong password, and a certificate this node does not trust: not ready, and why.
+            wrong = Node(redis, relay_key, redis_url="redis://:nope@127.0.0.1:%d" % redis.port)
+            untrusted = Node(redis, relay_key, redis_url="rediss://:s3cret-pass@localhost:%d" % tls_port)
+            nodes += [wrong, untrusted]
+            for node, why in ((wrong, "WRONGPASS"), (untrusted, "TLS failed")):
+                deadline = time.time() + 10
+                while why not in node.health()[1] and time.time() < deadline:
+                    time.sleep(0.1)
+                status, text = node.health()
+                self.assertEqual(status, 503, text)
+                self.assertIn(why, text)
+            for node in nodes:
+                self.assertNotIn("s3cret-pass", node.log() + node.health()[1])
+                self.assertIn("***@", node.log())  # the URL is logged without its password
+        finally:
+            for node in nodes:
+                node.stop()
+                node.close()
+            redis.close()
 
 
 if __name__ == "__main__":
