@@ -127,7 +127,7 @@ test('through the balancer, the page receives from the CLI at its node\'s relay,
   await page.context().close();
 });
 
-test('through the balancer, the page sends and the CLI receives', async () => {
+test('through the balancer, the page sends a file and a folder and the CLI receives them', async () => {
   const { page, relays } = await newPage();
   await page.goto(publicUrl + '/');
   const src = path.join(tmp, 'up.bin');
@@ -143,5 +143,24 @@ test('through the balancer, the page sends and the CLI receives', async () => {
   await page.waitForSelector('#done:not([hidden])');
   assert.ok(fs.readFileSync(path.join(out, 'up.bin')).equals(fs.readFileSync(src)));
   assert.ok(relays.some((u) => nodeUrls.some((n) => u.startsWith(n.replace('http', 'ws') + '/v1/relay'))), relays.join(' '));
+
+  // A folder too, received by link.
+  const dir = path.join(tmp, 'album');
+  fs.mkdirSync(path.join(dir, 'inner'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'inner', 'x.bin'), crypto.randomBytes(200001));
+  fs.writeFileSync(path.join(dir, 'y.txt'), 'why\n');
+  await page.goto(publicUrl + '/');
+  await page.setInputFiles('#folder', dir);
+  await page.click('#send:not([disabled])');
+  await page.waitForSelector('#code-box:not([hidden])');
+  const link = await page.getAttribute('#link', 'href');
+  assert.ok(link.startsWith(publicUrl + '/r#'), link);
+  const out2 = path.join(tmp, 'cli-out2');
+  fs.mkdirSync(out2);
+  const r2 = spawn(FERRY, ['receive', '--yes', '--output', out2, link], { stdio: 'ignore' });
+  assert.equal(await exited(r2), 0);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.ok(fs.readFileSync(path.join(out2, 'album', 'inner', 'x.bin')).equals(fs.readFileSync(path.join(dir, 'inner', 'x.bin'))));
+  assert.equal(fs.readFileSync(path.join(out2, 'album', 'y.txt'), 'utf8'), 'why\n');
   await page.context().close();
 });
