@@ -139,8 +139,8 @@ std::string channel_of(const std::string& node) {
   return "ferry:node:" + node;
 }
 
-// "<client id> <observed address> <relay>", as kept under a nameplate: relay is the URL of the
-// client's node's relay when the client is a page (which relays only there), "-" for none.
+// A nameplate's value is "<client id> <observed address> <page relay> <resume-token hash>"
+// (ClusterRendezvous::Waiter), "-" for an empty field.
 using Waiter = ClusterRendezvous::Waiter;
 std::string dash_for_empty(const std::string& s) {
   return s.empty() ? "-" : s;
@@ -298,7 +298,6 @@ void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m)
     return from.kick("limit", "the server is full; try again later");
   }
   st.joined = true;
-  st.busy = true;
   st.token = token_hash(m.resume);
   std::vector<std::string> args{"0", value_for(from, st),
                                 std::to_string(options_.nameplate_ttl.count() + 60), m.nameplate,
@@ -321,7 +320,6 @@ void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m)
              return;
            }
            State& st = clients_[c];
-           st.busy = false;
            if (verdict == "allocated" || verdict == "resumed") {
              st.nameplate = str_at(*r, 1);
              // The connection it replaces may still be open somewhere (it dropped unnoticed).
@@ -342,7 +340,6 @@ void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m)
 void ClusterRendezvous::claim(Client& from, State& st, const rv::Claim& m) {
   if (st.joined) return from.kick("out_of_order", "this connection already has a code");
   st.joined = true;
-  st.busy = true;
   std::vector<std::string> args{"0",
                                 value_for(from, st),
                                 std::to_string(options_.nameplate_ttl.count() + 60),
@@ -362,7 +359,6 @@ void ClusterRendezvous::claim(Client& from, State& st, const rv::Claim& m) {
           return;
         }
         State& st = clients_[c];
-        st.busy = false;
         if (verdict == "paired") return pair(id, str_at(*r, 1));
         if (verdict == "waiting") {
           st.awaited = n;

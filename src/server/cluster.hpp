@@ -76,7 +76,6 @@ class ClusterRendezvous : public RendezvousService {
     std::string session;    // hex session id, once paired (the message counter's key)
     std::string token;      // hash of the sender's resume token (rv::Allocate), hex
     bool joined = false;
-    bool busy = false;  // allocate or claim sent to Redis, not answered yet
   };
 
   void allocate(Client& from, State& st, const proto::rv::Allocate& m);
