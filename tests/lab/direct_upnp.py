@@ -11,15 +11,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, ferry, payload, sh, wait_for_code  # noqa: E402
+from lab import Lab, ferry, payload, root_or_skip, sh, wait_for_code  # noqa: E402
 SIZE = 32 << 20
 
 
 def main():
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            sys.exit("the lab needs root (network namespaces)")
-        print("SKIPPED: the lab needs root for network namespaces")
+    if not root_or_skip():
         return 0
     problems = []
     env = dict(os.environ)

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -507,6 +508,17 @@ def wait_tcp(ns, ip, port, timeout=5):
 
 
 # --- what the scenario scripts share ---------------------------------------------------------
+def root_or_skip():
+    """Whether the lab can run (root, for network namespaces). In CI a missing root fails the
+    run; elsewhere the script says SKIPPED and exits 0."""
+    if os.geteuid() == 0:
+        return True
+    if os.environ.get("CI") == "true":
+        sys.exit("the lab needs root (network namespaces)")
+    print("SKIPPED: the lab needs root for network namespaces")
+    return False
+
+
 def start_server(lab, *extra):
     """ferry serve in the internet namespace; returns its URL once it listens."""
     lab.spawn(lab.srv, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url", SERVER_URL]

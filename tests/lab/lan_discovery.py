@@ -12,7 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, ferry, nft, payload, sh, wait_for_code  # noqa: E402
+from lab import Lab, ferry, nft, payload, root_or_skip, sh, wait_for_code  # noqa: E402
 SIZE = 16 << 20
 
 
@@ -26,10 +26,7 @@ def forwarded(lab):
 
 
 def main():
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            sys.exit("the lab needs root (network namespaces)")
-        print("SKIPPED: the lab needs root for network namespaces")
+    if not root_or_skip():
         return 0
     problems = []
     config = tempfile.mkdtemp(prefix="ferry-noconfig-")

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, ferry, nft, payload, sh, start_server, wait_for_code  # noqa: E402
+from lab import Lab, ferry, nft, payload, root_or_skip, sh, start_server, wait_for_code  # noqa: E402
 SIZE = 128 << 20
 BLOCK_S = 1.0
 BLOCK = """
@@ -30,10 +30,7 @@ def events_of(text):
 
 
 def main():
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            sys.exit("the lab needs root (network namespaces)")
-        print("SKIPPED: the lab needs root for network namespaces")
+    if not root_or_skip():
         return 0
     problems = []
     with Lab("cone", "symmetric", rate_mbit=400) as lab:

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, ferry, payload, start_server  # noqa: E402
+from lab import Lab, ferry, payload, root_or_skip, start_server  # noqa: E402
 from scenarios import SCENARIOS, forced_env  # noqa: E402
 
 # 16 MiB; 4 MiB on the 100 Mbit/s rows, which check the path, not the speed (bench/long_links.py).
@@ -111,10 +111,7 @@ def main():
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--json", help="append the result as one JSON line to this file")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            sys.exit("the lab needs root (network namespaces)")
-        print("SKIPPED: the lab needs root for network namespaces")
+    if not root_or_skip():
         sys.exit(0)
     r = run(args.scenario)
     print(line(r))

@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import BEHAVIOURS, PROXY_IP, Lab, sh, wait_tcp  # noqa: E402
+from lab import BEHAVIOURS, Lab, PROXY_IP, root_or_skip, sh, wait_tcp  # noqa: E402
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
 
@@ -76,10 +76,7 @@ def main():
     beh = sys.argv[1]
     if beh not in BEHAVIOURS:
         sys.exit("unknown behaviour")
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            sys.exit("the lab needs root (network namespaces)")
-        print("SKIPPED: the lab needs root for network namespaces")
+    if not root_or_skip():
         sys.exit(0)
     sys.exit(0 if check(beh) else 1)
 

@@ -16,9 +16,9 @@ import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js'
 //         after the call): it may keep it or transfer it to a worker. A sink with `hashes: true`
 //         computes each file's BLAKE2b-256 itself (on another thread, say) and has
 //         digest(entry, index) -> Promise<Uint8Array>, asked for before end().
-// Up to this side's "select": the claim, the PAKE, the relay pipe. Returns { rv, pipe }; the
-// caller closes both. (Also the hostile-peer tests' receiver.)
-export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code, onEvent = () => {} }) {
+// The claim, the PAKE and key confirmation: { rv, keys, grant, base } (base: where the pipe's
+// relay is). The caller closes rv.
+export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent = () => {} }) {
   const secret = parseSecret(code);
   const base = websocketBase(server);
   const rv = await Rendezvous.open(WebSocket, base);
@@ -43,8 +43,19 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
     if (!sodium.memcmp(reply.subarray(33), sodium.crypto_generichash(32, transcript, keys.confirmSender))) {
       throw new ProtocolError('wrong_code', 'the code did not match: a typo, or someone guessed; nothing was sent');
     }
+    return { rv, keys, grant, base: relayBase(paired, base) };
+  } catch (e) {
+    rv.close();
+    throw e;
+  }
+}
 
-    const pipe = await meetAtRelay({ sodium, WebSocket, fetch, base: relayBase(paired, base), rv, keys, grant, side: 'R' });
+// Up to this side's "select": the claim, the PAKE, the relay pipe. Returns { rv, pipe }; the
+// caller closes both. (Also the hostile-peer tests' receiver.)
+export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code, onEvent = () => {} }) {
+  const { rv, keys, grant, base } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
+  try {
+    const pipe = await meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side: 'R' });
     onEvent({ event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket' });
     pipe.sendRecord(new Uint8Array([MSG.select]));
     return { rv, pipe };

@@ -310,13 +310,17 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
 
 // After key confirmation, from either side ('S' or 'R'): the candidate notes through the sealed
 // mailbox (a browser offers none and always uses the relay), then the relay pipe and the
-// authenticated hellos. Returns the pipe, ready for select.
-export async function meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side }) {
+// authenticated hellos. Returns the pipe, ready for select (pipe.peerNote: the peer's candidates
+// note as it came).
+// (myNote: what this side says of itself; only the hostile-peer tests say anything else.)
+export async function meetAtRelay({
+  sodium, WebSocket, fetch, base, rv, keys, grant, side, myNote = { type: 'candidates', candidates: [], relay: grant !== null },
+}) {
   const sender = side === 'S';
   const peer = sender ? 'receiver' : 'sender';
   const seal = new MailboxBox(sodium, sender ? keys.mailboxSender : keys.mailboxReceiver);
   const open = new MailboxBox(sodium, sender ? keys.mailboxReceiver : keys.mailboxSender);
-  rv.sendBody(seal.seal(utf8(JSON.stringify({ type: 'candidates', candidates: [], relay: grant !== null }))));
+  rv.sendBody(seal.seal(utf8(JSON.stringify(myNote))));
   const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
   if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', `the ${peer} gave up: ${displayText(note.message)}`);
   if (!grant || !note.relay) {
@@ -334,5 +338,6 @@ export async function meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, gr
   const hello = await pipe.readRecord();
   if (hello.type !== 'hello' || hello.side !== (sender ? 1 : 0)) throw new ProtocolError('protocol', 'unexpected hello');
   if (!sodium.memcmp(hello.binding, binding(sender ? 1 : 0))) throw new ProtocolError('protocol', "the peer's hello belongs to another connection");
+  pipe.peerNote = note;
   return pipe;
 }

@@ -10,9 +10,10 @@ import path from 'node:path';
 import WebSocket from 'ws';
 
 import { FERRY, exited, startFixture } from './helpers.js';
-import { hostileReceiver, hostileSender, records, sendOffer } from './hostile.js';
-import { ProtocolError } from '../src/protocol.js';
-import { receive } from '../src/receive.js';
+import { RecordingWebSocket, boundReceiverHello, hostileReceiver, hostileSender, records, sendOffer, tcpProbe } from './hostile.js';
+import { MSG, ProtocolError } from '../src/protocol.js';
+import { pakeAsReceiver, receive } from '../src/receive.js';
+import { meetAtRelay } from '../src/session.js';
 
 let sodium;
 let serverUrl;
@@ -57,6 +58,21 @@ async function victimReceiver(script, { prepare = () => {}, extra = ['--yes'] } 
   assertNothingRaw(stdout, 'stdout');
   assertNothingRaw(stderr, 'stderr');
   return { out, rc, stdout: stdout.toString(), stderr: stderr.toString(), sent };
+}
+
+// The CLI sends a small file (as a person would run it, no --json): { proc, output, code }.
+async function victimSender() {
+  const src = path.join(tmp, 'plain.txt');
+  fs.writeFileSync(src, 'hello');
+  const proc = spawn(FERRY, ['send', '--server', serverUrl, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collect(proc);
+  let code = null;
+  for (let i = 0; i < 100 && !code; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    code = /ferry receive (\S+)/.exec(output().stdout.toString())?.[1];
+  }
+  assert.ok(code);
+  return { proc, output, code };
 }
 
 const offerOf = (...entries) => ({ kind: 'files', entries });
@@ -181,16 +197,7 @@ test('an offer of 200,000 entries is refused before anyone is asked', async () =
 });
 
 test("a receiver's abort message reaches the sender's terminal escaped", async () => {
-  const src = path.join(tmp, 'plain.txt');
-  fs.writeFileSync(src, 'hello');
-  const proc = spawn(FERRY, ['send', '--server', serverUrl, src], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = collect(proc);
-  let code = null;
-  for (let i = 0; i < 100 && !code; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    code = /ferry receive (\S+)/.exec(output().stdout.toString())?.[1];
-  }
-  assert.ok(code);
+  const { proc, output, code } = await victimSender();
   await hostileReceiver({
     sodium, server: serverUrl, code,
     script: async ({ pipe }) => {
@@ -262,4 +269,38 @@ test('the page refuses files sent out of their offered order', async () => {
     (e) => e instanceof ProtocolError && /out of order/.test(e.message),
   );
   await sender;
+});
+
+// The relay (or anyone on a pipe's path) sees a receiver's stream header and hello. Replayed on a
+// new connection to the sender's direct port, they must authenticate nothing: the hello is bound
+// to the headers of the pipe it was made for. A hello made for the new connection (the control)
+// is accepted there, so the closed connection is the binding's doing.
+test("a receiver's hello recorded on the relay authenticates no other connection", async () => {
+  const { proc, output, code } = await victimSender();
+  const { rv, keys, grant, base } = await pakeAsReceiver({ sodium, WebSocket, server: serverUrl, code });
+  try {
+    RecordingWebSocket.all = [];
+    const pipe = await meetAtRelay({ sodium, WebSocket: RecordingWebSocket, base, rv, keys, grant, side: 'R' });
+    // On the relay's WebSocket: the relay hello, then the pipe's stream header and our hello.
+    const [, header, hello] = RecordingWebSocket.all[0].sent;
+    assert.equal(header.length, 24);
+    const direct = pipe.peerNote.candidates.find((c) => c.transport === 'tcp');
+    assert.ok(direct, 'the sender offered a direct TCP candidate: ' + JSON.stringify(pipe.peerNote));
+
+    const replayed = await tcpProbe(direct.port, (socket) => socket.write(Buffer.concat([header, hello])), 3000);
+    assert.ok(replayed.closed, 'the sender kept a connection open whose hello was replayed from the relay');
+    const control = await tcpProbe(direct.port, boundReceiverHello(sodium, keys), 1500);
+    assert.ok(!control.closed, 'the sender closed a connection with a correctly bound hello');
+    assert.ok(control.received.length > 24, 'the sender said hello on the control connection');
+
+    // The transfer goes on, on the relay pipe.
+    pipe.sendRecord(new Uint8Array([MSG.select]));
+    assert.equal((await pipe.readRecord()).type, 'offerPart');
+    pipe.close();
+  } finally {
+    rv.close();
+  }
+  await exited(proc);
+  const { stdout, stderr } = output();
+  assert.doesNotMatch(stdout.toString() + stderr.toString(), /direct/i);
 });
