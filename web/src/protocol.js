@@ -289,29 +289,35 @@ export function displayText(text) {
   return String(text).replace(HIDDEN_CHARS, (c) => '\\u{' + c.codePointAt(0).toString(16).padStart(4, '0') + '}');
 }
 
+// A file name for people, on one line: displayText, and newlines, tabs and backslashes escaped too
+// (as the CLI's display_name), so a name cannot pass for two or for an escape.
+export function displayName(name) {
+  const escaped = String(name).replace(/[\\\n\t]/g, (c) => (c === '\\' ? '\\\\' : '\\u{' + c.codePointAt(0).toString(16).padStart(4, '0') + '}'));
+  return displayText(escaped);
+}
+
 export const MAX_OFFER_ENTRIES = 100000;
 export const MAX_OFFER_BYTES = 16 << 20;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function parseOffer(jsonBytes) {
-  let o;
-  try {
-    if (jsonBytes.length > MAX_OFFER_BYTES) throw new Error('too large');
-    o = JSON.parse(strictUtf8.decode(jsonBytes));
-  } catch {
-    throw new ProtocolError('bad_offer', 'the offer is not valid JSON');
+// A name the rules refuse: path, and problem ('unsafe', 'twice' or 'both': a file and a folder).
+export class NameError extends Error {
+  constructor(path, problem) {
+    super(problem + ': ' + String(path));
+    this.path = path;
+    this.problem = problem;
   }
-  if (o === null || typeof o !== 'object') throw new ProtocolError('bad_offer', 'the offer is malformed');
-  if (o.kind === 'text' && typeof o.text === 'string') return { kind: 'text', text: o.text, entries: [] };
-  if (o.kind !== 'files' || !Array.isArray(o.entries)) throw new ProtocolError('bad_offer', 'the offer is malformed');
-  if (o.entries.length === 0 || o.entries.length > MAX_OFFER_ENTRIES) throw new ProtocolError('bad_offer', 'the offer is empty or too large');
+}
+
+// The offer's entries checked by the one rule set both sides apply (safeRelativePath, no name
+// twice, no file that is also a folder) and normalised; a NameError names the first problem.
+// Throws ProtocolError('bad_offer') for entries that are not entries at all.
+export function checkEntries(list) {
   const seen = new Set();
   const folders = new Set(); // every path that is, or must be, a folder
-  const entries = o.entries.map((e) => {
-    if (e === null || typeof e !== 'object' || !safeRelativePath(e.path)) {
-      throw new ProtocolError('bad_offer', 'the sender offered an unsafe name: ' + displayText(String(e && e.path).slice(0, 300)));
-    }
-    if (seen.has(e.path)) throw new ProtocolError('bad_offer', 'the offer names "' + displayText(e.path) + '" twice');
+  const entries = list.map((e) => {
+    if (e === null || typeof e !== 'object' || !safeRelativePath(e.path)) throw new NameError(e && e.path, 'unsafe');
+    if (seen.has(e.path)) throw new NameError(e.path, 'twice');
     seen.add(e.path);
     const parts = e.path.split('/');
     for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join('/'));
@@ -327,9 +333,30 @@ export function parseOffer(jsonBytes) {
     return { path: e.path, kind: 'file', size: e.size, exec: !!e.exec };
   });
   for (const e of entries) {
-    if (e.kind === 'file' && folders.has(e.path)) {
-      throw new ProtocolError('bad_offer', 'the offer uses "' + displayText(e.path) + '" as both a file and a folder');
-    }
+    if (e.kind === 'file' && folders.has(e.path)) throw new NameError(e.path, 'both');
   }
-  return { kind: 'files', entries };
+  return entries;
+}
+
+export function parseOffer(jsonBytes) {
+  let o;
+  try {
+    if (jsonBytes.length > MAX_OFFER_BYTES) throw new Error('too large');
+    o = JSON.parse(strictUtf8.decode(jsonBytes));
+  } catch {
+    throw new ProtocolError('bad_offer', 'the offer is not valid JSON');
+  }
+  if (o === null || typeof o !== 'object') throw new ProtocolError('bad_offer', 'the offer is malformed');
+  if (o.kind === 'text' && typeof o.text === 'string') return { kind: 'text', text: o.text, entries: [] };
+  if (o.kind !== 'files' || !Array.isArray(o.entries)) throw new ProtocolError('bad_offer', 'the offer is malformed');
+  if (o.entries.length === 0 || o.entries.length > MAX_OFFER_ENTRIES) throw new ProtocolError('bad_offer', 'the offer is empty or too large');
+  try {
+    return { kind: 'files', entries: checkEntries(o.entries) };
+  } catch (e) {
+    if (!(e instanceof NameError)) throw e;
+    const shown = displayName(String(e.path).slice(0, 300));
+    if (e.problem === 'unsafe') throw new ProtocolError('bad_offer', 'the sender offered an unsafe name: ' + shown);
+    if (e.problem === 'twice') throw new ProtocolError('bad_offer', 'the offer names "' + shown + '" twice');
+    throw new ProtocolError('bad_offer', 'the offer uses "' + shown + '" as both a file and a folder');
+  }
 }

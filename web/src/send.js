@@ -3,8 +3,8 @@
 // the relay over a WebSocket and the offer/chunks exchange, reading each file in slices so
 // nothing is held whole. Files are Blob-like: { path, size, slice(a, b) -> { arrayBuffer() } }.
 import {
-  MSG, ProtocolError, concat, confirmationTranscript, cpaceInitiator, encodeChunk, encodeFileEnd, encodeOfferParts,
-  fromHex, sessionKeys, toBase64, utf8,
+  MSG, NameError, ProtocolError, checkEntries, concat, confirmationTranscript, cpaceInitiator, displayName, encodeChunk, encodeFileEnd,
+  encodeOfferParts, fromHex, sessionKeys, toBase64, utf8,
 } from './protocol.js';
 import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
 import { WORDS } from './wordlist.js';
@@ -68,15 +68,36 @@ export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEven
   }
 }
 
+// The offer's entries for the chosen items, checked by the rules receivers apply (the CLI's
+// sender does the same) before any code is shown: a name receivers would refuse is said here,
+// not after someone typed the code. Throws ProtocolError('bad_name').
+export function offerEntries(items) {
+  const entries = items.map((it) => (it.dir
+    ? { path: it.path, kind: 'dir' }
+    : { path: it.path, kind: 'file', size: it.size, exec: false }));
+  if (entries.length === 0) throw new ProtocolError('usage', 'nothing to send');
+  try {
+    checkEntries(entries);
+  } catch (e) {
+    if (!(e instanceof NameError)) throw e;
+    const shown = '"' + displayName(String(e.path).slice(0, 300)) + '"';
+    const why = {
+      unsafe: 'has characters or parts receivers refuse (controls, text-direction marks, "..", a drive letter, a .ferry-part ending, or over 255 bytes)',
+      twice: 'is chosen twice',
+      both: 'is both a file and a folder',
+    }[e.problem];
+    throw new ProtocolError('bad_name', 'cannot send ' + shown + ': it ' + why + '; rename it or send a ZIP');
+  }
+  return entries;
+}
+
 // options: { sodium, WebSocket, server, items: [{ path, size, slice } | { path, dir: true }],
 //            onCode({ code, link }), onEvent }
 export async function send({ sodium, WebSocket, server, items, onCode, onEvent = () => {} }) {
+  const entries = offerEntries(items);
   const { rv, pipe, code, link } = await openSenderPipe({ sodium, WebSocket, server, onCode, onEvent });
   try {
     const { sendRecord, readRecord, drain } = pipe;
-    const entries = items.map((it) => (it.dir
-      ? { path: it.path, kind: 'dir' }
-      : { path: it.path, kind: 'file', size: it.size, exec: false }));
     for (const part of encodeOfferParts(JSON.stringify({ kind: 'files', entries }))) sendRecord(part);
     const answer = await readRecord();
     if (answer.type === 'decline') throw new ProtocolError('declined', 'the receiver declined: ' + answer.reason);

@@ -289,6 +289,22 @@ test('the page sends a file and a folder; the CLI receives them intact', async (
   await page.context().close();
 });
 
+test('the page refuses to send a name receivers would refuse, before showing a code', async () => {
+  const page = await newPage();
+  await page.goto(serverUrl + '/');
+  const src = path.join(tmp, 'invoice\u202efdp.exe');
+  fs.writeFileSync(src, 'not a pdf');
+  await page.setInputFiles('#files', src);
+  await page.click('#send:not([disabled])');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error-text'), /receivers refuse/);
+  const detail = await page.textContent('#error-detail');
+  assert.match(detail, /invoice\\u\{202e\}fdp\.exe/);
+  assert.ok(!detail.includes('\u202e'), detail);
+  assert.ok(await page.isHidden('#code-box'));
+  await page.context().close();
+});
+
 test('a damaged link and a text message', async () => {
   const page = await newPage();
   await page.goto(serverUrl + '/r#12-short');

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ProtocolError, displayText, parseOffer, safeRelativePath, utf8 } from '../src/protocol.js';
+import { ProtocolError, displayName, displayText, parseOffer, safeRelativePath, utf8 } from '../src/protocol.js';
+import { offerEntries, send } from '../src/send.js';
 
 const table = JSON.parse(readFileSync(new URL('../../tests/data/hostile_names.json', import.meta.url)));
 
@@ -59,4 +60,30 @@ test('text for people has controls and text-direction characters made visible', 
   assert.equal(displayText('a\u001b]0;x\u0007b'), 'a\\u{001b}]0;x\\u{0007}b');
   assert.equal(displayText('invoice\u202efdp.exe'), 'invoice\\u{202e}fdp.exe');
   assert.equal(displayText('two\nlines\tok'), 'two\nlines\tok');
+});
+
+// The page's sender checks what it would offer by the same rules, before it asks the server for a
+// code: the server below does not exist, so reaching it would fail otherwise.
+test("the page's sender refuses what receivers would refuse, before any code", async () => {
+  const items = (...paths) => paths.map((p) => ({ path: p, size: 1, slice: () => new Blob(['x']) }));
+  const refuse = async (list, what) => {
+    await assert.rejects(
+      send({ sodium: null, WebSocket: null, server: 'http://127.0.0.1:9', items: list, onCode: () => assert.fail('a code for ' + what) }),
+      (e) => e instanceof ProtocolError && e.code === 'bad_name' && !/[\u0000-\u001f\u007f-\u009f\u202e]/.test(e.message),
+      what,
+    );
+  };
+  for (const row of table.refused) {
+    if (row.hex !== undefined) continue; // raw bytes: no JavaScript string names them
+    await refuse(items(row.repeat !== undefined ? row.repeat.repeat(row.times) + (row.suffix ?? '') : row.name), row.why);
+  }
+  for (const row of table.offers_refused) {
+    await refuse(row.entries.map((e) => (e.kind === 'dir' ? { path: e.path, dir: true } : { path: e.path, size: e.size ?? 1 })), row.why);
+  }
+  for (const name of table.accepted) assert.equal(offerEntries(items(name))[0].path, name);
+});
+
+test('names for people are on one line, their backslashes and escapes told apart', () => {
+  assert.equal(displayName('a\nb\tc\\d\u202e'), 'a\\u{000a}b\\u{0009}c\\\\d\\u{202e}');
+  assert.equal(displayName('plain name.txt'), 'plain name.txt');
 });
