@@ -7,6 +7,8 @@
 #include <boost/asio/write.hpp>
 #include <optional>
 
+#include "server/dispatch.hpp"
+
 namespace ferry::server {
 
 using namespace net;
@@ -141,12 +143,6 @@ class WebSocketLink : public RelayLink {
 
   WebSocket ws_;
 };
-
-bool valid_ticket(std::string_view t) {
-  return t.size() == 32 && std::all_of(t.begin(), t.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 }  // namespace
 

@@ -75,12 +75,12 @@ std::unique_ptr<RelayLink> websocket_relay_link(net::WebSocket ws);
 // Browsers take a WebSocket's messages far more slowly than a streamed HTTP response (headless
 // Chromium on loopback: ~100 vs 300-450 MB/s), so a browser's relay connection may be split: its
 // statuses, its own bytes and the relay's reasons stay on the WebSocket /v1/relay?down=<ticket>,
-// while the bytes *for* it leave as the body of GET /v1/relay/down/<ticket>. The ticket is 128
-// random bits (32 hex digits) the browser chose; it names one WebSocket and is good for one GET.
+// while the bytes *for* it leave as the body of GET /v1/relay/down/<ticket> (kRelayDownloadPath).
+// The ticket is 128 random bits (32 hex digits) the browser chose; it names one WebSocket and is
+// good for one GET.
 class RelayDownloads {
  public:
   struct Slot;
-  static constexpr std::string_view kPath = "/v1/relay/down/";
   // How long the relay waits for the GET once it has bytes for the browser.
   static constexpr std::chrono::seconds kAttachTimeout{10};
 

@@ -2,8 +2,6 @@
 
 #include <array>
 
-#include "server/relay_link.hpp"
-
 namespace ferry::server {
 
 namespace {
@@ -28,7 +26,7 @@ constexpr std::array kRoutes{
     Entry{Port::main, Kind::websocket, "/v1/rendezvous", false, false, Route::rendezvous},
     Entry{Port::main, Kind::websocket, "/v1/relay", false, false, Route::relay},
     Entry{Port::main, Kind::websocket, "", true, false, Route::websocket_not_found},
-    Entry{Port::main, Kind::get, RelayDownloads::kPath, true, false, Route::relay_download},
+    Entry{Port::main, Kind::get, kRelayDownloadPath, true, false, Route::relay_download},
     Entry{Port::main, Kind::any, "/metrics", false, true, Route::metrics},
 };
 

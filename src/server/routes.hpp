@@ -27,6 +27,9 @@ struct RouteRequest {
   bool metrics_elsewhere = false;  // the server has a metrics port: no /metrics on the main one
 };
 
+// Where a browser fetches the relay's bytes for it: GET <this><ticket> (relay_link.hpp).
+constexpr std::string_view kRelayDownloadPath = "/v1/relay/down/";
+
 Route route(const RouteRequest& request);
 
 }  // namespace ferry::server

@@ -241,26 +241,12 @@ proto::RelayKey relay_key(const std::optional<proto::RelayKey>& given) {
   return k;
 }
 
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // The origin (scheme://host[:port]) of a URL, lower-cased as browsers send it.
 std::string origin_of(const std::string& url) {
   auto u = proto::parse_server_url(url);
   if (!u) return {};
   u->base_path.clear();
   return lowercase(u->to_string());
-}
-
-bool same_origin(std::string_view given, const std::string& ours) {
-  return given.size() == ours.size() &&
-         std::equal(given.begin(), given.end(), ours.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         });
 }
 
 bool out_of_descriptors(const error_code& ec) {
@@ -613,24 +599,22 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     if (ec == http::error::body_limit) refused("body_too_large", conn->client);
     if (ec) co_return;
     auto req = parser.release();
-    const std::string target(req.target());
-    const std::string path = target.substr(0, target.find('?'));
-    const Route to = route({.metrics_port = port == Port::metrics,
-                            .websocket_upgrade = websocket::is_upgrade(req),
-                            .get = req.method() == http::verb::get,
-                            .path = path,
-                            .metrics_elsewhere = options_.metrics_listen.has_value()});
+    Dispatch d = dispatch_request(req, {.metrics_port = port == Port::metrics,
+                                        .metrics_elsewhere = options_.metrics_listen.has_value(),
+                                        .origin = origin_,
+                                        .origin_from_host = origin_from_host_});
+    const Route to = d.route;
+    const std::string& target = d.target;
+    const std::string& path = d.path;
     if (to == Route::rendezvous || to == Route::relay || to == Route::websocket_not_found) {
       stream.expires_never();
-      co_return co_await serve_websocket(std::move(stream), std::move(req), to, std::move(conn));
+      co_return co_await serve_websocket(std::move(stream), std::move(req), std::move(d),
+                                         std::move(conn));
     }
     if (to == Route::relay_download) {
       conn->stage(ConnectionStage::download);
-      const auto origin = req.find(http::field::origin);
-      const bool cors = origin != req.end() && same_origin(origin->value(), origin_);
-      co_return co_await serve_relay_download(
-          std::move(stream), std::string_view(path).substr(RelayDownloads::kPath.size()),
-          req.version(), cors, std::move(conn));
+      co_return co_await serve_relay_download(std::move(stream), d.ticket, req.version(), d.cors,
+                                              std::move(conn));
     }
     const auto [healthy, health_text] = health();
     if (port == Port::metrics) {
@@ -670,33 +654,21 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
 }
 
 awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::string_body> req,
-                                        Route to, std::shared_ptr<Connection> conn) {
+                                        Dispatch d, std::shared_ptr<Connection> conn) {
   error_code ec;
-  const std::string target(req.target());
-  const std::string path = target.substr(0, target.find('?'));
-  if (to == Route::websocket_not_found) {
+  if (d.route == Route::websocket_not_found) {
     auto res =
         plain_response(http::status::not_found, req.version(), "no WebSocket endpoint here\n");
     co_await http::async_write(stream, res, redirect(ec));
     co_return;
   }
-  // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes or
-  // relay through this server. Programs (the CLI) send none.
-  if (const auto origin = req.find(http::field::origin); origin != req.end()) {
-    // Without --public-url the server does not know its own name: a page is then also welcome
-    // from the origin it was loaded through (the request's Host), e.g. on a LAN address.
-    const auto host = req.find(http::field::host);
-    const bool own_host = origin_from_host_ && host != req.end() &&
-                          (same_origin(origin->value(), "http://" + lowercase(host->value())) ||
-                           same_origin(origin->value(), "https://" + lowercase(host->value())));
-    if (!same_origin(origin->value(), origin_) && !own_host) {
-      refused("cross_origin", conn->client, origin->value().substr(0, 200));
-      auto res = plain_response(http::status::forbidden, req.version(),
-                                "WebSocket connections are accepted only from this server's own "
-                                "pages\n");
-      co_await http::async_write(stream, res, redirect(ec));
-      co_return;
-    }
+  if (d.refusal == RequestRefusal::cross_origin) {
+    refused("cross_origin", conn->client, d.origin);
+    auto res = plain_response(http::status::forbidden, req.version(),
+                              "WebSocket connections are accepted only from this server's own "
+                              "pages\n");
+    co_await http::async_write(stream, res, redirect(ec));
+    co_return;
   }
   if (draining_) {
     auto res = plain_response(http::status::service_unavailable, req.version(),
@@ -705,24 +677,19 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
     co_return;
   }
   WebSocket ws(std::move(stream));
-  if (to == Route::relay) {
+  if (d.route == Route::relay) {
     conn->stage(ConnectionStage::relay_hello);
     // ?down=<ticket>: the bytes for this browser leave as a GET's body (relay_link.hpp).
-    constexpr std::string_view kDown = "?down=";
     std::shared_ptr<RelayDownloads::Slot> slot;
-    if (target.size() > path.size()) {
-      const std::string_view query = std::string_view(target).substr(path.size());
-      if (query.substr(0, kDown.size()) == kDown) {
-        const auto ex = co_await asio::this_coro::executor;  // not inside the call (g++ 12)
-        slot = downloads_.open(query.substr(kDown.size()), ex);
-      }
-      if (!slot) {
-        auto res =
-            plain_response(http::status::bad_request, req.version(),
-                           "a relay download ticket is 32 lowercase hex digits, used once\n");
-        co_await http::async_write(ws.next_layer(), res, redirect(ec));
-        co_return;
-      }
+    if (d.refusal == RequestRefusal::none && !d.ticket.empty()) {
+      const auto ex = co_await asio::this_coro::executor;  // not inside the call (g++ 12)
+      slot = downloads_.open(d.ticket, ex);
+    }
+    if (d.refusal == RequestRefusal::bad_ticket || (!d.ticket.empty() && !slot)) {
+      auto res = plain_response(http::status::bad_request, req.version(),
+                                "a relay download ticket is 32 lowercase hex digits, used once\n");
+      co_await http::async_write(ws.next_layer(), res, redirect(ec));
+      co_return;
     }
     ws.read_message_max(proto::kRelayMaxFrame + 64);
     ws.next_layer().expires_after(options_.relay.hello_timeout);
@@ -746,13 +713,12 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws.read_message_max(proto::kMaxRendezvousFrame);
   ws.next_layer().expires_after(options_.request_timeout);
-  // Browsers always send Origin (checked above); programs send none.
-  const bool page = req.find(http::field::origin) != req.end();
   co_await ws.async_accept(req, redirect(ec));
   ws.next_layer().expires_never();
   if (ec) co_return;
+  // Browsers always send Origin (checked above); programs send none.
   auto rc = std::make_shared<RendezvousConnection>(std::move(ws), conn, *rendezvous_, claims_,
-                                                   options_, stun_ports_, page);
+                                                   options_, stun_ports_, d.page);
   co_return co_await rc->run();
 }
 

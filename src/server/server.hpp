@@ -15,6 +15,7 @@
 #include "server/client_address.hpp"
 #include "server/cluster.hpp"
 #include "server/connection_table.hpp"
+#include "server/dispatch.hpp"
 #include "server/metrics.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/relay.hpp"
@@ -93,7 +94,7 @@ class Server {
                                   std::shared_ptr<Connection> conn, Port port);
   net::awaitable<void> serve_websocket(net::AnyStream stream,
                                        net::beast::http::request<net::beast::http::string_body> req,
-                                       Route to, std::shared_ptr<Connection> conn);
+                                       Dispatch d, std::shared_ptr<Connection> conn);
   // Counts a refusal or a deadline under its reason and logs it (throttled).
   void refused(std::string_view reason, const ClientAddress& client, std::string_view detail = {});
   // GET /v1/relay/down/<ticket>: this connection becomes the body of a browser's relay bytes.

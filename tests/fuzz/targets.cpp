@@ -3,6 +3,8 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <filesystem>
 #include <memory>
 
@@ -23,6 +25,7 @@
 #include "proto/ssdp.hpp"
 #include "proto/stun.hpp"
 #include "proto/transfer_state.hpp"
+#include "server/dispatch.hpp"
 #include "server/pages.hpp"
 #include "server/rendezvous.hpp"
 #include "session/file_sink.hpp"
@@ -215,10 +218,14 @@ int rendezvous_sequence(const std::uint8_t* d, std::size_t n) {
   return 0;
 }
 Seeds rendezvous_sequence_seeds() {
+  // (Built as a string: g++ 12 misreports a vector's insert after a braced start as out of bounds.)
   const auto rec = [](std::uint8_t who, std::uint8_t op, const std::string& json) {
-    std::vector<std::uint8_t> out = {who, op, static_cast<std::uint8_t>(json.size())};
-    out.insert(out.end(), json.begin(), json.end());
-    return out;
+    std::string out;
+    out += static_cast<char>(who);
+    out += static_cast<char>(op);
+    out += static_cast<char>(json.size());
+    out += json;
+    return bytes(out);
   };
   std::vector<std::uint8_t> pair = rec(0, 0, encode_client(rv::Allocate{"12", {}}));
   for (auto part : {rec(1, 0, encode_client(rv::Claim{"12", false})),
@@ -255,6 +262,105 @@ Seeds http_seeds() {
           bytes("/s\nhttps://ferry.example"),
           bytes("/../../etc/passwd"),
           bytes("/<q>")};
+}
+
+// The server's whole HTTP dispatch for a hostile client's bytes: Beast's request parser with the
+// server's limits (fed in two pieces, split where the first byte says), then dispatch_request
+// (route, WebSocket upgrade, Origin check, relay download ticket) and, for pages, page_for.
+// Input: [flags][split][request bytes]. Checks what must hold whatever the bytes: a browser's
+// WebSocket goes on only from our origin (or its own Host without --public-url), a relay ticket
+// that goes on is well formed, an upgrade is never a download, no tag is reflected into a page.
+int http_dispatch(const std::uint8_t* d, std::size_t n) {
+  namespace http = boost::beast::http;
+  if (n < 2) return 0;
+  const std::uint8_t flags = d[0];
+  const std::size_t split = std::min<std::size_t>(d[1], n - 2);
+  const auto wire = text(d + 2, n - 2);
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(std::uint64_t{64} * 1024);
+  parser.header_limit(8 * 1024);
+  parser.eager(true);
+  // As http::async_read does: what has arrived goes to the parser until it has a request; the
+  // second piece arrives when it asks for more.
+  boost::beast::error_code ec;
+  std::size_t at = 0;
+  std::size_t arrived = split;
+  while (!parser.is_done()) {
+    const std::size_t used = parser.put(boost::asio::buffer(wire.data() + at, arrived - at), ec);
+    at += used;
+    if (ec == http::error::need_more && arrived < wire.size()) {
+      arrived = wire.size();
+      ec = {};
+      continue;
+    }
+    if (ec == http::error::need_more) {  // the client closed: as http::read would say
+      if (!parser.got_some()) return 0;
+      ec = {};
+      parser.put_eof(ec);
+      if (!ec && !parser.is_done()) return 0;
+    }
+    if (ec || (used == 0 && !parser.is_done())) return 0;
+  }
+  const auto req = parser.release();
+  const server::DispatchContext ctx{.metrics_port = (flags & 1) != 0,
+                                    .metrics_elsewhere = (flags & 2) != 0,
+                                    .origin = "https://ferry.example",
+                                    .origin_from_host = (flags & 4) != 0};
+  const auto got = server::dispatch_request(req, ctx);
+  const auto origin = req.find(http::field::origin);
+  const bool websocket =
+      got.route == server::Route::rendezvous || got.route == server::Route::relay;
+  if (websocket && got.refusal == server::RequestRefusal::none && origin != req.end() &&
+      !server::same_origin(origin->value(), ctx.origin) && !ctx.origin_from_host) {
+    __builtin_trap();  // another site's page let through
+  }
+  if (got.route == server::Route::relay && got.refusal == server::RequestRefusal::none &&
+      !got.ticket.empty() && !server::valid_ticket(got.ticket)) {
+    __builtin_trap();  // a malformed ticket let through
+  }
+  if (got.route == server::Route::relay_download && boost::beast::websocket::is_upgrade(req)) {
+    __builtin_trap();
+  }
+  if (got.path.size() > got.target.size() || got.origin.size() > 200) __builtin_trap();
+  if (got.route == server::Route::page) {
+    const auto page = server::page_for(got.target, "https://ferry.example");
+    if (page.content_type.starts_with("text/html") && got.target.find("<q>") != std::string::npos &&
+        page.body.find("<q>") != std::string::npos) {
+      __builtin_trap();  // a reflected tag
+    }
+  }
+  return 0;
+}
+Seeds http_dispatch_seeds() {
+  const auto seed = [](std::uint8_t flags, std::string_view request) {
+    std::string out;
+    out += static_cast<char>(flags);
+    out += static_cast<char>(request.size() / 2);
+    out += request;
+    return bytes(out);
+  };
+  constexpr std::string_view kUpgrade =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+      "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+  const auto ws = [&](std::string_view target, std::string_view extra) {
+    return "GET " + std::string(target) + " HTTP/1.1\r\nHost: ferry.example\r\n" +
+           std::string(kUpgrade) + std::string(extra) + "\r\n";
+  };
+  return {seed(0, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+          seed(0, "GET /r?<q> HTTP/1.1\r\nHost: h\r\n\r\n"),
+          seed(0, "HEAD /app/send-page.js HTTP/1.0\r\n\r\n"),
+          seed(0, ws("/v1/rendezvous", "")),
+          seed(0, ws("/v1/rendezvous", "Origin: https://evil.example\r\n")),
+          seed(4, ws("/v1/rendezvous", "Origin: http://ferry.example\r\n")),
+          seed(0, ws("/v1/relay?down=0123456789abcdef0123456789abcdef",
+                     "Origin: https://ferry.example\r\n")),
+          seed(0, ws("/v1/relay?down=0123", "")),
+          seed(0,
+               "GET /v1/relay/down/0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: h\r\n"
+               "Origin: https://ferry.example\r\n\r\n"),
+          seed(1, "GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"),
+          seed(2, "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"),
+          seed(0, "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")};
 }
 
 // What a receiver does with a hostile sender's offer and records, on a real folder: the file sink
@@ -348,6 +454,7 @@ const std::vector<Target>& targets() {
       {"relay_handshake", relay_handshake, relay_seeds},
       {"rendezvous_sequence", rendezvous_sequence, rendezvous_sequence_seeds},
       {"http_pages", http_pages, http_seeds},
+      {"http_dispatch", http_dispatch, http_dispatch_seeds},
       {"receive_files", receive_files, receive_seeds},
   };
   return all;

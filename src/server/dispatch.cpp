@@ -1,0 +1,77 @@
+#include "server/dispatch.hpp"
+
+#include <algorithm>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <cctype>
+
+namespace ferry::server {
+
+namespace http = boost::beast::http;
+
+bool valid_ticket(std::string_view t) {
+  return t.size() == 32 && std::all_of(t.begin(), t.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool same_origin(std::string_view given, std::string_view ours) {
+  return given.size() == ours.size() &&
+         std::equal(given.begin(), given.end(), ours.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+Dispatch dispatch_request(const HttpRequest& req, const DispatchContext& ctx) {
+  Dispatch d;
+  d.target = std::string(req.target());
+  d.path = d.target.substr(0, d.target.find('?'));
+  d.route = route({.metrics_port = ctx.metrics_port,
+                   .websocket_upgrade = boost::beast::websocket::is_upgrade(req),
+                   .get = req.method() == http::verb::get,
+                   .path = d.path,
+                   .metrics_elsewhere = ctx.metrics_elsewhere});
+  const auto origin = req.find(http::field::origin);
+  d.page = origin != req.end();
+  if (d.page) d.origin = std::string(origin->value().substr(0, 200));
+  const bool ours = d.page && same_origin(origin->value(), ctx.origin);
+  if (d.route == Route::relay_download) {
+    d.ticket = d.path.substr(kRelayDownloadPath.size());
+    d.cors = ours;
+    return d;
+  }
+  if (d.route != Route::rendezvous && d.route != Route::relay) return d;
+  // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes or
+  // relay through this server. Programs (the CLI) send none. Without --public-url the server does
+  // not know its own name: a page is then also welcome from the origin it was loaded through
+  // (the request's Host), e.g. on a LAN address.
+  if (d.page && !ours) {
+    const auto host = req.find(http::field::host);
+    const bool own_host = ctx.origin_from_host && host != req.end() &&
+                          (same_origin(origin->value(), "http://" + lowercase(host->value())) ||
+                           same_origin(origin->value(), "https://" + lowercase(host->value())));
+    if (!own_host) {
+      d.refusal = RequestRefusal::cross_origin;
+      return d;
+    }
+  }
+  if (d.route == Route::relay && d.target.size() > d.path.size()) {
+    // ?down=<ticket>: the bytes for this browser leave as a GET's body (relay_link.hpp).
+    constexpr std::string_view kDown = "?down=";
+    const std::string_view query = std::string_view(d.target).substr(d.path.size());
+    if (query.starts_with(kDown) && valid_ticket(query.substr(kDown.size()))) {
+      d.ticket = std::string(query.substr(kDown.size()));
+    } else {
+      d.refusal = RequestRefusal::bad_ticket;
+    }
+  }
+  return d;
+}
+
+}  // namespace ferry::server
