@@ -22,6 +22,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "build", "release", "src", "cli", "ferry"))
 SERVER_IP = "198.51.100.10"
 SERVER_URL = "http://%s:4300" % SERVER_IP
+# With ipv6=True every link also carries IPv6 from the documentation prefix: the services on
+# 2001:db8:100::10, side N's link 2001:db8:N::/64 and its LAN 2001:db8:N:1::/64 (global addresses,
+# no NAT), each router a stateful firewall that lets out what the LAN starts and in only replies.
+SERVER_IP6 = "2001:db8:100::10"
+SERVER_URL6 = "http://[%s]:4300" % SERVER_IP6
 SECOND_IP = "198.51.100.11"
 PROXY_IP = "198.51.100.20"
 STATE_DIR = "/run/ferry-lab"
@@ -109,7 +114,8 @@ def restore_allowed_cc():
 
 
 class Lab:
-    def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0, delay_ms=0, cc=LAB_CC):
+    def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0, delay_ms=0, cc=LAB_CC,
+                 ipv6=False):
         """delay_ms is added each way on each side's link, so the peers see 4 x delay_ms of round
         trip and each peer sees 2 x delay_ms to the server."""
         for beh in (a, b):
@@ -121,6 +127,9 @@ class Lab:
         self.rate = rate_mbit
         self.delay = delay_ms
         self.cc = cc
+        self.ipv6 = ipv6
+        if ipv6 and (samelan or "cgnat" in (a, b)):
+            raise ValueError("the lab's IPv6 covers one host per side behind its own router")
         self.prefix = "fl" + secrets.token_hex(3)
         self.namespaces = []
         self.procs = []
@@ -228,6 +237,8 @@ class Lab:
                     router = self.side_router(side, beh, link=idx)
                     self.hosts[side] = self.lan_host(side, router, idx, 2)
         self.counters()
+        if self.ipv6:
+            self.add_ipv6()
         if self.loss or self.rate or self.delay:
             self.impair()
         if {"proxyonly", "proxyauth"} & {self.a, self.b}:
@@ -288,6 +299,47 @@ class Lab:
         sh("ip", "addr", "add", "10.%d.0.%d/24" % (link, last), "dev", "eth0", ns=host)
         sh("ip", "route", "add", "default", "via", "10.%d.0.1" % link, ns=host)
         return host
+
+    def add_ipv6(self):
+        """IPv6 beside IPv4 on every link (see SERVER_IP6): routed, never translated; routers
+        filter statefully; the internet's counters count it as they count IPv4."""
+        def addr(ns, ip, dev):
+            sh("ip", "-6", "addr", "add", ip, "dev", dev, "nodad", ns=ns)
+        sh("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=self.inet)
+        addr(self.inet, "2001:db8:100::1/64", "srv")
+        addr(self.srv, SERVER_IP6 + "/64", "eth0")
+        sh("ip", "-6", "route", "add", "default", "via", "2001:db8:100::1", ns=self.srv)
+        for idx, (side, beh) in enumerate((("A", self.a), ("B", self.b)), start=1):
+            link, lan = "2001:db8:%d::" % idx, "2001:db8:%d:1::" % idx
+            addr(self.inet, link + "1/64", "w" + side)
+            host = self.hosts[side]
+            if beh == "public":
+                addr(host, link + "2/64", "wan")
+                sh("ip", "-6", "route", "add", "default", "via", link + "1", ns=host)
+                continue
+            router = self.ns("r" + side)
+            sh("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=router)
+            addr(router, link + "2/64", "wan")
+            sh("ip", "-6", "route", "add", "default", "via", link + "1", ns=router)
+            addr(router, lan + "1/64", "lan")
+            addr(host, lan + "2/64", "eth0")
+            sh("ip", "-6", "route", "add", "default", "via", lan + "1", ns=host)
+            sh("ip", "-6", "route", "add", lan + "/64", "via", link + "2", ns=self.inet)
+            nft(router, """
+table ip6 fw6 {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" accept
+    icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept
+  }
+}
+""")
+        for rule in ('ip6 saddr 2001:db8:1::/48 ip6 daddr 2001:db8:2::/48 counter name "direct"',
+                     'ip6 saddr 2001:db8:2::/48 ip6 daddr 2001:db8:1::/48 counter name "direct"',
+                     'ip6 daddr 2001:db8:100::/48 counter name "server"',
+                     'ip6 saddr 2001:db8:100::/48 counter name "server"'):
+            sh("nft", "add", "rule", "inet", "count", "count_forward", *rule.split(), ns=self.inet)
 
     def counters(self):
         nft(self.inet, """
@@ -445,7 +497,7 @@ table inet filter {
   chain postrouting {
     type nat hook postrouting priority 100; policy accept;
     jump postrouting_miniupnpd
-    oifname "wan" masquerade
+    oifname "wan" meta nfproto ipv4 masquerade
   }
   chain prerouting_miniupnpd {
   }
@@ -520,11 +572,13 @@ def root_or_skip():
 
 
 def start_server(lab, *extra):
-    """ferry serve in the internet namespace; returns its URL once it listens."""
-    lab.spawn(lab.srv, [FERRY, "serve", "--listen", SERVER_IP + ":4300", "--public-url", SERVER_URL]
+    """ferry serve in the internet namespace; returns its URL once it listens. In a lab with
+    IPv6 it listens on both families and its URL is the IPv6 one (as dual-stack clients prefer)."""
+    listen, url = ("[::]:4300", SERVER_URL6) if lab.ipv6 else (SERVER_IP + ":4300", SERVER_URL)
+    lab.spawn(lab.srv, [FERRY, "serve", "--listen", listen, "--public-url", url]
               + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_tcp(lab.srv, SERVER_IP, 4300)
-    return SERVER_URL
+    return url
 
 
 def payload(lab, size):

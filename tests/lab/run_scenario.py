@@ -36,9 +36,10 @@ def run(name):
     result = {"scenario": name, "expected": row.expected, "delivered": False, "path": "none",
               "ferry_path": None, "agrees": None, "first_byte_s": None, "total_s": None,
               "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None,
-              "transport": None, "want_transport": row.transport, "direct_s": None, "moved": False}
+              "transport": None, "want_transport": row.transport, "direct_s": None, "moved": False,
+              "peer": None, "want_ipv6": row.ipv6}
     with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss, rate_mbit=row.rate_mbit,
-             delay_ms=row.rtt_ms // 4) as lab:
+             delay_ms=row.rtt_ms // 4, ipv6=row.ipv6) as lab:
         url = start_server(lab)
         size = int(SIZE) if SIZE else (4 << 20 if row.rate_mbit else 16 << 20)
         src, out = payload(lab, size)
@@ -74,6 +75,7 @@ def run(name):
             if ev["event"] == "connected":
                 result["ferry_path"] = ev["path"]
                 result["transport"] = ev["transport"]
+                result["peer"] = ev.get("peer")
                 result["moved"] = result["moved"] or ev.get("moved", False)
                 if ev["path"] == "direct" and result["direct_s"] is None:
                     result["direct_s"] = round(t, 3)
@@ -92,7 +94,10 @@ def run(name):
 
 def passed(r):
     transport_ok = r.get("want_transport") in (None, r["transport"])
-    return r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False and transport_ok
+    # An IPv6 row's direct path must be IPv6 ("[address]:port").
+    family_ok = not r.get("want_ipv6") or r["path"] != "direct" or (r.get("peer") or "").startswith("[")
+    return (r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False and transport_ok
+            and family_ok)
 
 
 def line(r):

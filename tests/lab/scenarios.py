@@ -7,8 +7,10 @@ from collections import namedtuple
 # quarter of it each way), rate_mbit on each side's link. transport: the one ferry must use
 # ("tcp", "quic"; None: either), forced where the row measures one path by FERRY_NO_UDP /
 # FERRY_NO_TCP in both clients' environment.
-Row = namedtuple("Row", "a b samelan loss expected what rtt_ms rate_mbit transport",
-                 defaults=(0, 0, None))
+# ipv6: every link also carries IPv6 (global addresses behind stateful firewalls, lab.Lab) and
+# the clients reach the server over it.
+Row = namedtuple("Row", "a b samelan loss expected what rtt_ms rate_mbit transport ipv6",
+                 defaults=(0, 0, None, False))
 
 SCENARIOS = {
     "public-public": Row("public", "public", False, 0, "direct", "direct TCP"),
@@ -25,6 +27,12 @@ SCENARIOS = {
     "samelan": Row("cone", "cone", True, 0, "direct", "LAN addresses"),
     "cgnat-cone": Row("cgnat", "cone", False, 0, "direct", "punching through two NATs"),
     "cone-cone-loss1": Row("cone", "cone", False, 10, "direct", "direct under 1% loss"),
+    "symmetric-symmetric-v6": Row("symmetric", "symmetric", False, 0, "direct",
+                                  "IPv6 through stateful firewalls where IPv4 is hopeless",
+                                  ipv6=True),
+    "symmetric-symmetric-v6-quic": Row("symmetric", "symmetric", False, 0, "direct",
+                                       "the same, QUIC on an IPv6 punched socket", transport="quic",
+                                       ipv6=True),
 }
 
 # Long round trips on 100 Mbit/s links, clean and with 1 % loss, for each kind of path: direct TCP

@@ -8,9 +8,36 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import BEHAVIOURS, Lab, PROXY_IP, root_or_skip, sh, wait_tcp  # noqa: E402
+from lab import BEHAVIOURS, Lab, PROXY_IP, SERVER_IP6, root_or_skip, sh, wait_tcp  # noqa: E402
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
+
+
+# A TCP listener on [::]:PORT that answers each connection with the peer's address, and a client
+# that prints the answer ("failed" when it cannot connect within 1.5 s).
+LISTEN6 = ("import socket\nt = socket.socket(socket.AF_INET6)\nt.setsockopt(socket.SOL_SOCKET, "
+           "socket.SO_REUSEADDR, 1)\nt.bind(('::', %d))\nt.listen()\nprint('ready', flush=True)\n"
+           "while True:\n    c, a = t.accept()\n    c.sendall(a[0].encode())\n    c.close()\n")
+CONNECT6 = ("import socket\ntry:\n    c = socket.create_connection(('%s', %d), 1.5)\n"
+            "    print(c.recv(100).decode())\nexcept OSError:\n    print('failed')\n")
+
+
+def check_ipv6(lab, beh, expect):
+    """IPv6 beside the NAT: the host's global address goes out untranslated, and behind a router
+    nothing from outside gets in unless it answers what the host started (stateful firewall)."""
+    host = lab.hosts["A"]
+    own = "2001:db8:1::2" if beh == "public" else "2001:db8:1:1::2"
+    for ns, port in ((lab.srv, 5007), (host, 5006)):
+        p = lab.spawn(ns, ["python3", "-c", LISTEN6 % port], stdout=subprocess.PIPE, text=True)
+        p.stdout.readline()
+    out = sh("python3", "-c", CONNECT6 % (SERVER_IP6, 5007), ns=host, capture=True).strip()
+    inbound = sh("python3", "-c", CONNECT6 % (own, 5006), ns=lab.srv, capture=True).strip()
+    print("  IPv6: out as %s, in from the internet: %s" % (out, inbound))
+    expect(out == own, "IPv6 must go out untranslated from %s (the server saw %s)" % (own, out))
+    if beh == "public":
+        expect(inbound != "failed", "a public IPv6 host must be reachable")
+    else:
+        expect(inbound == "failed", "the router must drop unsolicited IPv6 connections")
 
 
 def check(beh):
@@ -20,7 +47,7 @@ def check(beh):
         if not cond:
             failures.append(what)
 
-    with Lab(beh, "public") as lab:
+    with Lab(beh, "public", ipv6=beh != "cgnat") as lab:
         lab.spawn(lab.srv, ["python3", PROBE, "reflect"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_tcp(lab.srv, "198.51.100.10", 80)
         time.sleep(0.2)
@@ -66,6 +93,8 @@ def check(beh):
             after = sh("python3", PROBE, "connect", wan, "5005", ns=lab.inet, capture=True).strip()
             expect(after == "hello", "the mapped port must reach the host")
             sh("upnpc", "-i", "-d", "5005", "TCP", ns=host, check=False)
+        if lab.ipv6:
+            check_ipv6(lab, beh, expect)
     for f in failures:
         print("  FAIL: " + f)
     print("%s router self-check: %s" % (beh, "PASS" if not failures else "FAIL"))
