@@ -19,13 +19,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 from lab import SERVER_IP, Lab, ferry, payload, sh, start_server  # noqa: E402
-from scenarios import SCENARIOS  # noqa: E402
+from scenarios import SCENARIOS, forced_env  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 SIZE = 4 << 20
 PAYLOAD_THRESHOLD = 64 << 10
 DEFAULT_ROWS = ("public-public", "cone-public", "samelan", "upnp-cone", "cone-cone", "cgnat-cone",
-                "fullcone-symmetric", "cone-symmetric", "udpblock-cone")
+                "fullcone-symmetric", "cone-symmetric", "udpblock-cone", "symmetric-symmetric-v6",
+                "symmetric-symmetric-v6-quic")
 
 
 def relay_bytes(lab):
@@ -39,15 +40,16 @@ def relay_bytes(lab):
 def one(name, after_code, i):
     row = SCENARIOS[name]
     expected = row.expected
-    with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss) as lab:
+    with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss, ipv6=row.ipv6) as lab:
         url = start_server(lab, "--metrics-listen", SERVER_IP + ":9300")
         src, out = payload(lab, SIZE)
         code = "%d-acorn-zebra" % (1000 + (os.getpid() + i) % 9000)
-        sender = ferry(lab, "A", ["send", "--json", "--server", url, "--code", code, src])
+        env_a, env_b = (dict(lab.env(side), **forced_env(row)) for side in ("A", "B"))
+        sender = ferry(lab, "A", ["send", "--json", "--server", url, "--code", code, src], env_a)
         if after_code:
             sender.stdout.readline()
         receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output",
-                                    out, code])
+                                    out, code], env_b)
         events = []
         try:
             events = [json.loads(line) for line in receiver.stdout]
