@@ -58,7 +58,6 @@ export const SENTENCES = {
   integrity: 'A file did not arrive intact, so it was not kept. Send again.',
   bad_offer: 'The sender offered files with unsafe names; nothing was saved.',
   bad_name: 'A chosen name is one receivers refuse (it could be unsafe on their side); nothing was sent. Rename it, or send a ZIP of it.',
-  usage: 'Choose a file or a folder first.',
   usage: 'This link is incomplete: copy the whole link, including the part after #.',
   browser: 'This browser is too old for ferry: it lacks service workers, module workers or streams. Try a current Firefox, Chrome, Edge or Safari.',
   interrupted: 'The download was cancelled in the browser.',
