@@ -156,9 +156,15 @@ class HostileTest(TempDirTest):
             self.assertNotIn(b"acorn", cmdline)
             self.assertIn(b"**************", cmdline)
             r = Run(["receive", "--server", srv.url, "--yes", "--output", self.out, "77-acorn-agent"])
-            time.sleep(0.3)
-            with open("/proc/%d/cmdline" % r.proc.pid, "rb") as f:
-                self.assertNotIn(b"acorn", f.read())
+            # Blanked at start: watched while the receiver runs (a loaded machine starts it late).
+            seen = b""
+            deadline = time.time() + 10
+            while time.time() < deadline and (not seen or b"acorn" in seen):
+                with open("/proc/%d/cmdline" % r.proc.pid, "rb") as f:
+                    seen = f.read()
+                time.sleep(0.01)
+            self.assertIn(b"receive", seen)  # the running process, not an exited one
+            self.assertNotIn(b"acorn", seen)
             self.assertEqual(r.finish(), 0, r.stderr)
             self.assertEqual(s.finish(), 0, s.stderr)
 
