@@ -359,12 +359,14 @@ class ClusterTest(TempDirTest):
         self.assertEqual(self.pool(), [left.url])
 
     def test_a_thousand_codes_expire_and_leave_redis_empty(self):
-        # Long enough for all 1,000 to be waiting at once, even in the sanitizer build.
-        extra = ["--code-ttl", "10", "--connects-per-second-per-address", "5000"]
+        # Long enough for all 1,000 to be waiting at once, even in the sanitizer build on a loaded
+        # machine (CI's ASan suite beside clang-tidy took over 10 s to allocate them; an expired
+        # code's nameplate is then rightly handed out again, and the count below fails).
+        extra = ["--code-ttl", "25", "--connects-per-second-per-address", "5000"]
         nodes = [self.node(extra=extra) for _ in range(3)]
         sockets = []
         for i in range(1000):
-            ws = WebSocket(nodes[i % 3].port, timeout=20)
+            ws = WebSocket(nodes[i % 3].port, timeout=40)
             ws.recv()  # welcome
             ws.send_json({"type": "allocate"})
             sockets.append(ws)
