@@ -8,12 +8,6 @@ namespace ferry::server {
 
 namespace http = boost::beast::http;
 
-bool valid_ticket(std::string_view t) {
-  return t.size() == 32 && std::all_of(t.begin(), t.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 bool same_origin(std::string_view given, std::string_view ours) {
   return given.size() == ours.size() &&
          std::equal(given.begin(), given.end(), ours.begin(), [](char a, char b) {

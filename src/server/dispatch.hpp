@@ -42,8 +42,6 @@ struct Dispatch {
 
 Dispatch dispatch_request(const HttpRequest& request, const DispatchContext& context);
 
-// A relay download ticket: 32 lowercase hex digits (128 random bits).
-bool valid_ticket(std::string_view ticket);
 // Whether the Origin a browser sent is ours (ours already lower case; scheme and host compare
 // without case, as browsers send them lower case anyway).
 bool same_origin(std::string_view given, std::string_view ours);

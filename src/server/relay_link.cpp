@@ -7,7 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <optional>
 
-#include "server/dispatch.hpp"
+#include "server/routes.hpp"
 
 namespace ferry::server {
 

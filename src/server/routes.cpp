@@ -1,5 +1,6 @@
 #include "server/routes.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace ferry::server {
@@ -31,6 +32,12 @@ constexpr std::array kRoutes{
 };
 
 }  // namespace
+
+bool valid_ticket(std::string_view t) {
+  return t.size() == 32 && std::all_of(t.begin(), t.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
 
 Route route(const RouteRequest& r) {
   const Port port = r.metrics_port ? Port::metrics : Port::main;

@@ -30,6 +30,9 @@ struct RouteRequest {
 // Where a browser fetches the relay's bytes for it: GET <this><ticket> (relay_link.hpp).
 constexpr std::string_view kRelayDownloadPath = "/v1/relay/down/";
 
+// A relay download ticket: 32 lowercase hex digits (128 random bits).
+bool valid_ticket(std::string_view ticket);
+
 Route route(const RouteRequest& request);
 
 }  // namespace ferry::server
