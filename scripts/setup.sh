@@ -33,6 +33,11 @@ PACKAGES=(
   scdoc dpkg-dev man-db bash-completion
   # coverage-guided fuzzing (libFuzzer) and clang-tidy: clang 16 compiles libstdc++ 12's <expected>
   clang-16 clang-tidy-16 libclang-rt-16-dev
+  # magic-wormhole interop: Debian's client, mailbox server and transit relay are the peers the
+  # tests run against (and python3-spake2 printed tests/data/wormhole_vectors.json); zlib/minizip
+  # read the zip a wormhole directory arrives as
+  magic-wormhole python3-magic-wormhole-mailbox-server magic-wormhole-transit-relay
+  zlib1g-dev libminizip-dev
 )
 
 missing=()

@@ -22,14 +22,15 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-std::optional<std::string> server_from_file(const std::filesystem::path& path) {
+std::optional<std::string> value_from_file(const std::filesystem::path& path,
+                                           std::string_view key) {
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     const auto eq = line.find('=');
-    if (eq != std::string::npos && trim(line.substr(0, eq)) == "server")
+    if (eq != std::string::npos && trim(line.substr(0, eq)) == key)
       return trim(line.substr(eq + 1));
   }
   return std::nullopt;
@@ -43,12 +44,22 @@ proto::Result<std::optional<proto::ServerUrl>> resolve_server(const std::string&
   } else if (const char* env = std::getenv("FERRY_SERVER"); env && *env) {
     text = env;
   } else if (const auto path = config_file_path(); !path.empty()) {
-    text = server_from_file(path);
+    text = value_from_file(path, "server");
   }
   if (!text) return std::optional<proto::ServerUrl>{};
   auto url = proto::parse_server_url(*text);
   if (!url) return std::unexpected(url.error());
   return std::optional<proto::ServerUrl>{*url};
+}
+
+std::string config_value(const std::string& flag, const char* env, std::string_view key,
+                         std::string_view fallback) {
+  if (!flag.empty()) return flag;
+  if (const char* v = std::getenv(env); v && *v) return v;
+  if (const auto path = config_file_path(); !path.empty()) {
+    if (auto v = value_from_file(path, key)) return *v;
+  }
+  return std::string(fallback);
 }
 
 std::string no_server_hint() {

@@ -15,4 +15,11 @@ std::filesystem::path config_file_path();
 proto::Result<std::optional<proto::ServerUrl>> resolve_server(const std::string& flag);
 std::string no_server_hint();
 
+// magic-wormhole's public servers, used when nothing else names one.
+inline constexpr std::string_view kDefaultMailbox = "ws://relay.magic-wormhole.io:4000/v1";
+inline constexpr std::string_view kDefaultTransitHelper = "tcp:transit.magic-wormhole.io:4001";
+// The first of: the flag, the environment variable, the config file's "key = value", fallback.
+std::string config_value(const std::string& flag, const char* env, std::string_view key,
+                         std::string_view fallback);
+
 }  // namespace ferry::cli

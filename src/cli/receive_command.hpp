@@ -19,6 +19,10 @@ struct ReceiveFlags {
   bool json = false;
   bool force_relay = false;
   bool lan = false;
+  // magic-wormhole: its mailbox server and transit relay (defaults: the public ones).
+  bool wormhole = false;
+  std::string mailbox;
+  std::string transit_helper;
 };
 
 CLI::App* add_receive_command(CLI::App& app, ReceiveFlags& flags);

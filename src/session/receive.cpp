@@ -52,67 +52,6 @@ awaitable<bool> person_declines(Observer& observer, const proto::Offer& offer,
   co_return co_await ask(observer, offer, none) == Answer::decline;
 }
 
-// Decides, before anything is accepted, what happens to the offer here: files that exist already
-// are overwritten, renamed or the offer is declined, as the options or the person say. The sender
-// hears only "declined", never which names exist here.
-awaitable<proto::Result<void>> decide(proto::Offer& offer, FileSink& sink,
-                                      const ReceiveOptions& options, Observer& observer) {
-  if (options.to_stdout) {
-    if (offer.file_count() != 1 || offer.entries.size() != 1) {
-      co_return proto::fail(Errc::usage, "-o - writes one file to stdout, and this offer holds " +
-                                             std::to_string(offer.file_count()) + " files in " +
-                                             std::to_string(offer.entries.size()) +
-                                             " entries; receive it into a folder instead");
-    }
-    if (co_await person_declines(observer, offer, options)) co_return you_declined();
-    co_return proto::Result<void>{};
-  }
-  auto existing = sink.conflicts(offer);
-  if (!existing) {
-    // The person sees the offer before anything about this folder shapes the answer the sender
-    // gets (a decline that came at once would tell it that something here is in the way).
-    if (co_await person_declines(observer, offer, options)) co_return you_declined();
-    co_return std::unexpected(existing.error());
-  }
-  std::vector<std::string> names;
-  for (auto i : *existing) names.push_back(offer.entries[i].path);
-  // What the flags already decided about names that exist here.
-  std::optional<Answer> preset;
-  if (existing->empty()) {
-    preset = Answer::accept;
-  } else if (options.overwrite) {
-    preset = Answer::overwrite;
-  } else if (options.rename) {
-    preset = Answer::rename;
-  } else if (options.yes) {
-    co_return std::unexpected(sink.check(offer).error());  // nobody to ask: refuse
-  }
-  Answer answer = preset.value_or(Answer::decline);
-  if (!options.yes) {
-    // Named, not a ?: temporary: g++ 12 destroys conditional temporaries in co_await twice.
-    const std::vector<std::string> shown = preset ? std::vector<std::string>{} : names;
-    const Answer asked = co_await ask(observer, offer, shown);
-    answer = preset && asked != Answer::decline ? *preset : asked;
-  }
-  switch (answer) {
-    case Answer::decline:
-      co_return you_declined();
-    case Answer::accept:
-      co_return sink.check(offer);
-    case Answer::overwrite:
-      co_return sink.allow_overwrite(offer, *existing);
-    case Answer::rename:
-      if (auto r = sink.rename(offer, *existing); !r) co_return r;
-      for (std::size_t k = 0; k < existing->size(); ++k) {
-        observer.on_event(event::Note{
-            "\"" + proto::display_name(names[k]) + "\" exists here: saving the new one as \"" +
-            proto::display_name(offer.entries[(*existing)[k]].path) + "\""});
-      }
-      co_return proto::Result<void>{};
-  }
-  co_return proto::Result<void>{};
-}
-
 // Only "declined" goes back, whatever the reason here: which names exist, what is in the way and
 // how much room there is are none of the sender's business.
 awaitable<void> decline(RecordPipe& pipe) {
@@ -303,6 +242,67 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
                                   observer, std::move(on_offer));
 }
 
+// Decides, before anything is accepted, what happens to the offer here: files that exist already
+// are overwritten, renamed or the offer is declined, as the options or the person say. The sender
+// hears only "declined", never which names exist here.
+awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
+                                            const ReceiveOptions& options, Observer& observer) {
+  if (options.to_stdout) {
+    if (offer.file_count() != 1 || offer.entries.size() != 1) {
+      co_return proto::fail(Errc::usage, "-o - writes one file to stdout, and this offer holds " +
+                                             std::to_string(offer.file_count()) + " files in " +
+                                             std::to_string(offer.entries.size()) +
+                                             " entries; receive it into a folder instead");
+    }
+    if (co_await person_declines(observer, offer, options)) co_return you_declined();
+    co_return proto::Result<void>{};
+  }
+  auto existing = sink.conflicts(offer);
+  if (!existing) {
+    // The person sees the offer before anything about this folder shapes the answer the sender
+    // gets (a decline that came at once would tell it that something here is in the way).
+    if (co_await person_declines(observer, offer, options)) co_return you_declined();
+    co_return std::unexpected(existing.error());
+  }
+  std::vector<std::string> names;
+  for (auto i : *existing) names.push_back(offer.entries[i].path);
+  // What the flags already decided about names that exist here.
+  std::optional<Answer> preset;
+  if (existing->empty()) {
+    preset = Answer::accept;
+  } else if (options.overwrite) {
+    preset = Answer::overwrite;
+  } else if (options.rename) {
+    preset = Answer::rename;
+  } else if (options.yes) {
+    co_return std::unexpected(sink.check(offer).error());  // nobody to ask: refuse
+  }
+  Answer answer = preset.value_or(Answer::decline);
+  if (!options.yes) {
+    // Named, not a ?: temporary: g++ 12 destroys conditional temporaries in co_await twice.
+    const std::vector<std::string> shown = preset ? std::vector<std::string>{} : names;
+    const Answer asked = co_await ask(observer, offer, shown);
+    answer = preset && asked != Answer::decline ? *preset : asked;
+  }
+  switch (answer) {
+    case Answer::decline:
+      co_return you_declined();
+    case Answer::accept:
+      co_return sink.check(offer);
+    case Answer::overwrite:
+      co_return sink.allow_overwrite(offer, *existing);
+    case Answer::rename:
+      if (auto r = sink.rename(offer, *existing); !r) co_return r;
+      for (std::size_t k = 0; k < existing->size(); ++k) {
+        observer.on_event(event::Note{
+            "\"" + proto::display_name(names[k]) + "\" exists here: saving the new one as \"" +
+            proto::display_name(offer.entries[(*existing)[k]].path) + "\""});
+      }
+      co_return proto::Result<void>{};
+  }
+  co_return proto::Result<void>{};
+}
+
 awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
                                             std::shared_ptr<PipeRace> race,
                                             proto::Features features, FileSink& sink_ref,
@@ -321,7 +321,7 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
   if (offer->kind == proto::Offer::Kind::text) {
     observer.on_event(event::TextReceived{offer->text});
   } else {
-    if (auto r = co_await decide(*offer, *sink, options, observer); !r) {
+    if (auto r = co_await decide_offer(*offer, *sink, options, observer); !r) {
       co_await decline(pipe);
       co_return r;
     }

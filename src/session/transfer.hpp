@@ -64,6 +64,12 @@ net::awaitable<proto::Result<void>> receive_over(std::shared_ptr<net::RecordPipe
                                                  const ReceiveOptions& options, Observer& observer,
                                                  std::function<void()> on_offer);
 
+// Decides, before anything is accepted, what happens to the offer here: files that exist already
+// are overwritten, renamed or the offer is declined, as the options or the person say (asking the
+// observer unless options.yes). Any failure means "decline"; nothing is written.
+net::awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
+                                                 const ReceiveOptions& options, Observer& observer);
+
 // Timing of the phases, tuned so that a failure is reported within 15 s.
 struct Budgets {
   static constexpr std::chrono::milliseconds kServerConnect{5000};

@@ -25,6 +25,8 @@
 #include "proto/ssdp.hpp"
 #include "proto/stun.hpp"
 #include "proto/transfer_state.hpp"
+#include "proto/wormhole_crypto.hpp"
+#include "proto/wormhole_message.hpp"
 #include "server/dispatch.hpp"
 #include "server/pages.hpp"
 #include "server/rendezvous.hpp"
@@ -441,6 +443,36 @@ Seeds receive_seeds() {
   return {seed};
 }
 
+// What a wormhole mailbox server or sender sends: frames, application messages (offers, hints),
+// SPAKE2 messages, transit records, and codes and URLs typed by a person.
+int wormhole(const std::uint8_t* d, std::size_t n) {
+  (void)parse_mailbox_frame(text(d, n));
+  if (auto m = parse_wormhole_app_message({d, n}); m && m->transit)
+    (void)wormhole_transit_message(*m->transit);
+  static const auto spake = Spake2Symmetric::start(as_bytes("4-purple-sausages"),
+                                                   as_bytes(kWormholeAppId), Ed25519Scalar{7});
+  (void)spake->finish({d, n});
+  TransitRecords records(WormholeKey{}, TransitRole::receiver);
+  (void)records.open({d, n});
+  (void)looks_like_wormhole_code(text(d, n));
+  (void)parse_mailbox_url(text(d, n));
+  (void)parse_transit_helper(text(d, n));
+  return 0;
+}
+Seeds wormhole_seeds() {
+  TransitRecords sender(WormholeKey{}, TransitRole::sender);
+  const Bytes record = sender.seal(as_bytes("hello"));
+  return {bytes(R"({"type":"message","side":"a","phase":"0","body":"7b7d"})"),
+          bytes(R"({"offer":{"file":{"filename":"a.txt","filesize":3}},"transit":{"hints-v1":[)"
+                R"({"type":"direct-tcp-v1","hostname":"192.0.2.1","port":4001},{"type":"relay-v1",)"
+                R"("hints":[{"type":"direct-tcp-v1","hostname":"h","port":1}]}]}})"),
+          bytes(R"({"offer":{"directory":{"mode":"zipfile/deflated","dirname":"d","zipsize":1,)"
+                R"("numbytes":1,"numfiles":1}}})"),
+          Bytes(record.begin() + 4, record.end()),
+          bytes("7-guitarist-revenge"),
+          bytes("ws://127.0.0.1:4000/v1")};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -456,6 +488,7 @@ const std::vector<Target>& targets() {
       {"http_pages", http_pages, http_seeds},
       {"http_dispatch", http_dispatch, http_dispatch_seeds},
       {"receive_files", receive_files, receive_seeds},
+      {"wormhole_message", wormhole, wormhole_seeds},
   };
   return all;
 }

@@ -1,0 +1,276 @@
+#include "proto/wormhole_message.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "proto/code.hpp"
+#include "proto/names.hpp"
+
+namespace ferry::proto {
+namespace {
+
+using nlohmann::json;
+
+// Bounds on what a mailbox server or a wormhole peer may make us hold.
+constexpr std::size_t kMaxFrameBytes = 1 << 20;
+constexpr std::size_t kMaxFieldBytes = 256;
+constexpr std::size_t kMaxTextBytes = std::size_t{64} * 1024;
+
+std::string field(const json& j, const char* key, std::size_t max = kMaxFieldBytes) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return {};
+  std::string s = it->get<std::string>();
+  if (s.size() > max) s.resize(max);
+  return s;
+}
+
+std::optional<std::uint64_t> count(const json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+  const std::uint64_t v = it->get<std::uint64_t>();
+  if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+  return v;
+}
+
+std::string frame(const json& j) {
+  return j.dump();
+}
+
+Result<std::string> offered_name(const json& j, const char* key) {
+  const std::string name = field(j, key, kMaxPathBytes);
+  // wormhole senders offer a base name; ferry keeps exactly one checked component.
+  auto parts = split_relative_path(name);
+  if (!parts || parts->size() != 1)
+    return fail(Errc::bad_offer, "the sender offered the name \"" + display_name(name) +
+                                     "\", which cannot be written safely");
+  return parts->front();
+}
+
+Result<WormholeOffer> parse_offer(const json& o) {
+  if (!o.is_object()) return fail(Errc::protocol, "offer is not an object");
+  if (const auto m = o.find("message"); m != o.end()) {
+    if (!m->is_string()) return fail(Errc::protocol, "text offer is not a string");
+    const std::string text = m->get<std::string>();
+    if (text.size() > kMaxTextBytes) return fail(Errc::bad_offer, "text offer over 64 KiB");
+    return TextOffer{text};
+  }
+  if (const auto f = o.find("file"); f != o.end() && f->is_object()) {
+    auto name = offered_name(*f, "filename");
+    if (!name) return std::unexpected(name.error());
+    const auto size = count(*f, "filesize");
+    if (!size) return fail(Errc::bad_offer, "file offer without a valid size");
+    return FileOffer{*name, *size};
+  }
+  if (const auto d = o.find("directory"); d != o.end() && d->is_object()) {
+    if (field(*d, "mode") != "zipfile/deflated")
+      return fail(Errc::bad_offer, "directory offer in an unknown mode");
+    auto name = offered_name(*d, "dirname");
+    if (!name) return std::unexpected(name.error());
+    const auto zip = count(*d, "zipsize");
+    const auto bytes = count(*d, "numbytes");
+    const auto files = count(*d, "numfiles");
+    if (!zip || !bytes || !files) return fail(Errc::bad_offer, "directory offer without sizes");
+    return DirectoryOffer{*name, *zip, *bytes, *files};
+  }
+  return fail(Errc::bad_offer, "the sender offered something this version does not know");
+}
+
+void add_hint(std::vector<TransitHint>& out, const json& h, bool relay) {
+  if (out.size() >= kMaxTransitHints || !h.is_object()) return;
+  if (field(h, "type") != "direct-tcp-v1") return;
+  const auto port = count(h, "port");
+  auto hp = parse_host_port(field(h, "hostname"));
+  if (!port || *port == 0 || *port > 65535 || !hp || hp->port) return;
+  out.push_back(TransitHint{hp->host, static_cast<std::uint16_t>(*port), relay});
+}
+
+std::vector<TransitHint> parse_hints(const json& t) {
+  std::vector<TransitHint> out;
+  const auto hints = t.find("hints-v1");
+  if (hints == t.end() || !hints->is_array()) return out;
+  for (const auto& h : *hints) {
+    if (!h.is_object()) continue;
+    if (field(h, "type") == "relay-v1") {
+      const auto inner = h.find("hints");
+      if (inner == h.end() || !inner->is_array()) continue;
+      for (const auto& r : *inner) add_hint(out, r, true);
+    } else {
+      add_hint(out, h, false);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<MailboxUrl> parse_mailbox_url(std::string_view text) {
+  std::string as_http;
+  if (text.starts_with("ws://"))
+    as_http = "http://" + std::string(text.substr(5));
+  else if (text.starts_with("wss://"))
+    as_http = "https://" + std::string(text.substr(6));
+  else
+    return fail(Errc::usage, "the mailbox URL \"" + display_name(text.substr(0, 200)) +
+                                 "\" does not start with ws:// or wss://; it should look like "
+                                 "ws://relay.magic-wormhole.io:4000/v1");
+  auto server = parse_server_url(as_http);
+  if (!server)
+    return fail(Errc::usage, "the mailbox URL \"" + display_name(text.substr(0, 200)) +
+                                 "\" is not a valid ws:// URL");
+  MailboxUrl out{*server, server->base_path.empty() ? "/" : server->base_path};
+  out.server.base_path.clear();
+  return out;
+}
+
+Result<TransitHelper> parse_transit_helper(std::string_view text) {
+  const auto bad = fail(Errc::usage, "the transit helper \"" + display_name(text.substr(0, 200)) +
+                                         "\" should look like tcp:transit.magic-wormhole.io:4001");
+  if (!text.starts_with("tcp:")) return bad;
+  auto hp = parse_host_port(text.substr(4));
+  if (!hp || !hp->port) return bad;
+  return TransitHelper{hp->host, *hp->port};
+}
+
+Result<MailboxFrame> parse_mailbox_frame(std::string_view text) {
+  if (text.size() > kMaxFrameBytes) return fail(Errc::server_error, "mailbox frame over 1 MiB");
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(Errc::server_error, "the mailbox server sent something that is not JSON");
+  MailboxFrame f;
+  const std::string type = field(j, "type");
+  if (type == "welcome") {
+    f.event = MailboxEvent::welcome;
+    if (const auto w = j.find("welcome"); w != j.end() && w->is_object())
+      f.error = field(*w, "error", 1024);
+  } else if (type == "ack") {
+    f.event = MailboxEvent::ack;
+  } else if (type == "allocated") {
+    f.event = MailboxEvent::allocated;
+    f.nameplate = field(j, "nameplate");
+  } else if (type == "claimed") {
+    f.event = MailboxEvent::claimed;
+    f.mailbox = field(j, "mailbox");
+    if (f.mailbox.empty()) return fail(Errc::server_error, "claimed without a mailbox");
+  } else if (type == "released") {
+    f.event = MailboxEvent::released;
+  } else if (type == "closed") {
+    f.event = MailboxEvent::closed;
+  } else if (type == "error") {
+    f.event = MailboxEvent::error;
+    f.error = field(j, "error", 1024);
+  } else if (type == "message") {
+    f.event = MailboxEvent::message;
+    f.side = field(j, "side");
+    f.phase = field(j, "phase");
+    auto body = from_hex(field(j, "body", kMaxFrameBytes));
+    if (!body) return fail(Errc::server_error, "a mailbox message whose body is not hex");
+    f.body = std::move(*body);
+  }
+  return f;
+}
+
+std::string mailbox_bind(std::string_view appid, std::string_view side) {
+  return frame({{"type", "bind"},
+                {"appid", appid},
+                {"side", side},
+                {"client_version", json::array({"ferry", "0.1"})}});
+}
+std::string mailbox_allocate() {
+  return frame({{"type", "allocate"}});
+}
+std::string mailbox_claim(std::string_view nameplate) {
+  return frame({{"type", "claim"}, {"nameplate", nameplate}});
+}
+std::string mailbox_open(std::string_view mailbox) {
+  return frame({{"type", "open"}, {"mailbox", mailbox}});
+}
+std::string mailbox_add(std::string_view phase, ByteView body) {
+  return frame({{"type", "add"}, {"phase", phase}, {"body", to_hex(body)}});
+}
+std::string mailbox_release(std::string_view nameplate) {
+  return frame({{"type", "release"}, {"nameplate", nameplate}});
+}
+std::string mailbox_close(std::string_view mailbox, std::string_view mood) {
+  return frame({{"type", "close"}, {"mailbox", mailbox}, {"mood", mood}});
+}
+
+Result<WormholeAppMessage> parse_wormhole_app_message(ByteView plaintext) {
+  const json j = json::parse(plaintext.begin(), plaintext.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(Errc::protocol, "the peer sent a message that is not a JSON object");
+  WormholeAppMessage m;
+  if (const auto e = j.find("error"); e != j.end())
+    m.error = e->is_string() ? e->get<std::string>().substr(0, 1024) : "(unreadable error)";
+  if (const auto t = j.find("transit"); t != j.end() && t->is_object()) m.transit = parse_hints(*t);
+  if (const auto o = j.find("offer"); o != j.end()) {
+    auto offer = parse_offer(*o);
+    if (!offer) return std::unexpected(offer.error());
+    m.offer = std::move(*offer);
+  }
+  if (const auto a = j.find("answer"); a != j.end() && a->is_object()) {
+    for (const char* kind : {"message_ack", "file_ack"})
+      if (field(*a, kind) == "ok") m.answer = kind;
+    if (!m.answer) m.answer = "";
+  }
+  return m;
+}
+
+std::string wormhole_version_message() {
+  return frame({{"app_versions", json::object()}});
+}
+
+std::string wormhole_transit_message(const std::vector<TransitHint>& hints) {
+  json direct = json::array();
+  for (const auto& h : hints)
+    direct.push_back(
+        {{"type", "direct-tcp-v1"}, {"priority", 0.0}, {"hostname", h.host}, {"port", h.port}});
+  return frame(
+      {{"transit",
+        {{"abilities-v1", json::array({{{"type", "direct-tcp-v1"}}, {{"type", "relay-v1"}}})},
+         {"hints-v1", direct}}}});
+}
+
+std::string wormhole_answer(std::string_view kind) {
+  return frame({{"answer", {{std::string(kind), "ok"}}}});
+}
+std::string wormhole_error(std::string_view text) {
+  return frame({{"error", text}});
+}
+std::string wormhole_transit_ack(std::string_view sha256_hex) {
+  return frame({{"ack", "ok"}, {"sha256", sha256_hex}});
+}
+
+std::optional<std::string> wormhole_nameplate(std::string_view code) {
+  const auto dash = code.find('-');
+  if (dash == 0 || dash == std::string_view::npos || dash + 1 >= code.size()) return std::nullopt;
+  const std::string_view digits = code.substr(0, dash);
+  if (digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      }))
+    return std::nullopt;
+  return std::string(digits);
+}
+
+bool looks_like_wormhole_code(std::string_view code) {
+  const auto nameplate = wormhole_nameplate(code);
+  if (!nameplate) return false;
+  std::string_view rest = code.substr(nameplate->size() + 1);
+  std::size_t words = 0;
+  bool all_ferry = true;
+  const auto& ferry = code_words();
+  while (!rest.empty()) {
+    const auto dash = rest.find('-');
+    const std::string_view word = rest.substr(0, dash);
+    if (!is_pgp_word(word)) return false;
+    all_ferry = all_ferry && std::binary_search(ferry.begin(), ferry.end(), word);
+    ++words;
+    rest = dash == std::string_view::npos ? std::string_view() : rest.substr(dash + 1);
+    if (dash != std::string_view::npos && rest.empty()) return false;
+  }
+  return words >= 2 && !all_ferry;
+}
+
+}  // namespace ferry::proto

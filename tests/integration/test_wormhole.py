@@ -1,0 +1,171 @@
+"""magic-wormhole interop: Debian's own `wormhole` client sends, `ferry receive` receives, through
+Debian's mailbox server (`twist3 wormhole-mailbox`) and transit relay (`twist3 transitrelay`),
+all started here on loopback. No traffic leaves the machine: every client is told these servers."""
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from ferrylib import Run, TempDirTest, free_port, write_random
+
+WORMHOLE = shutil.which("wormhole")
+TWIST = shutil.which("twist3")
+
+
+def wait_port(port, timeout=20):
+    import socket
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+class WormholeServers:
+    """The mailbox server and transit relay, on free loopback ports, stopped on exit."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="ferry-wormhole-")
+        self.mailbox_port = free_port()
+        self.transit_port = free_port()
+        self.procs = [
+            subprocess.Popen([TWIST, "wormhole-mailbox", "--port",
+                              "tcp:%d:interface=127.0.0.1" % self.mailbox_port,
+                              "--channel-db", os.path.join(self.dir, "relay.sqlite")],
+                             cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen([TWIST, "transitrelay", "--port",
+                              "tcp:%d:interface=127.0.0.1" % self.transit_port],
+                             cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        ]
+        try:
+            wait_port(self.mailbox_port)
+            wait_port(self.transit_port)
+        except Exception:
+            self.__exit__()
+            raise
+        self.mailbox = "ws://127.0.0.1:%d/v1" % self.mailbox_port
+        self.transit = "tcp:127.0.0.1:%d" % self.transit_port
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(WORMHOLE and TWIST, "magic-wormhole and its servers are not installed "
+                     "(scripts/setup.sh installs them)")
+class WormholeToFerry(TempDirTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.servers = WormholeServers().__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.servers.__exit__()
+
+    def wormhole_send(self, what, code, extra=()):
+        s = self.servers
+        return subprocess.Popen(
+            [WORMHOLE, "--relay-url", s.mailbox, "--transit-helper", s.transit, "send",
+             "--hide-progress", "--code", code] + list(extra) + what,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.src)
+
+    def ferry_receive(self, code, extra=()):
+        s = self.servers
+        return Run(["receive", "--mailbox", s.mailbox, "--transit-helper", s.transit, "--yes",
+                    "--output", self.out] + list(extra) + [code])
+
+    def finish(self, sender, receiver):
+        rc = receiver.finish(timeout=120)
+        try:
+            out, err = sender.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+            out, err = sender.communicate()
+        return rc, sender.returncode, out + err
+
+    def test_text(self):
+        sender = self.wormhole_send(["--text", "hello from wormhole \x1b[2J"], "3-guitarist-revenge")
+        receiver = self.ferry_receive("3-guitarist-revenge")
+        rc, src, sender_out = self.finish(sender, receiver)
+        self.assertEqual(rc, 0, receiver.stderr)
+        self.assertEqual(src, 0, sender_out)
+        self.assertEqual(receiver.event("text")["text"], "hello from wormhole \x1b[2J")
+
+    def check_file(self, size, code, sender_extra=(), receiver_extra=(), path=None):
+        src = os.path.join(self.src, "data.bin")
+        write_random(src, size)
+        sender = self.wormhole_send(["data.bin"], code, sender_extra)
+        receiver = self.ferry_receive(code, receiver_extra)
+        rc, src_rc, sender_out = self.finish(sender, receiver)
+        self.assertEqual(rc, 0, receiver.stderr)
+        self.assertEqual(src_rc, 0, sender_out)
+        got = os.path.join(self.out, "data.bin")
+        with open(src, "rb") as a, open(got, "rb") as b:
+            self.assertEqual(hashlib.sha256(a.read()).digest(), hashlib.sha256(b.read()).digest())
+        self.assertEqual(os.listdir(self.out), ["data.bin"])  # no part file left
+        connected = receiver.event("connected")
+        self.assertEqual(connected["path"], path)
+        return sender_out
+
+    def test_file_direct(self):
+        self.check_file(3 * 1024 * 1024 + 17, "4-aardvark-adroitness", path="direct")
+
+    def test_file_through_the_transit_relay(self):
+        # The sender opens no listening socket, and ferry listens on none: only the relay joins them.
+        self.check_file(1024 * 1024, "5-absurd-aimless", sender_extra=["--no-listen"], path="relay")
+
+    def test_empty_file(self):
+        self.check_file(0, "6-accrue-amulet", path="direct")
+
+    def test_wrong_code(self):
+        sender = self.wormhole_send(["--text", "secret"], "7-guitarist-revenge")
+        receiver = self.ferry_receive("7-guitarist-reindeer")
+        rc, src, sender_out = self.finish(sender, receiver)
+        self.assertEqual(rc, 3, receiver.stderr)  # the documented exit status of a wrong code
+        self.assertEqual(receiver.event("error")["code"], "wrong_code")
+        self.assertIn("code did not match", receiver.stderr.decode())
+        self.assertNotEqual(src, 0)
+        self.assertIn("Key confirmation failed", sender_out)
+        self.assertIsNone(receiver.event("text"))
+
+    def test_existing_file_is_not_overwritten(self):
+        with open(os.path.join(self.out, "data.bin"), "wb") as f:
+            f.write(b"mine")
+        write_random(os.path.join(self.src, "data.bin"), 1000)
+        sender = self.wormhole_send(["data.bin"], "8-acme-adult")
+        receiver = self.ferry_receive("8-acme-adult")
+        rc, src, sender_out = self.finish(sender, receiver)
+        self.assertNotEqual(rc, 0)
+        self.assertNotEqual(src, 0)
+        self.assertIn("transfer rejected", sender_out)
+        with open(os.path.join(self.out, "data.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"mine")
+
+    def test_code_is_recognised_without_the_flag_and_with_it(self):
+        # Both words are wormhole's: no --wormhole needed; with --wormhole any code is taken.
+        sender = self.wormhole_send(["--text", "one"], "9-adrift-almighty")
+        receiver = self.ferry_receive("9-adrift-almighty")
+        rc, _, out = self.finish(sender, receiver)
+        self.assertEqual(rc, 0, receiver.stderr)
+        sender = self.wormhole_send(["--text", "two"], "10-acorn-agent")  # ferry's own words
+        receiver = self.ferry_receive("10-acorn-agent", ["--wormhole"])
+        rc, _, out = self.finish(sender, receiver)
+        self.assertEqual(rc, 0, receiver.stderr)
+        self.assertEqual(receiver.event("text")["text"], "two")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,121 @@
+// magic-wormhole's mailbox frames and file-transfer messages: what a server or peer may send.
+#include "proto/wormhole_message.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::proto {
+namespace {
+
+Result<WormholeAppMessage> app(std::string_view json) {
+  return parse_wormhole_app_message(as_bytes(json));
+}
+
+TEST(WormholeMessage, MailboxUrlsAndTransitHelpers) {
+  auto u = parse_mailbox_url("ws://127.0.0.1:4000/v1");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->server.host, "127.0.0.1");
+  EXPECT_EQ(u->server.port, 4000);
+  EXPECT_EQ(u->target, "/v1");
+  auto s = parse_mailbox_url("wss://relay.example.org/v1");
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->server.tls);
+  EXPECT_EQ(s->server.port, 443);
+  for (const char* bad : {"http://x/v1", "ws://", "ws://a b/v1", "ws://x:99999/v1", "ws://u@x/v1"})
+    EXPECT_EQ(parse_mailbox_url(bad).error().code, Errc::usage) << bad;
+  auto t = parse_transit_helper("tcp:[::1]:4001");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "::1");
+  EXPECT_EQ(t->port, 4001);
+  for (const char* bad : {"tcp:host", "udp:host:1", "tcp::1", "tcp:h\x1b:1"})
+    EXPECT_FALSE(parse_transit_helper(bad)) << bad;
+}
+
+TEST(WormholeMessage, MailboxFrames) {
+  auto m = parse_mailbox_frame(
+      R"({"type":"message","side":"abc","phase":"pake","body":"7b7d","id":"1"})");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->event, MailboxEvent::message);
+  EXPECT_EQ(m->phase, "pake");
+  EXPECT_EQ(m->body, (Bytes{'{', '}'}));
+  auto w = parse_mailbox_frame(R"({"type":"welcome","welcome":{"error":"go away"}})");
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->error, "go away");
+  EXPECT_EQ(parse_mailbox_frame(R"({"type":"claimed"})").error().code, Errc::server_error);
+  EXPECT_FALSE(parse_mailbox_frame(R"({"type":"message","body":"zz"})"));
+  EXPECT_FALSE(parse_mailbox_frame("[1,2]"));
+  EXPECT_FALSE(parse_mailbox_frame("not json"));
+  EXPECT_EQ(parse_mailbox_frame(R"({"type":"future"})")->event, MailboxEvent::other);
+  EXPECT_EQ(mailbox_add("0", as_bytes("hi")), R"({"body":"6869","phase":"0","type":"add"})");
+}
+
+TEST(WormholeMessage, OffersAreCheckedLikeFerrysOwn) {
+  auto text = app(R"({"offer":{"message":"hello\u001b[2J"}})");
+  ASSERT_TRUE(text && text->offer);
+  EXPECT_EQ(std::get<TextOffer>(*text->offer).message, "hello\x1b[2J");  // escaped when shown
+  auto file = app(R"({"offer":{"file":{"filename":"photo.jpg","filesize":1048576}}})");
+  ASSERT_TRUE(file && file->offer);
+  EXPECT_EQ(std::get<FileOffer>(*file->offer).name, "photo.jpg");
+  EXPECT_EQ(std::get<FileOffer>(*file->offer).size, 1048576u);
+  auto dir = app(
+      R"({"offer":{"directory":{"mode":"zipfile/deflated","dirname":"d","zipsize":10,"numbytes":20,"numfiles":2}}})");
+  ASSERT_TRUE(dir && dir->offer);
+  EXPECT_EQ(std::get<DirectoryOffer>(*dir->offer).files, 2u);
+  for (
+      const char* bad :
+      {R"({"offer":{"file":{"filename":"../x","filesize":1}}})",
+       R"({"offer":{"file":{"filename":"/etc/passwd","filesize":1}}})",
+       R"({"offer":{"file":{"filename":"a/b","filesize":1}}})",
+       R"({"offer":{"file":{"filename":"x.ferry-part","filesize":1}}})",
+       R"({"offer":{"file":{"filename":"x","filesize":-1}}})",
+       R"({"offer":{"file":{"filename":"x","filesize":1e30}}})",
+       R"({"offer":{"directory":{"mode":"tar","dirname":"d","zipsize":1,"numbytes":1,"numfiles":1}}})",
+       R"({"offer":{"something":{}}})"})
+    EXPECT_EQ(app(bad).error().code, Errc::bad_offer) << bad;
+  EXPECT_EQ(app("[]").error().code, Errc::protocol);
+}
+
+TEST(WormholeMessage, TransitHintsAreBounded) {
+  auto t = app(R"({"transit":{"hints-v1":[
+      {"type":"direct-tcp-v1","hostname":"192.0.2.1","port":4001,"priority":0},
+      {"type":"tor-tcp-v1","hostname":"x.onion","port":80},
+      {"type":"direct-tcp-v1","hostname":"bad host","port":1},
+      {"type":"direct-tcp-v1","hostname":"h","port":0},
+      {"type":"relay-v1","hints":[{"type":"direct-tcp-v1","hostname":"relay","port":4001}]}]}})");
+  ASSERT_TRUE(t && t->transit);
+  ASSERT_EQ(t->transit->size(), 2u);
+  EXPECT_FALSE((*t->transit)[0].relay);
+  EXPECT_TRUE((*t->transit)[1].relay);
+  std::string many = R"({"transit":{"hints-v1":[)";
+  for (int i = 0; i < 100; ++i) many += R"({"type":"direct-tcp-v1","hostname":"h","port":1},)";
+  many += "{}]}}";
+  EXPECT_EQ(app(many)->transit->size(), kMaxTransitHints);
+}
+
+TEST(WormholeMessage, Nameplates) {
+  EXPECT_EQ(wormhole_nameplate("7-guitarist-revenge"), "7");
+  EXPECT_EQ(wormhole_nameplate("123-a-b"), "123");
+  EXPECT_FALSE(wormhole_nameplate("x-a-b"));
+  EXPECT_FALSE(wormhole_nameplate("-a"));
+  EXPECT_FALSE(wormhole_nameplate("7-"));
+  EXPECT_FALSE(wormhole_nameplate("7"));
+}
+
+}  // namespace
+}  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+TEST(WormholeMessage, WormholeCodesAreToldFromFerrys) {
+  EXPECT_TRUE(looks_like_wormhole_code("7-guitarist-revenge"));
+  EXPECT_TRUE(looks_like_wormhole_code("12-aardvark-adroitness-aimless"));
+  EXPECT_FALSE(looks_like_wormhole_code("7-acorn-agent"));         // ferry's words
+  EXPECT_FALSE(looks_like_wormhole_code("7-apple-tiger"));         // in both lists: ferry's
+  EXPECT_FALSE(looks_like_wormhole_code("7-guitarist"));           // one word
+  EXPECT_FALSE(looks_like_wormhole_code("7-guitarist-revenge-"));  // trailing dash
+  EXPECT_FALSE(looks_like_wormhole_code("guitarist-revenge"));
+  EXPECT_FALSE(looks_like_wormhole_code("7-Guitarist-revenge"));
+}
+
+}  // namespace
+}  // namespace ferry::proto
