@@ -243,6 +243,10 @@ std::string wormhole_transit_ack(std::string_view sha256_hex) {
   return frame({{"ack", "ok"}, {"sha256", sha256_hex}});
 }
 
+std::string wormhole_transit_ack_refusal() {
+  return frame({{"ack", "rejected"}});
+}
+
 std::optional<std::string> wormhole_nameplate(std::string_view code) {
   const auto dash = code.find('-');
   if (dash == 0 || dash == std::string_view::npos || dash + 1 >= code.size()) return std::nullopt;

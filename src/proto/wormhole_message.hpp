@@ -100,6 +100,7 @@ std::string wormhole_transit_message(const std::vector<TransitHint>& hints);
 std::string wormhole_answer(std::string_view kind);  // {"answer": {kind: "ok"}}
 std::string wormhole_error(std::string_view text);
 std::string wormhole_transit_ack(std::string_view sha256_hex);  // the receiver's last record
+std::string wormhole_transit_ack_refusal();  // the last record when the bytes were refused
 
 // A wormhole code: "<digits>-<word>-<word>…". Returns the nameplate, or nothing when the text is
 // not one.

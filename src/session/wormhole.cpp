@@ -1,6 +1,11 @@
 #include "session/wormhole.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <functional>
 #include <map>
 
 #include <sodium.h>
@@ -15,6 +20,7 @@
 #include "proto/wormhole_crypto.hpp"
 #include "session/file_sink.hpp"
 #include "session/progress_clock.hpp"
+#include "session/wormhole_zip.hpp"
 
 namespace ferry::session {
 
@@ -328,43 +334,35 @@ awaitable<proto::Result<std::pair<beast::tcp_stream, proto::TransitHint>>> conne
   co_return std::make_pair(std::move(*race->winner), race->winner_hint);
 }
 
-// The file's bytes, record by record, into the sink; returns their SHA-256 for the sender.
-awaitable<proto::Result<std::string>> receive_records(beast::tcp_stream& s,
-                                                      proto::TransitRecords& records,
-                                                      std::uint64_t size, FileSink& sink,
-                                                      Observer& observer) {
+// The offered bytes, record by record, to `write`; returns their SHA-256 for the sender.
+awaitable<proto::Result<std::string>> receive_records(
+    beast::tcp_stream& s, proto::TransitRecords& records, std::uint64_t size,
+    const std::function<proto::Result<void>(proto::ByteView)>& write, Observer& observer) {
   crypto_hash_sha256_state sha;
   crypto_hash_sha256_init(&sha);
   ProgressClock clock;
   std::uint64_t received = 0;
   proto::Bytes buf;
-  const auto lost = [&](const std::string& why) {
-    sink.abandon();
-    return proto::fail(Errc::peer_gone, "lost the wormhole sender mid-transfer (" + why +
-                                            ") after " + proto::human_bytes(received) + " of " +
-                                            proto::human_bytes(size));
-  };
   while (received < size) {
     std::array<std::uint8_t, 4> len{};
     error_code ec;
     s.expires_after(kRecordStall);
     co_await asio::async_read(s, asio::buffer(len), redirect(ec));
-    if (ec) co_return lost(describe(ec));
     const std::uint32_t n = proto::read_u32(len.data());
-    if (n > kMaxRecordBytes) {
-      sink.discard();
+    if (!ec && n > kMaxRecordBytes)
       co_return proto::fail(Errc::protocol, "the wormhole sender sent a record over 4 MiB");
-    }
     buf.resize(n);
-    co_await asio::async_read(s, asio::buffer(buf), redirect(ec));
-    if (ec) co_return lost(describe(ec));
+    if (!ec) co_await asio::async_read(s, asio::buffer(buf), redirect(ec));
+    if (ec)
+      co_return proto::fail(Errc::peer_gone, "lost the wormhole sender mid-transfer (" +
+                                                 describe(ec) + ") after " +
+                                                 proto::human_bytes(received) + " of " +
+                                                 proto::human_bytes(size) + "; nothing was kept");
     auto plain = records.open(buf);
-    if (!plain || plain->size() > size - received) {
-      sink.discard();
-      co_return proto::fail(Errc::protocol, plain ? "the wormhole sender sent more than it offered"
-                                                  : plain.error().detail);
-    }
-    if (auto w = sink.write(*plain); !w) co_return std::unexpected(w.error());
+    if (!plain) co_return std::unexpected(plain.error());
+    if (plain->size() > size - received)
+      co_return proto::fail(Errc::protocol, "the wormhole sender sent more than it offered");
+    if (auto w = write(*plain); !w) co_return std::unexpected(w.error());
     crypto_hash_sha256_update(&sha, plain->data(), plain->size());
     received += plain->size();
     if (clock.due(received == size))
@@ -375,34 +373,20 @@ awaitable<proto::Result<std::string>> receive_records(beast::tcp_stream& s,
   co_return proto::to_hex(digest);
 }
 
-awaitable<proto::Result<void>> receive_file(Mailbox& mb, const std::string& mailbox_id,
-                                            const Agreement& agreed, const proto::FileOffer& file,
-                                            const WormholeOptions& wormhole,
-                                            const ReceiveOptions& options, Observer& observer) {
-  proto::Offer offer;
-  offer.kind = proto::Offer::Kind::files;
-  proto::OfferEntry entry;
-  entry.kind = proto::OfferEntry::Kind::file;
-  entry.path = file.name;
-  entry.size = file.size;
-  offer.entries.push_back(entry);
-  observer.on_event(event::OfferReceived{&offer});
-  auto sink = open_sink(options);
-  if (!sink) co_return std::unexpected(sink.error());
-  auto decided = co_await decide_offer(offer, *sink, options, observer);
-  const std::vector<std::uint64_t> fresh(1, 0);  // wormhole has no resume
-  if (decided && !options.to_stdout) decided = sink->check_room(offer, fresh);
-  if (decided && !options.to_stdout) decided = sink->make_folders(offer);
-  if (!decided) {
-    // Only "rejected" goes back: what is in this folder is none of the sender's business.
-    const std::string rejected = proto::wormhole_error("transfer rejected");
-    co_await mb.send_app(agreed.key, rejected);
-    co_await mb.close(mailbox_id, kErrory);
-    co_return std::unexpected(decided.error());
-  }
+// Past the offer: the answer, then transit to the sender, then `size` bytes to `write`, then
+// `finish` (writing the file into place) and the SHA-256 ack the sender waits for.
+struct Delivery {
+  std::uint64_t size = 0;
+  std::function<proto::Result<void>(proto::ByteView)> write;
+  std::function<proto::Result<void>()> finish;
+};
+
+awaitable<proto::Result<void>> deliver(Mailbox& mb, const std::string& mailbox_id,
+                                       const Agreement& agreed, const WormholeOptions& wormhole,
+                                       const ReceiveOptions& options, const Delivery& delivery,
+                                       Observer& observer) {
   const std::string ack_offer = proto::wormhole_answer("file_ack");
   if (auto r = co_await mb.send_app(agreed.key, ack_offer); !r) co_return r;
-
   std::vector<proto::TransitHint> hints = agreed.hints;
   if (wormhole.transit_helper) {
     const proto::TransitHint own{wormhole.transit_helper->host, wormhole.transit_helper->port,
@@ -416,38 +400,161 @@ awaitable<proto::Result<void>> receive_file(Mailbox& mb, const std::string& mail
     std::erase_if(hints, [](const proto::TransitHint& h) { return !h.relay; });
   const proto::WormholeKey transit_key = proto::wormhole_transit_key(agreed.key);
   auto connected = co_await connect_transit(hints, transit_key);
-  if (!connected) {
-    co_await mb.close(mailbox_id, kErrory);
-    co_return std::unexpected(connected.error());
-  }
+  if (!connected) co_return std::unexpected(connected.error());
   auto& [stream, hint] = *connected;
   observer.on_event(event::Connected{hint.relay ? proto::PathKind::relay : proto::PathKind::direct,
                                      proto::PipeTransport::tcp,
                                      shown(hint.host) + ":" + std::to_string(hint.port)});
-  proto::ReceiveTracker tracker(offer, fresh, proto::HashScope::prefix);
-  if (auto r = sink->begin(offer, 0, 0, tracker); !r) {
-    co_await mb.close(mailbox_id, kErrory);
-    co_return r;
-  }
   ProgressClock clock;
   proto::TransitRecords records(transit_key, proto::TransitRole::receiver);
-  auto digest = co_await receive_records(stream, records, file.size, *sink, observer);
-  if (!digest) {
-    co_await mb.close(mailbox_id, kErrory);
-    co_return std::unexpected(digest.error());
-  }
-  if (auto r = sink->commit(); !r) {
-    co_await mb.close(mailbox_id, kErrory);
-    co_return r;
-  }
-  // The sender compares this hash with its own before it calls the transfer done.
-  const proto::Bytes ack = records.seal(proto::as_bytes(proto::wormhole_transit_ack(*digest)));
+  auto digest = co_await receive_records(stream, records, delivery.size, delivery.write, observer);
+  if (!digest) co_return std::unexpected(digest.error());
+  const auto finished = delivery.finish();
+  // The sender compares this hash with its own before it calls the transfer done; anything but
+  // "ok" is a failure it reports (it waits for this record and nothing else). Only "rejected"
+  // goes back, never why.
+  const std::string ack_json =
+      finished ? proto::wormhole_transit_ack(*digest) : proto::wormhole_transit_ack_refusal();
+  const proto::Bytes ack = records.seal(proto::as_bytes(ack_json));
   error_code ec;
   co_await asio::async_write(stream, asio::buffer(ack), redirect(ec));
   stream.close();
+  if (!finished) co_return finished;
   co_await mb.close(mailbox_id, kHappy);
-  observer.on_event(event::Done{file.size, file.size, clock.seconds(), 1});
   co_return proto::Result<void>{};
+}
+
+// Tells the sender no (only that: what is in this folder is none of its business).
+awaitable<void> reject(Mailbox& mb, const std::string& mailbox_id, const Agreement& agreed) {
+  const std::string rejected = proto::wormhole_error("transfer rejected");
+  co_await mb.send_app(agreed.key, rejected);
+  co_await mb.close(mailbox_id, kErrory);
+}
+
+awaitable<proto::Result<void>> receive_file(Mailbox& mb, const std::string& mailbox_id,
+                                            const Agreement& agreed, const proto::FileOffer& file,
+                                            const WormholeOptions& wormhole,
+                                            const ReceiveOptions& options, Observer& observer) {
+  proto::Offer offer;
+  offer.kind = proto::Offer::Kind::files;
+  offer.entries.push_back({file.name, proto::OfferEntry::Kind::file, file.size, false});
+  observer.on_event(event::OfferReceived{&offer});
+  auto sink = open_sink(options);
+  if (!sink) co_return std::unexpected(sink.error());
+  auto decided = co_await decide_offer(offer, *sink, options, observer);
+  const std::vector<std::uint64_t> fresh(1, 0);  // wormhole has no resume
+  if (decided && !options.to_stdout) decided = sink->check_room(offer, fresh);
+  proto::ReceiveTracker tracker(offer, fresh, proto::HashScope::prefix);
+  if (decided) decided = sink->begin(offer, 0, 0, tracker);
+  if (!decided) {
+    co_await reject(mb, mailbox_id, agreed);
+    co_return std::unexpected(decided.error());
+  }
+  Delivery delivery{file.size, [&](proto::ByteView b) { return sink->write(b); },
+                    [&] { return sink->commit(); }};
+  auto r = co_await deliver(mb, mailbox_id, agreed, wormhole, options, delivery, observer);
+  if (!r) {
+    sink->discard();  // wormhole cannot resume: a part file would only be in the way
+    co_await mb.close(mailbox_id, kErrory);
+    co_return r;
+  }
+  observer.on_event(event::Done{file.size, file.size, 0.0, 1});
+  co_return r;
+}
+
+// A file descriptor closed and its file removed when the scope ends.
+struct TempFile {
+  std::filesystem::path path;
+  int fd = -1;
+  TempFile() = default;
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (fd >= 0) ::close(fd);
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+awaitable<proto::Result<void>> receive_directory(Mailbox& mb, const std::string& mailbox_id,
+                                                 const Agreement& agreed,
+                                                 const proto::DirectoryOffer& dir,
+                                                 const WormholeOptions& wormhole,
+                                                 const ReceiveOptions& options,
+                                                 Observer& observer) {
+  // What the sender says before the zip arrives: a folder, its file count and size.
+  proto::Offer shown_offer;
+  shown_offer.kind = proto::Offer::Kind::files;
+  shown_offer.entries.push_back({dir.name, proto::OfferEntry::Kind::directory, 0, false});
+  observer.on_event(event::OfferReceived{&shown_offer});
+  observer.on_event(event::Note{"a folder of " + std::to_string(dir.files) + " files, " +
+                                proto::human_bytes(dir.bytes) + " (a zip of " +
+                                proto::human_bytes(dir.zip_size) + " on the way)"});
+  proto::Result<void> decided = proto::Result<void>{};
+  if (options.to_stdout)
+    decided = proto::fail(Errc::usage,
+                          "-o - writes one file to stdout, and this is a folder; "
+                          "receive it into a folder instead");
+  auto sink = open_sink(options);
+  if (decided && !sink) decided = std::unexpected(sink.error());
+  if (decided) decided = co_await decide_offer(shown_offer, *sink, options, observer);
+  // The zip waits beside the folder it becomes (same file system), hidden and removed after.
+  TempFile zip;
+  if (decided) {
+    std::string templ = (sink->folder() / ".ferry-wormhole-XXXXXX").string();
+    zip.fd = ::mkstemp(templ.data());
+    if (zip.fd < 0)
+      decided = proto::fail(Errc::io_error, "cannot create a temporary file in " +
+                                                proto::display_name(sink->folder().string()) +
+                                                ": " + std::strerror(errno));
+    else
+      zip.path = templ;
+  }
+  if (!decided) {
+    co_await reject(mb, mailbox_id, agreed);
+    co_return std::unexpected(decided.error());
+  }
+  const auto write = [&](proto::ByteView b) -> proto::Result<void> {
+    for (std::size_t off = 0; off < b.size();) {
+      const ssize_t n = ::write(zip.fd, b.data() + off, b.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        return proto::fail(errno == ENOSPC ? Errc::disk_full : Errc::io_error,
+                           std::string("cannot write the received zip: ") + std::strerror(errno));
+      off += static_cast<std::size_t>(n);
+    }
+    return {};
+  };
+  std::size_t files = 0;
+  const auto finish = [&]() -> proto::Result<void> {
+    auto archive = ZipArchive::open(zip.path);
+    if (!archive) return std::unexpected(archive.error());
+    auto offer = archive->listing(dir.name, dir.files, dir.bytes);
+    if (!offer) return std::unexpected(offer.error());
+    const std::vector<std::uint64_t> fresh(offer->entries.size(), 0);
+    auto existing = sink->conflicts(*offer);
+    if (!existing) return std::unexpected(existing.error());
+    if (!existing->empty()) {
+      if (options.overwrite) {
+        if (auto r = sink->allow_overwrite(*offer, *existing); !r) return r;
+      } else if (options.rename) {
+        if (auto r = sink->rename(*offer, *existing); !r) return r;
+      } else {
+        return std::unexpected(sink->check(*offer).error());
+      }
+    }
+    if (auto r = sink->check_room(*offer, fresh); !r) return r;
+    if (auto r = sink->make_folders(*offer); !r) return r;
+    files = offer->file_count();
+    return archive->extract(*offer, *sink);
+  };
+  const Delivery delivery{dir.zip_size, write, finish};
+  auto r = co_await deliver(mb, mailbox_id, agreed, wormhole, options, delivery, observer);
+  if (!r) {
+    co_await mb.close(mailbox_id, kErrory);
+    co_return r;
+  }
+  observer.on_event(event::Done{dir.zip_size, dir.zip_size, 0.0, files});
+  co_return r;
 }
 
 }  // namespace
@@ -516,13 +623,8 @@ awaitable<proto::Result<void>> receive_wormhole(WormholeOptions wormhole, Receiv
   }
   if (const auto* file = std::get_if<proto::FileOffer>(&agreed->offer))
     co_return co_await receive_file(mb, mailbox_id, *agreed, *file, wormhole, options, observer);
-  const std::string no_dirs =
-      proto::wormhole_error("ferry cannot receive wormhole directories yet");
-  co_await mb.send_app(agreed->key, no_dirs);
-  co_await mb.close(mailbox_id, kErrory);
-  co_return proto::fail(Errc::bad_offer,
-                        "the wormhole sender offered a directory, which ferry cannot receive from "
-                        "wormhole yet; ask them to send a zip or tar file of it");
+  const auto& dir = std::get<proto::DirectoryOffer>(agreed->offer);
+  co_return co_await receive_directory(mb, mailbox_id, *agreed, dir, wormhole, options, observer);
 }
 
 }  // namespace ferry::session

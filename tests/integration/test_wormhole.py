@@ -8,10 +8,12 @@ import subprocess
 import tempfile
 import time
 import unittest
+import zipfile
 
 from ferrylib import Run, TempDirTest, free_port, write_random
 
 WORMHOLE = shutil.which("wormhole")
+ZIP_SENDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wormhole_zip_sender.py")
 TWIST = shutil.which("twist3")
 
 
@@ -153,6 +155,73 @@ class WormholeToFerry(TempDirTest):
         self.assertIn("transfer rejected", sender_out)
         with open(os.path.join(self.out, "data.bin"), "rb") as f:
             self.assertEqual(f.read(), b"mine")
+
+    def test_directory(self):
+        tree = {"photos/a.jpg": 300000, "photos/trip/b.jpg": 5000, "photos/empty.txt": 0,
+                "photos/deep/er/c.bin": 70000}
+        for rel, size in tree.items():
+            os.makedirs(os.path.dirname(os.path.join(self.src, rel)), exist_ok=True)
+            write_random(os.path.join(self.src, rel), size)
+        os.chmod(os.path.join(self.src, "photos/a.jpg"), 0o755)
+        sender = self.wormhole_send(["photos"], "11-adult-amusement")
+        receiver = self.ferry_receive("11-adult-amusement")
+        rc, src, sender_out = self.finish(sender, receiver)
+        self.assertEqual(rc, 0, receiver.stderr)
+        self.assertEqual(src, 0, sender_out)
+        for rel in tree:
+            with open(os.path.join(self.src, rel), "rb") as a, \
+                    open(os.path.join(self.out, rel), "rb") as b:
+                self.assertEqual(a.read(), b.read(), rel)
+        self.assertTrue(os.access(os.path.join(self.out, "photos/a.jpg"), os.X_OK))
+        self.assertEqual(os.listdir(self.out), ["photos"])  # the zip is gone
+        self.assertEqual(receiver.event("done")["files"], 4)
+
+    def hostile_zip(self, entries, code):
+        """Offers a zip holding entries (name, data, unix mode) as the directory "d"."""
+        path = os.path.join(self.tmp, "hostile.zip")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data, mode in entries:
+                info = zipfile.ZipInfo(name)
+                info.create_system = 3
+                info.external_attr = mode << 16
+                z.writestr(info, data)
+        s = self.servers
+        sender = subprocess.Popen(
+            ["/usr/bin/python3", ZIP_SENDER, path, "d", str(len(entries)), "1000000",
+             "--relay-url", s.mailbox, "--transit-helper", s.transit, "send", "--hide-progress",
+             "--code", code, "ignored"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.src)
+        receiver = self.ferry_receive(code)
+        return self.finish(sender, receiver) + (receiver,)
+
+    def test_hostile_zips_are_refused_with_nothing_written(self):
+        cases = {
+            "parent": [("ok.txt", "fine", 0o100644), ("../evil.txt", "x", 0o100644)],
+            "absolute": [("ok.txt", "fine", 0o100644), ("/tmp/evil.txt", "x", 0o100644)],
+            "symlink": [("link", "/etc/passwd", 0o120777)],
+            "file in a file": [("f", "x", 0o100644), ("f/x", "x", 0o100644)],
+            "device": [("dev", "", 0o020644)],
+            "twice": [("a.txt", "1", 0o100644), ("a.txt", "2", 0o100644)],
+            "escape": [("a\x1b]0;pwned\x07.txt", "x", 0o100644)],
+        }
+        for n, (why, entries) in enumerate(cases.items()):
+            with self.subTest(why):
+                rc, src, sender_out, receiver = self.hostile_zip(entries, "%d-acme-adult" % (20 + n))
+                self.assertNotEqual(rc, 0)
+                self.assertEqual(receiver.event("error")["code"], "bad_offer", receiver.stderr)
+                self.assertNotIn(b"\x1b", receiver.stderr)  # names shown escaped
+                self.assertEqual(os.listdir(self.out), [], why)  # nothing, not even the zip
+                self.assertNotEqual(src, 0, sender_out)  # the sender hears it failed, not why
+                self.assertIn("'ack': 'rejected'", sender_out)
+                self.assertFalse(os.path.exists(os.path.join(self.tmp, "evil.txt")))
+
+    def test_zip_bomb_past_the_offer_is_refused(self):
+        # 50 MB of zeros compress to ~50 KB; the offer said 1 MB.
+        rc, _, _, receiver = self.hostile_zip([("zeros", b"\0" * 50_000_000, 0o100644)],
+                                              "30-acme-adult")
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(receiver.event("error")["code"], "bad_offer")
+        self.assertEqual(os.listdir(self.out), [])
 
     def test_code_is_recognised_without_the_flag_and_with_it(self):
         # Both words are wormhole's: no --wormhole needed; with --wormhole any code is taken.
