@@ -95,7 +95,10 @@ void JsonConsole::on_event(const session::Event& ev) {
   emit_json(
       std::visit(Overloaded{
                      [](const event::CodeReady& e) {
-                       return json{{"event", "code"}, {"code", e.code}, {"link", e.link}};
+                       return json{{"event", "code"},
+                                   {"code", e.code},
+                                   {"link", e.link},
+                                   {"protocol", e.wormhole ? "wormhole" : "ferry"}};
                      },
                      [](const event::PeerJoined&) {
                        return json{{"event", "peer"}};
@@ -171,7 +174,10 @@ void TerminalConsole::on_event(const session::Event& ev) {
       Overloaded{
           [&](const event::CodeReady& e) {
             std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
-                      << ". On the other computer run:\n    ferry receive " << safe(e.code) << "\n";
+                      << ". On the other computer run:\n    "
+                      << (e.wormhole ? "wormhole receive " : "ferry receive ") << safe(e.code)
+                      << (e.wormhole ? "\n(or ferry receive, or any magic-wormhole program)" : "")
+                      << "\n";
             if (!e.link.empty()) std::cout << "or open:  " << safe(e.link) << "\n";
             if (qr_ && !e.link.empty()) std::cout << "or scan:\n" << qr_text(e.link);
             std::cout << std::flush;

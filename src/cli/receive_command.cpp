@@ -7,6 +7,7 @@
 #include "cli/console.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/session_runner.hpp"
+#include "cli/wormhole_options.hpp"
 #include "proto/direct_code.hpp"
 #include "proto/wormhole_message.hpp"
 #include "session/direct.hpp"
@@ -40,14 +41,7 @@ CLI::App* add_receive_command(CLI::App& app, ReceiveFlags& f) {
   cmd->add_flag("--wormhole", f.wormhole,
                 "The code is a magic-wormhole code (recognised without this flag when its words "
                 "are wormhole's)");
-  cmd->add_option("--mailbox", f.mailbox,
-                  "magic-wormhole's mailbox server (default: FERRY_WORMHOLE_MAILBOX, the config's "
-                  "\"wormhole-mailbox\", or " +
-                      std::string(kDefaultMailbox) + ")");
-  cmd->add_option("--transit-helper", f.transit_helper,
-                  "magic-wormhole's transit relay, tcp:HOST:PORT (default: "
-                  "FERRY_WORMHOLE_TRANSIT, the config's \"wormhole-transit\", or " +
-                      std::string(kDefaultTransitHelper) + ")");
+  add_wormhole_server_options(*cmd, f.mailbox, f.transit_helper);
   cmd->add_option("code", f.code,
                   "The code (7-tumbler-oxcart, or 7 tumbler oxcart) or link; asked for when "
                   "missing");
@@ -91,18 +85,11 @@ int run_receive(const ReceiveFlags& f, const std::string& code_from_env) {
   options.no_udp = no_udp();
   console->set_output_folder(output_label(f.output));
   if (f.wormhole || proto::looks_like_wormhole_code(code_arg)) {
-    session::WormholeOptions wormhole;
-    auto mailbox = proto::parse_mailbox_url(
-        config_value(f.mailbox, "FERRY_WORMHOLE_MAILBOX", "wormhole-mailbox", kDefaultMailbox));
-    if (!mailbox) return usage_error(mailbox.error().detail);
-    auto transit = proto::parse_transit_helper(config_value(
-        f.transit_helper, "FERRY_WORMHOLE_TRANSIT", "wormhole-transit", kDefaultTransitHelper));
-    if (!transit) return usage_error(transit.error().detail);
-    wormhole.mailbox = *mailbox;
-    wormhole.transit_helper = *transit;
-    wormhole.code = code_arg;
+    auto wormhole = wormhole_options(f.mailbox, f.transit_helper);
+    if (!wormhole) return usage_error(wormhole.error().detail);
+    wormhole->code = code_arg;
     return run_session(*console, cancellation, false,
-                       session::receive_wormhole(wormhole, options, *console));
+                       session::receive_wormhole(*wormhole, options, *console));
   }
   if (proto::looks_like_direct_code(code_arg)) {
     auto direct_code = proto::parse_direct_code(code_arg);

@@ -6,9 +6,12 @@
 #include "cli/console.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/session_runner.hpp"
+#include "cli/wormhole_options.hpp"
 #include "proto/names.hpp"
+#include "proto/wormhole_message.hpp"
 #include "session/direct.hpp"
 #include "session/transfer.hpp"
+#include "session/wormhole.hpp"
 
 namespace ferry::cli {
 
@@ -29,6 +32,10 @@ CLI::App* add_send_command(CLI::App& app, SendFlags& f) {
   cmd->add_flag("--lan", f.lan,
                 "No server: the receiver on this network finds this computer by the code "
                 "(the default when no server is configured)");
+  cmd->add_flag("--wormhole", f.wormhole,
+                "Speak magic-wormhole: any wormhole program receives the code (one file, one "
+                "folder or a text; no hole punching, QUIC or resume)");
+  add_wormhole_server_options(*cmd, f.mailbox, f.transit_helper);
   cmd->add_option("paths", f.paths, "Files or folders to send; - reads stdin");
   return cmd;
 }
@@ -37,6 +44,11 @@ int run_send(const CLI::App& cmd, SendFlags f, const std::string& code_from_env)
   auto server = resolve_server(f.server);
   if (!server) return usage_error(server.error().detail);
   const auto console = Console::make(Console::Role::sender, f.json);
+  if (f.wormhole && (f.direct || f.lan || !f.server.empty())) {
+    return usage_error(
+        "--wormhole uses wormhole's mailbox server (--mailbox): it cannot go with "
+        "--server, --direct or --lan");
+  }
   if (f.direct && (!f.code.empty() || f.force_relay || !f.server.empty() || f.lan)) {
     return usage_error(
         "--direct uses no server: it cannot go with --server, --code, --lan or --force-relay");
@@ -49,7 +61,7 @@ int run_send(const CLI::App& cmd, SendFlags f, const std::string& code_from_env)
   session::SendOptions options{f.direct || lan ? proto::ServerUrl{} : **server, std::nullopt,
                                f.force_relay, no_direct_tcp(), no_udp()};
   if (f.code.empty() && !f.direct) f.code = code_from_env;
-  if (!f.code.empty()) {
+  if (!f.code.empty() && !f.wormhole) {
     auto code = proto::parse_code(f.code);
     if (!code) {
       return usage_error((cmd.count("--code") ? "--code: " : "FERRY_CODE: ") + code.error().detail);
@@ -84,6 +96,17 @@ int run_send(const CLI::App& cmd, SendFlags f, const std::string& code_from_env)
   }
   session::Cancellation cancellation;
   options.cancellation = &cancellation;
+  if (f.wormhole) {
+    auto wormhole = wormhole_options(f.mailbox, f.transit_helper);
+    if (!wormhole) return usage_error(wormhole.error().detail);
+    if (!f.code.empty() && !proto::wormhole_nameplate(f.code)) {
+      return usage_error("--code: \"" + proto::display_name(f.code) +
+                         "\" is not a wormhole code (it looks like 7-guitarist-revenge)");
+    }
+    wormhole->code = f.code;
+    return run_session(*console, cancellation, true,
+                       session::send_wormhole(*wormhole, *source, f.force_relay, *console));
+  }
   if (f.direct) {
     return run_session(*console, cancellation, true,
                        session::send_direct(*source, *console, &cancellation));

@@ -19,6 +19,10 @@ struct SendFlags {
   bool direct = false;
   bool qr = false;
   bool lan = false;
+  // magic-wormhole: its mailbox server and transit relay (defaults: the public ones).
+  bool wormhole = false;
+  std::string mailbox;
+  std::string transit_helper;
 };
 
 CLI::App* add_send_command(CLI::App& app, SendFlags& flags);

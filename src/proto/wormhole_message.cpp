@@ -224,9 +224,12 @@ std::string wormhole_version_message() {
 
 std::string wormhole_transit_message(const std::vector<TransitHint>& hints) {
   json direct = json::array();
-  for (const auto& h : hints)
-    direct.push_back(
-        {{"type", "direct-tcp-v1"}, {"priority", 0.0}, {"hostname", h.host}, {"port", h.port}});
+  for (const auto& h : hints) {
+    const json one = {
+        {"type", "direct-tcp-v1"}, {"priority", 0.0}, {"hostname", h.host}, {"port", h.port}};
+    // Each relay as its own relay-v1 clause, as wormhole writes them.
+    direct.push_back(h.relay ? json{{"type", "relay-v1"}, {"hints", json::array({one})}} : one);
+  }
   return frame(
       {{"transit",
         {{"abilities-v1", json::array({{{"type", "direct-tcp-v1"}}, {{"type", "relay-v1"}}})},
@@ -245,6 +248,43 @@ std::string wormhole_transit_ack(std::string_view sha256_hex) {
 
 std::string wormhole_transit_ack_refusal() {
   return frame({{"ack", "rejected"}});
+}
+
+Result<void> check_wormhole_transit_ack(ByteView plaintext, std::string_view sha256_hex) {
+  const json j = json::parse(plaintext.begin(), plaintext.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(Errc::protocol, "the wormhole receiver's confirmation is not JSON");
+  const std::string ack = field(j, "ack");
+  if (ack != "ok")
+    return fail(Errc::declined, "the wormhole receiver did not take the data (it said \"" +
+                                    terminal_text(ack) + "\")");
+  if (j.contains("sha256") && field(j, "sha256") != sha256_hex)
+    return fail(Errc::integrity,
+                "the wormhole receiver got different bytes than were sent "
+                "(SHA-256 mismatch)");
+  return {};
+}
+
+std::string wormhole_offer(const WormholeOffer& offer) {
+  if (const auto* t = std::get_if<TextOffer>(&offer))
+    return frame({{"offer", {{"message", t->message}}}});
+  if (const auto* f = std::get_if<FileOffer>(&offer))
+    return frame({{"offer", {{"file", {{"filename", f->name}, {"filesize", f->size}}}}}});
+  const auto& d = std::get<DirectoryOffer>(offer);
+  return frame({{"offer",
+                 {{"directory",
+                   {{"mode", "zipfile/deflated"},
+                    {"dirname", d.name},
+                    {"zipsize", d.zip_size},
+                    {"numbytes", d.bytes},
+                    {"numfiles", d.files}}}}}});
+}
+
+std::string make_wormhole_code(std::string_view nameplate, ByteView random) {
+  std::string code(nameplate);
+  for (std::size_t i = 0; i < random.size(); ++i)
+    code += "-" + std::string((i % 2 == 0 ? pgp_odd_words() : pgp_even_words())[random[i]]);
+  return code;
 }
 
 std::optional<std::string> wormhole_nameplate(std::string_view code) {

@@ -4,6 +4,7 @@
 // Pure codecs: every field a server or peer sends is checked and bounded here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -101,11 +102,21 @@ std::string wormhole_answer(std::string_view kind);  // {"answer": {kind: "ok"}}
 std::string wormhole_error(std::string_view text);
 std::string wormhole_transit_ack(std::string_view sha256_hex);  // the receiver's last record
 std::string wormhole_transit_ack_refusal();  // the last record when the bytes were refused
+// The receiver's last record as the sender reads it: ok with this SHA-256 (hex), or a failure
+// naming what the receiver said.
+Result<void> check_wormhole_transit_ack(ByteView plaintext, std::string_view sha256_hex);
+// The offer a sender makes.
+std::string wormhole_offer(const WormholeOffer& offer);
 
 // A wormhole code: "<digits>-<word>-<word>…". Returns the nameplate, or nothing when the text is
 // not one.
 std::optional<std::string> wormhole_nameplate(std::string_view code);
 bool is_pgp_word(std::string_view word);
+const std::array<std::string_view, 256>& pgp_even_words();
+const std::array<std::string_view, 256>& pgp_odd_words();
+// A code as wormhole makes them: the nameplate, then words for the given random bytes, odd word
+// first and alternating.
+std::string make_wormhole_code(std::string_view nameplate, ByteView random);
 // A code ferry should take as magic-wormhole's: a nameplate and two or more words, all from the
 // PGP word list, and not all from ferry's own (ten words are in both).
 bool looks_like_wormhole_code(std::string_view code);

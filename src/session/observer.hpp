@@ -18,6 +18,7 @@ namespace event {
 struct CodeReady {
   std::string code;
   std::string link;
+  bool wormhole = false;  // a magic-wormhole code: any wormhole program (or ferry) receives it
 };
 struct PeerJoined {};
 struct OfferReceived {

@@ -6,7 +6,13 @@
 #include <map>
 #include <set>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <unzip.h>
+#include <zip.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "proto/names.hpp"
 #include "proto/transfer_state.hpp"
@@ -164,6 +170,61 @@ proto::Result<void> ZipArchive::extract(const proto::Offer& offer, FileSink& sin
     if (auto r = sink.commit(); !r) return r;
   }
   return {};
+}
+
+proto::Result<ZipSummary> write_zip(const FileSource& source, std::string_view strip,
+                                    const std::filesystem::path& path) {
+  zipFile zip = zipOpen64(path.c_str(), APPEND_STATUS_CREATE);
+  if (zip == nullptr)
+    return proto::fail(Errc::io_error, "cannot create the zip for wormhole at " +
+                                           proto::display_name(path.string()));
+  ZipSummary summary;
+  std::vector<char> buf(kReadBytes);
+  const auto failed = [&](const std::string& what) {
+    zipClose(zip, nullptr);
+    return proto::fail(Errc::io_error, what);
+  };
+  const auto& entries = source.offer().entries;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (!e.path.starts_with(strip)) continue;  // the top folder itself
+    const std::string name =
+        e.path.substr(strip.size()) + (e.kind == proto::OfferEntry::Kind::directory ? "/" : "");
+    zip_fileinfo zi{};
+    const mode_t mode = e.kind == proto::OfferEntry::Kind::directory ? (S_IFDIR | 0755)
+                        : e.executable                               ? (S_IFREG | 0755)
+                                                                     : (S_IFREG | 0644);
+    zi.external_fa = static_cast<uLong>(mode) << 16;
+    if (zipOpenNewFileInZip4_64(zip, name.c_str(), &zi, nullptr, 0, nullptr, 0, nullptr, Z_DEFLATED,
+                                Z_DEFAULT_COMPRESSION, 0, -MAX_WBITS, DEF_MEM_LEVEL,
+                                Z_DEFAULT_STRATEGY, nullptr, 0, (kMadeOnUnix << 8) | 45, 0,
+                                1) != ZIP_OK)
+      return failed("cannot add \"" + proto::display_name(e.path) + "\" to the zip");
+    if (e.kind == proto::OfferEntry::Kind::file) {
+      const int fd = ::open(source.source(i).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0)
+        return failed("cannot read \"" + proto::display_name(e.path) +
+                      "\": " + std::strerror(errno));
+      std::uint64_t copied = 0;
+      for (;;) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        copied += static_cast<std::uint64_t>(n);
+        if (zipWriteInFileInZip(zip, buf.data(), static_cast<unsigned>(n)) != ZIP_OK) {
+          ::close(fd);
+          return failed("cannot write the zip for wormhole (disk full?)");
+        }
+      }
+      ::close(fd);
+      summary.bytes += copied;
+      ++summary.files;
+    }
+    if (zipCloseFileInZip(zip) != ZIP_OK) return failed("cannot write the zip for wormhole");
+  }
+  if (zipClose(zip, nullptr) != ZIP_OK)
+    return proto::fail(Errc::io_error, "cannot finish the zip for wormhole");
+  return summary;
 }
 
 }  // namespace ferry::session

@@ -11,6 +11,7 @@
 
 #include "proto/offer.hpp"
 #include "session/file_sink.hpp"
+#include "session/file_source.hpp"
 
 namespace ferry::session {
 
@@ -36,5 +37,15 @@ class ZipArchive {
   explicit ZipArchive(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// What a wormhole directory offer says about its zip.
+struct ZipSummary {
+  std::uint64_t bytes = 0;  // inflated
+  std::uint64_t files = 0;
+};
+// Writes the source's entries into a deflated zip at `path`, their names without the leading
+// `strip` (the top folder and its '/'), with their Unix modes, as wormhole's own sender does.
+proto::Result<ZipSummary> write_zip(const FileSource& source, std::string_view strip,
+                                    const std::filesystem::path& path);
 
 }  // namespace ferry::session

@@ -33,7 +33,7 @@ class WormholeServers:
     """The mailbox server and transit relay, on free loopback ports, stopped on exit."""
 
     def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="ferry-wormhole-")
+        self.dir = tempfile.mkdtemp(prefix="ferry-wh-servers-")
         self.mailbox_port = free_port()
         self.transit_port = free_port()
         self.procs = [
@@ -68,7 +68,22 @@ class WormholeServers:
 
 @unittest.skipUnless(WORMHOLE and TWIST, "magic-wormhole and its servers are not installed "
                      "(scripts/setup.sh installs them)")
-class WormholeToFerry(TempDirTest):
+class WormholeTest(TempDirTest):
+    """One mailbox server and transit relay for a class's tests."""
+
+    def make_tree(self, tree):
+        """Files of random bytes under src: {relative path: size}."""
+        for rel, size in tree.items():
+            os.makedirs(os.path.dirname(os.path.join(self.src, rel)) or self.src, exist_ok=True)
+            write_random(os.path.join(self.src, rel), size)
+
+    def assert_same(self, rels):
+        """Each relative path holds the same bytes under src and out."""
+        for rel in rels:
+            with open(os.path.join(self.src, rel), "rb") as a, \
+                    open(os.path.join(self.out, rel), "rb") as b:
+                self.assertEqual(a.read(), b.read(), rel)
+
     @classmethod
     def setUpClass(cls):
         cls.servers = WormholeServers().__enter__()
@@ -76,6 +91,9 @@ class WormholeToFerry(TempDirTest):
     @classmethod
     def tearDownClass(cls):
         cls.servers.__exit__()
+
+
+class WormholeToFerry(WormholeTest):
 
     def wormhole_send(self, what, code, extra=()):
         s = self.servers
@@ -159,19 +177,14 @@ class WormholeToFerry(TempDirTest):
     def test_directory(self):
         tree = {"photos/a.jpg": 300000, "photos/trip/b.jpg": 5000, "photos/empty.txt": 0,
                 "photos/deep/er/c.bin": 70000}
-        for rel, size in tree.items():
-            os.makedirs(os.path.dirname(os.path.join(self.src, rel)), exist_ok=True)
-            write_random(os.path.join(self.src, rel), size)
+        self.make_tree(tree)
         os.chmod(os.path.join(self.src, "photos/a.jpg"), 0o755)
         sender = self.wormhole_send(["photos"], "11-adult-amusement")
         receiver = self.ferry_receive("11-adult-amusement")
         rc, src, sender_out = self.finish(sender, receiver)
         self.assertEqual(rc, 0, receiver.stderr)
         self.assertEqual(src, 0, sender_out)
-        for rel in tree:
-            with open(os.path.join(self.src, rel), "rb") as a, \
-                    open(os.path.join(self.out, rel), "rb") as b:
-                self.assertEqual(a.read(), b.read(), rel)
+        self.assert_same(tree)
         self.assertTrue(os.access(os.path.join(self.out, "photos/a.jpg"), os.X_OK))
         self.assertEqual(os.listdir(self.out), ["photos"])  # the zip is gone
         self.assertEqual(receiver.event("done")["files"], 4)
@@ -238,3 +251,104 @@ class WormholeToFerry(TempDirTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FerryToWormhole(WormholeTest):
+
+    def ferry_send(self, what, extra=()):
+        s = self.servers
+        return Run(["send", "--wormhole", "--mailbox", s.mailbox, "--transit-helper", s.transit]
+                   + list(extra) + what)
+
+    def wormhole_receive(self, code, extra=("--accept-file",)):
+        s = self.servers
+        return subprocess.Popen(
+            [WORMHOLE, "--relay-url", s.mailbox, "--transit-helper", s.transit, "receive",
+             "--hide-progress"] + list(extra) + [code], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.out)
+
+    def run_pair(self, what, sender_extra=(), receiver_extra=("--accept-file",), answer=None):
+        sender = self.ferry_send(what, sender_extra)
+        code = sender.wait_event("code", timeout=20)
+        self.assertIsNotNone(code, sender.stderr)
+        self.assertEqual(code["protocol"], "wormhole")
+        receiver = self.wormhole_receive(code["code"], receiver_extra)
+        try:
+            out, err = receiver.communicate(answer, timeout=120)
+        except subprocess.TimeoutExpired:
+            receiver.kill()
+            out, err = receiver.communicate()
+        rc = sender.finish(timeout=60)
+        return rc, receiver.returncode, out, err, sender, code["code"]
+
+    def test_text(self):
+        rc, wrc, out, err, _, code = self.run_pair(["--text", "hello wormhole"])
+        self.assertEqual(rc, 0)
+        self.assertEqual(wrc, 0, err)
+        self.assertEqual(out.strip(), "hello wormhole")
+        # Codes made here look like wormhole's: a nameplate and two PGP words, odd then even
+        # (wormhole's own word list, read by the Python its client runs on).
+        nameplate, odd, even = code.split("-")
+        self.assertTrue(nameplate.isdigit())
+        check = subprocess.run(
+            ["/usr/bin/python3", "-c", "import sys, wormhole._wordlist as wl; w = "
+             "wl.raw_words.values(); sys.exit(not (sys.argv[1] in [x[1].lower() for x in w] and "
+             "sys.argv[2] in [x[0].lower() for x in w]))", odd, even])
+        self.assertEqual(check.returncode, 0, code)
+
+    def test_file_direct_and_relayed(self):
+        write_random(os.path.join(self.src, "data.bin"), 2 * 1024 * 1024 + 3)
+        for extra, path in (((), "direct"), (("--force-relay",), "relay")):
+            with self.subTest(path):
+                for f in os.listdir(self.out):
+                    os.remove(os.path.join(self.out, f))
+                rc, wrc, out, err, sender, _ = self.run_pair(
+                    [os.path.join(self.src, "data.bin")], sender_extra=extra)
+                self.assertEqual(rc, 0, sender.stderr)
+                self.assertEqual(wrc, 0, err)
+                self.assert_same(["data.bin"])
+                self.assertEqual(sender.event("connected")["path"], path)
+
+    def test_directory(self):
+        tree = {"docs/a.txt": 1000, "docs/sub/b.bin": 200000, "docs/sub/deeper/c": 0}
+        self.make_tree(tree)
+        rc, wrc, out, err, sender, _ = self.run_pair([os.path.join(self.src, "docs")])
+        self.assertEqual(rc, 0, sender.stderr)
+        self.assertEqual(wrc, 0, err)
+        self.assert_same(tree)
+        self.assertEqual(sender.event("done")["files"], 3)
+        self.assertEqual([f for f in os.listdir(tempfile.gettempdir())
+                          if f.startswith("ferry-wormhole-")], [])  # the zip is gone
+
+    def test_wrong_code(self):
+        sender = self.ferry_send(["--text", "secret"])
+        code = sender.wait_event("code", timeout=20)["code"]
+        nameplate = code.split("-")[0]
+        receiver = self.wormhole_receive(nameplate + "-aardvark-absurd")
+        out, err = receiver.communicate(timeout=60)
+        rc = sender.finish(timeout=60)
+        self.assertEqual(rc, 3, sender.stderr)
+        self.assertEqual(sender.event("error")["code"], "wrong_code")
+        self.assertNotEqual(receiver.returncode, 0)
+        self.assertIn("Key confirmation failed", out + err)
+        self.assertNotIn("secret", out)
+
+    def test_receiver_declines(self):
+        # The person answers "n": ferry hears a decline, not a hang.
+        write_random(os.path.join(self.src, "data.bin"), 1000)
+        rc, wrc, out, err, sender, _ = self.run_pair([os.path.join(self.src, "data.bin")],
+                                                     receiver_extra=[], answer="n\n")
+        self.assertNotEqual(wrc, 0)
+        self.assertEqual(sender.event("error")["code"], "declined", sender.stderr)
+
+    def test_ferry_to_ferry_over_wormhole(self):
+        write_random(os.path.join(self.src, "data.bin"), 500000)
+        sender = self.ferry_send([os.path.join(self.src, "data.bin")])
+        code = sender.wait_event("code", timeout=20)["code"]
+        s = self.servers
+        # Recognised as a wormhole code by its words alone.
+        receiver = Run(["receive", "--mailbox", s.mailbox, "--transit-helper", s.transit,
+                        "--yes", "--output", self.out, code])
+        self.assertEqual(receiver.finish(timeout=60), 0, receiver.stderr)
+        self.assertEqual(sender.finish(timeout=60), 0, sender.stderr)
+        self.assert_same(["data.bin"])

@@ -119,3 +119,40 @@ TEST(WormholeMessage, WormholeCodesAreToldFromFerrys) {
 
 }  // namespace
 }  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+TEST(WormholeMessage, SenderSide) {
+  const Bytes random = {0, 255};
+  EXPECT_EQ(make_wormhole_code("7", random), "7-adroitness-zulu");
+  EXPECT_TRUE(looks_like_wormhole_code(make_wormhole_code("12", Bytes{1, 2})));
+  // Relays go in their own relay-v1 clause; the receiver's parser reads both back.
+  const std::string transit =
+      wormhole_transit_message({{"192.0.2.1", 4001, false}, {"relay.example", 4002, true}});
+  auto back = parse_wormhole_app_message(as_bytes(transit));
+  ASSERT_TRUE(back && back->transit);
+  ASSERT_EQ(back->transit->size(), 2u);
+  EXPECT_FALSE((*back->transit)[0].relay);
+  EXPECT_TRUE((*back->transit)[1].relay);
+  EXPECT_EQ((*back->transit)[1].host, "relay.example");
+  for (const WormholeOffer& o : {WormholeOffer{TextOffer{"hi"}}, WormholeOffer{FileOffer{"a", 3}},
+                                 WormholeOffer{DirectoryOffer{"d", 1, 2, 3}}}) {
+    auto parsed = parse_wormhole_app_message(as_bytes(wormhole_offer(o)));
+    ASSERT_TRUE(parsed && parsed->offer);
+    EXPECT_EQ(parsed->offer->index(), o.index());
+  }
+}
+
+TEST(WormholeMessage, TransitAcks) {
+  EXPECT_TRUE(check_wormhole_transit_ack(as_bytes(wormhole_transit_ack("ab")), "ab"));
+  EXPECT_EQ(check_wormhole_transit_ack(as_bytes(wormhole_transit_ack("ab")), "cd").error().code,
+            Errc::integrity);
+  EXPECT_EQ(check_wormhole_transit_ack(as_bytes(wormhole_transit_ack_refusal()), "ab").error().code,
+            Errc::declined);
+  EXPECT_TRUE(check_wormhole_transit_ack(as_bytes(R"({"ack":"ok"})"), "ab"));  // old receivers
+  EXPECT_EQ(check_wormhole_transit_ack(as_bytes("nope"), "ab").error().code, Errc::protocol);
+}
+
+}  // namespace
+}  // namespace ferry::proto
