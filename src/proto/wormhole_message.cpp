@@ -197,6 +197,139 @@ std::string mailbox_close(std::string_view mailbox, std::string_view mood) {
   return frame({{"type", "close"}, {"mailbox", mailbox}, {"mood", mood}});
 }
 
+Result<MailboxClientFrame> parse_mailbox_client_frame(std::string_view text) {
+  if (text.size() > kMaxFrameBytes) return fail(Errc::protocol, "message too large");
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail(Errc::protocol, "not a JSON object");
+  const auto type = j.find("type");
+  if (type == j.end() || !type->is_string()) return fail(Errc::protocol, "missing 'type'");
+  static const std::pair<const char*, MailboxRequest> kTypes[] = {
+      {"bind", MailboxRequest::bind},         {"list", MailboxRequest::list},
+      {"allocate", MailboxRequest::allocate}, {"claim", MailboxRequest::claim},
+      {"release", MailboxRequest::release},   {"open", MailboxRequest::open},
+      {"add", MailboxRequest::add},           {"close", MailboxRequest::close},
+      {"ping", MailboxRequest::ping}};
+  MailboxClientFrame f;
+  const auto known = std::find_if(std::begin(kTypes), std::end(kTypes),
+                                  [&](const auto& t) { return *type == t.first; });
+  if (known == std::end(kTypes)) return fail(Errc::protocol, "unknown type");
+  f.type = known->second;
+  if (const auto id = j.find("id"); id != j.end()) {
+    f.id = id->dump();
+    if (f.id.size() > kMaxFieldBytes) return fail(Errc::protocol, "'id' too long");
+  }
+  // A field the request needs: a string within bounds.
+  const auto need = [&](const char* key, std::string& out, bool required, std::size_t max,
+                        bool* present = nullptr) -> Result<void> {
+    const auto it = j.find(key);
+    if (it == j.end()) {
+      if (required) return fail(Errc::protocol, std::string("missing '") + key + "'");
+      return {};
+    }
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > max)
+      return fail(Errc::protocol, std::string("'") + key + "' must be a string of at most " +
+                                      std::to_string(max) + " bytes");
+    out = it->get<std::string>();
+    if (present != nullptr) *present = true;
+    return {};
+  };
+  Result<void> r;
+  switch (f.type) {
+    case MailboxRequest::bind:
+      r = need("appid", f.appid, true, kMaxFieldBytes);
+      if (r) r = need("side", f.side, true, 64);
+      break;
+    case MailboxRequest::claim:
+      r = need("nameplate", f.nameplate, true, 32, &f.has_nameplate);
+      break;
+    case MailboxRequest::release:
+      r = need("nameplate", f.nameplate, false, 32, &f.has_nameplate);
+      break;
+    case MailboxRequest::open:
+      r = need("mailbox", f.mailbox, true, 64, &f.has_mailbox);
+      break;
+    case MailboxRequest::add:
+      r = need("phase", f.phase, true, 64);
+      if (r) r = need("body", f.body, true, kMaxFrameBytes);
+      break;
+    case MailboxRequest::close:
+      r = need("mailbox", f.mailbox, false, 64, &f.has_mailbox);
+      if (r) r = need("mood", f.mood, false, 32);
+      break;
+    case MailboxRequest::ping: {
+      const auto p = j.find("ping");
+      if (p == j.end()) return fail(Errc::protocol, "ping requires 'ping'");
+      f.ping = p->dump();
+      if (f.ping.size() > kMaxFieldBytes) return fail(Errc::protocol, "'ping' too long");
+      break;
+    }
+    case MailboxRequest::list:
+    case MailboxRequest::allocate:
+      break;
+  }
+  if (!r) return std::unexpected(r.error());
+  return f;
+}
+
+std::string mailbox_welcome() {
+  return frame({{"type", "welcome"}, {"welcome", json::object()}});
+}
+std::string mailbox_ack(std::string_view id_json) {
+  json j = {{"type", "ack"}};
+  j["id"] = id_json.empty() ? json(nullptr) : json::parse(id_json, nullptr, false);
+  return frame(j);
+}
+std::string mailbox_error(std::string_view error, std::string_view orig) {
+  json j = {{"type", "error"}, {"error", error}};
+  j["orig"] = json::parse(orig.substr(0, kMaxFieldBytes * 4), nullptr, false);
+  if (j["orig"].is_discarded()) j["orig"] = nullptr;
+  return frame(j);
+}
+std::string mailbox_allocated(std::string_view nameplate) {
+  return frame({{"type", "allocated"}, {"nameplate", nameplate}});
+}
+std::string mailbox_claimed(std::string_view mailbox) {
+  return frame({{"type", "claimed"}, {"mailbox", mailbox}});
+}
+std::string mailbox_simple(std::string_view type) {
+  json j = {{"type", type}};
+  if (type == "nameplates") j["nameplates"] = json::array();
+  return frame(j);
+}
+std::string mailbox_pong(std::string_view ping_json) {
+  json j = {{"type", "pong"}};
+  j["pong"] = json::parse(ping_json, nullptr, false);
+  return frame(j);
+}
+std::string mailbox_message(std::string_view side, std::string_view phase, std::string_view body,
+                            double server_rx, std::string_view id_json) {
+  json j = {{"type", "message"},
+            {"side", side},
+            {"phase", phase},
+            {"body", body},
+            {"server_rx", server_rx}};
+  j["id"] = id_json.empty() ? json(nullptr) : json::parse(id_json, nullptr, false);
+  return frame(j);
+}
+
+Result<TransitRelayRequest> parse_transit_relay_request(std::string_view line) {
+  constexpr std::string_view kPlease = "please relay ";
+  constexpr std::string_view kForSide = " for side ";
+  const auto bad = fail(Errc::protocol, "bad handshake");
+  if (!line.starts_with(kPlease)) return bad;
+  line.remove_prefix(kPlease.size());
+  const auto token = from_hex(line.substr(0, 64));
+  if (line.size() < 64 || !token || token->size() != 32) return bad;
+  line.remove_prefix(64);
+  if (!line.starts_with(kForSide)) return bad;  // old unsided clients (before 0.10) are not served
+  line.remove_prefix(kForSide.size());
+  if (line.size() != 16 || !from_hex(line)) return bad;
+  TransitRelayRequest out;
+  std::copy(token->begin(), token->end(), out.token.begin());
+  out.side = std::string(line);
+  return out;
+}
+
 Result<WormholeAppMessage> parse_wormhole_app_message(ByteView plaintext) {
   const json j = json::parse(plaintext.begin(), plaintext.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object())

@@ -63,6 +63,42 @@ std::string mailbox_add(std::string_view phase, ByteView body);
 std::string mailbox_release(std::string_view nameplate);
 std::string mailbox_close(std::string_view mailbox, std::string_view mood);
 
+// ---- what a mailbox server reads and writes (ferry serve's /v1) --------------------------------
+
+enum class MailboxRequest { bind, list, allocate, claim, release, open, add, close, ping };
+
+struct MailboxClientFrame {
+  MailboxRequest type = MailboxRequest::ping;
+  std::string appid, side, nameplate, mailbox, phase, body, mood;  // as sent (body: hex)
+  bool has_nameplate = false;  // release/close may leave it out (then: the claimed/opened one)
+  bool has_mailbox = false;
+  std::string id;    // the client's id for the message, JSON-encoded, echoed in the ack
+  std::string ping;  // JSON-encoded
+};
+// One client frame, strictly: an unknown type, a missing or over-long field is an error whose
+// detail is the sentence the server sends back.
+Result<MailboxClientFrame> parse_mailbox_client_frame(std::string_view json);
+
+std::string mailbox_welcome();
+std::string mailbox_ack(std::string_view id_json);
+std::string mailbox_error(std::string_view error, std::string_view orig);
+std::string mailbox_allocated(std::string_view nameplate);
+std::string mailbox_claimed(std::string_view mailbox);
+std::string mailbox_simple(std::string_view type);  // "released", "closed", "nameplates" (none)
+std::string mailbox_pong(std::string_view ping_json);
+std::string mailbox_message(std::string_view side, std::string_view phase, std::string_view body,
+                            double server_rx, std::string_view id_json);
+
+// ---- a transit relay's first line -----------------------------------------------------------
+
+struct TransitRelayRequest {
+  std::array<std::uint8_t, 32> token{};
+  std::string side;  // 16 hex digits
+};
+inline constexpr std::size_t kMaxTransitRelayLine = 128;
+// "please relay <64 hex> for side <16 hex>\n" (without the newline).
+Result<TransitRelayRequest> parse_transit_relay_request(std::string_view line);
+
 // ---- the file-transfer application -----------------------------------------------------------
 
 struct TransitHint {

@@ -28,6 +28,19 @@ void labelled(std::string& out, std::string_view name, std::string_view help, co
 }
 }  // namespace
 
+std::string render_wormhole_metrics(const WormholeMailboxStats& wormhole) {
+  std::string out;
+  metric(out, "ferry_wormhole_clients", "gauge", "magic-wormhole clients connected to /v1.",
+         wormhole.clients);
+  metric(out, "ferry_wormhole_nameplates", "gauge", "magic-wormhole nameplates in use.",
+         wormhole.nameplates);
+  metric(out, "ferry_wormhole_mailboxes", "gauge", "magic-wormhole mailboxes open.",
+         wormhole.mailboxes);
+  metric(out, "ferry_wormhole_messages_total", "counter",
+         "Messages magic-wormhole clients added to their mailboxes.", wormhole.messages);
+  return out;
+}
+
 std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& relay,
                            const ServerCounters& server, const StunStats& stun) {
   std::string out;

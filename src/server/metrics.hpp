@@ -9,6 +9,7 @@
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
 #include "server/stun_responder.hpp"
+#include "server/wormhole_mailbox.hpp"
 
 namespace ferry::server {
 
@@ -22,6 +23,8 @@ struct ServerCounters {
   std::map<std::string, std::uint64_t, std::less<>> refused;
 };
 
+// The magic-wormhole mailbox's gauges and counter, appended after render_metrics().
+std::string render_wormhole_metrics(const WormholeMailboxStats& wormhole);
 std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& relay,
                            const ServerCounters& server, const StunStats& stun);
 

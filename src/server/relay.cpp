@@ -108,21 +108,26 @@ void Relay::sweep(std::uint64_t now) {
   }
 }
 
-awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, ClientAddress client,
-                              proto::ByteView hello_bytes) {
-  auto ex = co_await asio::this_coro::executor;
+std::optional<Relay::Refusal> Relay::admission(const ClientAddress& client) {
   if (!connects_.allow(client.group, Clock::now())) {
-    co_return co_await refuse(*link, client, RelayStatus::limit, "connect_rate",
-                              "too many relay connections from your address in the last "
-                              "minute; wait a minute and try again");
+    return Refusal{RelayStatus::limit, "connect_rate",
+                   "too many relay connections from your address in the last minute; wait a "
+                   "minute and try again"};
   }
   const auto slots = per_address_->find(client.group);
   if (slots != per_address_->end() && slots->second >= limits_.per_address) {
-    co_return co_await refuse(
-        *link, client, RelayStatus::limit, "address_limit",
-        "too many relayed transfers from your address at once (the relay allows " +
-            std::to_string(limits_.per_address) + "); let some finish first");
+    return Refusal{RelayStatus::limit, "address_limit",
+                   "too many relayed transfers from your address at once (the relay allows " +
+                       std::to_string(limits_.per_address) + "); let some finish first"};
   }
+  return std::nullopt;
+}
+
+awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, ClientAddress client,
+                              proto::ByteView hello_bytes) {
+  auto ex = co_await asio::this_coro::executor;
+  if (auto no = admission(client))
+    co_return co_await refuse(*link, client, no->status, no->reason, no->text);
   const auto hello = proto::decode_relay_hello(hello_bytes);
   if (!hello) co_return co_await refuse(*link, client, RelayStatus::malformed, "malformed");
   if (proto::is_probe_grant(hello->grant)) {
@@ -147,15 +152,56 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, ClientAddress cli
   co_await self->link->send_status(RelayStatus::waiting, ec);
   self->link->expires_never();
   if (ec) co_return;
-
   sweep(now);
   auto [it, fresh] = sessions_.try_emplace(grant.session);
+  if (fresh) it->second.expires = grant.expires;
+  const int me = hello->side == proto::Side::sender ? 0 : 1;
+  co_await pair_or_wait(self, grant.session, me);
+}
+
+awaitable<void> Relay::handle_transit(std::unique_ptr<RelayLink> link, ClientAddress client,
+                                      proto::TransitRelayRequest request) {
+  auto ex = co_await asio::this_coro::executor;
+  if (auto no = admission(client))
+    co_return co_await refuse(*link, client, no->status, no->reason, no->text);
+  // Wormhole's pairs share the session table under an id of their own (a hash of the token,
+  // apart from any grant's): the token, whoever knows it, pairs two sides once.
+  proto::RelaySessionId id{};
+  const std::string domain = "ferry: wormhole transit relay";
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, id.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(domain.data()),
+                            domain.size());
+  crypto_generichash_update(&st, request.token.data(), request.token.size());
+  crypto_generichash_final(&st, id.data(), id.size());
+  const std::uint64_t now = unix_now();
+  sweep(now);
+  auto [it, fresh] = sessions_.try_emplace(id);
   Entry& entry = it->second;
-  if (fresh) entry.expires = grant.expires;
+  if (fresh) {
+    entry.expires = now + static_cast<std::uint64_t>(limits_.wait_for_peer.count());
+  }
+  int me = -1;
+  for (int i = 0; i < 2 && me < 0; ++i)
+    if (entry.transit_sides[i] == request.side) me = i;
+  for (int i = 0; i < 2 && me < 0; ++i)
+    if (entry.transit_sides[i].empty()) me = i;
+  if (me < 0 || entry.used) {
+    co_return co_await refuse(*link, client, RelayStatus::side_taken,
+                              entry.used ? "used" : "crowded");
+  }
+  entry.transit_sides[me] = request.side;
+  auto self = std::make_shared<Waiter>(std::move(link), std::move(client), per_address_, ex);
+  co_await pair_or_wait(self, id, me);
+}
+
+awaitable<void> Relay::pair_or_wait(std::shared_ptr<Waiter> self, proto::RelaySessionId id,
+                                    int me) {
+  auto ex = co_await asio::this_coro::executor;
+  Entry& entry = sessions_.at(id);
   if (entry.used) {
     co_return co_await refuse(*self->link, self->client, RelayStatus::unknown_grant, "used");
   }
-  const int me = hello->side == proto::Side::sender ? 0 : 1;
   if (auto old = entry.sides[me]) {  // the same side again (a retry on another transport)
     old->replaced = true;
     old->timer.cancel();
@@ -171,9 +217,10 @@ awaitable<void> Relay::handle(std::unique_ptr<RelayLink> link, ClientAddress cli
   entry.sides[me] = self;
   self->timer.expires_after(limits_.wait_for_peer);
   asio::co_spawn(ex, watch(self), asio::detached);
+  error_code ec;
   co_await self->timer.async_wait(redirect(ec));
   if (self->taken) co_return;
-  const auto again = sessions_.find(grant.session);
+  const auto again = sessions_.find(id);
   if (again != sessions_.end() && again->second.sides[me] == self) again->second.sides[me].reset();
   if (self->left) {  // nobody to tell: the slot is free again
     ++stats_.refused["left"];

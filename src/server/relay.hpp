@@ -9,10 +9,12 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "proto/relay_grant.hpp"
+#include "proto/wormhole_message.hpp"
 #include "server/client_address.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/relay_link.hpp"
@@ -50,6 +52,10 @@ class Relay {
   // Takes over a connection whose hello was read; its limits count by the client's group.
   net::awaitable<void> handle(std::unique_ptr<RelayLink> link, ClientAddress client,
                               proto::ByteView hello);
+  // A magic-wormhole transit relay connection whose "please relay" line was read: paired with
+  // the other side that presents the same token, under the same limits.
+  net::awaitable<void> handle_transit(std::unique_ptr<RelayLink> link, ClientAddress client,
+                                      proto::TransitRelayRequest request);
   RelayStats stats() const;
   const RelayLimits& limits() const { return limits_; }
 
@@ -60,7 +66,18 @@ class Relay {
     std::uint64_t expires = 0;  // the grant's
     bool used = false;          // a pair formed: nobody joins again
     std::shared_ptr<Waiter> sides[2];
+    std::string transit_sides[2];  // a wormhole pair's sides, in the order they came
   };
+  struct Refusal {
+    proto::RelayStatus status;
+    std::string reason;
+    std::string text;
+  };
+
+  // The connection-rate and per-address limits every relay connection meets first.
+  std::optional<Refusal> admission(const ClientAddress& client);
+  // Joins side `me` of the session: forwards at once if its peer waits, else waits for it.
+  net::awaitable<void> pair_or_wait(std::shared_ptr<Waiter> self, proto::RelaySessionId id, int me);
 
   // Says status (then text, or the status's own sentence) and closes; counts it under reason.
   net::awaitable<void> refuse(RelayLink& link, const ClientAddress& client,

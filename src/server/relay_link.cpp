@@ -74,6 +74,14 @@ class RawLink : public RelayLink {
   awaitable<void> send_from(const SplicePipe& pipe, std::size_t n, error_code& ec) override {
     const auto header = proto::encode_relay_data_header(static_cast<std::uint32_t>(n));
     co_await asio::async_write(s_, asio::buffer(header), redirect(ec));
+    co_await splice_out(pipe, n, ec);
+  }
+
+ protected:
+  AnyStream& stream() { return s_; }
+
+  // The n bytes waiting in the pipe, to the client as they are.
+  awaitable<void> splice_out(const SplicePipe& pipe, std::size_t n, error_code& ec) {
     auto& socket = s_.tcp().socket();
     while (!ec && n > 0) {
       const ssize_t m = ::splice(pipe.read_end(), nullptr, socket.native_handle(), nullptr, n,
@@ -92,6 +100,28 @@ class RawLink : public RelayLink {
 
  private:
   AnyStream s_;
+};
+
+// A magic-wormhole transit relay connection: once paired it hears "ok\n", then the peer's bytes
+// exactly as sent (no frames); the relay's reasons have no words in that protocol: it closes.
+class TransitLink : public RawLink {
+ public:
+  using RawLink::RawLink;
+  awaitable<void> send_status(RelayStatus s, error_code& ec) override {
+    if (s != RelayStatus::paired) co_return;
+    constexpr std::string_view kOk = "ok\n";
+    co_await asio::async_write(stream(), asio::buffer(kOk), redirect(ec));
+  }
+  awaitable<void> send_data(asio::const_buffer b, error_code& ec) override {
+    co_await asio::async_write(stream(), b, redirect(ec));
+  }
+  awaitable<void> end(RelayStatus, std::string_view) override {
+    close();
+    co_return;
+  }
+  awaitable<void> send_from(const SplicePipe& pipe, std::size_t n, error_code& ec) override {
+    co_await splice_out(pipe, n, ec);
+  }
 };
 
 class WebSocketLink : public RelayLink {
@@ -273,6 +303,10 @@ bool RelayDownloads::attach(std::string_view ticket, AnyStream stream, std::shar
 
 std::unique_ptr<RelayLink> raw_relay_link(AnyStream s) {
   return std::make_unique<RawLink>(std::move(s));
+}
+
+std::unique_ptr<RelayLink> transit_relay_link(AnyStream s) {
+  return std::make_unique<TransitLink>(std::move(s));
 }
 
 std::unique_ptr<RelayLink> websocket_relay_link(WebSocket ws) {

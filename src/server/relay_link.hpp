@@ -70,6 +70,8 @@ class RelayLink {
 };
 
 std::unique_ptr<RelayLink> raw_relay_link(net::AnyStream s);
+// magic-wormhole's transit relay protocol: "ok\n" when paired, then raw bytes both ways.
+std::unique_ptr<RelayLink> transit_relay_link(net::AnyStream s);
 std::unique_ptr<RelayLink> websocket_relay_link(net::WebSocket ws);
 
 // Browsers take a WebSocket's messages far more slowly than a streamed HTTP response (headless

@@ -26,6 +26,7 @@ constexpr std::array kRoutes{
     Entry{Port::metrics, Kind::any, "", true, false, Route::metrics_not_found},
     Entry{Port::main, Kind::websocket, "/v1/rendezvous", false, false, Route::rendezvous},
     Entry{Port::main, Kind::websocket, "/v1/relay", false, false, Route::relay},
+    Entry{Port::main, Kind::websocket, "/v1", false, false, Route::wormhole_mailbox},
     Entry{Port::main, Kind::websocket, "", true, false, Route::websocket_not_found},
     Entry{Port::main, Kind::get, kRelayDownloadPath, true, false, Route::relay_download},
     Entry{Port::main, Kind::any, "/metrics", false, true, Route::metrics},

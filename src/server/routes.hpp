@@ -14,6 +14,7 @@ enum class Route : std::uint8_t {
   metrics_not_found,    // anything else on the metrics port
   rendezvous,           // WebSocket /v1/rendezvous
   relay,                // WebSocket /v1/relay (?down=<ticket> for a browser's download link)
+  wormhole_mailbox,     // WebSocket /v1: magic-wormhole's mailbox protocol
   websocket_not_found,  // a WebSocket upgrade anywhere else
   relay_download,       // GET /v1/relay/down/<ticket>: relayed bytes as a download
   page,                 // the page, its assets, /healthz, or a 404 (pages.hpp)

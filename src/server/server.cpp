@@ -12,8 +12,10 @@
 
 #include "net/byte_stream.hpp"
 #include "net/tcp.hpp"
+#include "server/outgoing_frames.hpp"
 #include "server/pages.hpp"
 #include "server/server_log.hpp"
+#include "server/wormhole_mailbox_socket.hpp"
 
 namespace ferry::server {
 
@@ -75,6 +77,11 @@ struct Server::Connection {
 };
 
 // One rendezvous client: reads frames into the Rendezvous, writes what it delivers in order.
+namespace {
+// The first bytes of a magic-wormhole transit relay request ("please relay ...").
+constexpr std::string_view kTransitRelayStart = "plea";
+}  // namespace
+
 class Server::RendezvousConnection : public Client,
                                      public std::enable_shared_from_this<RendezvousConnection> {
  public:
@@ -87,7 +94,7 @@ class Server::RendezvousConnection : public Client,
         stun_ports_(std::move(stun_ports)),
         rendezvous_(rendezvous),
         claims_(claims),
-        wake_(ws_.get_executor()),
+        out_(ws_),
         ttl_(ws_.get_executor()),
         nameplate_ttl_(options.nameplate_ttl),
         unbound_timeout_(options.unbound_timeout),
@@ -110,32 +117,28 @@ class Server::RendezvousConnection : public Client,
       log_event(spdlog::level::info, "rendezvous_receiver_waiting",
                 {{"conn", conn_->id}, {"client", conn_->client.ip}});
     }
-    queue_.push_back(proto::encode_server(m));
-    wake_.cancel();
+    out_.push(proto::encode_server(m));
   }
 
   void kick(std::string_view code, std::string_view reason) override {
-    if (closing_) return;
+    if (out_.closing()) return;
     log_throttled(std::string("rendezvous_closed/") + std::string(code), spdlog::level::info,
                   "rendezvous_closed",
                   {{"conn", conn_->id}, {"client", conn_->client.ip}, {"reason", code}});
-    queue_.push_back(
-        proto::encode_server(proto::rv::ServerError{std::string(code), std::string(reason)}));
-    close_reason_ =
-        std::string(reason.substr(0, 120));  // a close reason must fit in a control frame
-    closing_ = true;
-    wake_.cancel();
+    out_.push(proto::encode_server(proto::rv::ServerError{std::string(code), std::string(reason)}));
+    // A close reason must fit in a control frame.
+    out_.close(websocket::close_reason(websocket::close_code::policy_error,
+                                       std::string(reason.substr(0, 120))));
   }
 
   awaitable<void> run() {
     auto self = shared_from_this();
-    wake_.expires_at(asio::steady_timer::time_point::max());
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     asio::co_spawn(ws_.get_executor(), expire(self), asio::detached);
     deliver(proto::rv::Welcome{proto::kRendezvousVersion, conn_->client.ip, stun_ports_});
     beast::flat_buffer buffer;
     error_code ec;
-    while (!closing_) {
+    while (!out_.closing()) {
       buffer.clear();
       co_await ws_.async_read(buffer, redirect(ec));
       if (ec) break;
@@ -169,31 +172,12 @@ class Server::RendezvousConnection : public Client,
     }
     rendezvous_.on_disconnect(*this);
     done_ = true;
-    wake_.cancel();
+    out_.finish();
     ttl_.cancel();
   }
 
  private:
-  awaitable<void> writer(std::shared_ptr<RendezvousConnection>) {
-    error_code ec;
-    for (;;) {
-      while (!queue_.empty()) {
-        ws_.text(true);
-        co_await ws_.async_write(asio::buffer(queue_.front()), redirect(ec));
-        if (ec) co_return;
-        queue_.pop_front();
-      }
-      if (closing_) {
-        co_await ws_.async_close(
-            websocket::close_reason(websocket::close_code::policy_error, close_reason_),
-            redirect(ec));
-        co_return;
-      }
-      if (done_) co_return;
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(redirect(ec));
-    }
-  }
+  awaitable<void> writer(std::shared_ptr<RendezvousConnection>) { co_await out_.write_all(); }
 
   // First the deadline for sending allocate or claim, then the code's lifetime.
   awaitable<void> expire(std::shared_ptr<RendezvousConnection>) {
@@ -220,16 +204,13 @@ class Server::RendezvousConnection : public Client,
   std::vector<std::uint16_t> stun_ports_;
   RendezvousService& rendezvous_;
   AddressRateLimiter& claims_;
-  asio::steady_timer wake_;
+  OutgoingFrames out_;
   asio::steady_timer ttl_;
   std::chrono::seconds nameplate_ttl_;
   std::chrono::seconds unbound_timeout_;
-  std::deque<std::string> queue_;
-  std::string close_reason_;
   bool page_;
   bool bound_ = false;
   bool paired_ = false;
-  bool closing_ = false;
   bool done_ = false;
 };
 
@@ -263,6 +244,7 @@ Server::Server(asio::io_context& io, ServerOptions options)
       registry_(std::make_shared<Registry>(options_.connections)),
       connect_rate_(options_.connect_rate),
       relay_(options_.relay, relay_key(options_.relay_key)),
+      wormhole_(options_.wormhole),
       claims_(options_.claims_per_minute) {
   if (options_.redis) {
     // A node of a cluster: grants for whichever relay of the pool the pair is sent to (signed
@@ -494,12 +476,45 @@ awaitable<void> Server::dispatch(AnyStream stream, std::array<std::uint8_t, 4> f
     link->hold(conn);
     co_return co_await relay_.handle(std::move(link), conn->client, hello);
   }
+  if (std::equal(first.begin(), first.end(), kTransitRelayStart.begin())) {
+    co_return co_await serve_transit_relay(std::move(stream), first, std::move(conn));
+  }
   conn->stage(ConnectionStage::http);
   beast::flat_buffer buffer;
   auto space = buffer.prepare(first.size());
   std::memcpy(space.data(), first.data(), first.size());
   buffer.commit(first.size());
   co_await serve_http(std::move(stream), std::move(buffer), std::move(conn), Port::main);
+}
+
+awaitable<void> Server::serve_transit_relay(AnyStream stream, std::array<std::uint8_t, 4> first,
+                                            std::shared_ptr<Connection> conn) {
+  conn->stage(ConnectionStage::relay_hello);
+  std::string line(first.begin(), first.end());
+  error_code ec;
+  stream.expires_after(options_.relay.hello_timeout);
+  // The line and nothing after it: the client waits for "ok" before it sends more.
+  for (char c = 0; c != '\n' && line.size() <= proto::kMaxTransitRelayLine;) {
+    co_await asio::async_read(stream, asio::buffer(&c, 1), redirect(ec));
+    if (ec) break;
+    line += c;
+  }
+  stream.expires_never();
+  if (ec == beast::error::timeout) refused("deadline_relay_hello", conn->client);
+  if (ec) co_return;
+  auto request =
+      proto::parse_transit_relay_request(std::string_view(line).substr(0, line.size() - 1));
+  if (!line.ends_with('\n') || !request) {
+    refused("transit_bad_handshake", conn->client);
+    constexpr std::string_view kBad = "bad handshake\n";
+    stream.expires_after(std::chrono::seconds(5));
+    co_await asio::async_write(stream, asio::buffer(kBad), redirect(ec));
+    co_return;
+  }
+  conn->stage(ConnectionStage::relay);
+  auto link = transit_relay_link(std::move(stream));
+  link->hold(conn);
+  co_await relay_.handle_transit(std::move(link), conn->client, std::move(*request));
 }
 
 awaitable<void> Server::serve_relay_download(AnyStream stream, std::string_view ticket,
@@ -563,7 +578,8 @@ std::string Server::metrics() const {
   counters.connections = registry_->table.size();
   counters.by_stage = registry_->table.by_stage();
   return render_metrics(rendezvous_->stats(), relay_.stats(), counters,
-                        stun_ ? stun_->stats() : StunStats{});
+                        stun_ ? stun_->stats() : StunStats{}) +
+         render_wormhole_metrics(wormhole_.stats());
 }
 
 namespace {
@@ -606,7 +622,8 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     const Route to = d.route;
     const std::string& target = d.target;
     const std::string& path = d.path;
-    if (to == Route::rendezvous || to == Route::relay || to == Route::websocket_not_found) {
+    if (to == Route::rendezvous || to == Route::relay || to == Route::wormhole_mailbox ||
+        to == Route::websocket_not_found) {
       stream.expires_never();
       co_return co_await serve_websocket(std::move(stream), std::move(req), std::move(d),
                                          std::move(conn));
@@ -711,6 +728,17 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
   }
   conn->stage(ConnectionStage::websocket_unbound);
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  if (d.route == Route::wormhole_mailbox) {
+    // Any page may use it (web wormhole clients live on their own sites): the mailbox holds
+    // only what its two sides put there, sealed under their key.
+    ws.read_message_max(kWormholeMaxFrame);
+    ws.next_layer().expires_after(options_.request_timeout);
+    co_await ws.async_accept(req, redirect(ec));
+    ws.next_layer().expires_never();
+    if (ec) co_return;
+    co_return co_await serve_wormhole_mailbox(std::move(ws), wormhole_, options_.unbound_timeout,
+                                              [conn] { conn->stage(ConnectionStage::rendezvous); });
+  }
   ws.read_message_max(proto::kMaxRendezvousFrame);
   ws.next_layer().expires_after(options_.request_timeout);
   co_await ws.async_accept(req, redirect(ec));

@@ -1,6 +1,7 @@
 // `ferry serve`: one TCP port that serves the web page, the rendezvous WebSocket, the relay (raw or
-// WebSocket) and the metrics. A connection is told apart by its first bytes: a TLS handshake (when
-// the server has a certificate), the relay magic, or an HTTP request.
+// WebSocket), the metrics, and for magic-wormhole clients its mailbox (WebSocket /v1) and transit
+// relay. A connection is told apart by its first bytes: a TLS handshake (when the server has a
+// certificate), the relay magic, wormhole's "please relay", or an HTTP request.
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,7 @@
 #include "server/rendezvous.hpp"
 #include "server/routes.hpp"
 #include "server/stun_responder.hpp"
+#include "server/wormhole_mailbox.hpp"
 
 namespace ferry::server {
 
@@ -30,6 +32,7 @@ struct ServerOptions {
   std::string public_url;
   RendezvousLimits rendezvous;
   RelayLimits relay;
+  WormholeMailboxLimits wormhole;            // magic-wormhole's mailbox at /v1
   std::chrono::seconds nameplate_ttl{3600};  // how long a code waits for its receiver
   ConnectionLimits connections;              // in all, and per address group
   // New connections a second from one address group (bursts of twice that): keeps a flood's
@@ -90,6 +93,9 @@ class Server {
   // After the first bytes were read (and TLS, if any, was set up): relay or HTTP.
   net::awaitable<void> dispatch(net::AnyStream stream, std::array<std::uint8_t, 4> first,
                                 std::shared_ptr<Connection> conn);
+  // A magic-wormhole transit relay connection: its "please relay" line, then the relay.
+  net::awaitable<void> serve_transit_relay(net::AnyStream stream, std::array<std::uint8_t, 4> first,
+                                           std::shared_ptr<Connection> conn);
   net::awaitable<void> serve_http(net::AnyStream stream, net::beast::flat_buffer buffer,
                                   std::shared_ptr<Connection> conn, Port port);
   net::awaitable<void> serve_websocket(net::AnyStream stream,
@@ -120,7 +126,8 @@ class Server {
   bool draining_ = false;
   std::shared_ptr<net::asio::ssl::context> tls_;
   Relay relay_;
-  RelayDownloads downloads_;  // browsers' split relay connections
+  RelayDownloads downloads_;
+  WormholeMailbox wormhole_;  // browsers' split relay connections
   std::unique_ptr<RendezvousService> rendezvous_;
   ClusterRendezvous* cluster_ = nullptr;  // rendezvous_, when it is a cluster's
   AddressRateLimiter claims_;

@@ -30,6 +30,7 @@
 #include "server/dispatch.hpp"
 #include "server/pages.hpp"
 #include "server/rendezvous.hpp"
+#include "server/wormhole_mailbox.hpp"
 #include "session/file_sink.hpp"
 
 namespace ferry::fuzz {
@@ -455,6 +456,8 @@ int wormhole(const std::uint8_t* d, std::size_t n) {
   TransitRecords records(WormholeKey{}, TransitRole::receiver);
   (void)records.open({d, n});
   (void)looks_like_wormhole_code(text(d, n));
+  (void)parse_mailbox_client_frame(text(d, n));
+  (void)parse_transit_relay_request(text(d, n));
   (void)parse_mailbox_url(text(d, n));
   (void)parse_transit_helper(text(d, n));
   return 0;
@@ -473,6 +476,45 @@ Seeds wormhole_seeds() {
           bytes("ws://127.0.0.1:4000/v1")};
 }
 
+// A sequence of mailbox frames, one per line, from three clients (the first byte of a line picks
+// which): the state must stay within its limits and every frame gets an answer.
+int wormhole_mailbox(const std::uint8_t* d, std::size_t n) {
+  struct Peer : server::MailboxPeer {
+    std::size_t frames = 0;
+    void deliver(std::string) override { ++frames; }
+  };
+  server::WormholeMailbox mailbox{
+      {.max_nameplates = 4, .max_mailboxes = 4, .max_messages = 4, .max_errors = 1000}};
+  Peer peers[3];
+  for (auto& p : peers) mailbox.on_connect(p);
+  std::string_view rest = text(d, n);
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (line.empty()) continue;
+    Peer& p = peers[static_cast<unsigned char>(line[0]) % 3];
+    const std::size_t before = p.frames;
+    mailbox.on_frame(p, line.substr(1), 0);
+    if (p.frames == before) __builtin_trap();  // every frame is acked or answered
+    const auto st = mailbox.stats();
+    if (st.nameplates > 4 || st.mailboxes > 4) __builtin_trap();
+  }
+  for (auto& p : peers) mailbox.on_disconnect(p);
+  const auto st = mailbox.stats();
+  if (st.clients != 0 || st.nameplates != 0 || st.mailboxes != 0) __builtin_trap();
+  return 0;
+}
+Seeds wormhole_mailbox_seeds() {
+  return {
+      bytes("0{\"type\":\"bind\",\"appid\":\"a\",\"side\":\"s0\"}\n"
+            "1{\"type\":\"bind\",\"appid\":\"a\",\"side\":\"s1\"}\n"
+            "0{\"type\":\"allocate\"}\n0{\"type\":\"claim\",\"nameplate\":\"1\"}\n"
+            "1{\"type\":\"claim\",\"nameplate\":\"1\"}\n"
+            "0{\"type\":\"add\",\"phase\":\"pake\",\"body\":\"00\"}\n"
+            "1{\"type\":\"release\"}\n0{\"type\":\"close\",\"mood\":\"happy\"}\n")};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -489,6 +531,7 @@ const std::vector<Target>& targets() {
       {"http_dispatch", http_dispatch, http_dispatch_seeds},
       {"receive_files", receive_files, receive_seeds},
       {"wormhole_message", wormhole, wormhole_seeds},
+      {"wormhole_mailbox", wormhole_mailbox, wormhole_mailbox_seeds},
   };
   return all;
 }

@@ -2,6 +2,7 @@
 Debian's mailbox server (`twist3 wormhole-mailbox`) and transit relay (`twist3 transitrelay`),
 all started here on loopback. No traffic leaves the machine: every client is told these servers."""
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import time
 import unittest
 import zipfile
 
-from ferrylib import Run, TempDirTest, free_port, write_random
+from ferrylib import Run, Server, TempDirTest, free_port, write_random
 
 WORMHOLE = shutil.which("wormhole")
 ZIP_SENDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wormhole_zip_sender.py")
@@ -352,3 +353,169 @@ class FerryToWormhole(WormholeTest):
         self.assertEqual(receiver.finish(timeout=60), 0, receiver.stderr)
         self.assertEqual(sender.finish(timeout=60), 0, sender.stderr)
         self.assert_same(["data.bin"])
+
+
+@unittest.skipUnless(WORMHOLE, "magic-wormhole is not installed (scripts/setup.sh installs it)")
+class WormholeThroughFerryServe(WormholeTest):
+    """Unmodified wormhole clients use `ferry serve` as their mailbox server (/v1) and transit
+    relay (its own port: the first bytes tell a relay request from HTTP)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(extra=["--metrics-listen", "127.0.0.1:0"]).__enter__()
+        port = cls.server.port
+        cls.servers = type("Servers", (), {"mailbox": "ws://127.0.0.1:%d/v1" % port,
+                                           "transit": "tcp:127.0.0.1:%d" % port})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+
+    def pair(self, send_args, receive_args, code):
+        s = self.servers
+        base = [WORMHOLE, "--relay-url", s.mailbox, "--transit-helper", s.transit]
+        sender = subprocess.Popen(base + ["send", "--hide-progress", "--code", code] + send_args,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=self.src)
+        receiver = subprocess.Popen(base + ["receive", "--hide-progress", "--accept-file"]
+                                    + receive_args + [code], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, cwd=self.out)
+        outs = []
+        for p in (receiver, sender):
+            try:
+                outs.append(p.communicate(timeout=90))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                outs.append(p.communicate())
+        return receiver.returncode, sender.returncode, outs[0], outs[1]
+
+    def metric(self, name):
+        import urllib.request
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.server.metrics_port,
+                                      timeout=5).read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+        return None
+
+    def test_text(self):
+        rrc, src, (out, err), sent = self.pair(["--text", "via ferry serve"], [], "40-acme-adult")
+        self.assertEqual(rrc, 0, err)
+        self.assertEqual(src, 0, sent)
+        self.assertEqual(out.strip(), "via ferry serve")
+
+    def test_file_through_the_transit_relay(self):
+        # Neither side listens: the bytes can only go through ferry serve's transit relay.
+        self.make_tree({"data.bin": 3 * 1024 * 1024})
+        before = self.metric("ferry_relay_sessions_total") or 0
+        rrc, src, (out, err), sent = self.pair(["--no-listen", "data.bin"], ["--no-listen"],
+                                               "41-acme-adult")
+        self.assertEqual(rrc, 0, err)
+        self.assertEqual(src, 0, sent)
+        self.assert_same(["data.bin"])
+        self.assertIn("relay", out + err)
+        self.assertEqual(self.metric("ferry_relay_sessions_total"), before + 1)
+
+    def test_directory_direct(self):
+        self.make_tree({"dir/a": 1000, "dir/b/c": 5000})
+        rrc, src, (out, err), sent = self.pair(["dir"], [], "42-acme-adult")
+        self.assertEqual(rrc, 0, err)
+        self.assertEqual(src, 0, sent)
+        self.assert_same(["dir/a", "dir/b/c"])
+
+    def test_wrong_code(self):
+        s = self.servers
+        base = [WORMHOLE, "--relay-url", s.mailbox, "--transit-helper", s.transit]
+        sender = subprocess.Popen(base + ["send", "--code", "43-acme-adult", "--text", "x"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        receiver = subprocess.run(base + ["receive", "43-acme-adulz"], capture_output=True,
+                                  text=True, timeout=60)
+        out, _ = sender.communicate(timeout=60)
+        self.assertNotEqual(receiver.returncode, 0)
+        self.assertIn("Key confirmation failed", receiver.stdout + receiver.stderr)
+        self.assertIn("Key confirmation failed", out)
+
+    def test_hostile_transit_relay_clients(self):
+        import socket
+        port = self.server.port
+
+        def line(text):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(text.encode())
+            return sock
+
+        def answer(sock):
+            try:
+                return sock.recv(100)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:  # closed with our excess bytes unread
+                return b""
+
+        # Not a relay request: told so, and closed.
+        for bad in ("please relay nonsense\n", "please relay " + "a" * 64 + "\n",
+                    "please " + "x" * 300):
+            with self.subTest(bad[:20]):
+                sock = line(bad)
+                self.assertEqual(answer(sock), b"bad handshake\n")
+                self.assertEqual(answer(sock), b"")
+                sock.close()
+        # Two sides pair ("ok"); a third side with the same token is turned away, and the pair
+        # carries bytes both ways exactly as sent.
+        token = os.urandom(32).hex()
+        a = line("please relay %s for side %s\n" % (token, "1" * 16))
+        b = line("please relay %s for side %s\n" % (token, "2" * 16))
+        self.assertEqual(answer(a), b"ok\n")
+        self.assertEqual(answer(b), b"ok\n")
+        c = line("please relay %s for side %s\n" % (token, "3" * 16))
+        self.assertEqual(answer(c), b"")
+        a.sendall(b"hello b")
+        self.assertEqual(b.recv(100), b"hello b")
+        b.sendall(b"hello a")
+        self.assertEqual(a.recv(100), b"hello a")
+        for s in (a, b, c):
+            s.close()
+
+    def test_hostile_mailbox_clients(self):
+        from wsclient import WebSocket
+        ws = WebSocket(self.server.port, path="/v1")
+        self.assertEqual(ws.status, 101)
+        self.assertEqual(ws.recv_json()["type"], "welcome")
+        # Errors are answered with what was wrong; after a few the connection is closed.
+        ws.send_text("not json")
+        self.assertEqual(ws.recv_json()["type"], "error")
+        ws.send_json({"type": "claim", "nameplate": "1"})
+        self.assertEqual(ws.recv_json()["type"], "ack")
+        self.assertEqual(ws.recv_json()["error"], "must bind first")
+        errors = 0
+        closed = False
+        try:
+            for _ in range(20):
+                ws.send_json({"type": "teleport"})
+                op, payload = ws.recv()
+                while op == 1 and json.loads(payload)["type"] == "ack":
+                    op, payload = ws.recv()
+                if op == 8:
+                    closed = True
+                    break
+                errors += 1
+        except (OSError, ConnectionError):
+            closed = True
+        self.assertTrue(closed)
+        self.assertLess(errors, 10)
+        ws.close()
+
+    def test_ferry_and_wormhole_meet_at_ferry_serve(self):
+        self.make_tree({"data.bin": 200000})
+        s = self.servers
+        sender = Run(["send", "--wormhole", "--mailbox", s.mailbox, "--transit-helper", s.transit,
+                      "--force-relay", os.path.join(self.src, "data.bin")])
+        code = sender.wait_event("code", timeout=20)["code"]
+        receiver = subprocess.run(
+            [WORMHOLE, "--relay-url", s.mailbox, "--transit-helper", s.transit, "receive",
+             "--no-listen", "--hide-progress", "--accept-file", code], capture_output=True,
+            text=True, timeout=90, cwd=self.out)
+        self.assertEqual(receiver.returncode, 0, receiver.stderr)
+        self.assertEqual(sender.finish(timeout=60), 0, sender.stderr)
+        self.assert_same(["data.bin"])
+        self.assertEqual(sender.event("connected")["path"], "relay")

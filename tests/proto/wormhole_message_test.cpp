@@ -156,3 +156,40 @@ TEST(WormholeMessage, TransitAcks) {
 
 }  // namespace
 }  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+TEST(WormholeMessage, MailboxClientFramesAreStrict) {
+  auto f = parse_mailbox_client_frame(R"({"type":"add","phase":"0","body":"00","id":"ab"})");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type, MailboxRequest::add);
+  EXPECT_EQ(f->id, R"("ab")");
+  auto r = parse_mailbox_client_frame(R"({"type":"release"})");
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->has_nameplate);
+  for (const char* bad : {"[]", R"({"type":7})", R"({"type":"teleport"})",
+                          R"({"type":"bind","side":"s"})", R"({"type":"claim","nameplate":["1"]})",
+                          R"({"type":"add","phase":"0"})", R"({"type":"ping"})"})
+    EXPECT_FALSE(parse_mailbox_client_frame(bad)) << bad;
+  EXPECT_FALSE(parse_mailbox_client_frame(R"({"type":"claim","nameplate":")" +
+                                          std::string(100, '1') + R"("})"));
+}
+
+TEST(WormholeMessage, TransitRelayRequests) {
+  const std::string token(64, 'a');
+  auto r = parse_transit_relay_request("please relay " + token + " for side 0123456789abcdef");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->side, "0123456789abcdef");
+  EXPECT_EQ(r->token[0], 0xaa);
+  for (const std::string& bad :
+       {"please relay " + token, "please relay " + token + " for side 0123",
+        "please relay " + token.substr(2) + " for side 0123456789abcdef",
+        "please relay " + std::string(64, 'z') + " for side 0123456789abcdef",
+        std::string("GET / HTTP/1.1"),
+        "please relay " + token + " for side 0123456789abcdef extra"})
+    EXPECT_FALSE(parse_transit_relay_request(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace ferry::proto

@@ -20,6 +20,9 @@ TEST(Routes, TheMainPortServesPagesWebSocketsAndDownloads) {
   EXPECT_EQ(upgrade("/v1/rendezvous"), Route::rendezvous);
   EXPECT_EQ(upgrade("/v1/relay"), Route::relay);
   EXPECT_EQ(upgrade("/v1/relay/"), Route::websocket_not_found);
+  EXPECT_EQ(upgrade("/v1"), Route::wormhole_mailbox);  // magic-wormhole clients
+  EXPECT_EQ(upgrade("/v1/"), Route::websocket_not_found);
+  EXPECT_EQ(get("/v1"), Route::page);
   EXPECT_EQ(upgrade("/"), Route::websocket_not_found);
   EXPECT_EQ(upgrade("/v1/relay/down/00"), Route::websocket_not_found);
   EXPECT_EQ(get("/v1/relay/down/0123"), Route::relay_download);
