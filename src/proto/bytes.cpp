@@ -17,6 +17,7 @@ std::string to_hex(ByteView b) {
 
 std::optional<Bytes> from_hex(std::string_view s) {
   if (s.size() % 2 != 0) return std::nullopt;
+  if (s.empty()) return Bytes{};  // libsodium's buffers are declared non-null
   Bytes out(s.size() / 2);
   size_t len = 0;
   const char* end = nullptr;

@@ -128,14 +128,24 @@ Bytes TransitRecords::seal(ByteView plaintext) {
 }
 
 Result<Bytes> TransitRecords::open(ByteView record) {
-  if (record.size() < kSecretboxNonceBytes) return fail(Errc::protocol, "transit record too short");
+  Bytes out(record.size() >= kTransitRecordOverhead ? record.size() - kTransitRecordOverhead : 0);
+  auto n = open_into(record, out.data());
+  if (!n) return std::unexpected(n.error());
+  return out;
+}
+
+Result<std::size_t> TransitRecords::open_into(ByteView record, std::uint8_t* out) {
+  if (record.size() < kTransitRecordOverhead)
+    return fail(Errc::protocol, "transit record too short");
   const SecretboxNonce expected = counter_nonce(received_);
   if (!std::equal(expected.begin(), expected.end(), record.begin()))
     return fail(Errc::protocol, "transit record out of order");
-  auto plain = wormhole_open(receive_key_, record);
-  if (!plain) return fail(Errc::protocol, "transit record does not open (tampered)");
+  if (crypto_secretbox_open_easy(out, record.data() + kSecretboxNonceBytes,
+                                 record.size() - kSecretboxNonceBytes, record.data(),
+                                 receive_key_.data()) != 0)
+    return fail(Errc::protocol, "transit record does not open (tampered)");
   ++received_;
-  return plain;
+  return record.size() - kTransitRecordOverhead;
 }
 
 }  // namespace ferry::proto

@@ -38,6 +38,8 @@ std::string transit_receiver_handshake(const WormholeKey& transit_key);  // "...
 std::string transit_relay_handshake(const WormholeKey& transit_key, std::string_view side);
 
 enum class TransitRole { sender, receiver };
+// What a transit record adds to its plaintext besides the length prefix: nonce and MAC.
+inline constexpr std::size_t kTransitRecordOverhead = kSecretboxNonceBytes + 16;
 
 // Transit records: 4-byte big-endian length, then the 24-byte big-endian counter nonce and the
 // secretbox. Each direction has its own key; a record out of order does not open.
@@ -48,6 +50,9 @@ class TransitRecords {
   Bytes seal(ByteView plaintext);  // with its length prefix
   // One record's body (without the length prefix).
   Result<Bytes> open(ByteView record);
+  // The same into out, which has room for record.size() - kTransitRecordOverhead bytes;
+  // returns the plaintext's size.
+  Result<std::size_t> open_into(ByteView record, std::uint8_t* out);
 
  private:
   WormholeKey send_key_{};

@@ -736,8 +736,10 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
     co_await ws.async_accept(req, redirect(ec));
     ws.next_layer().expires_never();
     if (ec) co_return;
+    // Named, not a lambda temporary in the co_await: g++ 12 destroys such temporaries twice.
+    std::function<void()> on_bound = [conn] { conn->stage(ConnectionStage::rendezvous); };
     co_return co_await serve_wormhole_mailbox(std::move(ws), wormhole_, options_.unbound_timeout,
-                                              [conn] { conn->stage(ConnectionStage::rendezvous); });
+                                              std::move(on_bound));
   }
   ws.read_message_max(proto::kMaxRendezvousFrame);
   ws.next_layer().expires_after(options_.request_timeout);

@@ -361,7 +361,9 @@ awaitable<proto::Result<void>> send_bytes(WormholeMailbox& mb, Outgoing& out,
   report_connected(observer, *connected);
   ProgressClock clock;
   proto::TransitRecords records(transit_key, proto::TransitRole::sender);
-  const auto read = [&](std::span<std::uint8_t> chunk) -> proto::Result<void> {
+  // A std::function, not a lambda converted inside the co_await (g++ 12: net/asio.hpp).
+  const std::function<proto::Result<void>(std::span<std::uint8_t>)> read =
+      [&](std::span<std::uint8_t> chunk) -> proto::Result<void> {
     for (std::size_t off = 0; off < chunk.size();) {
       const ssize_t n = ::read(out.fd, chunk.data() + off, chunk.size() - off);
       if (n < 0 && errno == EINTR) continue;

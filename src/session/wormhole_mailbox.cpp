@@ -156,6 +156,8 @@ awaitable<proto::Result<void>> WormholeMailbox::on_message(const proto::MailboxF
   if (!have_key_) co_return proto::fail(Errc::protocol, "the wormhole peer wrote before SPAKE2");
   if (frame.phase == "version") {
     if (!proto::wormhole_open(proto::wormhole_phase_key(key_, frame.side, "version"), frame.body)) {
+      // As wormhole's own clients do: the nameplate and the mailbox are given back at once.
+      co_await release();
       co_await close(kMoodScary);
       co_return proto::fail(Errc::wrong_code,
                             "the code is wrong (or was mistyped on the other side): the peer's "

@@ -18,6 +18,14 @@ ZIP_SENDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wormhole_
 TWIST = shutil.which("twist3")
 
 
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def wait_port(port, timeout=20):
     import socket
     deadline = time.time() + timeout
@@ -134,8 +142,7 @@ class WormholeToFerry(WormholeTest):
         self.assertEqual(rc, 0, receiver.stderr)
         self.assertEqual(src_rc, 0, sender_out)
         got = os.path.join(self.out, "data.bin")
-        with open(src, "rb") as a, open(got, "rb") as b:
-            self.assertEqual(hashlib.sha256(a.read()).digest(), hashlib.sha256(b.read()).digest())
+        self.assertEqual(sha256(src), sha256(got))
         self.assertEqual(os.listdir(self.out), ["data.bin"])  # no part file left
         connected = receiver.event("connected")
         self.assertEqual(connected["path"], path)
@@ -143,6 +150,10 @@ class WormholeToFerry(WormholeTest):
 
     def test_file_direct(self):
         self.check_file(3 * 1024 * 1024 + 17, "4-aardvark-adroitness", path="direct")
+
+    def test_one_gib_file(self):
+        # 1 GiB from Debian's wormhole, hash checked (check_file compares SHA-256 of both files).
+        self.check_file(1 << 30, "12-acme-amulet", path="direct")
 
     def test_file_through_the_transit_relay(self):
         # The sender opens no listening socket, and ferry listens on none: only the relay joins them.
