@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 namespace ferry::proto {
@@ -109,6 +110,25 @@ std::string transit_receiver_handshake(const WormholeKey& transit_key) {
 std::string transit_relay_handshake(const WormholeKey& transit_key, std::string_view side) {
   return "please relay " + to_hex(hkdf_key(transit_key, "transit_relay_token")) + " for side " +
          std::string(side) + "\n";
+}
+
+Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+
+Sha256Stream::~Sha256Stream() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
+
+void Sha256Stream::update(ByteView data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+}
+
+std::string Sha256Stream::hex_digest() {
+  std::array<std::uint8_t, EVP_MAX_MD_SIZE> out{};
+  unsigned n = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out.data(), &n);
+  return to_hex(ByteView(out.data(), n));
 }
 
 TransitRecords::TransitRecords(const WormholeKey& transit_key, TransitRole role) {

@@ -37,6 +37,21 @@ std::string transit_receiver_handshake(const WormholeKey& transit_key);  // "...
 // To a transit relay: "please relay TOKEN for side SIDE\n" (side: 16 hex digits).
 std::string transit_relay_handshake(const WormholeKey& transit_key, std::string_view side);
 
+// SHA-256 over a transfer's bytes (the transit ack), by OpenSSL: SHA-NI where the CPU has it,
+// several times libsodium's portable code, which would otherwise cap a transfer.
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  ~Sha256Stream();
+  void update(ByteView data);
+  std::string hex_digest();  // once
+
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+
 enum class TransitRole { sender, receiver };
 // What a transit record adds to its plaintext besides the length prefix: nonce and MAC.
 inline constexpr std::size_t kTransitRecordOverhead = kSecretboxNonceBytes + 16;

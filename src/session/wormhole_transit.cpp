@@ -2,10 +2,10 @@
 
 #include <sodium.h>
 
-#include <cstring>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 
 #include "net/tcp.hpp"
 #include "proto/names.hpp"
@@ -251,8 +251,7 @@ awaitable<proto::Result<proto::Bytes>> read_record(beast::tcp_stream& s,
 awaitable<proto::Result<std::string>> receive_transit_records(
     beast::tcp_stream& s, proto::TransitRecords& records, std::uint64_t size,
     const std::function<proto::Result<void>(proto::ByteView)>& write, Observer& observer) {
-  crypto_hash_sha256_state sha;
-  crypto_hash_sha256_init(&sha);
+  proto::Sha256Stream sha;
   ProgressClock clock;
   std::uint64_t received = 0;
   // Large reads, many records opened out of each, and large writes: a wormhole sender's 16 KiB
@@ -263,7 +262,7 @@ awaitable<proto::Result<std::string>> receive_transit_records(
   std::size_t ready = 0;
   const auto flush = [&]() -> proto::Result<void> {
     if (ready == 0) return {};
-    crypto_hash_sha256_update(&sha, plain.data(), ready);
+    sha.update({plain.data(), ready});
     auto w = write({plain.data(), ready});
     ready = 0;
     return w;
@@ -308,16 +307,13 @@ awaitable<proto::Result<std::string>> receive_transit_records(
   if (have != 0)
     co_return proto::fail(Errc::protocol, "the wormhole sender sent more than it offered");
   observer.on_event(event::Progress{received, size, clock.seconds()});
-  std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
-  crypto_hash_sha256_final(&sha, digest.data());
-  co_return proto::to_hex(digest);
+  co_return sha.hex_digest();
 }
 
 awaitable<proto::Result<std::string>> send_transit_records(
     beast::tcp_stream& s, proto::TransitRecords& records, std::uint64_t size,
     const std::function<proto::Result<void>(std::span<std::uint8_t>)>& read, Observer& observer) {
-  crypto_hash_sha256_state sha;
-  crypto_hash_sha256_init(&sha);
+  proto::Sha256Stream sha;
   ProgressClock clock;
   std::vector<std::uint8_t> buf(kSendRecordBytes);
   std::uint64_t sent = 0;
@@ -325,7 +321,7 @@ awaitable<proto::Result<std::string>> send_transit_records(
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - sent));
     const std::span<std::uint8_t> chunk(buf.data(), n);
     if (auto r = read(chunk); !r) co_return std::unexpected(r.error());
-    crypto_hash_sha256_update(&sha, chunk.data(), chunk.size());
+    sha.update(chunk);
     const proto::Bytes record = records.seal(chunk);
     error_code ec;
     s.expires_after(kRecordStall);
@@ -337,9 +333,7 @@ awaitable<proto::Result<std::string>> send_transit_records(
     sent += n;
     if (clock.due(sent == size)) observer.on_event(event::Progress{sent, size, clock.seconds()});
   }
-  std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
-  crypto_hash_sha256_final(&sha, digest.data());
-  co_return proto::to_hex(digest);
+  co_return sha.hex_digest();
 }
 
 awaitable<proto::Result<proto::Bytes>> receive_transit_record(beast::tcp_stream& s,

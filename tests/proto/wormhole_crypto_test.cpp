@@ -72,3 +72,18 @@ TEST(WormholeCrypto, TransitLinesAndRecordsMatchReference) {
 
 }  // namespace
 }  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+TEST(WormholeCrypto, Sha256StreamIsSha256) {
+  Sha256Stream empty;
+  EXPECT_EQ(empty.hex_digest(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  Sha256Stream abc;
+  abc.update(as_bytes("a"));
+  abc.update(as_bytes("bc"));
+  EXPECT_EQ(abc.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace
+}  // namespace ferry::proto
