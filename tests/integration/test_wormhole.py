@@ -290,7 +290,14 @@ class FerryToWormhole(WormholeTest):
         except subprocess.TimeoutExpired:
             receiver.kill()
             out, err = receiver.communicate()
-        rc = sender.finish(timeout=60)
+        try:
+            rc = sender.finish(timeout=60)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+            sender.finish()
+            self.fail("ferry send did not end; its events: %r; stderr: %s; wormhole receive "
+                      "(exit %s) said: %s" % (sender.events, sender.stderr.decode(errors="replace"),
+                                             receiver.returncode, out + err))
         return rc, receiver.returncode, out, err, sender, code["code"]
 
     def test_text(self):
@@ -320,6 +327,15 @@ class FerryToWormhole(WormholeTest):
                 self.assertEqual(wrc, 0, err)
                 self.assert_same(["data.bin"])
                 self.assertEqual(sender.event("connected")["path"], path)
+
+    def test_one_gib_file(self):
+        # 1 GiB to Debian's wormhole receive, SHA-256 of both files compared.
+        self.make_tree({"big.bin": 1 << 30})
+        rc, wrc, out, err, sender, _ = self.run_pair([os.path.join(self.src, "big.bin")])
+        self.assertEqual(rc, 0, sender.stderr)
+        self.assertEqual(wrc, 0, err)
+        self.assertEqual(sha256(os.path.join(self.src, "big.bin")),
+                         sha256(os.path.join(self.out, "big.bin")))
 
     def test_directory(self):
         tree = {"docs/a.txt": 1000, "docs/sub/b.bin": 200000, "docs/sub/deeper/c": 0}
