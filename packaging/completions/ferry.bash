@@ -9,9 +9,9 @@ _ferry() {
   local opts
   case ${COMP_WORDS[1]} in
     send)
-      opts="--server --code --text --name --qr --direct --lan --force-relay --json --help"
+      opts="--server --code --text --name --qr --direct --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
       case $prev in
-        --server | --code | --text | --name) return ;;
+        --server | --code | --text | --name | --mailbox | --transit-helper) return ;;
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -21,14 +21,14 @@ _ferry() {
       fi
       ;;
     receive)
-      opts="--server --output -o --yes -y --overwrite --rename --wait --lan --force-relay --json --help"
+      opts="--server --output -o --yes -y --overwrite --rename --wait --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
       case $prev in
         --output | -o)
           COMPREPLY=($(compgen -d -- "$cur"))
           compopt -o filenames 2>/dev/null
           return
           ;;
-        --server | --wait) return ;;
+        --server | --wait | --mailbox | --transit-helper) return ;;
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

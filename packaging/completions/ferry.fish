@@ -11,6 +11,9 @@ complete -c ferry -n '__fish_seen_subcommand_from send receive doctor' -l server
 complete -c ferry -n '__fish_seen_subcommand_from send receive' -l json -d 'JSON events'
 complete -c ferry -n '__fish_seen_subcommand_from send receive' -l force-relay -d 'relay only'
 complete -c ferry -n '__fish_seen_subcommand_from send receive' -l lan -d 'no server: this network only'
+complete -c ferry -n '__fish_seen_subcommand_from send receive' -l wormhole -d 'magic-wormhole'
+complete -c ferry -n '__fish_seen_subcommand_from send receive' -l mailbox -r -d 'wormhole mailbox URL'
+complete -c ferry -n '__fish_seen_subcommand_from send receive' -l transit-helper -r -d 'wormhole transit relay'
 complete -c ferry -n '__fish_seen_subcommand_from send' -F
 complete -c ferry -n '__fish_seen_subcommand_from send' -l code -r -d 'use this code'
 complete -c ferry -n '__fish_seen_subcommand_from send' -l text -r -d 'send a text message'

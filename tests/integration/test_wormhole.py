@@ -369,6 +369,22 @@ class FerryToWormhole(WormholeTest):
         self.assertNotEqual(wrc, 0)
         self.assertEqual(sender.event("error")["code"], "declined", sender.stderr)
 
+    def test_usage_errors_before_any_connection(self):
+        self.make_tree({"a": 1, "b": 1})
+        a, b = os.path.join(self.src, "a"), os.path.join(self.src, "b")
+        for args, words in (
+                (["send", "--wormhole", a, b], "one file, one folder or a text"),
+                (["send", "--wormhole", "--mailbox", "http://x/v1", a], "ws://"),
+                (["send", "--wormhole", "--transit-helper", "udp:x:1", a], "tcp:"),
+                (["send", "--wormhole", "--code", "not-a-code", a], "not a wormhole code"),
+                (["receive", "--wormhole", "--mailbox", "ws://a b/v1", "7-aardvark-adroitness"],
+                 "ws://")):
+            with self.subTest(args[:2] + args[2:3]):
+                r = Run(args + ["--mailbox", self.servers.mailbox] if "--mailbox" not in args
+                        else args)
+                self.assertEqual(r.finish(timeout=30), 2, r.stderr)
+                self.assertIn(words, r.stderr.decode())
+
     def test_ferry_to_ferry_over_wormhole(self):
         write_random(os.path.join(self.src, "data.bin"), 500000)
         sender = self.ferry_send([os.path.join(self.src, "data.bin")])
