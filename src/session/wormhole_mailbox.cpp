@@ -135,8 +135,10 @@ awaitable<proto::Result<void>> WormholeMailbox::send_sealed(const std::string& p
 awaitable<proto::Result<void>> WormholeMailbox::on_message(const proto::MailboxFrame& frame) {
   if (!peer_side_.empty() && frame.side != peer_side_)
     co_return proto::fail(Errc::protocol, "a third party wrote into the wormhole mailbox");
+  // A phase seen before is passed over, as wormhole's clients do: one that reconnects to its
+  // mailbox sends again what the server had not echoed back to it yet.
   if (frame.phase == "pake") {
-    if (have_key_) co_return proto::fail(Errc::protocol, "the wormhole peer sent SPAKE2 twice");
+    if (have_key_) co_return proto::Result<void>{};
     const auto j = nlohmann::json::parse(frame.body.begin(), frame.body.end(), nullptr, false);
     const auto* hex = j.is_object() && j.contains("pake_v1")
                           ? j["pake_v1"].get_ptr<const std::string*>()
@@ -155,6 +157,7 @@ awaitable<proto::Result<void>> WormholeMailbox::on_message(const proto::MailboxF
   }
   if (!have_key_) co_return proto::fail(Errc::protocol, "the wormhole peer wrote before SPAKE2");
   if (frame.phase == "version") {
+    if (confirmed_) co_return proto::Result<void>{};
     if (!proto::wormhole_open(proto::wormhole_phase_key(key_, frame.side, "version"), frame.body)) {
       // As wormhole's own clients do: the nameplate and the mailbox are given back at once.
       co_await release();
@@ -174,8 +177,7 @@ awaitable<proto::Result<void>> WormholeMailbox::on_message(const proto::MailboxF
                                       // does
   if (!confirmed_)
     co_return proto::fail(Errc::protocol, "the wormhole peer wrote before confirming the key");
-  if (number < next_peer_phase_ || pending_.contains(number))
-    co_return proto::fail(Errc::protocol, "the wormhole peer sent a phase twice");
+  if (number < next_peer_phase_ || pending_.contains(number)) co_return proto::Result<void>{};
   auto plain =
       proto::wormhole_open(proto::wormhole_phase_key(key_, frame.side, frame.phase), frame.body);
   if (!plain) co_return proto::fail(Errc::protocol, "a wormhole message did not open");
