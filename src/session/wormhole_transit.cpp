@@ -29,6 +29,8 @@ constexpr std::uint32_t kMaxRecordBytes = 4u << 20;
 constexpr std::uint32_t kMaxAckBytes = 4096;
 // Bytes read, and plaintext gathered for one write, at a time.
 constexpr std::size_t kReceiveBuffer = std::size_t{1} << 20;
+// Connections a sender's listener takes in one race (a receiver makes one per address it has).
+constexpr std::size_t kMaxInbound = 32;
 // What this sender puts in one record.
 constexpr std::size_t kSendRecordBytes = std::size_t{64} * 1024;
 
@@ -46,6 +48,7 @@ struct Race {
   std::vector<std::shared_ptr<beast::tcp_stream>> live;
   std::vector<std::string> outcomes;  // one per outbound hint, for the failure sentence
   std::size_t outbound_left = 0;
+  std::size_t inbound = 0;  // connections taken on the sender's listener
   bool listening = false;
 };
 
@@ -145,6 +148,12 @@ awaitable<void> accept_loop(std::shared_ptr<Race> race, TransitListener* listene
     error_code ec;
     auto socket = co_await listener->acceptor().async_accept(redirect(ec));
     if (ec || race->winner) co_return;
+    // Anyone may connect to the listening port: a few connections are a receiver, more are
+    // not, and each would hold a descriptor until the race ends.
+    if (++race->inbound > kMaxInbound) {
+      socket.close(ec);
+      continue;
+    }
     tune_for_bulk(socket);
     auto s = std::make_shared<beast::tcp_stream>(std::move(socket));
     asio::co_spawn(listener->acceptor().get_executor(), take_inbound(race, s, role, key),
