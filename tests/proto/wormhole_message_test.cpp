@@ -100,12 +100,6 @@ TEST(WormholeMessage, Nameplates) {
   EXPECT_FALSE(wormhole_nameplate("7"));
 }
 
-}  // namespace
-}  // namespace ferry::proto
-
-namespace ferry::proto {
-namespace {
-
 TEST(WormholeMessage, WormholeCodesAreToldFromFerrys) {
   EXPECT_TRUE(looks_like_wormhole_code("7-guitarist-revenge"));
   EXPECT_TRUE(looks_like_wormhole_code("12-aardvark-adroitness-aimless"));
@@ -116,12 +110,6 @@ TEST(WormholeMessage, WormholeCodesAreToldFromFerrys) {
   EXPECT_FALSE(looks_like_wormhole_code("guitarist-revenge"));
   EXPECT_FALSE(looks_like_wormhole_code("7-Guitarist-revenge"));
 }
-
-}  // namespace
-}  // namespace ferry::proto
-
-namespace ferry::proto {
-namespace {
 
 TEST(WormholeMessage, SenderSide) {
   const Bytes random = {0, 255};
@@ -153,12 +141,6 @@ TEST(WormholeMessage, TransitAcks) {
   EXPECT_TRUE(check_wormhole_transit_ack(as_bytes(R"({"ack":"ok"})"), "ab"));  // old receivers
   EXPECT_EQ(check_wormhole_transit_ack(as_bytes("nope"), "ab").error().code, Errc::protocol);
 }
-
-}  // namespace
-}  // namespace ferry::proto
-
-namespace ferry::proto {
-namespace {
 
 TEST(WormholeMessage, MailboxClientFramesAreStrict) {
   auto f = parse_mailbox_client_frame(R"({"type":"add","phase":"0","body":"00","id":"ab"})");
