@@ -37,7 +37,7 @@ awaitable<proto::Result<void>> RecordPipe::start(const proto::Key& send_key,
   auto opener = proto::RecordOpener::start(receive_key, peer, cipher);
   if (!opener) co_return std::unexpected(opener.error());
   received_header_ = peer;
-  opener_ = *opener;
+  opener_ = std::move(*opener);
   co_return proto::Result<void>{};
 }
 

@@ -1,5 +1,9 @@
 #include "proto/record.hpp"
 
+#include <openssl/evp.h>
+
+#include <algorithm>
+
 namespace ferry::proto {
 
 namespace {
@@ -8,13 +12,20 @@ static_assert(kRecordOverhead == 1 + crypto_aead_aes256gcm_ABYTES,
 constexpr std::uint8_t kAesMessage = 0;
 constexpr std::uint8_t kAesFinal = 1;
 
+constexpr int kAesTagBytes = crypto_aead_aes256gcm_ABYTES;
+
 // The pipe's own AES key: the direction's stream key bound to this pipe's random header.
-void aes_key_for(const Key& key, ByteView header, crypto_aead_aes256gcm_state& state) {
+AesGcmKey aes_key_for(const Key& key, ByteView header, bool encrypt) {
   std::array<std::uint8_t, crypto_aead_aes256gcm_KEYBYTES> subkey{};
   crypto_generichash(subkey.data(), subkey.size(), header.data(), header.size(), key.data(),
                      key.size());
-  crypto_aead_aes256gcm_beforenm(&state, subkey.data());
+  AesGcmKey k(subkey, encrypt);
   sodium_memzero(subkey.data(), subkey.size());
+  return k;
+}
+
+int int_size(std::size_t n) {
+  return static_cast<int>(n);  // records are at most kMaxRecordPlaintext + overhead
 }
 
 std::array<std::uint8_t, crypto_aead_aes256gcm_NPUBBYTES> nonce_of(std::uint64_t counter) {
@@ -24,6 +35,43 @@ std::array<std::uint8_t, crypto_aead_aes256gcm_NPUBBYTES> nonce_of(std::uint64_t
 }
 }  // namespace
 
+void AesGcmKey::Free::operator()(evp_cipher_ctx_st* ctx) const {
+  EVP_CIPHER_CTX_free(ctx);
+}
+
+AesGcmKey::AesGcmKey(ByteView key, bool encrypt) : ctx_(EVP_CIPHER_CTX_new()) {
+  // Only allocation can fail here (a 32-byte key for AES-256, the default 12-byte IV).
+  if (!ctx_ || key.size() != crypto_aead_aes256gcm_KEYBYTES ||
+      EVP_CipherInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr,
+                        encrypt ? 1 : 0) != 1) {
+    throw std::bad_alloc();
+  }
+}
+
+void AesGcmKey::seal(const std::uint8_t* nonce, ByteView aad, ByteView plaintext,
+                     std::uint8_t* out) {
+  int n = 0;
+  EVP_CIPHER_CTX* c = ctx_.get();
+  EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce);
+  EVP_EncryptUpdate(c, nullptr, &n, aad.data(), int_size(aad.size()));
+  EVP_EncryptUpdate(c, out, &n, plaintext.data(), int_size(plaintext.size()));
+  EVP_EncryptFinal_ex(c, out + n, &n);
+  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kAesTagBytes, out + plaintext.size());
+}
+
+bool AesGcmKey::open(const std::uint8_t* nonce, ByteView aad, ByteView ciphertext,
+                     const std::uint8_t* tag, std::uint8_t* out) {
+  int n = 0;
+  EVP_CIPHER_CTX* c = ctx_.get();
+  std::array<std::uint8_t, kAesTagBytes> expected{};
+  std::copy_n(tag, expected.size(), expected.begin());
+  return EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce) == 1 &&
+         EVP_DecryptUpdate(c, nullptr, &n, aad.data(), int_size(aad.size())) == 1 &&
+         EVP_DecryptUpdate(c, out, &n, ciphertext.data(), int_size(ciphertext.size())) == 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kAesTagBytes, expected.data()) == 1 &&
+         EVP_DecryptFinal_ex(c, out + n, &n) == 1;
+}
+
 bool aes256gcm_available() {
   return crypto_aead_aes256gcm_is_available() == 1;
 }
@@ -32,7 +80,7 @@ RecordSealer::RecordSealer(const Key& key, std::uint8_t* header_out, RecordCiphe
     : cipher_(cipher) {
   if (cipher_ == RecordCipher::aes256gcm) {
     randombytes_buf(header_out, kRecordHeaderBytes);
-    aes_key_for(key, ByteView(header_out, kRecordHeaderBytes), aes_);
+    aes_ = aes_key_for(key, ByteView(header_out, kRecordHeaderBytes), true);
   } else {
     crypto_secretstream_xchacha20poly1305_init_push(&state_, header_out, key.data());
   }
@@ -51,9 +99,7 @@ void RecordSealer::seal(ByteView plaintext, bool final, Bytes& out) {
   if (cipher_ == RecordCipher::aes256gcm) {
     c[0] = final ? kAesFinal : kAesMessage;
     const auto nonce = nonce_of(counter_++);
-    crypto_aead_aes256gcm_encrypt_detached_afternm(c + 1, c + 1 + plaintext.size(), nullptr,
-                                                   plaintext.data(), plaintext.size(), c, 1,
-                                                   nullptr, nonce.data(), &aes_);
+    aes_.seal(nonce.data(), ByteView(c, 1), plaintext, c + 1);
     return;
   }
   const std::uint8_t tag = final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
@@ -68,7 +114,7 @@ Result<RecordOpener> RecordOpener::start(const Key& key, ByteView header, Record
   if (header.size() != kRecordHeaderBytes) return fail(Errc::protocol, "bad record stream header");
   if (cipher == RecordCipher::aes256gcm) {
     if (!aes256gcm_available()) return fail(Errc::protocol, "AES-256-GCM is not available here");
-    aes_key_for(key, header, o.aes_);
+    o.aes_ = aes_key_for(key, header, false);
     return o;
   }
   if (crypto_secretstream_xchacha20poly1305_init_pull(&o.state_, header.data(), key.data()) != 0) {
@@ -94,9 +140,9 @@ Result<void> RecordOpener::open(ByteView ciphertext, Bytes& out, bool& final) {
     const std::size_t n = out.size();
     const auto nonce = nonce_of(counter_);
     if ((tag != kAesMessage && tag != kAesFinal) ||
-        crypto_aead_aes256gcm_decrypt_detached_afternm(
-            out.data(), nullptr, ciphertext.data() + 1, n, ciphertext.data() + 1 + n,
-            ciphertext.data(), 1, nonce.data(), &aes_) != 0) {
+        !aes_.open(nonce.data(), ciphertext.first(1), ciphertext.subspan(1, n),
+                   ciphertext.data() + 1 + n, out.data())) {
+      out.clear();  // nothing unauthenticated leaves here
       return fail(Errc::protocol,
                   "record failed authentication (tampered, reordered or wrong key)");
     }
@@ -123,7 +169,7 @@ Result<bool> RecordParser::next(Bytes& out, bool& final) {
     auto o =
         RecordOpener::start(key_, ByteView(buffer_).subspan(pos_, kRecordHeaderBytes), cipher_);
     if (!o) return std::unexpected(o.error());
-    opener_ = *o;
+    opener_ = std::move(*o);
     pos_ += kRecordHeaderBytes;
     return next(out, final);
   }

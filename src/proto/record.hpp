@@ -9,15 +9,39 @@
 //    BLAKE2b-256(key = the direction's stream key, the header), so every pipe has its own; the
 //    nonce is a 96-bit record counter (0, 1, 2, ...; never reused under one key); a record is
 //    tag byte (0 message, 1 final; in the clear and authenticated as associated data) ||
-//    AES-256-GCM ciphertext || 16-byte tag.
+//    AES-256-GCM ciphertext || 16-byte tag. Sealed and opened by OpenSSL (VAES/AVX-512 where
+//    the CPU has them: several times libsodium's AES-NI code, which capped a transfer on two
+//    cores); standard GCM, so records are the same bytes libsodium's crypto_aead_aes256gcm
+//    makes (tested).
 // Sans-I/O.
 #pragma once
 
 #include <sodium.h>
 
+#include <memory>
+
 #include "proto/key_schedule.hpp"
 
+struct evp_cipher_ctx_st;
+
 namespace ferry::proto {
+
+// One AES-256-GCM key, ready for records under it (an OpenSSL cipher context).
+class AesGcmKey {
+ public:
+  AesGcmKey() = default;
+  AesGcmKey(ByteView key, bool encrypt);
+  // Seals/opens one record body: out gets n bytes and, when sealing, the 16-byte tag after them.
+  void seal(const std::uint8_t* nonce, ByteView aad, ByteView plaintext, std::uint8_t* out);
+  bool open(const std::uint8_t* nonce, ByteView aad, ByteView ciphertext, const std::uint8_t* tag,
+            std::uint8_t* out);
+
+ private:
+  struct Free {
+    void operator()(evp_cipher_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_cipher_ctx_st, Free> ctx_;
+};
 
 inline constexpr std::size_t kRecordHeaderBytes = crypto_secretstream_xchacha20poly1305_HEADERBYTES;
 inline constexpr std::size_t kRecordOverhead = crypto_secretstream_xchacha20poly1305_ABYTES;
@@ -41,7 +65,7 @@ class RecordSealer {
  private:
   RecordCipher cipher_;
   crypto_secretstream_xchacha20poly1305_state state_{};
-  crypto_aead_aes256gcm_state aes_{};
+  AesGcmKey aes_;
   std::uint64_t counter_ = 0;
 };
 
@@ -61,7 +85,7 @@ class RecordOpener {
  private:
   RecordCipher cipher_ = RecordCipher::xchacha20poly1305;
   crypto_secretstream_xchacha20poly1305_state state_{};
-  crypto_aead_aes256gcm_state aes_{};
+  AesGcmKey aes_;
   std::uint64_t counter_ = 0;
   bool finished_ = false;
 };

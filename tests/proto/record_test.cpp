@@ -172,5 +172,60 @@ TEST(RecordAes, EachPipeHasItsOwnKeyAndTheTagIsAuthenticated) {
   EXPECT_FALSE(aes.next(out, final));
 }
 
+// OpenSSL seals and opens; the records must stay the standard AES-256-GCM that ferry's earlier
+// releases made with libsodium, so both open each other's (an older peer keeps working).
+TEST(RecordAes, RecordsAreLibsodiumsAes256Gcm) {
+  if (!aes256gcm_available()) GTEST_SKIP() << "no hardware AES on this CPU";
+  const Key k = key(10);
+  const std::string big(300000, 'q');
+  const Bytes wire = seal_all(k, {"first", big, ""}, RecordCipher::aes256gcm);
+  const ByteView header = ByteView(wire).first(kRecordHeaderBytes);
+  std::array<std::uint8_t, crypto_aead_aes256gcm_KEYBYTES> subkey{};
+  crypto_generichash(subkey.data(), subkey.size(), header.data(), header.size(), k.data(),
+                     k.size());
+  // Each record, opened by libsodium with the counter nonce.
+  std::size_t pos = kRecordHeaderBytes;
+  const std::vector<std::string> want = {"first", big, ""};
+  for (std::uint64_t i = 0; i < want.size(); ++i) {
+    const std::size_t len = read_u32(wire.data() + pos);
+    const std::uint8_t* c = wire.data() + pos + kRecordLengthBytes;
+    std::array<std::uint8_t, crypto_aead_aes256gcm_NPUBBYTES> nonce{};
+    nonce[11] = static_cast<std::uint8_t>(i);
+    Bytes plain(len - kRecordOverhead);
+    ASSERT_EQ(crypto_aead_aes256gcm_decrypt_detached(plain.data(), nullptr, c + 1, plain.size(),
+                                                     c + 1 + plain.size(), c, 1, nonce.data(),
+                                                     subkey.data()),
+              0)
+        << "record " << i;
+    EXPECT_EQ(std::string(plain.begin(), plain.end()), want[i]);
+    EXPECT_EQ(c[0], i + 1 == want.size() ? 1 : 0);
+    pos += kRecordLengthBytes + len;
+  }
+  EXPECT_EQ(pos, wire.size());
+
+  // And a record libsodium sealed opens here.
+  Bytes theirs(kRecordHeaderBytes, 7);
+  crypto_generichash(subkey.data(), subkey.size(), theirs.data(), kRecordHeaderBytes, k.data(),
+                     k.size());
+  const std::string text = "from an older ferry";
+  const std::size_t clen = text.size() + kRecordOverhead;
+  theirs.resize(kRecordHeaderBytes + kRecordLengthBytes + clen);
+  std::uint8_t* p = theirs.data() + kRecordHeaderBytes;
+  p[3] = static_cast<std::uint8_t>(clen);
+  p[4] = 1;  // final
+  const std::array<std::uint8_t, crypto_aead_aes256gcm_NPUBBYTES> zero{};
+  crypto_aead_aes256gcm_encrypt_detached(
+      p + 5, p + 5 + text.size(), nullptr, reinterpret_cast<const std::uint8_t*>(text.data()),
+      text.size(), p + 4, 1, nullptr, zero.data(), subkey.data());
+  RecordParser parser(k, RecordCipher::aes256gcm);
+  parser.feed(theirs);
+  Bytes out;
+  bool final = false;
+  auto got = parser.next(out, final);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ(std::string(out.begin(), out.end()), text);
+  EXPECT_TRUE(final);
+}
+
 }  // namespace
 }  // namespace ferry::proto
