@@ -4,14 +4,17 @@
     the receiver (goal <= 1.2 each), and its MB/s as a ratio to scp of the same file to a real
     sshd on 127.0.0.1 in the same run (goal >= 2.5);
   - the same file through the relay (--force-relay): the server's CPU-seconds per relayed GB
-    (goal <= 0.1);
+    (goal <= 0.1), next to the floor: what a bare splice(2) forwarder (splice_forward.py) spends
+    on the same bytes between two loopback TCP connections in the same run;
   - BENCH_FILES (10,000) files of 4 KiB: files per second, next to `tar c | ssh tar x` in the
     same run.
 """
 import json
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import sys
 import time
 
@@ -52,6 +55,35 @@ def timed_pair(srv, src, out, code, extra=()):
             done["seconds"], wall)
 
 
+def forwarder_cpu(src, size):
+    """CPU-seconds of splice_forward.py moving src's bytes from one loopback connection to another."""
+    sink = socket.create_server(("127.0.0.1", 0))
+
+    def drain():
+        conn, _ = sink.accept()
+        with conn:
+            while conn.recv(1 << 20):
+                pass
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    fwd = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "splice_forward.py"),
+                            "0", str(sink.getsockname()[1])], stdout=subprocess.PIPE, text=True)
+    port = int(fwd.stdout.readline())
+    with socket.create_connection(("127.0.0.1", port)) as out, open(src, "rb") as f:
+        out.sendfile(f, 0, size)
+        out.shutdown(socket.SHUT_WR)
+        while out.recv(4096):
+            pass
+    _, status, usage = os.wait4(fwd.pid, 0)
+    fwd.returncode = status
+    reader.join()
+    sink.close()
+    if status != 0:
+        sys.exit("splice_forward.py failed")
+    return usage.ru_utime + usage.ru_stime
+
+
 def main():
     work = tmpdir()
     try:
@@ -64,7 +96,7 @@ def main():
                 f.write(os.urandom(4096))
         sshd, port, key = start_sshd(work)
         gb = SIZE / 1e9
-        send_cpu, recv_cpu, rate, scp, relay_cpu, files, tar = [], [], [], [], [], [], []
+        send_cpu, recv_cpu, rate, scp, relay_cpu, floor, files, tar = [], [], [], [], [], [], [], []
         n = 300
         try:
             with Server() as srv:
@@ -87,6 +119,7 @@ def main():
                     timed_pair(srv, src, out, "%d-acorn-zebra" % n, ("--force-relay",))
                     relay_cpu.append((cpu_of(srv.proc.pid) - before) / gb)
                     shutil.rmtree(out)
+                    floor.append(forwarder_cpu(src, SIZE) / gb)
 
                     dst = os.path.join(work, "scp.bin")
                     os.sync()
@@ -121,6 +154,8 @@ def main():
             median(rate), median(scp), median(rate) / median(scp)))
         print("relay (server) CPU-seconds per GB: %.3f (runs %s)  (goal <= 0.1)" % (
             median(relay_cpu), ", ".join("%.3f" % x for x in relay_cpu)))
+        print("  a bare splice forwarder on the same loopback: %.3f (runs %s) -> relay / floor %.2f" % (
+            median(floor), ", ".join("%.3f" % x for x in floor), median(relay_cpu) / median(floor)))
         print("%d files of 4 KiB: ferry %.0f files/s, tar | ssh %.0f files/s -> ratio %.2f" % (
             FILES, median(files), median(tar), median(files) / median(tar)))
     finally:
