@@ -26,8 +26,12 @@ constexpr char kPriority[] =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
     "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:%DISABLE_TLS13_COMPAT_MODE";
 constexpr std::size_t kMaxUdpPayload = 1452;
-// Unacknowledged bytes a writer may have outstanding: above a path's bandwidth-delay product at
-// 1 Gbit/s and tens of milliseconds, bounded so memory stays constant.
+// Unacknowledged bytes a writer may have outstanding: twice the congestion window (what is in
+// flight, and as much again queued to refill it), at least kMinUnacked, at most kMaxUnacked
+// (above a path's bandwidth-delay product at 1 Gbit/s and tens of milliseconds), so memory stays
+// constant and a slow path never holds more than a few seconds of the transfer: a transfer that
+// moves away from it waits for the receiver to read what it holds.
+constexpr std::uint64_t kMinUnacked = 1 << 20;
 constexpr std::uint64_t kMaxUnacked = 16 << 20;
 constexpr std::uint64_t kStreamWindow = 16 << 20;
 // A peer that vanishes (killed, unplugged) is noticed after this much silence; keep-alives keep a
@@ -654,7 +658,12 @@ awaitable<std::size_t> QuicConnection::read_some(asio::mutable_buffer b, error_c
 
 awaitable<void> QuicConnection::write(asio::const_buffer b, error_code& ec) {
   auto keep = shared_from_this();
-  while (!failed_ && tx_end_ - tx_acked_ >= kMaxUnacked) {
+  const auto most_unacked = [this] {
+    ngtcp2_conn_stat stat{};
+    if (native_->conn != nullptr) ngtcp2_conn_get_conn_stat(native_->conn, &stat);
+    return std::clamp<std::uint64_t>(2 * stat.cwnd, kMinUnacked, kMaxUnacked);
+  };
+  while (!failed_ && tx_end_ - tx_acked_ >= most_unacked()) {
     if (!co_await wait(writer_)) {
       ec = asio::error::timed_out;
       co_return;

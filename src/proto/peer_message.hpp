@@ -72,6 +72,10 @@ struct Features {
   // Records under AES-256-GCM instead of XChaCha20-Poly1305 (proto/record.hpp): named only by a
   // side whose CPU has hardware AES, where it costs about a third less per byte.
   bool aes256gcm = false;
+  // When a TCP and a QUIC direct pipe both open, the sender may try the second during the
+  // transfer and move back ("moved" on each): the receiver keeps the pipe it moved away from open
+  // and reads it again when the sender moves back (proto/pipe_choice.hpp).
+  bool pipe_trial = false;
   friend bool operator==(const Features&, const Features&) = default;
 };
 // Everything this build supports on this machine.

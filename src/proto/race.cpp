@@ -30,9 +30,9 @@ void Race::plan_relay(Clock::time_point at) {
   relay_at_ = at;
 }
 
-AttemptId Race::begin(PathKind path, bool dialled) {
+AttemptId Race::begin(PathKind path, bool dialled, PipeTransport transport) {
   const AttemptId id = next_id_++;
-  attempts_.emplace(id, Attempt{path, dialled});
+  attempts_.emplace(id, Attempt{path, dialled, transport});
   return id;
 }
 
@@ -47,6 +47,19 @@ int Race::pending(PathKind path) const {
   }));
 }
 
+int Race::pending(PathKind path, PipeTransport transport) const {
+  return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(), [&](const auto& kv) {
+    return kv.second.dialled && kv.second.path == path && kv.second.transport == transport &&
+           kv.second.state != State::done;
+  }));
+}
+
+bool Race::upgrades_winner(const Attempt& a) const {
+  if (a.path != PathKind::direct || !winner_) return false;
+  const auto& w = attempts_.at(*winner_);
+  return w.path == PathKind::relay || (trial_ && a.transport != w.transport);
+}
+
 int Race::pending() const {
   const bool relay_planned = relay_at_.has_value() && !relay_started_;
   return pending(PathKind::direct) + pending(PathKind::relay) + (relay_planned ? 1 : 0);
@@ -58,8 +71,9 @@ Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
     failed(id, {what, "another path won"});
     return Verdict::close;
   }
-  if (phase_ == Phase::upgrading && a.path != PathKind::direct) {
-    failed(id, {what, "not better than the relay"});
+  if (phase_ == Phase::upgrading && !upgrades_winner(a)) {
+    const bool after_relay = attempts_.at(*winner_).path == PathKind::relay;
+    failed(id, {what, after_relay ? "not better than the relay" : "another path won"});
     return Verdict::close;
   }
   if (side_ == Side::sender) return Verdict::wait;
@@ -71,8 +85,8 @@ Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
 
 Race::Verdict Race::selected(AttemptId id, const std::string& what) {
   const auto& a = attempts_.at(id);
-  const bool open = (phase_ == Phase::racing && !winner_) ||
-                    (phase_ == Phase::upgrading && a.path == PathKind::direct);
+  const bool open =
+      (phase_ == Phase::racing && !winner_) || (phase_ == Phase::upgrading && upgrades_winner(a));
   if (!open) {
     failed(id, {what, "not selected"});
     return Verdict::close;
@@ -137,9 +151,15 @@ bool Race::start_relay_due(Clock::time_point now) {
 Race::Phase Race::advance(Clock::time_point now) {
   if (phase_ == Phase::racing) {
     if (winner_) {
-      const bool relay_won = attempts_.at(*winner_).path == PathKind::relay;
-      if (relay_won && pending(PathKind::direct) > 0 && upgrade_window_.count() > 0) {
-        // Direct attempts still running may yet open: the transfer starts on the relay and moves.
+      const auto& w = attempts_.at(*winner_);
+      const PipeTransport other =
+          w.transport == PipeTransport::tcp ? PipeTransport::quic : PipeTransport::tcp;
+      const bool relay_won = w.path == PathKind::relay;
+      const bool worth_waiting = relay_won ? pending(PathKind::direct) > 0
+                                           : trial_ && pending(PathKind::direct, other) > 0;
+      if (worth_waiting && upgrade_window_.count() > 0) {
+        // Direct attempts still running may yet open: the transfer starts on the relay (or the
+        // first transport) and moves (or tries the other).
         phase_ = Phase::upgrading;
         upgrade_until_ = now + upgrade_window_;
       } else {

@@ -8,7 +8,10 @@
 // start for direct paths), but not while a direct connection is authenticating: that path exists,
 // and a relay started now could only win by a few milliseconds and cost relay bytes. When the
 // relay wins while direct attempts still run, the race goes on ("upgrading") for a direct pipe to
-// move the transfer to, for at most the upgrade window.
+// move the transfer to, for at most the upgrade window. Where both sides allow the trial
+// (Features::pipe_trial), a direct pipe that won over TCP does the same for a QUIC attempt still
+// running, and the other way round: the transfer tries it and keeps the one that moves more
+// (proto/pipe_choice).
 #pragma once
 
 #include <chrono>
@@ -62,8 +65,11 @@ class Race {
   // Whether connections may still arrive on our listening sockets.
   void set_listening(bool listening) { listening_ = listening; }
 
+  // Whether a direct winner waits for a direct pipe of the other transport (both sides allow it).
+  void allow_transport_trial(bool allow) { trial_ = allow; }
+
   // An attempt of ours (dialled) or a connection that arrived (accepted).
-  AttemptId begin(PathKind path, bool dialled);
+  AttemptId begin(PathKind path, bool dialled, PipeTransport transport = PipeTransport::tcp);
   // Its transport is up; the hellos are being exchanged.
   void connected(AttemptId id);
   // Its peer's hello verified. What to do with the pipe:
@@ -98,6 +104,7 @@ class Race {
   Error failure() const;
   const std::vector<Tried>& tried() const { return tried_; }
   PathKind path_of(AttemptId id) const { return attempts_.at(id).path; }
+  PipeTransport transport_of(AttemptId id) const { return attempts_.at(id).transport; }
   bool relay_started() const { return relay_started_; }
 
  private:
@@ -105,11 +112,16 @@ class Race {
   struct Attempt {
     PathKind path;
     bool dialled;
+    PipeTransport transport;
     State state = State::running;
   };
   // Dialled attempts still running (of one path kind, or all with the planned relay).
   int pending() const;
   int pending(PathKind path) const;
+  int pending(PathKind path, PipeTransport transport) const;
+  // Whether, after the winner, this attempt is worth moving the transfer to: any direct one
+  // after the relay; one of the other transport after a direct winner.
+  bool upgrades_winner(const Attempt& a) const;
   bool direct_authenticating() const;
   void claim(AttemptId id);
 
@@ -121,6 +133,7 @@ class Race {
   std::optional<Clock::time_point> relay_at_;
   bool relay_started_ = false;
   bool listening_ = false;
+  bool trial_ = false;
   std::map<AttemptId, Attempt> attempts_;
   AttemptId next_id_ = 1;
   Phase phase_ = Phase::racing;

@@ -131,7 +131,8 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
   if (!mine->relay) race->note("relay: the server " + server.to_string() + " runs no relay");
   race->start(
       plan, server, plan.udp ? udp : nullptr,
-      agreed.aes256gcm ? proto::RecordCipher::aes256gcm : proto::RecordCipher::xchacha20poly1305);
+      agreed.aes256gcm ? proto::RecordCipher::aes256gcm : proto::RecordCipher::xchacha20poly1305,
+      agreed.pipe_trial);
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {

@@ -99,8 +99,9 @@ awaitable<proto::Result<void>> send_on(FramedChannel& channel, const SessionSecr
   auto pipe = co_await start_pipe(channel, secrets, what);
   if (!pipe) co_return std::unexpected(pipe.error());
   observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
-  std::shared_ptr<PipeRace> no_race;  // named: see asio.hpp on temporaries in co_await
-  co_return co_await send_over(*pipe, no_race, proto::Features{}, source, observer, cancellation);
+  // Named: see asio.hpp on temporaries in co_await.
+  ChosenPipe chosen{*pipe, proto::PathKind::direct, peer, proto::PipeTransport::tcp, nullptr, {}};
+  co_return co_await send_over(std::move(chosen), source, observer, cancellation);
 }
 
 awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionSecrets& secrets,
@@ -111,8 +112,8 @@ awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionS
   if (!pipe) co_return std::unexpected(pipe.error());
   observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
   std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
-  std::shared_ptr<PipeRace> no_race;
-  co_return co_await receive_over(*pipe, no_race, proto::Features{}, sink, options, observer,
+  ChosenPipe chosen{*pipe, proto::PathKind::direct, peer, proto::PipeTransport::tcp, nullptr, {}};
+  co_return co_await receive_over(std::move(chosen), sink, options, observer,
                                   std::move(no_callback));
 }
 

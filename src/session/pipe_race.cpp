@@ -86,9 +86,11 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
 }
 
 void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-                     std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher) {
+                     std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher,
+                     bool transport_trial) {
   const auto now = std::chrono::steady_clock::now();
   cipher_ = cipher;
+  race_.allow_transport_trial(transport_trial);
   started_.cancel();
   server_ = server;
   race_.set_budget(now, plan.budget);
@@ -96,7 +98,7 @@ void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server
   for (const auto& a : plan.tcp) connect_tcp_attempt(a);
   if (plan.udp && udp) {
     udp_ = udp;
-    const AttemptId id = race_.begin(PathKind::direct, true);
+    const AttemptId id = race_.begin(PathKind::direct, true, PipeTransport::quic);
     asio::co_spawn(ex_, connect_udp(shared_from_this(), std::move(udp), *plan.udp, plan.budget, id),
                    asio::detached);
   }

@@ -27,7 +27,8 @@ struct ChosenPipe {
   proto::PathKind path = proto::PathKind::direct;
   std::string peer;  // what it connects to
   proto::PipeTransport transport = proto::PipeTransport::tcp;
-  // When a relay won, the race goes on for a direct path to move to (take_upgrade()).
+  // When a relay won (or a direct pipe, with a pipe of the other transport still on its way),
+  // the race goes on for a pipe to move to (take_upgrade()).
   std::shared_ptr<class PipeRace> race;
   // What both sides' notes offered beyond the first protocol.
   proto::Features features;
@@ -53,9 +54,10 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::uint16_t listen_port() const { return listen_port_; }
   // Starts what the plan says, from now: the TCP attempts, the punch on udp, the relay's timer.
   // Every pipe's records use cipher (agreed in the notes); a connection accepted before this
-  // call waits for it.
+  // call waits for it. transport_trial (agreed too): a direct winner waits, for the upgrade
+  // window, for a pipe of the other transport (TCP, QUIC) that the transfer may try.
   void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-             std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher);
+             std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher, bool transport_trial);
   // Candidates the peer found later (ports its router mapped) join the race.
   void add_later(const proto::LaterAttempts& more);
   // Keeps the router's port mappings for as long as the race (and the transfer) lives.
@@ -71,7 +73,8 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   net::awaitable<proto::Result<ChosenPipe>> wait();
   // What this side tried, for the peer's report.
   const std::vector<proto::Tried>& tried() const { return race_.tried(); }
-  // A direct pipe that authenticated after the relay won (the receiver has selected it), once.
+  // A direct pipe that authenticated after the relay (or a direct pipe of the other transport)
+  // won, the receiver having selected it; once.
   std::optional<ChosenPipe> take_upgrade();
   // Ends the race and every attempt still running.
   void stop() { finish(); }

@@ -75,11 +75,37 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
   co_return proto::decode_offer(json);
 }
 
+// Where the sender's records come from: "moved" switches to the pipe this side selected after
+// the relay (or a direct pipe of the other transport) won, which the race holds; with the trial
+// (Features::pipe_trial) the direct pipe left stays open, and the next "moved" comes back to it.
+struct Carrier {
+  ChosenPipe here;
+  std::optional<ChosenPipe> parked;
+  bool trial = false;
+
+  // After "moved": the next pipe, or an error when there is none.
+  proto::Result<void> move(Observer& observer, Cancellation* cancellation) {
+    std::optional<ChosenPipe> next = here.race ? here.race->take_upgrade() : std::nullopt;
+    if (!next) next = std::exchange(parked, std::nullopt);
+    if (!next)
+      return proto::fail(Errc::protocol, "the sender moved to a path this side never chose");
+    ChosenPipe old = std::exchange(here, std::move(*next));
+    old.race = nullptr;
+    here.race = nullptr;  // one move from the race per transfer
+    if (trial && old.path == proto::PathKind::direct && here.path == proto::PathKind::direct) {
+      parked = std::move(old);
+    } else {
+      old.pipe->close();
+    }
+    attach(cancellation, here.pipe);
+    observer.on_event(event::Connected{here.path, here.transport, here.peer, true});
+    return {};
+  }
+};
+
 // Receives chunks into the sink until the sender's final record.
-// pipe is where the sender's records come from; "moved" switches it to the direct pipe this side
-// selected after the relay won (the race holds it), and the old pipe ends there.
-awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, PipeRace* race,
-                                             const proto::Offer& offer, FileSink& sink,
+awaitable<proto::Result<void>> receive_files(Carrier& carrier, const proto::Offer& offer,
+                                             FileSink& sink,
                                              const std::vector<std::uint64_t>& offsets,
                                              proto::HashScope scope, Observer& observer,
                                              Cancellation* cancellation) {
@@ -98,6 +124,7 @@ awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, 
     return sink.begin(offer, file, offsets[file], tracker);
   };
   for (;;) {
+    RecordPipe* pipe = carrier.here.pipe.get();
     auto m = co_await pipe->receive_message();
     if (!m) {
       sink.abandon();
@@ -148,15 +175,10 @@ awaitable<proto::Result<void>> receive_files(std::shared_ptr<RecordPipe>& pipe, 
           event::Done{tracker.received_bytes(), total, clock.seconds(), offer.file_count()});
       co_return proto::Result<void>{};
     } else if (std::holds_alternative<msg::Moved>(*m)) {
-      auto up = race != nullptr ? race->take_upgrade() : std::nullopt;
-      if (!up) {
+      if (auto r = carrier.move(observer, cancellation); !r) {
         sink.abandon();
-        co_return proto::fail(Errc::protocol, "the sender moved to a path this side never chose");
+        co_return r;
       }
-      race = nullptr;
-      std::exchange(pipe, up->pipe)->close();
-      attach(cancellation, pipe);
-      observer.on_event(event::Connected{up->path, up->transport, up->peer, true});
     } else if (const auto* a = std::get_if<msg::Abort>(&*m)) {
       sink.abandon();
       co_return std::unexpected(proto::abort_error(*a, "the sender"));
@@ -238,8 +260,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   std::function<void()> on_offer = [race = chosen->race, rendezvous] {
     race->on_finish([rendezvous] { rendezvous->close(); });
   };
-  co_return co_await receive_over(chosen->pipe, chosen->race, chosen->features, *sink, options,
-                                  observer, std::move(on_offer));
+  co_return co_await receive_over(std::move(*chosen), *sink, options, observer,
+                                  std::move(on_offer));
 }
 
 // Decides, before anything is accepted, what happens to the offer here: files that exist already
@@ -303,11 +325,11 @@ awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
   co_return proto::Result<void>{};
 }
 
-awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
-                                            std::shared_ptr<PipeRace> race,
-                                            proto::Features features, FileSink& sink_ref,
+awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_ref,
                                             const ReceiveOptions& options, Observer& observer,
                                             std::function<void()> on_offer) {
+  const std::shared_ptr<RecordPipe> first = chosen.pipe;
+  const proto::Features features = chosen.features;
   RecordPipe& pipe = *first;
   FileSink* sink = &sink_ref;
   attach(options.cancellation, first);
@@ -343,12 +365,14 @@ awaitable<proto::Result<void>> receive_over(std::shared_ptr<RecordPipe> first,
   }
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
-  auto current = first;
+  Carrier carrier{std::move(chosen), std::nullopt, features.pipe_trial};
   const auto scope = features.prefix_hash ? proto::HashScope::prefix : proto::HashScope::whole_file;
-  auto r = co_await receive_files(current, race.get(), *offer, *sink, offsets, scope, observer,
+  auto r = co_await receive_files(carrier, *offer, *sink, offsets, scope, observer,
                                   options.cancellation);
-  if (!r) co_await abort_peer(*current, r.error());
-  if (r || r.error().code != Errc::interrupted) current->close();
+  if (carrier.parked) carrier.parked->pipe->close();
+  RecordPipe& current = *carrier.here.pipe;
+  if (!r) co_await abort_peer(current, r.error());
+  if (r || r.error().code != Errc::interrupted) current.close();
   co_return r;
 }
 

@@ -10,6 +10,7 @@
 #include <boost/asio/read.hpp>
 
 #include "proto/names.hpp"
+#include "proto/pipe_choice.hpp"
 #include "proto/transfer_state.hpp"
 #include "session/connect.hpp"
 #include "session/progress_clock.hpp"
@@ -36,7 +37,7 @@ struct Reply {
       : ready(ex, asio::steady_timer::time_point::max()) {}
   asio::steady_timer ready;
   std::optional<proto::Result<proto::PipeMessage>> message;
-  int generation = 0;  // which pipe's reader counts: the transfer may have moved
+  const RecordPipe* current = nullptr;  // whose reader counts: the transfer may have moved
 
   awaitable<std::optional<proto::Result<proto::PipeMessage>>> wait(std::chrono::seconds timeout) {
     if (!message) {
@@ -48,49 +49,141 @@ struct Reply {
   }
 };
 
+// One reader per pipe, from the moment it first carries the transfer: a pipe moved away from
+// (and maybe back to) keeps its reader, whose message counts only while the pipe is in use.
 awaitable<void> read_reply(std::shared_ptr<RecordPipe> pipe, std::shared_ptr<Reply> reply) {
-  const int generation = reply->generation;
   auto m = co_await pipe->receive_message();
-  if (generation != reply->generation) co_return;  // a pipe we moved away from
+  if (reply->current != pipe.get()) co_return;  // a pipe we moved away from
   // An abort interrupts our writing at once (they fail, and the abort explains why).
   if (m && std::holds_alternative<msg::Abort>(*m)) pipe->close();
   reply->message = std::move(m);
   reply->ready.cancel();
 }
 
-// The pipe the transfer runs on; while the relay carries it, the race may still offer a direct
-// pipe (the receiver has selected it) to move to.
+// The pipe the transfer runs on. While the relay carries it, the race may still offer a direct
+// pipe (the receiver has selected it) to move to; while one direct transport carries it, a pipe
+// of the other (TCP, QUIC) that the transfer tries, and keeps if it moves more (PipeChoice).
 struct Link {
-  std::shared_ptr<RecordPipe> pipe;
-  std::shared_ptr<PipeRace> race;
+  ChosenPipe here;
   std::shared_ptr<Reply> reply;
   Cancellation* cancellation = nullptr;
   // Whether file ends hash the bytes sent now too (the first protocol), or only the resumed
   // prefix (Features::prefix_hash).
   bool hash_fresh = true;
+  std::optional<proto::PipeChoice> choice;  // both sides allow the trial
+  std::optional<ChosenPipe> waiting;        // the other transport's pipe, not tried yet
+  std::optional<ChosenPipe> parked;         // the first pipe, open while the other is tried
+  // Direct pipes the transfer left for good, open until the receiver confirmed: a QUIC pipe
+  // closed now would take the records still queued on it (the receiver reads a pipe up to its
+  // "moved" before the next) with it.
+  std::vector<std::shared_ptr<RecordPipe>> retired;
+
+  // The transfer is over (confirmed or failed): the spare pipes go too.
+  ~Link() { close_spares(); }
+  RecordPipe& pipe() { return *here.pipe; }
+  // n bytes of payload went out on the pipe in use.
+  void carried(std::uint64_t n) {
+    if (choice) choice->sent(n);
+  }
+  void retire(std::optional<ChosenPipe>& spare) {
+    if (spare) retired.push_back(std::exchange(spare, std::nullopt)->pipe);
+  }
+  void close_spares() {
+    retire(waiting);
+    retire(parked);
+    for (const auto& pipe : std::exchange(retired, {})) pipe->close();
+  }
 };
 
-// Between records: "moved" is the old pipe's last record, so the receiver reads everything in
-// order, the old pipe's to its end, then the new one's.
-awaitable<void> move_if_better(Link& link, Observer& observer) {
-  if (!link.race) co_return;
-  auto up = link.race->take_upgrade();
-  if (!up) co_return;
-  link.race = nullptr;
+void close_gracefully(const asio::any_io_executor& ex, const std::shared_ptr<RecordPipe>& pipe) {
+  asio::co_spawn(
+      ex, [pipe]() -> awaitable<void> { co_await pipe->close_gracefully(std::chrono::seconds(2)); },
+      asio::detached);
+}
+
+std::string rate_text(double bytes_per_second) {
+  return proto::human_bytes(static_cast<std::uint64_t>(bytes_per_second)) + "/s";
+}
+
+// What becomes of the pipe the transfer leaves.
+enum class Left : std::uint8_t {
+  close,   // closed once the receiver has it all (the relay: TCP delivers what it holds)
+  park,    // kept for a move back
+  retire,  // kept until the receiver confirmed the transfer (direct pipes of a trial)
+};
+
+// Between records: "moved" is the old pipe's last record (until the transfer moves back to it),
+// so the receiver reads everything in order: the old pipe's up to "moved", then the new one's.
+// fresh: next has never carried the transfer (it came from the race), so it needs a reader.
+awaitable<void> move_to(Link& link, ChosenPipe next, bool fresh, Left left, Observer& observer) {
   const proto::PipeMessage moved = msg::Moved{};
-  if (auto r = co_await link.pipe->send(moved); !r) {
-    up->pipe->close();  // the old pipe broke on its own; its error tells the story
+  if (auto r = co_await link.pipe().send(moved); !r) {
+    next.pipe->close();  // the old pipe broke on its own; its error tells the story
     co_return;
   }
-  auto old = std::exchange(link.pipe, up->pipe);
-  attach(link.cancellation, link.pipe);
-  ++link.reply->generation;
+  ChosenPipe old = std::exchange(link.here, std::move(next));
+  attach(link.cancellation, link.here.pipe);
+  link.reply->current = link.here.pipe.get();
   auto ex = co_await asio::this_coro::executor;
-  asio::co_spawn(ex, read_reply(link.pipe, link.reply), asio::detached);
-  asio::co_spawn(
-      ex, [old]() -> awaitable<void> { co_await old->close_gracefully(std::chrono::seconds(2)); },
-      asio::detached);
-  observer.on_event(event::Connected{up->path, up->transport, up->peer, true});
+  if (fresh) asio::co_spawn(ex, read_reply(link.here.pipe, link.reply), asio::detached);
+  if (left == Left::park) {
+    link.parked = std::move(old);
+  } else if (left == Left::retire) {
+    link.retired.push_back(old.pipe);
+  } else {
+    close_gracefully(ex, old.pipe);
+  }
+  observer.on_event(event::Connected{link.here.path, link.here.transport, link.here.peer, true});
+}
+
+awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& observer) {
+  const auto now = std::chrono::steady_clock::now();
+  if (link.here.race) {
+    if (auto up = link.here.race->take_upgrade()) {
+      link.here.race = nullptr;
+      if (link.choice && link.here.path == proto::PathKind::direct &&
+          up->path == proto::PathKind::direct) {
+        link.waiting = std::move(*up);  // tried once the pipe in use is measured
+        link.choice->other_ready(now);
+      } else {
+        co_await move_to(link, std::move(*up), true, Left::close, observer);
+        co_return;
+      }
+    }
+  }
+  if (!link.choice || (!link.waiting && !link.parked)) co_return;
+  const auto name = [](const ChosenPipe& c) {
+    return std::string(proto::pipe_transport_name(c.transport));
+  };
+  switch (link.choice->next(now, remaining)) {
+    case proto::PipeChoice::Step::stay:
+      co_return;
+    case proto::PipeChoice::Step::try_other: {
+      auto other = std::exchange(link.waiting, std::nullopt);
+      observer.on_event(event::Note{"Trying " + name(*other) + " beside " + name(link.here) + " (" +
+                                    rate_text(*link.choice->first_rate()) + ")"});
+      co_await move_to(link, std::move(*other), true, Left::park, observer);
+      co_return;
+    }
+    case proto::PipeChoice::Step::move_back: {
+      auto first = std::exchange(link.parked, std::nullopt);
+      observer.on_event(event::Note{"Keeping " + name(*first) + ": it moved " +
+                                    rate_text(*link.choice->first_rate()) + ", " + name(link.here) +
+                                    " " + rate_text(*link.choice->trial_rate())});
+      co_await move_to(link, std::move(*first), false, Left::retire, observer);
+      co_return;
+    }
+    case proto::PipeChoice::Step::drop_other: {
+      if (link.parked) {
+        observer.on_event(event::Note{
+            "Keeping " + name(link.here) + ": it moved " + rate_text(*link.choice->trial_rate()) +
+            ", " + name(*link.parked) + " " + rate_text(*link.choice->first_rate())});
+      }
+      link.retire(link.waiting);
+      link.retire(link.parked);
+      co_return;
+    }
+  }
 }
 
 class FileReader {
@@ -166,7 +259,7 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
   std::uint8_t* data = buf.data() + proto::kChunkHeaderBytes;
   for (std::uint64_t pos = 0;;) {
     const std::size_t most =
-        std::min(kChunkBytes, link.pipe->record_bytes() - proto::kChunkHeaderBytes);
+        std::min(kChunkBytes, link.pipe().record_bytes() - proto::kChunkHeaderBytes);
     error_code ec;
     std::size_t n = 0;
     if (!blocking) {
@@ -187,10 +280,11 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
       }
       if (link.hash_fresh) hasher.update(proto::ByteView(data, n));
       proto::encode_chunk_header(index, pos, buf.data());
-      co_await move_if_better(link, observer);
-      auto r = co_await link.pipe->send_record(
+      co_await move_if_better(link, total > sent ? total - sent : 0, observer);
+      auto r = co_await link.pipe().send_record(
           proto::ByteView(buf.data(), proto::kChunkHeaderBytes + n));
       if (!r) co_return r;
+      link.carried(n);
       pos += n;
       sent += n;
       if (clock.due()) observer.on_event(event::Progress{sent, total, clock.seconds()});
@@ -198,7 +292,7 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
     if (ec == asio::error::eof) break;
   }
   const proto::PipeMessage end = msg::FileEnd{index, hasher.finish()};
-  co_return co_await link.pipe->send(end);
+  co_return co_await link.pipe().send(end);
 }
 
 awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, std::uint32_t index,
@@ -231,22 +325,23 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
   }
   for (std::uint64_t pos = start; pos < entry.size;) {
     const std::size_t most =
-        std::min(kChunkBytes, link.pipe->record_bytes() - proto::kChunkHeaderBytes);
+        std::min(kChunkBytes, link.pipe().record_bytes() - proto::kChunkHeaderBytes);
     const std::size_t want =
         static_cast<std::size_t>(std::min<std::uint64_t>(most, entry.size - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();
     if (link.hash_fresh) hasher.update(proto::ByteView(data, want));
     proto::encode_chunk_header(index, pos, buf.data());
     const proto::ByteView record(buf.data(), proto::kChunkHeaderBytes + want);
-    co_await move_if_better(link, observer);
-    auto r = co_await link.pipe->send_record(record);
+    co_await move_if_better(link, total - sent, observer);
+    auto r = co_await link.pipe().send_record(record);
     if (!r) co_return r;
+    link.carried(want);
     pos += want;
     sent += want;
     if (clock.due()) observer.on_event(event::Progress{sent, total, clock.seconds()});
   }
   const proto::PipeMessage end = msg::FileEnd{index, hasher.finish()};
-  co_return co_await link.pipe->send(end);
+  co_return co_await link.pipe().send(end);
 }
 
 // How long a waiting sender tries to get its code back after its connection to the server
@@ -356,15 +451,15 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   chosen->race->on_finish([rendezvous] { rendezvous->close(); });
   observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
   const RaceStopper stopper{chosen->race, nullptr};
-  co_return co_await send_over(chosen->pipe, chosen->race, chosen->features, source, observer,
-                               options.cancellation);
+  co_return co_await send_over(std::move(*chosen), source, observer, options.cancellation);
 }
 
-awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
-                                         std::shared_ptr<PipeRace> race, proto::Features features,
-                                         const FileSource& source, Observer& observer,
-                                         Cancellation* cancellation) {
+awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& source,
+                                         Observer& observer, Cancellation* cancellation) {
   auto ex = co_await asio::this_coro::executor;
+  const std::shared_ptr<RecordPipe> first = chosen.pipe;
+  const std::shared_ptr<PipeRace> race = chosen.race;
+  const proto::Features features = chosen.features;
   RecordPipe& pipe = *first;
   attach(cancellation, first);
 
@@ -392,8 +487,11 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
   // From here the receiver speaks only to end things (ack, or abort: disk full, bad hash, ...);
   // listen while writing so an abort is seen the moment it arrives.
   auto reply = std::make_shared<Reply>(ex);
+  reply->current = first.get();
   asio::co_spawn(ex, read_reply(first, reply), asio::detached);
-  Link active{first, race, reply, cancellation, !features.prefix_hash};
+  Link active{std::move(chosen), reply,        cancellation, !features.prefix_hash,
+              std::nullopt,      std::nullopt, std::nullopt, {}};
+  if (features.pipe_trial) active.choice.emplace(std::chrono::steady_clock::now());
   ProgressClock clock;
   std::uint64_t sent = 0;
   std::uint64_t carried_from = 0;
@@ -420,7 +518,7 @@ awaitable<proto::Result<void>> send_over(std::shared_ptr<RecordPipe> first,
   if (race) race->stop();  // no more moves: close what is still trying
   // Ctrl-C: the cancellation owns the pipe now and is telling the receiver.
   if (!outcome && outcome.error().code == Errc::interrupted) co_return outcome;
-  RecordPipe& last = *active.pipe;
+  RecordPipe& last = active.pipe();
   if (outcome) {
     const proto::PipeMessage done = msg::Done{};
     outcome = co_await last.send(done, true);

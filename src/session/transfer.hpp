@@ -15,6 +15,7 @@
 #include "session/cancellation.hpp"
 #include "session/file_source.hpp"
 #include "session/observer.hpp"
+#include "session/pipe_race.hpp"
 
 namespace ferry::session {
 
@@ -52,15 +53,12 @@ class FileSink;
 // Where the options say received bytes go: the output folder, or stdout.
 proto::Result<FileSink> open_sink(const ReceiveOptions& options);
 // The transfer itself, once a pipe is open (shared by the server-introduced and the serverless
-// ways of meeting). race: where a better pipe may still come from (nullptr: none). features:
-// what both sides agreed to use (none in the serverless modes, which exchange no notes).
-net::awaitable<proto::Result<void>> send_over(std::shared_ptr<net::RecordPipe> pipe,
-                                              std::shared_ptr<PipeRace> race,
-                                              proto::Features features, const FileSource& source,
+// ways of meeting). first.race: where a better pipe may still come from (nullptr: none).
+// first.features: what both sides agreed to use (none in the serverless modes, which exchange
+// no notes).
+net::awaitable<proto::Result<void>> send_over(ChosenPipe first, const FileSource& source,
                                               Observer& observer, Cancellation* cancellation);
-net::awaitable<proto::Result<void>> receive_over(std::shared_ptr<net::RecordPipe> pipe,
-                                                 std::shared_ptr<PipeRace> race,
-                                                 proto::Features features, FileSink& sink,
+net::awaitable<proto::Result<void>> receive_over(ChosenPipe first, FileSink& sink,
                                                  const ReceiveOptions& options, Observer& observer,
                                                  std::function<void()> on_offer);
 

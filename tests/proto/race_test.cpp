@@ -171,5 +171,51 @@ TEST(Race, NamesAtTheEdge) {
   EXPECT_EQ(format_tried("Tried:", {{"a", ""}, {"b", "why"}}), "Tried:\n  - a\n  - b: why");
 }
 
+TEST(Race, ADirectWinnerWaitsForTheOtherTransportOnlyWhereBothSidesAllowTheTrial) {
+  // Without the trial (an older peer): TCP wins, the QUIC attempt is closed.
+  auto plain = receiver_race();
+  const auto tcp0 = plain.begin(PathKind::direct, true, PipeTransport::tcp);
+  plain.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(plain.authenticated(tcp0, "direct to A"), Verdict::select);
+  EXPECT_EQ(plain.advance(t0 + 20ms), Phase::over);
+
+  auto race = receiver_race();
+  race.allow_transport_trial(true);
+  const auto tcp = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto tcp2 = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto quic = race.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A"), Verdict::select);
+  EXPECT_EQ(race.advance(t0 + 20ms), Phase::upgrading);
+  EXPECT_EQ(race.next_wakeup(), t0 + 20ms + 15s);
+  // Another TCP pipe is no trial; the QUIC one is.
+  EXPECT_EQ(race.authenticated(tcp2, "direct to B"), Verdict::close);
+  EXPECT_EQ(race.tried().back().why, "another path won");
+  EXPECT_EQ(race.authenticated(quic, "quic to A"), Verdict::select);
+  EXPECT_EQ(race.upgrade(), quic);
+  EXPECT_EQ(race.transport_of(quic), PipeTransport::quic);
+  EXPECT_EQ(race.phase(), Phase::over);
+
+  // The sender's side: QUIC won; a TCP pipe the receiver selected later is taken.
+  Race sender(Side::sender, 15s);
+  sender.set_budget(t0, 10s);
+  sender.allow_transport_trial(true);
+  const auto q = sender.begin(PathKind::direct, true, PipeTransport::quic);
+  const auto t = sender.begin(PathKind::direct, true, PipeTransport::tcp);
+  EXPECT_EQ(sender.authenticated(q, "quic"), Verdict::wait);
+  EXPECT_EQ(sender.selected(q, "quic"), Verdict::take);
+  EXPECT_EQ(sender.advance(t0 + 20ms), Phase::upgrading);
+  EXPECT_EQ(sender.authenticated(t, "tcp"), Verdict::wait);
+  EXPECT_EQ(sender.selected(t, "tcp"), Verdict::take);
+  EXPECT_EQ(sender.upgrade(), t);
+
+  // Nothing of the other transport left running: no waiting.
+  auto alone = receiver_race();
+  alone.allow_transport_trial(true);
+  const auto only = alone.begin(PathKind::direct, true, PipeTransport::tcp);
+  alone.begin(PathKind::direct, false, PipeTransport::tcp);  // accepted: not ours to wait for
+  EXPECT_EQ(alone.authenticated(only, "direct"), Verdict::select);
+  EXPECT_EQ(alone.advance(t0 + 20ms), Phase::over);
+}
+
 }  // namespace
 }  // namespace ferry::proto

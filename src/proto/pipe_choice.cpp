@@ -1,0 +1,59 @@
+#include "proto/pipe_choice.hpp"
+
+#include <algorithm>
+
+namespace ferry::proto {
+
+void PipeChoice::start_measuring(Clock::time_point from) {
+  measure_from_ = std::max(from, carrying_since_ + kWarmUp);
+  mark_at_.reset();
+}
+
+std::optional<double> PipeChoice::measure(Clock::time_point now) {
+  if (now < measure_from_) return std::nullopt;
+  if (!mark_at_) {
+    mark_at_ = now;
+    mark_bytes_ = total_;
+    return std::nullopt;
+  }
+  const auto elapsed = now - *mark_at_;
+  if (elapsed < kMeasure) return std::nullopt;
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  return static_cast<double>(total_ - mark_bytes_) / seconds;
+}
+
+void PipeChoice::other_ready(Clock::time_point now) {
+  if (phase_ != Phase::alone) return;
+  phase_ = Phase::measuring_first;
+  start_measuring(now);
+}
+
+PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining) {
+  switch (phase_) {
+    case Phase::alone:
+    case Phase::decided:
+      return Step::stay;
+    case Phase::measuring_first: {
+      first_rate_ = measure(now);
+      if (!first_rate_) return Step::stay;
+      const double worth = *first_rate_ * static_cast<double>(kWorthTrying.count());
+      if (static_cast<double>(remaining) < worth) {
+        phase_ = Phase::decided;  // nearly done: not worth a trial
+        return Step::drop_other;
+      }
+      phase_ = Phase::trial;
+      carrying_since_ = now;
+      start_measuring(now);
+      return Step::try_other;
+    }
+    case Phase::trial: {
+      trial_rate_ = measure(now);
+      if (!trial_rate_) return Step::stay;
+      phase_ = Phase::decided;
+      return *trial_rate_ > *first_rate_ ? Step::drop_other : Step::move_back;
+    }
+  }
+  return Step::stay;
+}
+
+}  // namespace ferry::proto

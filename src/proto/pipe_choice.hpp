@@ -1,0 +1,70 @@
+// Which of two direct pipes carries a transfer when both a TCP and a QUIC one opened: the one that
+// moves more, measured on the transfer's own bytes, never guessed. Where TCP runs a loss-based
+// congestion control (CUBIC: the default wherever BBR is not allowed to the user), a long lossy
+// link takes it to a few percent of its rate while QUIC (BBR in ferry's own stack) keeps most of
+// it; on a clean LAN kernel TCP outruns QUIC. Sans-I/O: the sender reports the bytes it handed to
+// the pipe in use and the time, and asks between records what to do.
+//
+// The first pipe carries from the start. When the other opens, the first is measured (after its
+// warm-up) for kMeasure; if what is left would take at least kWorthTrying at that rate, the
+// transfer tries the other pipe ("moved" on the first, which stays open), lets it warm up, measures
+// it for kMeasure, and keeps the faster: it closes the first, or moves back and closes the trial
+// pipe. One trial per transfer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+namespace ferry::proto {
+
+class PipeChoice {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Not measured after a pipe starts carrying: its buffers fill at memory speed, its congestion
+  // window opens.
+  static constexpr std::chrono::milliseconds kWarmUp{1500};
+  static constexpr std::chrono::milliseconds kMeasure{2000};
+  // A trial costs at most kWarmUp + kMeasure on the slower pipe: worth it only for a transfer
+  // that has at least this long left.
+  static constexpr std::chrono::seconds kWorthTrying{15};
+
+  enum class Step : std::uint8_t {
+    stay,       // go on on the pipe in use
+    try_other,  // say "moved" on the pipe in use (keep it open) and carry on on the other
+    move_back,  // say "moved" on the trial pipe, carry on on the first again, close the trial pipe
+    drop_other  // close the pipe not in use: the choice is made
+  };
+
+  explicit PipeChoice(Clock::time_point start) : carrying_since_(start) {}
+
+  // bytes more were handed to the pipe in use.
+  void sent(std::uint64_t bytes) { total_ += bytes; }
+  // The other pipe is ready to carry.
+  void other_ready(Clock::time_point now);
+  // Between records: what to do, with remaining bytes still to send.
+  Step next(Clock::time_point now, std::uint64_t remaining);
+
+  bool deciding() const { return phase_ == Phase::measuring_first || phase_ == Phase::trial; }
+  // Bytes per second, once measured.
+  std::optional<double> first_rate() const { return first_rate_; }
+  std::optional<double> trial_rate() const { return trial_rate_; }
+
+ private:
+  enum class Phase : std::uint8_t { alone, measuring_first, trial, decided };
+  // Measures the pipe in use from the later of `from` and its warm-up's end; the rate once
+  // kMeasure has passed since.
+  std::optional<double> measure(Clock::time_point now);
+  void start_measuring(Clock::time_point from);
+
+  Phase phase_ = Phase::alone;
+  std::uint64_t total_ = 0;
+  Clock::time_point carrying_since_;
+  std::optional<Clock::time_point> mark_at_;
+  std::uint64_t mark_bytes_ = 0;
+  Clock::time_point measure_from_{};
+  std::optional<double> first_rate_;
+  std::optional<double> trial_rate_;
+};
+
+}  // namespace ferry::proto

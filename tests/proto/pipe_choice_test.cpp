@@ -1,0 +1,109 @@
+// The measured choice between a transfer's TCP and QUIC pipes, under a fake clock: bytes are
+// reported as a pipe of a given rate would take them.
+#include "proto/pipe_choice.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ferry::proto {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = PipeChoice::Clock;
+using Step = PipeChoice::Step;
+
+constexpr std::uint64_t kMB = 1'000'000;
+
+// Drives the choice: every 100 ms the pipe in use takes rate[in use] bytes per second, until a
+// step other than stay; returns it and the time it came.
+struct Drive {
+  PipeChoice& choice;
+  Clock::time_point& now;
+  std::uint64_t& remaining;
+  Step until_not_stay(double rate, std::chrono::seconds limit = 60s) {
+    const auto end = now + limit;
+    while (now < end) {
+      const Step s = choice.next(now, remaining);
+      if (s != Step::stay) return s;
+      const auto bytes = static_cast<std::uint64_t>(rate / 10);
+      choice.sent(bytes);
+      remaining -= std::min(remaining, bytes);
+      now += 100ms;
+    }
+    return Step::stay;
+  }
+};
+
+TEST(PipeChoice, AloneItNeverMoves) {
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 10'000 * kMB;
+  Drive d{choice, now, remaining};
+  EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::stay);
+  EXPECT_FALSE(choice.deciding());
+}
+
+TEST(PipeChoice, ASlowFirstPipeLosesToAFasterTrial) {
+  // CUBIC on a lossy long link (0.3 MB/s) against QUIC (9 MB/s).
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 100 * kMB;
+  Drive d{choice, now, remaining};
+  d.until_not_stay(0.3 * kMB, 1s);
+  choice.other_ready(now);  // QUIC opened after 1 s: measured from the warm-up's end (1.5 s)
+  EXPECT_TRUE(choice.deciding());
+  EXPECT_EQ(d.until_not_stay(0.3 * kMB), Step::try_other);
+  EXPECT_GE(now, Clock::time_point{} + PipeChoice::kWarmUp + PipeChoice::kMeasure);
+  EXPECT_LT(now, Clock::time_point{} + 4s);
+  ASSERT_TRUE(choice.first_rate());
+  EXPECT_NEAR(*choice.first_rate(), 0.3 * kMB, 0.02 * kMB);
+  const auto trial_start = now;
+  EXPECT_EQ(d.until_not_stay(9.0 * kMB), Step::drop_other);  // keep QUIC, close TCP
+  EXPECT_GE(now - trial_start, PipeChoice::kWarmUp + PipeChoice::kMeasure);
+  EXPECT_NEAR(*choice.trial_rate(), 9.0 * kMB, 0.2 * kMB);
+  EXPECT_FALSE(choice.deciding());
+  EXPECT_EQ(d.until_not_stay(9.0 * kMB), Step::stay);  // one trial per transfer
+}
+
+TEST(PipeChoice, AFasterFirstPipeIsMovedBackTo) {
+  // Kernel TCP on a LAN (900 MB/s) against QUIC (300 MB/s): the trial costs 3.5 s at most.
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 100'000 * kMB;
+  Drive d{choice, now, remaining};
+  choice.other_ready(now);
+  EXPECT_EQ(d.until_not_stay(900.0 * kMB), Step::try_other);
+  const auto trial_start = now;
+  EXPECT_EQ(d.until_not_stay(300.0 * kMB), Step::move_back);
+  EXPECT_LE(now - trial_start, PipeChoice::kWarmUp + PipeChoice::kMeasure + 200ms);
+  EXPECT_EQ(d.until_not_stay(900.0 * kMB), Step::stay);
+}
+
+TEST(PipeChoice, NoTrialWhenLittleIsLeft) {
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 50 * kMB;  // 5 s at 10 MB/s after the measurement: not worth it
+  Drive d{choice, now, remaining};
+  choice.other_ready(now + 5s);  // arriving late: the first is measured afresh from then
+  now += 5s;
+  EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::drop_other);
+  EXPECT_GE(now, Clock::time_point{} + 5s + PipeChoice::kMeasure);
+  EXPECT_FALSE(choice.trial_rate());
+  // A second pipe later changes nothing: the choice is made.
+  choice.other_ready(now);
+  EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::stay);
+}
+
+TEST(PipeChoice, AStalledPipeMeasuresAsSlowAsItIs) {
+  // The first pipe hands over nothing for 4 s (a retransmission timeout): its measured rate is
+  // what it moved over the whole window, stall included.
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  choice.other_ready(now);
+  EXPECT_EQ(choice.next(now + 1500ms, 1'000 * kMB), Step::stay);  // the mark
+  choice.sent(2 * kMB);
+  EXPECT_EQ(choice.next(now + 5500ms, 998 * kMB), Step::try_other);
+  EXPECT_NEAR(*choice.first_rate(), 0.5 * kMB, 1.0);
+}
+
+}  // namespace
+}  // namespace ferry::proto
