@@ -6,6 +6,11 @@ then a clean 1 Gbit/s link. On each link, in the same run:
     ferry through the relay (--force-relay), each moving BENCH_SIZE (100 MiB), as a ratio to the
     link's configured rate (goal >= 0.8 at 80 ms, >= 0.7 at 200 ms, with 1 % loss) and, on the
     1 Gbit/s link, to iperf3 (goal >= 0.9);
+  - ferry as an unprivileged user would run it ("auto, unprivileged": both clients as nobody, no
+    path forced, BBR not allowed to unprivileged processes during the run, as on a stock Debian
+    or Ubuntu, so their TCP runs CUBIC): the transfer tries TCP and QUIC and keeps the one that
+    moves more; and the same clients through the relay ("relay, unprivileged", stopped after
+    BENCH_UNPRIVILEGED_CAP, 60 s: "-");
   - iperf3 TCP for BENCH_IPERF_SECONDS (15) with the hosts' CUBIC, and with BBR (-C bbr);
   - scp of the same file to a real sshd on the receiving host, stopped after BENCH_SCP_CAP (60) s
     (its rate is then what arrived by then).
@@ -33,9 +38,17 @@ FERRY_CAP = 180
 SHAPES = [tuple(int(x) for x in s.split(":")) for s in
           os.environ.get("BENCH_SHAPES", "80:0,80:10,200:0,200:10").split(",") if s]
 GOAL = {80: 0.8, 200: 0.7}
-PATHS = (("direct TCP", {"FERRY_NO_UDP": "1"}, (), "tcp"),
-         ("QUIC", {"FERRY_NO_TCP": "1"}, (), "quic"),
-         ("relay", {}, ("--force-relay",), None))
+# label, environment, flags, the transport it must end on, whether it runs unprivileged
+PATHS = (("direct TCP", {"FERRY_NO_UDP": "1"}, (), "tcp", False),
+         ("QUIC", {"FERRY_NO_TCP": "1"}, (), "quic", False),
+         ("relay", {}, ("--force-relay",), None, False),
+         ("auto, unprivileged", {}, (), None, True),
+         ("relay, unprivileged", {}, ("--force-relay",), None, True))
+# An unprivileged run that has not finished by then is stopped ("-"): its TCP to the relay runs
+# CUBIC, which a lossy long link takes to a few percent of its rate.
+UNPRIVILEGED_CAP = int(os.environ.get("BENCH_UNPRIVILEGED_CAP", "60"))
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+ALLOWED_CC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
 
 
 def ns_run(ns, args, timeout, **kw):
@@ -43,19 +56,25 @@ def ns_run(ns, args, timeout, **kw):
                           text=True, timeout=timeout, **kw)
 
 
-def ferry_once(lab, url, src, work, code, env_extra, flags, transport):
+def ferry_once(lab, url, src, work, code, env_extra, flags, transport, unprivileged):
     out = os.path.join(work, "out")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
+    os.chmod(out, 0o777)
     env = dict(lab.env("A"), **env_extra)
-    s = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, "--code", code]
+    who = NOBODY if unprivileged else []
+    if unprivileged:
+        env["HOME"] = work
+    s = lab.spawn(lab.hosts["A"], who + [FERRY, "send", "--json", "--server", url, "--code", code]
                   + list(flags) + [src], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                   env=env)
     assert json.loads(s.stdout.readline())["event"] == "code"
     start = time.monotonic()
     try:
-        r = ns_run(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server", url, "--output",
-                                    out] + list(flags) + [code], FERRY_CAP, env=dict(lab.env("B"), **env_extra))
+        r = ns_run(lab.hosts["B"], who + [FERRY, "receive", "--json", "--yes", "--server", url,
+                                          "--output", out] + list(flags) + [code],
+                   UNPRIVILEGED_CAP if unprivileged else FERRY_CAP,
+                   env=dict(lab.env("B"), **env_extra, **({"HOME": work} if unprivileged else {})))
     except subprocess.TimeoutExpired:
         s.kill()
         return None, None
@@ -130,13 +149,13 @@ def one_link(work, src, rtt, loss, rate):
     with Lab("public", "public", loss_permille=loss, rate_mbit=rate, delay_ms=rtt // 4) as lab:
         url = start_server(lab)
         key = start_sshd(lab, work)
-        results = {label: [] for label, _, _, _ in PATHS}
-        walls = {label: [] for label, _, _, _ in PATHS}
+        results = {p[0]: [] for p in PATHS}
+        walls = {p[0]: [] for p in PATHS}
         cubic, bbr, scp, scp_done = [], [], [], []
         for i in range(RUNS):
-            for n, (label, env, flags, transport) in enumerate(PATHS):
+            for n, (label, env, flags, transport, unprivileged) in enumerate(PATHS):
                 got, wall = ferry_once(lab, url, src, work, "%d-acorn-zebra" % (100 + 10 * i + n), env,
-                                       flags, transport)
+                                       flags, transport, unprivileged)
                 results[label].append(got)
                 walls[label].append(wall)
             cubic.append(iperf3(lab, None))
@@ -147,11 +166,11 @@ def one_link(work, src, rtt, loss, rate):
     name = "%d Mbit/s, %d ms RTT, %s loss" % (rate, rtt, "%.0f %%" % (loss / 10) if loss else "no")
     print("== %s (link %.1f MB/s; %d MiB; medians of %d)" % (name, link_mb_s, SIZE >> 20, RUNS))
     ref_cubic = median(cubic)
-    for label, _, _, _ in PATHS:
+    for label in results:
         xs = results[label]
         ok = [x for x in xs if x is not None]
         m = median(ok) if ok else None
-        line = "  ferry %-10s %6s MB/s (runs %s; wall %s)" % (
+        line = "  ferry %-18s %6s MB/s (runs %s; wall %s)" % (
             label, "%.1f" % m if m else "-", fmt(xs), fmt(walls[label]))
         if m:
             line += " -> %.2f of the link" % (m / link_mb_s)
@@ -161,11 +180,11 @@ def one_link(work, src, rtt, loss, rate):
             if not rtt and not loss:
                 line += " (goal >= 0.9)"
         print(line)
-    print("  iperf3 CUBIC     %6.1f MB/s (runs %s) -> %.2f of the link" % (ref_cubic, fmt(cubic),
+    print("  iperf3 CUBIC             %6.1f MB/s (runs %s) -> %.2f of the link" % (ref_cubic, fmt(cubic),
                                                                             ref_cubic / link_mb_s))
-    print("  iperf3 BBR       %6.1f MB/s (runs %s) -> %.2f of the link" % (median(bbr), fmt(bbr),
+    print("  iperf3 BBR               %6.1f MB/s (runs %s) -> %.2f of the link" % (median(bbr), fmt(bbr),
                                                                             median(bbr) / link_mb_s))
-    print("  scp              %6.1f MB/s (runs %s%s) -> %.2f of the link" % (
+    print("  scp                     %6.1f MB/s (runs %s%s) -> %.2f of the link" % (
         median(scp), fmt(scp), "" if all(scp_done) else "; stopped after %d s" % SCP_CAP,
         median(scp) / link_mb_s))
     sys.stdout.flush()
@@ -175,15 +194,22 @@ def main():
     if os.geteuid() != 0:
         sys.exit("long_links.py builds network namespaces: run it as root")
     work = tmpdir()
-    os.chmod(work, 0o755)
+    os.chmod(work, 0o777)  # the unprivileged clients' HOME and output
+    with open(ALLOWED_CC) as f:
+        allowed = f.read().strip()
     try:
         src = os.path.join(work, "file.bin")
         random_file(src, SIZE)
+        os.chmod(src, 0o644)
+        with open(ALLOWED_CC, "w") as f:
+            f.write("reno cubic")  # for the unprivileged clients; root may choose any
         for rtt, loss in SHAPES:
             one_link(work, src, rtt, loss, 100)
         if os.environ.get("BENCH_GIGABIT", "1") == "1":
             one_link(work, src, 0, 0, 1000)
     finally:
+        with open(ALLOWED_CC, "w") as f:
+            f.write(allowed)
         shutil.rmtree(work, ignore_errors=True)
 
 
