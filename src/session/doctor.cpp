@@ -138,7 +138,9 @@ DoctorCheck check_congestion_control(const asio::any_io_executor& ex) {
   return {"congestion", CheckStatus::info,
           "TCP runs " + (cc.empty() ? std::string("the system's default") : cc) +
               " here, not BBR (it is not allowed to this user): on long, lossy links ferry's TCP "
-              "paths slow down, its QUIC paths do not. An administrator can allow it: modprobe "
+              "paths slow down, its QUIC paths do not (where both open, a long transfer measures "
+              "them and keeps the faster; the relay is reached over TCP). An administrator can "
+              "allow it: modprobe "
               "tcp_bbr; sysctl -w net.ipv4.tcp_allowed_congestion_control=\"reno cubic bbr\"",
           0};
 }
