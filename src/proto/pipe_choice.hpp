@@ -42,7 +42,8 @@ class PipeChoice {
   void sent(std::uint64_t bytes) { total_ += bytes; }
   // The other pipe is ready to carry.
   void other_ready(Clock::time_point now);
-  // Between records: what to do, with remaining bytes still to send.
+  // Between records: what to do, with remaining bytes still to send (the largest value when
+  // that is unknown: a stream).
   Step next(Clock::time_point now, std::uint64_t remaining);
 
   bool deciding() const { return phase_ == Phase::measuring_first || phase_ == Phase::trial; }

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
@@ -280,7 +281,8 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
       }
       if (link.hash_fresh) hasher.update(proto::ByteView(data, n));
       proto::encode_chunk_header(index, pos, buf.data());
-      co_await move_if_better(link, total > sent ? total - sent : 0, observer);
+      // How much is left is unknown: as good as long (a short stream ends before any trial).
+      co_await move_if_better(link, std::numeric_limits<std::uint64_t>::max(), observer);
       auto r = co_await link.pipe().send_record(
           proto::ByteView(buf.data(), proto::kChunkHeaderBytes + n));
       if (!r) co_return r;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace ferry::proto {
 namespace {
 
@@ -91,6 +93,15 @@ TEST(PipeChoice, NoTrialWhenLittleIsLeft) {
   // A second pipe later changes nothing: the choice is made.
   choice.other_ready(now);
   EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::stay);
+}
+
+TEST(PipeChoice, AStreamOfUnknownLengthIsWorthATrial) {
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = std::numeric_limits<std::uint64_t>::max();
+  Drive d{choice, now, remaining};
+  choice.other_ready(now);
+  EXPECT_EQ(d.until_not_stay(1000.0 * kMB), Step::try_other);
 }
 
 TEST(PipeChoice, AStalledPipeMeasuresAsSlowAsItIs) {
