@@ -44,6 +44,9 @@ PATHS = (("direct TCP", {"FERRY_NO_UDP": "1"}, (), "tcp", False),
          ("relay", {}, ("--force-relay",), None, False),
          ("auto, unprivileged", {}, (), None, True),
          ("relay, unprivileged", {}, ("--force-relay",), None, True))
+# BENCH_PATHS picks some of them by label, separated by ";" (default: all).
+if os.environ.get("BENCH_PATHS"):
+    PATHS = tuple(p for p in PATHS if p[0] in os.environ["BENCH_PATHS"].split(";"))
 # An unprivileged run that has not finished by then is stopped ("-"): its TCP to the relay runs
 # CUBIC, which a lossy long link takes to a few percent of its rate.
 UNPRIVILEGED_CAP = int(os.environ.get("BENCH_UNPRIVILEGED_CAP", "60"))

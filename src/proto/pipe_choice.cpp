@@ -22,6 +22,21 @@ std::optional<double> PipeChoice::measure(Clock::time_point now) {
   return static_cast<double>(total_ - mark_bytes_) / seconds;
 }
 
+void PipeChoice::sent(std::uint64_t bytes, Clock::time_point now) {
+  total_ += bytes;
+  const double seconds = std::chrono::duration<double>(now - record_started_).count();
+  if (bytes == 0) return;
+  const double step = std::chrono::duration<double>(kDecisionStep).count();
+  const double target = seconds > 0 ? static_cast<double>(bytes) * step / seconds : 2.0 * bytes;
+  record_target_ = static_cast<std::uint64_t>(std::min(target, 2.0 * static_cast<double>(bytes)));
+}
+
+std::size_t PipeChoice::record_bytes(std::size_t most) const {
+  if (phase_ == Phase::decided || !record_target_) return most;
+  return static_cast<std::size_t>(
+      std::clamp<std::uint64_t>(*record_target_, std::min(kMinRecord, most), most));
+}
+
 void PipeChoice::other_ready(Clock::time_point now) {
   if (phase_ != Phase::alone) return;
   phase_ = Phase::measuring_first;
@@ -29,6 +44,7 @@ void PipeChoice::other_ready(Clock::time_point now) {
 }
 
 PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining) {
+  record_started_ = now;
   switch (phase_) {
     case Phase::alone:
     case Phase::decided:

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -23,8 +24,8 @@ class PipeChoice {
   using Clock = std::chrono::steady_clock;
   // Not measured after a pipe starts carrying: its buffers fill at memory speed, its congestion
   // window opens.
-  static constexpr std::chrono::milliseconds kWarmUp{1500};
-  static constexpr std::chrono::milliseconds kMeasure{2000};
+  static constexpr std::chrono::milliseconds kWarmUp{1000};
+  static constexpr std::chrono::milliseconds kMeasure{1500};
   // A trial costs at most kWarmUp + kMeasure on the slower pipe: worth it only for a transfer
   // that has at least this long left.
   static constexpr std::chrono::seconds kWorthTrying{15};
@@ -38,8 +39,17 @@ class PipeChoice {
 
   explicit PipeChoice(Clock::time_point start) : carrying_since_(start) {}
 
-  // bytes more were handed to the pipe in use.
-  void sent(std::uint64_t bytes) { total_ += bytes; }
+  // On a slow pipe a record is sized to take about this long, so that the choice is asked again
+  // soon (a 1 MiB record takes seconds where CUBIC has collapsed), and no smaller than this.
+  static constexpr std::chrono::milliseconds kDecisionStep{250};
+  static constexpr std::size_t kMinRecord = std::size_t{64} * 1024;
+
+  // bytes more were handed to the pipe in use, the last of them at now (the record began at the
+  // last call to next()).
+  void sent(std::uint64_t bytes, Clock::time_point now);
+  // How much to put in the next record, at most `most`: what the pipe in use took in about
+  // kDecisionStep lately (growing at most twofold per record), until the choice is made.
+  std::size_t record_bytes(std::size_t most) const;
   // The other pipe is ready to carry.
   void other_ready(Clock::time_point now);
   // Between records: what to do, with remaining bytes still to send (the largest value when
@@ -66,6 +76,8 @@ class PipeChoice {
   Clock::time_point measure_from_{};
   std::optional<double> first_rate_;
   std::optional<double> trial_rate_;
+  Clock::time_point record_started_{};
+  std::optional<std::uint64_t> record_target_;
 };
 
 }  // namespace ferry::proto

@@ -84,7 +84,13 @@ struct Link {
   RecordPipe& pipe() { return *here.pipe; }
   // n bytes of payload went out on the pipe in use.
   void carried(std::uint64_t n) {
-    if (choice) choice->sent(n);
+    if (choice) choice->sent(n, std::chrono::steady_clock::now());
+  }
+  // How much payload the next record carries (small on a slow pipe while the choice is open).
+  std::size_t record_payload() const {
+    const std::size_t most =
+        std::min(kChunkBytes, here.pipe->record_bytes() - proto::kChunkHeaderBytes);
+    return choice ? choice->record_bytes(most) : most;
   }
   void retire(std::optional<ChosenPipe>& spare) {
     if (spare) retired.push_back(std::exchange(spare, std::nullopt)->pipe);
@@ -259,8 +265,7 @@ awaitable<proto::Result<void>> send_stream(Link& link, const FileSource& source,
   proto::Bytes buf(proto::kChunkHeaderBytes + kChunkBytes);
   std::uint8_t* data = buf.data() + proto::kChunkHeaderBytes;
   for (std::uint64_t pos = 0;;) {
-    const std::size_t most =
-        std::min(kChunkBytes, link.pipe().record_bytes() - proto::kChunkHeaderBytes);
+    const std::size_t most = link.record_payload();
     error_code ec;
     std::size_t n = 0;
     if (!blocking) {
@@ -326,8 +331,7 @@ awaitable<proto::Result<void>> send_file(Link& link, const FileSource& source, s
     pos += want;
   }
   for (std::uint64_t pos = start; pos < entry.size;) {
-    const std::size_t most =
-        std::min(kChunkBytes, link.pipe().record_bytes() - proto::kChunkHeaderBytes);
+    const std::size_t most = link.record_payload();
     const std::size_t want =
         static_cast<std::size_t>(std::min<std::uint64_t>(most, entry.size - pos));
     if (file.read(data, want) != static_cast<ssize_t>(want)) co_return changed();

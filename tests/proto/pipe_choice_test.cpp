@@ -27,9 +27,9 @@ struct Drive {
       const Step s = choice.next(now, remaining);
       if (s != Step::stay) return s;
       const auto bytes = static_cast<std::uint64_t>(rate / 10);
-      choice.sent(bytes);
-      remaining -= std::min(remaining, bytes);
       now += 100ms;
+      choice.sent(bytes, now);
+      remaining -= std::min(remaining, bytes);
     }
     return Step::stay;
   }
@@ -95,6 +95,28 @@ TEST(PipeChoice, NoTrialWhenLittleIsLeft) {
   EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::stay);
 }
 
+TEST(PipeChoice, RecordsOnASlowPipeAreSmallSoTheChoiceComesSoon) {
+  constexpr std::size_t kMost = std::size_t{1} << 20;
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  EXPECT_EQ(choice.record_bytes(kMost), kMost);  // nothing known yet
+  // A 1 MiB record that took 3.5 s (CUBIC at 0.3 MB/s): the next ones take about 250 ms.
+  EXPECT_EQ(choice.next(now, 100 * kMB), Step::stay);
+  choice.sent(kMost, now + 3500ms);
+  now += 3500ms;
+  EXPECT_NEAR(static_cast<double>(choice.record_bytes(kMost)), 0.3 * kMB * 0.25, 0.01 * kMB);
+  // Never below the floor; growing at most twofold per record; a fast pipe gets whole records.
+  EXPECT_EQ(choice.next(now, 100 * kMB), Step::stay);
+  choice.sent(10'000, now + 1s);
+  EXPECT_EQ(choice.record_bytes(kMost), PipeChoice::kMinRecord);
+  EXPECT_EQ(choice.next(now + 1s, 100 * kMB), Step::stay);
+  choice.sent(100'000, now + 1s);  // taken at once (room in the socket buffer)
+  EXPECT_EQ(choice.record_bytes(kMost), 200'000u);
+  EXPECT_EQ(choice.next(now + 1s, 100 * kMB), Step::stay);
+  choice.sent(kMost, now + 1s + 1ms);
+  EXPECT_EQ(choice.record_bytes(kMost), kMost);
+}
+
 TEST(PipeChoice, AStreamOfUnknownLengthIsWorthATrial) {
   Clock::time_point now{};
   PipeChoice choice(now);
@@ -111,7 +133,7 @@ TEST(PipeChoice, AStalledPipeMeasuresAsSlowAsItIs) {
   PipeChoice choice(now);
   choice.other_ready(now);
   EXPECT_EQ(choice.next(now + 1500ms, 1'000 * kMB), Step::stay);  // the mark
-  choice.sent(2 * kMB);
+  choice.sent(2 * kMB, now + 5500ms);
   EXPECT_EQ(choice.next(now + 5500ms, 998 * kMB), Step::try_other);
   EXPECT_NEAR(*choice.first_rate(), 0.5 * kMB, 1.0);
 }
