@@ -24,8 +24,8 @@ std::optional<double> PipeChoice::measure(Clock::time_point now) {
 
 void PipeChoice::sent(std::uint64_t bytes, Clock::time_point now) {
   total_ += bytes;
-  const double seconds = std::chrono::duration<double>(now - record_started_).count();
   if (bytes == 0) return;
+  const double seconds = std::chrono::duration<double>(now - record_started_).count();
   const double step = std::chrono::duration<double>(kDecisionStep).count();
   const double target = seconds > 0 ? static_cast<double>(bytes) * step / seconds : 2.0 * bytes;
   record_target_ = static_cast<std::uint64_t>(std::min(target, 2.0 * static_cast<double>(bytes)));

@@ -8,8 +8,9 @@
 // The first pipe carries from the start. When the other opens, the first is measured (after its
 // warm-up) for kMeasure; if what is left would take at least kWorthTrying at that rate, the
 // transfer tries the other pipe ("moved" on the first, which stays open), lets it warm up, measures
-// it for kMeasure, and keeps the faster: it closes the first, or moves back and closes the trial
-// pipe. One trial per transfer.
+// it for kMeasure, and keeps the faster: it drops the first, or moves back and drops the trial
+// pipe (the sender closes a dropped pipe once the receiver has confirmed the transfer: records
+// may still be queued on it). One trial per transfer.
 #pragma once
 
 #include <chrono>
@@ -29,20 +30,19 @@ class PipeChoice {
   // A trial costs at most kWarmUp + kMeasure on the slower pipe: worth it only for a transfer
   // that has at least this long left.
   static constexpr std::chrono::seconds kWorthTrying{15};
-
-  enum class Step : std::uint8_t {
-    stay,       // go on on the pipe in use
-    try_other,  // say "moved" on the pipe in use (keep it open) and carry on on the other
-    move_back,  // say "moved" on the trial pipe, carry on on the first again, close the trial pipe
-    drop_other  // close the pipe not in use: the choice is made
-  };
-
-  explicit PipeChoice(Clock::time_point start) : carrying_since_(start) {}
-
   // On a slow pipe a record is sized to take about this long, so that the choice is asked again
   // soon (a 1 MiB record takes seconds where CUBIC has collapsed), and no smaller than this.
   static constexpr std::chrono::milliseconds kDecisionStep{250};
   static constexpr std::size_t kMinRecord = std::size_t{64} * 1024;
+
+  enum class Step : std::uint8_t {
+    stay,       // go on on the pipe in use
+    try_other,  // say "moved" on the pipe in use (keep it open) and carry on on the other
+    move_back,  // say "moved" on the trial pipe, carry on on the first again, drop the trial pipe
+    drop_other  // drop the pipe not in use: the choice is made
+  };
+
+  explicit PipeChoice(Clock::time_point start) : carrying_since_(start) {}
 
   // bytes more were handed to the pipe in use, the last of them at now (the record began at the
   // last call to next()).

@@ -41,16 +41,10 @@ void Race::connected(AttemptId id) {
   if (a.state == State::running) a.state = State::connected;
 }
 
-int Race::pending(PathKind path) const {
+int Race::pending(PathKind path, std::optional<PipeTransport> transport) const {
   return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(), [&](const auto& kv) {
-    return kv.second.dialled && kv.second.path == path && kv.second.state != State::done;
-  }));
-}
-
-int Race::pending(PathKind path, PipeTransport transport) const {
-  return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(), [&](const auto& kv) {
-    return kv.second.dialled && kv.second.path == path && kv.second.transport == transport &&
-           kv.second.state != State::done;
+    return kv.second.dialled && kv.second.path == path &&
+           (!transport || kv.second.transport == *transport) && kv.second.state != State::done;
   }));
 }
 

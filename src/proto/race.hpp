@@ -115,10 +115,10 @@ class Race {
     PipeTransport transport;
     State state = State::running;
   };
-  // Dialled attempts still running (of one path kind, or all with the planned relay).
+  // Dialled attempts still running (of one path kind and maybe one transport, or all with the
+  // planned relay).
   int pending() const;
-  int pending(PathKind path) const;
-  int pending(PathKind path, PipeTransport transport) const;
+  int pending(PathKind path, std::optional<PipeTransport> transport = std::nullopt) const;
   // Whether, after the winner, this attempt is worth moving the transfer to: any direct one
   // after the relay; one of the other transport after a direct winner.
   bool upgrades_winner(const Attempt& a) const;
