@@ -2,15 +2,16 @@
 """Issue 16's link figures, in the network lab (root): two public hosts on 100 Mbit/s links with
 80 or 200 ms of round trip between them (NFQUEUE delay) and 0 or 1 % loss, every lab host on CUBIC;
 then a clean 1 Gbit/s link. On each link, in the same run:
-  - ferry's direct TCP (FERRY_NO_UDP=1), ferry's QUIC on the punched socket (FERRY_NO_TCP=1) and
-    ferry through the relay (--force-relay), each moving BENCH_SIZE (100 MiB), as a ratio to the
+  - ferry's direct TCP (FERRY_NO_UDP=1), ferry's QUIC on the punched socket (FERRY_NO_TCP=1),
+    ferry through the relay (--force-relay: over TCP and UDP at once, the faster kept) and through
+    the relay over UDP alone (FERRY_NO_RELAY_TCP=1), each moving BENCH_SIZE (100 MiB), as a ratio to the
     link's configured rate (goal >= 0.8 at 80 ms, >= 0.7 at 200 ms, with 1 % loss) and, on the
     1 Gbit/s link, to iperf3 (goal >= 0.9);
   - ferry as an unprivileged user would run it ("auto, unprivileged": both clients as nobody, no
     path forced, BBR not allowed to unprivileged processes during the run, as on a stock Debian
     or Ubuntu, so their TCP runs CUBIC): the transfer tries TCP and QUIC and keeps the one that
-    moves more; and the same clients through the relay ("relay, unprivileged", stopped after
-    BENCH_UNPRIVILEGED_CAP, 60 s: "-");
+    moves more; and the same clients through the relay ("relay, unprivileged": the relay over TCP
+    and over UDP, the faster kept), both stopped after BENCH_UNPRIVILEGED_CAP, 60 s ("-");
   - iperf3 TCP for BENCH_IPERF_SECONDS (15) with the hosts' CUBIC, and with BBR (-C bbr);
   - scp of the same file to a real sshd on the receiving host, stopped after BENCH_SCP_CAP (60) s
     (its rate is then what arrived by then).
@@ -42,6 +43,7 @@ GOAL = {80: 0.8, 200: 0.7}
 PATHS = (("direct TCP", {"FERRY_NO_UDP": "1"}, (), "tcp", False),
          ("QUIC", {"FERRY_NO_TCP": "1"}, (), "quic", False),
          ("relay", {}, ("--force-relay",), None, False),
+         ("relay over UDP", {"FERRY_NO_RELAY_TCP": "1"}, ("--force-relay",), "quic", False),
          ("auto, unprivileged", {}, (), None, True),
          ("relay, unprivileged", {}, ("--force-relay",), None, True))
 # BENCH_PATHS picks some of them by label, separated by ";" (default: all).

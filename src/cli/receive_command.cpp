@@ -83,6 +83,8 @@ int run_receive(const ReceiveFlags& f, const std::string& code_from_env) {
   options.force_relay = f.force_relay;
   options.no_tcp = no_direct_tcp();
   options.no_udp = no_udp();
+  options.no_relay_tcp = no_relay_tcp();
+  options.no_relay_udp = no_relay_udp();
   console->set_output_folder(output_label(f.output));
   if (f.wormhole || proto::looks_like_wormhole_code(code_arg)) {
     auto wormhole = wormhole_options(f.mailbox, f.transit_helper);

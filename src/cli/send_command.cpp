@@ -60,6 +60,8 @@ int run_send(const CLI::App& cmd, SendFlags f, const std::string& code_from_env)
   const bool lan = f.lan || (!f.direct && !*server);
   session::SendOptions options{f.direct || lan ? proto::ServerUrl{} : **server, std::nullopt,
                                f.force_relay, no_direct_tcp(), no_udp()};
+  options.no_relay_tcp = no_relay_tcp();
+  options.no_relay_udp = no_relay_udp();
   if (f.code.empty() && !f.direct) f.code = code_from_env;
   if (!f.code.empty() && !f.wormhole) {
     auto code = proto::parse_code(f.code);

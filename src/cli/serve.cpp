@@ -141,6 +141,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& f) {
       ->capture_default_str();
   serve_cmd->add_flag("--no-relay", f.no_relay,
                       "Introduce peers only: carry no bytes (peers without a direct path fail)");
+  serve_cmd->add_flag("--no-relay-udp", f.no_relay_udp,
+                      "Relay over TCP only: no relay over UDP (QUIC between the peers through it)");
+  serve_cmd->add_option("--relay-udp-port", o.relay_udp_port,
+                        "UDP port of the relay over UDP (default: the one after the STUN ports)");
   serve_cmd->add_option("--redis", f.redis,
                         "Run as one node of a cluster: the rendezvous state in this Redis "
                         "(redis://[:password@]host[:port][/db], rediss:// for TLS), shared by "
@@ -282,6 +286,7 @@ int run_serve(ServeFlags f) {
   options.connect_rate.burst = 2 * options.connect_rate.per_second;
   options.relay_enabled = !f.no_relay;
   options.stun = !f.no_stun;
+  options.relay_udp = !f.no_relay_udp;
   options.relay.max_duration = std::chrono::seconds(std::max<std::int64_t>(0, f.max_duration));
   options.relay.wait_for_peer = std::chrono::seconds(std::max<std::int64_t>(1, f.peer_wait));
   options.relay.hello_timeout = seconds_or(f.relay_hello_timeout, options.relay.hello_timeout);
@@ -303,6 +308,9 @@ int run_serve(ServeFlags f) {
   } else {
     std::cout << "STUN on UDP ports " << srv.stun_ports()[0] << " and " << srv.stun_ports()[1]
               << "\n";
+  }
+  if (srv.relay_udp_port() != 0) {
+    std::cout << "relay over UDP on port " << srv.relay_udp_port() << "\n";
   }
   if (const auto m = srv.metrics_endpoint()) {
     std::cout << "metrics on " << m->address().to_string() << ":" << m->port() << "\n";

@@ -18,6 +18,7 @@ struct ServeFlags {
   std::string stun_alternate_ip;
   bool no_stun = false;
   bool no_relay = false;
+  bool no_relay_udp = false;
   std::int64_t max_duration = 0;
   std::int64_t peer_wait = 0;
   std::int64_t handshake_timeout = 0;

@@ -82,5 +82,11 @@ bool no_direct_tcp() {
 bool no_udp() {
   return env_flag("FERRY_NO_UDP");
 }
+bool no_relay_tcp() {
+  return env_flag("FERRY_NO_RELAY_TCP");
+}
+bool no_relay_udp() {
+  return env_flag("FERRY_NO_RELAY_UDP");
+}
 
 }  // namespace ferry::cli

@@ -16,5 +16,8 @@ int run_session(Console& console, session::Cancellation& cancellation, bool send
 // paths do on their own.
 bool no_direct_tcp();
 bool no_udp();
+// FERRY_NO_RELAY_TCP=1 / FERRY_NO_RELAY_UDP=1 leave one of the relay's transports out.
+bool no_relay_tcp();
+bool no_relay_udp();
 
 }  // namespace ferry::cli

@@ -67,6 +67,13 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   awaitable<void> write(asio::const_buffer b, error_code& ec);
   awaitable<void> finish(std::chrono::milliseconds timeout);
   void abort();
+  // Closes the connection because what carries it ended (a relay at one of its limits): the
+  // stream's end_reason() says why.
+  void end(proto::Error why) {
+    if (!end_reason_) end_reason_ = std::move(why);
+    abort();
+  }
+  const std::optional<proto::Error>& end_reason() const { return end_reason_; }
   void set_deadline(std::optional<std::chrono::steady_clock::time_point> d) { deadline_ = d; }
 
   struct Callbacks;
@@ -104,6 +111,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   std::size_t pending_segment_ = 0;           // its datagrams' size (GSO)
   std::vector<std::uint8_t> batch_;
   std::string failure_;
+  std::optional<proto::Error> end_reason_;
   bool failed_ = false;
   bool established_ = false;
   std::int64_t stream_id_ = -1;

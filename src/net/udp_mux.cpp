@@ -68,6 +68,7 @@ void UdpMux::close() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->on_probe = nullptr;
     self->on_quic = nullptr;
+    self->on_relay = nullptr;
   });
 }
 
@@ -165,6 +166,9 @@ void UdpMux::dispatch(proto::ByteView d, const udp::endpoint& from) {
       [[fallthrough]];
     case proto::DatagramKind::quic:
       if (on_quic) on_quic(d, from);
+      return;
+    case proto::DatagramKind::relay:
+      if (on_relay) on_relay(d, from);
       return;
     case proto::DatagramKind::stun: {
       auto m = proto::decode_stun(d);

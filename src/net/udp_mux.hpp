@@ -53,6 +53,7 @@ class UdpMux : public std::enable_shared_from_this<UdpMux> {
 
   ProbeHandler on_probe;
   Handler on_quic;
+  Handler on_relay;  // the relay over UDP's answers (proto/relay_udp.hpp)
 
  private:
   explicit UdpMux(udp::socket s);

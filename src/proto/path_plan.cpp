@@ -103,6 +103,7 @@ PathPlan plan_paths(const PlanInput& in) {
     head_start = std::clamp(2 * in.connect_time, base, std::max(base, kRelayHeadStartMax));
   }
   plan.relay_after = head_start;
+  plan.relay_tcp = in.policy.relay_tcp;
   return plan;
 }
 

@@ -20,7 +20,9 @@ namespace ferry::proto {
 struct PathPolicy {
   bool relay_only = false;  // --force-relay: no direct candidate offered or tried
   bool tcp = true;          // direct TCP both ways
-  bool udp = true;          // UDP hole punching, then QUIC
+  bool udp = true;          // UDP hole punching, then QUIC (and the relay over UDP)
+  bool relay_tcp = true;    // the relay over TCP (or a WebSocket)
+  bool relay_udp = true;    // the relay over UDP (QUIC through the relay)
 };
 
 enum class TcpMethod : std::uint8_t {
@@ -71,6 +73,7 @@ struct PathPlan {
   // the receiver selects it); the receiver gives direct paths a head start, longer while hole
   // punching may still open a path, and never shorter than a few round trips.
   std::optional<std::chrono::milliseconds> relay_after;
+  bool relay_tcp = true;                // the policy's: whether the relay over TCP is among them
   std::chrono::milliseconds budget{0};  // how long the whole race may take
   std::vector<std::string> notes;       // what is not tried, and why
 };

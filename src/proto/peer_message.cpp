@@ -18,6 +18,7 @@ constexpr std::size_t kMaxFeatures = 32;
 constexpr std::string_view kPrefixHash = "prefix-hash";
 constexpr std::string_view kAes256Gcm = "aes256gcm";
 constexpr std::string_view kPipeTrial = "pipe-trial";
+constexpr std::string_view kRelayUdp = "relay-udp";
 
 }  // namespace
 
@@ -114,13 +115,17 @@ std::string candidate_text(const Candidate& c) {
 }
 
 Features our_features() {
-  return Features{.prefix_hash = true, .aes256gcm = aes256gcm_available(), .pipe_trial = true};
+  return Features{.prefix_hash = true,
+                  .aes256gcm = aes256gcm_available(),
+                  .pipe_trial = true,
+                  .relay_udp = true};
 }
 
 Features common(const Features& a, const Features& b) {
   return Features{.prefix_hash = a.prefix_hash && b.prefix_hash,
                   .aes256gcm = a.aes256gcm && b.aes256gcm,
-                  .pipe_trial = a.pipe_trial && b.pipe_trial};
+                  .pipe_trial = a.pipe_trial && b.pipe_trial,
+                  .relay_udp = a.relay_udp && b.relay_udp};
 }
 
 std::string encode_note(const MailboxNote& note) {
@@ -145,6 +150,7 @@ std::string encode_note(const MailboxNote& note) {
   if (c.features.prefix_hash) features.push_back(kPrefixHash);
   if (c.features.aes256gcm) features.push_back(kAes256Gcm);
   if (c.features.pipe_trial) features.push_back(kPipeTrial);
+  if (c.features.relay_udp) features.push_back(kRelayUdp);
   if (!features.empty()) j["features"] = features;
   return j.dump();
 }
@@ -179,6 +185,7 @@ Result<MailboxNote> decode_note(std::string_view text) {
       if (n == kPrefixHash) out.features.prefix_hash = true;
       if (n == kAes256Gcm) out.features.aes256gcm = true;
       if (n == kPipeTrial) out.features.pipe_trial = true;
+      if (n == kRelayUdp) out.features.relay_udp = true;
     }
   }
   if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {

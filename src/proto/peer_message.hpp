@@ -76,6 +76,10 @@ struct Features {
   // transfer and move back ("moved" on each): the receiver keeps the pipe it moved away from open
   // and reads it again when the sender moves back (proto/pipe_choice.hpp).
   bool pipe_trial = false;
+  // The relay over UDP (proto/relay_udp.hpp): both sides bind at the relay's UDP port and run QUIC
+  // through it beside the TCP relay; with pipe_trial the transfer keeps whichever relay pipe moves
+  // more. A side that names it understands Moved::back.
+  bool relay_udp = false;
   friend bool operator==(const Features&, const Features&) = default;
 };
 // Everything this build supports on this machine.

@@ -38,7 +38,10 @@ struct Encoder {
     out = {kHello, m.side};
     append(out, m.binding);
   }
-  void operator()(const msg::Select&) { out = {kSelect}; }
+  void operator()(const msg::Select& m) {
+    out = {kSelect};
+    if (m.upgrade) out.push_back(1);
+  }
   void operator()(const msg::OfferPart& m) {
     out = {kOfferPart, static_cast<std::uint8_t>(m.last ? 1 : 0)};
     append(out, m.json);
@@ -64,7 +67,10 @@ struct Encoder {
   }
   void operator()(const msg::Done&) { out = {kDone}; }
   void operator()(const msg::Ack&) { out = {kAck}; }
-  void operator()(const msg::Moved&) { out = {kMoved}; }
+  void operator()(const msg::Moved& m) {
+    out = {kMoved};
+    if (m.back) out.push_back(1);
+  }
   void operator()(const msg::Abort& m) {
     out = {kAbort};
     append_string(out, m.code);
@@ -104,9 +110,12 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
       out = m;
       break;
     }
-    case kSelect:
-      out = msg::Select{};
+    case kSelect: {
+      std::uint8_t upgrade = 0;
+      if (!r.empty() && (!r.u8(upgrade) || upgrade != 1)) return malformed();
+      out = msg::Select{upgrade == 1};
       break;
+    }
     case kOfferPart: {
       std::uint8_t last = 0;
       if (!r.u8(last) || last > 1) return malformed();
@@ -147,9 +156,12 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
     case kAck:
       out = msg::Ack{};
       break;
-    case kMoved:
-      out = msg::Moved{};
+    case kMoved: {
+      std::uint8_t back = 0;
+      if (!r.empty() && (!r.u8(back) || back != 1)) return malformed();
+      out = msg::Moved{back == 1};
       break;
+    }
     case kAbort: {
       msg::Abort m;
       if (!read_string(r, m.code) || !read_string(r, m.message)) return malformed();

@@ -18,7 +18,13 @@ struct Hello {
   std::uint8_t side = 0;                   // 0 sender, 1 receiver
   std::array<std::uint8_t, 32> binding{};  // proto::hello_binding over the two stream headers
 };
-struct Select {};
+// The receiver's choice of this pipe. upgrade: as a pipe to move to after the winner (a direct one
+// after the relay, or the other transport's), never as the winner itself, so that a sender that
+// hears the two selects in the other order cannot take the wrong pipe for the winner; said only
+// to a peer that names relay-udp (older ones refuse the byte).
+struct Select {
+  bool upgrade = false;
+};
 struct OfferPart {
   bool last = true;
   ByteView json;
@@ -41,8 +47,12 @@ struct FileEnd {
 struct Done {};
 struct Ack {};
 // The sender's last word on a pipe it leaves for a better one (a relay for a direct path): every
-// later record comes on the pipe the receiver selected for the move.
-struct Moved {};
+// later record comes on the pipe the receiver selected for the move. back: on the pipe it left
+// for a trial (proto/pipe_choice.hpp) instead; said only to a peer that names relay-udp (older
+// ones refuse the byte, and take the pipe they parked on any move after their first).
+struct Moved {
+  bool back = false;
+};
 struct Abort {
   std::string code;  // an errc_name
   std::string message;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "proto/relay_udp.hpp"
 #include "proto/stun.hpp"
 
 namespace ferry::proto {
@@ -27,6 +28,10 @@ DatagramKind classify_datagram(ByteView d) {
   }
   if (looks_like_stun(d) && d[4] == 0x21 && d[5] == 0x12 && d[6] == 0xA4 && d[7] == 0x42) {
     return DatagramKind::stun;
+  }
+  if (d.size() == kRelayAnswerBytes &&
+      std::equal(kRelayAnswerMagic.begin(), kRelayAnswerMagic.end(), d.begin())) {
+    return DatagramKind::relay;
   }
   return DatagramKind::quic;
 }

@@ -16,8 +16,9 @@ namespace ferry::proto {
 // starting with 0x3A or 0x3B (and only decode_probe's MAC check makes it one); the rest is QUIC.
 // The top two bits alone cannot tell: ngtcp2 0.12 always offers RFC 9287's greasing of QUIC's
 // fixed bit, so a peer's short-header packets may start with both bits clear. A "probe" whose MAC
-// fails goes to QUIC.
-enum class DatagramKind { stun, probe, quic };
+// fails goes to QUIC. The relay over UDP answers with 21 bytes that start 00 'F' 'R' 'A'
+// (proto/relay_udp.hpp), which no QUIC packet of ngtcp2's is as short as.
+enum class DatagramKind { stun, probe, quic, relay };
 DatagramKind classify_datagram(ByteView datagram);
 
 enum class ProbeKind : std::uint8_t { ping = 0x3A, pong = 0x3B };

@@ -49,9 +49,14 @@ int Race::pending(PathKind path, std::optional<PipeTransport> transport) const {
 }
 
 bool Race::upgrades_winner(const Attempt& a) const {
-  if (a.path != PathKind::direct || !winner_) return false;
+  if (!winner_) return false;
   const auto& w = attempts_.at(*winner_);
-  return w.path == PathKind::relay || (trial_ && a.transport != w.transport);
+  if (w.path == PathKind::relay && a.path == PathKind::direct) return true;
+  return trial_ && !trial_taken_ && a.path == w.path && a.transport != w.transport;
+}
+
+bool Race::is_upgrade(AttemptId id) const {
+  return std::find(upgrades_.begin(), upgrades_.end(), id) != upgrades_.end();
 }
 
 int Race::pending() const {
@@ -77,8 +82,17 @@ Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
   return Verdict::select;
 }
 
-Race::Verdict Race::selected(AttemptId id, const std::string& what) {
+Race::Verdict Race::selected(AttemptId id, const std::string& what, bool upgrade) {
   const auto& a = attempts_.at(id);
+  if (upgrade) {
+    // Whether or not the race has moved on to upgrading yet: the winner is what counts.
+    if (phase_ == Phase::over || !upgrades_winner(a)) {
+      failed(id, {what, "not selected"});
+      return Verdict::close;
+    }
+    claim_upgrade(id);
+    return Verdict::take;
+  }
   const bool open =
       (phase_ == Phase::racing && !winner_) || (phase_ == Phase::upgrading && upgrades_winner(a));
   if (!open) {
@@ -90,18 +104,25 @@ Race::Verdict Race::selected(AttemptId id, const std::string& what) {
 }
 
 void Race::claim(AttemptId id) {
+  if (phase_ == Phase::upgrading) return claim_upgrade(id);
   attempts_.at(id).state = State::done;
-  if (phase_ == Phase::upgrading) {
-    upgrade_ = id;  // after the relay: the transfer moves here, and nothing else is needed
-    stop();
-    return;
-  }
   winner_ = id;
 }
 
+void Race::claim_upgrade(AttemptId id) {
+  attempts_.at(id).state = State::done;
+  upgrades_.push_back(id);
+  const auto& w = attempts_.at(*winner_);
+  const bool trial = attempts_.at(id).path == w.path;
+  trial_taken_ = trial_taken_ || trial;
+  // A direct pipe is all the transfer needs; after a trial on the relay, direct attempts still
+  // running may yet take it off the relay.
+  if (!trial || w.path != PathKind::relay || pending(PathKind::direct) == 0) stop();
+}
+
 void Race::select_failed(AttemptId id, const Tried& line) {
-  if (upgrade_ == id) {
-    upgrade_.reset();
+  if (is_upgrade(id)) {
+    std::erase(upgrades_, id);
     return;
   }
   if (winner_ != id) return;
@@ -149,8 +170,8 @@ Race::Phase Race::advance(Clock::time_point now) {
       const PipeTransport other =
           w.transport == PipeTransport::tcp ? PipeTransport::quic : PipeTransport::tcp;
       const bool relay_won = w.path == PathKind::relay;
-      const bool worth_waiting = relay_won ? pending(PathKind::direct) > 0
-                                           : trial_ && pending(PathKind::direct, other) > 0;
+      const bool worth_waiting =
+          (relay_won && pending(PathKind::direct) > 0) || (trial_ && pending(w.path, other) > 0);
       if (worth_waiting && upgrade_window_.count() > 0) {
         // Direct attempts still running may yet open: the transfer starts on the relay (or the
         // first transport) and moves (or tries the other).

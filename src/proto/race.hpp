@@ -9,9 +9,11 @@
 // and a relay started now could only win by a few milliseconds and cost relay bytes. When the
 // relay wins while direct attempts still run, the race goes on ("upgrading") for a direct pipe to
 // move the transfer to, for at most the upgrade window. Where both sides allow the trial
-// (Features::pipe_trial), a direct pipe that won over TCP does the same for a QUIC attempt still
-// running, and the other way round: the transfer tries it and keeps the one that moves more
-// (proto/pipe_choice).
+// (Features::pipe_trial), a pipe that won over TCP does the same for an attempt of the same path
+// kind over QUIC still running (a punched path beside direct TCP, the relay over UDP beside the
+// relay over TCP), and the other way round: the transfer tries it and keeps the one that moves
+// more (proto/pipe_choice). One such trial per race; after a trial on the relay the race goes on
+// for a direct pipe, which still beats both.
 #pragma once
 
 #include <chrono>
@@ -75,8 +77,9 @@ class Race {
   // Its peer's hello verified. What to do with the pipe:
   // A losing pipe is reported as `what`: <why the race closed it>.
   Verdict authenticated(AttemptId id, const std::string& what);
-  // Sender: the peer said "select" on it.
-  Verdict selected(AttemptId id, const std::string& what);
+  // Sender: the peer said "select" on it; upgrade: it said so as a pipe to move to after the
+  // winner (the caller waits for the winner first: Select::upgrade).
+  Verdict selected(AttemptId id, const std::string& what, bool upgrade = false);
   // Receiver: "select" went out on the winner, or could not be sent.
   void select_failed(AttemptId id, const Tried& line);
   // It failed or was closed; the line goes into the report.
@@ -98,8 +101,10 @@ class Race {
   // Whether wait() may return: a winner, a failure, or nothing left to wait for.
   bool decided() const { return phase_ != Phase::racing || winner_.has_value(); }
   std::optional<AttemptId> winner() const { return winner_; }
-  // The direct pipe the transfer moves to after the relay won.
-  std::optional<AttemptId> upgrade() const { return upgrade_; }
+  // Pipes the transfer may move to after the winner, in the order they were claimed: a direct
+  // one after the relay, or one of the other transport.
+  const std::vector<AttemptId>& upgrades() const { return upgrades_; }
+  bool is_upgrade(AttemptId id) const;
   // The error to report when there is no winner: the peer's, or the attempt list.
   Error failure() const;
   const std::vector<Tried>& tried() const { return tried_; }
@@ -124,6 +129,7 @@ class Race {
   bool upgrades_winner(const Attempt& a) const;
   bool direct_authenticating() const;
   void claim(AttemptId id);
+  void claim_upgrade(AttemptId id);
 
   Side side_;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -138,7 +144,8 @@ class Race {
   AttemptId next_id_ = 1;
   Phase phase_ = Phase::racing;
   std::optional<AttemptId> winner_;
-  std::optional<AttemptId> upgrade_;
+  std::vector<AttemptId> upgrades_;
+  bool trial_taken_ = false;
   std::optional<Error> failure_;
   std::vector<Tried> tried_;
 };

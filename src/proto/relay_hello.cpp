@@ -46,6 +46,8 @@ std::string_view relay_status_text(RelayStatus s) {
       return "the relay does not accept this grant (it was not issued by its rendezvous server)";
     case RelayStatus::shutdown:
       return "the relay is shutting down";
+    case RelayStatus::challenge:
+      return "the relay asks to see that the client receives at its address";
   }
   return "the relay answered with an unknown status (is this ferry up to date?)";
 }

@@ -38,6 +38,7 @@ enum class RelayStatus : std::uint8_t {
   expired = 7,
   forged = 8,    // not signed by this relay's rendezvous tier
   shutdown = 9,  // the relay is stopping
+  challenge = 10,  // over UDP: bind again with this cookie (proto/relay_udp.hpp)
 };
 
 Bytes encode(const RelayHello& h);

@@ -87,6 +87,7 @@ std::string encode_server(const ServerMessage& m) {
   if (const auto* w = std::get_if<rv::Welcome>(&m)) {
     j = {{"type", "welcome"}, {"version", w->version}};
     if (!w->stun_ports.empty()) j["stun"] = w->stun_ports;
+    if (w->relay_udp != 0) j["relay_udp"] = w->relay_udp;
     if (!w->observed.empty()) j["observed"] = w->observed;
   } else if (const auto* a = std::get_if<rv::Allocated>(&m)) {
     j = {{"type", "allocated"}, {"nameplate", a->nameplate}};
@@ -168,6 +169,12 @@ Result<ServerMessage> decode_server(std::string_view text) {
         }
         w.stun_ports.push_back(static_cast<std::uint16_t>(port.get<unsigned>()));
       }
+    }
+    if (j->contains("relay_udp")) {
+      const auto& port = (*j)["relay_udp"];
+      if (!port.is_number_unsigned() || port.get<unsigned>() == 0 || port.get<unsigned>() > 65535)
+        return fail(Errc::protocol, "malformed relay_udp port");
+      w.relay_udp = static_cast<std::uint16_t>(port.get<unsigned>());
     }
     return w;
   }

@@ -41,6 +41,8 @@ struct Welcome {
   int version = kRendezvousVersion;
   std::string observed;                   // the client's address as the server sees it
   std::vector<std::uint16_t> stun_ports;  // UDP ports of the server's STUN responder
+  // The server's relay over UDP (proto/relay_udp.hpp) on its host; 0: none.
+  std::uint16_t relay_udp = 0;
 };
 struct Allocated {
   std::string nameplate;

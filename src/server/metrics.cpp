@@ -28,6 +28,25 @@ void labelled(std::string& out, std::string_view name, std::string_view help, co
 }
 }  // namespace
 
+std::string render_udp_relay_metrics(const UdpRelayStats& udp) {
+  std::string out;
+  metric(out, "ferry_relay_udp_bound", "gauge", "Sides of sessions bound to the UDP relay.",
+         udp.bound);
+  metric(out, "ferry_relay_udp_active_sessions", "gauge",
+         "Sessions the UDP relay forwards between now (both sides bound).", udp.active);
+  metric(out, "ferry_relay_udp_sessions_total", "counter", "Sessions the UDP relay paired.",
+         udp.sessions);
+  metric(out, "ferry_relay_udp_bytes_total", "counter", "Bytes forwarded by the UDP relay.",
+         udp.bytes);
+  metric(out, "ferry_relay_udp_dropped_total", "counter",
+         "Datagrams the UDP relay dropped: over a rate, or from no bound side.", udp.dropped);
+  labelled(out, "ferry_relay_udp_refused_total", "UDP relay binds refused, by reason.",
+           udp.refused);
+  labelled(out, "ferry_relay_udp_ended_total", "Sessions the UDP relay ended at a limit, by limit.",
+           udp.ended);
+  return out;
+}
+
 std::string render_wormhole_metrics(const WormholeMailboxStats& wormhole) {
   std::string out;
   metric(out, "ferry_wormhole_clients", "gauge", "magic-wormhole clients connected to /v1.",

@@ -9,6 +9,7 @@
 #include "server/relay.hpp"
 #include "server/rendezvous.hpp"
 #include "server/stun_responder.hpp"
+#include "server/udp_relay.hpp"
 #include "server/wormhole_mailbox.hpp"
 
 namespace ferry::server {
@@ -23,6 +24,8 @@ struct ServerCounters {
   std::map<std::string, std::uint64_t, std::less<>> refused;
 };
 
+// The relay over UDP's gauges and counters, appended after render_metrics().
+std::string render_udp_relay_metrics(const UdpRelayStats& udp);
 // The magic-wormhole mailbox's gauges and counter, appended after render_metrics().
 std::string render_wormhole_metrics(const WormholeMailboxStats& wormhole);
 std::string render_metrics(const RendezvousStats& rendezvous, const RelayStats& relay,

@@ -58,6 +58,7 @@ class Relay {
                                       proto::TransitRelayRequest request);
   RelayStats stats() const;
   const RelayLimits& limits() const { return limits_; }
+  const proto::RelayKey& key() const { return key_; }
 
  private:
   struct Waiter;

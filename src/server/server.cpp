@@ -88,10 +88,11 @@ class Server::RendezvousConnection : public Client,
   RendezvousConnection(WebSocket ws, std::shared_ptr<Connection> conn,
                        RendezvousService& rendezvous, AddressRateLimiter& claims,
                        const ServerOptions& options, std::vector<std::uint16_t> stun_ports,
-                       bool page)
+                       std::uint16_t relay_udp, bool page)
       : ws_(std::move(ws)),
         conn_(std::move(conn)),
         stun_ports_(std::move(stun_ports)),
+        relay_udp_(relay_udp),
         rendezvous_(rendezvous),
         claims_(claims),
         out_(ws_),
@@ -135,7 +136,8 @@ class Server::RendezvousConnection : public Client,
     auto self = shared_from_this();
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     asio::co_spawn(ws_.get_executor(), expire(self), asio::detached);
-    deliver(proto::rv::Welcome{proto::kRendezvousVersion, conn_->client.ip, stun_ports_});
+    deliver(
+        proto::rv::Welcome{proto::kRendezvousVersion, conn_->client.ip, stun_ports_, relay_udp_});
     beast::flat_buffer buffer;
     error_code ec;
     while (!out_.closing()) {
@@ -202,6 +204,7 @@ class Server::RendezvousConnection : public Client,
   WebSocket ws_;
   std::shared_ptr<Connection> conn_;
   std::vector<std::uint16_t> stun_ports_;
+  std::uint16_t relay_udp_ = 0;
   RendezvousService& rendezvous_;
   AddressRateLimiter& claims_;
   OutgoingFrames out_;
@@ -329,6 +332,24 @@ proto::Result<void> Server::start() {
     if (!started) return started;
     const auto bound = stun_->ports();
     stun_ports_.assign(bound.begin(), bound.end());
+  }
+  if (options_.relay_enabled && options_.relay_udp) {
+    std::uint16_t port = options_.relay_udp_port;
+    if (port == 0) {
+      const std::uint16_t after = stun_ports_.empty() ? acceptor_.local_endpoint().port()
+                                                      : std::max(stun_ports_[0], stun_ports_[1]);
+      port = after < 65535 ? static_cast<std::uint16_t>(after + 1) : 0;
+    }
+    udp_relay_ = std::make_unique<UdpRelay>(io_, options_.listen.address(), port, options_.relay,
+                                            relay_.key());
+    auto started = udp_relay_->start();
+    if (!started && options_.relay_udp_port == 0) {
+      // Taken (beside an ephemeral TCP port): any free one will do; clients hear which.
+      udp_relay_ = std::make_unique<UdpRelay>(io_, options_.listen.address(), 0, options_.relay,
+                                              relay_.key());
+      started = udp_relay_->start();
+    }
+    if (!started) return started;
   }
   if (cluster_ != nullptr) {
     const std::string& relay =
@@ -579,6 +600,7 @@ std::string Server::metrics() const {
   counters.by_stage = registry_->table.by_stage();
   return render_metrics(rendezvous_->stats(), relay_.stats(), counters,
                         stun_ ? stun_->stats() : StunStats{}) +
+         render_udp_relay_metrics(udp_relay_ ? udp_relay_->stats() : UdpRelayStats{}) +
          render_wormhole_metrics(wormhole_.stats());
 }
 
@@ -748,7 +770,7 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
   if (ec) co_return;
   // Browsers always send Origin (checked above); programs send none.
   auto rc = std::make_shared<RendezvousConnection>(std::move(ws), conn, *rendezvous_, claims_,
-                                                   options_, stun_ports_, d.page);
+                                                   options_, stun_ports_, relay_udp_port(), d.page);
   co_return co_await rc->run();
 }
 

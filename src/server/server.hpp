@@ -23,6 +23,7 @@
 #include "server/rendezvous.hpp"
 #include "server/routes.hpp"
 #include "server/stun_responder.hpp"
+#include "server/udp_relay.hpp"
 #include "server/wormhole_mailbox.hpp"
 
 namespace ferry::server {
@@ -59,6 +60,10 @@ struct ServerOptions {
   bool stun = true;
   std::array<std::uint16_t, 2> stun_ports{0, 0};
   std::optional<net::asio::ip::address> stun_alternate_ip;
+  // The relay over UDP (udp_relay.hpp) beside the TCP relay, on this UDP port (0: the one after
+  // the STUN ports, or any free one when that is taken); relay_udp false: none.
+  bool relay_udp = true;
+  std::uint16_t relay_udp_port = 0;
 };
 
 class Server {
@@ -77,6 +82,8 @@ class Server {
   net::awaitable<void> drain(std::chrono::seconds drain);
   // The STUN responder's UDP ports (empty without one).
   const std::vector<std::uint16_t>& stun_ports() const { return stun_ports_; }
+  // The relay's UDP port (0 without one).
+  std::uint16_t relay_udp_port() const { return udp_relay_ ? udp_relay_->port() : 0; }
   // --public-url, or http://<bound address> when none was given.
   const std::string& public_url() const { return options_.public_url; }
 
@@ -134,6 +141,7 @@ class Server {
   ServerCounters counters_;
   std::unique_ptr<StunResponder> stun_;
   std::vector<std::uint16_t> stun_ports_;  // told to clients in the welcome
+  std::unique_ptr<UdpRelay> udp_relay_;
 };
 
 }  // namespace ferry::server

@@ -55,8 +55,13 @@ awaitable<void> map_ports(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<Pipe
 
 }  // namespace
 
-proto::PathPolicy path_policy(bool force_relay, bool no_tcp, bool no_udp) {
-  return {.relay_only = force_relay, .tcp = !no_tcp, .udp = !no_udp};
+proto::PathPolicy path_policy(bool force_relay, bool no_tcp, bool no_udp, bool no_relay_tcp,
+                              bool no_relay_udp) {
+  return {.relay_only = force_relay,
+          .tcp = !no_tcp,
+          .udp = !no_udp,
+          .relay_tcp = !no_relay_tcp,
+          .relay_udp = !no_relay_udp};
 }
 
 std::shared_ptr<UdpPaths> start_udp(const asio::any_io_executor& ex, const proto::ServerUrl& server,
@@ -87,11 +92,26 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
   mine->features = proto::our_features();
+  std::shared_ptr<QuicIdentity> identity;
   if (udp && !policy.relay_only) {
     co_await udp->add_candidates(*mine);
     for (const auto& n : udp->notes()) race->note(n);
+    identity = udp->identity();
   } else {
     udp = nullptr;
+  }
+  // The relay over UDP runs QUIC too: the sender's certificate, even where nothing is punched.
+  const bool relay_udp =
+      mine->relay && policy.udp && policy.relay_udp && secrets.relay_udp_port != 0;
+  if (sender && relay_udp && !identity) {
+    if (auto made = QuicIdentity::generate()) {
+      identity = *made;
+    } else {
+      race->note(std::string("relay over QUIC/UDP: ") + made.error().detail);
+    }
+  }
+  if (sender && identity && mine->quic_fingerprint.empty()) {
+    mine->quic_fingerprint = identity->fingerprint();
   }
   if (policy.relay_only && !mine->relay) {
     const std::string why =
@@ -129,10 +149,20 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
   const auto plan = proto::plan_paths(input);
   const proto::Features agreed = proto::common(mine->features, input.theirs.features);
   if (!mine->relay) race->note("relay: the server " + server.to_string() + " runs no relay");
+  std::optional<RelayUdpTarget> relay_udp_target;
+  if (relay_udp && agreed.relay_udp && input.theirs.relay) {
+    RelayUdpTarget t{secrets.relay.value_or(server),
+                     secrets.relay_udp_port,
+                     secrets.side,
+                     secrets.relay_grant,
+                     sender ? identity : nullptr,
+                     sender ? proto::Bytes{} : input.theirs.quic_fingerprint};
+    if (sender ? t.identity != nullptr : !t.pinned.empty()) relay_udp_target = std::move(t);
+  }
   race->start(
       plan, server, plan.udp ? udp : nullptr,
       agreed.aes256gcm ? proto::RecordCipher::aes256gcm : proto::RecordCipher::xchacha20poly1305,
-      agreed.pipe_trial);
+      agreed.pipe_trial, std::move(relay_udp_target), agreed.relay_udp);
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {

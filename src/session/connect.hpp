@@ -27,6 +27,7 @@ std::shared_ptr<UdpPaths> start_udp(const net::asio::any_io_executor& ex,
                                     std::chrono::steady_clock::duration connect_time);
 
 // The user's flags as a path policy.
-proto::PathPolicy path_policy(bool force_relay, bool no_tcp, bool no_udp);
+proto::PathPolicy path_policy(bool force_relay, bool no_tcp, bool no_udp, bool no_relay_tcp,
+                              bool no_relay_udp);
 
 }  // namespace ferry::session

@@ -9,6 +9,8 @@
 #include "net/relay_client.hpp"
 #include "net/stun_client.hpp"
 #include "net/tcp.hpp"
+#include "net/udp_mux.hpp"
+#include "proto/relay_udp.hpp"
 #include "session/rendezvous_client.hpp"
 #include "session/transfer.hpp"
 
@@ -65,6 +67,63 @@ awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTranspor
   }
   co_return DoctorCheck{name, CheckStatus::ok,
                         "the relay answers; transfers can always fall back to it", watch.ms()};
+}
+
+// The relay over UDP answers a probe bind (the all-zero grant) like a forged grant, with a datagram
+// smaller than the bind; no answer means UDP to it is blocked here, and a relayed transfer keeps
+// to TCP (slow on long, lossy links where TCP runs CUBIC).
+awaitable<DoctorCheck> check_relay_udp(const proto::ServerUrl& server, std::uint16_t port) {
+  Stopwatch watch;
+  if (port == 0) {
+    co_return DoctorCheck{"relay-udp", CheckStatus::info,
+                          "the server runs no relay over UDP: relayed transfers use TCP", 0};
+  }
+  auto ex = co_await asio::this_coro::executor;
+  udp::resolver resolver(ex);
+  error_code ec;
+  const auto found = co_await resolver.async_resolve(server.host, "0", redirect(ec));
+  if (ec || found.empty()) {
+    co_return DoctorCheck{"relay-udp", CheckStatus::failed,
+                          "cannot resolve " + server.host + ": " + describe(ec), watch.ms()};
+  }
+  const udp::endpoint relay(found.begin()->endpoint().address(), port);
+  auto mux = UdpMux::open(ex, udp::endpoint(relay.address().is_v4()
+                                                ? asio::ip::address(asio::ip::address_v4::any())
+                                                : asio::ip::address(asio::ip::address_v6::any()),
+                                            0));
+  if (!mux) co_return DoctorCheck{"relay-udp", CheckStatus::failed, mux.error().detail, 0};
+  auto answered = std::make_shared<std::optional<proto::RelayStatus>>();
+  auto wake = std::make_shared<asio::steady_timer>(ex);
+  (*mux)->on_relay = [answered, wake](proto::ByteView d, const udp::endpoint&) {
+    if (auto a = proto::decode_relay_answer(d)) {
+      *answered = a->status;
+      wake->cancel();
+    }
+  };
+  (*mux)->start();
+  const auto probe = proto::encode(proto::RelayBind{});  // the all-zero probe grant
+  for (int i = 0; i < 3 && !*answered; ++i) {
+    (*mux)->send(probe, relay);
+    wake->expires_after(Budgets::kServerConnect / 6);
+    co_await wake->async_wait(redirect(ec));
+  }
+  (*mux)->close();
+  const std::string where = endpoint_text(relay);
+  if (!*answered) {
+    co_return DoctorCheck{"relay-udp", CheckStatus::failed,
+                          "no answer from the relay's UDP port (" + where +
+                              "): UDP to it is blocked here, so relayed transfers use TCP",
+                          watch.ms()};
+  }
+  if (**answered != proto::RelayStatus::forged) {
+    co_return DoctorCheck{"relay-udp", CheckStatus::failed,
+                          "the relay's UDP port (" + where + ") answered unexpectedly",
+                          watch.ms()};
+  }
+  co_return DoctorCheck{"relay-udp", CheckStatus::ok,
+                        "the relay answers over UDP (" + where +
+                            "): a relayed transfer can run QUIC through it",
+                        watch.ms()};
 }
 
 // UDP through this network: STUN against the server's two ports (or the given STUN server).
@@ -139,7 +198,8 @@ DoctorCheck check_congestion_control(const asio::any_io_executor& ex) {
           "TCP runs " + (cc.empty() ? std::string("the system's default") : cc) +
               " here, not BBR (it is not allowed to this user): on long, lossy links ferry's TCP "
               "paths slow down, its QUIC paths do not (where both open, a long transfer measures "
-              "them and keeps the faster; the relay is reached over TCP). An administrator can "
+              "them and keeps the faster, and so on the relay, over TCP or UDP). An "
+              "administrator can "
               "allow it: modprobe "
               "tcp_bbr; sysctl -w net.ipv4.tcp_allowed_congestion_control=\"reno cubic bbr\"",
           0};
@@ -181,6 +241,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   }
   const std::string observed = rendezvous->observed();
   const std::vector<std::uint16_t> stun_ports = rendezvous->stun_ports();
+  const std::uint16_t relay_udp_port = rendezvous->relay_udp();
   rendezvous->close();
   report.checks.push_back(
       {"rendezvous", CheckStatus::ok, "the server at " + where + " answers", watch.ms()});
@@ -189,6 +250,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   report.checks.push_back(relay);
   const auto relay_ws = co_await check_relay(server, RelayTransport::websocket);
   report.checks.push_back(relay_ws);
+  report.checks.push_back(co_await check_relay_udp(server, relay_udp_port));
 
   std::string addresses;
   bool observed_is_local = false;

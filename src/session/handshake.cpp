@@ -27,10 +27,13 @@ proto::CpaceScalar random_scalar() {
 
 // The grant, and the relay to present it at when the server named one (decode_server checked
 // that it parses).
-void remember_relay(SessionSecrets& s, const proto::rv::Paired& paired) {
+void remember_relay(SessionSecrets& s, const proto::rv::Paired& paired,
+                    const RendezvousClient& rendezvous) {
   s.relay_grant = paired.relay_grant;
   if (!paired.relay.empty()) {
     if (auto url = proto::parse_server_url(paired.relay)) s.relay = std::move(*url);
+  } else {
+    s.relay_udp_port = rendezvous.relay_udp();
   }
 }
 
@@ -44,7 +47,7 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_sender(RendezvousClient& r
                                                              const proto::Secret& words,
                                                              const proto::Secret& link) {
   auto out = co_await pake_as_sender(rendezvous, paired.session_id, words, link);
-  if (out) remember_relay(*out, paired);
+  if (out) remember_relay(*out, paired, rendezvous);
   co_return out;
 }
 
@@ -52,7 +55,7 @@ awaitable<proto::Result<SessionSecrets>> handshake_as_receiver(RendezvousClient&
                                                                const proto::rv::Paired& paired,
                                                                const proto::Secret& secret) {
   auto out = co_await pake_as_receiver(rendezvous, paired.session_id, secret);
-  if (out) remember_relay(*out, paired);
+  if (out) remember_relay(*out, paired, rendezvous);
   co_return out;
 }
 

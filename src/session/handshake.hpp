@@ -21,6 +21,9 @@ struct SessionSecrets {
   // Where to present the grant: a relay the server's cluster named (rv::Paired::relay), else the
   // rendezvous server itself.
   std::optional<proto::ServerUrl> relay;
+  // The rendezvous server's relay over UDP, on its host (0: none, or the grant is for a relay of
+  // its cluster elsewhere, whose UDP port it did not say).
+  std::uint16_t relay_udp_port = 0;
 };
 
 // Two random code words ("tumbler-oxcart", 16 bits) for a code the sender did not choose.

@@ -4,6 +4,7 @@
 
 #include "net/relay_client.hpp"
 #include "net/tcp.hpp"
+#include "session/transfer.hpp"
 #include "session/udp_paths.hpp"
 
 namespace ferry::session {
@@ -46,7 +47,8 @@ PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secret
       secrets_(secrets),
       race_(secrets.side, upgrade_window),
       wake_(ex),
-      started_(ex, asio::steady_timer::time_point::max()) {}
+      started_(ex, asio::steady_timer::time_point::max()),
+      decided_(ex, asio::steady_timer::time_point::max()) {}
 
 proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   // One dual-stack socket where IPv6 exists, else IPv4 only. SO_REUSEPORT lets our outgoing
@@ -87,12 +89,16 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
 
 void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server,
                      std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher,
-                     bool transport_trial) {
+                     bool transport_trial, std::optional<RelayUdpTarget> relay_udp,
+                     bool tagged_select) {
   const auto now = std::chrono::steady_clock::now();
   cipher_ = cipher;
   race_.allow_transport_trial(transport_trial);
   started_.cancel();
   server_ = server;
+  relay_udp_ = std::move(relay_udp);
+  relay_tcp_ = plan.relay_tcp;
+  tagged_select_ = tagged_select;
   race_.set_budget(now, plan.budget);
   for (const auto& n : plan.notes) note(n);
   for (const auto& a : plan.tcp) connect_tcp_attempt(a);
@@ -256,6 +262,24 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
   }
 }
 
+awaitable<void> PipeRace::connect_relay_udp(std::shared_ptr<PipeRace> /*keep_alive*/,
+                                            AttemptId id) {
+  // As long as the peer may take to come to the relay over TCP (the race's upgrade window).
+  std::function<bool()> wanted = [this] { return !over(); };
+  auto opened = co_await session::connect_relay_udp(*relay_udp_, Budgets::kUpgradeWindow, wanted);
+  if (!opened) co_return failed(id, opened.error().detail, "");
+  const std::string what = relay_udp_name(*relay_udp_);
+  if (over()) {
+    opened->stream->close();
+    co_return failed(id, what, "not needed");
+  }
+  auto pipe = std::make_shared<RecordPipe>(std::move(opened->stream), what);
+  race_.connected(id);
+  const std::string where = what.substr(std::string_view("relay at ").size());
+  live_[id] = {pipe, where, PipeTransport::quic, std::nullopt};
+  co_await authenticate(pipe, id, where, PipeTransport::quic);
+}
+
 awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, AttemptId id,
                                        std::string peer, PipeTransport transport) {
   auto self = shared_from_this();
@@ -303,15 +327,20 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
   auto verdict = race_.authenticated(id, pipe->description());
   if (verdict == Verdict::wait) {
     auto select = co_await pipe->receive_message();
-    if (!select || !std::holds_alternative<proto::msg::Select>(*select)) {
-      co_return lost("not selected");
+    const auto* chosen = select ? std::get_if<proto::msg::Select>(&*select) : nullptr;
+    if (chosen == nullptr) co_return lost("not selected");
+    const bool as_upgrade = chosen->upgrade;
+    // Selected as a pipe to move to: its select may overtake the winner's (another pipe).
+    while (as_upgrade && !race_.winner() && !over()) {
+      error_code ec;
+      co_await decided_.async_wait(redirect(ec));
     }
-    verdict = race_.selected(id, pipe->description());
+    verdict = race_.selected(id, pipe->description(), as_upgrade);
   }
   if (verdict == Verdict::close) co_return drop();
   // The race took this pipe: as the winner, or (after the relay won) as where the transfer moves.
   live_.erase(id);
-  const bool upgrade = race_.upgrade() == id;
+  const bool upgrade = race_.is_upgrade(id);
   // (The features are the notes' business: open_pipe fills them in.)
   ChosenPipe chosen{pipe,
                     race_.path_of(id),
@@ -320,32 +349,48 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
                     upgrade ? nullptr : shared_from_this(),
                     proto::Features{}};
   if (upgrade) {
-    upgrade_ = std::move(chosen);
+    upgrades_.push_back(std::move(chosen));
   } else {
     winner_ = std::move(chosen);
+    decided_.cancel();
   }
   if (verdict == Verdict::select) {
-    const proto::PipeMessage select = proto::msg::Select{};
+    const proto::PipeMessage select = proto::msg::Select{upgrade && tagged_select_};
     if (auto selected = co_await pipe->send(select); !selected) {
       race_.select_failed(id, {pipe->description(), selected.error().detail});
-      (upgrade ? upgrade_ : winner_).reset();
+      if (upgrade) {
+        upgrades_.pop_back();
+      } else {
+        winner_.reset();
+      }
     }
   }
   wake_.cancel();
-  if (upgrade) finish();  // nothing else is needed
+  if (upgrade && over()) finish();  // nothing else is needed
 }
 
 void PipeRace::step() {
   const auto now = std::chrono::steady_clock::now();
   if (race_.start_relay_due(now)) {
-    const AttemptId id = race_.begin(PathKind::relay, true);
-    asio::co_spawn(ex_, connect_relay(shared_from_this(), id), asio::detached);
+    if (relay_tcp_) {
+      const AttemptId id = race_.begin(PathKind::relay, true);
+      asio::co_spawn(ex_, connect_relay(shared_from_this(), id), asio::detached);
+    } else {
+      note("relay over TCP: left out (FERRY_NO_RELAY_TCP=1)");
+    }
+    if (relay_udp_) {
+      const AttemptId udp_id = race_.begin(PathKind::relay, true, PipeTransport::quic);
+      asio::co_spawn(ex_, connect_relay_udp(shared_from_this(), udp_id), asio::detached);
+    }
   }
   race_.advance(now);
 }
 
 std::optional<ChosenPipe> PipeRace::take_upgrade() {
-  return std::exchange(upgrade_, std::nullopt);
+  if (upgrades_.empty()) return std::nullopt;
+  ChosenPipe next = std::move(upgrades_.front());
+  upgrades_.pop_front();
+  return next;
 }
 
 awaitable<proto::Result<ChosenPipe>> PipeRace::wait() {
@@ -392,6 +437,7 @@ void PipeRace::finish() {
   if (udp_) udp_->stop();
   wake_.cancel();
   started_.cancel();
+  decided_.cancel();
 }
 
 }  // namespace ferry::session

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "proto/race.hpp"
 #include "proto/server_url.hpp"
 #include "session/handshake.hpp"
+#include "session/relay_udp.hpp"
 
 namespace ferry::session {
 
@@ -56,8 +58,11 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // Every pipe's records use cipher (agreed in the notes); a connection accepted before this
   // call waits for it. transport_trial (agreed too): a direct winner waits, for the upgrade
   // window, for a pipe of the other transport (TCP, QUIC) that the transfer may try.
+  // relay_udp: where the relay over UDP runs, tried beside the TCP relay; tagged_select: the
+  // peer tells selects of pipes to move to from the winner's (both sides name relay-udp).
   void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-             std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher, bool transport_trial);
+             std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher, bool transport_trial,
+             std::optional<RelayUdpTarget> relay_udp, bool tagged_select);
   // Candidates the peer found later (ports its router mapped) join the race.
   void add_later(const proto::LaterAttempts& more);
   // Keeps the router's port mappings for as long as the race (and the transfer) lives.
@@ -73,9 +78,11 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   net::awaitable<proto::Result<ChosenPipe>> wait();
   // What this side tried, for the peer's report.
   const std::vector<proto::Tried>& tried() const { return race_.tried(); }
-  // A direct pipe that authenticated after the relay (or a direct pipe of the other transport)
-  // won, the receiver having selected it; once.
+  // A pipe that authenticated after the winner, the receiver having selected it: a direct one
+  // after the relay, or one of the other transport (a trial); each once, in order.
   std::optional<ChosenPipe> take_upgrade();
+  // Whether more pipes may still come from take_upgrade().
+  bool upgrading() const { return !upgrades_.empty() || !finished_; }
   // Ends the race and every attempt still running.
   void stop() { finish(); }
   // Runs what once the race is over (at once if it is): the mailbox stays open while a direct
@@ -95,6 +102,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
                                    proto::PunchPlan plan, std::chrono::milliseconds budget,
                                    proto::AttemptId id);
   net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::AttemptId id);
+  net::awaitable<void> connect_relay_udp(std::shared_ptr<PipeRace> self, proto::AttemptId id);
   // Hello exchange, then what the race says: select (receiver), wait for select (sender), close.
   net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, proto::AttemptId id,
                                     std::string peer, proto::PipeTransport transport);
@@ -121,10 +129,14 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::uint16_t listen_port_ = 0;
   std::map<proto::AttemptId, Live> live_;  // pipes open and not yet the winner
   std::optional<ChosenPipe> winner_;
-  std::optional<ChosenPipe> upgrade_;
+  std::deque<ChosenPipe> upgrades_;
+  std::optional<RelayUdpTarget> relay_udp_;
+  bool relay_tcp_ = true;
   net::asio::steady_timer wake_;
   std::optional<proto::RecordCipher> cipher_;  // known once the notes are exchanged (start)
   net::asio::steady_timer started_;            // wakes pipes accepted before that
+  net::asio::steady_timer decided_;            // wakes upgrades selected before the winner
+  bool tagged_select_ = false;
   proto::ServerUrl server_;
   std::shared_ptr<UdpPaths> udp_;
   std::shared_ptr<net::PortMapper> mapper_;

@@ -75,27 +75,37 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
   co_return proto::decode_offer(json);
 }
 
-// Where the sender's records come from: "moved" switches to the pipe this side selected after
-// the relay (or a direct pipe of the other transport) won, which the race holds; with the trial
-// (Features::pipe_trial) the direct pipe left stays open, and the next "moved" comes back to it.
+// Where the sender's records come from: "moved" switches to the next pipe this side selected
+// after the relay (or a pipe of the other transport) won, which the race holds; with the trial
+// (Features::pipe_trial) the pipe left for one of the same path kind stays open, and a later
+// "moved" (with `back`, from a sender that names relay-udp) comes back to it.
 struct Carrier {
   ChosenPipe here;
+  std::shared_ptr<PipeRace> race;  // while it may hold pipes to move to
   std::optional<ChosenPipe> parked;
   bool trial = false;
 
   // After "moved": the next pipe, or an error when there is none.
-  proto::Result<void> move(Observer& observer, Cancellation* cancellation) {
-    std::optional<ChosenPipe> next = here.race ? here.race->take_upgrade() : std::nullopt;
+  proto::Result<void> move(const msg::Moved& moved, Observer& observer,
+                           Cancellation* cancellation) {
+    std::optional<ChosenPipe> next;
+    if (!moved.back && race) {
+      next = race->take_upgrade();
+      if (!race->upgrading()) race = nullptr;
+    }
     if (!next) next = std::exchange(parked, std::nullopt);
     if (!next)
       return proto::fail(Errc::protocol, "the sender moved to a path this side never chose");
     ChosenPipe old = std::exchange(here, std::move(*next));
     old.race = nullptr;
-    here.race = nullptr;  // one move from the race per transfer
-    if (trial && old.path == proto::PathKind::direct && here.path == proto::PathKind::direct) {
+    here.race = nullptr;
+    if (trial && old.path == here.path) {
+      if (parked) parked->pipe->close();
       parked = std::move(old);
     } else {
+      // Off the relay for good: what it carried was read up to "moved".
       old.pipe->close();
+      if (parked) std::exchange(parked, std::nullopt)->pipe->close();
     }
     attach(cancellation, here.pipe);
     observer.on_event(event::Connected{here.path, here.transport, here.peer, true});
@@ -174,8 +184,8 @@ awaitable<proto::Result<void>> receive_files(Carrier& carrier, const proto::Offe
       observer.on_event(
           event::Done{tracker.received_bytes(), total, clock.seconds(), offer.file_count()});
       co_return proto::Result<void>{};
-    } else if (std::holds_alternative<msg::Moved>(*m)) {
-      if (auto r = carrier.move(observer, cancellation); !r) {
+    } else if (const auto* moved = std::get_if<msg::Moved>(&*m)) {
+      if (auto r = carrier.move(*moved, observer, cancellation); !r) {
         sink.abandon();
         co_return r;
       }
@@ -216,7 +226,8 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
-  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp);
+  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
+                                  options.no_relay_tcp, options.no_relay_udp);
   auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
                        proto::Side::receiver, policy, connect_time);
   RaceStopper udp_stopper{nullptr, udp};
@@ -365,7 +376,8 @@ awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_re
   }
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
-  Carrier carrier{std::move(chosen), std::nullopt, features.pipe_trial};
+  Carrier carrier{std::move(chosen), nullptr, std::nullopt, features.pipe_trial};
+  carrier.race = carrier.here.race;
   const auto scope = features.prefix_hash ? proto::HashScope::prefix : proto::HashScope::whole_file;
   auto r = co_await receive_files(carrier, *offer, *sink, offsets, scope, observer,
                                   options.cancellation);

@@ -29,6 +29,7 @@ awaitable<proto::Result<RendezvousClient>> RendezvousClient::connect(
   }
   client.observed_ = w->observed;
   client.stun_ports_ = w->stun_ports;
+  client.relay_udp_ = w->relay_udp;
   co_return client;
 }
 

@@ -43,6 +43,8 @@ class RendezvousClient : public MessageChannel {
   const std::string& observed() const { return observed_; }
   // The UDP ports of the server's STUN responder (from its welcome; empty without one).
   const std::vector<std::uint16_t>& stun_ports() const { return stun_ports_; }
+  // The server's relay over UDP (0: none).
+  std::uint16_t relay_udp() const { return relay_udp_; }
 
  private:
   explicit RendezvousClient(std::unique_ptr<net::WebSocketClient> ws) : ws_(std::move(ws)) {}
@@ -51,6 +53,7 @@ class RendezvousClient : public MessageChannel {
   std::unique_ptr<net::WebSocketClient> ws_;
   std::string observed_;
   std::vector<std::uint16_t> stun_ports_;
+  std::uint16_t relay_udp_ = 0;
   bool lost_ = false;
 };
 

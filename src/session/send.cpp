@@ -62,10 +62,12 @@ awaitable<void> read_reply(std::shared_ptr<RecordPipe> pipe, std::shared_ptr<Rep
 }
 
 // The pipe the transfer runs on. While the relay carries it, the race may still offer a direct
-// pipe (the receiver has selected it) to move to; while one direct transport carries it, a pipe
-// of the other (TCP, QUIC) that the transfer tries, and keeps if it moves more (PipeChoice).
+// pipe (the receiver has selected it) to move to; while one transport carries it, a pipe of the
+// other (TCP, QUIC) on the same kind of path that the transfer tries, and keeps if it moves more
+// (PipeChoice).
 struct Link {
   ChosenPipe here;
+  std::shared_ptr<PipeRace> race;  // while it may offer pipes to move to
   std::shared_ptr<Reply> reply;
   Cancellation* cancellation = nullptr;
   // Whether file ends hash the bytes sent now too (the first protocol), or only the resumed
@@ -78,6 +80,8 @@ struct Link {
   // closed now would take the records still queued on it (the receiver reads a pipe up to its
   // "moved" before the next) with it.
   std::vector<std::shared_ptr<RecordPipe>> retired;
+  // The receiver understands Moved::back (Features::relay_udp), so moves back say so.
+  bool say_back = false;
 
   // The transfer is over (confirmed or failed): the spare pipes go too.
   ~Link() { close_spares(); }
@@ -123,7 +127,7 @@ enum class Left : std::uint8_t {
 // so the receiver reads everything in order: the old pipe's up to "moved", then the new one's.
 // fresh: next has never carried the transfer (it came from the race), so it needs a reader.
 awaitable<void> move_to(Link& link, ChosenPipe next, bool fresh, Left left, Observer& observer) {
-  const proto::PipeMessage moved = msg::Moved{};
+  const proto::PipeMessage moved = msg::Moved{!fresh && link.say_back};
   if (auto r = co_await link.pipe().send(moved); !r) {
     next.pipe->close();  // the old pipe broke on its own; its error tells the story
     co_return;
@@ -145,15 +149,25 @@ awaitable<void> move_to(Link& link, ChosenPipe next, bool fresh, Left left, Obse
 
 awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& observer) {
   const auto now = std::chrono::steady_clock::now();
-  if (link.here.race) {
-    if (auto up = link.here.race->take_upgrade()) {
-      link.here.race = nullptr;
-      if (link.choice && link.here.path == proto::PathKind::direct &&
-          up->path == proto::PathKind::direct) {
+  if (link.race) {
+    auto up = link.race->take_upgrade();
+    if (!link.race->upgrading()) link.race = nullptr;
+    if (up) {
+      const ChosenPipe& first = link.parked ? *link.parked : link.here;
+      if (link.choice && !link.waiting && up->path == first.path &&
+          up->transport != first.transport) {
         link.waiting = std::move(*up);  // tried once the pipe in use is measured
         link.choice->other_ready(now);
       } else {
-        co_await move_to(link, std::move(*up), true, Left::close, observer);
+        // A direct pipe after the relay: the transfer moves at once, and a trial between relay
+        // pipes under way ends. The relay over TCP delivers what it holds when closed; a QUIC
+        // pipe is kept until the receiver confirmed.
+        link.retire(link.waiting);
+        link.retire(link.parked);
+        const Left left =
+            link.here.transport == proto::PipeTransport::quic ? Left::retire : Left::close;
+        co_await move_to(link, std::move(*up), true, left, observer);
+        if (link.choice) link.choice.emplace(now);  // the direct pipe is measured afresh
         co_return;
       }
     }
@@ -400,7 +414,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   auto rendezvous_result =
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
-  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp);
+  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
+                                  options.no_relay_tcp, options.no_relay_udp);
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
 
@@ -495,8 +510,9 @@ awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& so
   auto reply = std::make_shared<Reply>(ex);
   reply->current = first.get();
   asio::co_spawn(ex, read_reply(first, reply), asio::detached);
-  Link active{std::move(chosen), reply,        cancellation, !features.prefix_hash,
-              std::nullopt,      std::nullopt, std::nullopt, {}};
+  Link active{std::move(chosen), nullptr,      reply,        cancellation, !features.prefix_hash,
+              std::nullopt,      std::nullopt, std::nullopt, {},           features.relay_udp};
+  active.race = active.here.race;
   if (features.pipe_trial) active.choice.emplace(std::chrono::steady_clock::now());
   ProgressClock clock;
   std::uint64_t sent = 0;

@@ -26,6 +26,8 @@ struct SendOptions {
   bool no_tcp = false;                   // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
   bool no_udp = false;                   // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
   Cancellation* cancellation = nullptr;  // where a Ctrl-C finds the pipe to tell the peer on
+  bool no_relay_tcp = false;             // FERRY_NO_RELAY_TCP=1, for diagnosis
+  bool no_relay_udp = false;             // FERRY_NO_RELAY_UDP=1, for diagnosis
 };
 
 struct ReceiveOptions {
@@ -42,6 +44,8 @@ struct ReceiveOptions {
   bool force_relay = false;              // ignore the sender's direct candidates
   bool no_tcp = false;                   // no direct TCP (FERRY_NO_TCP=1, for diagnosis)
   bool no_udp = false;                   // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
+  bool no_relay_tcp = false;             // FERRY_NO_RELAY_TCP=1, for diagnosis
+  bool no_relay_udp = false;             // FERRY_NO_RELAY_UDP=1, for diagnosis
 };
 
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,

@@ -47,6 +47,8 @@ class UdpPaths : public std::enable_shared_from_this<UdpPaths> {
   // More of the peer's UDP candidates (a port its router mapped later), while connect() runs.
   void add_targets(const std::vector<proto::Candidate>& more);
   std::uint16_t local_port() const;
+  // The sender's QUIC certificate, once gathering is done (add_candidates).
+  std::shared_ptr<net::QuicIdentity> identity() const { return identity_; }
   // Ends every probe and socket that did not win.
   void stop();
   const std::vector<std::string>& notes() const { return notes_; }

@@ -54,6 +54,10 @@ class Server:
         self.url = self.proc.stdout.readline().split("public URL:")[1].strip()
         m = re.search(r"STUN on UDP ports (\d+) and (\d+)", self.proc.stdout.readline())
         self.stun_ports = (int(m.group(1)), int(m.group(2))) if m else None
+        self.relay_udp_port = None
+        if not {"--no-relay", "--no-relay-udp"} & set(self.extra):
+            m = re.search(r"relay over UDP on port (\d+)", self.proc.stdout.readline())
+            self.relay_udp_port = int(m.group(1)) if m else None
         self.metrics_port = None
         if any(a == "--metrics-listen" for a in self.extra):
             self.metrics_port = int(self.proc.stdout.readline().rsplit(":", 1)[1])

@@ -180,3 +180,51 @@ def pair(port, grant, sender_cls=RawRelay, receiver_cls=RawRelay):
     assert s.status() == PAIRED
     assert r.status() == PAIRED
     return s, r
+
+
+CHALLENGE = 10
+
+
+def udp_bind(side, grant, cookie=bytes(16)):
+    """A bind datagram for the relay over UDP (proto/relay_udp.hpp)."""
+    return b"\x00FRB" + bytes([1]) + side + grant + cookie
+
+
+class UdpRelay:
+    """One UDP socket talking to the relay over UDP."""
+
+    def __init__(self, port, timeout=3):
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(timeout)
+
+    def send(self, data):
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+
+    def recv(self):
+        """The next datagram from the relay, or None after the timeout."""
+        try:
+            data, _ = self.sock.recvfrom(65536)
+            return data
+        except socket.timeout:
+            return None
+
+    def answer(self):
+        """(status, cookie) of the relay's next answer; None after the timeout."""
+        data = self.recv()
+        if data is None:
+            return None
+        assert len(data) == 21 and data[:4] == b"\x00FRA", data
+        return data[4], data[5:]
+
+    def bind(self, side, grant):
+        """Binds with the cookie the relay asks for; returns the status after."""
+        self.send(udp_bind(side, grant))
+        status, cookie = self.answer()
+        assert status == CHALLENGE, status
+        self.send(udp_bind(side, grant, cookie))
+        return self.answer()[0]
+
+    def close(self):
+        self.sock.close()

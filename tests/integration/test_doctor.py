@@ -32,6 +32,7 @@ class DoctorTest(TempDirTest):
         self.assertEqual(status["relay"], "ok")
         self.assertEqual(status["udp"], "ok")  # STUN against the server's two UDP ports
         self.assertEqual(status["relay-websocket"], "ok")
+        self.assertEqual(status["relay-udp"], "ok")
         # Whether TCP gets BBR: root may always choose it where the kernel has it.
         available = open("/proc/sys/net/ipv4/tcp_available_congestion_control").read().split()
         allowed = open("/proc/sys/net/ipv4/tcp_allowed_congestion_control").read().split()
@@ -39,6 +40,20 @@ class DoctorTest(TempDirTest):
         self.assertEqual(status["congestion"], "ok" if gets_bbr else "info")
         self.assertTrue(report["usable"])
         self.assertIn("works from here", report["verdict"])
+
+    def test_relay_over_udp_on_its_own_port_or_absent(self):
+        with Server(["--no-relay-udp"]) as srv:
+            p, _ = doctor(srv.url)
+        checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+        self.assertEqual(checks["relay-udp"]["status"], "info")
+        self.assertIn("runs no relay over UDP", checks["relay-udp"]["detail"])
+        port = free_port()
+        with Server(["--relay-udp-port", str(port)]) as srv:
+            self.assertEqual(srv.relay_udp_port, port)
+            p, _ = doctor(srv.url)
+        checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+        self.assertEqual(checks["relay-udp"]["status"], "ok")
+        self.assertIn("127.0.0.1:%d" % port, checks["relay-udp"]["detail"])
 
     def test_human_output(self):
         with Server() as srv:

@@ -73,6 +73,12 @@ def main(beh):
     wrong = {k: (nat.get(k), v) for k, v in EXPECTED[beh].items() if nat.get(k) != v}
     for k, (got, want) in wrong.items():
         print("FAIL: %s is %r, want %r" % (k, got, want))
+    relay_udp = next((c for c in report["checks"] if c["name"] == "relay-udp"), {})
+    print("  relay over UDP: %s" % relay_udp.get("detail"))
+    want = "failed" if EXPECTED[beh]["udp_blocked"] else "ok"
+    if relay_udp.get("status") != want:
+        print("FAIL: the relay-udp check is %r, want %r" % (relay_udp.get("status"), want))
+        wrong["relay-udp"] = True
     mapping = next((c for c in report["checks"] if c["name"] == "port-mapping"), {})
     print("  port mapping: %s" % mapping.get("detail"))
     methods = MAPPING.get(beh, ())

@@ -73,9 +73,10 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
 
 TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
   Candidates c;
-  c.features = Features{.prefix_hash = true, .aes256gcm = true, .pipe_trial = true};
+  c.features =
+      Features{.prefix_hash = true, .aes256gcm = true, .pipe_trial = true, .relay_udp = true};
   const auto encoded = encode_note(c);
-  EXPECT_NE(encoded.find(R"("features":["prefix-hash","aes256gcm","pipe-trial"])"),
+  EXPECT_NE(encoded.find(R"("features":["prefix-hash","aes256gcm","pipe-trial","relay-udp"])"),
             std::string::npos);
   auto d = decode_note(encoded);
   ASSERT_TRUE(d);
@@ -84,7 +85,9 @@ TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
   EXPECT_EQ(our_features().aes256gcm, aes256gcm_available());
   EXPECT_TRUE(our_features().prefix_hash);
   EXPECT_TRUE(our_features().pipe_trial);
-  const Features no_aes{.prefix_hash = true, .aes256gcm = false, .pipe_trial = true};
+  EXPECT_TRUE(our_features().relay_udp);
+  const Features no_aes{
+      .prefix_hash = true, .aes256gcm = false, .pipe_trial = true, .relay_udp = true};
   EXPECT_EQ(common(c.features, no_aes), no_aes);
   // An older peer (or the page) names none: nothing beyond the first protocol is used.
   auto old = decode_note(R"({"type":"candidates","candidates":[],"relay":true})");

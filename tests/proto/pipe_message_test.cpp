@@ -21,7 +21,9 @@ TEST(PipeMessage, RoundTripsEveryType) {
                                          msg::Done{},
                                          msg::Ack{},
                                          msg::Abort{"disk_full", "no space"},
-                                         msg::Moved{}};
+                                         msg::Moved{},
+                                         msg::Moved{true},
+                                         msg::Select{true}};
   for (const auto& m : msgs) {
     const Bytes enc = encode(m);
     auto d = decode_pipe_message(enc);
@@ -29,6 +31,26 @@ TEST(PipeMessage, RoundTripsEveryType) {
     EXPECT_EQ(d->index(), m.index());
     EXPECT_EQ(encode(*d), enc);
   }
+}
+
+// "moved" back to the parked pipe carries one byte; the plain one is what older builds send and
+// read, so they never see the byte (it goes only to peers that name relay-udp).
+TEST(PipeMessage, MovedBackIsOneByteMore) {
+  const Bytes plain = encode(msg::Moved{});
+  const Bytes back = encode(msg::Moved{true});
+  EXPECT_EQ(back.size(), plain.size() + 1);
+  auto d = decode_pipe_message(back);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(std::get<msg::Moved>(*d).back);
+  d = decode_pipe_message(plain);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(std::get<msg::Moved>(*d).back);
+  Bytes bad = back;
+  bad.back() = 2;
+  EXPECT_FALSE(decode_pipe_message(bad));
+  bad = back;
+  bad.push_back(1);
+  EXPECT_FALSE(decode_pipe_message(bad));
 }
 
 // A hello is bound to both of its pipe's stream headers and to its side: a hello recorded on one

@@ -72,7 +72,7 @@ TEST(Race, ARelayWinMovesToADirectPipeThatOpensLater) {
   EXPECT_EQ(race.authenticated(accepted, "relay again"), Verdict::close);  // not better
   race.connected(punch);
   EXPECT_EQ(race.authenticated(punch, "direct to B (QUIC over UDP)"), Verdict::select);
-  EXPECT_EQ(race.upgrade(), punch);
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{punch});
   EXPECT_EQ(race.phase(), Phase::over);
   EXPECT_EQ(race.winner(), relay);
 }
@@ -86,7 +86,7 @@ TEST(Race, TheUpgradeWindowEnds) {
   EXPECT_EQ(race.authenticated(relay, "relay"), Verdict::select);
   EXPECT_EQ(race.advance(t0), Phase::upgrading);
   EXPECT_EQ(race.advance(t0 + 15s), Phase::over);
-  EXPECT_FALSE(race.upgrade());
+  EXPECT_TRUE(race.upgrades().empty());
 }
 
 TEST(Race, ARelayWinWithNoDirectAttemptLeftEndsTheRace) {
@@ -191,7 +191,7 @@ TEST(Race, ADirectWinnerWaitsForTheOtherTransportOnlyWhereBothSidesAllowTheTrial
   EXPECT_EQ(race.authenticated(tcp2, "direct to B"), Verdict::close);
   EXPECT_EQ(race.tried().back().why, "another path won");
   EXPECT_EQ(race.authenticated(quic, "quic to A"), Verdict::select);
-  EXPECT_EQ(race.upgrade(), quic);
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{quic});
   EXPECT_EQ(race.transport_of(quic), PipeTransport::quic);
   EXPECT_EQ(race.phase(), Phase::over);
 
@@ -206,7 +206,7 @@ TEST(Race, ADirectWinnerWaitsForTheOtherTransportOnlyWhereBothSidesAllowTheTrial
   EXPECT_EQ(sender.advance(t0 + 20ms), Phase::upgrading);
   EXPECT_EQ(sender.authenticated(t, "tcp"), Verdict::wait);
   EXPECT_EQ(sender.selected(t, "tcp"), Verdict::take);
-  EXPECT_EQ(sender.upgrade(), t);
+  EXPECT_EQ(sender.upgrades(), std::vector<AttemptId>{t});
 
   // Nothing of the other transport left running: no waiting.
   auto alone = receiver_race();
@@ -215,6 +215,92 @@ TEST(Race, ADirectWinnerWaitsForTheOtherTransportOnlyWhereBothSidesAllowTheTrial
   alone.begin(PathKind::direct, false, PipeTransport::tcp);  // accepted: not ours to wait for
   EXPECT_EQ(alone.authenticated(only, "direct"), Verdict::select);
   EXPECT_EQ(alone.advance(t0 + 20ms), Phase::over);
+}
+
+TEST(Race, TheRelayOverUdpIsTriedBesideTheTcpRelayAndADirectPipeStillBeatsBoth) {
+  auto race = receiver_race();
+  race.allow_transport_trial(true);
+  race.plan_relay(t0);
+  const auto punch = race.begin(PathKind::direct, true, PipeTransport::quic);
+  ASSERT_TRUE(race.start_relay_due(t0));
+  const auto relay_tcp = race.begin(PathKind::relay, true, PipeTransport::tcp);
+  const auto relay_udp = race.begin(PathKind::relay, true, PipeTransport::quic);
+  EXPECT_EQ(race.authenticated(relay_tcp, "relay over TCP"), Verdict::select);
+  EXPECT_EQ(race.advance(t0 + 100ms), Phase::upgrading);
+  // The relay over UDP is the trial; the race goes on for the punch.
+  EXPECT_EQ(race.authenticated(relay_udp, "relay over QUIC/UDP"), Verdict::select);
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{relay_udp});
+  EXPECT_EQ(race.phase(), Phase::upgrading);
+  EXPECT_EQ(race.authenticated(punch, "direct (QUIC over UDP)"), Verdict::select);
+  EXPECT_EQ(race.upgrades(), (std::vector<AttemptId>{relay_udp, punch}));
+  EXPECT_EQ(race.phase(), Phase::over);
+}
+
+TEST(Race, OneTrialPerRaceAndNoneWithoutTheFeature) {
+  // Without the trial the relay over UDP is just a slower relay: closed when TCP's won.
+  auto plain = receiver_race();
+  plain.plan_relay(t0);
+  ASSERT_TRUE(plain.start_relay_due(t0));
+  const auto tcp0 = plain.begin(PathKind::relay, true, PipeTransport::tcp);
+  const auto udp0 = plain.begin(PathKind::relay, true, PipeTransport::quic);
+  EXPECT_EQ(plain.authenticated(tcp0, "relay over TCP"), Verdict::select);
+  EXPECT_EQ(plain.advance(t0 + 20ms), Phase::over);
+  EXPECT_EQ(plain.authenticated(udp0, "relay over QUIC/UDP"), Verdict::close);
+
+  // With it, and no direct attempt left, the trial ends the race.
+  auto race = receiver_race();
+  race.allow_transport_trial(true);
+  race.plan_relay(t0);
+  ASSERT_TRUE(race.start_relay_due(t0));
+  const auto udp = race.begin(PathKind::relay, true, PipeTransport::quic);
+  const auto tcp = race.begin(PathKind::relay, true, PipeTransport::tcp);
+  EXPECT_EQ(race.authenticated(udp, "relay over QUIC/UDP"), Verdict::select);  // UDP first
+  EXPECT_EQ(race.advance(t0 + 20ms), Phase::upgrading);
+  EXPECT_EQ(race.authenticated(tcp, "relay over TCP"), Verdict::select);
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{tcp});
+  EXPECT_EQ(race.phase(), Phase::over);
+
+  // A direct QUIC winner never waits for a relay attempt (the relay does not start after a win).
+  auto direct = receiver_race();
+  direct.allow_transport_trial(true);
+  direct.plan_relay(t0 + 1s);
+  const auto q = direct.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(direct.authenticated(q, "direct"), Verdict::select);
+  EXPECT_FALSE(direct.start_relay_due(t0 + 2s));
+  EXPECT_EQ(direct.advance(t0 + 2s), Phase::over);
+}
+
+// The receiver selected the relay over TCP as the winner and the relay over UDP as the trial; the
+// sender heard the trial's select first. Tagged as an upgrade, it waits for the winner's and is
+// taken as the upgrade, never as the winner (which left the two sides on different pipes).
+TEST(Race, ASelectForAnUpgradeNeverMakesTheWinner) {
+  Race sender(Side::sender, 15s);
+  sender.set_budget(t0, 10s);
+  sender.allow_transport_trial(true);
+  sender.plan_relay(t0);
+  ASSERT_TRUE(sender.start_relay_due(t0));
+  const auto tcp = sender.begin(PathKind::relay, true, PipeTransport::tcp);
+  const auto udp = sender.begin(PathKind::relay, true, PipeTransport::quic);
+  EXPECT_EQ(sender.authenticated(udp, "relay over QUIC/UDP"), Verdict::wait);
+  EXPECT_EQ(sender.authenticated(tcp, "relay over TCP"), Verdict::wait);
+  // (pipe_race holds the upgrade's select until the winner is known)
+  EXPECT_FALSE(sender.winner());
+  EXPECT_EQ(sender.selected(tcp, "relay over TCP"), Verdict::take);
+  EXPECT_EQ(sender.winner(), tcp);
+  // Still racing (advance() has not run): the upgrade is taken all the same.
+  EXPECT_EQ(sender.phase(), Phase::racing);
+  EXPECT_EQ(sender.selected(udp, "relay over QUIC/UDP", true), Verdict::take);
+  EXPECT_EQ(sender.upgrades(), std::vector<AttemptId>{udp});
+  EXPECT_EQ(sender.winner(), tcp);
+
+  // An upgrade that upgrades nothing (the same transport) is refused.
+  Race other(Side::sender, 15s);
+  other.set_budget(t0, 10s);
+  other.allow_transport_trial(true);
+  const auto a = other.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto b = other.begin(PathKind::direct, true, PipeTransport::tcp);
+  EXPECT_EQ(other.selected(a, "a"), Verdict::take);
+  EXPECT_EQ(other.selected(b, "b", true), Verdict::close);
 }
 
 }  // namespace

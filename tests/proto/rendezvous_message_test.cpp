@@ -20,8 +20,8 @@ TEST(RendezvousMessage, ClientRoundTrip) {
 
 TEST(RendezvousMessage, ServerRoundTrip) {
   const std::vector<ServerMessage> msgs = {
-      rv::Welcome{1, "203.0.113.9", {}}, rv::Welcome{1, "", {4300, 4301}}, rv::Welcome{},
-      rv::Allocated{"3"},
+      rv::Welcome{1, "203.0.113.9", {}}, rv::Welcome{1, "", {4300, 4301}},
+      rv::Welcome{1, "", {4300, 4301}, 4302}, rv::Welcome{}, rv::Allocated{"3"},
       rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "198.51.100.7", "203.0.113.9", ""},
       rv::Paired{Bytes(16, 1), Bytes{}, "", "", ""},  // a server without a relay
       // a cluster's relay on another node
@@ -63,6 +63,17 @@ TEST(RendezvousMessage, APairedRelayMustBeAServerUrl) {
       "\"ftp://x\"", "\"http://a b\"", "\"http://" + std::string(600, 'a') + "\""};
   for (const auto& relay : bad) {
     EXPECT_FALSE(decode_server(head + R"("relay":)" + relay + "}")) << relay.substr(0, 40);
+  }
+}
+
+// A hostile server's welcome cannot name a port that is none.
+TEST(RendezvousMessage, AWelcomesRelayUdpPortMustBeAPort) {
+  const std::string head = R"({"type":"welcome","version":1,)";
+  auto ok = decode_server(head + R"("relay_udp":4302})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(std::get<rv::Welcome>(*ok).relay_udp, 4302);
+  for (const std::string port : {"0", "65536", "-1", "\"4302\"", "4302.5", "null", "[4302]"}) {
+    EXPECT_FALSE(decode_server(head + R"("relay_udp":)" + port + "}")) << port;
   }
 }
 

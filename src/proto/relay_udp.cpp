@@ -1,0 +1,48 @@
+#include "proto/relay_udp.hpp"
+
+#include <algorithm>
+
+namespace ferry::proto {
+
+Bytes encode(const RelayBind& b) {
+  Bytes out(kRelayBindMagic.begin(), kRelayBindMagic.end());
+  out.push_back(kRelayUdpVersion);
+  out.push_back(b.side == Side::sender ? 'S' : 'R');
+  append(out, b.grant);
+  append(out, b.cookie);
+  return out;
+}
+
+Result<RelayBind> decode_relay_bind(ByteView d) {
+  if (d.size() != kRelayBindBytes ||
+      !std::equal(kRelayBindMagic.begin(), kRelayBindMagic.end(), d.begin()) ||
+      d[4] != kRelayUdpVersion || (d[5] != 'S' && d[5] != 'R')) {
+    return fail(Errc::protocol, "malformed relay bind");
+  }
+  RelayBind b;
+  b.side = d[5] == 'S' ? Side::sender : Side::receiver;
+  const auto grant = d.begin() + 6;
+  std::copy(grant, grant + kRelayGrantBytes, b.grant.begin());
+  std::copy(grant + kRelayGrantBytes, d.end(), b.cookie.begin());
+  return b;
+}
+
+Bytes encode(const RelayAnswer& a) {
+  Bytes out(kRelayAnswerMagic.begin(), kRelayAnswerMagic.end());
+  out.push_back(static_cast<std::uint8_t>(a.status));
+  append(out, a.cookie);
+  return out;
+}
+
+Result<RelayAnswer> decode_relay_answer(ByteView d) {
+  if (d.size() != kRelayAnswerBytes ||
+      !std::equal(kRelayAnswerMagic.begin(), kRelayAnswerMagic.end(), d.begin())) {
+    return fail(Errc::protocol, "malformed relay answer");
+  }
+  RelayAnswer a;
+  a.status = static_cast<RelayStatus>(d[4]);
+  std::copy(d.begin() + 5, d.end(), a.cookie.begin());
+  return a;
+}
+
+}  // namespace ferry::proto

@@ -1,0 +1,58 @@
+// The relay over UDP, for clients whose TCP to the relay suffers (CUBIC on a long, lossy path): the
+// relay forwards QUIC datagrams between the two sides of a session, and QUIC runs end to end
+// between the peers (its own congestion control, the sender's pinned certificate), so the relay
+// reads nothing and the peers keep their own keys, as on a TCP relay.
+//
+// A client binds its UDP socket to its side of a session with a bind datagram carrying the grant.
+// The relay first answers with a cookie (a MAC over the client's address, the session and the
+// minute) that the client must echo, so that nobody can bind an address it does not receive at
+// (a forged source would make the relay send a session's traffic at someone else). Every answer
+// is smaller than the bind that earned it. Once both sides are bound, every datagram from one
+// side's address that is not a bind goes to the other's, within the relay's limits.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "proto/bytes.hpp"
+#include "proto/error.hpp"
+#include "proto/key_schedule.hpp"
+#include "proto/relay_grant.hpp"
+#include "proto/relay_hello.hpp"
+
+namespace ferry::proto {
+
+inline constexpr std::array<std::uint8_t, 4> kRelayBindMagic = {0x00, 'F', 'R', 'B'};
+inline constexpr std::array<std::uint8_t, 4> kRelayAnswerMagic = {0x00, 'F', 'R', 'A'};
+inline constexpr std::uint8_t kRelayUdpVersion = 1;
+inline constexpr std::size_t kRelayCookieBytes = 16;
+using RelayCookie = std::array<std::uint8_t, kRelayCookieBytes>;
+inline constexpr std::size_t kRelayBindBytes = 4 + 1 + 1 + kRelayGrantBytes + kRelayCookieBytes;
+inline constexpr std::size_t kRelayAnswerBytes = 4 + 1 + kRelayCookieBytes;
+
+struct RelayBind {
+  Side side = Side::sender;
+  std::array<std::uint8_t, kRelayGrantBytes> grant{};
+  RelayCookie cookie{};  // all zero until the relay gave one
+};
+
+// status: challenge (cookie set: bind again with it), waiting, paired, or why not.
+struct RelayAnswer {
+  RelayStatus status = RelayStatus::waiting;
+  RelayCookie cookie{};
+};
+
+Bytes encode(const RelayBind& b);
+Result<RelayBind> decode_relay_bind(ByteView d);
+Bytes encode(const RelayAnswer& a);
+Result<RelayAnswer> decode_relay_answer(ByteView d);
+
+// Whether a datagram is shaped like a bind (its size and magic); from a bound side everything
+// else is forwarded (QUIC may grease its fixed bit away, RFC 9287: the first byte tells nothing).
+inline bool is_relay_bind(ByteView d) {
+  return d.size() == kRelayBindBytes &&
+         std::equal(kRelayBindMagic.begin(), kRelayBindMagic.end(), d.begin());
+}
+
+}  // namespace ferry::proto

@@ -1,0 +1,59 @@
+#include "proto/relay_udp.hpp"
+
+#include <gtest/gtest.h>
+
+#include "proto/punch.hpp"
+
+namespace ferry::proto {
+namespace {
+
+TEST(RelayUdp, BindRoundTripsAndRejectsAnythingElse) {
+  RelayBind b;
+  b.side = Side::receiver;
+  b.grant.fill(0x42);
+  b.cookie.fill(0x17);
+  const Bytes enc = encode(b);
+  ASSERT_EQ(enc.size(), kRelayBindBytes);
+  EXPECT_TRUE(is_relay_bind(enc));
+  const auto d = decode_relay_bind(enc);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->side, Side::receiver);
+  EXPECT_EQ(d->grant, b.grant);
+  EXPECT_EQ(d->cookie, b.cookie);
+  for (const std::size_t at : {0, 1, 3, 4, 5}) {
+    Bytes bad = enc;
+    bad[at] ^= 0x20;
+    EXPECT_FALSE(decode_relay_bind(bad)) << at;
+  }
+  EXPECT_FALSE(decode_relay_bind(ByteView(enc).subspan(1)));
+  Bytes longer = enc;
+  longer.push_back(0);
+  EXPECT_FALSE(decode_relay_bind(longer));
+  EXPECT_FALSE(is_relay_bind(longer));
+}
+
+TEST(RelayUdp, AnswersAreSmallerThanBindsAndTheClientsSocketTellsThemApart) {
+  RelayAnswer a{RelayStatus::challenge, {}};
+  a.cookie.fill(9);
+  const Bytes enc = encode(a);
+  ASSERT_EQ(enc.size(), kRelayAnswerBytes);
+  // No amplification: the relay never answers with more than it was sent.
+  EXPECT_LT(kRelayAnswerBytes, kRelayBindBytes);
+  const auto d = decode_relay_answer(enc);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, RelayStatus::challenge);
+  EXPECT_EQ(d->cookie, a.cookie);
+  EXPECT_EQ(classify_datagram(enc), DatagramKind::relay);
+  Bytes bad = enc;
+  bad[2] = 'X';
+  EXPECT_FALSE(decode_relay_answer(bad));
+  EXPECT_EQ(classify_datagram(bad), DatagramKind::quic);
+  EXPECT_FALSE(decode_relay_answer(ByteView(enc).subspan(0, 20)));
+  // A bind is no answer, nor the other way round.
+  EXPECT_FALSE(decode_relay_answer(encode(RelayBind{})));
+  EXPECT_FALSE(decode_relay_bind(enc));
+  EXPECT_NE(relay_status_text(RelayStatus::challenge), relay_status_text(RelayStatus::limit));
+}
+
+}  // namespace
+}  // namespace ferry::proto
