@@ -1,5 +1,7 @@
 #include "proto/pipe_message.hpp"
 
+#include <algorithm>
+
 namespace ferry::proto {
 namespace {
 
@@ -68,8 +70,9 @@ struct Encoder {
   void operator()(const msg::Done&) { out = {kDone}; }
   void operator()(const msg::Ack&) { out = {kAck}; }
   void operator()(const msg::Moved& m) {
-    out = {kMoved};
-    if (m.back) out.push_back(1);
+    // Sized first (g++ 12 misreads an insert after a one-byte list as out of bounds).
+    out.assign(m.to ? 1 + m.to->size() : 1, kMoved);
+    if (m.to) std::copy(m.to->begin(), m.to->end(), out.begin() + 1);
   }
   void operator()(const msg::Abort& m) {
     out = {kAbort};
@@ -157,9 +160,14 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
       out = msg::Ack{};
       break;
     case kMoved: {
-      std::uint8_t back = 0;
-      if (!r.empty() && (!r.u8(back) || back != 1)) return malformed();
-      out = msg::Moved{back == 1};
+      msg::Moved m;
+      if (!r.empty()) {
+        ByteView tag;
+        if (!r.take(msg::kPipeTagBytes, tag)) return malformed();
+        m.to.emplace();
+        std::copy(tag.begin(), tag.end(), m.to->begin());
+      }
+      out = m;
       break;
     }
     case kAbort: {
@@ -174,6 +182,14 @@ Result<PipeMessage> decode_pipe_message(ByteView record) {
   if (!r.empty()) return malformed();
   return out;
 }
+
+namespace msg {
+PipeTag pipe_tag(ByteView stream_header) {
+  PipeTag t{};
+  std::copy_n(stream_header.begin(), std::min(t.size(), stream_header.size()), t.begin());
+  return t;
+}
+}  // namespace msg
 
 Error abort_error(const msg::Abort& abort, std::string_view peer) {
   const Errc code = errc_from_name(abort.code);

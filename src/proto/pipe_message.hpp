@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <variant>
 
 #include "proto/bytes.hpp"
@@ -47,12 +48,18 @@ struct FileEnd {
 struct Done {};
 struct Ack {};
 // The sender's last word on a pipe it leaves for a better one (a relay for a direct path): every
-// later record comes on the pipe the receiver selected for the move. back: on the pipe it left
-// for a trial (proto/pipe_choice.hpp) instead; said only to a peer that names relay-udp (older
-// ones refuse the byte, and take the pipe they parked on any move after their first).
+// later record comes on the pipe the receiver selected for the move. to: which pipe, by the first
+// bytes of the sender's stream header on it (random per pipe, the receiver's received header),
+// for when several may be waiting (a trial's, a direct one's) and the two sides took them in
+// different orders; said only to a peer that names relay-udp (older ones refuse the bytes, and
+// take the race's pipe on the first move, the one they kept for a trial on the next).
+inline constexpr std::size_t kPipeTagBytes = 16;
+using PipeTag = std::array<std::uint8_t, kPipeTagBytes>;
 struct Moved {
-  bool back = false;
+  std::optional<PipeTag> to;
 };
+// A pipe's tag: the first bytes of a stream header (the sender's on that pipe).
+PipeTag pipe_tag(ByteView stream_header);
 struct Abort {
   std::string code;  // an errc_name
   std::string message;

@@ -275,9 +275,8 @@ awaitable<void> PipeRace::connect_relay_udp(std::shared_ptr<PipeRace> /*keep_ali
   }
   auto pipe = std::make_shared<RecordPipe>(std::move(opened->stream), what);
   race_.connected(id);
-  const std::string where = what.substr(std::string_view("relay at ").size());
-  live_[id] = {pipe, where, PipeTransport::quic, std::nullopt};
-  co_await authenticate(pipe, id, where, PipeTransport::quic);
+  live_[id] = {pipe, opened->peer, PipeTransport::quic, std::nullopt};
+  co_await authenticate(pipe, id, opened->peer, PipeTransport::quic);
 }
 
 awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, AttemptId id,

@@ -78,22 +78,46 @@ awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
 // Where the sender's records come from: "moved" switches to the next pipe this side selected
 // after the relay (or a pipe of the other transport) won, which the race holds; with the trial
 // (Features::pipe_trial) the pipe left for one of the same path kind stays open, and a later
-// "moved" (with `back`, from a sender that names relay-udp) comes back to it.
+// "moved" may come back to it. A sender that names relay-udp says which pipe (Moved::to): several
+// may be waiting, and the two sides may have taken them in different orders.
 struct Carrier {
   ChosenPipe here;
   std::shared_ptr<PipeRace> race;  // while it may hold pipes to move to
   std::optional<ChosenPipe> parked;
   bool trial = false;
+  std::vector<ChosenPipe> offered;  // taken from the race, not moved to (yet)
+
+  ~Carrier() {
+    if (parked) parked->pipe->close();
+    for (auto& c : offered) c.pipe->close();
+  }
+
+  std::optional<ChosenPipe> next_pipe(const msg::Moved& moved) {
+    if (!moved.to) {
+      // An older sender: the race's pipe on the first move, the one kept for the trial after.
+      std::optional<ChosenPipe> next = race ? race->take_upgrade() : std::nullopt;
+      race = nullptr;
+      return next ? next : std::exchange(parked, std::nullopt);
+    }
+    if (race) {
+      while (auto up = race->take_upgrade()) offered.push_back(std::move(*up));
+      if (!race->upgrading()) race = nullptr;
+    }
+    const auto named = [&](const ChosenPipe& c) {
+      return msg::pipe_tag(c.pipe->received_header()) == *moved.to;
+    };
+    if (parked && named(*parked)) return std::exchange(parked, std::nullopt);
+    const auto it = std::find_if(offered.begin(), offered.end(), named);
+    if (it == offered.end()) return std::nullopt;
+    ChosenPipe next = std::move(*it);
+    offered.erase(it);
+    return next;
+  }
 
   // After "moved": the next pipe, or an error when there is none.
   proto::Result<void> move(const msg::Moved& moved, Observer& observer,
                            Cancellation* cancellation) {
-    std::optional<ChosenPipe> next;
-    if (!moved.back && race) {
-      next = race->take_upgrade();
-      if (!race->upgrading()) race = nullptr;
-    }
-    if (!next) next = std::exchange(parked, std::nullopt);
+    std::optional<ChosenPipe> next = next_pipe(moved);
     if (!next)
       return proto::fail(Errc::protocol, "the sender moved to a path this side never chose");
     ChosenPipe old = std::exchange(here, std::move(*next));
@@ -376,7 +400,7 @@ awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_re
   }
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
-  Carrier carrier{std::move(chosen), nullptr, std::nullopt, features.pipe_trial};
+  Carrier carrier{std::move(chosen), nullptr, std::nullopt, features.pipe_trial, {}};
   carrier.race = carrier.here.race;
   const auto scope = features.prefix_hash ? proto::HashScope::prefix : proto::HashScope::whole_file;
   auto r = co_await receive_files(carrier, *offer, *sink, offsets, scope, observer,

@@ -80,8 +80,8 @@ struct Link {
   // closed now would take the records still queued on it (the receiver reads a pipe up to its
   // "moved" before the next) with it.
   std::vector<std::shared_ptr<RecordPipe>> retired;
-  // The receiver understands Moved::back (Features::relay_udp), so moves back say so.
-  bool say_back = false;
+  // The receiver understands Moved::to (Features::relay_udp): each move names its pipe.
+  bool tag_moves = false;
 
   // The transfer is over (confirmed or failed): the spare pipes go too.
   ~Link() { close_spares(); }
@@ -127,7 +127,9 @@ enum class Left : std::uint8_t {
 // so the receiver reads everything in order: the old pipe's up to "moved", then the new one's.
 // fresh: next has never carried the transfer (it came from the race), so it needs a reader.
 awaitable<void> move_to(Link& link, ChosenPipe next, bool fresh, Left left, Observer& observer) {
-  const proto::PipeMessage moved = msg::Moved{!fresh && link.say_back};
+  msg::Moved say;
+  if (link.tag_moves) say.to = msg::pipe_tag(next.pipe->sent_header());
+  const proto::PipeMessage moved = say;
   if (auto r = co_await link.pipe().send(moved); !r) {
     next.pipe->close();  // the old pipe broke on its own; its error tells the story
     co_return;
@@ -154,8 +156,11 @@ awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& ob
     if (!link.race->upgrading()) link.race = nullptr;
     if (up) {
       const ChosenPipe& first = link.parked ? *link.parked : link.here;
-      if (link.choice && !link.waiting && up->path == first.path &&
-          up->transport != first.transport) {
+      if (up->path == proto::PathKind::relay && link.here.path == proto::PathKind::direct) {
+        // A relay pipe the receiver chose for a trial, taken here after a direct one: no better.
+        link.retired.push_back(up->pipe);
+      } else if (link.choice && !link.waiting && up->path == first.path &&
+                 up->transport != first.transport) {
         link.waiting = std::move(*up);  // tried once the pipe in use is measured
         link.choice->other_ready(now);
       } else {

@@ -20,6 +20,7 @@
 #include "proto/punch.hpp"
 #include "proto/record.hpp"
 #include "proto/relay_hello.hpp"
+#include "proto/relay_udp.hpp"
 #include "proto/rendezvous_message.hpp"
 #include "proto/server_url.hpp"
 #include "proto/ssdp.hpp"
@@ -30,6 +31,7 @@
 #include "server/dispatch.hpp"
 #include "server/pages.hpp"
 #include "server/rendezvous.hpp"
+#include "server/udp_relay.hpp"
 #include "server/wormhole_mailbox.hpp"
 #include "session/file_sink.hpp"
 
@@ -181,6 +183,88 @@ Seeds relay_seeds() {
   const auto grant = sign_relay_grant(key, RelayGrant{{}, 5000});
   std::copy(grant.begin(), grant.end(), hello.grant.begin());
   return {encode(hello), grant, encode_relay_end(RelayStatus::limit, "x")};
+}
+
+// The relay over UDP's table fed datagrams from four addresses: records of [op][address (0-3)]
+// [seconds to wait (0-15)][len][bytes]. op 0 sends the bytes as they are; op 1 binds the address
+// to a side of one of two sessions the honest way (the bind, the relay's challenge, the bind with
+// its cookie), so pairs form and the raw datagrams meet bound sides; op 2 runs the sweep. Whatever
+// arrives: answers never outweigh what earned them (nor go anywhere but to the sender or a bound
+// side), forwards go only from one bound address to another, and the counts stay consistent.
+int relay_udp(const std::uint8_t* d, std::size_t n) {
+  using Table = server::UdpRelayTable;
+  static const RelayKey key = [] {
+    RelayKey k{};
+    k.fill(6);
+    return k;
+  }();
+  server::RelayLimits limits;
+  limits.max_bytes = 4000;
+  limits.rate = 2000;
+  limits.per_address = 3;
+  limits.max_duration = std::chrono::seconds(40);
+  Table table(limits, key);
+  const std::array<Table::Endpoint, 4> from = {
+      Table::Endpoint(boost::asio::ip::make_address("198.51.100.1"), 1000),
+      Table::Endpoint(boost::asio::ip::make_address("198.51.100.1"), 1001),
+      Table::Endpoint(boost::asio::ip::make_address("203.0.113.2"), 2000),
+      Table::Endpoint(boost::asio::ip::make_address("::ffff:203.0.113.3"), 3000)};
+  auto now = Table::Clock::time_point{};
+  const std::uint64_t unix_now = 10'000;
+  const auto check = [&](const Table::Verdict& v, std::size_t sent, std::size_t who) {
+    for (const auto& a : v.answers) {
+      // Only a bind (62 bytes) earns an answer to its sender, and an answer is 21 bytes.
+      if (a.bytes.size() != kRelayAnswerBytes) __builtin_trap();
+      if (a.side < 0 && (a.to != from[who] || sent != kRelayBindBytes)) __builtin_trap();
+      if (std::find(from.begin(), from.end(), a.to) == from.end()) __builtin_trap();
+    }
+    if (v.forward_to) {
+      if (*v.forward_to == from[who] || !table.side_of(*v.forward_to) ||
+          !table.side_of(from[who])) {
+        __builtin_trap();
+      }
+    }
+    const auto& st = table.stats();
+    if (st.bound > from.size() || st.active * 2 > st.bound) __builtin_trap();
+  };
+  std::size_t i = 0;
+  while (i + 4 <= n) {
+    const std::uint8_t op = d[i] % 3;
+    const std::size_t who = d[i + 1] % from.size();
+    now += std::chrono::seconds(d[i + 2] % 16);
+    const std::size_t len = std::min<std::size_t>(d[i + 3], n - i - 4);
+    const ByteView body(d + i + 4, len);
+    i += 4 + len;
+    if (op == 0) {
+      check(table.on_datagram(now, unix_now, from[who], "g" + std::to_string(who % 3), body), len,
+            who);
+    } else if (op == 1) {
+      RelayBind b;
+      b.side = len % 2 == 0 ? Side::sender : Side::receiver;
+      const auto grant = sign_relay_grant(key, RelayGrant{{static_cast<std::uint8_t>(len % 4 / 2)},
+                                                          unix_now + (len % 8 == 7 ? 0 : 500)});
+      std::copy(grant.begin(), grant.end(), b.grant.begin());
+      const std::string group = "g" + std::to_string(who % 3);
+      auto v = table.on_datagram(now, unix_now, from[who], group, encode(b));
+      check(v, kRelayBindBytes, who);
+      for (const auto& a : v.answers) {
+        const auto answer = decode_relay_answer(a.bytes);
+        if (!answer) __builtin_trap();
+        if (answer->status == RelayStatus::challenge) b.cookie = answer->cookie;
+      }
+      check(table.on_datagram(now, unix_now, from[who], group, encode(b)), kRelayBindBytes, who);
+    } else {
+      for (const auto& a : table.sweep(now, unix_now)) {
+        if (std::find(from.begin(), from.end(), a.to) == from.end()) __builtin_trap();
+      }
+    }
+  }
+  return 0;
+}
+Seeds relay_udp_seeds() {
+  // Two sides bind one session, then datagrams go both ways, then the byte cap.
+  return {{1, 0, 0, 0, 1, 2, 0, 1, 0, 0, 1, 0x43, 0, 2, 1, 5, 0x43, 1, 2, 3, 4, 2, 0, 15, 0},
+          {1, 3, 1, 2, 1, 1, 0, 3, 0, 1, 0, 62, 0}};
 }
 
 // The rendezvous state machine fed a conversation: records of [client (0-3)][op][len][json]:
@@ -532,6 +616,7 @@ const std::vector<Target>& targets() {
       {"receive_files", receive_files, receive_seeds},
       {"wormhole_message", wormhole, wormhole_seeds},
       {"wormhole_mailbox", wormhole_mailbox, wormhole_mailbox_seeds},
+      {"relay_udp", relay_udp, relay_udp_seeds},
   };
   return all;
 }

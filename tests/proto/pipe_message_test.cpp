@@ -22,7 +22,7 @@ TEST(PipeMessage, RoundTripsEveryType) {
                                          msg::Ack{},
                                          msg::Abort{"disk_full", "no space"},
                                          msg::Moved{},
-                                         msg::Moved{true},
+                                         msg::Moved{msg::PipeTag{1, 2, 3}},
                                          msg::Select{true}};
   for (const auto& m : msgs) {
     const Bytes enc = encode(m);
@@ -33,23 +33,36 @@ TEST(PipeMessage, RoundTripsEveryType) {
   }
 }
 
-// "moved" back to the parked pipe carries one byte; the plain one is what older builds send and
-// read, so they never see the byte (it goes only to peers that name relay-udp).
-TEST(PipeMessage, MovedBackIsOneByteMore) {
+// "moved" may name its pipe by the first 16 bytes of the sender's stream header on it; the plain
+// one is what older builds send and read, so they never see the tag (it goes only to peers that
+// name relay-udp). The same goes for "select" as an upgrade.
+TEST(PipeMessage, MovedNamesItsPipeAndSelectMaySayUpgrade) {
+  const Bytes header(24, 0x5A);
+  const auto tag = msg::pipe_tag(header);
+  msg::PipeTag want{};
+  want.fill(0x5A);
+  EXPECT_EQ(tag, want);
   const Bytes plain = encode(msg::Moved{});
-  const Bytes back = encode(msg::Moved{true});
-  EXPECT_EQ(back.size(), plain.size() + 1);
-  auto d = decode_pipe_message(back);
+  const Bytes named = encode(msg::Moved{tag});
+  EXPECT_EQ(named.size(), plain.size() + msg::kPipeTagBytes);
+  auto d = decode_pipe_message(named);
   ASSERT_TRUE(d);
-  EXPECT_TRUE(std::get<msg::Moved>(*d).back);
+  EXPECT_EQ(std::get<msg::Moved>(*d).to, tag);
   d = decode_pipe_message(plain);
   ASSERT_TRUE(d);
-  EXPECT_FALSE(std::get<msg::Moved>(*d).back);
-  Bytes bad = back;
+  EXPECT_FALSE(std::get<msg::Moved>(*d).to);
+  for (const std::size_t cut : {1, 15, 17}) {
+    Bytes bad = plain;
+    bad.resize(1 + cut, 7);
+    EXPECT_FALSE(decode_pipe_message(bad)) << cut;
+  }
+  const Bytes upgrade = encode(msg::Select{true});
+  EXPECT_EQ(upgrade.size(), encode(msg::Select{}).size() + 1);
+  d = decode_pipe_message(upgrade);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(std::get<msg::Select>(*d).upgrade);
+  Bytes bad = upgrade;
   bad.back() = 2;
-  EXPECT_FALSE(decode_pipe_message(bad));
-  bad = back;
-  bad.push_back(1);
   EXPECT_FALSE(decode_pipe_message(bad));
 }
 
