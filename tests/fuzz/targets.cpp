@@ -31,6 +31,7 @@
 #include "server/dispatch.hpp"
 #include "server/pages.hpp"
 #include "server/rendezvous.hpp"
+#include "server/server_log.hpp"
 #include "server/udp_relay.hpp"
 #include "server/wormhole_mailbox.hpp"
 #include "session/file_sink.hpp"
@@ -193,6 +194,12 @@ Seeds relay_seeds() {
 // side), forwards go only from one bound address to another, and the counts stay consistent.
 int relay_udp(const std::uint8_t* d, std::size_t n) {
   using Table = server::UdpRelayTable;
+  // The table logs each pairing and ending; thousands of them a second say nothing here.
+  static const bool quiet = [] {
+    server::configure_server_log(spdlog::level::warn, server::LogFormat::text);
+    return true;
+  }();
+  (void)quiet;
   static const RelayKey key = [] {
     RelayKey k{};
     k.fill(6);
