@@ -82,6 +82,17 @@ std::string encode_client(const ClientMessage& m) {
   return j.dump();
 }
 
+namespace {
+// "relay_udp": a UDP port (1-65535); absent: 0.
+Result<std::uint16_t> get_relay_udp(const json& j) {
+  if (!j.contains("relay_udp")) return std::uint16_t{0};
+  const auto& port = j["relay_udp"];
+  if (!port.is_number_unsigned() || port.get<unsigned>() == 0 || port.get<unsigned>() > 65535)
+    return fail(Errc::protocol, "malformed relay_udp port");
+  return static_cast<std::uint16_t>(port.get<unsigned>());
+}
+}  // namespace
+
 std::string encode_server(const ServerMessage& m) {
   json j;
   if (const auto* w = std::get_if<rv::Welcome>(&m)) {
@@ -98,6 +109,7 @@ std::string encode_server(const ServerMessage& m) {
     if (!p->observed.empty()) j["observed"] = p->observed;
     if (!p->peer_observed.empty()) j["peer_observed"] = p->peer_observed;
     if (!p->relay.empty()) j["relay"] = p->relay;
+    if (p->relay_udp != 0) j["relay_udp"] = p->relay_udp;
   } else if (const auto* msg = std::get_if<rv::Message>(&m)) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {
@@ -170,12 +182,9 @@ Result<ServerMessage> decode_server(std::string_view text) {
         w.stun_ports.push_back(static_cast<std::uint16_t>(port.get<unsigned>()));
       }
     }
-    if (j->contains("relay_udp")) {
-      const auto& port = (*j)["relay_udp"];
-      if (!port.is_number_unsigned() || port.get<unsigned>() == 0 || port.get<unsigned>() > 65535)
-        return fail(Errc::protocol, "malformed relay_udp port");
-      w.relay_udp = static_cast<std::uint16_t>(port.get<unsigned>());
-    }
+    auto relay_udp = get_relay_udp(*j);
+    if (!relay_udp) return std::unexpected(relay_udp.error());
+    w.relay_udp = *relay_udp;
     return w;
   }
   if (type == "allocated") {
@@ -200,8 +209,10 @@ Result<ServerMessage> decode_server(std::string_view text) {
       if (!r || !parse_server_url(*r)) return fail(Errc::protocol, "malformed relay URL");
       relay = std::move(*r);
     }
-    return rv::Paired{std::move(*sid), std::move(*grant), std::move(*observed),
-                      std::move(*peer_observed), std::move(relay)};
+    auto relay_udp = get_relay_udp(*j);
+    if (!relay_udp) return std::unexpected(relay_udp.error());
+    return rv::Paired{std::move(*sid),           std::move(*grant), std::move(*observed),
+                      std::move(*peer_observed), std::move(relay),  *relay_udp};
   }
   if (type == "message") {
     auto b = get_base64(*j, "body", kMaxRendezvousFrame);

@@ -55,6 +55,8 @@ struct Paired {
   // The relay both peers dial with the grant (a node of the server's cluster, server/cluster.hpp);
   // empty: the rendezvous server itself.
   std::string relay;
+  // That relay's relay over UDP, on its host (0: none, or not said).
+  std::uint16_t relay_udp = 0;
 };
 struct PeerLeft {};
 // The claim waits for a sender (Claim::wait); "paired" follows when one allocates the nameplate.

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "proto/bytes.hpp"
@@ -96,11 +98,16 @@ redis.call('ZADD', 'ferry:relays', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[3
 redis.call('HSET', 'ferry:relay_load', ARGV[3], ARGV[4])
 redis.call('PEXPIRE', 'ferry:relays', ARGV[5])
 redis.call('PEXPIRE', 'ferry:relay_load', ARGV[5])
+if ARGV[6] ~= '0' then
+  redis.call('HSET', 'ferry:relay_udp', ARGV[3], ARGV[6])
+  redis.call('PEXPIRE', 'ferry:relay_udp', ARGV[5])
+end
 return 1
 )lua";
 
 // The relay for a new pair: the least loaded of those heard from lately (the silent ones leave
 // the pool); counted at once so that the next pair goes elsewhere until the next heartbeat.
+// Returns its URL and its relay over UDP's port ('' for none), or nil when the pool is empty.
 constexpr const char* kPickRelay = R"lua(
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -108,14 +115,16 @@ local dead = redis.call('ZRANGEBYSCORE', 'ferry:relays', '-inf', now - tonumber(
 for _, u in ipairs(dead) do
   redis.call('ZREM', 'ferry:relays', u)
   redis.call('HDEL', 'ferry:relay_load', u)
+  redis.call('HDEL', 'ferry:relay_udp', u)
 end
 local best, load = false, 0
 for _, u in ipairs(redis.call('ZRANGE', 'ferry:relays', 0, -1)) do
   local l = tonumber(redis.call('HGET', 'ferry:relay_load', u) or '0') or 0
   if not best or l < load then best, load = u, l end
 end
-if best then redis.call('HINCRBY', 'ferry:relay_load', best, 1) end
-return best
+if not best then return false end
+redis.call('HINCRBY', 'ferry:relay_load', best, 1)
+return {best, redis.call('HGET', 'ferry:relay_udp', best) or ''}
 )lua";
 
 constexpr const char* kLeave = R"lua(
@@ -123,6 +132,7 @@ redis.call('DEL', 'ferry:alive:' .. ARGV[1])
 if ARGV[2] == '' then return 1 end
 redis.call('ZREM', 'ferry:relays', ARGV[2])
 redis.call('HDEL', 'ferry:relay_load', ARGV[2])
+redis.call('HDEL', 'ferry:relay_udp', ARGV[2])
 return 1
 )lua";
 
@@ -222,8 +232,9 @@ ClusterRendezvous::~ClusterRendezvous() {
   events_->stop();
 }
 
-void ClusterRendezvous::start(std::string relay_url) {
+void ClusterRendezvous::start(std::string relay_url, std::uint16_t relay_udp) {
   relay_url_ = std::move(relay_url);
+  relay_udp_ = relay_url_.empty() ? 0 : relay_udp;
   commands_->start();
   events_->start();
   heartbeat();
@@ -389,12 +400,20 @@ void ClusterRendezvous::pair(const std::string& here, const std::string& there_v
              publish(there.id, "left", here, {});
              return redis_failed(here, r.error());
            }
-           paired(here, there, r->type == net::RedisReply::Type::string ? r->str : "");
+           // {url, udp port or ''}; nil: the pool is empty (no relay).
+           const bool found = r->type == net::RedisReply::Type::array && r->elements.size() == 2;
+           std::uint16_t udp = 0;
+           if (found) {
+             const std::string& port = r->elements[1].str;
+             const auto parsed = std::from_chars(port.data(), port.data() + port.size(), udp);
+             if (parsed.ec != std::errc{} || parsed.ptr != port.data() + port.size()) udp = 0;
+           }
+           paired(here, there, found ? r->elements[0].str : "", udp);
          });
 }
 
 void ClusterRendezvous::paired(const std::string& here, const Waiter& there,
-                               const std::string& relay) {
+                               const std::string& relay, std::uint16_t relay_udp) {
   Client* c = find(here);
   if (c == nullptr) return publish(there.id, "left", here, {});
   proto::Bytes session(16);
@@ -402,6 +421,7 @@ void ClusterRendezvous::paired(const std::string& here, const Waiter& there,
   rv::Paired mine{session, relay.empty() ? proto::Bytes{} : grants_(session), c->observed_address(),
                   there.observed, relay};
   rv::Paired theirs{mine.session_id, mine.relay_grant, there.observed, mine.observed, relay};
+  mine.relay_udp = theirs.relay_udp = relay.empty() ? 0 : relay_udp;
   State& st = clients_[c];
   st.partner = there.id;
   st.session = proto::to_hex(session);
@@ -535,7 +555,8 @@ void ClusterRendezvous::heartbeat() {
     const std::size_t load = options_.relay_load ? options_.relay_load() : 0;
     script(kHeartbeat,
            {"0", node_, std::to_string(options_.heartbeat.count() * 3), relay_url_,
-            std::to_string(load), std::to_string(options_.heartbeat.count() * 10)},
+            std::to_string(load), std::to_string(options_.heartbeat.count() * 10),
+            std::to_string(relay_udp_)},
            [](auto&&) {});
     // The pool as pages must be allowed to reach it (their Content-Security-Policy).
     commands_->send({"ZRANGE", "ferry:relays", "0", "-1"},

@@ -45,7 +45,8 @@ class ClusterRendezvous : public RendezvousService {
   ~ClusterRendezvous() override;
 
   // relay_url: this node's relay as peers reach it, announced to the pool (empty: none here).
-  void start(std::string relay_url);
+  // relay_udp: its relay over UDP's port on the same host (0: none), announced beside it.
+  void start(std::string relay_url, std::uint16_t relay_udp = 0);
   // Leaves the relay pool and closes the Redis connections.
   void stop();
   // Ready to serve: both Redis connections are up. Otherwise why not, for /healthz and errors.
@@ -84,7 +85,8 @@ class ClusterRendezvous : public RendezvousService {
   // `here` (a local client, by id) is paired with `there` (a value from Redis), at the relay the
   // pair must use (a page's node's, else the pool's least loaded).
   void pair(const std::string& here, const std::string& there);
-  void paired(const std::string& here, const Waiter& there, const std::string& relay);
+  void paired(const std::string& here, const Waiter& there, const std::string& relay,
+              std::uint16_t relay_udp = 0);
   void publish(const std::string& to, const std::string& kind, const std::string& from,
                const std::string& body, std::function<void(bool delivered)> done = {});
   void on_envelope(std::string_view payload);
@@ -108,6 +110,7 @@ class ClusterRendezvous : public RendezvousService {
   net::asio::steady_timer heartbeat_;
   std::shared_ptr<bool> alive_;
   std::string relay_url_;
+  std::uint16_t relay_udp_ = 0;
   std::vector<std::string> relay_urls_;
   bool stopped_ = false;
 };

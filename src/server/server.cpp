@@ -354,7 +354,7 @@ proto::Result<void> Server::start() {
   if (cluster_ != nullptr) {
     const std::string& relay =
         options_.relay_url.empty() ? options_.public_url : options_.relay_url;
-    cluster_->start(options_.relay_enabled ? relay : std::string());
+    cluster_->start(options_.relay_enabled ? relay : std::string(), relay_udp_port());
   }
   asio::co_spawn(io_, accept_loop(acceptor_, Port::main), asio::detached);
   if (options_.metrics_listen) {

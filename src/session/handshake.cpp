@@ -32,6 +32,7 @@ void remember_relay(SessionSecrets& s, const proto::rv::Paired& paired,
   s.relay_grant = paired.relay_grant;
   if (!paired.relay.empty()) {
     if (auto url = proto::parse_server_url(paired.relay)) s.relay = std::move(*url);
+    s.relay_udp_port = paired.relay_udp;  // the named relay's, when its cluster said
   } else {
     s.relay_udp_port = rendezvous.relay_udp();
   }

@@ -21,8 +21,8 @@ struct SessionSecrets {
   // Where to present the grant: a relay the server's cluster named (rv::Paired::relay), else the
   // rendezvous server itself.
   std::optional<proto::ServerUrl> relay;
-  // The rendezvous server's relay over UDP, on its host (0: none, or the grant is for a relay of
-  // its cluster elsewhere, whose UDP port it did not say).
+  // The relay over UDP on the relay's host (0: none): the rendezvous server's (its welcome), or
+  // the one its cluster named with the relay (rv::Paired::relay_udp).
   std::uint16_t relay_udp_port = 0;
 };
 

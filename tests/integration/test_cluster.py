@@ -3,6 +3,7 @@ here. Transfers meet across nodes and relay through a third; one guess and the c
 cluster-wide; Redis restarts, a relay node dies, 1,000 codes expire; Redis down is reported."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -115,6 +116,20 @@ class Node:
         if "listening on" not in line:
             self.proc.kill()
             raise RuntimeError("ferry serve did not start: " + line + self.log())
+        # After the public URL and STUN lines, a node with a relay names its relay over UDP.
+        self.relay_udp_port = None
+        if relay and "--no-relay-udp" not in extra:
+            for _ in range(3):
+                m = re.search(r"relay over UDP on port (\d+)", self.proc.stdout.readline())
+                if m:
+                    self.relay_udp_port = int(m.group(1))
+                    break
+
+    def relayed(self, connected):
+        """Whether a connected event is on this node's relay, over TCP or over UDP."""
+        return connected["path"] == "relay" and (
+            self.url in connected["peer"] or
+            connected["peer"] == "127.0.0.1:%s" % self.relay_udp_port)
 
     def log(self):
         self.log_file.seek(0)
@@ -200,8 +215,7 @@ class ClusterTest(TempDirTest):
         self.assertEqual(r.finish(), 0, r.stderr.decode())
         self.assertEqual(s.finish(), 0, s.stderr.decode())
         for ev in (r.event("connected"), s.event("connected")):
-            self.assertEqual(ev["path"], "relay")
-            self.assertIn(c.url, ev["peer"])  # the pool's relay, not the rendezvous node
+            self.assertTrue(c.relayed(ev), ev)  # the pool's relay, not the rendezvous node
         self.assertSameFile(os.path.join(folder, "one.bin"), os.path.join(self.out, "album", "one.bin"))
         self.assertSameFile(os.path.join(folder, "deep", "two.bin"),
                             os.path.join(self.out, "album", "deep", "two.bin"))
@@ -221,6 +235,27 @@ class ClusterTest(TempDirTest):
         self.assertEqual(r.event("text")["text"], "across the cluster")
         # Nothing is left behind for the codes used.
         self.assertEqual([k for k in self.redis.keys() if k.startswith(("ferry:np:", "ferry:aw:"))], [])
+
+    def test_the_relay_over_udp_of_the_pools_relay(self):
+        # The pool announces each relay's UDP port beside its URL; the pair dials the one the
+        # rendezvous named, here over UDP alone (FERRY_NO_RELAY_TCP).
+        a = self.node(relay=False)
+        c = self.node()
+        self.assertIsNotNone(c.relay_udp_port)
+        self.assertTrue(self.wait_for(
+            lambda: self.redis.call("HGET", "ferry:relay_udp", c.url) == str(c.relay_udp_port)))
+        path = os.path.join(self.src, "f.bin")
+        write_random(path, 5 << 20)
+        env = {"FERRY_NO_RELAY_TCP": "1"}
+        s = self.send(a, [path], extra=["--force-relay"], env=env)
+        code = s.wait_event("code")["code"]
+        r = self.receive(a, code, env=env)
+        self.assertEqual(r.finish(), 0, r.stderr.decode())
+        self.assertEqual(s.finish(), 0, s.stderr.decode())
+        for ev in (r.event("connected"), s.event("connected")):
+            self.assertEqual((ev["path"], ev["transport"]), ("relay", "quic"))
+            self.assertTrue(c.relayed(ev), ev)
+        self.assertSameFile(path, os.path.join(self.out, "f.bin"))
 
     def test_one_guess_holds_across_nodes(self):
         a, b, c = self.node(), self.node(), self.node()
@@ -322,7 +357,7 @@ class ClusterTest(TempDirTest):
             r = self.receive(a, code, out=os.path.join(self.tmp, "o%d" % i))
             self.assertEqual(r.finish(), 0, r.stderr.decode())
             self.assertEqual(s.finish(), 0)
-            self.assertIn(b.url, r.event("connected")["peer"])
+            self.assertTrue(b.relayed(r.event("connected")), r.event("connected"))
         self.assertEqual(self.pool(), [b.url])
 
     def test_a_relay_killed_mid_transfer_is_a_clear_error_and_a_new_send_resumes(self):
@@ -355,7 +390,7 @@ class ClusterTest(TempDirTest):
         self.assertGreater(r.event("resumed")["bytes"], 0)
         self.assertSameFile(path, os.path.join(self.out, "big.bin"))
         left = c if carrying is b else b
-        self.assertIn(left.url, r.event("connected")["peer"])
+        self.assertTrue(left.relayed(r.event("connected")), r.event("connected"))
         self.assertEqual(self.pool(), [left.url])
 
     def test_a_thousand_codes_expire_and_leave_redis_empty(self):
@@ -384,7 +419,7 @@ class ClusterTest(TempDirTest):
             ws.sock.close()
         self.assertEqual(expired, 1000)
         # Left: the nodes' heartbeats and the relay pool, which expire when the nodes are gone.
-        lasting = ["ferry:alive:", "ferry:relay_load", "ferry:relays"]
+        lasting = ["ferry:alive:", "ferry:relay_load", "ferry:relay_udp", "ferry:relays"]
         self.assertTrue(self.wait_for(
             lambda: [k for k in self.redis.keys() if not k.startswith(tuple(lasting))] == []),
             self.redis.keys()[:10])

@@ -27,6 +27,8 @@ TEST(RendezvousMessage, ServerRoundTrip) {
       // a cluster's relay on another node
       rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "", "",
                  "https://relay-2.example.org:8443"},
+      rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "", "",
+                 "https://relay-2.example.org:8443", 8445},
       rv::Message{{9}}, rv::PeerLeft{}, rv::Waiting{},
       rv::ServerError{"code_unknown", "no such code"}};
   for (const auto& m : msgs) {
@@ -72,8 +74,11 @@ TEST(RendezvousMessage, AWelcomesRelayUdpPortMustBeAPort) {
   auto ok = decode_server(head + R"("relay_udp":4302})");
   ASSERT_TRUE(ok);
   EXPECT_EQ(std::get<rv::Welcome>(*ok).relay_udp, 4302);
+  const std::string paired =
+      R"({"type":"paired","session":"00112233445566778899aabbccddeeff","relay_grant":"",)";
   for (const std::string port : {"0", "65536", "-1", "\"4302\"", "4302.5", "null", "[4302]"}) {
     EXPECT_FALSE(decode_server(head + R"("relay_udp":)" + port + "}")) << port;
+    EXPECT_FALSE(decode_server(paired + R"("relay_udp":)" + port + "}")) << port;
   }
 }
 
