@@ -80,8 +80,22 @@ def ferry_once(lab, url, src, work, code, env_extra, flags, transport, unprivile
                                           "--output", out] + list(flags) + [code],
                    UNPRIVILEGED_CAP if unprivileged else FERRY_CAP,
                    env=dict(lab.env("B"), **env_extra, **({"HOME": work} if unprivileged else {})))
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as e:
+        # Stopped at the cap: say which pipes it ran on and what the sender measured, so a slow
+        # run can be told from a stuck one.
         s.kill()
+        sent, _ = s.communicate()
+        got = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        paths = [ev for ev in map(json.loads, filter(str.strip, got.splitlines()))
+                 if ev["event"] in ("connected", "progress")]
+        notes = [ev["text"] for ev in map(json.loads, filter(str.strip, sent.splitlines()))
+                 if ev["event"] == "note"]
+        print("  (stopped after %d s: %s; %.1f MB arrived; sender: %s)" % (
+            UNPRIVILEGED_CAP if unprivileged else FERRY_CAP,
+            " then ".join("%s/%s" % (ev["path"], ev["transport"]) for ev in paths
+                          if ev["event"] == "connected"),
+            max([ev["bytes"] for ev in paths if ev["event"] == "progress"] or [0]) / 1e6,
+            notes), flush=True)
         return None, None
     wall = time.monotonic() - start
     s.wait(30)

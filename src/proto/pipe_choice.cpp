@@ -37,6 +37,14 @@ std::size_t PipeChoice::record_bytes(std::size_t most) const {
       std::clamp<std::uint64_t>(*record_target_, std::min(kMinRecord, most), most));
 }
 
+PipeChoice::Step PipeChoice::start_trial(Clock::time_point now) {
+  ++trials_;
+  phase_ = Phase::trial;
+  carrying_since_ = now;
+  start_measuring(now);
+  return Step::try_other;
+}
+
 void PipeChoice::other_ready(Clock::time_point now) {
   if (phase_ != Phase::alone) return;
   phase_ = Phase::measuring_first;
@@ -57,16 +65,32 @@ PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining
         phase_ = Phase::decided;  // nearly done: not worth a trial
         return Step::drop_other;
       }
-      phase_ = Phase::trial;
-      carrying_since_ = now;
-      start_measuring(now);
-      return Step::try_other;
+      return start_trial(now);
     }
     case Phase::trial: {
       trial_rate_ = measure(now);
       if (!trial_rate_) return Step::stay;
-      phase_ = Phase::decided;
-      return *trial_rate_ > *first_rate_ ? Step::drop_other : Step::move_back;
+      if (*trial_rate_ > *first_rate_) {
+        phase_ = Phase::decided;
+        return Step::drop_other;
+      }
+      // Back to the first, measured on (from after a warm-up: it sat idle during the trial).
+      phase_ = trials_ < kMaxTrials ? Phase::watching : Phase::decided;
+      carrying_since_ = now;
+      start_measuring(now);
+      return Step::move_back;
+    }
+    case Phase::watching: {
+      const auto rate = measure(now);
+      if (!rate) return Step::stay;
+      const bool behind = *rate < kFallenBehind * *trial_rate_;
+      const double worth = *trial_rate_ * static_cast<double>(kWorthTrying.count());
+      if (behind && static_cast<double>(remaining) >= worth) {
+        first_rate_ = rate;
+        return start_trial(now);
+      }
+      start_measuring(now);  // the next window
+      return Step::stay;
     }
   }
   return Step::stay;

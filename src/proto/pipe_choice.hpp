@@ -8,9 +8,12 @@
 // The first pipe carries from the start. When the other opens, the first is measured (after its
 // warm-up) for kMeasure; if what is left would take at least kWorthTrying at that rate, the
 // transfer tries the other pipe ("moved" on the first, which stays open), lets it warm up, measures
-// it for kMeasure, and keeps the faster: it drops the first, or moves back and drops the trial
-// pipe (the sender closes a dropped pipe once the receiver has confirmed the transfer: records
-// may still be queued on it). One trial per transfer.
+// it for kMeasure, and keeps the faster: it drops the first, or moves back to it (the trial pipe
+// stays open; the sender closes a dropped pipe once the receiver has confirmed the transfer:
+// records may still be queued on it). A pipe moved back to is measured on: one measured early
+// (TCP in slow start, before its first loss) may fall far behind later, and when it moves less
+// than kFallenBehind of what the other did, the other is tried again, at most kMaxTrials times
+// in all.
 #pragma once
 
 #include <chrono>
@@ -34,11 +37,13 @@ class PipeChoice {
   // soon (a 1 MiB record takes seconds where CUBIC has collapsed), and no smaller than this.
   static constexpr std::chrono::milliseconds kDecisionStep{250};
   static constexpr std::size_t kMinRecord = std::size_t{64} * 1024;
+  static constexpr double kFallenBehind = 0.5;
+  static constexpr int kMaxTrials = 2;
 
   enum class Step : std::uint8_t {
     stay,       // go on on the pipe in use
     try_other,  // say "moved" on the pipe in use (keep it open) and carry on on the other
-    move_back,  // say "moved" on the trial pipe, carry on on the first again, drop the trial pipe
+    move_back,  // say "moved" on the trial pipe (keep it open), carry on on the first again
     drop_other  // drop the pipe not in use: the choice is made
   };
 
@@ -62,11 +67,12 @@ class PipeChoice {
   std::optional<double> trial_rate() const { return trial_rate_; }
 
  private:
-  enum class Phase : std::uint8_t { alone, measuring_first, trial, decided };
+  enum class Phase : std::uint8_t { alone, measuring_first, trial, watching, decided };
   // Measures the pipe in use from the later of `from` and its warm-up's end; the rate once
   // kMeasure has passed since.
   std::optional<double> measure(Clock::time_point now);
   void start_measuring(Clock::time_point from);
+  Step start_trial(Clock::time_point now);
 
   Phase phase_ = Phase::alone;
   std::uint64_t total_ = 0;
@@ -78,6 +84,7 @@ class PipeChoice {
   std::optional<double> trial_rate_;
   Clock::time_point record_started_{};
   std::optional<std::uint64_t> record_target_;
+  int trials_ = 0;
 };
 
 }  // namespace ferry::proto

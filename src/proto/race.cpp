@@ -64,13 +64,19 @@ int Race::pending() const {
   return pending(PathKind::direct) + pending(PathKind::relay) + (relay_planned ? 1 : 0);
 }
 
+bool Race::may_upgrade(const Attempt& a) const {
+  // Also in the moment between the win and the next advance() (the winner's "select" still being
+  // written): a pipe of the other transport that authenticates then is no less a trial.
+  return winner_ && phase_ != Phase::over && upgrade_window_.count() > 0 && upgrades_winner(a);
+}
+
 Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
   const auto& a = attempts_.at(id);
-  if (phase_ == Phase::over || (phase_ == Phase::racing && winner_)) {
+  if (phase_ == Phase::over) {
     failed(id, {what, "another path won"});
     return Verdict::close;
   }
-  if (phase_ == Phase::upgrading && !upgrades_winner(a)) {
+  if (winner_ && !may_upgrade(a)) {
     const bool after_relay = attempts_.at(*winner_).path == PathKind::relay;
     failed(id, {what, after_relay ? "not better than the relay" : "another path won"});
     return Verdict::close;
@@ -84,17 +90,10 @@ Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
 
 Race::Verdict Race::selected(AttemptId id, const std::string& what, bool upgrade) {
   const auto& a = attempts_.at(id);
-  if (upgrade) {
-    // Whether or not the race has moved on to upgrading yet: the winner is what counts.
-    if (phase_ == Phase::over || !upgrades_winner(a)) {
-      failed(id, {what, "not selected"});
-      return Verdict::close;
-    }
-    claim_upgrade(id);
-    return Verdict::take;
-  }
-  const bool open =
-      (phase_ == Phase::racing && !winner_) || (phase_ == Phase::upgrading && upgrades_winner(a));
+  // With a winner, a select is for a pipe to move to (tagged or not: whether or not the race has
+  // moved on to upgrading yet); without one, an untagged select makes the winner (a tagged one
+  // waited for the winner's: none means the race is over).
+  const bool open = winner_ ? may_upgrade(a) : phase_ == Phase::racing && !upgrade;
   if (!open) {
     failed(id, {what, "not selected"});
     return Verdict::close;
@@ -104,7 +103,7 @@ Race::Verdict Race::selected(AttemptId id, const std::string& what, bool upgrade
 }
 
 void Race::claim(AttemptId id) {
-  if (phase_ == Phase::upgrading) return claim_upgrade(id);
+  if (winner_) return claim_upgrade(id);
   attempts_.at(id).state = State::done;
   winner_ = id;
 }

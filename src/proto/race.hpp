@@ -127,6 +127,8 @@ class Race {
   // Whether, after the winner, this attempt is worth moving the transfer to: any direct one
   // after the relay; one of the other transport after a direct winner.
   bool upgrades_winner(const Attempt& a) const;
+  // Whether this attempt may be taken now as a pipe to move to.
+  bool may_upgrade(const Attempt& a) const;
   bool direct_authenticating() const;
   void claim(AttemptId id);
   void claim_upgrade(AttemptId id);

@@ -185,18 +185,23 @@ awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& ob
     case proto::PipeChoice::Step::stay:
       co_return;
     case proto::PipeChoice::Step::try_other: {
-      auto other = std::exchange(link.waiting, std::nullopt);
-      observer.on_event(event::Note{"Trying " + name(*other) + " beside " + name(link.here) + " (" +
+      // The other pipe, the first time from the race; again (the pipe kept fell behind) from
+      // where it was left open, its reply reader still on it.
+      const bool again = !link.waiting;
+      auto other = std::exchange(again ? link.parked : link.waiting, std::nullopt);
+      observer.on_event(event::Note{"Trying " + name(*other) + (again ? " again" : "") +
+                                    " beside " + name(link.here) + " (" +
                                     rate_text(*link.choice->first_rate()) + ")"});
-      co_await move_to(link, std::move(*other), true, Left::park, observer);
+      co_await move_to(link, std::move(*other), !again, Left::park, observer);
       co_return;
     }
     case proto::PipeChoice::Step::move_back: {
+      // The trial pipe stays open: the first may fall behind later (PipeChoice::kFallenBehind).
       auto first = std::exchange(link.parked, std::nullopt);
       observer.on_event(event::Note{"Keeping " + name(*first) + ": it moved " +
                                     rate_text(*link.choice->first_rate()) + ", " + name(link.here) +
                                     " " + rate_text(*link.choice->trial_rate())});
-      co_await move_to(link, std::move(*first), false, Left::retire, observer);
+      co_await move_to(link, std::move(*first), false, Left::park, observer);
       co_return;
     }
     case proto::PipeChoice::Step::drop_other: {

@@ -138,5 +138,54 @@ TEST(PipeChoice, AStalledPipeMeasuresAsSlowAsItIs) {
   EXPECT_NEAR(*choice.first_rate(), 0.5 * kMB, 1.0);
 }
 
+// TCP measured early, in slow start before its first loss (3 MB/s), beats a QUIC trial still
+// ramping up (2.5 MB/s); later CUBIC collapses (0.3 MB/s). The pipe moved back to is measured
+// on, and once it falls below half of what the other did, the other is tried again and kept.
+TEST(PipeChoice, APipeKeptThatFallsBehindLosesToASecondTrial) {
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 100 * kMB;
+  Drive d{choice, now, remaining};
+  choice.other_ready(now);
+  EXPECT_EQ(d.until_not_stay(3.0 * kMB), Step::try_other);
+  EXPECT_EQ(d.until_not_stay(2.5 * kMB), Step::move_back);
+  // Still 3 MB/s: it stays (no flapping)...
+  const auto back = now;
+  EXPECT_EQ(d.until_not_stay(3.0 * kMB, 10s), Step::stay);
+  // ...until it collapses: within a warm-up and two measuring windows, the other again.
+  const auto collapse = now;
+  EXPECT_EQ(d.until_not_stay(0.3 * kMB), Step::try_other);
+  EXPECT_LE(now - collapse, 2 * PipeChoice::kMeasure + 200ms);
+  EXPECT_GT(collapse - back, PipeChoice::kWarmUp);
+  EXPECT_NEAR(*choice.first_rate(), 0.3 * kMB, 0.05 * kMB);
+  EXPECT_EQ(d.until_not_stay(9.0 * kMB), Step::drop_other);
+  EXPECT_EQ(d.until_not_stay(9.0 * kMB), Step::stay);
+}
+
+TEST(PipeChoice, AtMostTwoTrialsAndNoneWhenLittleIsLeft) {
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 1000 * kMB;
+  Drive d{choice, now, remaining};
+  choice.other_ready(now);
+  EXPECT_EQ(d.until_not_stay(3.0 * kMB), Step::try_other);
+  EXPECT_EQ(d.until_not_stay(2.5 * kMB), Step::move_back);
+  EXPECT_EQ(d.until_not_stay(0.3 * kMB), Step::try_other);        // the second trial
+  EXPECT_EQ(d.until_not_stay(0.2 * kMB), Step::move_back);        // the other collapsed too
+  EXPECT_EQ(d.until_not_stay(0.01 * kMB, 60s), Step::stay);       // no third
+  EXPECT_EQ(choice.record_bytes(1 << 20), std::size_t{1} << 20);  // decided: full records
+
+  // Fallen behind, but what is left would take less than kWorthTrying at the other's rate.
+  Clock::time_point t{};
+  PipeChoice near_end(t);
+  std::uint64_t left = 100 * kMB;
+  Drive e{near_end, t, left};
+  near_end.other_ready(t);
+  EXPECT_EQ(e.until_not_stay(3.0 * kMB), Step::try_other);
+  EXPECT_EQ(e.until_not_stay(2.5 * kMB), Step::move_back);
+  left = 20 * kMB;  // 2.5 MB/s x 15 s = 37.5 MB would be worth it; 20 MB is not
+  EXPECT_EQ(e.until_not_stay(0.3 * kMB, 20s), Step::stay);
+}
+
 }  // namespace
 }  // namespace ferry::proto

@@ -303,5 +303,43 @@ TEST(Race, ASelectForAnUpgradeNeverMakesTheWinner) {
   EXPECT_EQ(other.selected(b, "b", true), Verdict::close);
 }
 
+// The QUIC pipe's hello may be verified while the TCP winner's "select" is still being written,
+// before the race has advanced to upgrading: it is the trial all the same (the lab once saw a
+// transfer stay on CUBIC TCP for 54 s because such a pipe was closed as "another path won").
+TEST(Race, AnUpgradeBetweenTheWinAndTheNextAdvanceIsTakenToo) {
+  auto race = receiver_race();
+  race.allow_transport_trial(true);
+  const auto tcp = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto quic = race.begin(PathKind::direct, true, PipeTransport::quic);
+  const auto tcp2 = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A"), Verdict::select);
+  EXPECT_EQ(race.phase(), Phase::racing);  // no advance() yet
+  EXPECT_EQ(race.authenticated(tcp2, "direct to B"), Verdict::close);
+  EXPECT_EQ(race.authenticated(quic, "quic to A"), Verdict::select);
+  EXPECT_EQ(race.winner(), tcp);
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{quic});
+  EXPECT_EQ(race.phase(), Phase::over);
+
+  // The sender, with untagged selects (an older receiver): the second one is the upgrade.
+  Race sender(Side::sender, 15s);
+  sender.set_budget(t0, 10s);
+  sender.allow_transport_trial(true);
+  const auto t = sender.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto q = sender.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(sender.selected(t, "tcp"), Verdict::take);
+  EXPECT_EQ(sender.selected(q, "quic"), Verdict::take);
+  EXPECT_EQ(sender.winner(), t);
+  EXPECT_EQ(sender.upgrades(), std::vector<AttemptId>{q});
+
+  // Without an upgrade window nothing is taken after the winner.
+  Race none(Side::receiver, 0ms);
+  none.set_budget(t0, 10s);
+  none.allow_transport_trial(true);
+  const auto a = none.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto b = none.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(none.authenticated(a, "a"), Verdict::select);
+  EXPECT_EQ(none.authenticated(b, "b"), Verdict::close);
+}
+
 }  // namespace
 }  // namespace ferry::proto
