@@ -20,6 +20,14 @@ Race receiver_race() {
   return r;
 }
 
+// The sender's side of a race whose peers both allow the transport trial.
+Race trial_sender() {
+  Race r(Side::sender, 15s);
+  r.set_budget(t0, 10s);
+  r.allow_transport_trial(true);
+  return r;
+}
+
 TEST(Race, TheFirstAuthenticatedPipeWinsOnTheReceiverAndTheRelayIsNeverStarted) {
   auto race = receiver_race();
   race.plan_relay(t0 + 600ms);
@@ -196,9 +204,7 @@ TEST(Race, ADirectWinnerWaitsForTheOtherTransportOnlyWhereBothSidesAllowTheTrial
   EXPECT_EQ(race.phase(), Phase::over);
 
   // The sender's side: QUIC won; a TCP pipe the receiver selected later is taken.
-  Race sender(Side::sender, 15s);
-  sender.set_budget(t0, 10s);
-  sender.allow_transport_trial(true);
+  auto sender = trial_sender();
   const auto q = sender.begin(PathKind::direct, true, PipeTransport::quic);
   const auto t = sender.begin(PathKind::direct, true, PipeTransport::tcp);
   EXPECT_EQ(sender.authenticated(q, "quic"), Verdict::wait);
@@ -274,9 +280,7 @@ TEST(Race, OneTrialPerRaceAndNoneWithoutTheFeature) {
 // sender heard the trial's select first. Tagged as an upgrade, it waits for the winner's and is
 // taken as the upgrade, never as the winner (which left the two sides on different pipes).
 TEST(Race, ASelectForAnUpgradeNeverMakesTheWinner) {
-  Race sender(Side::sender, 15s);
-  sender.set_budget(t0, 10s);
-  sender.allow_transport_trial(true);
+  auto sender = trial_sender();
   sender.plan_relay(t0);
   ASSERT_TRUE(sender.start_relay_due(t0));
   const auto tcp = sender.begin(PathKind::relay, true, PipeTransport::tcp);
@@ -294,9 +298,7 @@ TEST(Race, ASelectForAnUpgradeNeverMakesTheWinner) {
   EXPECT_EQ(sender.winner(), tcp);
 
   // An upgrade that upgrades nothing (the same transport) is refused.
-  Race other(Side::sender, 15s);
-  other.set_budget(t0, 10s);
-  other.allow_transport_trial(true);
+  auto other = trial_sender();
   const auto a = other.begin(PathKind::direct, true, PipeTransport::tcp);
   const auto b = other.begin(PathKind::direct, true, PipeTransport::tcp);
   EXPECT_EQ(other.selected(a, "a"), Verdict::take);
@@ -321,9 +323,7 @@ TEST(Race, AnUpgradeBetweenTheWinAndTheNextAdvanceIsTakenToo) {
   EXPECT_EQ(race.phase(), Phase::over);
 
   // The sender, with untagged selects (an older receiver): the second one is the upgrade.
-  Race sender(Side::sender, 15s);
-  sender.set_budget(t0, 10s);
-  sender.allow_transport_trial(true);
+  auto sender = trial_sender();
   const auto t = sender.begin(PathKind::direct, true, PipeTransport::tcp);
   const auto q = sender.begin(PathKind::direct, true, PipeTransport::quic);
   EXPECT_EQ(sender.selected(t, "tcp"), Verdict::take);
