@@ -58,12 +58,15 @@ PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining
     case Phase::decided:
       return Step::stay;
     case Phase::measuring_first: {
-      first_rate_ = measure(now);
-      if (!first_rate_) return Step::stay;
+      const auto rate = measure(now);
+      if (!rate) return Step::stay;
+      first_rate_ = rate;
       const double worth = *first_rate_ * static_cast<double>(kWorthTrying.count());
       if (static_cast<double>(remaining) < worth) {
-        phase_ = Phase::decided;  // nearly done: not worth a trial
-        return Step::drop_other;
+        // Nearly done at this rate: not worth a trial, but measured on (TCP measured in slow
+        // start, before its first loss, may slow down far later).
+        start_measuring(now);
+        return Step::stay;
       }
       return start_trial(now);
     }

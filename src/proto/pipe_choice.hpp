@@ -6,13 +6,13 @@
 // the pipe in use and the time, and asks between records what to do.
 //
 // The first pipe carries from the start. When the other opens, the first is measured (after its
-// warm-up) for kMeasure; if what is left would take at least kWorthTrying at that rate, the
-// transfer tries the other pipe ("moved" on the first, which stays open), lets it warm up, measures
-// it for kMeasure, and keeps the faster: it drops the first, or moves back to it (the trial pipe
-// stays open; the sender closes a dropped pipe once the receiver has confirmed the transfer:
-// records may still be queued on it). A pipe moved back to is measured on: one measured early
-// (TCP in slow start, before its first loss) may fall far behind later, and when it moves less
-// than kFallenBehind of what the other did, the other is tried again, at most kMaxTrials times
+// warm-up) in windows of kMeasure; once what is left would take at least kWorthTrying at its
+// rate, the transfer tries the other pipe ("moved" on the first, which stays open), lets it warm
+// up, measures it for kMeasure, and keeps the faster: it drops the first, or moves back to it (the
+// trial pipe stays open; the sender closes a dropped pipe once the receiver has confirmed the
+// transfer: records may still be queued on it). A pipe moved back to is measured on: one measured
+// early (TCP in slow start, before its first loss) may fall far behind later, and when it moves
+// less than kFallenBehind of what the other did, the other is tried again, at most kMaxTrials times
 // in all.
 #pragma once
 

@@ -87,12 +87,25 @@ TEST(PipeChoice, NoTrialWhenLittleIsLeft) {
   Drive d{choice, now, remaining};
   choice.other_ready(now + 5s);  // arriving late: the first is measured afresh from then
   now += 5s;
-  EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::drop_other);
-  EXPECT_GE(now, Clock::time_point{} + 5s + PipeChoice::kMeasure);
+  EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::stay);  // to the end
+  EXPECT_EQ(remaining, 0u);
   EXPECT_FALSE(choice.trial_rate());
-  // A second pipe later changes nothing: the choice is made.
+}
+
+// Measured early at 2 MB/s with 20 MB left (10 s: not worth a trial), the first pipe then slows
+// to 0.5 MB/s (CUBIC collapsing on a lossy link): 35 s left at that rate, so the trial comes.
+TEST(PipeChoice, APipeThatSlowsDownLaterIsStillTriedAgainst) {
+  Clock::time_point now{};
+  PipeChoice choice(now);
+  std::uint64_t remaining = 24 * kMB;
+  Drive d{choice, now, remaining};
   choice.other_ready(now);
-  EXPECT_EQ(d.until_not_stay(10.0 * kMB), Step::stay);
+  EXPECT_EQ(d.until_not_stay(2.0 * kMB, 4s), Step::stay);
+  ASSERT_TRUE(choice.first_rate());
+  EXPECT_NEAR(*choice.first_rate(), 2.0 * kMB, 0.1 * kMB);
+  EXPECT_EQ(d.until_not_stay(0.5 * kMB), Step::try_other);
+  EXPECT_NEAR(*choice.first_rate(), 0.5 * kMB, 0.1 * kMB);
+  EXPECT_EQ(d.until_not_stay(9.0 * kMB), Step::drop_other);
 }
 
 TEST(PipeChoice, RecordsOnASlowPipeAreSmallSoTheChoiceComesSoon) {
