@@ -783,9 +783,12 @@ awaitable<void> Server::drain(std::chrono::seconds drain) {
   if (cluster_ != nullptr) cluster_->stop();  // out of the relay pool at once
   const auto deadline = std::chrono::steady_clock::now() + drain;
   // Transfers under way; a peer still waiting for its partner would be cut anyway.
-  auto busy = [this] { return relay_.stats().active; };
+  // Over UDP: sessions still forwarding (the relay cannot see a QUIC connection close).
+  auto busy = [this] {
+    return relay_.stats().active + (udp_relay_ ? udp_relay_->forwarding() : 0);
+  };
   log_event(spdlog::level::info, "draining",
-            {{"relay_sessions", relay_.stats().active},
+            {{"relay_sessions", busy()},
              {"connections", registry_->table.size()},
              {"drain_seconds", drain.count()}});
   asio::steady_timer tick(io_);
@@ -793,9 +796,8 @@ awaitable<void> Server::drain(std::chrono::seconds drain) {
     tick.expires_after(std::chrono::milliseconds(100));
     co_await tick.async_wait(redirect(ec));
   }
-  log_event(
-      spdlog::level::info, "stopped",
-      {{"relay_sessions_cut", relay_.stats().active}, {"connections", registry_->table.size()}});
+  log_event(spdlog::level::info, "stopped",
+            {{"relay_sessions_cut", busy()}, {"connections", registry_->table.size()}});
 }
 
 }  // namespace ferry::server

@@ -66,6 +66,10 @@ class UdpRelayTable {
   // Ends what is idle or past its lifetime; returns the answers telling bound sides why.
   std::vector<Answer> sweep(Clock::time_point now, std::uint64_t unix_now);
   const UdpRelayStats& stats() const { return stats_; }
+  // Paired sessions that forwarded in the last kBusy (QUIC sends at least every 4 s while its
+  // connection lives; the relay cannot see it close): what a drain waits for.
+  static constexpr std::chrono::seconds kBusy{5};
+  std::size_t forwarding(Clock::time_point now) const;
   // The side a bound address holds (for the socket's arrival-address bookkeeping).
   std::optional<std::pair<proto::RelaySessionId, int>> side_of(const Endpoint& e) const;
 
@@ -118,6 +122,7 @@ class UdpRelay {
   void stop();
   std::uint16_t port() const { return port_; }
   const UdpRelayStats& stats() const { return table_.stats(); }
+  std::size_t forwarding() const { return table_.forwarding(UdpRelayTable::Clock::now()); }
 
  private:
   net::awaitable<void> serve();

@@ -63,6 +63,15 @@ bool UdpRelayTable::refuse(const std::string& reason) {
   return true;
 }
 
+std::size_t UdpRelayTable::forwarding(Clock::time_point now) const {
+  return static_cast<std::size_t>(
+      std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
+        const Session& s = kv.second;
+        return !s.ended && s.sides[0] && s.sides[1] &&
+               (now - s.sides[0]->last < kBusy || now - s.sides[1]->last < kBusy);
+      }));
+}
+
 std::optional<std::pair<proto::RelaySessionId, int>> UdpRelayTable::side_of(
     const Endpoint& e) const {
   const auto it = bound_.find(e);

@@ -659,28 +659,36 @@ class SignalTest(TempDirTest):
     def test_sigterm_drains_a_relayed_transfer(self):
         path = os.path.join(self.src, "slow.bin")
         write_random(path, 3 << 20)
-        with Server(["--relay-rate", "1M"]) as srv:
-            s = send(srv, [path], code="71-acorn-zebra", extra=["--force-relay"])
-            self.assertIsNotNone(s.wait_event("code"))
-            r = receive(srv, "71-acorn-zebra", self.out, extra=["--yes", "--force-relay"])
-            self.assertIsNotNone(r.wait_event("progress"))
-            srv.proc.send_signal(signal.SIGTERM)
-            self.assertIsNotNone(srv.wait_log("draining"))
-            with self.assertRaises(OSError):  # no new connections while draining
-                socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
-            self.assertEqual(r.finish(60), 0, r.stderr)
-            self.assertEqual(s.finish(60), 0)
-            self.assertSameFile(path, os.path.join(self.out, "slow.bin"))
-            self.assertEqual(srv.proc.wait(10), 0)
-            self.assertIn("relay_sessions_cut=0", srv.wait_log("stopped"))
+        # Over the relay's TCP and over its UDP (whose sessions count while they forward).
+        for n, only in enumerate(("FERRY_NO_RELAY_UDP", "FERRY_NO_RELAY_TCP")):
+            out = os.path.join(self.out, str(n))
+            os.makedirs(out)
+            code = "7%d-acorn-zebra" % (n + 3)
+            with Server(["--relay-rate", "1M"]) as srv:
+                s = send(srv, [path], code=code, extra=["--force-relay"], env={only: "1"})
+                self.assertIsNotNone(s.wait_event("code"))
+                r = receive(srv, code, out, extra=["--yes", "--force-relay"], env={only: "1"})
+                self.assertIsNotNone(r.wait_event("progress"))
+                srv.proc.send_signal(signal.SIGTERM)
+                self.assertIsNotNone(srv.wait_log("draining"))
+                with self.assertRaises(OSError):  # no new connections while draining
+                    socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+                self.assertEqual(r.finish(60), 0, r.stderr)
+                self.assertEqual(s.finish(60), 0)
+                self.assertSameFile(path, os.path.join(out, "slow.bin"))
+                self.assertEqual(srv.proc.wait(15), 0)
+                self.assertIn("relay_sessions_cut=0", srv.wait_log("stopped"))
 
     def test_sigterm_drain_is_bounded(self):
         path = os.path.join(self.src, "slower.bin")
         write_random(path, 20 << 20)
         with Server(["--relay-rate", "1M", "--drain-time", "1"]) as srv:
-            s = send(srv, [path], code="72-acorn-zebra", extra=["--force-relay"])
+            # One relay session (a transfer may hold one over TCP and one over UDP: two).
+            tcp = {"FERRY_NO_RELAY_UDP": "1"}
+            s = send(srv, [path], code="72-acorn-zebra", extra=["--force-relay"], env=tcp)
             self.assertIsNotNone(s.wait_event("code"))
-            r = receive(srv, "72-acorn-zebra", self.out, extra=["--yes", "--force-relay"])
+            r = receive(srv, "72-acorn-zebra", self.out, extra=["--yes", "--force-relay"],
+                        env=tcp)
             self.assertIsNotNone(r.wait_event("progress"))
             t0 = time.time()
             srv.proc.send_signal(signal.SIGTERM)
@@ -698,9 +706,12 @@ class OperatorTest(TempDirTest):
         with open(path, "w") as f:
             f.write("x" * 1000)
         with Server(["--log-format", "json"]) as srv:
-            s = send(srv, [path], code="9173-acorn-zebra", extra=["--force-relay"])
+            # The TCP relay's log lines (the relay over UDP, when it wins, logs its own).
+            tcp = {"FERRY_NO_RELAY_UDP": "1"}
+            s = send(srv, [path], code="9173-acorn-zebra", extra=["--force-relay"], env=tcp)
             self.assertIsNotNone(s.wait_event("code"))
-            r = receive(srv, "9173-acorn-zebra", self.out, extra=["--yes", "--force-relay"])
+            r = receive(srv, "9173-acorn-zebra", self.out, extra=["--yes", "--force-relay"],
+                        env=tcp)
             self.assertEqual(r.finish(), 0)
             self.assertEqual(s.finish(), 0)
             self.assertIsNotNone(srv.wait_log('"event":"relay_end"'))

@@ -325,9 +325,11 @@ class RelayTransferTest(TempDirTest):
         with Server(["--relay-max-bytes", "2M"]) as srv:
             path = os.path.join(self.src, "big.bin")
             write_random(path, 8 << 20)
-            s = send(srv, [path], extra=["--force-relay"])
+            # The TCP relay names the limit (over UDP only that it was one: test_relay_udp).
+            tcp = {"FERRY_NO_RELAY_UDP": "1"}
+            s = send(srv, [path], extra=["--force-relay"], env=tcp)
             code = s.wait_event("code")["code"]
-            r = receive(srv, code, self.out, extra=["--yes", "--force-relay"])
+            r = receive(srv, code, self.out, extra=["--yes", "--force-relay"], env=tcp)
             self.assertEqual(r.finish(), 12, r.stderr)
             self.assertEqual(s.finish(), 12, s.stderr)
             for run in (s, r):

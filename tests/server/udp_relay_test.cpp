@@ -85,6 +85,9 @@ TEST(UdpRelay, PairsTwoSidesThatProveTheirAddressesAndForwardsBetweenThem) {
   v = t.on_datagram(t0, kNow, a, "a", kQuic);
   ASSERT_TRUE(v.forward_to);
   EXPECT_EQ(*v.forward_to, b);
+  // What a drain waits for: forwarding lately (QUIC's keep-alives come every 4 s).
+  EXPECT_EQ(t.forwarding(t0 + 4s), 1u);
+  EXPECT_EQ(t.forwarding(t0 + UdpRelayTable::kBusy), 0u);
   // QUIC may grease its fixed bit away (RFC 9287): whatever is not a bind is forwarded.
   const proto::Bytes greased{0x05, 9, 9, 9};
   v = t.on_datagram(t0, kNow, b, "b", greased);
