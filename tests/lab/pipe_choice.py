@@ -119,9 +119,9 @@ def lossy_long_link_unprivileged(problems, nat="public", path="direct"):
         finally:
             with open(ALLOWED_CC, "w") as f:
                 f.write(allowed)
-    # On the relay, the relay over UDP may win the race outright (it did in about half the
-    # runs): then it carries the whole transfer and there is nothing to try.
-    judge(r, s, notes, delivered, "quic", "Trying ", problems, path, either=path == "relay")
+    # QUIC may win the race outright (the relay over UDP did in about half the runs; a direct
+    # QUIC pipe in one CI run): then it carries the whole transfer and there is nothing to try.
+    judge(r, s, notes, delivered, "quic", "Trying ", problems, path, either=True)
 
 
 def slow_udp(problems):
