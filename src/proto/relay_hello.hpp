@@ -36,8 +36,8 @@ enum class RelayStatus : std::uint8_t {
   limit = 5,    // refused or ended by one of the relay's limits (the text says which)
   waiting = 6,  // grant accepted; waiting for the peer
   expired = 7,
-  forged = 8,    // not signed by this relay's rendezvous tier
-  shutdown = 9,  // the relay is stopping
+  forged = 8,      // not signed by this relay's rendezvous tier
+  shutdown = 9,    // the relay is stopping
   challenge = 10,  // over UDP: bind again with this cookie (proto/relay_udp.hpp)
 };
 

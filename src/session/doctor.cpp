@@ -87,10 +87,10 @@ awaitable<DoctorCheck> check_relay_udp(const proto::ServerUrl& server, std::uint
                           "cannot resolve " + server.host + ": " + describe(ec), watch.ms()};
   }
   const udp::endpoint relay(found.begin()->endpoint().address(), port);
-  auto mux = UdpMux::open(ex, udp::endpoint(relay.address().is_v4()
-                                                ? asio::ip::address(asio::ip::address_v4::any())
+  auto mux = UdpMux::open(
+      ex, udp::endpoint(relay.address().is_v4() ? asio::ip::address(asio::ip::address_v4::any())
                                                 : asio::ip::address(asio::ip::address_v6::any()),
-                                            0));
+                        0));
   if (!mux) co_return DoctorCheck{"relay-udp", CheckStatus::failed, mux.error().detail, 0};
   auto answered = std::make_shared<std::optional<proto::RelayStatus>>();
   auto wake = std::make_shared<asio::steady_timer>(ex);
@@ -117,13 +117,12 @@ awaitable<DoctorCheck> check_relay_udp(const proto::ServerUrl& server, std::uint
   }
   if (**answered != proto::RelayStatus::forged) {
     co_return DoctorCheck{"relay-udp", CheckStatus::failed,
-                          "the relay's UDP port (" + where + ") answered unexpectedly",
-                          watch.ms()};
+                          "the relay's UDP port (" + where + ") answered unexpectedly", watch.ms()};
   }
-  co_return DoctorCheck{"relay-udp", CheckStatus::ok,
-                        "the relay answers over UDP (" + where +
-                            "): a relayed transfer can run QUIC through it",
-                        watch.ms()};
+  co_return DoctorCheck{
+      "relay-udp", CheckStatus::ok,
+      "the relay answers over UDP (" + where + "): a relayed transfer can run QUIC through it",
+      watch.ms()};
 }
 
 // UDP through this network: STUN against the server's two ports (or the given STUN server).

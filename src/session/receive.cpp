@@ -405,7 +405,6 @@ awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_re
   const auto scope = features.prefix_hash ? proto::HashScope::prefix : proto::HashScope::whole_file;
   auto r = co_await receive_files(carrier, *offer, *sink, offsets, scope, observer,
                                   options.cancellation);
-  if (carrier.parked) carrier.parked->pipe->close();
   RecordPipe& current = *carrier.here.pipe;
   if (!r) co_await abort_peer(current, r.error());
   if (r || r.error().code != Errc::interrupted) current.close();
