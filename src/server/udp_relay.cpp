@@ -11,7 +11,6 @@
 namespace ferry::server {
 
 using namespace net;
-using proto::RelayStatus;
 using udp = asio::ip::udp;
 
 namespace {
