@@ -146,6 +146,7 @@ std::string encode_note(const MailboxNote& note) {
     j["udp_mapping"] = c.udp_mapping == UdpMapping::independent ? "independent" : "dependent";
   }
   if (!c.quic_fingerprint.empty()) j["quic_fingerprint"] = to_hex(c.quic_fingerprint);
+  if (c.tcp_loss_based) j["tcp_loss_based"] = true;
   json features = json::array();
   if (c.features.prefix_hash) features.push_back(kPrefixHash);
   if (c.features.aes256gcm) features.push_back(kAes256Gcm);
@@ -174,6 +175,8 @@ Result<MailboxNote> decode_note(std::string_view text) {
   }
   Candidates out;
   out.relay = j.contains("relay") && j["relay"].is_boolean() && j["relay"].get<bool>();
+  out.tcp_loss_based = j.contains("tcp_loss_based") && j["tcp_loss_based"].is_boolean() &&
+                       j["tcp_loss_based"].get<bool>();
   if (j.contains("features")) {
     const auto& f = j["features"];
     if (!f.is_array() || f.size() > kMaxFeatures) {

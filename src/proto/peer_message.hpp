@@ -94,6 +94,10 @@ struct Candidates {
   // SHA-256 of the QUIC server's ephemeral certificate (the sender's), pinned by the QUIC client.
   Bytes quic_fingerprint;
   Features features;
+  // The sender's TCP runs a loss-based congestion control (CUBIC, Reno: BBR is not allowed to it),
+  // which a long lossy path takes to a few percent of its rate: the receiver gives a QUIC pipe
+  // a moment to open before it selects a TCP one (proto/race.hpp).
+  bool tcp_loss_based = false;
 };
 
 // Either side may give up (no path, declined before connecting) and tell the other why.

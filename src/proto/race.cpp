@@ -70,7 +70,8 @@ bool Race::may_upgrade(const Attempt& a) const {
   return winner_ && phase_ != Phase::over && upgrade_window_.count() > 0 && upgrades_winner(a);
 }
 
-Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
+Race::Verdict Race::authenticated(AttemptId id, const std::string& what, Clock::time_point now,
+                                  std::chrono::milliseconds rtt) {
   const auto& a = attempts_.at(id);
   if (phase_ == Phase::over) {
     failed(id, {what, "another path won"});
@@ -82,6 +83,11 @@ Race::Verdict Race::authenticated(AttemptId id, const std::string& what) {
     return Verdict::close;
   }
   if (side_ == Side::sender) return Verdict::wait;
+  if (should_hold(a, rtt)) {
+    if (held_.empty()) hold_until_ = now + std::clamp(kHoldRtts * rtt, kHoldMin, kHoldMax);
+    held_.push_back({id, what});
+    return Verdict::hold;
+  }
   // Claim the win before saying "select": a second pipe must never send one too, or the sender
   // could take a pipe about to be closed.
   claim(id);
@@ -100,6 +106,35 @@ Race::Verdict Race::selected(AttemptId id, const std::string& what, bool upgrade
   }
   claim(id);
   return Verdict::take;
+}
+
+bool Race::should_hold(const Attempt& a, std::chrono::milliseconds rtt) const {
+  return prefer_quic_ && trial_ && a.transport == PipeTransport::tcp && !winner_ &&
+         phase_ == Phase::racing && rtt >= kLongRtt && pending(a.path, PipeTransport::quic) > 0;
+}
+
+void Race::resolve_held(Clock::time_point now) {
+  if (held_.empty()) return;
+  if (!winner_ && phase_ == Phase::racing) {
+    const bool quic_pending = std::any_of(held_.begin(), held_.end(), [&](const Held& h) {
+      return pending(attempts_.at(h.id).path, PipeTransport::quic) > 0;
+    });
+    if (quic_pending && now < hold_until_ && now < deadline_) return;
+    claim(held_.front().id);
+    released_.emplace_back(held_.front().id, Verdict::select);
+    held_.erase(held_.begin());
+  }
+  // Claiming one may end the race: decide on the others from a copy.
+  const auto rest = std::exchange(held_, {});
+  for (const auto& h : rest) {
+    if (may_upgrade(attempts_.at(h.id))) {
+      claim(h.id);
+      released_.emplace_back(h.id, Verdict::select);
+    } else {
+      failed(h.id, {h.what, "another path won"});
+      released_.emplace_back(h.id, Verdict::close);
+    }
+  }
 }
 
 void Race::claim(AttemptId id) {
@@ -145,6 +180,10 @@ void Race::peer_failed(Error error) {
 void Race::stop() {
   phase_ = Phase::over;
   upgrade_until_.reset();
+  for (const auto& h : std::exchange(held_, {})) {
+    failed(h.id, {h.what, winner_ ? "another path won" : "the race ended"});
+    released_.emplace_back(h.id, Verdict::close);
+  }
 }
 
 bool Race::direct_authenticating() const {
@@ -163,6 +202,7 @@ bool Race::start_relay_due(Clock::time_point now) {
 }
 
 Race::Phase Race::advance(Clock::time_point now) {
+  resolve_held(now);
   if (phase_ == Phase::racing) {
     if (winner_) {
       const auto& w = attempts_.at(*winner_);
@@ -191,6 +231,7 @@ Race::Clock::time_point Race::next_wakeup() const {
   if (phase_ == Phase::over) return Clock::time_point::max();
   if (phase_ == Phase::upgrading) return upgrade_until_.value_or(Clock::time_point::max());
   auto t = deadline_;
+  if (!held_.empty() && !winner_) t = std::min(t, hold_until_);
   if (relay_at_ && !relay_started_ && !winner_) {
     t = std::min(t, direct_authenticating() ? *relay_at_ + kRelayHoldMax : *relay_at_);
   }

@@ -14,6 +14,12 @@
 // relay over TCP), and the other way round: the transfer tries it and keeps the one that moves
 // more (proto/pipe_choice). One such trial per race; after a trial on the relay the race goes on
 // for a direct pipe, which still beats both.
+//
+// Where the sender's TCP is loss-based (CUBIC: BBR not allowed to it) and the path is long, a
+// TCP pipe that authenticates first is held for a moment (Verdict::hold) while a QUIC attempt of
+// the same path kind still runs: a long lossy path takes CUBIC to a few percent of its rate, and
+// the transfer would pay seconds on TCP before its trial moved it. If QUIC wins, the held TCP
+// pipe becomes its trial; if not, it wins when the hold ends. The trial still measures both.
 #pragma once
 
 #include <chrono>
@@ -22,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proto/error.hpp"
@@ -53,9 +60,18 @@ class Race {
     wait,    // sender: wait for the peer's "select" on it, then report selected()
     take,    // sender: this pipe is the winner (or the upgrade)
     close,   // close it: it lost (the reason is in the report)
+    hold,    // receiver: keep it, say nothing yet; take_released() says what comes of it
   };
 
   static constexpr std::chrono::milliseconds kRelayHoldMax{1500};
+  // A TCP pipe is held for QUIC only on a path at least this long (the hello's round trip): on a
+  // LAN, CUBIC recovers from a loss in a few milliseconds.
+  static constexpr std::chrono::milliseconds kLongRtt{10};
+  // How long it is held: kHoldRtts of its round trips, within these bounds. In the lab QUIC
+  // authenticates one round trip after TCP, more when a handshake packet is lost.
+  static constexpr int kHoldRtts = 6;
+  static constexpr std::chrono::milliseconds kHoldMin{300};
+  static constexpr std::chrono::milliseconds kHoldMax{2000};
 
   Race(Side side, std::chrono::milliseconds upgrade_window);
 
@@ -69,14 +85,25 @@ class Race {
 
   // Whether a direct winner waits for a direct pipe of the other transport (both sides allow it).
   void allow_transport_trial(bool allow) { trial_ = allow; }
+  // Receiver: the sender's TCP is loss-based, so a TCP pipe on a long path waits a moment for a
+  // QUIC one (needs the trial, and selects that tell pipes to move to from the winner).
+  void prefer_quic(bool prefer) { prefer_quic_ = prefer; }
 
   // An attempt of ours (dialled) or a connection that arrived (accepted).
   AttemptId begin(PathKind path, bool dialled, PipeTransport transport = PipeTransport::tcp);
   // Its transport is up; the hellos are being exchanged.
   void connected(AttemptId id);
-  // Its peer's hello verified. What to do with the pipe:
+  // Its peer's hello verified, at now, rtt after its own went out. What to do with the pipe:
   // A losing pipe is reported as `what`: <why the race closed it>.
-  Verdict authenticated(AttemptId id, const std::string& what);
+  Verdict authenticated(AttemptId id, const std::string& what, Clock::time_point now = {},
+                        std::chrono::milliseconds rtt = {});
+  // Receiver: held pipes the race has decided on since the last call, each with select (the
+  // winner, or a pipe to move to) or close.
+  std::vector<std::pair<AttemptId, Verdict>> take_released() {
+    return std::exchange(released_, {});
+  }
+  // Whether a pipe is held.
+  bool holding() const { return !held_.empty(); }
   // Sender: the peer said "select" on it; upgrade: it said so as a pipe to move to after the
   // winner (the caller waits for the winner first: Select::upgrade).
   Verdict selected(AttemptId id, const std::string& what, bool upgrade = false);
@@ -130,6 +157,10 @@ class Race {
   // Whether this attempt may be taken now as a pipe to move to.
   bool may_upgrade(const Attempt& a) const;
   bool direct_authenticating() const;
+  bool should_hold(const Attempt& a, std::chrono::milliseconds rtt) const;
+  // Decides on held pipes: once a pipe won (a trial, or closed), or when the hold ended or no
+  // QUIC attempt is left (the first held wins).
+  void resolve_held(Clock::time_point now);
   void claim(AttemptId id);
   void claim_upgrade(AttemptId id);
 
@@ -148,6 +179,14 @@ class Race {
   std::optional<AttemptId> winner_;
   std::vector<AttemptId> upgrades_;
   bool trial_taken_ = false;
+  bool prefer_quic_ = false;
+  struct Held {
+    AttemptId id;
+    std::string what;
+  };
+  std::vector<Held> held_;
+  Clock::time_point hold_until_{};
+  std::vector<std::pair<AttemptId, Verdict>> released_;
   std::optional<Error> failure_;
   std::vector<Tried> tried_;
 };

@@ -1,5 +1,6 @@
 #include "session/connect.hpp"
 
+#include "net/tcp.hpp"
 #include "session/transfer.hpp"
 #include "session/udp_paths.hpp"
 
@@ -92,6 +93,11 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
   if (!mine) co_return std::unexpected(mine.error());
   mine->relay = !secrets.relay_grant.empty();  // a server run with --no-relay issues no grant
   mine->features = proto::our_features();
+  // The sender's TCP carries the bytes: say when it cannot have BBR.
+  if (sender) {
+    const std::string cc = bulk_congestion_control(co_await asio::this_coro::executor);
+    mine->tcp_loss_based = !cc.empty() && !cc.starts_with("bbr");
+  }
   std::shared_ptr<QuicIdentity> identity;
   if (udp && !policy.relay_only) {
     co_await udp->add_candidates(*mine);
@@ -159,10 +165,13 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
                      sender ? proto::Bytes{} : input.theirs.quic_fingerprint};
     if (sender ? t.identity != nullptr : !t.pinned.empty()) relay_udp_target = std::move(t);
   }
-  race->start(
-      plan, server, plan.udp ? udp : nullptr,
-      agreed.aes256gcm ? proto::RecordCipher::aes256gcm : proto::RecordCipher::xchacha20poly1305,
-      agreed.pipe_trial, std::move(relay_udp_target), agreed.relay_udp);
+  race->start(plan, server, plan.udp ? udp : nullptr,
+              {.cipher = agreed.aes256gcm ? proto::RecordCipher::aes256gcm
+                                          : proto::RecordCipher::xchacha20poly1305,
+               .transport_trial = agreed.pipe_trial,
+               .relay_udp = std::move(relay_udp_target),
+               .tagged_select = agreed.relay_udp,
+               .prefer_quic = !sender && input.theirs.tcp_loss_based});
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {

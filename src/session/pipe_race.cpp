@@ -88,17 +88,17 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
 }
 
 void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-                     std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher,
-                     bool transport_trial, std::optional<RelayUdpTarget> relay_udp,
-                     bool tagged_select) {
+                     std::shared_ptr<UdpPaths> udp, Agreed agreed) {
   const auto now = std::chrono::steady_clock::now();
-  cipher_ = cipher;
-  race_.allow_transport_trial(transport_trial);
+  cipher_ = agreed.cipher;
+  race_.allow_transport_trial(agreed.transport_trial);
+  // A held pipe becomes a trial when QUIC wins, its select marked as one.
+  race_.prefer_quic(agreed.prefer_quic && agreed.tagged_select);
   started_.cancel();
   server_ = server;
-  relay_udp_ = std::move(relay_udp);
+  relay_udp_ = std::move(agreed.relay_udp);
   relay_tcp_ = plan.relay_tcp;
-  tagged_select_ = tagged_select;
+  tagged_select_ = agreed.tagged_select;
   race_.set_budget(now, plan.budget);
   for (const auto& n : plan.notes) note(n);
   for (const auto& a : plan.tcp) connect_tcp_attempt(a);
@@ -300,6 +300,7 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
     co_await started_.async_wait(redirect(ec));
     if (!cipher_ || over()) co_return lost("the race ended before the notes were exchanged");
   }
+  const auto hello_from = std::chrono::steady_clock::now();
   auto started = co_await pipe->start(send_key, receive_key, *cipher_, kHelloTimeout);
   // Each hello is bound to this pipe's two stream headers: one recorded on another pipe (by the
   // relay, or anyone on the path) decrypts but authenticates nothing here.
@@ -323,7 +324,16 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
   if (!proto::equal_ct(h->binding, expected)) {
     co_return lost("its hello belongs to another connection (replayed)");
   }
-  auto verdict = race_.authenticated(id, pipe->description());
+  const auto now = std::chrono::steady_clock::now();
+  auto verdict =
+      race_.authenticated(id, pipe->description(), now,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(now - hello_from));
+  if (verdict == Verdict::hold) {
+    held_[id] = std::move(live_[id]);
+    live_.erase(id);
+    wake_.cancel();  // the race wakes when the hold ends
+    co_return;
+  }
   if (verdict == Verdict::wait) {
     auto select = co_await pipe->receive_message();
     const auto* chosen = select ? std::get_if<proto::msg::Select>(&*select) : nullptr;
@@ -336,7 +346,18 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
     }
     verdict = race_.selected(id, pipe->description(), as_upgrade);
   }
-  if (verdict == Verdict::close) co_return drop();
+  co_await conclude(std::move(pipe), id, std::move(peer), transport, verdict);
+}
+
+awaitable<void> PipeRace::conclude(std::shared_ptr<RecordPipe> pipe, AttemptId id, std::string peer,
+                                   PipeTransport transport, Verdict verdict) {
+  auto self = shared_from_this();
+  if (verdict == Verdict::close) {
+    pipe->close();
+    live_.erase(id);
+    wake_.cancel();
+    co_return;
+  }
   // The race took this pipe: as the winner, or (after the relay won) as where the transfer moves.
   live_.erase(id);
   const bool upgrade = race_.is_upgrade(id);
@@ -368,6 +389,24 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
   if (upgrade && over()) finish();  // nothing else is needed
 }
 
+void PipeRace::release_held() {
+  for (const auto& [id, verdict] : race_.take_released()) {
+    auto node = held_.extract(id);
+    if (node.empty()) continue;
+    Live held = std::move(node.mapped());
+    ++concluding_;
+    asio::co_spawn(
+        ex_,
+        [](std::shared_ptr<PipeRace> self, Live held, AttemptId id,
+           Verdict verdict) -> awaitable<void> {
+          co_await self->conclude(held.pipe, id, held.peer, held.transport, verdict);
+          --self->concluding_;
+          self->wake_.cancel();
+        }(shared_from_this(), std::move(held), id, verdict),
+        asio::detached);
+  }
+}
+
 void PipeRace::step() {
   const auto now = std::chrono::steady_clock::now();
   if (race_.start_relay_due(now)) {
@@ -383,6 +422,7 @@ void PipeRace::step() {
     }
   }
   race_.advance(now);
+  release_held();
 }
 
 std::optional<ChosenPipe> PipeRace::take_upgrade() {
@@ -394,7 +434,8 @@ std::optional<ChosenPipe> PipeRace::take_upgrade() {
 
 awaitable<proto::Result<ChosenPipe>> PipeRace::wait() {
   auto self = shared_from_this();
-  for (step(); !race_.decided(); step()) {
+  // A held pipe the race released is the winner once its select went out.
+  for (step(); !race_.decided() || concluding_ > 0; step()) {
     wake_.expires_at(race_.next_wakeup());
     error_code ec;
     co_await wake_.async_wait(redirect(ec));
@@ -433,6 +474,9 @@ void PipeRace::finish() {
   }
   for (auto& [id, live] : live_) live.pipe->close();
   live_.clear();
+  release_held();  // the race ended: each held pipe is closed
+  for (auto& [id, held] : held_) held.pipe->close();
+  held_.clear();
   if (udp_) udp_->stop();
   wake_.cancel();
   started_.cancel();

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,15 +55,24 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // and the observed (public) address with the same port when it is not one of ours.
   proto::Result<proto::Candidates> listen(const std::string& observed);
   std::uint16_t listen_port() const { return listen_port_; }
+  // What the notes agreed, for start().
+  struct Agreed {
+    // Every pipe's records use it; a connection accepted before start() waits for it.
+    proto::RecordCipher cipher = proto::RecordCipher::xchacha20poly1305;
+    // A direct winner waits, for the upgrade window, for a pipe of the other transport (TCP,
+    // QUIC) that the transfer may try.
+    bool transport_trial = false;
+    // Where the relay over UDP runs, tried beside the TCP relay.
+    std::optional<RelayUdpTarget> relay_udp;
+    // The peer tells selects of pipes to move to from the winner's (both sides name relay-udp).
+    bool tagged_select = false;
+    // Receiver: the sender's TCP is loss-based; a TCP pipe on a long path waits a moment for a
+    // QUIC one (proto::Race::prefer_quic).
+    bool prefer_quic = false;
+  };
   // Starts what the plan says, from now: the TCP attempts, the punch on udp, the relay's timer.
-  // Every pipe's records use cipher (agreed in the notes); a connection accepted before this
-  // call waits for it. transport_trial (agreed too): a direct winner waits, for the upgrade
-  // window, for a pipe of the other transport (TCP, QUIC) that the transfer may try.
-  // relay_udp: where the relay over UDP runs, tried beside the TCP relay; tagged_select: the
-  // peer tells selects of pipes to move to from the winner's (both sides name relay-udp).
   void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
-             std::shared_ptr<UdpPaths> udp, proto::RecordCipher cipher, bool transport_trial,
-             std::optional<RelayUdpTarget> relay_udp, bool tagged_select);
+             std::shared_ptr<UdpPaths> udp, Agreed agreed);
   // Candidates the peer found later (ports its router mapped) join the race.
   void add_later(const proto::LaterAttempts& more);
   // Keeps the router's port mappings for as long as the race (and the transfer) lives.
@@ -82,7 +92,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // after the relay, or one of the other transport (a trial); each once, in order.
   std::optional<ChosenPipe> take_upgrade();
   // Whether more pipes may still come from take_upgrade().
-  bool upgrading() const { return !upgrades_.empty() || !finished_; }
+  bool upgrading() const { return !upgrades_.empty() || !finished_ || concluding_ > 0; }
   // Ends the race and every attempt still running.
   void stop() { finish(); }
   // Runs what once the race is over (at once if it is): the mailbox stays open while a direct
@@ -106,6 +116,13 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // Hello exchange, then what the race says: select (receiver), wait for select (sender), close.
   net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, proto::AttemptId id,
                                     std::string peer, proto::PipeTransport transport);
+  // What follows a verdict other than hold: the pipe is closed, or taken (the winner, or a pipe
+  // to move to), the receiver saying "select" on it.
+  net::awaitable<void> conclude(std::shared_ptr<net::RecordPipe> pipe, proto::AttemptId id,
+                                std::string peer, proto::PipeTransport transport,
+                                proto::Race::Verdict verdict);
+  // Held pipes the race decided on, each concluded (the waiter waits for their selects).
+  void release_held();
   // Reports a failed attempt and wakes the waiter.
   void failed(proto::AttemptId id, std::string what, std::string why);
   // Time passed or something happened: starts the relay when due, applies the deadlines.
@@ -128,6 +145,8 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::vector<net::tcp::acceptor> acceptors_;
   std::uint16_t listen_port_ = 0;
   std::map<proto::AttemptId, Live> live_;  // pipes open and not yet the winner
+  std::map<proto::AttemptId, Live> held_;  // authenticated, waiting for the race (Verdict::hold)
+  int concluding_ = 0;                     // held pipes released, their selects not yet sent
   std::optional<ChosenPipe> winner_;
   std::deque<ChosenPipe> upgrades_;
   std::optional<RelayUdpTarget> relay_udp_;

@@ -107,5 +107,21 @@ TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
   EXPECT_FALSE(decode_note(many + "]}"));
 }
 
+TEST(PeerMessage, SenderSaysWhetherItsTcpIsLossBased) {
+  Candidates c;
+  EXPECT_EQ(encode_note(c).find("tcp_loss_based"), std::string::npos);
+  c.tcp_loss_based = true;
+  auto d = decode_note(encode_note(c));
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(std::get<Candidates>(*d).tcp_loss_based);
+  // Anything but a JSON true is "not said".
+  for (const char* v : {"1", "\"yes\"", "null", "false"}) {
+    auto odd = decode_note(
+        std::string(R"({"type":"candidates","candidates":[],"tcp_loss_based":)") + v + "}");
+    ASSERT_TRUE(odd) << v;
+    EXPECT_FALSE(std::get<Candidates>(*odd).tcp_loss_based) << v;
+  }
+}
+
 }  // namespace
 }  // namespace ferry::proto

@@ -341,5 +341,119 @@ TEST(Race, AnUpgradeBetweenTheWinAndTheNextAdvanceIsTakenToo) {
   EXPECT_EQ(none.authenticated(b, "b"), Verdict::close);
 }
 
+// The sender's TCP is loss-based (CUBIC): on a long path, a TCP pipe that authenticates first
+// waits a moment for QUIC, which then wins and has the TCP pipe as its trial.
+Race quic_preferring_receiver() {
+  auto r = receiver_race();
+  r.allow_transport_trial(true);
+  r.prefer_quic(true);
+  return r;
+}
+
+TEST(Race, ALossBasedSendersTcpPipeWaitsForQuicWhichWinsWithTcpAsItsTrial) {
+  auto race = quic_preferring_receiver();
+  const auto tcp = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto quic = race.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A", t0 + 100ms, 80ms), Verdict::hold);
+  EXPECT_TRUE(race.holding());
+  EXPECT_FALSE(race.decided());
+  EXPECT_EQ(race.next_wakeup(), t0 + 100ms + Race::kHoldRtts * 80ms);
+  EXPECT_EQ(race.advance(t0 + 200ms), Phase::racing);
+  EXPECT_TRUE(race.take_released().empty());
+  EXPECT_EQ(race.authenticated(quic, "quic to A", t0 + 250ms, 80ms), Verdict::select);
+  EXPECT_EQ(race.winner(), quic);
+  EXPECT_EQ(race.advance(t0 + 250ms), Phase::over);  // the held pipe was the only trial
+  using Released = std::vector<std::pair<AttemptId, Verdict>>;
+  EXPECT_EQ(race.take_released(), (Released{{tcp, Verdict::select}}));
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{tcp});
+  EXPECT_FALSE(race.holding());
+}
+
+TEST(Race, AHeldTcpPipeWinsWhenTheHoldEndsOrNoQuicAttemptIsLeft) {
+  using Released = std::vector<std::pair<AttemptId, Verdict>>;
+  // The hold ends: TCP wins, and the race goes on for QUIC as its trial.
+  auto race = quic_preferring_receiver();
+  const auto tcp = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto quic = race.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A", t0, 600ms), Verdict::hold);
+  EXPECT_EQ(race.next_wakeup(), t0 + Race::kHoldMax);  // at most kHoldMax
+  EXPECT_EQ(race.advance(t0 + Race::kHoldMax), Phase::upgrading);
+  EXPECT_EQ(race.take_released(), (Released{{tcp, Verdict::select}}));
+  EXPECT_EQ(race.winner(), tcp);
+  EXPECT_EQ(race.authenticated(quic, "quic to A"), Verdict::select);
+  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{quic});
+
+  // The QUIC attempt fails: no need to wait out the hold.
+  auto failing = quic_preferring_receiver();
+  const auto t = failing.begin(PathKind::direct, true, PipeTransport::tcp);
+  const auto q = failing.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(failing.authenticated(t, "direct to A", t0, 50ms), Verdict::hold);
+  failing.failed(q, {"direct UDP", "no answer"});
+  EXPECT_EQ(failing.advance(t0 + 60ms), Phase::over);
+  EXPECT_EQ(failing.take_released(), (Released{{t, Verdict::select}}));
+  EXPECT_EQ(failing.winner(), t);
+
+  // The race's budget ends during the hold: the held pipe still wins.
+  auto late = quic_preferring_receiver();
+  const auto lt = late.begin(PathKind::direct, true, PipeTransport::tcp);
+  late.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(late.authenticated(lt, "direct to A", t0 + 9900ms, 100ms), Verdict::hold);
+  late.advance(t0 + 10s);
+  EXPECT_EQ(late.winner(), lt);
+  EXPECT_EQ(late.take_released(), (Released{{lt, Verdict::select}}));
+}
+
+TEST(Race, NoHoldOnAShortPathForQuicOfAnotherPathKindOrWithoutTheSendersWord) {
+  // A LAN: CUBIC is fine there.
+  auto lan = quic_preferring_receiver();
+  const auto a = lan.begin(PathKind::direct, true, PipeTransport::tcp);
+  lan.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(lan.authenticated(a, "direct to A", t0, 2ms), Verdict::select);
+
+  // The relay over TCP does not wait for a punch (that is a direct pipe: it moves the transfer
+  // off the relay anyway), only for the relay over UDP.
+  auto relay = quic_preferring_receiver();
+  relay.plan_relay(t0);
+  relay.begin(PathKind::direct, true, PipeTransport::quic);
+  ASSERT_TRUE(relay.start_relay_due(t0));
+  const auto r = relay.begin(PathKind::relay, true, PipeTransport::tcp);
+  EXPECT_EQ(relay.authenticated(r, "relay over TCP", t0, 80ms), Verdict::select);
+  auto both = quic_preferring_receiver();
+  both.plan_relay(t0);
+  ASSERT_TRUE(both.start_relay_due(t0));
+  const auto rt = both.begin(PathKind::relay, true, PipeTransport::tcp);
+  const auto ru = both.begin(PathKind::relay, true, PipeTransport::quic);
+  EXPECT_EQ(both.authenticated(rt, "relay over TCP", t0, 80ms), Verdict::hold);
+  EXPECT_EQ(both.authenticated(ru, "relay over QUIC/UDP", t0 + 100ms, 80ms), Verdict::select);
+  both.advance(t0 + 100ms);
+  EXPECT_EQ(both.upgrades(), std::vector<AttemptId>{rt});
+
+  // A sender with BBR (or an older one) did not say: no hold.
+  auto plain = receiver_race();
+  plain.allow_transport_trial(true);
+  const auto p = plain.begin(PathKind::direct, true, PipeTransport::tcp);
+  plain.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(plain.authenticated(p, "direct to A", t0, 80ms), Verdict::select);
+
+  // The sender never holds: the receiver chooses.
+  auto sender = trial_sender();
+  sender.prefer_quic(true);
+  const auto s = sender.begin(PathKind::direct, true, PipeTransport::tcp);
+  sender.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(sender.authenticated(s, "direct", t0, 80ms), Verdict::wait);
+}
+
+TEST(Race, AHeldPipeIsClosedAndReportedWhenTheRaceEnds) {
+  auto race = quic_preferring_receiver();
+  const auto tcp = race.begin(PathKind::direct, true, PipeTransport::tcp);
+  race.begin(PathKind::direct, true, PipeTransport::quic);
+  EXPECT_EQ(race.authenticated(tcp, "direct to A", t0, 80ms), Verdict::hold);
+  race.stop();
+  using Released = std::vector<std::pair<AttemptId, Verdict>>;
+  EXPECT_EQ(race.take_released(), (Released{{tcp, Verdict::close}}));
+  EXPECT_EQ(race.tried().back().what, "direct to A");
+  EXPECT_EQ(race.tried().back().why, "the race ended");
+}
+
 }  // namespace
 }  // namespace ferry::proto
