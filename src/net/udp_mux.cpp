@@ -44,6 +44,7 @@ proto::Result<std::shared_ptr<UdpMux>> UdpMux::open(const asio::any_io_executor&
 UdpMux::UdpMux(udp::socket s) : socket_(std::move(s)) {}
 
 UdpMux::~UdpMux() {
+  if (auto last = std::exchange(on_close, nullptr); last && !closed_) last(*this);
   error_code ec;
   socket_.close(ec);
 }
@@ -59,6 +60,7 @@ void UdpMux::start() {
 
 void UdpMux::close() {
   if (closed_) return;
+  if (auto last = std::exchange(on_close, nullptr)) last(*this);
   closed_ = true;
   error_code ec;
   socket_.close(ec);

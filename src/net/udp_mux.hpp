@@ -54,6 +54,9 @@ class UdpMux : public std::enable_shared_from_this<UdpMux> {
   ProbeHandler on_probe;
   Handler on_quic;
   Handler on_relay;  // the relay over UDP's answers (proto/relay_udp.hpp)
+  // Runs once, just before the socket closes (close() or the destructor): its last datagrams
+  // (the relay over UDP's unbind).
+  std::function<void(UdpMux&)> on_close;
 
  private:
   explicit UdpMux(udp::socket s);

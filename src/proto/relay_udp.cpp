@@ -5,7 +5,8 @@
 namespace ferry::proto {
 
 Bytes encode(const RelayBind& b) {
-  Bytes out(kRelayBindMagic.begin(), kRelayBindMagic.end());
+  const auto& magic = b.unbind ? kRelayUnbindMagic : kRelayBindMagic;
+  Bytes out(magic.begin(), magic.end());
   out.push_back(kRelayUdpVersion);
   out.push_back(b.side == Side::sender ? 'S' : 'R');
   append(out, b.grant);
@@ -14,12 +15,11 @@ Bytes encode(const RelayBind& b) {
 }
 
 Result<RelayBind> decode_relay_bind(ByteView d) {
-  if (d.size() != kRelayBindBytes ||
-      !std::equal(kRelayBindMagic.begin(), kRelayBindMagic.end(), d.begin()) ||
-      d[4] != kRelayUdpVersion || (d[5] != 'S' && d[5] != 'R')) {
+  if (!is_relay_bind(d) || d[4] != kRelayUdpVersion || (d[5] != 'S' && d[5] != 'R')) {
     return fail(Errc::protocol, "malformed relay bind");
   }
   RelayBind b;
+  b.unbind = d[3] == kRelayUnbindMagic[3];
   b.side = d[5] == 'S' ? Side::sender : Side::receiver;
   const auto grant = d.begin() + 6;
   std::copy(grant, grant + kRelayGrantBytes, b.grant.begin());

@@ -8,7 +8,10 @@
 // minute) that the client must echo, so that nobody can bind an address it does not receive at
 // (a forged source would make the relay send a session's traffic at someone else). Every answer
 // is smaller than the bind that earned it. Once both sides are bound, every datagram from one
-// side's address that is not a bind goes to the other's, within the relay's limits.
+// side's address that is not a bind goes to the other's, within the relay's limits. When its QUIC
+// connection ends, a client sends an unbind (the bind's layout under another magic) from the bound
+// address, so the relay frees the side at once rather than after a minute of silence; it is
+// never answered.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +28,7 @@ namespace ferry::proto {
 
 inline constexpr std::array<std::uint8_t, 4> kRelayBindMagic = {0x00, 'F', 'R', 'B'};
 inline constexpr std::array<std::uint8_t, 4> kRelayAnswerMagic = {0x00, 'F', 'R', 'A'};
+inline constexpr std::array<std::uint8_t, 4> kRelayUnbindMagic = {0x00, 'F', 'R', 'U'};
 inline constexpr std::uint8_t kRelayUdpVersion = 1;
 inline constexpr std::size_t kRelayCookieBytes = 16;
 using RelayCookie = std::array<std::uint8_t, kRelayCookieBytes>;
@@ -35,6 +39,7 @@ struct RelayBind {
   Side side = Side::sender;
   std::array<std::uint8_t, kRelayGrantBytes> grant{};
   RelayCookie cookie{};  // all zero until the relay gave one
+  bool unbind = false;   // the side is done: the relay forgets its binding
 };
 
 // status: challenge (cookie set: bind again with it), waiting, paired, or why not.
@@ -48,11 +53,13 @@ Result<RelayBind> decode_relay_bind(ByteView d);
 Bytes encode(const RelayAnswer& a);
 Result<RelayAnswer> decode_relay_answer(ByteView d);
 
-// Whether a datagram is shaped like a bind (its size and magic); from a bound side everything
-// else is forwarded (QUIC may grease its fixed bit away, RFC 9287: the first byte tells nothing).
+// Whether a datagram is shaped like a bind or an unbind (its size and magic); from a bound side
+// everything else is forwarded (QUIC may grease its fixed bit away, RFC 9287: the first byte
+// tells nothing).
 inline bool is_relay_bind(ByteView d) {
   return d.size() == kRelayBindBytes &&
-         std::equal(kRelayBindMagic.begin(), kRelayBindMagic.end(), d.begin());
+         (std::equal(kRelayBindMagic.begin(), kRelayBindMagic.end(), d.begin()) ||
+          std::equal(kRelayUnbindMagic.begin(), kRelayUnbindMagic.end(), d.begin()));
 }
 
 }  // namespace ferry::proto

@@ -38,6 +38,8 @@ std::string render_udp_relay_metrics(const UdpRelayStats& udp) {
          udp.sessions);
   metric(out, "ferry_relay_udp_bytes_total", "counter", "Bytes forwarded by the UDP relay.",
          udp.bytes);
+  metric(out, "ferry_relay_udp_unbound_total", "counter",
+         "Sides their clients unbound from the UDP relay when done.", udp.unbound);
   metric(out, "ferry_relay_udp_dropped_total", "counter",
          "Datagrams the UDP relay dropped: over a rate, or from no bound side.", udp.dropped);
   labelled(out, "ferry_relay_udp_refused_total", "UDP relay binds refused, by reason.",

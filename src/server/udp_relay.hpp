@@ -36,6 +36,7 @@ struct UdpRelayStats {
   std::uint64_t dropped = 0;                     // datagrams over a rate, or from nobody bound
   std::map<std::string, std::uint64_t> refused;  // binds, by reason
   std::map<std::string, std::uint64_t> ended;    // sessions the relay ended, by limit
+  std::uint64_t unbound = 0;                     // sides their clients unbound
 };
 
 class UdpRelayTable {
@@ -92,6 +93,8 @@ class UdpRelayTable {
   Verdict bind(Clock::time_point now, std::uint64_t unix_now, const Endpoint& from,
                const std::string& group, proto::ByteView d);
   Verdict forward(Clock::time_point now, const Endpoint& from, proto::ByteView d);
+  // A client's unbind: frees its side if it comes from the address bound to it, with its grant.
+  void client_unbind(const Endpoint& from, const proto::RelayBind& b);
   proto::RelayCookie cookie(const Endpoint& from, const proto::RelaySessionId& id, int side,
                             std::uint64_t minute) const;
   Answer answer(const Endpoint& to, proto::RelayStatus status, proto::RelayCookie c = {}) const;

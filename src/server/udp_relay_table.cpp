@@ -131,6 +131,10 @@ UdpRelayTable::Verdict UdpRelayTable::bind(Clock::time_point now, std::uint64_t 
     ++stats_.dropped;  // neither a bind nor from a bound side: no answer to strangers' noise
     return v;
   }
+  if (b->unbind) {
+    client_unbind(from, *b);
+    return v;  // never answered
+  }
   if (proto::is_probe_grant(b->grant)) return refuse_with(RelayStatus::forged, "probe");
   proto::RelayGrant grant;
   switch (proto::check_relay_grant(key_, b->grant, unix_now, grant)) {
@@ -193,6 +197,24 @@ UdpRelayTable::Verdict UdpRelayTable::bind(Clock::time_point now, std::uint64_t 
   v.answers.push_back(answer(from, s.sides[1 - me] ? RelayStatus::paired : RelayStatus::waiting));
   v.answers.back().side = me;  // from now on it is a bound side
   return v;
+}
+
+void UdpRelayTable::client_unbind(const Endpoint& from, const proto::RelayBind& b) {
+  // A transfer may outlast its grant: the grant's MAC is what counts here (expiry 0: none), and
+  // only the address bound to that side may unbind it (a forged source does not know the grant).
+  proto::RelayGrant grant;
+  const auto bound = bound_.find(from);
+  const int me = b.side == proto::Side::sender ? 0 : 1;
+  if (bound == bound_.end() ||
+      proto::check_relay_grant(key_, b.grant, 0, grant) != proto::GrantCheck::ok ||
+      bound->second != std::pair{grant.session, me}) {
+    ++stats_.dropped;
+    return;
+  }
+  const auto s = sessions_.find(grant.session);
+  if (s == sessions_.end()) return;
+  unbind(s->second, me);
+  ++stats_.unbound;
 }
 
 UdpRelayTable::Verdict UdpRelayTable::forward(Clock::time_point now, const Endpoint& from,

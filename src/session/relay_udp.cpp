@@ -77,13 +77,27 @@ awaitable<proto::Result<UdpPipe>> connect_relay_udp(RelayUdpTarget target,
   a->mux = *opened;
   a->bind.side = target.side;
   std::copy(target.grant.begin(), target.grant.end(), a->bind.grant.begin());
+  // Once bound, the side is freed at the relay when this socket closes (the connection ended,
+  // or the race did not need it), not after a minute of silence. Sent twice: it is never
+  // answered, and a lost one costs a binding held until then.
+  auto bound = std::make_shared<bool>(false);
+  a->mux->on_close = [bound, relay = a->relay,
+                      unbind = proto::encode(
+                          proto::RelayBind{a->bind.side, a->bind.grant, {}, true})](UdpMux& mux) {
+    if (!*bound) return;
+    mux.send(unbind, relay);
+    mux.send(unbind, relay);
+  };
   std::weak_ptr<Attempt> weak = a;
-  a->mux->on_relay = [weak, where = relay_udp_where(target)](proto::ByteView d,
-                                                             const udp::endpoint& from) {
+  a->mux->on_relay = [weak, bound, where = relay_udp_where(target)](proto::ByteView d,
+                                                                    const udp::endpoint& from) {
     auto at = weak.lock();
     if (!at || !same(from, at->relay)) return;  // not the relay's: ignored
     const auto answer = proto::decode_relay_answer(d);
     if (!answer) return;
+    if (answer->status == RelayStatus::waiting || answer->status == RelayStatus::paired) {
+      *bound = true;
+    }
     if (!at->answered) at->rtt = std::chrono::steady_clock::now() - at->sent_at;
     at->answered = true;
     switch (answer->status) {

@@ -189,7 +189,8 @@ Seeds relay_seeds() {
 // The relay over UDP's table fed datagrams from four addresses: records of [op][address (0-3)]
 // [seconds to wait (0-15)][len][bytes]. op 0 sends the bytes as they are; op 1 binds the address
 // to a side of one of two sessions the honest way (the bind, the relay's challenge, the bind with
-// its cookie), so pairs form and the raw datagrams meet bound sides; op 2 runs the sweep. Whatever
+// its cookie), so pairs form and the raw datagrams meet bound sides; op 2 runs the sweep; op 3
+// sends an honest unbind of that side (freed only where that address holds it). Whatever
 // arrives: answers never outweigh what earned them (nor go anywhere but to the sender or a bound
 // side), forwards go only from one bound address to another, and the counts stay consistent.
 int relay_udp(const std::uint8_t* d, std::size_t n) {
@@ -236,7 +237,7 @@ int relay_udp(const std::uint8_t* d, std::size_t n) {
   };
   std::size_t i = 0;
   while (i + 4 <= n) {
-    const std::uint8_t op = d[i] % 3;
+    const std::uint8_t op = d[i] % 4;
     const std::size_t who = d[i + 1] % from.size();
     now += std::chrono::seconds(d[i + 2] % 16);
     const std::size_t len = std::min<std::size_t>(d[i + 3], n - i - 4);
@@ -245,13 +246,27 @@ int relay_udp(const std::uint8_t* d, std::size_t n) {
     if (op == 0) {
       check(table.on_datagram(now, unix_now, from[who], "g" + std::to_string(who % 3), body), len,
             who);
-    } else if (op == 1) {
+    } else if (op == 1 || op == 3) {
       RelayBind b;
       b.side = len % 2 == 0 ? Side::sender : Side::receiver;
       const auto grant = sign_relay_grant(key, RelayGrant{{static_cast<std::uint8_t>(len % 4 / 2)},
                                                           unix_now + (len % 8 == 7 ? 0 : 500)});
       std::copy(grant.begin(), grant.end(), b.grant.begin());
       const std::string group = "g" + std::to_string(who % 3);
+      if (op == 3) {
+        b.unbind = true;
+        const auto held = table.side_of(from[who]);
+        const std::size_t bound = table.stats().bound;
+        const auto v = table.on_datagram(now, unix_now, from[who], group, encode(b));
+        if (!v.answers.empty() || v.forward_to) __builtin_trap();  // never answered nor sent on
+        // Freed exactly when this address held that side of that session.
+        const bool holds = held &&
+                           held->first == RelaySessionId{static_cast<std::uint8_t>(len % 4 / 2)} &&
+                           held->second == (b.side == Side::sender ? 0 : 1);
+        if (table.stats().bound != bound - (holds ? 1 : 0) || (holds && table.side_of(from[who])))
+          __builtin_trap();
+        continue;
+      }
       auto v = table.on_datagram(now, unix_now, from[who], group, encode(b));
       check(v, kRelayBindBytes, who);
       for (const auto& a : v.answers) {
@@ -271,7 +286,9 @@ int relay_udp(const std::uint8_t* d, std::size_t n) {
 Seeds relay_udp_seeds() {
   // Two sides bind one session, then datagrams go both ways, then the byte cap.
   return {{1, 0, 0, 0, 1, 2, 0, 1, 0, 0, 1, 0x43, 0, 2, 1, 5, 0x43, 1, 2, 3, 4, 2, 0, 15, 0},
-          {1, 3, 1, 2, 1, 1, 0, 3, 0, 1, 0, 62, 0}};
+          {1, 3, 1, 2, 1, 1, 0, 3, 0, 1, 0, 62, 0},
+          // Both bind, the sender unbinds, then sends (nowhere now).
+          {1, 0, 0, 0, 1, 2, 0, 1, 3, 0, 0, 0, 0, 0, 1, 1, 0x43}};
 }
 
 // The rendezvous state machine fed a conversation: records of [client (0-3)][op][len][json]:

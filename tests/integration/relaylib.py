@@ -185,9 +185,14 @@ def pair(port, grant, sender_cls=RawRelay, receiver_cls=RawRelay):
 CHALLENGE = 10
 
 
-def udp_bind(side, grant, cookie=bytes(16)):
+def udp_bind(side, grant, cookie=bytes(16), magic=b"\x00FRB"):
     """A bind datagram for the relay over UDP (proto/relay_udp.hpp)."""
-    return b"\x00FRB" + bytes([1]) + side + grant + cookie
+    return magic + bytes([1]) + side + grant + cookie
+
+
+def udp_unbind(side, grant):
+    """An unbind: the bind's layout under its own magic (no cookie needed)."""
+    return udp_bind(side, grant, magic=b"\x00FRU")
 
 
 class UdpRelay:

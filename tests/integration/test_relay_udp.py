@@ -8,7 +8,7 @@ import unittest
 
 from ferrylib import Server, TempDirTest, receive, send, write_random
 from relaylib import (CHALLENGE, EXPIRED, FORGED, LIMIT, WAITING, UdpRelay, new_key_file,
-                      sign_grant, udp_bind)
+                      sign_grant, udp_bind, udp_unbind)
 
 PAIRED = 0
 
@@ -49,6 +49,34 @@ class RelayUdpProtocolTest(TempDirTest):
             self.assertGreater(m["ferry_relay_udp_bytes_total"], 2400)
             self.assertGreaterEqual(m["ferry_relay_udp_dropped_total"], 2)
             for c in (s, r, stranger):
+                c.close()
+
+    def test_a_side_unbinds_when_done_and_only_its_own_address_can(self):
+        with self.serve("--relay-per-address", "2") as srv:
+            grant = sign_grant(self.key)
+            s, r = self.pair(srv, grant)
+            # A stranger (or the peer) cannot free a side; no answer either way.
+            stranger = UdpRelay(srv.relay_udp_port, timeout=0.5)
+            stranger.send(udp_unbind(b"S", grant))
+            r.send(udp_unbind(b"S", grant))
+            self.assertIsNone(stranger.recv())
+            self.assertEqual(srv.metrics()["ferry_relay_udp_bound"], 2)
+            s.send(udp_unbind(b"S", grant))
+            s.sock.settimeout(0.5)
+            self.assertIsNone(s.recv())  # never answered
+            deadline = time.monotonic() + 5
+            while srv.metrics()["ferry_relay_udp_bound"] != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            m = srv.metrics()
+            self.assertEqual(m["ferry_relay_udp_bound"], 1)
+            self.assertEqual(m["ferry_relay_udp_unbound_total"], 1)
+            # What the receiver sends now goes nowhere.
+            r.send(b"\x43after")
+            self.assertIsNone(s.recv())
+            # The loopback address's two slots: one is free again at once.
+            other = UdpRelay(srv.relay_udp_port)
+            self.assertEqual(other.bind(b"S", sign_grant(self.key)), WAITING)
+            for c in (s, r, stranger, other):
                 c.close()
 
     def test_an_address_is_bound_only_with_the_cookie_sent_to_it(self):
@@ -150,9 +178,15 @@ class RelayUdpTransferTest(TempDirTest):
                 c = run.event("connected")
                 self.assertEqual((c["path"], c["transport"]), ("relay", "quic"))
                 self.assertEqual(c["peer"], "127.0.0.1:%d" % srv.relay_udp_port)
+            deadline = time.monotonic() + 3
+            while srv.metrics()["ferry_relay_udp_bound"] and time.monotonic() < deadline:
+                time.sleep(0.05)  # the unbinds left as the clients closed
             m = srv.metrics()
             self.assertGreater(m["ferry_relay_udp_bytes_total"], 20 << 20)
             self.assertEqual(m["ferry_relay_sessions_total"], 0)  # the TCP relay carried nothing
+            # Both clients unbound when their connection ended: nothing held for a minute.
+            self.assertEqual(m["ferry_relay_udp_bound"], 0)
+            self.assertEqual(m["ferry_relay_udp_unbound_total"], 2)
 
     def test_a_limit_ends_the_transfer_with_the_relays_reason_on_both_sides(self):
         with Server(["--relay-max-bytes", "2M"]) as srv:

@@ -32,6 +32,28 @@ TEST(RelayUdp, BindRoundTripsAndRejectsAnythingElse) {
   EXPECT_FALSE(is_relay_bind(longer));
 }
 
+TEST(RelayUdp, AnUnbindIsABindUnderItsOwnMagic) {
+  RelayBind b;
+  b.side = Side::sender;
+  b.grant.fill(0x42);
+  b.unbind = true;
+  const Bytes enc = encode(b);
+  ASSERT_EQ(enc.size(), kRelayBindBytes);
+  EXPECT_EQ(enc[3], 'U');
+  EXPECT_TRUE(is_relay_bind(enc));  // never forwarded as a bound side's data
+  const auto d = decode_relay_bind(enc);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->unbind);
+  EXPECT_EQ(d->side, Side::sender);
+  EXPECT_EQ(d->grant, b.grant);
+  b.unbind = false;
+  EXPECT_FALSE(decode_relay_bind(encode(b))->unbind);
+  Bytes other = enc;
+  other[3] = 'X';
+  EXPECT_FALSE(is_relay_bind(other));
+  EXPECT_FALSE(decode_relay_bind(other));
+}
+
 TEST(RelayUdp, AnswersAreSmallerThanBindsAndTheClientsSocketTellsThemApart) {
   RelayAnswer a{RelayStatus::challenge, {}};
   a.cookie.fill(9);

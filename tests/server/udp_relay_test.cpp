@@ -248,5 +248,59 @@ TEST(UdpRelay, SilentSidesAreUnboundAndForgottenWithTheirGrant) {
   EXPECT_EQ(answer_of(v.answers.at(0)).status, RelayStatus::expired);
 }
 
+proto::Bytes unbind_bytes(proto::Side side, const proto::Bytes& token) {
+  proto::RelayBind b;
+  b.side = side;
+  b.unbind = true;
+  std::copy(token.begin(), token.end(), b.grant.begin());
+  return proto::encode(b);
+}
+
+TEST(UdpRelay, AClientUnbindsItsSideWhenDoneAndNobodyElseCan) {
+  RelayLimits one;
+  one.per_address = 1;
+  UdpRelayTable t(one, key());
+  const auto a = at("198.51.100.7", 4000);
+  const auto b = at("203.0.113.9", 5000);
+  bind_side(t, proto::Side::sender, a, grant());
+  bind_side(t, proto::Side::receiver, b, grant());
+  // From another address, with the wrong side, or with another session's grant: nothing.
+  const auto stranger = at("198.51.100.8", 4000);
+  for (const auto& [from, d] : {std::pair{stranger, unbind_bytes(proto::Side::sender, grant())},
+                                std::pair{a, unbind_bytes(proto::Side::receiver, grant())},
+                                std::pair{a, unbind_bytes(proto::Side::sender, grant(2))}}) {
+    const auto v = t.on_datagram(t0, kNow, from, from.address().to_string(), d);
+    EXPECT_TRUE(v.answers.empty());
+    EXPECT_FALSE(v.forward_to);
+  }
+  proto::Bytes forged = grant();
+  forged.back() ^= 1;
+  EXPECT_TRUE(t.on_datagram(t0, kNow, a, "198.51.100.7", unbind_bytes(proto::Side::sender, forged))
+                  .answers.empty());
+  EXPECT_EQ(t.stats().bound, 2u);
+  EXPECT_EQ(t.stats().unbound, 0u);
+  // The bound sender, after its grant expired (a long transfer): freed at once, never answered,
+  // never forwarded.
+  const auto v = t.on_datagram(t0 + 20min, kNow + 1200, a, "198.51.100.7",
+                               unbind_bytes(proto::Side::sender, grant()));
+  EXPECT_TRUE(v.answers.empty());
+  EXPECT_FALSE(v.forward_to);
+  EXPECT_EQ(t.stats().bound, 1u);
+  EXPECT_EQ(t.stats().active, 0u);
+  EXPECT_EQ(t.stats().unbound, 1u);
+  EXPECT_FALSE(t.on_datagram(t0 + 20min, kNow + 1200, b, "203.0.113.9", kQuic).forward_to);
+  // Its address's slot is free again (per_address is 1): another session binds from it.
+  const auto again = bind_side(t, proto::Side::sender, a, grant(3, kNow + 2000), t0 + 20min);
+  ASSERT_FALSE(again.answers.empty());
+  EXPECT_EQ(answer_of(again.answers.back()).status, RelayStatus::waiting);
+  // A second unbind (the client sends two) finds nothing.
+  t.on_datagram(t0 + 20min, kNow + 1200, b, "203.0.113.9",
+                unbind_bytes(proto::Side::receiver, grant()));
+  t.on_datagram(t0 + 20min, kNow + 1200, b, "203.0.113.9",
+                unbind_bytes(proto::Side::receiver, grant()));
+  EXPECT_EQ(t.stats().unbound, 2u);
+  EXPECT_EQ(t.stats().bound, 1u);
+}
+
 }  // namespace
 }  // namespace ferry::server
