@@ -1,6 +1,7 @@
 #include "proto/relay_hello.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace ferry::proto {
 
@@ -50,6 +51,41 @@ std::string_view relay_status_text(RelayStatus s) {
       return "the relay asks to see that the client receives at its address";
   }
   return "the relay answered with an unknown status (is this ferry up to date?)";
+}
+
+std::string size_text(std::uint64_t bytes) {
+  std::array<char, 32> buf{};
+  if (bytes >= (std::uint64_t{1} << 30)) {
+    std::snprintf(buf.data(), buf.size(), "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  } else if (bytes >= (std::uint64_t{1} << 20)) {
+    std::snprintf(buf.data(), buf.size(), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  } else {
+    std::snprintf(buf.data(), buf.size(), "%llu bytes", static_cast<unsigned long long>(bytes));
+  }
+  return buf.data();
+}
+
+std::string relay_limit_text(const RelayLimit& limit) {
+  const std::string n = std::to_string(limit.value);
+  switch (limit.kind) {
+    case RelayLimitKind::bytes:
+      return "the relay ended this transfer: it reached the relay's limit of " +
+             size_text(limit.value) + " per transfer";
+    case RelayLimitKind::duration:
+      return "the relay ended this transfer: it ran longer than the relay allows (" + n +
+             " s per transfer)";
+    case RelayLimitKind::per_address:
+      return "too many relayed transfers from your address at once (the relay allows " + n +
+             "); let some finish first";
+    case RelayLimitKind::connect_rate:
+      return "too many relay connections from your address in the last minute; wait a minute "
+             "and try again";
+    case RelayLimitKind::ended:
+      return "the relay already ended this transfer at one of its limits";
+    case RelayLimitKind::unknown:
+      break;
+  }
+  return std::string(relay_status_text(RelayStatus::limit));
 }
 
 Error relay_status_error(std::uint8_t status, std::string_view where, std::string_view text) {

@@ -41,6 +41,25 @@ enum class RelayStatus : std::uint8_t {
   challenge = 10,  // over UDP: bind again with this cookie (proto/relay_udp.hpp)
 };
 
+// Which of the relay's limits refused or ended a transfer, with the figure the relay allows.
+enum class RelayLimitKind : std::uint8_t {
+  unknown = 0,
+  bytes = 1,         // --relay-max-bytes
+  duration = 2,      // --relay-max-duration (seconds)
+  per_address = 3,   // --relay-per-address
+  connect_rate = 4,  // --relay-connects-per-minute
+  ended = 5,         // the session already ended at a limit
+};
+struct RelayLimit {
+  RelayLimitKind kind = RelayLimitKind::unknown;
+  std::uint64_t value = 0;
+};
+// The sentence that says it (the TCP relay sends it in its end frame or refusal; over UDP the
+// client builds it from the kind and figure the answer carries).
+std::string relay_limit_text(const RelayLimit& limit);
+// "1.5 MiB", "2.0 GiB", "512 bytes".
+std::string size_text(std::uint64_t bytes);
+
 Bytes encode(const RelayHello& h);
 Result<RelayHello> decode_relay_hello(ByteView b);
 std::string_view relay_status_text(RelayStatus s);

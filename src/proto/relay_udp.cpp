@@ -30,7 +30,13 @@ Result<RelayBind> decode_relay_bind(ByteView d) {
 Bytes encode(const RelayAnswer& a) {
   Bytes out(kRelayAnswerMagic.begin(), kRelayAnswerMagic.end());
   out.push_back(static_cast<std::uint8_t>(a.status));
-  append(out, a.cookie);
+  if (a.status != RelayStatus::limit) {
+    append(out, a.cookie);
+    return out;
+  }
+  out.push_back(static_cast<std::uint8_t>(a.limit.kind));
+  append_u64(out, a.limit.value);
+  out.resize(kRelayAnswerBytes, 0);
   return out;
 }
 
@@ -42,7 +48,17 @@ Result<RelayAnswer> decode_relay_answer(ByteView d) {
   RelayAnswer a;
   a.status = static_cast<RelayStatus>(d[4]);
   std::copy(d.begin() + 5, d.end(), a.cookie.begin());
+  if (a.status == RelayStatus::limit && d[5] <= static_cast<std::uint8_t>(RelayLimitKind::ended)) {
+    // (An older relay sends zeros: unknown, and the general sentence.)
+    a.limit = {static_cast<RelayLimitKind>(d[5]), read_u64(d.data() + 6)};
+  }
   return a;
+}
+
+Error relay_answer_error(const RelayAnswer& a, std::string_view where) {
+  const bool named = a.status == RelayStatus::limit && a.limit.kind != RelayLimitKind::unknown;
+  return relay_status_error(static_cast<std::uint8_t>(a.status), where,
+                            named ? relay_limit_text(a.limit) : std::string());
 }
 
 }  // namespace ferry::proto

@@ -42,16 +42,20 @@ struct RelayBind {
   bool unbind = false;   // the side is done: the relay forgets its binding
 };
 
-// status: challenge (cookie set: bind again with it), waiting, paired, or why not.
+// status: challenge (cookie set: bind again with it), waiting, paired, or why not. With limit,
+// the cookie's place says which limit and its figure: kind (1 byte), value (8, big-endian), zeros.
 struct RelayAnswer {
   RelayStatus status = RelayStatus::waiting;
   RelayCookie cookie{};
+  RelayLimit limit;  // with status limit
 };
 
 Bytes encode(const RelayBind& b);
 Result<RelayBind> decode_relay_bind(ByteView d);
 Bytes encode(const RelayAnswer& a);
 Result<RelayAnswer> decode_relay_answer(ByteView d);
+// The error a client reports for an answer other than challenge/waiting/paired: a limit by name.
+Error relay_answer_error(const RelayAnswer& a, std::string_view where);
 
 // Whether a datagram is shaped like a bind or an unbind (its size and magic); from a bound side
 // everything else is forwarded (QUIC may grease its fixed bit away, RFC 9287: the first byte

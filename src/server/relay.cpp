@@ -19,18 +19,6 @@ std::uint64_t unix_now() {
                                         .count());
 }
 
-std::string size_text(std::uint64_t bytes) {
-  char buf[32];
-  if (bytes >= (std::uint64_t{1} << 30)) {
-    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
-  } else if (bytes >= (std::uint64_t{1} << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
-  }
-  return buf;
-}
-
 awaitable<void> sleep_until(Clock::time_point t) {
   asio::steady_timer timer(co_await asio::this_coro::executor, t);
   error_code ec;
@@ -111,14 +99,14 @@ void Relay::sweep(std::uint64_t now) {
 std::optional<Relay::Refusal> Relay::admission(const ClientAddress& client) {
   if (!connects_.allow(client.group, Clock::now())) {
     return Refusal{RelayStatus::limit, "connect_rate",
-                   "too many relay connections from your address in the last minute; wait a "
-                   "minute and try again"};
+                   proto::relay_limit_text(
+                       {proto::RelayLimitKind::connect_rate, limits_.connects_per_minute})};
   }
   const auto slots = per_address_->find(client.group);
   if (slots != per_address_->end() && slots->second >= limits_.per_address) {
-    return Refusal{RelayStatus::limit, "address_limit",
-                   "too many relayed transfers from your address at once (the relay allows " +
-                       std::to_string(limits_.per_address) + "); let some finish first"};
+    return Refusal{
+        RelayStatus::limit, "address_limit",
+        proto::relay_limit_text({proto::RelayLimitKind::per_address, limits_.per_address})};
   }
   return std::nullopt;
 }
@@ -263,9 +251,10 @@ awaitable<void> Relay::forward(std::shared_ptr<Waiter> a, std::shared_ptr<Waiter
     session->lifetime.async_wait([this, weak = std::weak_ptr<Session>(session)](error_code e) {
       auto s = weak.lock();
       if (e || !s) return;
-      end_session(s, "duration",
-                  "the relay ended this transfer: it ran longer than the relay allows (" +
-                      std::to_string(limits_.max_duration.count()) + " s per transfer)");
+      end_session(
+          s, "duration",
+          proto::relay_limit_text({proto::RelayLimitKind::duration,
+                                   static_cast<std::uint64_t>(limits_.max_duration.count())}));
     });
   }
   asio::co_spawn(ex, pump(session, 1), asio::detached);
@@ -309,8 +298,7 @@ awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
     if (ec || session->end_text) break;
     if (limits_.max_bytes > 0 && session->bytes + n > limits_.max_bytes) {
       end_session(session, "bytes",
-                  "the relay ended this transfer: it reached the relay's limit of " +
-                      size_text(limits_.max_bytes) + " per transfer");
+                  proto::relay_limit_text({proto::RelayLimitKind::bytes, limits_.max_bytes}));
       break;
     }
     session->bytes += n;

@@ -98,9 +98,12 @@ class UdpRelayTable {
   proto::RelayCookie cookie(const Endpoint& from, const proto::RelaySessionId& id, int side,
                             std::uint64_t minute) const;
   Answer answer(const Endpoint& to, proto::RelayStatus status, proto::RelayCookie c = {}) const;
+  // A limit refused or ended it: which, with the figure this relay allows.
+  Answer limit_answer(const Endpoint& to, proto::RelayLimitKind kind) const;
   void unbind(Session& s, int side);
-  // Ends a session at a limit: both sides are told, and unbound.
-  void end(Session& s, const std::string& reason, std::vector<Answer>& out);
+  // Ends a session at a limit: both sides are told which, and unbound.
+  void end(Session& s, proto::RelayLimitKind kind, const std::string& reason,
+           std::vector<Answer>& out);
   bool refuse(const std::string& reason);
 
   RelayLimits limits_;

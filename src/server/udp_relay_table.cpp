@@ -55,7 +55,19 @@ proto::RelayCookie UdpRelayTable::cookie(const Endpoint& from, const proto::Rela
 
 UdpRelayTable::Answer UdpRelayTable::answer(const Endpoint& to, RelayStatus status,
                                             proto::RelayCookie c) const {
-  return {to, proto::encode(proto::RelayAnswer{status, c}), -1};
+  return {to, proto::encode(proto::RelayAnswer{status, c, {}}), -1};
+}
+
+UdpRelayTable::Answer UdpRelayTable::limit_answer(const Endpoint& to,
+                                                  proto::RelayLimitKind kind) const {
+  const std::uint64_t value = kind == proto::RelayLimitKind::bytes ? limits_.max_bytes
+                              : kind == proto::RelayLimitKind::duration
+                                  ? static_cast<std::uint64_t>(limits_.max_duration.count())
+                              : kind == proto::RelayLimitKind::per_address ? limits_.per_address
+                              : kind == proto::RelayLimitKind::connect_rate
+                                  ? limits_.connects_per_minute
+                                  : 0;
+  return {to, proto::encode(proto::RelayAnswer{RelayStatus::limit, {}, {kind, value}}), -1};
 }
 
 bool UdpRelayTable::refuse(const std::string& reason) {
@@ -91,13 +103,13 @@ void UdpRelayTable::unbind(Session& s, int side) {
   b.reset();
 }
 
-void UdpRelayTable::end(Session& s, const std::string& reason, std::vector<Answer>& out) {
+void UdpRelayTable::end(Session& s, proto::RelayLimitKind kind, const std::string& reason,
+                        std::vector<Answer>& out) {
   if (s.ended) return;
   ++stats_.ended[reason];
   log_event(spdlog::level::info, "relay_udp_ended", {{"reason", reason}});
   for (int i = 0; i < 2; ++i) {
-    if (s.sides[i])
-      out.push_back({s.sides[i]->at, answer(s.sides[i]->at, RelayStatus::limit).bytes, i});
+    if (s.sides[i]) out.push_back({s.sides[i]->at, limit_answer(s.sides[i]->at, kind).bytes, i});
   }
   unbind(s, 0);
   unbind(s, 1);
@@ -124,6 +136,11 @@ UdpRelayTable::Verdict UdpRelayTable::bind(Clock::time_point now, std::uint64_t 
   const auto refuse_with = [&](RelayStatus status, const std::string& reason) {
     refuse(reason);
     v.answers.push_back(answer(from, status));
+    return v;
+  };
+  const auto at_limit = [&](proto::RelayLimitKind kind, const std::string& reason) {
+    refuse(reason);
+    v.answers.push_back(limit_answer(from, kind));
     return v;
   };
   const auto b = proto::decode_relay_bind(d);
@@ -159,16 +176,18 @@ UdpRelayTable::Verdict UdpRelayTable::bind(Clock::time_point now, std::uint64_t 
   auto [it, fresh] = sessions_.try_emplace(grant.session);
   Session& s = it->second;
   if (fresh) s.expires = grant.expires;
-  if (s.ended) return refuse_with(RelayStatus::limit, "ended");
+  if (s.ended) return at_limit(proto::RelayLimitKind::ended, "ended");
   auto& mine = s.sides[me];
   if (!mine || mine->at != from) {
     // A new address for this side (the client's NAT moved it, or it is a fresh socket): the
     // newer one holds the side, within the address's limits.
     const auto slots = per_group_.find(group);
     if (slots != per_group_.end() && slots->second >= limits_.per_address) {
-      return refuse_with(RelayStatus::limit, "address_limit");
+      return at_limit(proto::RelayLimitKind::per_address, "address_limit");
     }
-    if (!binds_.allow(group, now)) return refuse_with(RelayStatus::limit, "connect_rate");
+    if (!binds_.allow(group, now)) {
+      return at_limit(proto::RelayLimitKind::connect_rate, "connect_rate");
+    }
     if (const auto other = bound_.find(from); other != bound_.end()) {
       // This address held a side of another session (or the other side of this one): it moves.
       auto o = sessions_.find(other->second.first);
@@ -260,7 +279,7 @@ UdpRelayTable::Verdict UdpRelayTable::forward(Clock::time_point now, const Endpo
   s.bytes += d.size();
   stats_.bytes += d.size();
   if (limits_.max_bytes > 0 && s.bytes > limits_.max_bytes) {
-    end(s, "bytes", v.answers);
+    end(s, proto::RelayLimitKind::bytes, "bytes", v.answers);
     return v;
   }
   v.forward_to = s.sides[1 - me]->at;
@@ -275,7 +294,7 @@ std::vector<UdpRelayTable::Answer> UdpRelayTable::sweep(Clock::time_point now,
     Session& s = it->second;
     if (!s.ended && s.paired_at && limits_.max_duration.count() > 0 &&
         now - *s.paired_at >= limits_.max_duration) {
-      end(s, "duration", out);
+      end(s, proto::RelayLimitKind::duration, "duration", out);
     }
     for (int i = 0; i < 2; ++i) {
       if (s.sides[i] && now - s.sides[i]->last >= kIdle) unbind(s, i);

@@ -112,7 +112,7 @@ awaitable<proto::Result<UdpPipe>> connect_relay_udp(RelayUdpTarget target,
         at->paired = true;
         break;
       default:
-        at->refused = proto::relay_status_error(static_cast<std::uint8_t>(answer->status), where);
+        at->refused = proto::relay_answer_error(*answer, where);
         if (at->quic) at->quic->end(*at->refused);
         break;
     }
@@ -193,7 +193,7 @@ awaitable<proto::Result<UdpPipe>> connect_relay_udp(RelayUdpTarget target,
     if (auto q = wq.lock();
         q && answer && same(from, relay) && answer->status != RelayStatus::paired &&
         answer->status != RelayStatus::waiting && answer->status != RelayStatus::challenge) {
-      q->end(proto::relay_status_error(static_cast<std::uint8_t>(answer->status), where));
+      q->end(proto::relay_answer_error(*answer, where));
     }
   };
   co_return UdpPipe{quic->stream(), endpoint_text(relay)};

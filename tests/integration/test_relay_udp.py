@@ -195,8 +195,8 @@ class RelayUdpTransferTest(TempDirTest):
             self.assertEqual(s.finish(), 12, s.stderr)
             for run in (s, r):
                 self.assertEqual(run.event("error")["code"], "relay_limit")
-                self.assertIn("over QUIC/UDP: the relay is at one of its limits",
-                              run.event("error")["message"])
+                self.assertIn("over QUIC/UDP: the relay ended this transfer: it reached the "
+                              "relay's limit of 2.0 MiB per transfer", run.event("error")["message"])
             self.assertFalse(os.path.exists(os.path.join(self.out, "f.bin")))
 
     def test_a_server_without_it_says_what_was_left_out(self):

@@ -54,8 +54,42 @@ TEST(RelayUdp, AnUnbindIsABindUnderItsOwnMagic) {
   EXPECT_FALSE(decode_relay_bind(other));
 }
 
+TEST(RelayUdp, ALimitAnswerNamesTheLimitAndItsFigure) {
+  const RelayAnswer a{RelayStatus::limit, {}, {RelayLimitKind::bytes, 2u << 20}};
+  const Bytes enc = encode(a);
+  ASSERT_EQ(enc.size(), kRelayAnswerBytes);
+  const auto d = decode_relay_answer(enc);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->limit.kind, RelayLimitKind::bytes);
+  EXPECT_EQ(d->limit.value, 2u << 20);
+  const auto e = relay_answer_error(*d, "198.51.100.10:4302 over QUIC/UDP");
+  EXPECT_EQ(e.code, Errc::relay_limit);
+  EXPECT_EQ(e.detail,
+            "relay at 198.51.100.10:4302 over QUIC/UDP: the relay ended this transfer: it reached "
+            "the relay's limit of 2.0 MiB per transfer");
+  // The same sentences as the TCP relay's, for each limit.
+  EXPECT_NE(relay_limit_text({RelayLimitKind::duration, 30}).find("(30 s per transfer)"),
+            std::string::npos);
+  EXPECT_NE(relay_limit_text({RelayLimitKind::per_address, 4}).find("(the relay allows 4)"),
+            std::string::npos);
+  // An older relay's zeros, or a kind from a newer one: the general sentence.
+  Bytes older = enc;
+  std::fill(older.begin() + 5, older.end(), 0);
+  Bytes newer = enc;
+  newer[5] = 99;
+  for (const auto& b : {older, newer}) {
+    const auto o = decode_relay_answer(b);
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->limit.kind, RelayLimitKind::unknown);
+    EXPECT_EQ(relay_answer_error(*o, "x").detail, "relay at x: the relay is at one of its limits");
+  }
+  // Other refusals say what they always said.
+  EXPECT_EQ(relay_answer_error(RelayAnswer{RelayStatus::expired, {}, {}}, "x").detail,
+            "relay at x: " + std::string(relay_status_text(RelayStatus::expired)));
+}
+
 TEST(RelayUdp, AnswersAreSmallerThanBindsAndTheClientsSocketTellsThemApart) {
-  RelayAnswer a{RelayStatus::challenge, {}};
+  RelayAnswer a{RelayStatus::challenge, {}, {}};
   a.cookie.fill(9);
   const Bytes enc = encode(a);
   ASSERT_EQ(enc.size(), kRelayAnswerBytes);

@@ -198,6 +198,8 @@ TEST(UdpRelay, LimitsPerAddressRateBytesAndLifetime) {
   bind_side(t, proto::Side::sender, at("198.51.100.7", 4001), grant(2), t0, "g");
   auto v = bind_side(t, proto::Side::receiver, at("198.51.100.7", 4002), grant(2), t0, "g");
   EXPECT_EQ(answer_of(v.answers.at(0)).status, RelayStatus::limit);
+  EXPECT_EQ(answer_of(v.answers.at(0)).limit.kind, proto::RelayLimitKind::per_address);
+  EXPECT_EQ(answer_of(v.answers.at(0)).limit.value, 2u);
   EXPECT_EQ(t.stats().refused.at("address_limit"), 1u);
 
   // The rate: 1000 bytes a second; what goes over is dropped, not queued.
@@ -211,12 +213,16 @@ TEST(UdpRelay, LimitsPerAddressRateBytesAndLifetime) {
   v = t.on_datagram(t0 + 4s, kNow, a, "g", big);
   EXPECT_FALSE(v.forward_to);
   ASSERT_EQ(v.answers.size(), 2u);
-  EXPECT_EQ(answer_of(v.answers[0]).status, RelayStatus::limit);
-  EXPECT_EQ(answer_of(v.answers[1]).status, RelayStatus::limit);
+  for (const auto& told : v.answers) {
+    EXPECT_EQ(answer_of(told).status, RelayStatus::limit);
+    EXPECT_EQ(answer_of(told).limit.kind, proto::RelayLimitKind::bytes);
+    EXPECT_EQ(answer_of(told).limit.value, 2500u);
+  }
   EXPECT_EQ(t.stats().ended.at("bytes"), 1u);
   // It stays ended: binding again is refused.
   v = bind_side(t, proto::Side::sender, a, grant(1), t0 + 5s, "g");
   EXPECT_EQ(answer_of(v.answers.at(0)).status, RelayStatus::limit);
+  EXPECT_EQ(answer_of(v.answers.at(0)).limit.kind, proto::RelayLimitKind::ended);
 
   // Lifetime: a session paired at t0 ends at t0 + 60 s.
   UdpRelayTable u(limits, key());
@@ -225,6 +231,8 @@ TEST(UdpRelay, LimitsPerAddressRateBytesAndLifetime) {
   EXPECT_TRUE(u.sweep(t0 + 59s, kNow).empty());
   const auto told = u.sweep(t0 + 60s, kNow);
   EXPECT_EQ(told.size(), 2u);
+  EXPECT_EQ(answer_of(told.at(0)).limit.kind, proto::RelayLimitKind::duration);
+  EXPECT_EQ(answer_of(told.at(0)).limit.value, 60u);
   EXPECT_EQ(u.stats().ended.at("duration"), 1u);
   EXPECT_FALSE(u.on_datagram(t0 + 61s, kNow, a, "a", kQuic).forward_to);
 }
