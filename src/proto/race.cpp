@@ -82,6 +82,10 @@ Race::Verdict Race::authenticated(AttemptId id, const std::string& what, Clock::
     failed(id, {what, after_relay ? "not better than the relay" : "another path won"});
     return Verdict::close;
   }
+  if (winner_ && side_ == Side::receiver && quic_kept_over(a, rtt)) {
+    failed(id, {what, std::string(kQuicKept)});
+    return Verdict::close;
+  }
   if (side_ == Side::sender) return Verdict::wait;
   if (should_hold(a, rtt)) {
     if (held_.empty()) hold_until_ = now + std::clamp(kHoldRtts * rtt, kHoldMin, kHoldMax);
@@ -108,9 +112,18 @@ Race::Verdict Race::selected(AttemptId id, const std::string& what, bool upgrade
   return Verdict::take;
 }
 
+bool Race::loss_based_on_long_path(const Attempt& a, std::chrono::milliseconds rtt) const {
+  return prefer_quic_ && trial_ && a.transport == PipeTransport::tcp && rtt >= kLongRtt;
+}
+
 bool Race::should_hold(const Attempt& a, std::chrono::milliseconds rtt) const {
-  return prefer_quic_ && trial_ && a.transport == PipeTransport::tcp && !winner_ &&
-         phase_ == Phase::racing && rtt >= kLongRtt && pending(a.path, PipeTransport::quic) > 0;
+  return loss_based_on_long_path(a, rtt) && !winner_ && phase_ == Phase::racing &&
+         pending(a.path, PipeTransport::quic) > 0;
+}
+
+bool Race::quic_kept_over(const Attempt& a, std::chrono::milliseconds rtt) const {
+  const auto& w = attempts_.at(*winner_);
+  return loss_based_on_long_path(a, rtt) && w.transport == PipeTransport::quic && w.path == a.path;
 }
 
 void Race::resolve_held(Clock::time_point now) {
@@ -127,7 +140,13 @@ void Race::resolve_held(Clock::time_point now) {
   // Claiming one may end the race: decide on the others from a copy.
   const auto rest = std::exchange(held_, {});
   for (const auto& h : rest) {
-    if (may_upgrade(attempts_.at(h.id))) {
+    const auto& a = attempts_.at(h.id);
+    const auto& w = attempts_.at(*winner_);
+    if (w.transport == PipeTransport::quic && w.path == a.path) {
+      // QUIC won where this pipe waited for it: no trial (see kQuicKept).
+      failed(h.id, {h.what, std::string(kQuicKept)});
+      released_.emplace_back(h.id, Verdict::close);
+    } else if (may_upgrade(a)) {
       claim(h.id);
       released_.emplace_back(h.id, Verdict::select);
     } else {

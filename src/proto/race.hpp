@@ -18,8 +18,10 @@
 // Where the sender's TCP is loss-based (CUBIC: BBR not allowed to it) and the path is long, a
 // TCP pipe that authenticates first is held for a moment (Verdict::hold) while a QUIC attempt of
 // the same path kind still runs: a long lossy path takes CUBIC to a few percent of its rate, and
-// the transfer would pay seconds on TCP before its trial moved it. If QUIC wins, the held TCP
-// pipe becomes its trial; if not, it wins when the hold ends. The trial still measures both.
+// the transfer would pay seconds on TCP before its trial moved it. If QUIC wins, the TCP pipe is
+// closed, no trial: measured early (slow start, its buffers filling) such a TCP looks as fast as
+// the link and collapses seconds later, after the trial kept it (the lab saw exactly that at
+// 200 ms). If QUIC is late, TCP wins when the hold ends, and QUIC is its trial as always.
 #pragma once
 
 #include <chrono>
@@ -70,6 +72,9 @@ class Race {
   // How long it is held: kHoldRtts of its round trips, within these bounds. In the lab QUIC
   // authenticates one round trip after TCP, more when a handshake packet is lost.
   static constexpr int kHoldRtts = 6;
+  // Why a loss-based sender's TCP pipe on a long path is closed after QUIC won.
+  static constexpr std::string_view kQuicKept =
+      "QUIC kept: the sender's TCP is loss-based (CUBIC) and this path is long";
   static constexpr std::chrono::milliseconds kHoldMin{300};
   static constexpr std::chrono::milliseconds kHoldMax{2000};
 
@@ -157,7 +162,11 @@ class Race {
   // Whether this attempt may be taken now as a pipe to move to.
   bool may_upgrade(const Attempt& a) const;
   bool direct_authenticating() const;
+  // A TCP pipe from a loss-based sender on a long path (prefer_quic).
+  bool loss_based_on_long_path(const Attempt& a, std::chrono::milliseconds rtt) const;
   bool should_hold(const Attempt& a, std::chrono::milliseconds rtt) const;
+  // With a winner: whether it is QUIC of the same path kind and a is such a TCP pipe.
+  bool quic_kept_over(const Attempt& a, std::chrono::milliseconds rtt) const;
   // Decides on held pipes: once a pipe won (a trial, or closed), or when the hold ended or no
   // QUIC attempt is left (the first held wins).
   void resolve_held(Clock::time_point now);

@@ -342,7 +342,8 @@ TEST(Race, AnUpgradeBetweenTheWinAndTheNextAdvanceIsTakenToo) {
 }
 
 // The sender's TCP is loss-based (CUBIC): on a long path, a TCP pipe that authenticates first
-// waits a moment for QUIC, which then wins and has the TCP pipe as its trial.
+// waits a moment for QUIC, which then wins; the TCP pipe is closed, no trial (measured early it
+// looks fast and collapses later).
 Race quic_preferring_receiver() {
   auto r = receiver_race();
   r.allow_transport_trial(true);
@@ -350,7 +351,7 @@ Race quic_preferring_receiver() {
   return r;
 }
 
-TEST(Race, ALossBasedSendersTcpPipeWaitsForQuicWhichWinsWithTcpAsItsTrial) {
+TEST(Race, ALossBasedSendersTcpPipeWaitsForQuicWhichWinsAlone) {
   auto race = quic_preferring_receiver();
   const auto tcp = race.begin(PathKind::direct, true, PipeTransport::tcp);
   const auto quic = race.begin(PathKind::direct, true, PipeTransport::quic);
@@ -362,11 +363,28 @@ TEST(Race, ALossBasedSendersTcpPipeWaitsForQuicWhichWinsWithTcpAsItsTrial) {
   EXPECT_TRUE(race.take_released().empty());
   EXPECT_EQ(race.authenticated(quic, "quic to A", t0 + 250ms, 80ms), Verdict::select);
   EXPECT_EQ(race.winner(), quic);
-  EXPECT_EQ(race.advance(t0 + 250ms), Phase::over);  // the held pipe was the only trial
+  EXPECT_EQ(race.advance(t0 + 250ms), Phase::over);  // nothing left to try
   using Released = std::vector<std::pair<AttemptId, Verdict>>;
-  EXPECT_EQ(race.take_released(), (Released{{tcp, Verdict::select}}));
-  EXPECT_EQ(race.upgrades(), std::vector<AttemptId>{tcp});
+  EXPECT_EQ(race.take_released(), (Released{{tcp, Verdict::close}}));
+  EXPECT_TRUE(race.upgrades().empty());
+  EXPECT_EQ(race.tried().back().why, Race::kQuicKept);
   EXPECT_FALSE(race.holding());
+
+  // QUIC first, then such a TCP pipe: closed too, not a trial.
+  auto first = quic_preferring_receiver();
+  const auto q = first.begin(PathKind::direct, true, PipeTransport::quic);
+  const auto t = first.begin(PathKind::direct, true, PipeTransport::tcp);
+  EXPECT_EQ(first.authenticated(q, "quic to A", t0, 80ms), Verdict::select);
+  EXPECT_EQ(first.advance(t0), Phase::upgrading);
+  EXPECT_EQ(first.authenticated(t, "direct to A", t0 + 10ms, 80ms), Verdict::close);
+  EXPECT_EQ(first.tried().back().why, Race::kQuicKept);
+  // On a LAN it is the trial, as always.
+  auto lan = quic_preferring_receiver();
+  const auto lq = lan.begin(PathKind::direct, true, PipeTransport::quic);
+  const auto lt = lan.begin(PathKind::direct, true, PipeTransport::tcp);
+  EXPECT_EQ(lan.authenticated(lq, "quic to A", t0, 1ms), Verdict::select);
+  EXPECT_EQ(lan.authenticated(lt, "direct to A", t0, 1ms), Verdict::select);
+  EXPECT_EQ(lan.upgrades(), std::vector<AttemptId>{lt});
 }
 
 TEST(Race, AHeldTcpPipeWinsWhenTheHoldEndsOrNoQuicAttemptIsLeft) {
@@ -426,7 +444,8 @@ TEST(Race, NoHoldOnAShortPathForQuicOfAnotherPathKindOrWithoutTheSendersWord) {
   EXPECT_EQ(both.authenticated(rt, "relay over TCP", t0, 80ms), Verdict::hold);
   EXPECT_EQ(both.authenticated(ru, "relay over QUIC/UDP", t0 + 100ms, 80ms), Verdict::select);
   both.advance(t0 + 100ms);
-  EXPECT_EQ(both.upgrades(), std::vector<AttemptId>{rt});
+  EXPECT_TRUE(both.upgrades().empty());
+  EXPECT_EQ(both.tried().back().what, "relay over TCP");
 
   // A sender with BBR (or an older one) did not say: no hold.
   auto plain = receiver_race();
