@@ -45,6 +45,24 @@ PipeChoice::Step PipeChoice::start_trial(Clock::time_point now) {
   return Step::try_other;
 }
 
+void PipeChoice::watch(Clock::time_point now) {
+  // (Measured from after a warm-up: a pipe moved back to sat idle during the trial.)
+  phase_ = trials_ < kMaxTrials ? Phase::watching : Phase::decided;
+  carrying_since_ = now;
+  start_measuring(now);
+}
+
+namespace {
+// Whether leaving a pipe that moves `rate` for one known to move `other` ends the transfer sooner,
+// counting a warm-up and a measuring window to get going there.
+bool worth_switching(std::uint64_t remaining, double rate, double other) {
+  const double left = static_cast<double>(remaining);
+  const double cost =
+      std::chrono::duration<double>(PipeChoice::kWarmUp + PipeChoice::kMeasure).count();
+  return rate <= 0 || left / rate > left / other + cost;
+}
+}  // namespace
+
 void PipeChoice::other_ready(Clock::time_point now) {
   if (phase_ != Phase::alone) return;
   phase_ = Phase::measuring_first;
@@ -73,24 +91,31 @@ PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining
     case Phase::trial: {
       trial_rate_ = measure(now);
       if (!trial_rate_) return Step::stay;
-      if (*trial_rate_ > *first_rate_) {
-        phase_ = Phase::decided;
-        return Step::drop_other;
+      const bool trial_won = *trial_rate_ > *first_rate_;
+      on_trial_ = trial_won;
+      if (trial_won) {
+        // Kept, and measured on (from the next window: it is past its warm-up).
+        phase_ = trials_ < kMaxTrials ? Phase::watching : Phase::decided;
+        start_measuring(now);
+        return phase_ == Phase::decided ? Step::drop_other : Step::keep_trial;
       }
-      // Back to the first, measured on (from after a warm-up: it sat idle during the trial).
-      phase_ = trials_ < kMaxTrials ? Phase::watching : Phase::decided;
-      carrying_since_ = now;
-      start_measuring(now);
+      watch(now);
       return Step::move_back;
     }
     case Phase::watching: {
       const auto rate = measure(now);
       if (!rate) return Step::stay;
-      const bool behind = *rate < kFallenBehind * *trial_rate_;
-      const double worth = *trial_rate_ * static_cast<double>(kWorthTrying.count());
-      if (behind && static_cast<double>(remaining) >= worth) {
-        first_rate_ = rate;
-        return start_trial(now);
+      const double other = on_trial_ ? *first_rate_ : *trial_rate_;
+      if (*rate < kFallenBehind * other && worth_switching(remaining, *rate, other)) {
+        if (!on_trial_) {
+          first_rate_ = rate;
+          return start_trial(now);
+        }
+        ++trials_;
+        trial_rate_ = rate;
+        on_trial_ = false;
+        watch(now);
+        return Step::fall_back;
       }
       start_measuring(now);  // the next window
       return Step::stay;

@@ -8,12 +8,14 @@
 // The first pipe carries from the start. When the other opens, the first is measured (after its
 // warm-up) in windows of kMeasure; once what is left would take at least kWorthTrying at its
 // rate, the transfer tries the other pipe ("moved" on the first, which stays open), lets it warm
-// up, measures it for kMeasure, and keeps the faster: it drops the first, or moves back to it (the
-// trial pipe stays open; the sender closes a dropped pipe once the receiver has confirmed the
-// transfer: records may still be queued on it). A pipe moved back to is measured on: one measured
-// early (TCP in slow start, before its first loss) may fall far behind later, and when it moves
-// less than kFallenBehind of what the other did, the other is tried again, at most kMaxTrials times
-// in all.
+// up, measures it for kMeasure, and keeps the faster: it stays on the trial pipe, or moves back
+// to the first; either way the pipe left stays open. The pipe kept is measured on: one measured
+// early (TCP in slow start, before its first loss, its buffers filling) may fall far behind later,
+// and when it moves less than kFallenBehind of what the other did, and switching would end the
+// transfer sooner (what is left at the other's rate, plus kWarmUp + kMeasure to get going), the
+// transfer switches: it falls back to the first, or tries the other again; kMaxTrials switches in
+// all. A pipe dropped for good is closed once the receiver has confirmed the transfer (records may
+// still be queued on it).
 #pragma once
 
 #include <chrono>
@@ -41,10 +43,12 @@ class PipeChoice {
   static constexpr int kMaxTrials = 2;
 
   enum class Step : std::uint8_t {
-    stay,       // go on on the pipe in use
-    try_other,  // say "moved" on the pipe in use (keep it open) and carry on on the other
-    move_back,  // say "moved" on the trial pipe (keep it open), carry on on the first again
-    drop_other  // drop the pipe not in use: the choice is made
+    stay,        // go on on the pipe in use
+    try_other,   // say "moved" on the pipe in use (keep it open) and carry on on the other
+    move_back,   // say "moved" on the trial pipe (keep it open), carry on on the first again
+    keep_trial,  // the trial pipe moved more: go on on it, the first kept open in case
+    fall_back,   // the trial pipe kept fell behind: "moved" on it (kept open), back to the first
+    drop_other   // drop the pipe not in use: the choice is made
   };
 
   explicit PipeChoice(Clock::time_point start) : carrying_since_(start) {}
@@ -62,7 +66,7 @@ class PipeChoice {
   Step next(Clock::time_point now, std::uint64_t remaining);
 
   bool deciding() const { return phase_ == Phase::measuring_first || phase_ == Phase::trial; }
-  // Bytes per second, once measured.
+  // Bytes per second, once measured (the trial's, after fall_back: what it fell to).
   std::optional<double> first_rate() const { return first_rate_; }
   std::optional<double> trial_rate() const { return trial_rate_; }
 
@@ -73,6 +77,8 @@ class PipeChoice {
   std::optional<double> measure(Clock::time_point now);
   void start_measuring(Clock::time_point from);
   Step start_trial(Clock::time_point now);
+  // Watching the pipe kept (the first, or the trial's winner) from now on, if switches are left.
+  void watch(Clock::time_point now);
 
   Phase phase_ = Phase::alone;
   std::uint64_t total_ = 0;
@@ -85,6 +91,7 @@ class PipeChoice {
   Clock::time_point record_started_{};
   std::optional<std::uint64_t> record_target_;
   int trials_ = 0;
+  bool on_trial_ = false;  // watching the trial pipe, kept (the first is the other)
 };
 
 }  // namespace ferry::proto

@@ -181,7 +181,8 @@ awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& ob
   const auto name = [](const ChosenPipe& c) {
     return std::string(proto::pipe_transport_name(c.transport));
   };
-  switch (link.choice->next(now, remaining)) {
+  const auto step = link.choice->next(now, remaining);
+  switch (step) {
     case proto::PipeChoice::Step::stay:
       co_return;
     case proto::PipeChoice::Step::try_other: {
@@ -204,6 +205,17 @@ awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& ob
       co_await move_to(link, std::move(*first), false, Left::park, observer);
       co_return;
     }
+    case proto::PipeChoice::Step::fall_back: {
+      // The trial pipe kept fell behind: back to the first, left open for this.
+      auto first = std::exchange(link.parked, std::nullopt);
+      observer.on_event(event::Note{"Back to " + name(*first) + ": " + name(link.here) +
+                                    " fell to " + rate_text(*link.choice->trial_rate()) + ", " +
+                                    name(*first) + " moved " +
+                                    rate_text(*link.choice->first_rate())});
+      co_await move_to(link, std::move(*first), false, Left::park, observer);
+      co_return;
+    }
+    case proto::PipeChoice::Step::keep_trial:
     case proto::PipeChoice::Step::drop_other: {
       if (link.parked) {
         observer.on_event(event::Note{
@@ -211,7 +223,8 @@ awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& ob
             ", " + name(*link.parked) + " " + rate_text(*link.choice->first_rate())});
       }
       link.retire(link.waiting);
-      link.retire(link.parked);
+      // Kept open while the pipe kept is watched (it may fall behind: Step::fall_back).
+      if (step == proto::PipeChoice::Step::drop_other) link.retire(link.parked);
       co_return;
     }
   }

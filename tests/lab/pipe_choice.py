@@ -11,21 +11,35 @@ over UDP, tries the other if it started on TCP, and finishes on the relay over U
 the relay).
 And the other way: on a clean 20 Mbit/s link where the sides' UDP is policed to 2 Mbit/s, a QUIC
 tried beside TCP (or winning first) must lose to it, and the transfer finishes on TCP, having
-moved back to it if it started there."""
+moved back to it if it started there. And a trial kept that falls behind later: on a clean 20 Mbit/s
+link with the sides' TCP policed to 2 Mbit/s, the transfer starts on TCP, tries QUIC and keeps it;
+then the policing moves to UDP (to a fifth of what TCP moved), and the transfer must fall back to
+TCP, left open for this, and finish there."""
 import filecmp
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import FERRY, Lab, nft, payload, root_or_skip, start_server, wait_for_code  # noqa: E402
+from lab import FERRY, Lab, nft, payload, root_or_skip, sh, start_server, wait_for_code  # noqa: E402
 
 SIZE = 24 << 20
 # Through the relay each TCP leg has half the round trip, and CUBIC sometimes carries 24 MiB at
 # 10 MB/s before its first losses (it did in the lab): enough bytes that it must slow down.
 RELAY_SIZE = 64 << 20
 SLOW_UDP_SIZE = 48 << 20
+FALL_BACK_SIZE = 32 << 20
+POLICE = """
+table ip police {
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    ip saddr 203.0.113.0/24 ip daddr 203.0.113.0/24 meta l4proto %s limit rate over %d kbytes/second burst 256 kbytes drop
+  }
+}
+"""
 SLOW_UDP = """
 table ip slowudp {
   chain forward {
@@ -137,6 +151,57 @@ def slow_udp(problems):
     judge(r, s, notes, delivered, "tcp", "Keeping tcp", problems)
 
 
+def trial_kept_falls_behind(problems):
+    print("20 Mbit/s, TCP policed to 2 Mbit/s, then UDP (harder) once QUIC is kept: "
+          "must fall back to TCP")
+    with Lab("public", "public", rate_mbit=20) as lab:
+        nft(lab.inet, POLICE % ("tcp", 250))
+        url = start_server(lab)
+        src, out = payload(lab, FALL_BACK_SIZE)
+        sender = lab.spawn(lab.hosts["A"], [FERRY, "send", "--json", "--server", url, src],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=lab.env("A"))
+        code = wait_for_code(sender)
+        assert code, sender.stderr.read()
+        receiver = lab.spawn(lab.hosts["B"], [FERRY, "receive", "--json", "--yes", "--server",
+                                              url, "--output", out, code],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=lab.env("B"))
+        # The receiver's events are read meanwhile (a full pipe would stall it).
+        got = {}
+        reader = threading.Thread(target=lambda: got.update(
+            zip(("out", "err"), receiver.communicate(timeout=150))))
+        reader.start()
+        s_lines, swapped = [], False
+        for line in sender.stdout:  # until it exits
+            s_lines.append(line)
+            ev = json.loads(line) if line.startswith("{") else {}
+            text = ev.get("text", "") if ev.get("event") == "note" else ""
+            kept = re.search(r"^Keeping quic: .*, tcp ([\d.]+) (B|kB|MB)/s", text)
+            if kept and not swapped:
+                # QUIC is kept: now UDP suffers (a fifth of what TCP was measured to move, so
+                # QUIC falls below half of it whatever that was), and TCP is free.
+                tcp = float(kept.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6}[kept.group(2)]
+                sh("nft", "delete", "table", "ip", "police", ns=lab.inet)
+                nft(lab.inet, POLICE % ("udp", max(1, int(tcp / 5000))))
+                swapped = True
+            elif text.startswith("Back to tcp") and swapped:
+                # What QUIC still holds drains before TCP's bytes are read: let it go.
+                sh("nft", "delete", "table", "ip", "police", ns=lab.inet)
+        sender.wait(30)
+        reader.join(160)
+        r_out, r_err = got.get("out", ""), got.get("err", "")
+        s_out, s_err = "".join(s_lines), sender.stderr.read()
+        delivered = os.path.exists(os.path.join(out, "payload.bin")) and filecmp.cmp(
+            src, os.path.join(out, "payload.bin"), shallow=False)
+    notes = [e["text"] for e in events_of(s_out) if e["event"] == "note"]
+    print("  sender notes: %s" % notes)
+    if not swapped:
+        problems.append("the sender never kept QUIC (the test's premise): %s" % notes)
+    judge((r_out, r_err, receiver.returncode), (s_out, s_err, sender.returncode), notes,
+          delivered, "tcp", "Back to tcp", problems)
+
+
 def main():
     if not root_or_skip():
         return 0
@@ -144,6 +209,7 @@ def main():
     lossy_long_link_unprivileged(problems)
     lossy_long_link_unprivileged(problems, "symmetric", "relay")
     slow_udp(problems)
+    trial_kept_falls_behind(problems)
     for p in problems:
         print("FAIL: " + p)
     return 1 if problems else 0
