@@ -358,12 +358,23 @@ table inet count {
 """)
 
     def impair(self):
-        # prerouting sees every packet entering the internet, to the server or between sides.
-        rules = "table inet impair {\n  chain impair_in {\n    type filter hook prerouting priority -300; policy accept;\n"
+        # Loss is on each side's access link, both ways, half of it each way on each link: a
+        # packet between the peers crosses two of them (A's uplink, B's downlink), directly or
+        # through the server (whose link is clean), so a direct and a relayed path lose alike.
+        # Dropped before the delay queue (mangle, priority -150) sees them.
         if self.loss:
-            rules += "    numgen random mod 1000 < %d drop\n" % self.loss
-        rules += "  }\n}\n"
-        nft(self.inet, rules)
+            sides = '{ "wA", "wB" }'
+            nft(self.inet, "\n".join([
+                "table inet impair {",
+                "  chain impair_in {",
+                "    type filter hook prerouting priority -300; policy accept;",
+                "    iifname %s numgen random mod 2000 < %d drop" % (sides, self.loss),
+                "  }",
+                "  chain impair_out {",
+                "    type filter hook postrouting priority -300; policy accept;",
+                "    oifname %s numgen random mod 2000 < %d drop" % (sides, self.loss),
+                "  }",
+                "}", ""]))
         if self.rate:
             for side in ("A", "B"):
                 dev = "w" + side
