@@ -91,7 +91,7 @@ class Race {
   // Whether a direct winner waits for a direct pipe of the other transport (both sides allow it).
   void allow_transport_trial(bool allow) { trial_ = allow; }
   // Receiver: the sender's TCP is loss-based, so a TCP pipe on a long path waits a moment for a
-  // QUIC one (needs the trial, and selects that tell pipes to move to from the winner).
+  // QUIC one, and is closed when QUIC wins (needs the trial: a TCP winner has QUIC as its trial).
   void prefer_quic(bool prefer) { prefer_quic_ = prefer; }
 
   // An attempt of ours (dialled) or a connection that arrived (accepted).

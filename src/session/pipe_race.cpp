@@ -92,7 +92,7 @@ void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server
   const auto now = std::chrono::steady_clock::now();
   cipher_ = agreed.cipher;
   race_.allow_transport_trial(agreed.transport_trial);
-  // A held pipe becomes a trial when QUIC wins, its select marked as one.
+  // Only where both notes name relay-udp (peers of the version that says tcp_loss_based).
   race_.prefer_quic(agreed.prefer_quic && agreed.tagged_select);
   started_.cancel();
   server_ = server;
