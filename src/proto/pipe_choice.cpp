@@ -45,10 +45,9 @@ PipeChoice::Step PipeChoice::start_trial(Clock::time_point now) {
   return Step::try_other;
 }
 
-void PipeChoice::watch(Clock::time_point now) {
-  // (Measured from after a warm-up: a pipe moved back to sat idle during the trial.)
+void PipeChoice::watch(Clock::time_point now, bool warm_up) {
   phase_ = trials_ < kMaxTrials ? Phase::watching : Phase::decided;
-  carrying_since_ = now;
+  if (warm_up) carrying_since_ = now;
   start_measuring(now);
 }
 
@@ -93,14 +92,11 @@ PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining
       if (!trial_rate_) return Step::stay;
       const bool trial_won = *trial_rate_ > *first_rate_;
       on_trial_ = trial_won;
-      if (trial_won) {
-        // Kept, and measured on (from the next window: it is past its warm-up).
-        phase_ = trials_ < kMaxTrials ? Phase::watching : Phase::decided;
-        start_measuring(now);
-        return phase_ == Phase::decided ? Step::drop_other : Step::keep_trial;
-      }
-      watch(now);
-      return Step::move_back;
+      // The pipe kept is measured on: the trial from the next window (it is past its warm-up),
+      // the first after a warm-up (it sat idle during the trial).
+      watch(now, !trial_won);
+      if (!trial_won) return Step::move_back;
+      return phase_ == Phase::decided ? Step::drop_other : Step::keep_trial;
     }
     case Phase::watching: {
       const auto rate = measure(now);
@@ -114,7 +110,7 @@ PipeChoice::Step PipeChoice::next(Clock::time_point now, std::uint64_t remaining
         ++trials_;
         trial_rate_ = rate;
         on_trial_ = false;
-        watch(now);
+        watch(now, true);
         return Step::fall_back;
       }
       start_measuring(now);  // the next window

@@ -77,8 +77,9 @@ class PipeChoice {
   std::optional<double> measure(Clock::time_point now);
   void start_measuring(Clock::time_point from);
   Step start_trial(Clock::time_point now);
-  // Watching the pipe kept (the first, or the trial's winner) from now on, if switches are left.
-  void watch(Clock::time_point now);
+  // Watching the pipe kept (the first, or the trial's winner) from now on, if switches are left;
+  // warm_up: it starts carrying now, so its first kWarmUp is not measured.
+  void watch(Clock::time_point now, bool warm_up);
 
   Phase phase_ = Phase::alone;
   std::uint64_t total_ = 0;

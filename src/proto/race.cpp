@@ -121,9 +121,13 @@ bool Race::should_hold(const Attempt& a, std::chrono::milliseconds rtt) const {
          pending(a.path, PipeTransport::quic) > 0;
 }
 
-bool Race::quic_kept_over(const Attempt& a, std::chrono::milliseconds rtt) const {
+bool Race::quic_won_path_of(const Attempt& a) const {
   const auto& w = attempts_.at(*winner_);
-  return loss_based_on_long_path(a, rtt) && w.transport == PipeTransport::quic && w.path == a.path;
+  return w.transport == PipeTransport::quic && w.path == a.path;
+}
+
+bool Race::quic_kept_over(const Attempt& a, std::chrono::milliseconds rtt) const {
+  return loss_based_on_long_path(a, rtt) && quic_won_path_of(a);
 }
 
 void Race::resolve_held(Clock::time_point now) {
@@ -141,8 +145,7 @@ void Race::resolve_held(Clock::time_point now) {
   const auto rest = std::exchange(held_, {});
   for (const auto& h : rest) {
     const auto& a = attempts_.at(h.id);
-    const auto& w = attempts_.at(*winner_);
-    if (w.transport == PipeTransport::quic && w.path == a.path) {
+    if (quic_won_path_of(a)) {
       // QUIC won where this pipe waited for it: no trial (see kQuicKept).
       failed(h.id, {h.what, std::string(kQuicKept)});
       released_.emplace_back(h.id, Verdict::close);

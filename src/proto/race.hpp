@@ -165,6 +165,8 @@ class Race {
   // A TCP pipe from a loss-based sender on a long path (prefer_quic).
   bool loss_based_on_long_path(const Attempt& a, std::chrono::milliseconds rtt) const;
   bool should_hold(const Attempt& a, std::chrono::milliseconds rtt) const;
+  // With a winner: whether it is QUIC of a's path kind.
+  bool quic_won_path_of(const Attempt& a) const;
   // With a winner: whether it is QUIC of the same path kind and a is such a TCP pipe.
   bool quic_kept_over(const Attempt& a, std::chrono::milliseconds rtt) const;
   // Decides on held pipes: once a pipe won (a trial, or closed), or when the hold ended or no

@@ -35,6 +35,15 @@ struct Drive {
   }
 };
 
+// A choice whose other pipe is ready from the start, driven from time zero.
+struct Started {
+  explicit Started(std::uint64_t bytes) : remaining(bytes) { choice.other_ready(now); }
+  Clock::time_point now{};
+  PipeChoice choice{now};
+  std::uint64_t remaining;
+  Drive d{choice, now, remaining};
+};
+
 TEST(PipeChoice, AloneItNeverMoves) {
   Clock::time_point now{};
   PipeChoice choice(now);
@@ -155,11 +164,8 @@ TEST(PipeChoice, AStalledPipeMeasuresAsSlowAsItIs) {
 // ramping up (2.5 MB/s); later CUBIC collapses (0.3 MB/s). The pipe moved back to is measured
 // on, and once it falls below half of what the other did, the other is tried again and kept.
 TEST(PipeChoice, APipeKeptThatFallsBehindLosesToASecondTrial) {
-  Clock::time_point now{};
-  PipeChoice choice(now);
-  std::uint64_t remaining = 100 * kMB;
-  Drive d{choice, now, remaining};
-  choice.other_ready(now);
+  Started t(100 * kMB);
+  auto& [now, choice, remaining, d] = t;
   EXPECT_EQ(d.until_not_stay(3.0 * kMB), Step::try_other);
   EXPECT_EQ(d.until_not_stay(2.5 * kMB), Step::move_back);
   // Still 3 MB/s: it stays (no flapping)...
@@ -176,11 +182,8 @@ TEST(PipeChoice, APipeKeptThatFallsBehindLosesToASecondTrial) {
 }
 
 TEST(PipeChoice, AtMostTwoTrialsAndNoneWhenLittleIsLeft) {
-  Clock::time_point now{};
-  PipeChoice choice(now);
-  std::uint64_t remaining = 1000 * kMB;
-  Drive d{choice, now, remaining};
-  choice.other_ready(now);
+  Started t(1000 * kMB);
+  auto& [now, choice, remaining, d] = t;
   EXPECT_EQ(d.until_not_stay(3.0 * kMB), Step::try_other);
   EXPECT_EQ(d.until_not_stay(2.5 * kMB), Step::move_back);
   EXPECT_EQ(d.until_not_stay(0.3 * kMB), Step::try_other);        // the second trial
@@ -188,17 +191,13 @@ TEST(PipeChoice, AtMostTwoTrialsAndNoneWhenLittleIsLeft) {
   EXPECT_EQ(d.until_not_stay(0.01 * kMB, 60s), Step::stay);       // no third
   EXPECT_EQ(choice.record_bytes(1 << 20), std::size_t{1} << 20);  // decided: full records
 
-  // Fallen behind, but what is left would take less than kWorthTrying at the other's rate.
-  Clock::time_point t{};
-  PipeChoice near_end(t);
-  std::uint64_t left = 100 * kMB;
-  Drive e{near_end, t, left};
-  near_end.other_ready(t);
-  EXPECT_EQ(e.until_not_stay(3.0 * kMB), Step::try_other);
-  EXPECT_EQ(e.until_not_stay(2.5 * kMB), Step::move_back);
-  // 0.5 MB: 1.7 s at 0.3 MB/s, against 0.2 s at 2.5 MB/s plus 2.5 s to get going there.
-  left = kMB / 2;
-  EXPECT_EQ(e.until_not_stay(0.3 * kMB, 20s), Step::stay);
+  // Fallen behind, but switching would not end the transfer sooner: 0.5 MB take 1.7 s at
+  // 0.3 MB/s, against 0.2 s at 2.5 MB/s plus 2.5 s to get going there.
+  Started near_end(100 * kMB);
+  EXPECT_EQ(near_end.d.until_not_stay(3.0 * kMB), Step::try_other);
+  EXPECT_EQ(near_end.d.until_not_stay(2.5 * kMB), Step::move_back);
+  near_end.remaining = kMB / 2;
+  EXPECT_EQ(near_end.d.until_not_stay(0.3 * kMB, 20s), Step::stay);
 }
 
 // What the lab saw at 200 ms through the relay, unprivileged: QUIC measured in BBR's start-up
@@ -206,11 +205,8 @@ TEST(PipeChoice, AtMostTwoTrialsAndNoneWhenLittleIsLeft) {
 // collapsed, and the transfer sat on it until the bench stopped it at 60 s. The trial kept is
 // watched: once it falls behind, the transfer falls back to the first, left open for this.
 TEST(PipeChoice, ATrialKeptThatFallsBehindFallsBackToTheFirst) {
-  Clock::time_point now{};
-  PipeChoice choice(now);
-  std::uint64_t remaining = 300 * kMB;
-  Drive d{choice, now, remaining};
-  choice.other_ready(now);
+  Started t(300 * kMB);
+  auto& [now, choice, remaining, d] = t;
   EXPECT_EQ(d.until_not_stay(4.3 * kMB), Step::try_other);
   EXPECT_EQ(d.until_not_stay(13.4 * kMB), Step::keep_trial);
   EXPECT_EQ(d.until_not_stay(12.0 * kMB, 5s), Step::stay);  // as fast as it looked: it stays
