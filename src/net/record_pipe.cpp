@@ -106,6 +106,13 @@ awaitable<void> RecordPipe::close_gracefully(std::chrono::milliseconds timeout) 
   co_await stream_->close_gracefully(timeout);
 }
 
+awaitable<proto::Result<void>> RecordPipe::send_last(const proto::PipeMessage& m,
+                                                     std::chrono::milliseconds grace) {
+  auto sent = co_await send(m, true);
+  if (sent) co_await stream_->close_gracefully(grace);
+  co_return sent;
+}
+
 void RecordPipe::close() {
   stream_->close();
 }

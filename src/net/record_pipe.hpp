@@ -49,6 +49,12 @@ class RecordPipe {
   // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
   // our last record is not destroyed by a reset.
   awaitable<void> close_gracefully(std::chrono::milliseconds timeout);
+  // m as the last record, then close_gracefully: the peer's words that end a transfer (a
+  // confirmation, a decline, an abort). A QUIC pipe closed at once would send its
+  // CONNECTION_CLOSE behind m, and lose m for good when m's packet is lost; closing gracefully
+  // waits (within grace) until m is acknowledged and the peer closes.
+  awaitable<proto::Result<void>> send_last(const proto::PipeMessage& m,
+                                           std::chrono::milliseconds grace);
 
  private:
   awaitable<proto::Result<void>> write_record(proto::ByteView plaintext, bool final);

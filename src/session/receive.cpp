@@ -17,6 +17,9 @@ namespace {
 
 // Hashed and written between two yields.
 constexpr std::size_t kSliceBytes = std::size_t{256} * 1024;
+// How long our last words (a confirmation, a decline, an abort) may wait for the sender to have
+// them and close: a few round trips of a long, lossy path.
+constexpr auto kCloseGrace = std::chrono::milliseconds(2000);
 
 // The person's answer to the offer, delivered from whatever thread asked them.
 awaitable<Answer> ask(Observer& observer, const proto::Offer& offer,
@@ -56,7 +59,7 @@ awaitable<bool> person_declines(Observer& observer, const proto::Offer& offer,
 // how much room there is are none of the sender's business.
 awaitable<void> decline(RecordPipe& pipe) {
   const proto::PipeMessage message = msg::Decline{std::string(proto::errc_name(Errc::declined))};
-  co_await pipe.send(message, true);
+  co_await pipe.send_last(message, kCloseGrace);
 }
 
 awaitable<proto::Result<proto::Offer>> receive_offer(RecordPipe& pipe) {
@@ -228,7 +231,7 @@ awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
   // Gone: nobody to tell. Interrupted: Ctrl-C's cancellation is telling the sender already.
   if (e.code == Errc::peer_gone || e.code == Errc::interrupted) co_return;
   const proto::PipeMessage abort = msg::Abort{std::string(proto::errc_name(e.code)), e.detail};
-  if (co_await pipe.send(abort, true)) co_await pipe.close_gracefully(std::chrono::seconds(2));
+  co_await pipe.send_last(abort, kCloseGrace);
 }
 
 }  // namespace
@@ -406,8 +409,13 @@ awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_re
   auto r = co_await receive_files(carrier, *offer, *sink, offsets, scope, observer,
                                   options.cancellation);
   RecordPipe& current = *carrier.here.pipe;
-  if (!r) co_await abort_peer(current, r.error());
-  if (r || r.error().code != Errc::interrupted) current.close();
+  if (r) {
+    // Our confirmation is the sender's last need: see it acknowledged before the pipe closes.
+    co_await current.close_gracefully(kCloseGrace);
+    co_return r;
+  }
+  co_await abort_peer(current, r.error());
+  if (r.error().code != Errc::interrupted) current.close();
   co_return r;
 }
 

@@ -572,7 +572,10 @@ awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& so
     // or that the relay ended carries nothing more.)
     const proto::PipeMessage abort =
         msg::Abort{std::string(proto::errc_name(outcome.error().code)), outcome.error().detail};
-    co_await last.send(abort, true);
+    // Closed once the receiver closes (its reader sees that) or the grace passes: a QUIC pipe
+    // closed at once would lose the abort with its packet. (No close_gracefully: it would read
+    // beside the reply's reader.)
+    if (co_await last.send(abort, true)) co_await reply->wait(kAbortGrace);
     last.close();
     co_return outcome;
   }
