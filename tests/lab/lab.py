@@ -201,8 +201,13 @@ class Lab:
 
     def veth(self, ns1, if1, ns2, if2):
         sh("ip", "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2)
-        sh("ip", "link", "set", if1, "up", ns=ns1)
-        sh("ip", "link", "set", if2, "up", ns=ns2)
+        for ns, dev in ((ns1, if1), (ns2, if2)):
+            if self.loss:
+                # One packet per skb: a veth carries a sender's GSO/TSO burst (up to 64 KiB) as
+                # one skb to the next namespace, and the loss rule would drop the whole burst at
+                # once, where a real link loses packets one by one.
+                sh("ip", "link", "set", dev, "gso_max_segs", "1", ns=ns)
+            sh("ip", "link", "set", dev, "up", ns=ns)
 
     def spawn(self, ns, args, **kw):
         p = subprocess.Popen(["ip", "netns", "exec", ns] + [str(a) for a in args], **kw)
