@@ -3,7 +3,9 @@
 #include "net/quic.hpp"
 
 #include <gtest/gtest.h>
+
 #include <sodium.h>
+#include <functional>
 
 namespace ferry::net {
 namespace {
@@ -44,6 +46,32 @@ struct Pair {
       client->on_packet(d, from);
     };
   }
+  // The client's and the server's parts of a test, side by side on the connection the client
+  // dialled, each given its end once established; io runs for at most `limit`.
+  using Part = std::function<awaitable<void>(ByteStream&)>;
+  void run(Part client_part, Part server_part, std::chrono::seconds limit) {
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          EXPECT_TRUE(co_await client->established(5s)) << client->failure();
+          auto out = client->stream();
+          co_await client_part(*out);
+        },
+        asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          while (!server) {
+            asio::steady_timer t(io, 5ms);
+            co_await t.async_wait(use_awaitable);
+          }
+          EXPECT_TRUE(co_await server->established(5s)) << server->failure();
+          auto in = server->stream();
+          co_await server_part(*in);
+        },
+        asio::detached);
+    io.run_for(limit);
+  }
   // The loss of one datagram on its way to the client (after it arrived: the sockets are real).
   bool lose_next_to_client = false;
   int lost_to_client = 0;
@@ -57,50 +85,37 @@ TEST(Quic, CarriesAStreamBothWaysWithAPinnedCertificate) {
   randombytes_buf(data.data(), data.size());
   proto::Bytes got_by_server, got_by_client;
   bool done = false;
-  asio::co_spawn(
-      p.io,
-      [&]() -> awaitable<void> {
-        EXPECT_TRUE(co_await p.client->established(5s)) << p.client->failure();
-        auto out = p.client->stream();
+  p.run(
+      [&](ByteStream& out) -> awaitable<void> {
         error_code ec;
         for (std::size_t at = 0; at < kSize; at += 65536) {
-          co_await out->write(
+          co_await out.write(
               asio::buffer(data.data() + at, std::min<std::size_t>(65536, kSize - at)), ec);
           EXPECT_FALSE(ec);
         }
         // The reply, then a graceful close.
         std::array<std::uint8_t, 5> reply{};
-        out->expires_after(5s);
-        co_await read_exact(*out, asio::buffer(reply), ec);
+        out.expires_after(5s);
+        co_await read_exact(out, asio::buffer(reply), ec);
         EXPECT_FALSE(ec) << ec.message();
         got_by_client.assign(reply.begin(), reply.end());
-        co_await out->close_gracefully(2000ms);
+        co_await out.close_gracefully(2000ms);
         done = true;
       },
-      asio::detached);
-  asio::co_spawn(
-      p.io,
-      [&]() -> awaitable<void> {
-        while (!p.server) {
-          asio::steady_timer t(p.io, 5ms);
-          co_await t.async_wait(use_awaitable);
-        }
-        EXPECT_TRUE(co_await p.server->established(5s)) << p.server->failure();
-        auto in = p.server->stream();
-        in->expires_after(20s);
+      [&](ByteStream& in) -> awaitable<void> {
+        in.expires_after(20s);
         std::vector<std::uint8_t> buf(100000);
         error_code ec;
         while (got_by_server.size() < kSize && !ec) {
-          const auto n = co_await in->read_some(asio::buffer(buf), ec);
+          const auto n = co_await in.read_some(asio::buffer(buf), ec);
           got_by_server.insert(got_by_server.end(), buf.begin(), buf.begin() + n);
         }
         const std::string hello = "thank";
-        co_await in->write(asio::buffer(hello), ec);
+        co_await in.write(asio::buffer(hello), ec);
         EXPECT_FALSE(ec);
-        co_await in->close_gracefully(2000ms);
+        co_await in.close_gracefully(2000ms);
       },
-      asio::detached);
-  p.io.run_for(30s);
+      30s);
   EXPECT_TRUE(done);
   EXPECT_TRUE(got_by_server == data) << got_by_server.size();
   EXPECT_EQ(std::string(got_by_client.begin(), got_by_client.end()), "thank");
@@ -115,53 +130,40 @@ std::string last_words_after_a_loss(bool graceful) {
   p.dial(p.identity->fingerprint());
   std::string got;
   bool done = false;
-  asio::co_spawn(
-      p.io,
-      [&]() -> awaitable<void> {
-        EXPECT_TRUE(co_await p.client->established(5s)) << p.client->failure();
-        auto out = p.client->stream();
+  p.run(
+      [&](ByteStream& out) -> awaitable<void> {
         error_code ec;
-        co_await out->write(asio::buffer(std::string_view("done")), ec);
+        co_await out.write(asio::buffer(std::string_view("done")), ec);
         EXPECT_FALSE(ec);
-        out->expires_after(5s);
+        out.expires_after(5s);
         std::array<char, 16> buf{};
         while (!ec) {
-          const auto n = co_await out->read_some(asio::buffer(buf), ec);
+          const auto n = co_await out.read_some(asio::buffer(buf), ec);
           got.append(buf.data(), n);
         }
-        out->close();
+        out.close();
         done = true;
       },
-      asio::detached);
-  asio::co_spawn(
-      p.io,
-      [&]() -> awaitable<void> {
-        while (!p.server) {
-          asio::steady_timer t(p.io, 5ms);
-          co_await t.async_wait(use_awaitable);
-        }
-        EXPECT_TRUE(co_await p.server->established(5s)) << p.server->failure();
-        auto in = p.server->stream();
-        in->expires_after(5s);
+      [&](ByteStream& in) -> awaitable<void> {
+        in.expires_after(5s);
         std::array<std::uint8_t, 4> request{};
         error_code ec;
-        co_await read_exact(*in, asio::buffer(request), ec);
+        co_await read_exact(in, asio::buffer(request), ec);
         EXPECT_FALSE(ec) << ec.message();
         // Past the acknowledgement of "done" (at most 25 ms late): the next datagram to the
         // client is the one that carries "ack".
         asio::steady_timer settle(p.io, 150ms);
         co_await settle.async_wait(use_awaitable);
         p.lose_next_to_client = true;
-        co_await in->write(asio::buffer(std::string_view("ack")), ec);
+        co_await in.write(asio::buffer(std::string_view("ack")), ec);
         EXPECT_FALSE(ec);
         if (graceful) {
-          co_await in->close_gracefully(2000ms);
+          co_await in.close_gracefully(2000ms);
         } else {
-          in->close();
+          in.close();
         }
       },
-      asio::detached);
-  p.io.run_for(10s);
+      10s);
   EXPECT_TRUE(done);
   EXPECT_EQ(p.lost_to_client, 1);
   return got;
