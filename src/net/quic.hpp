@@ -123,10 +123,11 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   bool rx_fin_ = false;
   // Send side: chunks kept until acknowledged (ngtcp2 retransmits from them).
   std::deque<std::vector<std::uint8_t>> tx_;
-  std::uint64_t tx_base_ = 0;   // stream offset of tx_.front()
-  std::uint64_t tx_sent_ = 0;   // offset handed to ngtcp2
-  std::uint64_t tx_end_ = 0;    // offset after the last byte written
-  std::uint64_t tx_acked_ = 0;  // offset acknowledged (contiguous)
+  std::uint64_t tx_base_ = 0;    // stream offset of tx_.front()
+  std::uint64_t tx_sent_ = 0;    // offset handed to ngtcp2
+  std::uint64_t tx_end_ = 0;     // offset after the last byte written
+  std::uint64_t tx_acked_ = 0;   // offset acknowledged (contiguous)
+  bool writer_waiting_ = false;  // a write waits for room (the queue's or memory's)
   bool fin_wanted_ = false;
   bool fin_sent_ = false;
 
