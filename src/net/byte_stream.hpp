@@ -26,6 +26,10 @@ class ByteStream {
   // our last bytes are not destroyed by a reset.
   virtual awaitable<void> close_gracefully(std::chrono::milliseconds timeout) = 0;
   virtual void close() = 0;
+  // Waits (within timeout) until the peer's transport has acknowledged what we wrote, where the
+  // transport says so and close() would otherwise destroy it: QUIC. A TCP connection's kernel
+  // delivers what was written after close() by itself.
+  virtual awaitable<void> acknowledged(std::chrono::milliseconds /*timeout*/) { co_return; }
   // Why the far end ended the stream, when it said (a relay at one of its limits).
   virtual std::optional<proto::Error> end_reason() const { return std::nullopt; }
   // Called once the relay has paired us: a raw connection reads the relay's frames from then on

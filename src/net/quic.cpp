@@ -689,6 +689,14 @@ awaitable<void> QuicConnection::write(asio::const_buffer b, error_code& ec) {
   flush();
 }
 
+awaitable<void> QuicConnection::acknowledged(std::chrono::milliseconds timeout) {
+  auto keep = shared_from_this();
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  while (!failed_ && tx_acked_ < tx_end_) {
+    if (!co_await wait(writer_)) break;
+  }
+}
+
 awaitable<void> QuicConnection::finish(std::chrono::milliseconds timeout) {
   auto keep = shared_from_this();
   if (!failed_ && stream_id_ >= 0) {
@@ -746,6 +754,9 @@ class QuicStream : public ByteStream {
   void expires_never() override { c_->set_deadline(std::nullopt); }
   awaitable<void> close_gracefully(std::chrono::milliseconds timeout) override {
     co_await c_->finish(timeout);
+  }
+  awaitable<void> acknowledged(std::chrono::milliseconds timeout) override {
+    co_await c_->acknowledged(timeout);
   }
   void close() override { c_->abort(); }
   std::optional<proto::Error> end_reason() const override { return c_->end_reason(); }

@@ -66,6 +66,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec);
   awaitable<void> write(asio::const_buffer b, error_code& ec);
   awaitable<void> finish(std::chrono::milliseconds timeout);
+  // Until every byte written is acknowledged, the connection fails or timeout passes.
+  awaitable<void> acknowledged(std::chrono::milliseconds timeout);
   void abort();
   // Closes the connection because what carries it ended (a relay at one of its limits): the
   // stream's end_reason() says why.

@@ -7,6 +7,10 @@ namespace ferry::net {
 using proto::Errc;
 
 namespace {
+// How long a person's Ctrl-C waits for its abort record to be acknowledged (QUIC): inside the
+// command's 1.5 s grace for the whole cancellation.
+constexpr auto kAbortAcknowledged = std::chrono::milliseconds(1000);
+
 proto::Error io_failure(const ByteStream& s, const error_code& ec, const std::string& where) {
   if (auto said = s.end_reason()) return *said;
   if (ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -73,8 +77,9 @@ awaitable<void> RecordPipe::abort(const proto::PipeMessage& m) {
   }
   const proto::Bytes plain = proto::encode(m);
   // No reading here: the transfer's own reader goes on draining what the peer still sends, so
-  // this record is not destroyed by a reset when the connection closes.
-  co_await write_record(plain, true);
+  // this record is not destroyed by a reset when the connection closes. On QUIC, closing destroys
+  // what is not acknowledged yet (a lost packet is never sent again): wait for that, briefly.
+  if (co_await write_record(plain, true)) co_await stream_->acknowledged(kAbortAcknowledged);
 }
 
 awaitable<proto::Result<proto::ByteView>> RecordPipe::receive(std::chrono::milliseconds timeout) {

@@ -43,8 +43,9 @@ class RecordPipe {
   ByteStream& stream() { return *stream_; }
   void close();
   // A person's Ctrl-C: the transfer's own writes fail from now on; once a write in progress has
-  // finished, m goes out as the last record. It never reads (the transfer's reader does, until
-  // the peer closes); the caller bounds how long all this may take.
+  // finished, m goes out as the last record, and on QUIC it waits up to 1 s for m to be
+  // acknowledged. It never reads (the transfer's reader does, until the peer closes); the caller
+  // bounds how long all this may take.
   awaitable<void> abort(const proto::PipeMessage& m);
   // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
   // our last record is not destroyed by a reset.

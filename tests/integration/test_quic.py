@@ -3,6 +3,7 @@ FERRY_NO_TCP=1 leaves direct TCP out, so the UDP path is what carries the bytes.
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -46,6 +47,28 @@ class QuicTest(TempDirTest):
         for side in (s, r):
             c = side.event("connected")
             self.assertEqual((c["path"], c["transport"]), ("direct", "quic"))
+
+    def test_ctrl_c_over_quic_is_told_to_the_other_side(self):
+        """Each side's Ctrl-C reaches the other as "cancelled" over QUIC too: the abort record
+        is acknowledged before the connection closes (a close would drop it if its packet were
+        lost; the loss itself is in tests/net/quic_test.cpp)."""
+        path = os.path.join(self.src, "big.bin")
+        write_random(path, 600 << 20)
+        with Server() as srv:
+            for n, quitter in enumerate(("receiver", "sender")):
+                code = "30%d-acorn-zebra" % (3 + n)
+                s = send(srv, [path], code=code, env=NO_TCP)
+                self.assertIsNotNone(s.wait_event("code"))
+                r = receive(srv, code, os.path.join(self.tmp, "out%d" % n), extra=["--yes"],
+                            env=NO_TCP)
+                self.assertIsNotNone(r.wait_event("progress"))
+                self.assertEqual(r.event("connected")["transport"], "quic")
+                (r if quitter == "receiver" else s).proc.send_signal(signal.SIGINT)
+                rc_r, rc_s = r.finish(), s.finish()
+                self.assertEqual((rc_r, rc_s) if quitter == "receiver" else (rc_s, rc_r),
+                                 (130, 4), (s.stderr, r.stderr))
+                told = s if quitter == "receiver" else r
+                self.assertIn("the %s cancelled" % quitter, told.event("error")["message"])
 
     def test_folder_over_quic(self):
         folder = os.path.join(self.src, "photos")

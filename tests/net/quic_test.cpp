@@ -121,11 +121,15 @@ TEST(Quic, CarriesAStreamBothWaysWithAPinnedCertificate) {
   EXPECT_EQ(std::string(got_by_client.begin(), got_by_client.end()), "thank");
 }
 
+// How the server ends after its last words.
+enum class Ending { graceful, acknowledged_then_closed, at_once };
+
 // The server's last words ("ack") lose their first packet. The client reads whatever the
 // server sent before the connection ended, within 5 s. The server ends the way the caller asks:
-// gracefully (the words are retransmitted until acknowledged) or at once (CONNECTION_CLOSE
-// follows the lost packet, and the words are gone).
-std::string last_words_after_a_loss(bool graceful) {
+// gracefully (the words are retransmitted until acknowledged), once they are acknowledged and
+// then at once (a person's Ctrl-C: RecordPipe::abort), or at once (CONNECTION_CLOSE follows the
+// lost packet, and the words are gone).
+std::string last_words_after_a_loss(Ending ending) {
   Pair p;
   p.dial(p.identity->fingerprint());
   std::string got;
@@ -157,9 +161,10 @@ std::string last_words_after_a_loss(bool graceful) {
         p.lose_next_to_client = true;
         co_await in.write(asio::buffer(std::string_view("ack")), ec);
         EXPECT_FALSE(ec);
-        if (graceful) {
+        if (ending == Ending::graceful) {
           co_await in.close_gracefully(2000ms);
         } else {
+          if (ending == Ending::acknowledged_then_closed) co_await in.acknowledged(2000ms);
           in.close();
         }
       },
@@ -170,12 +175,16 @@ std::string last_words_after_a_loss(bool graceful) {
 }
 
 TEST(Quic, LastWordsClosedGracefullySurviveTheLossOfTheirPacket) {
-  EXPECT_EQ(last_words_after_a_loss(true), "ack");
+  EXPECT_EQ(last_words_after_a_loss(Ending::graceful), "ack");
+}
+
+TEST(Quic, LastWordsAcknowledgedBeforeClosingSurviveTheLossOfTheirPacket) {
+  EXPECT_EQ(last_words_after_a_loss(Ending::acknowledged_then_closed), "ack");
 }
 
 // Why the transfer's last words close gracefully (RecordPipe::send_last): at once, they are lost.
 TEST(Quic, LastWordsClosedAtOnceAreLostWithTheirPacket) {
-  EXPECT_EQ(last_words_after_a_loss(false), "");
+  EXPECT_EQ(last_words_after_a_loss(Ending::at_once), "");
 }
 
 TEST(Quic, RefusesACertificateThatIsNotThePinnedOne) {
