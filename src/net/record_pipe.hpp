@@ -50,7 +50,7 @@ class RecordPipe {
   // Stops writing, then discards what the peer still sends until it closes or timeout passes, so
   // our last record is not destroyed by a reset.
   awaitable<void> close_gracefully(std::chrono::milliseconds timeout);
-  // m as the last record, then close_gracefully: the peer's words that end a transfer (a
+  // m as the last record, then close_gracefully: our words that end a transfer (a
   // confirmation, a decline, an abort). A QUIC pipe closed at once would send its
   // CONNECTION_CLOSE behind m, and lose m for good when m's packet is lost; closing gracefully
   // waits (within grace) until m is acknowledged and the peer closes.
