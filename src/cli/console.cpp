@@ -124,7 +124,8 @@ void JsonConsole::on_event(const session::Event& ev) {
                                    {"path", proto::path_kind_name(e.path)},
                                    {"transport", proto::pipe_transport_name(e.transport)},
                                    {"peer", e.peer},
-                                   {"moved", e.moved}};
+                                   {"moved", e.moved},
+                                   {"connections", e.connections}};
                      },
                      [](const event::Progress& e) {
                        return json{{"event", "progress"},
@@ -193,6 +194,9 @@ void TerminalConsole::on_event(const session::Event& ev) {
             std::cerr << (e.moved ? "Moved to a better path (" : "Connected (")
                       << proto::path_kind_name(e.path) << ", "
                       << (e.transport == proto::PipeTransport::tcp ? "TCP" : "QUIC over UDP")
+                      << (e.connections > 1
+                              ? " on " + std::to_string(e.connections) + " connections"
+                              : "")
                       << ", " << safe(e.peer) << ")\n";
           },
           [&](const event::Progress& e) { progress(e); },

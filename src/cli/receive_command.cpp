@@ -85,6 +85,7 @@ int run_receive(const ReceiveFlags& f, const std::string& code_from_env) {
   options.no_udp = no_udp();
   options.no_relay_tcp = no_relay_tcp();
   options.no_relay_udp = no_relay_udp();
+  options.tcp_connections = tcp_connections();
   console->set_output_folder(output_label(f.output));
   if (f.wormhole || proto::looks_like_wormhole_code(code_arg)) {
     auto wormhole = wormhole_options(f.mailbox, f.transit_helper);

@@ -62,6 +62,7 @@ int run_send(const CLI::App& cmd, SendFlags f, const std::string& code_from_env)
                                f.force_relay, no_direct_tcp(), no_udp()};
   options.no_relay_tcp = no_relay_tcp();
   options.no_relay_udp = no_relay_udp();
+  options.tcp_connections = tcp_connections();
   if (f.code.empty() && !f.direct) f.code = code_from_env;
   if (!f.code.empty() && !f.wormhole) {
     auto code = proto::parse_code(f.code);

@@ -88,5 +88,10 @@ bool no_relay_tcp() {
 bool no_relay_udp() {
   return env_flag("FERRY_NO_RELAY_UDP");
 }
+std::uint8_t tcp_connections() {
+  const char* v = std::getenv("FERRY_TCP_CONNECTIONS");
+  if (v == nullptr || v[1] != '\0' || v[0] < '1' || v[0] > '8') return 0;
+  return static_cast<std::uint8_t>(v[0] - '0');
+}
 
 }  // namespace ferry::cli

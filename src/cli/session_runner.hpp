@@ -19,5 +19,8 @@ bool no_udp();
 // FERRY_NO_RELAY_TCP=1 / FERRY_NO_RELAY_UDP=1 leave one of the relay's transports out.
 bool no_relay_tcp();
 bool no_relay_udp();
+// FERRY_TCP_CONNECTIONS=1..8: how many connections a dialled direct TCP pipe uses (wide TCP); 0
+// (unset or anything else) lets the round trip decide.
+std::uint8_t tcp_connections();
 
 }  // namespace ferry::cli

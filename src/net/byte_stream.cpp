@@ -22,10 +22,16 @@ awaitable<void> read_exact(ByteStream& s, asio::mutable_buffer b, error_code& ec
   }
 }
 
-SocketStream::SocketStream(AnyStream s, std::string where)
-    : s_(std::move(s)), where_(std::move(where)) {}
+SocketStream::SocketStream(AnyStream s, std::string where, proto::Bytes first)
+    : s_(std::move(s)), where_(std::move(where)), first_(std::move(first)) {}
 
 awaitable<std::size_t> SocketStream::read_some(asio::mutable_buffer b, error_code& ec) {
+  if (first_taken_ < first_.size()) {
+    const std::size_t n = std::min(b.size(), first_.size() - first_taken_);
+    std::memcpy(b.data(), first_.data() + first_taken_, n);
+    first_taken_ += n;
+    co_return n;
+  }
   if (framed_ && left_ == 0) {
     std::array<std::uint8_t, proto::kRelayFrameHeaderBytes> header{};
     co_await asio::async_read(s_, asio::buffer(header), redirect(ec));

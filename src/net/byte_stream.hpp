@@ -11,6 +11,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "net/any_stream.hpp"
+#include "proto/bytes.hpp"
 #include "proto/error.hpp"
 
 namespace ferry::net {
@@ -39,6 +40,8 @@ class ByteStream {
   // the far end opened, hashed and written, as one piece of work; on a stream whose own
   // acknowledgements run in that same event loop (QUIC) a smaller piece keeps them flowing.
   virtual std::size_t record_bytes() const { return std::size_t{1} << 20; }
+  // How many connections carry it (wide TCP: several).
+  virtual std::size_t connections() const { return 1; }
 };
 
 awaitable<void> read_exact(ByteStream& s, asio::mutable_buffer b, error_code& ec);
@@ -48,7 +51,8 @@ awaitable<void> read_exact(ByteStream& s, asio::mutable_buffer b, error_code& ec
 // frame becomes end_reason(). where names the far end in errors.
 class SocketStream : public ByteStream {
  public:
-  SocketStream(AnyStream s, std::string where);
+  // first: bytes already read from s (an accepted connection's opening), read again first.
+  SocketStream(AnyStream s, std::string where, proto::Bytes first = {});
   void start_relay_frames() override { framed_ = true; }
 
   awaitable<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override;
@@ -62,6 +66,8 @@ class SocketStream : public ByteStream {
  private:
   AnyStream s_;
   std::string where_;
+  proto::Bytes first_;
+  std::size_t first_taken_ = 0;
   bool framed_ = false;
   std::size_t left_ = 0;
   std::optional<proto::Error> end_;

@@ -23,6 +23,9 @@ struct PathPolicy {
   bool udp = true;          // UDP hole punching, then QUIC (and the relay over UDP)
   bool relay_tcp = true;    // the relay over TCP (or a WebSocket)
   bool relay_udp = true;    // the relay over UDP (QUIC through the relay)
+  // Wide TCP: how many connections a direct TCP pipe we dial uses (where both sides name
+  // wide-tcp); 0 decides by the round trip (FERRY_TCP_CONNECTIONS=n, for diagnosis).
+  std::uint8_t tcp_connections = 0;
 };
 
 enum class TcpMethod : std::uint8_t {

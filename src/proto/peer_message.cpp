@@ -19,6 +19,7 @@ constexpr std::string_view kPrefixHash = "prefix-hash";
 constexpr std::string_view kAes256Gcm = "aes256gcm";
 constexpr std::string_view kPipeTrial = "pipe-trial";
 constexpr std::string_view kRelayUdp = "relay-udp";
+constexpr std::string_view kWideTcp = "wide-tcp";
 
 }  // namespace
 
@@ -118,14 +119,16 @@ Features our_features() {
   return Features{.prefix_hash = true,
                   .aes256gcm = aes256gcm_available(),
                   .pipe_trial = true,
-                  .relay_udp = true};
+                  .relay_udp = true,
+                  .wide_tcp = true};
 }
 
 Features common(const Features& a, const Features& b) {
   return Features{.prefix_hash = a.prefix_hash && b.prefix_hash,
                   .aes256gcm = a.aes256gcm && b.aes256gcm,
                   .pipe_trial = a.pipe_trial && b.pipe_trial,
-                  .relay_udp = a.relay_udp && b.relay_udp};
+                  .relay_udp = a.relay_udp && b.relay_udp,
+                  .wide_tcp = a.wide_tcp && b.wide_tcp};
 }
 
 std::string encode_note(const MailboxNote& note) {
@@ -152,6 +155,7 @@ std::string encode_note(const MailboxNote& note) {
   if (c.features.aes256gcm) features.push_back(kAes256Gcm);
   if (c.features.pipe_trial) features.push_back(kPipeTrial);
   if (c.features.relay_udp) features.push_back(kRelayUdp);
+  if (c.features.wide_tcp) features.push_back(kWideTcp);
   if (!features.empty()) j["features"] = features;
   return j.dump();
 }
@@ -189,6 +193,7 @@ Result<MailboxNote> decode_note(std::string_view text) {
       if (n == kAes256Gcm) out.features.aes256gcm = true;
       if (n == kPipeTrial) out.features.pipe_trial = true;
       if (n == kRelayUdp) out.features.relay_udp = true;
+      if (n == kWideTcp) out.features.wide_tcp = true;
     }
   }
   if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {

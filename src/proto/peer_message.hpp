@@ -80,6 +80,9 @@ struct Features {
   // through it beside the TCP relay; with pipe_trial the transfer keeps whichever relay pipe moves
   // more. A side that names it understands Moved::back.
   bool relay_udp = false;
+  // Wide TCP (proto/stripe.hpp): a direct TCP pipe dialled over a long path may be several
+  // connections, each opening with a member's preamble; the side that accepts groups them.
+  bool wide_tcp = false;
   friend bool operator==(const Features&, const Features&) = default;
 };
 // Everything this build supports on this machine.

@@ -171,7 +171,9 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
                .transport_trial = agreed.pipe_trial,
                .relay_udp = std::move(relay_udp_target),
                .tagged_select = agreed.relay_udp,
-               .prefer_quic = !sender && input.theirs.tcp_loss_based});
+               .prefer_quic = !sender && input.theirs.tcp_loss_based,
+               .wide_tcp = agreed.wide_tcp,
+               .tcp_connections = policy.tcp_connections});
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {

@@ -27,8 +27,9 @@ struct OfferReceived {
 struct Connected {
   proto::PathKind path = proto::PathKind::direct;
   proto::PipeTransport transport = proto::PipeTransport::tcp;
-  std::string peer;    // address:port (or the relay's)
-  bool moved = false;  // the transfer moved here from the relay
+  std::string peer;             // address:port (or the relay's)
+  bool moved = false;           // the transfer moved here from the relay
+  std::size_t connections = 1;  // TCP connections carrying it (wide TCP: several)
 };
 struct Progress {
   std::uint64_t bytes;  // this run's payload bytes, resumed bytes included

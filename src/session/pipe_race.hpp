@@ -20,7 +20,9 @@
 #include "proto/peer_message.hpp"
 #include "proto/race.hpp"
 #include "proto/server_url.hpp"
+#include "proto/stripe.hpp"
 #include "session/handshake.hpp"
+#include "session/observer.hpp"
 #include "session/relay_udp.hpp"
 
 namespace ferry::session {
@@ -36,6 +38,9 @@ struct ChosenPipe {
   // What both sides' notes offered beyond the first protocol.
   proto::Features features;
 };
+
+// What the person is told about the pipe the transfer runs on.
+event::Connected connected_event(const ChosenPipe& c, bool moved = false);
 
 class UdpPaths;
 
@@ -69,6 +74,10 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
     // Receiver: the sender's TCP is loss-based; a TCP pipe on a long path waits a moment for a
     // QUIC one (proto::Race::prefer_quic).
     bool prefer_quic = false;
+    // Both sides name wide-tcp: a direct TCP pipe we dial over a long path is several
+    // connections (proto/stripe.hpp); tcp_connections, when not 0, says how many.
+    bool wide_tcp = false;
+    std::uint8_t tcp_connections = 0;
   };
   // Starts what the plan says, from now: the TCP attempts, the punch on udp, the relay's timer.
   void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
@@ -101,6 +110,20 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
 
  private:
   net::awaitable<void> accept_loop(std::shared_ptr<PipeRace> self, std::size_t index);
+  // An accepted connection's first 24 bytes: a pipe's stream header (the pipe starts), or a wide
+  // TCP member's preamble (the member joins its group).
+  net::awaitable<void> accepted(std::shared_ptr<PipeRace> self, net::tcp::socket s,
+                                net::asio::ip::address from);
+  // A member's group is complete: its pipe starts. Otherwise it waits, kHelloTimeout at most.
+  net::awaitable<void> join(net::beast::tcp_stream member, proto::stripe::Preamble p,
+                            net::asio::ip::address from, std::string peer);
+  // Accepted connections from (for all, when from is unset) that are no pipe yet.
+  std::size_t arriving(const std::optional<net::asio::ip::address>& from) const;
+  // How many connections a pipe dialled over this round trip uses (wide TCP), and those more
+  // connections, each with its preamble written (the first one alone when none connected).
+  std::size_t connections_for(std::chrono::steady_clock::duration round_trip) const;
+  net::awaitable<std::vector<net::tcp::socket>> widen(net::beast::tcp_stream first,
+                                                      net::tcp::endpoint ep, std::size_t n);
   void connect_tcp_attempt(const proto::TcpAttempt& attempt);
   net::awaitable<void> connect_direct(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep,
                                       proto::AttemptId id);
@@ -146,7 +169,17 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::uint16_t listen_port_ = 0;
   std::map<proto::AttemptId, Live> live_;  // pipes open and not yet the winner
   std::map<proto::AttemptId, Live> held_;  // authenticated, waiting for the race (Verdict::hold)
-  int concluding_ = 0;                     // held pipes released, their selects not yet sent
+  std::vector<net::asio::ip::address> opening_;  // accepted, their first bytes awaited
+  struct Group {
+    std::vector<std::shared_ptr<net::tcp::socket>> members;  // by index; empty until arrived
+    std::size_t arrived = 0;
+    net::asio::ip::address from;
+    std::shared_ptr<net::asio::steady_timer> deadline;  // the first member waits on it
+  };
+  std::map<std::array<std::uint8_t, proto::stripe::kTokenBytes>, Group> groups_;
+  bool wide_tcp_ = false;
+  std::uint8_t tcp_connections_ = 0;
+  int concluding_ = 0;  // held pipes released, their selects not yet sent
   std::optional<ChosenPipe> winner_;
   std::deque<ChosenPipe> upgrades_;
   std::optional<RelayUdpTarget> relay_udp_;

@@ -135,7 +135,7 @@ struct Carrier {
       if (parked) std::exchange(parked, std::nullopt)->pipe->close();
     }
     attach(cancellation, here.pipe);
-    observer.on_event(event::Connected{here.path, here.transport, here.peer, true});
+    observer.on_event(connected_event(here, true));
     return {};
   }
 };
@@ -253,8 +253,9 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
-  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
-                                  options.no_relay_tcp, options.no_relay_udp);
+  auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
+                            options.no_relay_tcp, options.no_relay_udp);
+  policy.tcp_connections = options.tcp_connections;
   auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
                        proto::Side::receiver, policy, connect_time);
   RaceStopper udp_stopper{nullptr, udp};
@@ -289,7 +290,7 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
     rendezvous->close();
     co_return std::unexpected(chosen.error());
   }
-  observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
+  observer.on_event(connected_event(*chosen));
   const RaceStopper stopper{chosen->race, nullptr};
   // Once the offer came, it is certain the sender took our "select": leaving the mailbox earlier
   // could make it read our departure as a vanished peer. While a direct path may still take over

@@ -146,7 +146,7 @@ awaitable<void> move_to(Link& link, ChosenPipe next, bool fresh, Left left, Obse
   } else {
     close_gracefully(ex, old.pipe);
   }
-  observer.on_event(event::Connected{link.here.path, link.here.transport, link.here.peer, true});
+  observer.on_event(connected_event(link.here, true));
 }
 
 awaitable<void> move_if_better(Link& link, std::uint64_t remaining, Observer& observer) {
@@ -437,8 +437,9 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   auto rendezvous_result =
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
-  const auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
-                                  options.no_relay_tcp, options.no_relay_udp);
+  auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
+                            options.no_relay_tcp, options.no_relay_udp);
+  policy.tcp_connections = options.tcp_connections;
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
 
@@ -493,7 +494,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   }
   // The transfer needs the server's mailbox no longer than the race (later mapped ports).
   chosen->race->on_finish([rendezvous] { rendezvous->close(); });
-  observer.on_event(event::Connected{chosen->path, chosen->transport, chosen->peer});
+  observer.on_event(connected_event(*chosen));
   const RaceStopper stopper{chosen->race, nullptr};
   co_return co_await send_over(std::move(*chosen), source, observer, options.cancellation);
 }

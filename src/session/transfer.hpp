@@ -28,6 +28,7 @@ struct SendOptions {
   Cancellation* cancellation = nullptr;  // where a Ctrl-C finds the pipe to tell the peer on
   bool no_relay_tcp = false;             // FERRY_NO_RELAY_TCP=1, for diagnosis
   bool no_relay_udp = false;             // FERRY_NO_RELAY_UDP=1, for diagnosis
+  std::uint8_t tcp_connections = 0;      // FERRY_TCP_CONNECTIONS=n (proto::PathPolicy)
 };
 
 struct ReceiveOptions {
@@ -46,6 +47,7 @@ struct ReceiveOptions {
   bool no_udp = false;                   // no UDP hole punching (FERRY_NO_UDP=1, for diagnosis)
   bool no_relay_tcp = false;             // FERRY_NO_RELAY_TCP=1, for diagnosis
   bool no_relay_udp = false;             // FERRY_NO_RELAY_UDP=1, for diagnosis
+  std::uint8_t tcp_connections = 0;      // FERRY_TCP_CONNECTIONS=n (proto::PathPolicy)
 };
 
 net::awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,

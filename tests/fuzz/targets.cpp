@@ -24,6 +24,7 @@
 #include "proto/rendezvous_message.hpp"
 #include "proto/server_url.hpp"
 #include "proto/ssdp.hpp"
+#include "proto/stripe.hpp"
 #include "proto/stun.hpp"
 #include "proto/transfer_state.hpp"
 #include "proto/wormhole_crypto.hpp"
@@ -623,6 +624,63 @@ Seeds wormhole_mailbox_seeds() {
             "1{\"type\":\"release\"}\n0{\"type\":\"close\",\"mood\":\"happy\"}\n")};
 }
 
+// Wide TCP's receiving end: a member's preamble, then frames a peer chose (offset, length; the
+// bytes are the offset's low byte, so order can be checked) given to a Reassembler with a small
+// bound, between reads. Records of [op][u16 offset from the next byte in order][u16 length or
+// bytes to read]: op 0 adds a frame the way a member does (only when admitted), op 1 adds it
+// anyway (a broken peer), op 2 reads. Whatever comes: the bytes read are exactly the stream, in
+// order; a frame is admitted past the bound only when it is the one the stream waits for; a
+// refused frame changes nothing.
+int wide_tcp(const std::uint8_t* d, std::size_t n) {
+  (void)stripe::decode_preamble({d, std::min(n, stripe::kPreambleBytes)});
+  if (n >= stripe::kFrameHeaderBytes) (void)stripe::decode_frame_header(d);
+  constexpr std::size_t kLimit = 4096;
+  stripe::Reassembler r(kLimit);
+  std::uint64_t in_order = 0;  // bytes read so far
+  std::uint64_t next = 0;      // bytes put in order so far (read or ready)
+  Bytes out(70000);
+  for (std::size_t i = 0; i + 5 <= n; i += 5) {
+    const std::uint8_t op = d[i] % 3;
+    // An offset below 0x8000 lies ahead of the next byte in order, one above behind it.
+    const std::uint16_t rel = read_u16(d + i + 1);
+    const std::uint64_t back = rel & 0x7fff;
+    const std::uint64_t offset = rel < 0x8000 ? next + rel : next - std::min(next, back);
+    const std::size_t len = read_u16(d + i + 3);
+    if (op == 2) {
+      const std::size_t got = r.take(out.data(), len);
+      for (std::size_t k = 0; k < got; ++k) {
+        if (out[k] != static_cast<std::uint8_t>(in_order + k)) __builtin_trap();
+      }
+      in_order += got;
+      continue;
+    }
+    if (op == 0 && !r.admits(offset)) continue;
+    const std::size_t before = r.ready() + r.held_bytes();
+    Bytes frame(len);
+    for (std::size_t k = 0; k < len; ++k) frame[k] = static_cast<std::uint8_t>(offset + k);
+    if (r.add(offset, std::move(frame))) {
+      if (op == 0 && before >= kLimit && offset != next) __builtin_trap();
+      if (offset == next) next = in_order + r.ready();
+    } else if (r.ready() + r.held_bytes() != before) {
+      __builtin_trap();  // a refused frame changes nothing
+    }
+  }
+  return 0;
+}
+Seeds wide_tcp_seeds() {
+  stripe::Preamble p;
+  p.count = 4;
+  const auto pre = stripe::encode(p);
+  Bytes ops(pre.begin(), pre.end());
+  for (const auto& [op, off, len] :
+       {std::tuple{0, 100, 100}, {0, 0, 100}, {2, 0, 150}, {1, 10, 20}, {0, 0, 50}, {2, 0, 1000}}) {
+    append_u8(ops, static_cast<std::uint8_t>(op));
+    append_u16(ops, static_cast<std::uint16_t>(off));
+    append_u16(ops, static_cast<std::uint16_t>(len));
+  }
+  return {ops};
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -641,6 +699,7 @@ const std::vector<Target>& targets() {
       {"wormhole_message", wormhole, wormhole_seeds},
       {"wormhole_mailbox", wormhole_mailbox, wormhole_mailbox_seeds},
       {"relay_udp", relay_udp, relay_udp_seeds},
+      {"wide_tcp", wide_tcp, wide_tcp_seeds},
   };
   return all;
 }

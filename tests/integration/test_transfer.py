@@ -20,6 +20,29 @@ class TransferTest(TempDirTest):
         self.assertEqual(s.event("done")["bytes"], 123457)
         self.assertEqual(os.listdir(self.out), ["report.pdf"])
 
+    def test_wide_tcp_carries_a_file_over_four_connections(self):
+        # Loopback's round trip is too short for wide TCP by itself: FERRY_TCP_CONNECTIONS asks
+        # for it (the dialling side decides; both sides say so here, whichever dials).
+        path = os.path.join(self.src, "big.bin")
+        write_random(path, 48 << 20)
+        env = {"FERRY_TCP_CONNECTIONS": "4", "FERRY_NO_UDP": "1"}
+        with Server() as srv:
+            s = send(srv, [path], code="109-acorn-zebra", env=env)
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "109-acorn-zebra", self.out, extra=("--yes",), env=env)
+            self.assertEqual(r.finish(), 0, r.stderr)
+            self.assertEqual(s.finish(), 0, s.stderr)
+        self.assertSameFile(path, os.path.join(self.out, "big.bin"))
+        for side in (s, r):
+            c = side.event("connected")
+            self.assertEqual((c["path"], c["transport"], c["connections"]), ("direct", "tcp", 4), c)
+        # Without it, one connection.
+        small = os.path.join(self.src, "small.bin")
+        write_random(small, 1000)
+        _, r, rc_s, rc_r = self.transfer([small], "110-acorn-zebra", env={"FERRY_NO_UDP": "1"})
+        self.assertEqual((rc_s, rc_r), (0, 0), r.stderr)
+        self.assertEqual(r.event("connected")["connections"], 1)
+
     def test_link_receive(self):
         path = os.path.join(self.src, "a.bin")
         write_random(path, 5000)

@@ -37,7 +37,11 @@ def run(name):
               "ferry_path": None, "agrees": None, "first_byte_s": None, "total_s": None,
               "mb_s": None, "server_bytes": None, "direct_bytes": None, "error": None,
               "transport": None, "want_transport": row.transport, "direct_s": None, "moved": False,
-              "peer": None, "want_ipv6": row.ipv6}
+              "peer": None, "want_ipv6": row.ipv6, "connections": None,
+              # Wide TCP: a direct TCP pipe over a long path is one connection per 25 ms of round
+              # trip, at most 8 (docs/protocol.md).
+              "want_connections": (min(8, -(-row.rtt_ms // 25))
+                                   if row.transport == "tcp" and row.rtt_ms else None)}
     with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss, rate_mbit=row.rate_mbit,
              delay_ms=row.rtt_ms // 4, ipv6=row.ipv6) as lab:
         url = start_server(lab)
@@ -76,6 +80,7 @@ def run(name):
                 result["ferry_path"] = ev["path"]
                 result["transport"] = ev["transport"]
                 result["peer"] = ev.get("peer")
+                result["connections"] = ev.get("connections")
                 result["moved"] = result["moved"] or ev.get("moved", False)
                 if ev["path"] == "direct" and result["direct_s"] is None:
                     result["direct_s"] = round(t, 3)
@@ -96,14 +101,16 @@ def passed(r):
     transport_ok = r.get("want_transport") in (None, r["transport"])
     # An IPv6 row's direct path must be IPv6 ("[address]:port").
     family_ok = not r.get("want_ipv6") or r["path"] != "direct" or (r.get("peer") or "").startswith("[")
+    connections_ok = r.get("want_connections") in (None, r.get("connections"))
     return (r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False and transport_ok
-            and family_ok)
+            and family_ok and connections_ok)
 
 
 def line(r):
     def f(v, fmt="%s"):
         return "-" if v is None else fmt % v
-    how = (r["transport"] or "-") + ("+moved" if r["moved"] else "")
+    how = ((r["transport"] or "-") + ("x%d" % r["connections"] if (r.get("connections") or 1) > 1 else "")
+           + ("+moved" if r["moved"] else ""))
     return ("%-22s %-9s %-7s (want %-6s) %-10s first byte %6s s  direct %6s s  total %6s s  %8s MB/s  server %10s B  %s%s" % (
         r["scenario"], "delivered" if r["delivered"] else "FAILED", r["path"], r["expected"], how,
         f(r["first_byte_s"]), f(r["direct_s"]), f(r["total_s"]), f(r["mb_s"]), f(r["server_bytes"]),

@@ -73,11 +73,15 @@ TEST(PeerMessage, NotesRoundTripAndValidate) {
 
 TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
   Candidates c;
-  c.features =
-      Features{.prefix_hash = true, .aes256gcm = true, .pipe_trial = true, .relay_udp = true};
+  c.features = Features{.prefix_hash = true,
+                        .aes256gcm = true,
+                        .pipe_trial = true,
+                        .relay_udp = true,
+                        .wide_tcp = true};
   const auto encoded = encode_note(c);
-  EXPECT_NE(encoded.find(R"("features":["prefix-hash","aes256gcm","pipe-trial","relay-udp"])"),
-            std::string::npos);
+  EXPECT_NE(
+      encoded.find(R"("features":["prefix-hash","aes256gcm","pipe-trial","relay-udp","wide-tcp"])"),
+      std::string::npos);
   auto d = decode_note(encoded);
   ASSERT_TRUE(d);
   EXPECT_EQ(std::get<Candidates>(*d).features, c.features);
@@ -86,6 +90,7 @@ TEST(PeerMessage, FeaturesAreAgreedOnlyWhenBothNameThem) {
   EXPECT_TRUE(our_features().prefix_hash);
   EXPECT_TRUE(our_features().pipe_trial);
   EXPECT_TRUE(our_features().relay_udp);
+  EXPECT_TRUE(our_features().wide_tcp);
   const Features no_aes{
       .prefix_hash = true, .aes256gcm = false, .pipe_trial = true, .relay_udp = true};
   EXPECT_EQ(common(c.features, no_aes), no_aes);
