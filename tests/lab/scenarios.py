@@ -48,6 +48,12 @@ for _rtt in (80, 200):
         SCENARIOS["relay-" + _shape] = Row("symmetric", "symmetric", False, _loss, "relay",
                                            "the relay, " + _how, _rtt, 100, None)
 
+# Wide TCP from behind a NAT: the NATed side dials the public one, its connections leave from
+# different ports of one public address, and the accepting side groups them by that address.
+SCENARIOS["tcp-nat-200ms-loss1"] = Row("cone", "public", False, 10, "direct",
+                                       "direct TCP dialled from behind a NAT, 200 ms RTT, 1% loss",
+                                       200, 100, "tcp")
+
 
 def forced_env(row):
     """The environment variables that keep a row's clients on its transport."""
