@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -303,4 +304,57 @@ test("a receiver's hello recorded on the relay authenticates no other connection
   await exited(proc);
   const { stdout, stderr } = output();
   assert.doesNotMatch(stdout.toString() + stderr.toString(), /direct/i);
+});
+
+// Wide TCP: every connection to the sender's direct port may open with a member's preamble (in
+// the clear). Made-up members from someone who is no peer are held only until their group's 5 s
+// are up, at most 20 from one address (more are closed at once), and a real connection still
+// gets through beside them.
+test('made-up wide TCP members are dropped in time and hold up no real connection', async () => {
+  const { proc, output, code } = await victimSender();
+  const { rv, keys, grant, base } = await pakeAsReceiver({ sodium, WebSocket, server: serverUrl, code });
+  try {
+    const pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'R' });
+    const direct = pipe.peerNote.candidates.find((c) => c.transport === 'tcp');
+    assert.ok(direct, 'the sender offered a direct TCP candidate: ' + JSON.stringify(pipe.peerNote));
+    const preamble = (token, index, count) =>
+      Buffer.concat([Buffer.from('ferryW'), token, Buffer.from([index, count])]);
+    // A member that does not fit its group (another count under the same token) is closed at once.
+    const token = randomBytes(16);
+    const first = tcpProbe(direct.port, (s) => s.write(preamble(token, 0, 8)), 9000);
+    await new Promise((r) => setTimeout(r, 200));
+    const misfit = await tcpProbe(direct.port, (s) => s.write(preamble(token, 1, 4)), 1000);
+    assert.ok(misfit.closed, 'a member with another count was kept');
+
+    const started = Date.now();
+    const probes = [];
+    for (let i = 0; i < 25; i++) {
+      probes.push(tcpProbe(direct.port, (s) => s.write(preamble(randomBytes(16), 0, 8)), 9000)
+        .then((r) => ({ ...r, after: Date.now() - started })));
+    }
+    const results = await Promise.all(probes);
+    const times = JSON.stringify(results.map((r) => r.after));
+    assert.ok(results.every((r) => r.closed), 'a made-up member was still open after 9 s: ' + times);
+    // The listener holds 20 from one address (the first member above is one of them).
+    const atOnce = results.filter((r) => r.after < 2000).length;
+    const held = results.filter((r) => r.after >= 4000 && r.after < 8000).length;
+    assert.equal(atOnce, 6, times);
+    assert.equal(held, 19, times);
+    assert.ok((await first).closed);
+
+    // Their groups are gone: a real connection (a correctly bound hello) is taken.
+    const control = await tcpProbe(direct.port, boundReceiverHello(sodium, keys), 1500);
+    assert.ok(!control.closed, 'the sender closed a connection with a correctly bound hello');
+    assert.ok(control.received.length > 24, 'the sender said hello on the control connection');
+
+    // The transfer goes on, on the relay pipe.
+    pipe.sendRecord(new Uint8Array([MSG.select]));
+    assert.equal((await pipe.readRecord()).type, 'offerPart');
+    pipe.close();
+  } finally {
+    rv.close();
+  }
+  proc.kill();
+  await exited(proc);
+  void output;
 });
