@@ -35,9 +35,9 @@ constexpr std::size_t kMaxAcceptedPendingPerAddress = 20;  // a wide TCP pipe is
 // own round trip), up to 8. One connection's kernel buffers (at most 4 MiB to send and 6 MiB to
 // receive on a stock Linux, which an unprivileged process cannot raise) hold about one round trip
 // at 100 Mbit/s and 200 ms, and a loss repaired over that round trip stalls it. In the lab, 100
-// MiB over 100 Mbit/s with 200 ms and 1 % loss moved 5.6 MB/s on one connection, 7.9 on four and
-// 9.7 on eight (medians of 3); without loss 7.6 on one, 10.6 on eight; at 80 ms and 1 % loss
-// 10.8 on one and 11.2 on four.
+// MiB over 100 Mbit/s with 200 ms and 1 % loss moved 5.4-5.6 MB/s on one connection, 7.9 and 9.5
+// on four, 9.7 and 9.6 on eight (medians of 3, two sweeps; bench/wide_tcp.py); without loss 7.6
+// on one, 10.6 on eight; at 80 ms and 1 % loss 10.8 on one and 11.2 on four.
 constexpr auto kRoundTripPerConnection = 25ms;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
