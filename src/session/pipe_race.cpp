@@ -209,16 +209,13 @@ awaitable<void> PipeRace::accepted(std::shared_ptr<PipeRace> /*keep_alive*/, tcp
   }
   // A pipe of its own: what was read is its stream header.
   const std::string what = "direct from " + peer;
+  const AttemptId id = race_.begin(PathKind::direct, false);
+  race_.connected(id);
+  if (ec) co_return failed(id, what, "did not authenticate (" + describe(ec) + ")");  // closed
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(stream)), what,
                                      proto::Bytes(first.begin(), first.end())),
       what);
-  const AttemptId id = race_.begin(PathKind::direct, false);
-  race_.connected(id);
-  if (ec) {
-    pipe->close();
-    co_return failed(id, what, "did not authenticate (" + describe(ec) + ")");
-  }
   live_[id] = {pipe, peer, PipeTransport::tcp, from};
   co_await authenticate(pipe, id, peer, PipeTransport::tcp);
 }
