@@ -41,6 +41,12 @@ void Race::connected(AttemptId id) {
   if (a.state == State::running) a.state = State::connected;
 }
 
+void Race::joined(AttemptId id) {
+  if (winner_ == id || is_upgrade(id)) return;
+  std::erase_if(held_, [id](const Held& h) { return h.id == id; });
+  attempts_.erase(id);
+}
+
 int Race::pending(PathKind path, std::optional<PipeTransport> transport) const {
   return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(), [&](const auto& kv) {
     return kv.second.dialled && kv.second.path == path &&

@@ -98,6 +98,9 @@ class Race {
   AttemptId begin(PathKind path, bool dialled, PipeTransport transport = PipeTransport::tcp);
   // Its transport is up; the hellos are being exchanged.
   void connected(AttemptId id);
+  // An accepted connection that turned out to be part of another attempt's pipe (a further
+  // member of a wide TCP pipe): forgotten, with no line in the report.
+  void joined(AttemptId id);
   // Its peer's hello verified, at now, rtt after its own went out. What to do with the pipe:
   // A losing pipe is reported as `what`: <why the race closed it>.
   Verdict authenticated(AttemptId id, const std::string& what, Clock::time_point now = {},

@@ -39,6 +39,8 @@ constexpr std::size_t kMaxAcceptedPendingPerAddress = 20;  // a wide TCP pipe is
 // on four, 9.7 and 9.6 on eight (medians of 3, two sweeps; bench/wide_tcp.py); without loss 7.6
 // on one, 10.6 on eight; at 80 ms and 1 % loss 10.8 on one and 11.2 on four.
 constexpr auto kRoundTripPerConnection = 25ms;
+// How much longer than the first connection's round trip its members may take at least.
+constexpr auto kWidenSlack = 100ms;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto a = unmapped(ep.address());
@@ -195,23 +197,26 @@ awaitable<void> PipeRace::accepted(std::shared_ptr<PipeRace> /*keep_alive*/, tcp
                                    asio::ip::address from) {
   error_code ec;
   const std::string peer = endpoint_text(s.remote_endpoint(ec));
+  // A direct path is connected from here on, and the relay waits for it a moment (Race): over a
+  // long path a wide TCP pipe's first bytes come only after its further connections are up.
+  const AttemptId id = race_.begin(PathKind::direct, false);
+  race_.connected(id);
+  const std::string what = "direct from " + peer;
   beast::tcp_stream stream(std::move(s));
   std::array<std::uint8_t, stripe::kPreambleBytes> first{};
   stream.expires_after(kHelloTimeout);
   co_await asio::async_read(stream, asio::buffer(first), redirect(ec));
   stream.expires_never();
   opening_.erase(std::find(opening_.begin(), opening_.end(), from));
-  if (over()) co_return;
-  if (!ec && stripe::is_preamble(first)) {
+  if (over()) co_return failed(id, what, "the race was over");
+  if (ec) co_return failed(id, what, "did not authenticate (" + describe(ec) + ")");  // closed
+  if (stripe::is_preamble(first)) {
     auto p = stripe::decode_preamble(first);
-    if (p) co_await join(std::move(stream), *p, from, peer);
-    co_return;  // a broken preamble: closed
+    if (!p) co_return failed(id, what, "a malformed wide TCP preamble");  // closed
+    co_await join(std::move(stream), *p, from, peer, id);
+    co_return;
   }
   // A pipe of its own: what was read is its stream header.
-  const std::string what = "direct from " + peer;
-  const AttemptId id = race_.begin(PathKind::direct, false);
-  race_.connected(id);
-  if (ec) co_return failed(id, what, "did not authenticate (" + describe(ec) + ")");  // closed
   auto pipe = std::make_shared<RecordPipe>(
       std::make_unique<SocketStream>(AnyStream(std::move(stream)), what,
                                      proto::Bytes(first.begin(), first.end())),
@@ -221,17 +226,19 @@ awaitable<void> PipeRace::accepted(std::shared_ptr<PipeRace> /*keep_alive*/, tcp
 }
 
 awaitable<void> PipeRace::join(beast::tcp_stream member, stripe::Preamble p, asio::ip::address from,
-                               std::string peer) {
+                               std::string peer, AttemptId id) {
   const auto token = p.token;
   auto [it, fresh] = groups_.try_emplace(token);
   Group& g = it->second;
   if (fresh) {
     g.members.resize(p.count);
     g.from = from;
+    g.attempt = id;
     g.deadline = std::make_shared<asio::steady_timer>(ex_, kHelloTimeout);
   } else if (g.members.size() != p.count || g.from != from || g.members[p.index]) {
-    co_return;  // does not fit its group: closed
+    co_return failed(id, "direct from " + peer, "a wide TCP connection that fits no pipe");
   }
+  if (!fresh) race_.joined(id);  // the group's first member's attempt is the pipe's
   g.members[p.index] = std::make_shared<tcp::socket>(member.release_socket());
   if (++g.arrived < p.count) {
     if (!fresh) co_return;
@@ -240,21 +247,25 @@ awaitable<void> PipeRace::join(beast::tcp_stream member, stripe::Preamble p, asi
     error_code ec;
     co_await deadline->async_wait(redirect(ec));
     const auto left = groups_.find(token);
-    if (left != groups_.end() && left->second.deadline == deadline) groups_.erase(left);
-    co_return;
+    if (left == groups_.end() || left->second.deadline != deadline) co_return;  // complete
+    const auto arrived = left->second.arrived;
+    groups_.erase(left);
+    co_return failed(id, "direct from " + peer + " (wide TCP)",
+                     std::to_string(arrived) + " of " + std::to_string(p.count) +
+                         " connections came within " + std::to_string(kHelloTimeout.count()) +
+                         " s");
   }
   std::vector<tcp::socket> members;
   members.reserve(g.members.size());
   for (auto& m : g.members) members.push_back(std::move(*m));
+  const AttemptId pipe_id = g.attempt;
   g.deadline->cancel();  // the first member stops waiting
   groups_.erase(it);
   const std::string what =
       "direct from " + peer + " (" + std::to_string(members.size()) + " TCP connections)";
   auto pipe = std::make_shared<RecordPipe>(striped_stream(std::move(members), what), what);
-  const AttemptId id = race_.begin(PathKind::direct, false);
-  race_.connected(id);
-  live_[id] = {pipe, peer, PipeTransport::tcp, from};
-  co_await authenticate(pipe, id, peer, PipeTransport::tcp);
+  live_[pipe_id] = {pipe, peer, PipeTransport::tcp, from};
+  co_await authenticate(pipe, pipe_id, peer, PipeTransport::tcp);
 }
 
 std::size_t PipeRace::connections_for(std::chrono::steady_clock::duration round_trip) const {
@@ -265,16 +276,24 @@ std::size_t PipeRace::connections_for(std::chrono::steady_clock::duration round_
   return std::clamp<std::size_t>(n, 1, stripe::kMaxMembers);
 }
 
-awaitable<std::vector<tcp::socket>> PipeRace::widen(beast::tcp_stream first, tcp::endpoint ep,
-                                                    std::size_t n) {
+awaitable<std::vector<tcp::socket>> PipeRace::widen(
+    beast::tcp_stream first, tcp::endpoint ep, std::size_t n,
+    std::chrono::steady_clock::duration round_trip) {
+  // The first connection's round trip again, and as much once more: a member whose SYN or SYN-ACK
+  // was lost would come back only with the kernel's retransmit, a second or more later, so the pipe
+  // starts on those that connected and the late ones are given up.
+  using std::chrono::milliseconds;
+  const auto rtt = std::chrono::ceil<milliseconds>(round_trip);
+  const auto wait =
+      std::min<milliseconds>(rtt + std::max<milliseconds>(rtt, kWidenSlack), kConnectTimeout);
   const Task<std::shared_ptr<tcp::socket>> dial =
-      [ep]() -> awaitable<std::shared_ptr<tcp::socket>> {
-    auto s = co_await connect_tcp(ep, kConnectTimeout);
+      [ep, wait]() -> awaitable<std::shared_ptr<tcp::socket>> {
+    auto s = co_await connect_tcp(ep, wait);
     if (!s) co_return nullptr;
     co_return std::make_shared<tcp::socket>(s->release_socket());
   };
   const auto more = co_await all_of(std::vector<Task<std::shared_ptr<tcp::socket>>>(n - 1, dial),
-                                    std::chrono::steady_clock::now() + kConnectTimeout);
+                                    std::chrono::steady_clock::now() + wait);
   std::vector<tcp::socket> members;
   members.push_back(first.release_socket());
   for (const auto& m : more) {
@@ -301,10 +320,12 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
   auto stream = co_await connect_tcp(ep, kConnectTimeout);
   if (!stream) co_return failed(id, "direct TCP to " + peer, stream.error().detail);
   if (over()) co_return failed(id, "direct TCP to " + peer, "the race was over");
+  race_.connected(id);  // widening is part of its set-up: the relay waits for it (Race)
   std::string what = "direct to " + peer;
   std::unique_ptr<ByteStream> bytes;
-  if (const auto n = connections_for(std::chrono::steady_clock::now() - dialled); n > 1) {
-    auto members = co_await widen(std::move(*stream), ep, n);
+  const auto round_trip = std::chrono::steady_clock::now() - dialled;
+  if (const auto n = connections_for(round_trip); n > 1) {
+    auto members = co_await widen(std::move(*stream), ep, n, round_trip);
     if (members.empty()) co_return failed(id, what, "a wide TCP connection failed at once");
     if (over()) co_return failed(id, what, "the race was over");
     if (members.size() > 1) {
@@ -318,7 +339,6 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
     bytes = std::make_unique<SocketStream>(AnyStream(std::move(*stream)), what);
   }
   auto pipe = std::make_shared<RecordPipe>(std::move(bytes), what);
-  race_.connected(id);
   live_[id] = {pipe, peer, PipeTransport::tcp, std::nullopt};
   co_await authenticate(pipe, id, peer, PipeTransport::tcp);
 }

@@ -116,14 +116,16 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
                                 net::asio::ip::address from);
   // A member's group is complete: its pipe starts. Otherwise it waits, kHelloTimeout at most.
   net::awaitable<void> join(net::beast::tcp_stream member, proto::stripe::Preamble p,
-                            net::asio::ip::address from, std::string peer);
+                            net::asio::ip::address from, std::string peer, proto::AttemptId id);
   // Accepted connections from (for all, when from is unset) that are no pipe yet.
   std::size_t arriving(const std::optional<net::asio::ip::address>& from) const;
   // How many connections a pipe dialled over this round trip uses (wide TCP), and those more
-  // connections, each with its preamble written (the first one alone when none connected).
+  // connections, each with its preamble written: those that connected within about two round
+  // trips (the first one alone when none did).
   std::size_t connections_for(std::chrono::steady_clock::duration round_trip) const;
-  net::awaitable<std::vector<net::tcp::socket>> widen(net::beast::tcp_stream first,
-                                                      net::tcp::endpoint ep, std::size_t n);
+  net::awaitable<std::vector<net::tcp::socket>> widen(
+      net::beast::tcp_stream first, net::tcp::endpoint ep, std::size_t n,
+      std::chrono::steady_clock::duration round_trip);
   void connect_tcp_attempt(const proto::TcpAttempt& attempt);
   net::awaitable<void> connect_direct(std::shared_ptr<PipeRace> self, net::tcp::endpoint ep,
                                       proto::AttemptId id);
@@ -175,6 +177,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
     std::size_t arrived = 0;
     net::asio::ip::address from;
     std::shared_ptr<net::asio::steady_timer> deadline;  // the first member waits on it
+    proto::AttemptId attempt = 0;                       // the first member's: the pipe's
   };
   std::map<std::array<std::uint8_t, proto::stripe::kTokenBytes>, Group> groups_;
   bool wide_tcp_ = false;

@@ -101,7 +101,10 @@ def passed(r):
     transport_ok = r.get("want_transport") in (None, r["transport"])
     # An IPv6 row's direct path must be IPv6 ("[address]:port").
     family_ok = not r.get("want_ipv6") or r["path"] != "direct" or (r.get("peer") or "").startswith("[")
-    connections_ok = r.get("want_connections") in (None, r.get("connections"))
+    # A further connection whose SYN or SYN-ACK was lost is given up rather than waited for, so
+    # under loss a wide pipe may be a connection or two short of what the round trip calls for.
+    want, got = r.get("want_connections"), r.get("connections") or 1
+    connections_ok = want is None or (want == 1 and got == 1) or (want > 1 and want - 2 <= got <= want)
     return (r["delivered"] and r["path"] == r["expected"] and r["agrees"] is not False and transport_ok
             and family_ok and connections_ok)
 

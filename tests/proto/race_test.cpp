@@ -66,6 +66,35 @@ TEST(Race, TheRelayStartsAfterItsHeadStartButWaitsForADirectPipeAuthenticating) 
   EXPECT_FALSE(slow.start_relay_due(t0 + 3s));  // once
 }
 
+TEST(Race, AnAcceptedConnectionHoldsTheRelayAndAWideTcpMemberLeavesNoTrace) {
+  auto race = receiver_race();
+  race.plan_relay(t0 + 600ms);
+  race.set_listening(true);
+  // A wide TCP pipe's members arrive (accepted, their first bytes not read yet): the first one's
+  // attempt is the pipe's, the others join it.
+  const auto first = race.begin(PathKind::direct, false);
+  race.connected(first);
+  const auto member = race.begin(PathKind::direct, false);
+  race.connected(member);
+  EXPECT_FALSE(race.start_relay_due(t0 + 600ms));
+  race.joined(member);
+  race.joined(member);                             // twice: nothing more
+  EXPECT_FALSE(race.start_relay_due(t0 + 700ms));  // the first one still holds it
+  race.failed(first, {"direct from A (8 TCP connections)", "5 of 8 came within 5 s"});
+  EXPECT_TRUE(race.start_relay_due(t0 + 700ms));  // nothing direct authenticating any more
+  EXPECT_EQ(race.tried().size(), 1U);             // the member that joined has no line of its own
+  EXPECT_EQ(race.tried().front().why, "5 of 8 came within 5 s");
+
+  // A winner is never forgotten.
+  auto won = receiver_race();
+  const auto pipe = won.begin(PathKind::direct, false);
+  won.connected(pipe);
+  ASSERT_EQ(won.authenticated(pipe, "direct from A"), Verdict::select);
+  won.joined(pipe);
+  EXPECT_EQ(won.winner(), pipe);
+  EXPECT_EQ(won.path_of(pipe), PathKind::direct);
+}
+
 TEST(Race, ARelayWinMovesToADirectPipeThatOpensLater) {
   auto race = receiver_race();
   race.plan_relay(t0);
