@@ -12,10 +12,14 @@
 // a frame that overlaps another is refused. Sans-I/O.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "proto/bytes.hpp"
 #include "proto/error.hpp"
@@ -27,6 +31,8 @@ inline constexpr std::size_t kTokenBytes = 16;
 inline constexpr std::uint8_t kMaxMembers = 8;
 inline constexpr std::size_t kFrameHeaderBytes = 12;
 inline constexpr std::size_t kMaxFrameBytes = std::size_t{64} * 1024;
+// How long the accepting side waits for a group's members, from its first one's arrival.
+inline constexpr std::chrono::seconds kGatherWait{5};
 
 struct Preamble {
   std::array<std::uint8_t, kTokenBytes> token{};
@@ -75,6 +81,96 @@ class Reassembler {
   std::size_t ready_bytes_ = 0;
   std::map<std::uint64_t, Bytes> held_;
   std::size_t held_bytes_ = 0;
+};
+
+// The accepting side's groups being gathered: members by token, until a group has all its count
+// members (it is then one pipe) or its kGatherWait is over (it is dropped). A member joins the
+// group its token names only from the group's first member's address, with the group's count and
+// an index not taken yet; otherwise it is refused (closed). Member is what the caller keeps of a
+// connection (its socket), Address where it came from; each group carries the caller's tag of
+// its first member (the race's attempt, which becomes the pipe's).
+template <typename Member, typename Address>
+class Gathering {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Token = std::array<std::uint8_t, kTokenBytes>;
+  enum class Verdict : std::uint8_t {
+    first,     // a new group: it waits for its other members
+    joined,    // one more member of a group still waiting
+    complete,  // the last member: members hold the group's, by index
+    refused,   // fits no group (its Member is dropped)
+  };
+  struct Added {
+    Verdict verdict = Verdict::refused;
+    std::uint32_t tag = 0;        // the group's (joined, complete)
+    std::vector<Member> members;  // complete
+  };
+  struct Dropped {
+    std::uint32_t tag = 0;
+    Address from{};
+    std::size_t arrived = 0;
+    std::size_t count = 0;
+  };
+
+  Added add(const Preamble& p, const Address& from, Member m, std::uint32_t tag,
+            Clock::time_point now) {
+    if (p.count < 2 || p.count > kMaxMembers || p.index >= p.count) return {};
+    auto [it, fresh] = groups_.try_emplace(p.token);
+    Group& g = it->second;
+    if (fresh) {
+      g.members.resize(p.count);
+      g.from = from;
+      g.tag = tag;
+      g.deadline = now + kGatherWait;
+    } else if (g.members.size() != p.count || g.from != from || g.members[p.index]) {
+      return {};
+    }
+    g.members[p.index].emplace(std::move(m));
+    if (++g.arrived < p.count) return {fresh ? Verdict::first : Verdict::joined, g.tag, {}};
+    Added done{Verdict::complete, g.tag, {}};
+    done.members.reserve(g.members.size());
+    for (auto& member : g.members) done.members.push_back(std::move(*member));
+    groups_.erase(it);
+    return done;
+  }
+
+  // Drops the groups whose wait is over at now.
+  std::vector<Dropped> expire(Clock::time_point now) {
+    std::vector<Dropped> out;
+    for (auto it = groups_.begin(); it != groups_.end();) {
+      if (now < it->second.deadline) {
+        ++it;
+        continue;
+      }
+      out.push_back(
+          {it->second.tag, it->second.from, it->second.arrived, it->second.members.size()});
+      it = groups_.erase(it);
+    }
+    return out;
+  }
+  // When the next group's wait is over (none: no group waits).
+  std::optional<Clock::time_point> next_deadline() const {
+    std::optional<Clock::time_point> t;
+    for (const auto& [_, g] : groups_) t = t ? std::min(*t, g.deadline) : g.deadline;
+    return t;
+  }
+  // Members held, from one address or (nullopt) in all.
+  std::size_t held(const std::optional<Address>& from = std::nullopt) const {
+    std::size_t n = 0;
+    for (const auto& [_, g] : groups_) n += !from || *from == g.from ? g.arrived : 0;
+    return n;
+  }
+  void clear() { groups_.clear(); }
+
+ private:
+  struct Group {
+    std::vector<std::optional<Member>> members;  // by index; empty until arrived
+    std::size_t arrived = 0;
+    Address from{};
+    std::uint32_t tag = 0;
+    Clock::time_point deadline{};
+  };
+  std::map<Token, Group> groups_;
 };
 
 }  // namespace ferry::proto::stripe

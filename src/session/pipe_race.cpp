@@ -65,6 +65,7 @@ PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secret
     : ex_(ex),
       secrets_(secrets),
       race_(secrets.side, upgrade_window),
+      gather_wake_(ex),
       wake_(ex),
       started_(ex, asio::steady_timer::time_point::max()),
       decided_(ex, asio::steady_timer::time_point::max()) {}
@@ -93,6 +94,7 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   acceptors_.push_back(std::move(acc));
   race_.set_listening(true);
   asio::co_spawn(ex_, accept_loop(shared_from_this(), acceptors_.size() - 1), asio::detached);
+  if (acceptors_.size() == 1) asio::co_spawn(ex_, gather_loop(shared_from_this()), asio::detached);
   proto::Candidates out;
   bool observed_is_ours = observed.empty();
   for (const auto& addr : local_addresses()) {
@@ -189,8 +191,7 @@ std::size_t PipeRace::arriving(const std::optional<asio::ip::address>& from) con
   for (const auto& [_, live] : live_)
     n += live.accepted_from && counts(*live.accepted_from) ? 1 : 0;
   for (const auto& a : opening_) n += counts(a) ? 1 : 0;
-  for (const auto& [_, g] : groups_) n += counts(g.from) ? g.arrived : 0;
-  return n;
+  return n + gathering_.held(from);
 }
 
 awaitable<void> PipeRace::accepted(std::shared_ptr<PipeRace> /*keep_alive*/, tcp::socket s,
@@ -227,45 +228,41 @@ awaitable<void> PipeRace::accepted(std::shared_ptr<PipeRace> /*keep_alive*/, tcp
 
 awaitable<void> PipeRace::join(beast::tcp_stream member, stripe::Preamble p, asio::ip::address from,
                                std::string peer, AttemptId id) {
-  const auto token = p.token;
-  auto [it, fresh] = groups_.try_emplace(token);
-  Group& g = it->second;
-  if (fresh) {
-    g.members.resize(p.count);
-    g.from = from;
-    g.attempt = id;
-    g.deadline = std::make_shared<asio::steady_timer>(ex_, kHelloTimeout);
-  } else if (g.members.size() != p.count || g.from != from || g.members[p.index]) {
-    co_return failed(id, "direct from " + peer, "a wide TCP connection that fits no pipe");
+  using Verdict = decltype(gathering_)::Verdict;
+  auto added =
+      gathering_.add(p, from, member.release_socket(), id, std::chrono::steady_clock::now());
+  switch (added.verdict) {
+    case Verdict::refused:  // closed
+      co_return failed(id, "direct from " + peer, "a wide TCP connection that fits no pipe");
+    case Verdict::first:
+      gather_wake_.cancel();  // gather_loop waits for its deadline too
+      co_return;
+    case Verdict::joined:
+      race_.joined(id);  // the group's first member's attempt is the pipe's
+      co_return;
+    case Verdict::complete:
+      break;
   }
-  if (!fresh) race_.joined(id);  // the group's first member's attempt is the pipe's
-  g.members[p.index] = std::make_shared<tcp::socket>(member.release_socket());
-  if (++g.arrived < p.count) {
-    if (!fresh) co_return;
-    // The first member waits for the others, and drops them all when they do not come.
-    const auto deadline = g.deadline;
-    error_code ec;
-    co_await deadline->async_wait(redirect(ec));
-    const auto left = groups_.find(token);
-    if (left == groups_.end() || left->second.deadline != deadline) co_return;  // complete
-    const auto arrived = left->second.arrived;
-    groups_.erase(left);
-    co_return failed(id, "direct from " + peer + " (wide TCP)",
-                     std::to_string(arrived) + " of " + std::to_string(p.count) +
-                         " connections came within " + std::to_string(kHelloTimeout.count()) +
-                         " s");
-  }
-  std::vector<tcp::socket> members;
-  members.reserve(g.members.size());
-  for (auto& m : g.members) members.push_back(std::move(*m));
-  const AttemptId pipe_id = g.attempt;
-  g.deadline->cancel();  // the first member stops waiting
-  groups_.erase(it);
+  race_.joined(id);
   const std::string what =
-      "direct from " + peer + " (" + std::to_string(members.size()) + " TCP connections)";
-  auto pipe = std::make_shared<RecordPipe>(striped_stream(std::move(members), what), what);
-  live_[pipe_id] = {pipe, peer, PipeTransport::tcp, from};
-  co_await authenticate(pipe, pipe_id, peer, PipeTransport::tcp);
+      "direct from " + peer + " (" + std::to_string(added.members.size()) + " TCP connections)";
+  auto pipe = std::make_shared<RecordPipe>(striped_stream(std::move(added.members), what), what);
+  live_[added.tag] = {pipe, peer, PipeTransport::tcp, from};
+  co_await authenticate(pipe, added.tag, peer, PipeTransport::tcp);
+}
+
+awaitable<void> PipeRace::gather_loop(std::shared_ptr<PipeRace> /*keep_alive*/) {
+  while (!finished_) {
+    for (const auto& d : gathering_.expire(std::chrono::steady_clock::now())) {
+      failed(d.tag, "direct from " + unmapped(d.from).to_string() + " (wide TCP)",
+             std::to_string(d.arrived) + " of " + std::to_string(d.count) +
+                 " connections came within " + std::to_string(stripe::kGatherWait.count()) + " s");
+    }
+    gather_wake_.expires_at(
+        gathering_.next_deadline().value_or(std::chrono::steady_clock::time_point::max()));
+    error_code ec;
+    co_await gather_wake_.async_wait(redirect(ec));
+  }
 }
 
 std::size_t PipeRace::connections_for(std::chrono::steady_clock::duration round_trip) const {
@@ -630,8 +627,8 @@ void PipeRace::finish() {
   }
   for (auto& [id, live] : live_) live.pipe->close();
   live_.clear();
-  for (auto& [_, g] : groups_) g.deadline->cancel();
-  groups_.clear();
+  gathering_.clear();
+  gather_wake_.cancel();
   release_held();  // the race ended: each held pipe is closed
   for (auto& [id, held] : held_) held.pipe->close();
   held_.clear();

@@ -114,9 +114,11 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   // TCP member's preamble (the member joins its group).
   net::awaitable<void> accepted(std::shared_ptr<PipeRace> self, net::tcp::socket s,
                                 net::asio::ip::address from);
-  // A member's group is complete: its pipe starts. Otherwise it waits, kHelloTimeout at most.
+  // A member's group is complete: its pipe starts. Otherwise it waits (gather_loop drops groups
+  // not complete within stripe::kGatherWait).
   net::awaitable<void> join(net::beast::tcp_stream member, proto::stripe::Preamble p,
                             net::asio::ip::address from, std::string peer, proto::AttemptId id);
+  net::awaitable<void> gather_loop(std::shared_ptr<PipeRace> self);
   // Accepted connections from (for all, when from is unset) that are no pipe yet.
   std::size_t arriving(const std::optional<net::asio::ip::address>& from) const;
   // How many connections a pipe dialled over this round trip uses (wide TCP), and those more
@@ -172,14 +174,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::map<proto::AttemptId, Live> live_;  // pipes open and not yet the winner
   std::map<proto::AttemptId, Live> held_;  // authenticated, waiting for the race (Verdict::hold)
   std::vector<net::asio::ip::address> opening_;  // accepted, their first bytes awaited
-  struct Group {
-    std::vector<std::shared_ptr<net::tcp::socket>> members;  // by index; empty until arrived
-    std::size_t arrived = 0;
-    net::asio::ip::address from;
-    std::shared_ptr<net::asio::steady_timer> deadline;  // the first member waits on it
-    proto::AttemptId attempt = 0;                       // the first member's: the pipe's
-  };
-  std::map<std::array<std::uint8_t, proto::stripe::kTokenBytes>, Group> groups_;
+  // Wide TCP groups being gathered: their members' sockets, tagged with the first one's attempt.
+  proto::stripe::Gathering<net::tcp::socket, net::asio::ip::address> gathering_;
+  net::asio::steady_timer gather_wake_;  // at the next group's deadline
   bool wide_tcp_ = false;
   std::uint8_t tcp_connections_ = 0;
   int concluding_ = 0;  // held pipes released, their selects not yet sent

@@ -631,6 +631,47 @@ Seeds wormhole_mailbox_seeds() {
 // anyway (a broken peer), op 2 reads. Whatever comes: the bytes read are exactly the stream, in
 // order; a frame is admitted past the bound only when it is the one the stream waits for; a
 // refused frame changes nothing.
+// The same bytes as members arriving at a listener (token, address, index, count, time passed):
+// what it holds is exactly what arrived and was neither made a pipe nor dropped, a complete
+// group is its count of members of one token and address by index, a refused one changes nothing.
+void gather_members(const std::uint8_t* d, std::size_t n) {
+  using Gather = stripe::Gathering<std::uint32_t, std::uint8_t>;
+  Gather g;
+  auto now = Gather::Clock::time_point{};
+  std::size_t held = 0;
+  for (std::uint32_t i = 0; i + 5 <= n; i += 5) {
+    stripe::Preamble p;
+    p.token.fill(static_cast<std::uint8_t>(d[i] % 4));
+    const auto from = static_cast<std::uint8_t>(d[i + 1] % 2);
+    p.index = static_cast<std::uint8_t>(d[i + 2] % 10);
+    p.count = static_cast<std::uint8_t>(d[i + 3] % 10);
+    // A member is its token, address and index, packed: a complete group's must match.
+    const std::uint32_t m = (p.token[0] * 2U + from) * 16U + p.index;
+    const auto added = g.add(p, from, m, i, now);
+    switch (added.verdict) {
+      case Gather::Verdict::refused:
+        break;
+      case Gather::Verdict::first:
+      case Gather::Verdict::joined:
+        ++held;
+        break;
+      case Gather::Verdict::complete:
+        if (added.members.size() != p.count || held + 1 < p.count) __builtin_trap();
+        for (std::uint32_t k = 0; k < added.members.size(); ++k) {
+          if (added.members[k] != (m & ~15U) + k) __builtin_trap();
+        }
+        held -= p.count - 1;
+        break;
+    }
+    now += std::chrono::milliseconds(d[i + 4] * 40);
+    for (const auto& dropped : g.expire(now)) {
+      if (dropped.arrived >= dropped.count || dropped.arrived > held) __builtin_trap();
+      held -= dropped.arrived;
+    }
+    if (g.held() != held || g.held(from) > held) __builtin_trap();
+  }
+}
+
 int wide_tcp(const std::uint8_t* d, std::size_t n) {
   (void)stripe::decode_preamble({d, std::min(n, stripe::kPreambleBytes)});
   if (n >= stripe::kFrameHeaderBytes) (void)stripe::decode_frame_header(d);
@@ -665,6 +706,7 @@ int wide_tcp(const std::uint8_t* d, std::size_t n) {
       __builtin_trap();  // a refused frame changes nothing
     }
   }
+  gather_members(d, n);
   return 0;
 }
 Seeds wide_tcp_seeds() {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace ferry::proto::stripe {
 namespace {
 
@@ -93,6 +96,81 @@ TEST(Stripe, ReassemblerBoundsWhatItHoldsButAlwaysTakesTheFrameItWaitsFor) {
   r.take(out.data(), out.size());
   EXPECT_TRUE(r.admits(120));
   EXPECT_EQ(r.held_bytes(), 50u);
+}
+
+using Gather = Gathering<int, std::string>;
+using Verdict = Gather::Verdict;
+using namespace std::chrono_literals;
+
+Preamble member(std::uint8_t token, std::uint8_t index, std::uint8_t count) {
+  Preamble p;
+  p.token.fill(token);
+  p.index = index;
+  p.count = count;
+  return p;
+}
+
+TEST(StripeGathering, AGroupIsOnePipeOnceAllItsMembersCameInAnyOrder) {
+  Gather g;
+  const Gather::Clock::time_point t0{};
+  EXPECT_FALSE(g.next_deadline());
+  EXPECT_EQ(g.add(member(1, 2, 3), "a", 12, 7, t0).verdict, Verdict::first);
+  EXPECT_EQ(g.next_deadline(), t0 + kGatherWait);
+  const auto second = g.add(member(1, 0, 3), "a", 10, 8, t0 + 1s);
+  EXPECT_EQ(second.verdict, Verdict::joined);
+  EXPECT_EQ(second.tag, 7U);  // the first member's: the pipe's
+  EXPECT_EQ(g.held(), 2U);
+  EXPECT_EQ(g.held("a"), 2U);
+  EXPECT_EQ(g.held("b"), 0U);
+  const auto last = g.add(member(1, 1, 3), "a", 11, 9, t0 + 2s);
+  EXPECT_EQ(last.verdict, Verdict::complete);
+  EXPECT_EQ(last.tag, 7U);
+  EXPECT_EQ(last.members, (std::vector<int>{10, 11, 12}));  // by index
+  EXPECT_EQ(g.held(), 0U);
+  EXPECT_FALSE(g.next_deadline());
+  EXPECT_TRUE(g.expire(t0 + 1h).empty());
+}
+
+TEST(StripeGathering, AMemberThatFitsNoGroupIsRefusedAndChangesNothing) {
+  Gather g;
+  const Gather::Clock::time_point t0{};
+  ASSERT_EQ(g.add(member(1, 0, 4), "a", 1, 1, t0).verdict, Verdict::first);
+  EXPECT_EQ(g.add(member(1, 0, 4), "a", 2, 2, t0).verdict, Verdict::refused);  // index taken
+  EXPECT_EQ(g.add(member(1, 1, 3), "a", 3, 3, t0).verdict, Verdict::refused);  // another count
+  EXPECT_EQ(g.add(member(1, 1, 4), "b", 4, 4, t0).verdict, Verdict::refused);  // another address
+  EXPECT_EQ(g.add(member(1, 4, 4), "a", 5, 5, t0).verdict, Verdict::refused);  // no such index
+  EXPECT_EQ(g.add(member(2, 0, 1), "a", 6, 6, t0).verdict, Verdict::refused);  // one is no group
+  EXPECT_EQ(g.add(member(2, 0, 9), "a", 7, 7, t0).verdict, Verdict::refused);  // more than 8
+  EXPECT_EQ(g.held(), 1U);
+  for (std::uint8_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(g.add(member(1, i, 4), "a", 10 + i, 10 + i, t0).verdict, Verdict::joined);
+  }
+  const auto done = g.add(member(1, 3, 4), "a", 13, 13, t0);
+  ASSERT_EQ(done.verdict, Verdict::complete);
+  EXPECT_EQ(done.members, (std::vector<int>{1, 11, 12, 13}));
+}
+
+TEST(StripeGathering, AGroupNotCompleteWithinItsWaitIsDroppedAlone) {
+  Gather g;
+  const Gather::Clock::time_point t0{};
+  g.add(member(1, 0, 8), "a", 1, 1, t0);
+  g.add(member(1, 5, 8), "a", 2, 2, t0 + 1s);
+  g.add(member(2, 0, 2), "b", 3, 3, t0 + 2s);
+  EXPECT_EQ(g.next_deadline(), t0 + kGatherWait);
+  EXPECT_TRUE(g.expire(t0 + kGatherWait - 1ms).empty());
+  const auto dropped = g.expire(t0 + kGatherWait);
+  ASSERT_EQ(dropped.size(), 1U);
+  EXPECT_EQ(dropped[0].tag, 1U);
+  EXPECT_EQ(dropped[0].from, "a");
+  EXPECT_EQ(dropped[0].arrived, 2U);
+  EXPECT_EQ(dropped[0].count, 8U);
+  EXPECT_EQ(g.held(), 1U);
+  EXPECT_EQ(g.next_deadline(), t0 + 2s + kGatherWait);
+  // A late member of the dropped group starts a group of its own, which waits in turn.
+  EXPECT_EQ(g.add(member(1, 6, 8), "a", 4, 4, t0 + 6s).verdict, Verdict::first);
+  EXPECT_EQ(g.add(member(2, 1, 2), "b", 5, 5, t0 + 6s).verdict, Verdict::complete);
+  g.clear();
+  EXPECT_EQ(g.held(), 0U);
 }
 
 }  // namespace
