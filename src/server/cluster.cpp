@@ -19,10 +19,15 @@ namespace {
 // A sender allocates: a waiting receiver with that nameplate pairs at once; a nameplate held
 // under the same resume token (the last field of the value) is its own, taken back on a new
 // connection; otherwise the nameplate (the one asked for, or the first free of the candidates)
-// becomes ours.
+// becomes ours. A nameplate asked for may pair with a waiting receiver, so it is a try at a code:
+// it counts against the address group's claim limit, cluster-wide, as a claim does.
 constexpr const char* kAllocate = R"lua(
-local me, ttl, want, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local me, ttl, want, token, group, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 if want ~= '' then
+  local ck = 'ferry:claims:' .. group
+  local c = redis.call('INCR', ck)
+  if c == 1 then redis.call('EXPIRE', ck, 60) end
+  if c > limit then return {'limit'} end
   local cur = redis.call('GET', 'ferry:np:' .. want)
   local mine = cur and token ~= '-' and string.match(cur, '(%S+)$') == token
   local w = redis.call('GET', 'ferry:aw:' .. want)
@@ -39,7 +44,7 @@ if want ~= '' then
   if redis.call('SET', 'ferry:np:' .. want, me, 'NX', 'EX', ttl) then return {'allocated', want} end
   return {'taken'}
 end
-for i = 5, #ARGV do
+for i = 7, #ARGV do
   local n = ARGV[i]
   if redis.call('EXISTS', 'ferry:aw:' .. n) == 0 and
      redis.call('SET', 'ferry:np:' .. n, me, 'NX', 'EX', ttl) then
@@ -310,9 +315,13 @@ void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m)
   }
   st.joined = true;
   st.token = token_hash(m.resume);
-  std::vector<std::string> args{"0", value_for(from, st),
-                                std::to_string(options_.nameplate_ttl.count() + 60), m.nameplate,
-                                dash_for_empty(st.token)};
+  std::vector<std::string> args{"0",
+                                value_for(from, st),
+                                std::to_string(options_.nameplate_ttl.count() + 60),
+                                m.nameplate,
+                                dash_for_empty(st.token),
+                                from.rate_group(),
+                                std::to_string(options_.claims_per_minute)};
   if (m.nameplate.empty()) {
     for (auto& c : candidates()) args.push_back(std::move(c));
   }
@@ -344,6 +353,7 @@ void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m)
            if (verdict == "taken") {
              return c->kick("code_taken", "that code's number is in use; pick another");
            }
+           if (verdict == "limit") return c->kick("limit", kTooManyCodes);
            c->kick("limit", "the server is full; try again later");
          });
 }
@@ -375,10 +385,7 @@ void ClusterRendezvous::claim(Client& from, State& st, const rv::Claim& m) {
           st.awaited = n;
           return c->deliver(rv::Waiting{});
         }
-        if (verdict == "limit") {
-          return c->kick(
-              "limit", "too many codes were tried from your address; wait a minute and try again");
-        }
+        if (verdict == "limit") return c->kick("limit", kTooManyCodes);
         if (verdict == "taken") {
           return c->kick("code_taken", "another receiver is already waiting with this code");
         }

@@ -4,6 +4,8 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <cctype>
 
+#include "proto/stun.hpp"
+
 namespace ferry::server {
 
 namespace http = boost::beast::http;
@@ -21,6 +23,23 @@ std::string lowercase(std::string_view s) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
+
+namespace {
+// Whether a Host header names an address (an IP literal, or localhost) rather than a DNS name.
+// A page whose origin is a DNS name may be a DNS-rebinding attacker's: its name first pointed at
+// the attacker's site, then at this server, and its Origin and Host then agree.
+bool host_is_address(std::string_view host) {
+  std::string_view name = host;
+  if (name.starts_with('[')) {
+    name = name.substr(1, name.find(']') == std::string_view::npos ? 0 : name.find(']') - 1);
+  } else if (const auto colon = name.find(':');
+             colon != std::string_view::npos &&
+             name.find(':', colon + 1) == std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  return lowercase(name) == "localhost" || proto::parse_ip(name).has_value();
+}
+}  // namespace
 
 Dispatch dispatch_request(const HttpRequest& req, const DispatchContext& ctx) {
   Dispatch d;
@@ -40,14 +59,17 @@ Dispatch dispatch_request(const HttpRequest& req, const DispatchContext& ctx) {
     d.cors = ours;
     return d;
   }
-  if (d.route != Route::rendezvous && d.route != Route::relay) return d;
-  // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes or
-  // relay through this server. Programs (the CLI) send none. Without --public-url the server does
-  // not know its own name: a page is then also welcome from the origin it was loaded through
-  // (the request's Host), e.g. on a LAN address.
+  if (d.route != Route::rendezvous && d.route != Route::relay && d.route != Route::wormhole_mailbox)
+    return d;
+  // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes,
+  // fill mailboxes or relay through this server (magic-wormhole's /v1 included). Programs (the
+  // CLI, wormhole's clients) send none. Without --public-url the server does not know its own
+  // name: a page is then also welcome from the origin it was loaded through (the request's
+  // Host) when that is an address, e.g. on a LAN, never a DNS name (DNS rebinding).
   if (d.page && !ours) {
     const auto host = req.find(http::field::host);
     const bool own_host = ctx.origin_from_host && host != req.end() &&
+                          host_is_address(host->value()) &&
                           (same_origin(origin->value(), "http://" + lowercase(host->value())) ||
                            same_origin(origin->value(), "https://" + lowercase(host->value())));
     if (!own_host) {

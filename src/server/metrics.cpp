@@ -59,6 +59,8 @@ std::string render_wormhole_metrics(const WormholeMailboxStats& wormhole) {
          wormhole.mailboxes);
   metric(out, "ferry_wormhole_messages_total", "counter",
          "Messages magic-wormhole clients added to their mailboxes.", wormhole.messages);
+  metric(out, "ferry_wormhole_stored_bytes", "gauge",
+         "Bytes of the messages magic-wormhole mailboxes hold for replay.", wormhole.stored_bytes);
   return out;
 }
 

@@ -10,6 +10,12 @@ namespace ferry::server {
 
 namespace rv = proto::rv;
 
+bool tries_a_code(const proto::ClientMessage& m) {
+  if (std::holds_alternative<rv::Claim>(m)) return true;
+  const auto* a = std::get_if<rv::Allocate>(&m);
+  return a != nullptr && !a->nameplate.empty();
+}
+
 Rendezvous::Rendezvous(RendezvousLimits limits, GrantIssuer grants)
     : limits_(limits), grants_(std::move(grants)) {}
 

@@ -43,6 +43,13 @@ struct RendezvousStats {
   std::size_t paired = 0;             // clients in a pair
 };
 
+// Whether a message tries a code: a claim, or an allocate of a number the sender chose (it pairs
+// at once with a receiver waiting under that number). Each counts against the address's claim
+// limit (--claims-per-minute), on one node and across a cluster.
+bool tries_a_code(const proto::ClientMessage& m);
+inline constexpr std::string_view kTooManyCodes =
+    "too many codes were tried from your address; wait a minute and try again";
+
 // What a rendezvous connection talks to: this process's own state (Rendezvous, the default) or a
 // cluster's, shared through Redis (cluster.hpp). Both answer through the Client interface, the
 // cluster's a moment later (after Redis answered).

@@ -32,6 +32,11 @@ class Server::Registry {
   ConnectionTable table;
   std::unordered_map<ConnectionTable::Id, int> sockets;  // native handles, to evict
   ServerCounters counters;
+  // What one address's WebSockets may have queued for it, together: a flood of connections that
+  // never read is cut off here, whatever the number of its connections.
+  static constexpr std::size_t kQueuedPerAddress = std::size_t{4} << 20;
+  std::unordered_map<std::string, std::weak_ptr<QueueBudget>> queue_budgets;
+  std::size_t budgets_swept_ = 0;
 
   // Counts a refusal or a deadline under its reason and logs it (throttled: floods are summed).
   void refuse(std::string_view reason, const ClientAddress& client, std::string_view detail = {}) {
@@ -49,6 +54,21 @@ class Server::Registry {
       log_throttled(key, spdlog::level::warn, "refused",
                     {{"reason", reason}, {"client", client.ip}, {"detail", detail}});
     }
+  }
+
+  // The byte budget the outgoing queues of one address group share (outgoing_frames.hpp).
+  std::shared_ptr<QueueBudget> queue_budget(const std::string& group) {
+    auto& slot = queue_budgets[group];
+    auto budget = slot.lock();
+    if (!budget) {
+      budget = std::make_shared<QueueBudget>(QueueBudget{0, kQueuedPerAddress});
+      slot = budget;
+    }
+    if (queue_budgets.size() > 2 * budgets_swept_ + 64) {
+      std::erase_if(queue_budgets, [](const auto& kv) { return kv.second.expired(); });
+      budgets_swept_ = queue_budgets.size();
+    }
+    return budget;
   }
 
   void evict(ConnectionTable::Id id) {
@@ -80,6 +100,9 @@ struct Server::Connection {
 namespace {
 // The first bytes of a magic-wormhole transit relay request ("please relay ...").
 constexpr std::string_view kTransitRelayStart = "plea";
+// What one rendezvous connection's outgoing queue may hold: a few of the largest frames (a pair's
+// messages go straight through; only a client that does not read lets them pile up).
+constexpr std::size_t kRendezvousMaxQueued = 4 * proto::kMaxRendezvousFrame;
 }  // namespace
 
 class Server::RendezvousConnection : public Client,
@@ -95,7 +118,7 @@ class Server::RendezvousConnection : public Client,
         relay_udp_(relay_udp),
         rendezvous_(rendezvous),
         claims_(claims),
-        out_(ws_),
+        out_(ws_, kRendezvousMaxQueued, conn_->registry->queue_budget(conn_->client.group)),
         ttl_(ws_.get_executor()),
         nameplate_ttl_(options.nameplate_ttl),
         unbound_timeout_(options.unbound_timeout),
@@ -154,11 +177,11 @@ class Server::RendezvousConnection : public Client,
         break;
       }
       const bool joins = !std::holds_alternative<proto::rv::Message>(*m);
-      if (std::holds_alternative<proto::rv::Claim>(*m) &&
+      if (tries_a_code(*m) &&
           !claims_.allow(conn_->client.group, AddressRateLimiter::Clock::now())) {
         ++conn_->registry->counters.claims_refused;
         conn_->registry->refuse("claim_rate", conn_->client);
-        kick("limit", "too many codes were tried from your address; wait a minute and try again");
+        kick("limit", kTooManyCodes);
         break;
       }
       if (joins && !bound_) {
@@ -675,8 +698,14 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     }
     const Page page =
         to == Route::metrics ? Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics()}
-        : path == "/healthz" ? Page{healthy ? 200 : 503, "text/plain; charset=utf-8", health_text}
-                             : page_for(target, options_.public_url);
+        // Public: why it is not ready stays on the metrics port and in the log (it names
+        // internal addresses).
+        : path == "/healthz"
+            ? Page{healthy ? 200 : 503, "text/plain; charset=utf-8",
+                   healthy ? health_text
+                           : "not ready: the server's shared state is unavailable; try again "
+                             "soon\n"}
+            : page_for(target, options_.public_url);
     http::response<http::string_body> res{static_cast<http::status>(page.status), req.version()};
     res.set(http::field::content_type, page.content_type);
     res.set(http::field::server, "ferry");
@@ -751,17 +780,26 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
   conn->stage(ConnectionStage::websocket_unbound);
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   if (d.route == Route::wormhole_mailbox) {
-    // Any page may use it (web wormhole clients live on their own sites): the mailbox holds
-    // only what its two sides put there, sealed under their key.
     ws.read_message_max(kWormholeMaxFrame);
     ws.next_layer().expires_after(options_.request_timeout);
     co_await ws.async_accept(req, redirect(ec));
     ws.next_layer().expires_never();
     if (ec) co_return;
-    // Named, not a lambda temporary in the co_await: g++ 12 destroys such temporaries twice.
-    std::function<void()> on_bound = [conn] { conn->stage(ConnectionStage::rendezvous); };
-    co_return co_await serve_wormhole_mailbox(std::move(ws), wormhole_, options_.unbound_timeout,
-                                              std::move(on_bound));
+    // Evictable and on the unbound deadline until it holds a nameplate or a mailbox.
+    WormholeConnection how;
+    how.hold_within = options_.unbound_timeout;
+    how.pair_within = options_.nameplate_ttl;
+    if (options_.relay.max_duration.count() > 0) how.stay_at_most = options_.relay.max_duration;
+    how.address_queues = conn->registry->queue_budget(conn->client.group);
+    how.on_holding = [conn] { conn->stage(ConnectionStage::rendezvous); };
+    how.may_try_a_code = [this, conn] {
+      if (claims_.allow(conn->client.group, AddressRateLimiter::Clock::now())) return true;
+      ++conn->registry->counters.claims_refused;
+      conn->registry->refuse("claim_rate", conn->client);
+      return false;
+    };
+    how.on_deadline = [conn](std::string_view why) { conn->registry->refuse(why, conn->client); };
+    co_return co_await serve_wormhole_mailbox(std::move(ws), wormhole_, std::move(how));
   }
   ws.read_message_max(proto::kMaxRendezvousFrame);
   ws.next_layer().expires_after(options_.request_timeout);

@@ -73,6 +73,13 @@ bool WormholeMailbox::on_frame(MailboxPeer& peer, std::string_view text, double 
       // A connection holds one nameplate and one mailbox, so it can leave nothing behind.
       if (!c.nameplate.empty() && f->nameplate != c.nameplate)
         return error("claim must name the nameplate this connection allocated");
+      // Claiming a nameplate this connection did not allocate may meet the other side of a code:
+      // a guess, counted like a claim on ferry's own rendezvous.
+      if (c.nameplate.empty() && !peer.may_try_a_code()) {
+        peer.deliver(proto::mailbox_error(
+            "too many codes were tried from your address; wait a minute and try again", text));
+        return false;
+      }
       why = claim(peer, c, f->nameplate);
       if (why.empty()) {
         c.claimed = true;
@@ -94,7 +101,12 @@ bool WormholeMailbox::on_frame(MailboxPeer& peer, std::string_view text, double 
       if (c.listening) return error("only one open per connection");
       if (!c.mailbox.empty() && f->mailbox != c.mailbox)
         return error("open must name the mailbox this connection claimed");
-      why = open(peer, c, f->mailbox);
+      if (const auto m = mailboxes_.find({c.app, f->mailbox});
+          m != mailboxes_.end() && m->second.listeners.size() >= limits_.max_listeners) {
+        why = "crowded";
+      } else {
+        why = open(peer, c, f->mailbox);
+      }
       if (why.empty()) {
         Mailbox& m = mailboxes_.at({c.app, f->mailbox});
         m.listeners.insert(&peer);
@@ -106,7 +118,14 @@ bool WormholeMailbox::on_frame(MailboxPeer& peer, std::string_view text, double 
       if (!c.listening) return error("must open mailbox before adding");
       Mailbox& m = mailboxes_.at({c.app, c.mailbox});
       if (m.messages.size() >= limits_.max_messages) return error("too many messages");
-      m.messages.push_back(proto::mailbox_message(c.side, f->phase, f->body, now, f->id));
+      std::string frame = proto::mailbox_message(c.side, f->phase, f->body, now, f->id);
+      if (m.bytes + frame.size() > limits_.max_mailbox_bytes) return error("too many messages");
+      if (stored_bytes_ + frame.size() > limits_.max_stored_bytes) {
+        return error("the server is busy; try again later");
+      }
+      m.bytes += frame.size();
+      stored_bytes_ += frame.size();
+      m.messages.push_back(std::move(frame));
       ++messages_;
       for (MailboxPeer* l : m.listeners) l->deliver(m.messages.back());
       break;
@@ -198,6 +217,7 @@ std::string WormholeMailbox::close(MailboxPeer& peer, Client& c, const std::stri
   m.holders.erase(&peer);
   c.listening = false;
   if (m.closed.size() == m.sides.size()) {
+    stored_bytes_ -= m.bytes;
     mailboxes_.erase(it);
   } else {
     drop_mailbox_if_unused(k);
@@ -212,7 +232,10 @@ void WormholeMailbox::drop_nameplate_if_unused(const Key& k) {
 
 void WormholeMailbox::drop_mailbox_if_unused(const Key& k) {
   const auto it = mailboxes_.find(k);
-  if (it != mailboxes_.end() && it->second.holders.empty()) mailboxes_.erase(it);
+  if (it != mailboxes_.end() && it->second.holders.empty()) {
+    stored_bytes_ -= it->second.bytes;
+    mailboxes_.erase(it);
+  }
 }
 
 void WormholeMailbox::on_disconnect(MailboxPeer& peer) {
@@ -240,8 +263,20 @@ bool WormholeMailbox::bound(const MailboxPeer& peer) const {
   return it != clients_.end() && it->second.bound;
 }
 
+bool WormholeMailbox::holds(const MailboxPeer& peer) const {
+  const auto it = clients_.find(&peer);
+  return it != clients_.end() && (!it->second.nameplate.empty() || !it->second.mailbox.empty());
+}
+
+bool WormholeMailbox::paired(const MailboxPeer& peer) const {
+  const auto it = clients_.find(&peer);
+  if (it == clients_.end() || it->second.mailbox.empty()) return false;
+  const auto m = mailboxes_.find({it->second.app, it->second.mailbox});
+  return m != mailboxes_.end() && m->second.sides.size() >= 2;
+}
+
 WormholeMailboxStats WormholeMailbox::stats() const {
-  return {clients_.size(), nameplates_.size(), mailboxes_.size(), messages_};
+  return {clients_.size(), nameplates_.size(), mailboxes_.size(), messages_, stored_bytes_};
 }
 
 }  // namespace ferry::server

@@ -20,13 +20,23 @@ class MailboxPeer {
  public:
   virtual ~MailboxPeer() = default;
   virtual void deliver(std::string frame) = 0;
+  // Whether this client's address may try one more code now (a claim of a nameplate it did not
+  // allocate is a guess at its code): the server's claim limit, shared with its own rendezvous.
+  virtual bool may_try_a_code() { return true; }
 };
 
 struct WormholeMailboxLimits {
   std::size_t max_nameplates = 100'000;
   std::size_t max_mailboxes = 100'000;
   std::size_t max_messages = 64;  // per mailbox; a transfer uses about six
-  std::size_t max_errors = 8;     // per connection, then it is closed
+  // The bytes of one mailbox's messages (each is replayed to every listener that opens it), and
+  // of every mailbox's together: a transfer's messages are a few kB.
+  std::size_t max_mailbox_bytes = std::size_t{128} * 1024;
+  std::size_t max_stored_bytes = std::size_t{32} << 20;
+  // Connections listening on one mailbox: its two sides, each perhaps once more on a new
+  // connection while the old one is not yet known to be gone.
+  std::size_t max_listeners = 4;
+  std::size_t max_errors = 8;  // per connection, then it is closed
 };
 
 struct WormholeMailboxStats {
@@ -34,6 +44,7 @@ struct WormholeMailboxStats {
   std::size_t nameplates = 0;
   std::size_t mailboxes = 0;
   std::uint64_t messages = 0;
+  std::size_t stored_bytes = 0;  // every mailbox's messages, held for replay
 };
 
 class WormholeMailbox {
@@ -46,6 +57,10 @@ class WormholeMailbox {
   void on_disconnect(MailboxPeer& peer);
   // Whether the client said which application it is (bind).
   bool bound(const MailboxPeer& peer) const;
+  // Whether it holds a nameplate or a mailbox (a bare bind holds nothing and proves nothing).
+  bool holds(const MailboxPeer& peer) const;
+  // Whether its mailbox has been opened by both sides.
+  bool paired(const MailboxPeer& peer) const;
   WormholeMailboxStats stats() const;
 
  private:
@@ -66,6 +81,7 @@ class WormholeMailbox {
     std::set<std::string> sides;
     std::set<std::string> closed;
     std::vector<std::string> messages;  // "message" frames, replayed to each new listener
+    std::size_t bytes = 0;              // of those frames
     std::set<MailboxPeer*> listeners;
     std::set<MailboxPeer*> holders;
   };
@@ -84,6 +100,7 @@ class WormholeMailbox {
   std::map<Key, Nameplate> nameplates_;
   std::map<Key, Mailbox> mailboxes_;
   std::uint64_t messages_ = 0;
+  std::size_t stored_bytes_ = 0;  // every mailbox's messages
 };
 
 }  // namespace ferry::server

@@ -135,9 +135,14 @@ class Node:
         self.log_file.seek(0)
         return self.log_file.read().decode(errors="replace")
 
-    def health(self):
+    def health(self, private=False):
+        """/healthz on the public port (which never says why it is not ready: that names
+        internal addresses), or with private on --metrics-listen's port (which does)."""
+        url = self.url + "/healthz"
+        if private:
+            url = "http://%s/healthz" % self.args[self.args.index("--metrics-listen") + 1]
         try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=5) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -519,14 +524,19 @@ class RedisDownTest(TempDirTest):
         key = os.path.join(self.tmp, "relay.key")
         with open(key, "w") as f:
             f.write(os.urandom(32).hex())
-        node = Node(redis, key)
+        node = Node(redis, key, extra=["--metrics-listen", "127.0.0.1:%d" % free_port()])
         try:
             deadline = time.time() + 10
-            while "cannot be reached" not in node.health()[1] and time.time() < deadline:
+            while "cannot be reached" not in node.health(private=True)[1] and time.time() < deadline:
                 time.sleep(0.1)
-            status, text = node.health()
+            status, text = node.health(private=True)
             self.assertEqual(status, 503)
             self.assertIn("not ready: redis://127.0.0.1:%d/0 cannot be reached" % redis.port, text)
+            # The public one says only that it is not ready: Redis's address is nobody's business.
+            status, text = node.health()
+            self.assertEqual(status, 503)
+            self.assertIn("not ready", text)
+            self.assertNotIn("127.0.0.1:%d" % redis.port, text)
             s = Run(["send", "--server", node.url, "--text", "hi"])
             self.assertNotEqual(s.finish(timeout=30), 0)
             err = s.event("error")
@@ -583,18 +593,23 @@ class RedisCredentialsTest(TempDirTest):
             self.assertEqual(s.finish(), 0)
             self.assertEqual(r.event("text")["text"], "over TLS")
             # A wrong password, and a certificate this node does not trust: not ready, and why.
-            wrong = Node(redis, relay_key, redis_url="redis://:nope@127.0.0.1:%d" % redis.port)
-            untrusted = Node(redis, relay_key, redis_url="rediss://:s3cret-pass@localhost:%d" % tls_port)
+            private = lambda: ["--metrics-listen", "127.0.0.1:%d" % free_port()]  # noqa: E731
+            wrong = Node(redis, relay_key, redis_url="redis://:nope@127.0.0.1:%d" % redis.port,
+                         extra=private())
+            untrusted = Node(redis, relay_key, extra=private(),
+                             redis_url="rediss://:s3cret-pass@localhost:%d" % tls_port)
             nodes += [wrong, untrusted]
             for node, why in ((wrong, "WRONGPASS"), (untrusted, "TLS failed")):
                 deadline = time.time() + 10
-                while why not in node.health()[1] and time.time() < deadline:
+                while why not in node.health(private=True)[1] and time.time() < deadline:
                     time.sleep(0.1)
-                status, text = node.health()
+                status, text = node.health(private=True)
                 self.assertEqual(status, 503, text)
                 self.assertIn(why, text)
             for node in nodes:
                 self.assertNotIn("s3cret-pass", node.log() + node.health()[1])
+                if "--metrics-listen" in node.args:
+                    self.assertNotIn("s3cret-pass", node.health(private=True)[1])
                 self.assertIn("***@", node.log())  # the URL is logged without its password
         finally:
             for node in nodes:

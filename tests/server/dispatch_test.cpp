@@ -21,9 +21,10 @@ HttpRequest parse(std::string_view wire) {
   return parser.release();
 }
 
-std::string upgrade(std::string_view target, std::string_view extra = {}) {
-  return "GET " + std::string(target) +
-         " HTTP/1.1\r\nHost: ferry.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+std::string upgrade(std::string_view target, std::string_view extra = {},
+                    std::string_view host = "ferry.example") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + std::string(host) +
+         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
          std::string(extra) + "\r\n";
 }
@@ -43,17 +44,30 @@ TEST(Dispatch, ProgramsAndOurOwnPagesReachTheRendezvous) {
 }
 
 TEST(Dispatch, OtherSitesPagesAreRefusedTheirWebSockets) {
-  for (const auto* target : {"/v1/rendezvous", "/v1/relay"}) {
+  // magic-wormhole's mailbox too: another site's visitors may not fill its mailboxes.
+  for (const auto* target : {"/v1/rendezvous", "/v1/relay", "/v1"}) {
     auto d = dispatch_request(parse(upgrade(target, "Origin: https://evil.example\r\n")), kOurs);
     EXPECT_EQ(d.refusal, RequestRefusal::cross_origin) << target;
     EXPECT_EQ(d.origin, "https://evil.example");
   }
-  // Without --public-url, the page's own Host is its origin, and nothing else is.
+  // wormhole's own clients send no Origin.
+  EXPECT_EQ(dispatch_request(parse(upgrade("/v1")), kOurs).refusal, RequestRefusal::none);
+  // Without --public-url, the page's own Host is its origin when that is an address (a LAN
+  // server), and nothing else is.
   const DispatchContext unnamed{.origin = "http://127.0.0.1:4300", .origin_from_host = true};
-  auto d = dispatch_request(parse(upgrade("/v1/rendezvous", "Origin: http://ferry.example\r\n")),
-                            unnamed);
-  EXPECT_EQ(d.refusal, RequestRefusal::none);
-  d = dispatch_request(parse(upgrade("/v1/rendezvous", "Origin: http://other.example\r\n")),
+  for (const auto* host : {"192.168.1.5:4300", "[fd00::5]:4300", "localhost:4300"}) {
+    auto d = dispatch_request(
+        parse(upgrade("/v1/rendezvous", "Origin: http://" + std::string(host) + "\r\n", host)),
+        unnamed);
+    EXPECT_EQ(d.refusal, RequestRefusal::none) << host;
+  }
+  auto d = dispatch_request(
+      parse(upgrade("/v1/rendezvous", "Origin: http://192.168.1.6:4300\r\n", "192.168.1.5:4300")),
+      unnamed);
+  EXPECT_EQ(d.refusal, RequestRefusal::cross_origin);
+  // A DNS name whose Origin and Host agree may be a DNS-rebinding page (the attacker's name,
+  // pointed at this server after the page loaded): refused without --public-url.
+  d = dispatch_request(parse(upgrade("/v1/rendezvous", "Origin: http://ferry.example\r\n")),
                        unnamed);
   EXPECT_EQ(d.refusal, RequestRefusal::cross_origin);
   // A long hostile Origin is cut for the log.
