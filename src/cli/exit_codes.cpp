@@ -35,6 +35,7 @@ int exit_status(Errc code) {
     case Errc::bad_offer:
     case Errc::protocol:
     case Errc::integrity:
+    case Errc::version:
       return 11;
     case Errc::relay_limit:
       return 12;
@@ -65,6 +66,10 @@ std::string explain(const proto::Error& e) {
       return e.detail +
              "\nNext: run `ferry doctor` on both computers to see what each network blocks. A "
              "server with a working relay gets through any network that allows web traffic.";
+    case Errc::version:
+      return e.detail +
+             "\nNext: update ferry on the computer with the older version (`ferry --version` "
+             "on each), then start again.";
     case Errc::relay_limit:
       return e.detail +
              "\nNext: ask the server's operator about its limits, or try where a "

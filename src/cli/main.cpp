@@ -68,17 +68,21 @@ int ferry_main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::exit_status(Errc::usage);
   }
 
-  // A code on the command line is visible to every user of this machine (ps, /proc/PID/cmdline)
-  // for as long as the transfer runs: blank it out of the process's arguments now.
+  // A code (or a text message) on the command line is visible to every user of this machine
+  // (ps, /proc/PID/cmdline) for as long as the transfer runs: blank it out of the process's
+  // arguments now (CLI11 holds its own copies).
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    const bool code_value = i > 1 && std::string_view(argv[i - 1]) == "--code";
+    const std::string_view before = i > 1 ? std::string_view(argv[i - 1]) : std::string_view();
+    const bool secret_value = before == "--code" || (*send_cmd && before == "--text");
     const bool receive_code =
         *recv_cmd && std::find(receive_flags.code.begin(), receive_flags.code.end(), arg) !=
                          receive_flags.code.end();
-    if (code_value || receive_code) {
+    if (secret_value || receive_code) {
       std::fill(argv[i], argv[i] + arg.size(), '*');
     } else if (arg.starts_with("--code=")) {
+      std::fill(argv[i] + 7, argv[i] + arg.size(), '*');
+    } else if (*send_cmd && arg.starts_with("--text=")) {
       std::fill(argv[i] + 7, argv[i] + arg.size(), '*');
     }
   }

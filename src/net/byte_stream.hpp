@@ -42,6 +42,9 @@ class ByteStream {
   virtual std::size_t record_bytes() const { return std::size_t{1} << 20; }
   // How many connections carry it (wide TCP: several).
   virtual std::size_t connections() const { return 1; }
+  // Called once the peer has proved it holds the session key (its hello): a stream that holds
+  // little for a peer nobody knows yet may hold more from then on (wide TCP's reordering).
+  virtual void authenticated() {}
 };
 
 awaitable<void> read_exact(ByteStream& s, asio::mutable_buffer b, error_code& ec);

@@ -29,7 +29,7 @@ struct State {
         readable(ex, Clock::time_point::max()),
         room(ex, Clock::time_point::max()),
         ends(ex, Clock::time_point::max()),
-        in(kStripeReorderLimit) {}
+        in(kStripeUnauthenticatedLimit) {}
 
   std::vector<tcp::socket> members;
   // Sending: frames (header and bytes) waiting for a member, and those being written.
@@ -223,6 +223,10 @@ class StripedStream : public ByteStream {
 
   std::optional<proto::Error> end_reason() const override { return st_->why; }
   std::size_t connections() const override { return st_->members.size(); }
+  void authenticated() override {
+    st_->in.set_limit(kStripeReorderLimit);
+    st_->room.cancel();  // members waiting for room may have it now
+  }
 
  private:
   // Until every frame queued has been written (or the stream failed, or until).

@@ -14,7 +14,11 @@
 
 namespace ferry::net {
 
-// Bytes held in order or out of order at the receiving end, at most (plus a frame per member).
+// What the frames held in order or out of order at the receiving end may cost, at most (plus a
+// frame per member; proto::stripe::Reassembler counts each frame's overhead): before the peer
+// has authenticated (ByteStream::authenticated), and after. Before, the stream carries only the
+// record layer's hellos; anyone who reaches a listening port can open a group.
+inline constexpr std::size_t kStripeUnauthenticatedLimit = std::size_t{256} << 10;
 inline constexpr std::size_t kStripeReorderLimit = std::size_t{16} << 20;
 
 std::unique_ptr<ByteStream> striped_stream(std::vector<tcp::socket> members, std::string where);

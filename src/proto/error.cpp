@@ -44,6 +44,8 @@ std::string_view errc_name(Errc code) {
       return "no_sender";
     case Errc::cancelled:
       return "cancelled";
+    case Errc::version:
+      return "version";
     case Errc::internal:
       return "internal";
   }

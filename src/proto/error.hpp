@@ -29,6 +29,7 @@ enum class Errc {
   interrupted,
   no_sender,  // the receiver waited for a sender with its code, and none came in time
   cancelled,  // the other side's person stopped the transfer (Ctrl-C)
+  version,    // the peer runs a version of ferry whose wire protocol this one does not speak
   internal,
 };
 

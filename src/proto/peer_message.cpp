@@ -12,7 +12,7 @@ namespace ferry::proto {
 using nlohmann::json;
 
 namespace {
-constexpr std::uint8_t kPakeVersion = 1;
+constexpr std::uint8_t kPakeVersion = kWireVersion;
 constexpr std::size_t kMaxCandidates = 64;
 constexpr std::size_t kMaxFeatures = 32;
 constexpr std::string_view kPrefixHash = "prefix-hash";
@@ -26,6 +26,30 @@ constexpr std::string_view kWideTcp = "wide-tcp";
 bool is_ip_literal(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+namespace {
+// A PAKE message's version, when it is not ours: the error both sides stop with.
+std::optional<Error> other_version(ByteView b) {
+  if (b.empty() || b[0] == kPakeVersion) return std::nullopt;
+  if (b[0] == 0) {
+    const std::string theirs = b.size() == 2 ? std::to_string(b[1]) : "unknown";
+    return Error{Errc::version, "the other computer runs another version of ferry (wire protocol " +
+                                    theirs + "; this one speaks " + std::to_string(kPakeVersion) +
+                                    ") and stopped; nothing was sent"};
+  }
+  return Error{Errc::version, "the other computer runs another version of ferry (wire protocol " +
+                                  std::to_string(b[0]) + "; this one speaks " +
+                                  std::to_string(kPakeVersion) + "); nothing was sent"};
+}
+}  // namespace
+
+Bytes encode_version_notice() {
+  return Bytes{0, kPakeVersion};
+}
+
+bool is_version_notice(ByteView b) {
+  return b.size() == 2 && b[0] == 0;
 }
 
 Bytes encode(const ReceiverPake& m) {
@@ -42,6 +66,7 @@ Bytes encode(const SenderPake& m) {
 }
 
 Result<ReceiverPake> decode_receiver_pake(ByteView b) {
+  if (auto other = other_version(b)) return std::unexpected(*other);
   if (b.size() != 2 + kCpacePointBytes || b[0] != kPakeVersion ||
       (b[1] != static_cast<std::uint8_t>(SecretKind::words) &&
        b[1] != static_cast<std::uint8_t>(SecretKind::link))) {
@@ -54,6 +79,7 @@ Result<ReceiverPake> decode_receiver_pake(ByteView b) {
 }
 
 Result<SenderPake> decode_sender_pake(ByteView b) {
+  if (auto other = other_version(b)) return std::unexpected(*other);
   if (b.size() != 1 + kCpacePointBytes + 32 || b[0] != kPakeVersion) {
     return fail(Errc::protocol, "the sender's PAKE message is malformed");
   }

@@ -23,8 +23,18 @@ struct SenderPake {
   Key confirm{};
 };
 
+// Every PAKE message starts with the wire protocol's version. A side whose peer's message names
+// another version (an older or newer ferry) answers with a version notice (0 || its version)
+// instead of its own PAKE message, and both stop with Errc::version, saying which versions met:
+// a person is told to update, rather than seeing a pairing fail for no reason they can see. The
+// notice says nothing about the code.
+inline constexpr std::uint8_t kWireVersion = 1;
+Bytes encode_version_notice();
+bool is_version_notice(ByteView b);
+
 Bytes encode(const ReceiverPake& m);
 Bytes encode(const SenderPake& m);
+// Errc::version for a message of another version, or the peer's version notice.
 Result<ReceiverPake> decode_receiver_pake(ByteView b);
 Result<SenderPake> decode_sender_pake(ByteView b);
 Result<Key> decode_confirm(ByteView b);

@@ -60,7 +60,7 @@ Result<FrameHeader> decode_frame_header(const std::uint8_t* bytes) {
 
 bool Reassembler::admits(std::uint64_t offset) const {
   if (offset == next_ && ready_bytes_ == 0) return true;  // what the stream waits for
-  return ready_bytes_ + held_bytes_ < limit_;
+  return cost_ < limit_;
 }
 
 Result<void> Reassembler::add(std::uint64_t offset, Bytes bytes) {
@@ -76,6 +76,7 @@ Result<void> Reassembler::add(std::uint64_t offset, Bytes bytes) {
     const auto& [start, data] = *std::prev(after);
     if (start + data.size() > offset) return fail(Errc::protocol, "two wide TCP frames overlap");
   }
+  cost_ += bytes.size() + kHeldFrameCost;
   if (offset != next_) {
     held_bytes_ += bytes.size();
     held_.emplace(offset, std::move(bytes));
@@ -103,6 +104,7 @@ std::size_t Reassembler::take(std::uint8_t* out, std::size_t n) {
     got += k;
     ready_front_ += k;
     if (ready_front_ == front.size()) {
+      cost_ -= front.size() + kHeldFrameCost;
       ready_.pop_front();
       ready_front_ = 0;
     }

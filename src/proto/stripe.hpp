@@ -54,12 +54,20 @@ std::array<std::uint8_t, kFrameHeaderBytes> encode(const FrameHeader& h);
 // Refuses an empty or oversized frame, or one whose end would pass 2^62.
 Result<FrameHeader> decode_frame_header(const std::uint8_t* bytes);
 
-// The receiving end's frames, back in order, within a memory bound: bytes held (in order and
-// not read yet, or out of order) stay under limit, except that the frame the stream waits for is
-// always admitted once the reader has taken what was ready.
+// What one held frame costs beyond its bytes: its vector, its heap block's header and a map
+// node (g++ 12, 64-bit: 24 + 16 + 48 + 8 = 96, rounded up). A peer sending one-byte frames out of
+// order pays this for each.
+inline constexpr std::size_t kHeldFrameCost = 128;
+
+// The receiving end's frames, back in order, within a memory bound: what the frames held (in
+// order and not read yet, or out of order) cost, their bytes and kHeldFrameCost each, stays
+// under limit, except that the frame the stream waits for is always admitted once the reader has
+// taken what was ready.
 class Reassembler {
  public:
   explicit Reassembler(std::size_t limit) : limit_(limit) {}
+  // A new bound, for frames admitted from now on (a peer that proved itself may have more).
+  void set_limit(std::size_t limit) { limit_ = limit; }
   // Whether a frame at offset may be added now; otherwise its member waits (and stops reading).
   bool admits(std::uint64_t offset) const;
   // A frame that starts before what was already put in order, or overlaps a frame held, is
@@ -72,9 +80,12 @@ class Reassembler {
   // Frames held out of order (a gap before them): at the stream's end, a truncation.
   bool gaps() const { return !held_.empty(); }
   std::size_t held_bytes() const { return held_bytes_; }
+  // What the frames held cost in memory (their bytes and kHeldFrameCost each).
+  std::size_t cost() const { return cost_; }
 
  private:
   std::size_t limit_;
+  std::size_t cost_ = 0;
   std::uint64_t next_ = 0;  // the offset of the first byte not in order yet
   std::deque<Bytes> ready_;
   std::size_t ready_front_ = 0;  // bytes of ready_.front() already taken

@@ -38,11 +38,35 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
+class FramedChannel;
+
+// A short code (LAN mode: 16 bits of secret) allows one guess. The guess is spent the moment the
+// sender answers a receiver's CPace share with its own share and confirmation: from then on the
+// receiver can check its one guess offline, whether or not it ever confirms. So the first
+// connection the sender answers spends it, and every other connection is refused its answer.
+class GuessBudget {
+ public:
+  // Whether `by` may have the answer: it is the first to ask, or already spent the guess.
+  bool take(const FramedChannel* by) {
+    if (spender_ == nullptr) spender_ = by;
+    return spender_ == by;
+  }
+  bool spent_by(const FramedChannel* by) const { return spender_ != nullptr && spender_ == by; }
+
+ private:
+  const FramedChannel* spender_ = nullptr;
+};
+
 // The PAKE's messages as length-prefixed frames on the TCP connection the transfer then uses.
 class FramedChannel : public MessageChannel {
  public:
-  explicit FramedChannel(beast::tcp_stream s) : s_(std::move(s)) {}
+  FramedChannel(beast::tcp_stream s, std::shared_ptr<GuessBudget> budget)
+      : s_(std::move(s)), budget_(std::move(budget)) {}
   awaitable<proto::Result<void>> send(const proto::Bytes& body) override {
+    // (A version notice instead of our share says nothing about the code: no guess.)
+    if (budget_ && !proto::is_version_notice(body) && !budget_->take(this)) {
+      co_return proto::fail(Errc::protocol, "another connection already spent the code's guess");
+    }
     proto::Bytes frame;
     proto::append_u32(frame, static_cast<std::uint32_t>(body.size()));
     proto::append(frame, body);
@@ -72,9 +96,12 @@ class FramedChannel : public MessageChannel {
     error_code ec;
     s_.socket().close(ec);
   }
+  // Whether this connection was answered with the sender's share (and so had the code's guess).
+  bool spent_guess() const { return budget_ && budget_->spent_by(this); }
 
  private:
   beast::tcp_stream s_;
+  std::shared_ptr<GuessBudget> budget_;
 };
 
 awaitable<proto::Result<std::shared_ptr<RecordPipe>>> start_pipe(FramedChannel& channel,
@@ -229,6 +256,122 @@ awaitable<proto::Result<std::pair<tcp::endpoint, proto::Bytes>>> find_lan_sender
 
 }  // namespace
 
+namespace {
+
+// The connections a serverless sender is shaking hands with, and the one that knew the code.
+// Every connection gets its handshake at once (a silent one holds up nobody), within limits per
+// address and overall.
+struct Lobby {
+  Lobby(tcp::acceptor a, proto::Bytes sid, proto::Secret code, std::shared_ptr<GuessBudget> b)
+      : acceptor(std::move(a)),
+        session_id(std::move(sid)),
+        secret(std::move(code)),
+        budget(std::move(b)),
+        done(acceptor.get_executor(), asio::steady_timer::time_point::max()) {}
+  // Ends every other handshake and the accepting; nothing here touches the observer afterwards.
+  void finish() {
+    finished = true;
+    error_code ec;
+    acceptor.close(ec);
+    for (auto& w : live) {
+      if (auto ch = w.lock(); ch && ch != winner) ch->close();
+    }
+    live.clear();
+  }
+  tcp::acceptor acceptor;
+  const proto::Bytes session_id;
+  const proto::Secret secret;
+  // LAN mode's one guess (absent for a direct code, whose 128-bit secret nobody can guess).
+  const std::shared_ptr<GuessBudget> budget;
+  asio::steady_timer done;
+  bool finished = false;
+  std::shared_ptr<FramedChannel> winner;
+  SessionSecrets secrets;
+  std::string peer;
+  proto::Error failure{Errc::io_error, ""};
+  std::map<asio::ip::address, std::size_t> per_address;  // handshakes under way, by address
+  std::vector<std::weak_ptr<FramedChannel>> live;        // the channels of those handshakes
+};
+
+awaitable<void> lobby_handshake(std::shared_ptr<Lobby> lobby,
+                                std::shared_ptr<FramedChannel> channel, asio::ip::address from,
+                                std::string peer, Observer& observer) {
+  auto secrets = co_await pake_as_sender(*channel, lobby->session_id, lobby->secret, lobby->secret);
+  if (--lobby->per_address[from] == 0) lobby->per_address.erase(from);
+  if (lobby->finished || lobby->winner) co_return;
+  if (!secrets) {
+    if (channel->spent_guess()) {
+      // Answered, then wrong, silent or gone: the one guess is spent either way.
+      lobby->failure = proto::Error{
+          Errc::wrong_code,
+          secrets.error().code == Errc::wrong_code
+              ? peer +
+                    " tried a wrong code; it is spent (a short code allows one guess). "
+                    "Start again with a new code"
+              : peer +
+                    " started the key exchange and left before finishing it, which is how "
+                    "a guess at the code looks; the code is spent (a short code allows one "
+                    "guess). Start again with a new code"};
+      lobby->done.cancel();
+    } else if (secrets.error().code == Errc::wrong_code) {
+      observer.on_event(event::Note{peer + " connected but did not know the code; still waiting"});
+    }
+    // Otherwise a connection that just closes: the receiver's spare dial to another address.
+    co_return;
+  }
+  lobby->winner = std::move(channel);
+  lobby->secrets = std::move(*secrets);
+  lobby->peer = std::move(peer);
+  lobby->done.cancel();
+}
+
+awaitable<void> accept_handshakes(std::shared_ptr<Lobby> lobby, Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  for (;;) {
+    error_code ec;
+    tcp::socket s = co_await lobby->acceptor.async_accept(redirect(ec));
+    if (lobby->finished) co_return;
+    if (ec) {
+      lobby->failure = proto::Error{Errc::io_error, "cannot accept connections: " + describe(ec)};
+      lobby->done.cancel();
+      co_return;
+    }
+    // A channel dies with its handshake, so the live ones are the handshakes under way.
+    std::erase_if(lobby->live, [](const auto& w) { return w.expired(); });
+    const auto from = unmapped(s.remote_endpoint(ec).address());
+    const auto same = lobby->per_address.find(from);
+    if (ec || lobby->live.size() >= kMaxHandshakes ||
+        (same != lobby->per_address.end() && same->second >= kMaxHandshakesPerAddress)) {
+      continue;  // over the limits: closed at once
+    }
+    tune_for_bulk(s);
+    const std::string peer = endpoint_text(s.remote_endpoint(ec));
+    if (lobby->live.empty()) observer.on_event(event::PeerJoined{});
+    ++lobby->per_address[from];
+    auto channel = std::make_shared<FramedChannel>(beast::tcp_stream(std::move(s)), lobby->budget);
+    lobby->live.push_back(channel);
+    asio::co_spawn(ex, lobby_handshake(lobby, std::move(channel), from, peer, observer),
+                   asio::detached);
+  }
+}
+
+// Accepts until a connection proves it knows the code (or, with a budget, the guess is spent),
+// then sends on it.
+awaitable<proto::Result<void>> send_from_lobby(std::shared_ptr<Lobby> lobby,
+                                               const FileSource& source, Observer& observer,
+                                               Cancellation* cancellation) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, accept_handshakes(lobby, observer), asio::detached);
+  error_code ec;
+  co_await lobby->done.async_wait(redirect(ec));
+  lobby->finish();
+  if (!lobby->winner) co_return std::unexpected(lobby->failure);
+  co_return co_await send_on(*lobby->winner, lobby->secrets, lobby->peer, source, observer,
+                             cancellation);
+}
+
+}  // namespace
+
 awaitable<proto::Result<void>> send_lan(const FileSource& source,
                                         std::optional<proto::Secret> chosen, Observer& observer,
                                         Cancellation* cancellation) {
@@ -277,23 +420,9 @@ awaitable<proto::Result<void>> send_lan(const FileSource& source,
       "--server or FERRY_SERVER.)"});
   observer.on_event(event::CodeReady{proto::format_code(words), ""});
 
-  const proto::Bytes sid = proto::lan_session_id(session_nonce);
-  for (;;) {
-    tcp::socket s = co_await acceptor->async_accept(redirect(ec));
-    if (ec) co_return proto::fail(Errc::io_error, "cannot accept connections: " + describe(ec));
-    tune_for_bulk(s);
-    const std::string peer = endpoint_text(s.remote_endpoint(ec));
-    FramedChannel channel{beast::tcp_stream(std::move(s))};
-    auto secrets = co_await pake_as_sender(channel, sid, words, words);
-    if (!secrets) {
-      // A connection that says nothing is no guess; a wrong code is the one guess this code had.
-      if (secrets.error().code != Errc::wrong_code) continue;
-      co_return proto::fail(Errc::wrong_code, peer + " tried a wrong code; it is spent");
-    }
-    observer.on_event(event::PeerJoined{});
-    acceptor->close(ec);
-    co_return co_await send_on(channel, *secrets, peer, source, observer, cancellation);
-  }
+  auto lobby = std::make_shared<Lobby>(std::move(*acceptor), proto::lan_session_id(session_nonce),
+                                       words, std::make_shared<GuessBudget>());
+  co_return co_await send_from_lobby(std::move(lobby), source, observer, cancellation);
 }
 
 awaitable<proto::Result<void>> receive_lan(proto::Secret secret, ReceiveOptions options,
@@ -310,96 +439,23 @@ awaitable<proto::Result<void>> receive_lan(proto::Secret secret, ReceiveOptions 
                                              " but could not connect: " + stream.error().detail);
   }
   observer.on_event(event::PeerJoined{});
-  FramedChannel channel{std::move(*stream)};
+  FramedChannel channel{std::move(*stream), nullptr};
   auto secrets = co_await pake_as_receiver(channel, proto::lan_session_id(sender->second), secret);
+  if (!secrets && secrets.error().code == Errc::peer_gone) {
+    // The sender stopped, or refused its answer: it answers one guess per code.
+    co_return proto::fail(Errc::peer_gone,
+                          "the sender at " + peer +
+                              " closed the connection before the key exchange: another computer "
+                              "on this network may have tried the code first, and a short code "
+                              "allows one guess. Ask the sender for a new code");
+  }
   if (!secrets) co_return std::unexpected(secrets.error());
   co_return co_await receive_on(channel, *secrets, peer, *sink, options, observer);
 }
 
-namespace {
-
-// The connections `send --direct` is shaking hands with, and the one that knew the code.
-struct DirectLobby {
-  explicit DirectLobby(tcp::acceptor a)
-      : acceptor(std::move(a)),
-        done(acceptor.get_executor(), asio::steady_timer::time_point::max()) {}
-  // Ends every other handshake and the accepting; nothing here touches the observer afterwards.
-  void finish() {
-    finished = true;
-    error_code ec;
-    acceptor.close(ec);
-    for (auto& w : live) {
-      if (auto ch = w.lock(); ch && ch != winner) ch->close();
-    }
-    live.clear();
-  }
-  tcp::acceptor acceptor;
-  asio::steady_timer done;
-  bool finished = false;
-  std::shared_ptr<FramedChannel> winner;
-  SessionSecrets secrets;
-  std::string peer;
-  proto::Error failure{Errc::io_error, ""};
-  std::map<asio::ip::address, std::size_t> per_address;  // handshakes under way, by address
-  std::vector<std::weak_ptr<FramedChannel>> live;        // the channels of those handshakes
-};
-
-awaitable<void> direct_handshake(std::shared_ptr<DirectLobby> lobby,
-                                 std::shared_ptr<FramedChannel> channel, asio::ip::address from,
-                                 std::string peer, proto::Secret secret, Observer& observer) {
-  auto secrets = co_await pake_as_sender(*channel, proto::direct_session_id(), secret, secret);
-  if (--lobby->per_address[from] == 0) lobby->per_address.erase(from);
-  if (lobby->finished || lobby->winner) co_return;
-  if (!secrets) {
-    // A connection that just closes is the receiver's spare dial to another of our addresses.
-    if (secrets.error().code == Errc::wrong_code) {
-      observer.on_event(event::Note{peer + " connected but did not know the code; still waiting"});
-    }
-    co_return;
-  }
-  lobby->winner = std::move(channel);
-  lobby->secrets = std::move(*secrets);
-  lobby->peer = std::move(peer);
-  lobby->done.cancel();
-}
-
-awaitable<void> accept_handshakes(std::shared_ptr<DirectLobby> lobby, proto::Secret secret,
-                                  Observer& observer) {
-  auto ex = co_await asio::this_coro::executor;
-  for (;;) {
-    error_code ec;
-    tcp::socket s = co_await lobby->acceptor.async_accept(redirect(ec));
-    if (lobby->finished) co_return;
-    if (ec) {
-      lobby->failure = proto::Error{Errc::io_error, "cannot accept connections: " + describe(ec)};
-      lobby->done.cancel();
-      co_return;
-    }
-    // A channel dies with its handshake, so the live ones are the handshakes under way.
-    std::erase_if(lobby->live, [](const auto& w) { return w.expired(); });
-    const auto from = unmapped(s.remote_endpoint(ec).address());
-    const auto same = lobby->per_address.find(from);
-    if (ec || lobby->live.size() >= kMaxHandshakes ||
-        (same != lobby->per_address.end() && same->second >= kMaxHandshakesPerAddress)) {
-      continue;  // over the limits: closed at once
-    }
-    tune_for_bulk(s);
-    const std::string peer = endpoint_text(s.remote_endpoint(ec));
-    if (lobby->live.empty()) observer.on_event(event::PeerJoined{});
-    ++lobby->per_address[from];
-    auto channel = std::make_shared<FramedChannel>(beast::tcp_stream(std::move(s)));
-    lobby->live.push_back(channel);
-    asio::co_spawn(ex, direct_handshake(lobby, std::move(channel), from, peer, secret, observer),
-                   asio::detached);
-  }
-}
-
-}  // namespace
-
 awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& observer,
                                            Cancellation* cancellation) {
   auto ex = co_await asio::this_coro::executor;
-  error_code ec;
   auto listener = open_listener(ex);
   if (!listener) co_return std::unexpected(listener.error());
   tcp::acceptor acceptor = std::move(*listener);
@@ -434,17 +490,12 @@ awaitable<proto::Result<void>> send_direct(const FileSource& source, Observer& o
   }
   observer.on_event(event::CodeReady{proto::format_direct_code(code), ""});
 
-  // Every connection gets its handshake at once (a silent or wrong one holds up nobody), within
-  // limits per address and overall; the first that knows the code gets the transfer. The code's
-  // secret is 128 random bits: wrong attempts cannot guess it, so they only cost their slot.
-  const proto::Secret secret = proto::direct_secret(code);
-  auto lobby = std::make_shared<DirectLobby>(std::move(acceptor));
-  asio::co_spawn(ex, accept_handshakes(lobby, secret, observer), asio::detached);
-  co_await lobby->done.async_wait(redirect(ec));
-  lobby->finish();
-  if (!lobby->winner) co_return std::unexpected(lobby->failure);
-  co_return co_await send_on(*lobby->winner, lobby->secrets, lobby->peer, source, observer,
-                             cancellation);
+  // The code's secret is 128 random bits: wrong attempts cannot guess it, so they only cost
+  // their slot, and the sender waits on.
+  const proto::ByteView sid = proto::direct_session_id();
+  auto lobby = std::make_shared<Lobby>(std::move(acceptor), proto::Bytes(sid.begin(), sid.end()),
+                                       proto::direct_secret(code), nullptr);
+  co_return co_await send_from_lobby(std::move(lobby), source, observer, cancellation);
 }
 
 awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOptions options,
@@ -495,7 +546,7 @@ awaitable<proto::Result<void>> receive_direct(proto::DirectCode code, ReceiveOpt
   }
   observer.on_event(event::PeerJoined{});
   tune_for_bulk(dial->winner->socket());
-  FramedChannel channel{std::move(*dial->winner)};
+  FramedChannel channel{std::move(*dial->winner), nullptr};
   auto secrets =
       co_await pake_as_receiver(channel, proto::direct_session_id(), proto::direct_secret(code));
   if (!secrets) co_return std::unexpected(secrets.error());

@@ -1,6 +1,7 @@
 #include "session/file_sink.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -76,7 +77,8 @@ FileSink::FileSink(FileSink&& o) noexcept
       name_(std::move(o.name_)),
       display_(std::move(o.display_)),
       executable_(o.executable_),
-      written_(o.written_) {}
+      written_(o.written_),
+      adopted_(o.adopted_) {}
 
 FileSink::~FileSink() {
   if (stdout_) file_fd_ = -1;  // stdout is not ours to close
@@ -129,6 +131,22 @@ bool empty_file(int parent, const std::string& name) {
   struct stat st {};
   return ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
          st.st_size == 0;
+}
+
+// Whether a transfer (in this process or another) holds the part file: it keeps an exclusive
+// flock(2) on it from begin() until the file is committed, abandoned or discarded.
+bool owned_elsewhere(int parent, const std::string& part) {
+  const int fd = ::openat(parent, part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  const bool owned = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // (and with it the shared lock, if it was had)
+  return owned;
+}
+
+std::string owned_sentence(const std::string& display_part) {
+  return "\"" + display_part +
+         "\" is being received by another transfer right now; it was left as it is: wait for "
+         "that one, or receive with --output elsewhere";
 }
 }  // namespace
 
@@ -247,7 +265,7 @@ std::vector<std::uint64_t> FileSink::resume_offsets(const proto::Offer& offer) c
     struct stat st {};
     const std::string part = parts->back() + std::string(kPartSuffix);
     if (::fstatat(*parent, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-        static_cast<std::uint64_t>(st.st_size) <= e.size) {
+        static_cast<std::uint64_t>(st.st_size) <= e.size && !owned_elsewhere(*parent, part)) {
       out[i] = static_cast<std::uint64_t>(st.st_size);
     }
     ::close(*parent);
@@ -270,14 +288,25 @@ proto::Result<void> FileSink::check_room(const proto::Offer& offer,
     if (!parent) return std::unexpected(parent.error());
     if (*parent < 0) continue;
     const std::string part = parts->back() + std::string(kPartSuffix);
-    const bool in_the_way = existing_kind(*parent, part) >= 0 && !empty_file(*parent, part);
+    const bool owned = owned_elsewhere(*parent, part);
+    const bool in_the_way =
+        owned || (existing_kind(*parent, part) >= 0 && !empty_file(*parent, part));
     ::close(*parent);
     if (!in_the_way) continue;
+    if (owned) {
+      return proto::fail(Errc::target_exists,
+                         owned_sentence(proto::display_name(e.path) + std::string(kPartSuffix)));
+    }
     return proto::fail(Errc::target_exists,
                        "\"" + proto::display_name(e.path) + std::string(kPartSuffix) +
                            "\" is here from another transfer and does not fit this one; it was "
                            "left as it is: move it away, or receive with --output elsewhere");
   }
+  return check_space(needed);
+}
+
+proto::Result<void> FileSink::check_space(std::uint64_t needed) const {
+  if (stdout_) return {};
   struct statvfs fs {};
   if (::fstatvfs(dir_fd_, &fs) == 0) {
     const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
@@ -307,6 +336,7 @@ proto::Result<void> FileSink::make_folders(const proto::Offer& offer) {
 proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t index,
                                     std::uint64_t start, proto::ReceiveTracker& tracker) {
   abandon();
+  adopted_ = 0;
   const auto& e = offer.entries[index];
   if (stdout_) {
     display_ = "stdout";
@@ -324,8 +354,10 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   executable_ = e.executable;
   const std::string part = name_ + std::string(kPartSuffix);
   // A fresh file never takes over a part file this transfer did not adopt (check_room said so
-  // before accepting; this holds even if one appeared since), except an empty one.
-  if (start == 0 && empty_file(parent_fd_, part)) ::unlinkat(parent_fd_, part.c_str(), 0);
+  // before accepting; this holds even if one appeared since), except an empty one nobody holds.
+  if (start == 0 && empty_file(parent_fd_, part) && !owned_elsewhere(parent_fd_, part)) {
+    ::unlinkat(parent_fd_, part.c_str(), 0);
+  }
   file_fd_ = ::openat(parent_fd_, part.c_str(),
                       O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (start == 0 ? O_EXCL : 0), 0600);
   if (file_fd_ < 0) {
@@ -335,6 +367,13 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
                           : Errc::io_error,
         "cannot create \"" + display_ + std::string(kPartSuffix) + "\": " + std::strerror(errno));
   }
+  // Ours until committed, abandoned or discarded: no other transfer adopts, truncates or deletes
+  // it meanwhile (one that adopted it before we came is refused here).
+  if (::flock(file_fd_, LOCK_EX | LOCK_NB) != 0) {
+    close_fd(file_fd_);
+    return proto::fail(Errc::target_exists, owned_sentence(display_ + std::string(kPartSuffix)));
+  }
+  adopted_ = start;
   // Keep exactly the agreed prefix and hash it; anything past it is discarded.
   if (::ftruncate(file_fd_, static_cast<off_t>(start)) != 0) {
     return std::unexpected(write_error(errno, display_, 0));
@@ -375,15 +414,21 @@ proto::Result<void> FileSink::commit() {
   const mode_t mode = executable_ ? 0755 : 0644;
   const mode_t mask = ::umask(0);
   ::umask(mask);
-  if (::fchmod(file_fd_, mode & ~mask) != 0 || ::close(file_fd_) != 0) {
-    file_fd_ = -1;
-    return std::unexpected(write_error(errno, display_, written_));
+  if (::fchmod(file_fd_, mode & ~mask) != 0) {
+    const int err = errno;
+    close_fd(file_fd_);
+    return std::unexpected(write_error(err, display_, written_));
   }
-  file_fd_ = -1;
+  // Renamed while still open and locked, so no other transfer sees it unheld under its part name.
   const std::string part = name_ + std::string(kPartSuffix);
   const unsigned flags = overwrite_ ? 0 : RENAME_NOREPLACE;
-  if (::renameat2(parent_fd_, part.c_str(), parent_fd_, name_.c_str(), flags) != 0) {
-    const int err = errno;
+  const int renamed = ::renameat2(parent_fd_, part.c_str(), parent_fd_, name_.c_str(), flags);
+  const int rename_err = errno;
+  if (::close(std::exchange(file_fd_, -1)) != 0 && renamed == 0) {
+    return std::unexpected(write_error(errno, display_, written_));
+  }
+  if (renamed != 0) {
+    const int err = rename_err;
     if (err == EEXIST) {
       return proto::fail(Errc::target_exists, "\"" + display_ +
                                                   "\" appeared while receiving; the "
@@ -402,8 +447,15 @@ void FileSink::discard() {
     file_fd_ = -1;
     return;
   }
+  // What this transfer adopted was there before it (an earlier attempt's bytes): it is cut back
+  // to that, never deleted. A file it started itself goes (it holds the lock, so it is its own).
+  if (adopted_ > 0 && file_fd_ >= 0) {
+    // (Should cutting fail, the part file stays as it is; the error reported is the hash's.)
+    [[maybe_unused]] const int cut = ::ftruncate(file_fd_, static_cast<off_t>(adopted_));
+  } else if (file_fd_ >= 0 && parent_fd_ >= 0) {
+    ::unlinkat(parent_fd_, (name_ + std::string(kPartSuffix)).c_str(), 0);
+  }
   close_fd(file_fd_);
-  if (parent_fd_ >= 0) ::unlinkat(parent_fd_, (name_ + std::string(kPartSuffix)).c_str(), 0);
   close_fd(parent_fd_);
 }
 

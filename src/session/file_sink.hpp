@@ -48,10 +48,14 @@ class FileSink {
   // otherwise be truncated). Writes nothing.
   proto::Result<void> check_room(const proto::Offer& offer,
                                  const std::vector<std::uint64_t>& offsets) const;
+  // The folder's file system has `needed` bytes free (disk_full, with both sizes). Writes nothing.
+  proto::Result<void> check_space(std::uint64_t needed) const;
 
   // Creates the offer's folders.
   proto::Result<void> make_folders(const proto::Offer& offer);
   // Opens entry `index`'s part file; keeps its first `start` bytes, feeding them to the tracker.
+  // Holds an exclusive lock on it (flock) until commit, abandon or discard; a part file another
+  // transfer holds is target_exists, and resume_offsets never adopts it.
   proto::Result<void> begin(const proto::Offer& offer, std::uint32_t index, std::uint64_t start,
                             proto::ReceiveTracker& tracker);
   proto::Result<void> write(proto::ByteView data);
@@ -59,10 +63,14 @@ class FileSink {
   proto::Result<void> commit();
   // Closes the current part file, keeping it for a later resume.
   void abandon();
-  // Closes and deletes the current part file (its content failed verification).
+  // The current part file failed verification: deletes it when this transfer wrote all of it,
+  // else cuts it back to the prefix it adopted (that was there before; it is not ours to delete).
   void discard();
 
   const std::filesystem::path& folder() const { return folder_; }
+  // The current part file's bytes from before this transfer, and its name as shown.
+  std::uint64_t adopted() const { return adopted_; }
+  std::string part_name() const { return display_ + std::string(kPartSuffix); }
 
  private:
   FileSink(int dir_fd, std::filesystem::path folder, bool overwrite)
@@ -81,6 +89,7 @@ class FileSink {
   std::string display_;
   bool executable_ = false;
   std::uint64_t written_ = 0;
+  std::uint64_t adopted_ = 0;  // the current part file's bytes from before this transfer
 };
 
 }  // namespace ferry::session

@@ -67,6 +67,11 @@ awaitable<proto::Result<SessionSecrets>> pake_as_sender(MessageChannel& rendezvo
   auto first = co_await rendezvous.receive();
   if (!first) co_return std::unexpected(first.error());
   auto theirs = proto::decode_receiver_pake(*first);
+  if (!theirs && theirs.error().code == Errc::version && !proto::is_version_notice(*first)) {
+    // Another ferry: tell it which version this one speaks, so its person is told too.
+    const proto::Bytes notice = proto::encode_version_notice();
+    co_await rendezvous.send(notice);
+  }
   if (!theirs) co_return std::unexpected(theirs.error());
   const proto::Secret& secret = theirs->kind == proto::SecretKind::link ? link : words;
   auto cpace = proto::Cpace::start(proto::Cpace::Role::initiator, secret.password(),

@@ -208,10 +208,19 @@ awaitable<void> PipeRace::accepted(std::shared_ptr<PipeRace> /*keep_alive*/, tcp
   stream.expires_after(kHelloTimeout);
   co_await asio::async_read(stream, asio::buffer(first), redirect(ec));
   stream.expires_never();
+  const bool member = !ec && stripe::is_preamble(first);
+  if (member && !cipher_ && !over()) {
+    // Whether wide TCP was agreed comes with the peer's note (start); until then the member
+    // still counts as arriving from its address.
+    co_await started_.async_wait(redirect(ec));
+    ec.clear();
+  }
   opening_.erase(std::find(opening_.begin(), opening_.end(), from));
   if (over()) co_return failed(id, what, "the race was over");
   if (ec) co_return failed(id, what, "did not authenticate (" + describe(ec) + ")");  // closed
-  if (stripe::is_preamble(first)) {
+  if (member) {
+    // Nobody may open a group where the two sides did not agree on wide TCP.
+    if (!wide_tcp_) co_return failed(id, what, "a wide TCP connection, which was not agreed");
     auto p = stripe::decode_preamble(first);
     if (!p) co_return failed(id, what, "a malformed wide TCP preamble");  // closed
     co_await join(std::move(stream), *p, from, peer, id);
@@ -477,6 +486,7 @@ awaitable<void> PipeRace::authenticate(std::shared_ptr<RecordPipe> pipe, Attempt
   if (!proto::equal_ct(h->binding, expected)) {
     co_return lost("its hello belongs to another connection (replayed)");
   }
+  pipe->stream().authenticated();
   const auto now = std::chrono::steady_clock::now();
   auto verdict =
       race_.authenticated(id, pipe->description(), now,

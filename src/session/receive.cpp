@@ -198,7 +198,16 @@ awaitable<proto::Result<void>> receive_files(Carrier& carrier, const proto::Offe
     } else if (const auto* end = std::get_if<msg::FileEnd>(&*m)) {
       auto r = ensure_open(end->file);
       if (r) r = tracker.on_file_end(*end);
-      if (!r && r.error().code == Errc::integrity) sink.discard();
+      if (!r && r.error().code == Errc::integrity) {
+        if (sink.adopted() > 0) {
+          // Not ours to delete: the bytes it held before this transfer stay as they were.
+          r.error().detail += "; the part file kept from an earlier transfer (" +
+                              proto::human_bytes(sink.adopted()) +
+                              ") does not belong to this file and was left as it was: remove \"" +
+                              sink.part_name() + "\" and receive again";
+        }
+        sink.discard();
+      }
       if (r) r = sink.commit();
       if (!r) co_return r;
       open_file = offer.entries.size();
@@ -333,10 +342,11 @@ awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
     preset = Answer::accept;
   } else if (options.overwrite) {
     preset = Answer::overwrite;
-  } else if (options.rename) {
+  } else if (options.rename || options.yes) {
+    // --yes alone keeps both: the new files get free names, nothing here is touched. Refusing
+    // instead would tell the sender which of its names exist here (a decline, where an absent
+    // name gets an accept).
     preset = Answer::rename;
-  } else if (options.yes) {
-    co_return std::unexpected(sink.check(offer).error());  // nobody to ask: refuse
   }
   Answer answer = preset.value_or(Answer::decline);
   if (!options.yes) {

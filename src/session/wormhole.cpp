@@ -192,6 +192,9 @@ awaitable<proto::Result<void>> receive_directory(WormholeMailbox& mb, const Agre
   auto sink = open_sink(options);
   if (decided && !sink) decided = std::unexpected(sink.error());
   if (decided) decided = co_await decide_offer(shown_offer, *sink, options, observer);
+  // The zip and the folder it becomes are on this file system at once: both must fit before a
+  // byte is written (the sender's sizes; extraction holds it to them).
+  if (decided) decided = sink->check_space(dir.zip_size + dir.bytes);
   // The zip waits beside the folder it becomes (same file system), hidden and removed after.
   TempFile zip;
   if (decided) {
@@ -231,10 +234,9 @@ awaitable<proto::Result<void>> receive_directory(WormholeMailbox& mb, const Agre
     if (!existing->empty()) {
       if (options.overwrite) {
         if (auto r = sink->allow_overwrite(*offer, *existing); !r) return r;
-      } else if (options.rename) {
-        if (auto r = sink->rename(*offer, *existing); !r) return r;
       } else {
-        return std::unexpected(sink->check(*offer).error());
+        // --rename, or --yes alone (which keeps both, as decide_offer says).
+        if (auto r = sink->rename(*offer, *existing); !r) return r;
       }
     }
     if (auto r = sink->check_room(*offer, fresh); !r) return r;

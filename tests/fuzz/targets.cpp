@@ -118,6 +118,7 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_note(text(d, n));
   (void)decode_receiver_pake({d, n});
   (void)decode_sender_pake({d, n});
+  (void)is_version_notice({d, n});
   if (auto m = decode_stun({d, n})) (void)check_message_integrity({d, n}, *m, as_bytes("k"));
   (void)classify_datagram({d, n});
   (void)decode_probe({d, n}, Key{});
@@ -139,6 +140,7 @@ Seeds peer_seeds() {
       encode_lan(LanAnswer{"12", Bytes(kLanNonceBytes, 1), 4302, Bytes(kLanNonceBytes, 2)}),
       bytes(encode_note(PeerAbort{"no_path", "x"})),
       encode(ReceiverPake{}),
+      encode_version_notice(),
       encode_binding_request(StunTransactionId{}, kStunChangePort),
       encode_binding_response(BindingResponse{{}, false, {}, IpPort{Bytes(4, 1), 2}, {}, {}, "f"})};
 }
@@ -592,8 +594,13 @@ int wormhole_mailbox(const std::uint8_t* d, std::size_t n) {
     std::size_t frames = 0;
     void deliver(std::string) override { ++frames; }
   };
-  server::WormholeMailbox mailbox{
-      {.max_nameplates = 4, .max_mailboxes = 4, .max_messages = 4, .max_errors = 1000}};
+  server::WormholeMailbox mailbox{{.max_nameplates = 4,
+                                   .max_mailboxes = 4,
+                                   .max_messages = 4,
+                                   .max_mailbox_bytes = 600,
+                                   .max_stored_bytes = 1000,
+                                   .max_listeners = 2,
+                                   .max_errors = 1000}};
   Peer peers[3];
   for (auto& p : peers) mailbox.on_connect(p);
   std::string_view rest = text(d, n);
@@ -607,11 +614,13 @@ int wormhole_mailbox(const std::uint8_t* d, std::size_t n) {
     mailbox.on_frame(p, line.substr(1), 0);
     if (p.frames == before) __builtin_trap();  // every frame is acked or answered
     const auto st = mailbox.stats();
-    if (st.nameplates > 4 || st.mailboxes > 4) __builtin_trap();
+    if (st.nameplates > 4 || st.mailboxes > 4 || st.stored_bytes > 1000) __builtin_trap();
   }
   for (auto& p : peers) mailbox.on_disconnect(p);
   const auto st = mailbox.stats();
-  if (st.clients != 0 || st.nameplates != 0 || st.mailboxes != 0) __builtin_trap();
+  if (st.clients != 0 || st.nameplates != 0 || st.mailboxes != 0 || st.stored_bytes != 0) {
+    __builtin_trap();
+  }
   return 0;
 }
 Seeds wormhole_mailbox_seeds() {
@@ -697,10 +706,12 @@ int wide_tcp(const std::uint8_t* d, std::size_t n) {
     }
     if (op == 0 && !r.admits(offset)) continue;
     const std::size_t before = r.ready() + r.held_bytes();
+    const std::size_t cost_before = r.cost();
     Bytes frame(len);
     for (std::size_t k = 0; k < len; ++k) frame[k] = static_cast<std::uint8_t>(offset + k);
     if (r.add(offset, std::move(frame))) {
-      if (op == 0 && before >= kLimit && offset != next) __builtin_trap();
+      // Past the bound (bytes and each frame's overhead) only the awaited frame gets in.
+      if (op == 0 && cost_before >= kLimit && offset != next) __builtin_trap();
       if (offset == next) next = in_order + r.ready();
     } else if (r.ready() + r.held_bytes() != before) {
       __builtin_trap();  // a refused frame changes nothing

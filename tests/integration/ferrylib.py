@@ -111,7 +111,10 @@ class Server:
 class Run:
     """One ferry client process with --json; events parsed as they arrive."""
 
+    live = []  # every one started; TempDirTest kills those still running after each test
+
     def __init__(self, args, stdin=None, input_text=None, env=None):
+        Run.live.append(self)
         full_env = dict(os.environ)
         full_env.pop("FERRY_SERVER", None)
         full_env.update(env or {})
@@ -201,6 +204,13 @@ class TempDirTest(unittest.TestCase):
         os.makedirs(self.out)
 
     def tearDown(self):
+        # A test that failed half way leaves no client behind (a LAN sender left running would
+        # answer the next test's receiver).
+        for run in Run.live:
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait()
+        Run.live.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def assertSameFile(self, a, b):

@@ -351,10 +351,13 @@ class EverydayTest(TempDirTest):
     def test_a_stale_part_file_is_caught_and_not_saved(self):
         """The bytes sent now are not hashed (both sides agree on prefix-hash), so the resumed
         prefix alone carries the check: a part file left from another version of the file must
-        still fail, and nothing lands under the final name."""
+        still fail, and nothing lands under the final name. The part file is cut back to what it
+        held (this transfer did not write those bytes: not its to delete), and the message says
+        what to do."""
         path = self.file(size=4 << 20)
+        stale = os.urandom(3 << 20)  # not the file's first 3 MiB
         with open(os.path.join(self.out, "f.bin.ferry-part"), "wb") as f:
-            f.write(os.urandom(3 << 20))  # not the file's first 3 MiB
+            f.write(stale)
         with Server() as srv:
             s = send(srv, [path], code="416-acorn-zebra")
             self.assertIsNotNone(s.wait_event("code"))
@@ -363,8 +366,10 @@ class EverydayTest(TempDirTest):
             s.finish()
         self.assertEqual(r.event("resumed")["bytes"], 3 << 20)
         self.assertEqual(r.event("error")["code"], "integrity")
+        self.assertIn('remove "f.bin.ferry-part" and receive again', r.event("error")["message"])
         self.assertFalse(os.path.exists(os.path.join(self.out, "f.bin")))
-        self.assertFalse(os.path.exists(os.path.join(self.out, "f.bin.ferry-part")))
+        with open(os.path.join(self.out, "f.bin.ferry-part"), "rb") as f:
+            self.assertEqual(f.read(), stale)
 
 
 class NoServerTest(TempDirTest):

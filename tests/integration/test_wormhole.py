@@ -175,17 +175,21 @@ class WormholeToFerry(WormholeTest):
         self.assertIsNone(receiver.event("text"))
 
     def test_existing_file_is_not_overwritten(self):
+        # --yes keeps both: the existing file is untouched, the new one gets a free name (and
+        # the sender cannot tell a name existed).
         with open(os.path.join(self.out, "data.bin"), "wb") as f:
             f.write(b"mine")
         write_random(os.path.join(self.src, "data.bin"), 1000)
         sender = self.wormhole_send(["data.bin"], "8-acme-adult", ["--no-listen"])
         receiver = self.ferry_receive("8-acme-adult")
         rc, src, sender_out = self.finish(sender, receiver)
-        self.assertNotEqual(rc, 0)
-        self.assertNotEqual(src, 0)
-        self.assertIn("transfer rejected", sender_out)
+        self.assertEqual(rc, 0, receiver.stderr)
+        self.assertEqual(src, 0, sender_out)
         with open(os.path.join(self.out, "data.bin"), "rb") as f:
             self.assertEqual(f.read(), b"mine")
+        with open(os.path.join(self.src, "data.bin"), "rb") as a, \
+                open(os.path.join(self.out, "data (1).bin"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
 
     def test_directory(self):
         tree = {"photos/a.jpg": 300000, "photos/trip/b.jpg": 5000, "photos/empty.txt": 0,
@@ -201,6 +205,28 @@ class WormholeToFerry(WormholeTest):
         self.assertTrue(os.access(os.path.join(self.out, "photos/a.jpg"), os.X_OK))
         self.assertEqual(os.listdir(self.out), ["photos"])  # the zip is gone
         self.assertEqual(receiver.event("done")["files"], 4)
+
+    @unittest.skipUnless(os.geteuid() == 0 or os.environ.get("CI"), "needs root for a tmpfs")
+    def test_a_folder_that_cannot_fit_is_refused_before_its_zip_is_written(self):
+        # The zip and the folder it becomes are on the disk at once: 3 MB of incompressible files
+        # need 6 MB, and a 4 MB disk is refused up front (once, the zip was written first).
+        tree = {"big/a.bin": 1500000, "big/b.bin": 1500000}
+        self.make_tree(tree)
+        small = os.path.join(self.tmp, "small")
+        os.makedirs(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small], check=True)
+        try:
+            sender = self.wormhole_send(["big"], "12-adult-amusement")
+            s = self.servers
+            receiver = Run(["receive", "--mailbox", s.mailbox, "--transit-helper", s.transit,
+                            "--yes", "--output", small, "12-adult-amusement"])
+            rc, src, sender_out = self.finish(sender, receiver)
+            self.assertEqual(rc, 9, receiver.stderr)
+            self.assertEqual(receiver.event("error")["code"], "disk_full")
+            self.assertIn("transfer rejected", sender_out)
+            self.assertEqual(os.listdir(small), [])
+        finally:
+            subprocess.run(["umount", small])
 
     def hostile_zip(self, entries, code):
         """Offers a zip holding entries (name, data, unix mode) as the directory "d"."""

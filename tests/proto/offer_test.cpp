@@ -1,9 +1,58 @@
 #include "proto/offer.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
 
 namespace ferry::proto {
 namespace {
+
+#if !defined(__SANITIZE_ADDRESS__)
+// The data segment this process uses now (VmData), in bytes.
+std::size_t data_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  std::size_t kb = 0;
+  while (status >> key) {
+    if (key == "VmData:" && status >> kb) return kb * 1024;
+  }
+  return 0;
+}
+#endif
+
+TEST(Offer, AHugeOfferOfEmptyEntriesIsRefusedWhileItIsParsed) {
+  // 15.7 MiB of "{}," (five million entries): once the whole tree was built (~610 MB) before
+  // the entries were counted. Now the parse stops at the limit.
+  std::string text = R"({"kind":"files","entries":[)";
+  const std::size_t n = (std::size_t{157} << 20) / 10 / 3;
+  text.reserve(text.size() + 3 * n + 2);
+  for (std::size_t i = 0; i < n; ++i) text += "{},";
+  text.back() = ']';
+  text += '}';
+#if !defined(__SANITIZE_ADDRESS__)
+  // In a child whose data may grow by 96 MiB at most (ASan's own allocator counts differently).
+  const std::size_t limit = data_bytes() + (std::size_t{96} << 20);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const rlimit r{limit, limit};
+    ::setrlimit(RLIMIT_DATA, &r);
+    const auto decoded = decode_offer(text);
+    _exit(!decoded && decoded.error().code == Errc::bad_offer ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the parse ran out of 96 MiB (status " << status << ")";
+#endif
+  const auto decoded = decode_offer(text);
+  ASSERT_FALSE(decoded);
+  EXPECT_EQ(decoded.error().code, Errc::bad_offer);
+  EXPECT_NE(decoded.error().detail.find("too many entries"), std::string::npos);
+}
 
 TEST(Offer, FilesRoundTrip) {
   Offer o;

@@ -81,12 +81,12 @@ TEST(Stripe, ReassemblerRefusesRepeatsAndOverlaps) {
 }
 
 TEST(Stripe, ReassemblerBoundsWhatItHoldsButAlwaysTakesTheFrameItWaitsFor) {
-  Reassembler r(100);
+  Reassembler r(2 * kHeldFrameCost + 100);
   ASSERT_TRUE(r.admits(60));
   ASSERT_TRUE(r.add(60, filled(60, 0)));
-  EXPECT_TRUE(r.admits(200));  // 60 held, under the bound
+  EXPECT_TRUE(r.admits(200));  // 60 bytes and a frame held, under the bound
   ASSERT_TRUE(r.add(200, filled(50, 0)));
-  EXPECT_FALSE(r.admits(300));  // 110 held: frames ahead wait
+  EXPECT_FALSE(r.admits(300));  // 110 bytes and two frames held: frames ahead wait
   EXPECT_TRUE(r.admits(0));     // the one the stream waits for does not
   ASSERT_TRUE(r.add(0, filled(60, 0)));
   EXPECT_EQ(r.ready(), 120u);
@@ -96,6 +96,29 @@ TEST(Stripe, ReassemblerBoundsWhatItHoldsButAlwaysTakesTheFrameItWaitsFor) {
   r.take(out.data(), out.size());
   EXPECT_TRUE(r.admits(120));
   EXPECT_EQ(r.held_bytes(), 50u);
+  EXPECT_EQ(r.cost(), 50 + kHeldFrameCost);
+}
+
+TEST(Stripe, ReassemblerCountsWhatTinyFramesReallyCost) {
+  // A hostile member sends one-byte frames out of order: each costs far more than its byte
+  // (once the bound counted bytes only, and 2 M such frames took 214 MB of a 16 MiB bound).
+  constexpr std::size_t kLimit = std::size_t{1} << 20;
+  Reassembler r(kLimit);
+  std::size_t held = 0;
+  for (std::uint64_t offset = 1; r.admits(offset); offset += 2, ++held) {
+    ASSERT_TRUE(r.add(offset, filled(1, 0)));
+  }
+  EXPECT_LE(held, kLimit / (1 + kHeldFrameCost) + 1);
+  EXPECT_GE(held, kLimit / (1 + kHeldFrameCost) - 1);
+  EXPECT_LT(r.cost(), kLimit + 1 + kHeldFrameCost);
+}
+
+TEST(Stripe, ReassemblerTakesMoreOnceItsLimitIsRaised) {
+  Reassembler r(kHeldFrameCost + 10);
+  ASSERT_TRUE(r.add(10, filled(10, 0)));
+  EXPECT_FALSE(r.admits(30));
+  r.set_limit(std::size_t{1} << 20);
+  EXPECT_TRUE(r.admits(30));
 }
 
 using Gather = Gathering<int, std::string>;

@@ -186,6 +186,63 @@ TEST(FileSink, APartFileThisTransferDoesNotAdoptIsLeftAlone) {
   EXPECT_EQ(fs::file_size(d.path / "notes.ferry-part"), 31u);
 }
 
+TEST(FileSink, APartFileAnotherTransferIsWritingIsNeitherAdoptedNorDeleted) {
+  // Two receives into one folder: the second once adopted the first's part file (no larger than
+  // its offer), found its hash wrong and deleted it under the first transfer's feet.
+  TempDir d;
+  auto first = FileSink::open(d.path, false);
+  auto second = FileSink::open(d.path, false);
+  ASSERT_TRUE(first && second);
+  const Offer mine = one_file("f.bin", 10);
+  proto::ReceiveTracker t1(mine, {0}, proto::HashScope::whole_file);
+  ASSERT_TRUE(first->begin(mine, 0, 0, t1));
+  ASSERT_TRUE(first->write(proto::as_bytes("01234")));
+
+  const Offer theirs = one_file("f.bin", 20);
+  const auto offsets = second->resume_offsets(theirs);
+  EXPECT_EQ(offsets[0], 0u);  // not adopted
+  auto room = second->check_room(theirs, offsets);
+  ASSERT_FALSE(room);
+  EXPECT_EQ(room.error().code, proto::Errc::target_exists);
+  EXPECT_NE(room.error().detail.find("another transfer"), std::string::npos);
+  // Nor may it take the file over by beginning anyway, adopted or not.
+  proto::ReceiveTracker t2(theirs, {5}, proto::HashScope::whole_file);
+  auto begun = second->begin(theirs, 0, 5, t2);
+  ASSERT_FALSE(begun);
+  EXPECT_EQ(begun.error().code, proto::Errc::target_exists);
+  second->discard();  // nothing of its own to discard
+
+  ASSERT_TRUE(first->write(proto::as_bytes("56789")));
+  ASSERT_TRUE(t1.on_chunk({0, 0, proto::as_bytes("0123456789")}));
+  ASSERT_TRUE(t1.on_file_end({0, hash_of("0123456789")}));
+  ASSERT_TRUE(first->commit());
+  EXPECT_EQ(fs::file_size(d.path / "f.bin"), 10u);
+  // Committed: the name is free for the next transfer.
+  EXPECT_EQ(second->resume_offsets(theirs)[0], 0u);
+}
+
+TEST(FileSink, AFailedHashCutsAnAdoptedPartFileBackInsteadOfDeletingIt) {
+  TempDir d;
+  { std::ofstream(d.path / "f.ferry-part") << "hel"; }  // an earlier attempt's bytes
+  auto sink = FileSink::open(d.path, false);
+  const Offer o = one_file("f", 5);
+  ASSERT_EQ(sink->resume_offsets(o)[0], 3u);
+  proto::ReceiveTracker t(o, {3}, proto::HashScope::whole_file);
+  ASSERT_TRUE(sink->begin(o, 0, 3, t));
+  ASSERT_TRUE(sink->write(proto::as_bytes("XX")));
+  sink->discard();
+  ASSERT_TRUE(fs::exists(d.path / "f.ferry-part"));
+  EXPECT_EQ(fs::file_size(d.path / "f.ferry-part"), 3u);
+  // A part file the transfer started itself goes.
+  { std::ofstream(d.path / "g.ferry-part"); }
+  const Offer g = one_file("g", 5);
+  proto::ReceiveTracker tg(g, {0}, proto::HashScope::whole_file);
+  ASSERT_TRUE(sink->begin(g, 0, 0, tg));
+  ASSERT_TRUE(sink->write(proto::as_bytes("abcde")));
+  sink->discard();
+  EXPECT_FALSE(fs::exists(d.path / "g.ferry-part"));
+}
+
 TEST(FileSink, AnEmptyPartFileIsNoObstacle) {
   TempDir d;
   { std::ofstream(d.path / "notes.ferry-part"); }

@@ -66,6 +66,24 @@ export class ProtocolError extends Error {
   }
 }
 
+// --- the wire version ---------------------------------------------------------------------------
+// Every PAKE message starts with it. A peer whose message names another version runs another
+// ferry: the side that sees it answers with a version notice (0, its version) and both stop with
+// the error "version", so each person is told to update (docs/protocol.md).
+export const WIRE_VERSION = 1;
+export const versionNotice = () => new Uint8Array([0, WIRE_VERSION]);
+
+// The error for a PAKE message of another version (or the peer's notice); null when it is ours.
+export function otherVersion(message) {
+  if (message.length === 0 || message[0] === WIRE_VERSION) return null;
+  const theirs = message[0] === 0 ? (message.length === 2 ? String(message[1]) : 'unknown') : String(message[0]);
+  return new ProtocolError(
+    'version',
+    `the other computer runs another version of ferry (wire protocol ${theirs}; this page speaks ${WIRE_VERSION})` +
+      (message[0] === 0 ? ' and stopped' : '') + '; nothing was sent. Update ferry on the computer with the older version',
+  );
+}
+
 // --- codes and links ---------------------------------------------------------------------------
 // "7-tumbler-oxcart" (typed) or a link's fragment "7-<base64url 16 bytes>".
 export function parseSecret(text) {

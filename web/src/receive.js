@@ -3,8 +3,8 @@
 // UDP or open TCP), the record layer and the offer/accept/chunks exchange. Bytes go to a sink the
 // caller provides, file by file, so nothing needs to hold a whole file in memory.
 import {
-  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAccept, fromHex, parseOffer, parseSecret,
-  sessionKeys, u32, utf8,
+  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAccept, fromHex, otherVersion, parseOffer,
+  parseSecret, sessionKeys, u32, utf8,
 } from './protocol.js';
 import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
 
@@ -35,6 +35,8 @@ export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent 
     const cpace = cpaceResponder(sodium, secret.password, sid);
     rv.sendBody(concat(new Uint8Array([1, secret.kind]), cpace.share));
     const reply = await rv.nextBody();
+    const other = otherVersion(reply);
+    if (other) throw other;
     if (reply.length !== 65 || reply[0] !== 1) throw new ProtocolError('protocol', "the sender's PAKE message is malformed");
     const senderShare = reply.subarray(1, 33);
     const keys = sessionKeys(sodium, cpace.finish(senderShare));

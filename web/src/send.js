@@ -4,7 +4,7 @@
 // nothing is held whole. Files are Blob-like: { path, size, slice(a, b) -> { arrayBuffer() } }.
 import {
   MSG, NameError, ProtocolError, checkEntries, concat, confirmationTranscript, cpaceInitiator, displayName, encodeChunk, encodeFileEnd,
-  encodeOfferParts, fromHex, sessionKeys, toBase64, utf8,
+  encodeOfferParts, fromHex, otherVersion, sessionKeys, toBase64, utf8, versionNotice,
 } from './protocol.js';
 import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
 import { WORDS } from './wordlist.js';
@@ -40,6 +40,11 @@ export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEven
     onEvent({ event: 'peer' });
 
     const first = await rv.nextBody();
+    const other = otherVersion(first);
+    if (other) {
+      if (first[0] !== 0) rv.sendBody(versionNotice()); // tell the other ferry which one we speak
+      throw other;
+    }
     if (first.length !== 34 || first[0] !== 1 || (first[1] !== 1 && first[1] !== 2)) {
       throw new ProtocolError('protocol', "the receiver's PAKE message is malformed");
     }
