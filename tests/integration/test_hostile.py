@@ -244,41 +244,6 @@ class HostileTest(TempDirTest):
             with open(os.path.join(self.out, "f.txt")) as f:
                 self.assertEqual(f.read(), "secret stuff")
 
-    def test_codes_are_blanked_from_the_process_table_and_taken_from_FERRY_CODE(self):
-        path = os.path.join(self.src, "f.txt")
-        with open(path, "w") as f:
-            f.write("secret stuff")
-        with Server() as srv:
-            s = Run(["send", "--server", srv.url, "--code", "77-acorn-agent", path])
-            self.assertIsNotNone(s.wait_event("code"))
-            with open("/proc/%d/cmdline" % s.proc.pid, "rb") as f:
-                cmdline = f.read()
-            self.assertNotIn(b"acorn", cmdline)
-            self.assertIn(b"**************", cmdline)
-            r = Run(["receive", "--server", srv.url, "--yes", "--output", self.out, "77-acorn-agent"])
-            # Blanked at start: watched while the receiver runs (a loaded machine starts it late).
-            seen = b""
-            deadline = time.time() + 10
-            while time.time() < deadline and (not seen or b"acorn" in seen):
-                with open("/proc/%d/cmdline" % r.proc.pid, "rb") as f:
-                    seen = f.read()
-                time.sleep(0.01)
-            self.assertIn(b"receive", seen)  # the running process, not an exited one
-            self.assertNotIn(b"acorn", seen)
-            self.assertEqual(r.finish(), 0, r.stderr)
-            self.assertEqual(s.finish(), 0, s.stderr)
-
-            # FERRY_CODE: the code never on a command line at all.
-            os.remove(os.path.join(self.out, "f.txt"))
-            env = {"FERRY_CODE": "78-alarm-agent"}
-            s = Run(["send", "--server", srv.url, path], env=env)
-            self.assertEqual(s.wait_event("code")["code"], "78-alarm-agent")
-            r = Run(["receive", "--server", srv.url, "--yes", "--output", self.out], env=env)
-            self.assertEqual(r.finish(), 0, r.stderr)
-            self.assertEqual(s.finish(), 0, s.stderr)
-            with open(os.path.join(self.out, "f.txt")) as f:
-                self.assertEqual(f.read(), "secret stuff")
-
     def test_a_second_receive_into_the_same_folder_leaves_the_first_ones_part_file_alone(self):
         """Two receives of different files of one name into one folder at once: the second once
         adopted the first's part file (no larger than its offer), found its hash wrong and deleted
