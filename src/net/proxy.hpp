@@ -1,6 +1,8 @@
-// HTTP CONNECT tunnels to the server through the proxy the environment names (https_proxy,
-// HTTPS_PROXY, all_proxy, ALL_PROXY; exemptions in no_proxy/NO_PROXY), with Basic credentials
-// from the proxy URL. Peer-to-peer attempts never use it: a proxy only reaches the server.
+// Tunnels to the server through the proxy the environment names (https_proxy, HTTPS_PROXY,
+// all_proxy, ALL_PROXY; exemptions in no_proxy/NO_PROXY), as curl reads them: HTTP CONNECT with
+// Basic credentials, or SOCKS5 (socks5:// resolving names here, socks5h:// letting the proxy do
+// it) with a username and password. Peer-to-peer attempts never use it: a proxy only reaches the
+// server.
 #pragma once
 
 #include <chrono>
@@ -11,11 +13,18 @@
 
 namespace ferry::net {
 
-// The proxy to use for host, if any; an unusable setting is an error, not a silent bypass.
-proto::Result<std::optional<proto::ProxyUrl>> proxy_for(std::string_view host);
+struct ProxyChoice {
+  std::optional<proto::ProxyUrl> proxy;  // none: connect directly
+  // A setting ferry cannot use: why, said wherever the direct attempt's outcome is reported (a
+  // setting ferry does not understand never stops it from trying: the server may be reachable).
+  std::string ignored;
+};
 
-// Asks the proxy at the other end of stream to connect to host:port; after success the stream is
-// a byte pipe to the target.
+// The proxy to use for host, if any.
+ProxyChoice proxy_for(std::string_view host);
+
+// Asks the proxy at the other end of stream to connect to host:port (HTTP CONNECT or SOCKS5, as
+// its URL says); after success the stream is a byte pipe to the target.
 awaitable<proto::Result<void>> open_tunnel(beast::tcp_stream& stream, const proto::ProxyUrl& proxy,
                                            const std::string& host, std::uint16_t port,
                                            std::chrono::milliseconds timeout);

@@ -49,15 +49,22 @@ std::string describe(const error_code& ec) {
 
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::uint16_t port,
                                                         std::chrono::milliseconds timeout) {
-  auto proxy = proxy_for(host);
-  if (!proxy) co_return std::unexpected(proxy.error());
-  if (!*proxy) co_return co_await connect_tcp_direct(host, port, timeout);
-  const proto::ProxyUrl& via = proxy->value();
+  const ProxyChoice choice = proxy_for(host);
+  if (!choice.proxy) {
+    auto direct = co_await connect_tcp_direct(host, port, timeout);
+    if (!direct && !choice.ignored.empty()) {
+      // Said only when it may matter: the direct attempt it led to failed.
+      direct.error().detail += "; " + choice.ignored + ", so ferry tried without it";
+    }
+    co_return direct;
+  }
+  const proto::ProxyUrl& via = *choice.proxy;
   auto stream = co_await connect_tcp_direct(via.host, via.port, timeout);
   if (!stream) {
-    co_return proto::fail(proto::Errc::server_unreachable,
-                          "the proxy " + via.to_string() +
-                              " (from https_proxy) cannot be reached: " + stream.error().detail);
+    co_return proto::fail(
+        proto::Errc::server_unreachable,
+        "the proxy " + via.to_string() +
+            " (from https_proxy or all_proxy) cannot be reached: " + stream.error().detail);
   }
   auto tunnel = co_await open_tunnel(*stream, via, host, port, timeout);
   if (!tunnel) co_return std::unexpected(tunnel.error());

@@ -42,9 +42,24 @@ std::string ProxyUrl::authorization() const {
 
 std::string ProxyUrl::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return "http://" + (user.empty() ? "" : user + "@") + (v6 ? "[" + host + "]" : host) + ":" +
-         std::to_string(port);
+  const std::string_view prefix = scheme == ProxyScheme::socks5    ? "socks5://"
+                                  : scheme == ProxyScheme::socks5h ? "socks5h://"
+                                                                   : "http://";
+  return std::string(prefix) + (user.empty() ? "" : user + "@") + (v6 ? "[" + host + "]" : host) +
+         ":" + std::to_string(port);
 }
+
+namespace {
+// A scheme as typed, shown only when it is a plain one (letters, digits, + - .), never raw.
+std::string display_scheme(std::string_view scheme) {
+  const bool plain = !scheme.empty() && scheme.size() <= 16 &&
+                     std::all_of(scheme.begin(), scheme.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '+' ||
+                              c == '-' || c == '.';
+                     });
+  return plain ? std::string(scheme) : std::string("these");
+}
+}  // namespace
 
 Result<ProxyUrl> parse_proxy_url(std::string_view text) {
   const auto bad = [&](std::string_view why) {
@@ -57,10 +72,16 @@ Result<ProxyUrl> parse_proxy_url(std::string_view text) {
   if (rest.starts_with("http://")) {
     rest.remove_prefix(7);
     u.port = 80;
+  } else if (rest.starts_with("socks5://") || rest.starts_with("socks5h://")) {
+    u.scheme = rest.starts_with("socks5h://") ? ProxyScheme::socks5h : ProxyScheme::socks5;
+    rest.remove_prefix(u.scheme == ProxyScheme::socks5h ? 10 : 9);
+    u.port = 1080;
   } else if (rest.starts_with("https://")) {
     return bad("TLS to the proxy itself is not supported");
-  } else if (rest.find("://") != std::string_view::npos) {
-    return bad("only http:// proxies are supported");
+  } else if (const auto scheme = rest.find("://"); scheme != std::string_view::npos) {
+    // (Only the scheme is repeated: the rest may hold a password.)
+    return bad(display_scheme(rest.substr(0, scheme)) +
+               ":// proxies are not supported, only http://, socks5:// and socks5h://");
   }
   rest = rest.substr(0, rest.find('/'));
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) {

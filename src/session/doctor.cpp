@@ -210,19 +210,19 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   DoctorReport report;
   const std::string where = server.to_string();
 
-  auto proxy = proxy_for(server.host);
-  if (!proxy) {
-    report.checks.push_back({"proxy", CheckStatus::failed, proxy.error().detail, 0});
-    report.failure = proxy.error().code;
-    report.verdict = proxy.error().detail + ". Fix or unset https_proxy.";
-    co_return report;
+  const ProxyChoice choice = proxy_for(server.host);
+  const std::optional<proto::ProxyUrl>& proxy = choice.proxy;
+  if (!choice.ignored.empty()) {
+    report.checks.push_back({"proxy", CheckStatus::failed,
+                             choice.ignored + ": ferry ignores it and connects directly", 0});
+  } else {
+    report.checks.push_back(
+        {"proxy", CheckStatus::info,
+         proxy ? "the server is reached through the proxy " + proxy->to_string() +
+                     " (from https_proxy or all_proxy); direct paths to peers do not use it"
+               : "no proxy is configured for " + server.host,
+         0});
   }
-  report.checks.push_back({"proxy", CheckStatus::info,
-                           *proxy ? "the server is reached through the proxy " +
-                                        (*proxy)->to_string() +
-                                        " (from https_proxy); direct paths to peers do not use it"
-                                  : "no proxy is configured for " + server.host,
-                           0});
 
   Stopwatch watch;
   auto rendezvous = co_await RendezvousClient::connect(server, Budgets::kServerConnect);
@@ -233,9 +233,9 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
     report.verdict = "ferry cannot work from here: the server at " + where +
                      " cannot be reached (" + rendezvous.error().detail +
                      "). Check the address and your connection" +
-                     (*proxy ? ", and the proxy settings."
-                             : "; if this network only allows web "
-                               "traffic through a proxy, set https_proxy.");
+                     (proxy ? ", and the proxy settings."
+                            : "; if this network only allows web "
+                              "traffic through a proxy, set https_proxy.");
     co_return report;
   }
   const std::string observed = rendezvous->observed();
@@ -264,7 +264,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
     nat = "the server runs on this computer, so it cannot tell whether this computer is behind NAT";
   } else if (observed.empty()) {
     nat = "the server did not say how it sees this computer";
-  } else if (*proxy) {
+  } else if (proxy) {
     nat = "the server sees the proxy (" + observed +
           "), so this computer's public address is unknown";
   } else if (observed_is_local && observed.find(':') != std::string::npos) {
@@ -289,7 +289,7 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   report.usable = relay.status == CheckStatus::ok || relay_ws.status == CheckStatus::ok;
   if (relay.status == CheckStatus::ok) {
     report.verdict = "ferry works from here: the server and its relay answer" +
-                     std::string(*proxy ? " through the proxy" : "") + ".";
+                     std::string(proxy ? " through the proxy" : "") + ".";
   } else if (report.usable) {
     report.verdict =
         "ferry works from here, through the relay's WebSocket transport (raw TCP to "

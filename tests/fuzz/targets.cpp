@@ -23,6 +23,7 @@
 #include "proto/relay_udp.hpp"
 #include "proto/rendezvous_message.hpp"
 #include "proto/server_url.hpp"
+#include "proto/socks5.hpp"
 #include "proto/ssdp.hpp"
 #include "proto/stripe.hpp"
 #include "proto/stun.hpp"
@@ -119,6 +120,11 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_receiver_pake({d, n});
   (void)decode_sender_pake({d, n});
   (void)is_version_notice({d, n});
+  // A SOCKS5 proxy's answers.
+  (void)socks5::parse_choice({d, std::min<std::size_t>(n, 2)}, n % 2 == 0);
+  (void)socks5::parse_password_reply({d, std::min<std::size_t>(n, 2)});
+  if (n >= 5) (void)socks5::reply_length({d, 5});
+  (void)socks5::parse_reply({d, n});
   if (auto m = decode_stun({d, n})) (void)check_message_integrity({d, n}, *m, as_bytes("k"));
   (void)classify_datagram({d, n});
   (void)decode_probe({d, n}, Key{});

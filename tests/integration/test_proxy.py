@@ -1,15 +1,19 @@
 """The server through a real HTTP CONNECT proxy (Debian's tinyproxy on loopback): https_proxy with
 and without Basic credentials, wrong credentials, no_proxy."""
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 import unittest
 
-from ferrylib import Run, Server, TempDirTest, free_port, write_random
+from ferrylib import FERRY, Run, Server, TempDirTest, free_port, write_random
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+MICROSOCKS = shutil.which("microsocks") or "/usr/bin/microsocks"
+# microsocks dials out from this address, so the server's log shows who came through the proxy.
+PROXY_SOURCE = "127.0.0.9"
 
 
 class Tinyproxy:
@@ -42,6 +46,31 @@ class Tinyproxy:
 
     def __exit__(self, *exc):
         self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(5)
+
+
+class Microsocks:
+    """Debian's microsocks, a SOCKS5 server (TCP CONNECT; username and password when given)."""
+
+    def __init__(self, auth=None):
+        self.port = free_port()
+        self.args = [MICROSOCKS, "-i", "127.0.0.1", "-p", str(self.port), "-b", PROXY_SOURCE]
+        if auth:
+            self.args += ["-u", auth[0], "-P", auth[1]]
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("microsocks did not start")
+
+    def __exit__(self, *exc):
+        self.proc.kill()
         self.proc.wait(5)
 
 
@@ -81,13 +110,24 @@ class ProxyTest(TempDirTest):
                 self.assertIn(words, err["message"])
                 self.assertNotIn("nope", err["message"])  # the password is never printed
 
-    def test_unreachable_proxy_and_bad_setting(self):
+    def test_unreachable_proxy_and_a_setting_ferry_cannot_use(self):
         with Server() as srv:
-            s, _ = self.send_through(srv, "http://127.0.0.1:%d" % free_port(), "403-acorn-zebra")
-            self.assertEqual(s.finish(), 5)
-            self.assertIn("proxy", s.event("error")["message"])
-            s, _ = self.send_through(srv, "socks5://127.0.0.1:1080", "404-acorn-zebra")
-            self.assertEqual(s.finish(), 2)
+            for scheme in ("http", "socks5h"):
+                s, _ = self.send_through(srv, "%s://127.0.0.1:%d" % (scheme, free_port()),
+                                         "403-acorn-zebra")
+                self.assertEqual(s.finish(), 5)
+                self.assertIn("proxy", s.event("error")["message"])
+            # A setting ferry does not understand is no reason not to try: it goes direct (once
+            # ferry refused to start), and says so when the direct attempt fails too.
+            s, _ = self.send_through(srv, "socks4://127.0.0.1:1080", "404-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"), s.stderr if s.proc.poll() is not None else "")
+            s.kill()
+        s = Run(["send", "--server", "http://127.0.0.1:%d" % free_port(), "--text", "hi"],
+                env={"https_proxy": "socks4://127.0.0.1:1080"})
+        self.assertEqual(s.finish(), 5)
+        message = s.event("error")["message"]
+        self.assertIn("socks4", message)
+        self.assertIn("tried without it", message)
 
     def test_no_proxy_bypasses_it(self):
         with Server() as srv:
@@ -98,6 +138,57 @@ class ProxyTest(TempDirTest):
             r = Run(["receive", "--server", srv.url, "--yes", "--output", self.out, "405-acorn-zebra"])
             self.assertEqual(r.finish(), 0, r.stderr)
             self.assertEqual(s.finish(), 0)
+
+
+@unittest.skipUnless(os.path.exists(MICROSOCKS) or os.environ.get("CI") == "true",
+                     "microsocks is not installed (scripts/setup.sh installs it)")
+class SocksTest(TempDirTest):
+    """all_proxy=socks5h://… (the proxy resolves names) and socks5://… (ferry does), as curl
+    reads them, through a real SOCKS5 server that is the only way the server sees the clients
+    come from 127.0.0.9."""
+
+    def test_a_transfer_through_socks5_with_a_password(self):
+        with Server() as srv, Microsocks(("ferry", "pw")) as px:
+            for scheme in ("socks5h", "socks5"):
+                url = "%s://ferry:pw@127.0.0.1:%d" % (scheme, px.port)
+                # socks5h:// sends the name for the proxy to resolve; socks5:// resolves it here.
+                server = srv.url.replace("127.0.0.1", "localhost")
+                path = os.path.join(self.src, "f.bin")
+                write_random(path, 300000)
+                # (A SOCKS-only network: no UDP; UDP ASSOCIATE is not used yet.)
+                env = {"all_proxy": url, "FERRY_NO_UDP": "1", "FERRY_NO_RELAY_UDP": "1"}
+                s = Run(["send", "--server", server, path], env=env)
+                code = s.wait_event("code")
+                self.assertIsNotNone(code, s.stderr if s.proc.poll() is not None else "")
+                r = Run(["receive", "--server", server, "--yes", "--overwrite", "--force-relay",
+                         "--output", self.out, code["code"]], env=env)
+                self.assertEqual(r.finish(), 0, r.stderr)
+                self.assertEqual(s.finish(), 0, s.stderr)
+                self.assertSameFile(path, os.path.join(self.out, "f.bin"))
+                self.assertEqual(r.event("connected")["path"], "relay")
+            # Both sides' rendezvous and relay connections came through the proxy.
+            log = srv.log()
+            self.assertRegex(log, r"relay_start .*client_a=127\.0\.0\.9\b.*client_b=127\.0\.0\.9\b")
+            self.assertIn("client=" + PROXY_SOURCE, log)
+            self.assertIsNone(re.search(r"client(_[ab])?=127\.0\.0\.1\b", log), log)
+
+    def test_missing_and_wrong_credentials_are_explained(self):
+        with Server() as srv, Microsocks(("ferry", "pw")) as px:
+            for url, words in (("socks5h://127.0.0.1:%d" % px.port, "wants a username and password"),
+                               ("socks5h://ferry:nope@127.0.0.1:%d" % px.port,
+                                "did not accept the username and password")):
+                s = Run(["send", "--server", srv.url, "--text", "hi"], env={"all_proxy": url})
+                self.assertEqual(s.finish(), 5)
+                err = s.event("error")
+                self.assertEqual(err["code"], "server_unreachable")
+                self.assertIn(words, err["message"])
+                self.assertNotIn("nope", err["message"])  # the password is never printed
+
+    def test_doctor_names_the_socks_proxy(self):
+        with Server() as srv, Microsocks() as px:
+            p = subprocess.run([FERRY, "doctor", "--json", "--server", srv.url], capture_output=True,
+                               timeout=60, env=dict(os.environ, all_proxy="socks5h://127.0.0.1:%d" % px.port))
+            self.assertIn(b"socks5h://127.0.0.1:%d" % px.port, p.stdout)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,24 @@ TEST(ProxyUrl, ParsesForms) {
   EXPECT_EQ(v6->host, "2001:db8::1");
 }
 
+TEST(ProxyUrl, ParsesSocks5AsCurlDoes) {
+  auto local = parse_proxy_url("socks5://u:p%3Aw@10.0.0.1");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->scheme, ProxyScheme::socks5);  // names resolved here
+  EXPECT_EQ(local->port, 1080);
+  EXPECT_EQ(local->user, "u");
+  EXPECT_EQ(local->password, "p:w");
+  EXPECT_EQ(local->to_string(), "socks5://u@10.0.0.1:1080");
+  auto remote = parse_proxy_url("socks5h://proxy.example:9050");
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote->scheme, ProxyScheme::socks5h);  // the proxy resolves them
+  EXPECT_EQ(remote->port, 9050);
+  EXPECT_EQ(parse_proxy_url("http://p:3128")->scheme, ProxyScheme::http);
+}
+
 TEST(ProxyUrl, RejectsUnusable) {
-  for (const char* bad : {"https://proxy:443", "socks5://proxy:1080", "http://:3128", "http://p:0",
-                          "http://p:99999", "http://[::1"}) {
+  for (const char* bad : {"https://proxy:443", "socks4://proxy:1080", "ftp://p", "http://:3128",
+                          "http://p:0", "http://p:99999", "http://[::1"}) {
     EXPECT_FALSE(parse_proxy_url(bad)) << bad;
   }
 }
