@@ -22,8 +22,23 @@ awaitable<proto::Result<WebSocket>> open_websocket(const proto::ServerUrl& url,
   const std::string host_v =
       url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
   const std::string host = default_port ? host_v : host_v + ":" + std::to_string(url.port);
-  co_await ws.async_handshake(host, target, redirect(ec));
+  websocket::response_type res;
+  co_await ws.async_handshake(res, host, target, redirect(ec));
   ws.next_layer().expires_never();
+  if (ec && res.result() == beast::http::status::upgrade_required &&
+      res[proto::kRefusalHeader] == proto::kUpgradeMissing) {
+    // The server got a plain GET: something on the way removed the upgrade (squid does by
+    // default). Its Via header names it, when it adds one.
+    const std::string via(res[beast::http::field::via].substr(0, 100));
+    co_return proto::fail(
+        Errc::server_unreachable,
+        "a proxy on the way to " + url.to_string() +
+            (via.empty() ? std::string() : " (\"" + via + "\", from its Via header)") +
+            " removed the WebSocket upgrade from ferry's request, so the server saw a plain "
+            "request. ferry cannot go through such a proxy yet (carrying its connections over "
+            "ordinary HTTPS requests is not built yet). The proxy's administrator can let "
+            "WebSocket through (squid: http_upgrade_request_protocols websocket allow all)");
+  }
   if (ec) {
     co_return proto::fail(
         Errc::server_unreachable,

@@ -15,6 +15,11 @@ namespace ferry::proto {
 
 inline constexpr std::size_t kMaxRendezvousFrame = std::size_t{64} * 1024;
 inline constexpr int kRendezvousVersion = 1;
+// The server's answer to a WebSocket path asked for as a plain GET (a proxy on the way removed
+// the Upgrade header): 426 with this header set to "upgrade-missing", which a client turns into a
+// sentence naming the proxy (its Via header).
+inline constexpr std::string_view kRefusalHeader = "Ferry-Refusal";
+inline constexpr std::string_view kUpgradeMissing = "upgrade-missing";
 
 namespace rv {
 // client -> server

@@ -29,6 +29,11 @@ constexpr std::array kRoutes{
     Entry{Port::main, Kind::websocket, "/v1", false, false, Route::wormhole_mailbox},
     Entry{Port::main, Kind::websocket, "", true, false, Route::websocket_not_found},
     Entry{Port::main, Kind::get, kRelayDownloadPath, true, false, Route::relay_download},
+    // The WebSocket paths asked for without an upgrade: what a client behind a proxy that strips
+    // Upgrade (squid's default) sends. Answered 426 with a sentence, not the page's 404.
+    Entry{Port::main, Kind::get, "/v1/rendezvous", false, false, Route::upgrade_missing},
+    Entry{Port::main, Kind::get, "/v1/relay", false, false, Route::upgrade_missing},
+    Entry{Port::main, Kind::get, "/v1", false, false, Route::upgrade_missing},
     Entry{Port::main, Kind::any, "/metrics", false, true, Route::metrics},
 };
 

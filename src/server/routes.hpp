@@ -17,6 +17,7 @@ enum class Route : std::uint8_t {
   wormhole_mailbox,     // WebSocket /v1: magic-wormhole's mailbox protocol
   websocket_not_found,  // a WebSocket upgrade anywhere else
   relay_download,       // GET /v1/relay/down/<ticket>: relayed bytes as a download
+  upgrade_missing,      // a WebSocket path as a plain GET: a proxy may have removed the Upgrade
   page,                 // the page, its assets, /healthz, or a 404 (pages.hpp)
 };
 

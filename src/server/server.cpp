@@ -678,6 +678,20 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       co_return co_await serve_relay_download(std::move(stream), d.ticket, req.version(), d.cors,
                                               std::move(conn));
     }
+    if (to == Route::upgrade_missing) {
+      // Said so that a client (net/websocket_client.cpp) can tell the person what happened.
+      auto res = plain_response(
+          http::status::upgrade_required, req.version(),
+          "ferry: " + std::string(path.substr(0, 64)) +
+              " is a WebSocket endpoint, and this request came without its Upgrade header: a "
+              "proxy on the way may have removed it\n");
+      res.set(http::field::upgrade, "websocket");
+      res.set(proto::kRefusalHeader, proto::kUpgradeMissing);
+      res.keep_alive(req.keep_alive());
+      co_await http::async_write(stream, res, redirect(ec));
+      if (ec || !req.keep_alive()) co_return;
+      continue;
+    }
     const auto [healthy, health_text] = health();
     if (port == Port::metrics) {
       auto res =

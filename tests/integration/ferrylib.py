@@ -29,7 +29,8 @@ def interrupt(proc, timeout=5):
 class Server:
     """A `ferry serve` on a free loopback port, stopped on exit; extra: more serve flags."""
 
-    def __init__(self, extra=(), listen="127.0.0.1:0", nofile=None, wrap=()):
+    def __init__(self, extra=(), listen="127.0.0.1:0", nofile=None, wrap=(), env=None):
+        self.env = env  # the server's environment (default: this process's)
         self.extra = list(extra)
         self.listen = listen
         self.wrap = list(wrap)  # a command prefix, e.g. ["ip", "netns", "exec", NAME]
@@ -44,7 +45,7 @@ class Server:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.wrap + [FERRY, "serve", "--listen", self.listen] + self.extra,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-                                     preexec_fn=self._limits)
+                                     preexec_fn=self._limits, env=self.env)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on ([0-9a-f.:]+):(\d+)", line)
         if not m:

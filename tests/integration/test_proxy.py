@@ -140,6 +140,90 @@ class ProxyTest(TempDirTest):
             self.assertEqual(s.finish(), 0)
 
 
+class UpgradeStripper:
+    """A reverse proxy in front of a server that does what squid does by default: it removes
+    Upgrade (and Connection) from requests and adds its Via header to responses."""
+
+    VIA = "1.1 office-proxy (stripper/1.0)"
+
+    def __init__(self, server_port):
+        import socket
+        import threading
+        self.server_port = server_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(client, socket), daemon=True).start()
+
+    @staticmethod
+    def _head(conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return None, b""
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        return head.split(b"\r\n"), rest
+
+    def _one(self, client, socket):
+        with client:
+            lines, rest = self._head(client)
+            if lines is None:
+                return
+            kept = [l for l in lines if not l.lower().startswith((b"upgrade:", b"connection:"))]
+            with socket.create_connection(("127.0.0.1", self.server_port)) as up:
+                up.sendall(b"\r\n".join(kept) + b"\r\nConnection: close\r\n\r\n" + rest)
+                lines, rest = self._head(up)
+                if lines is None:
+                    return
+                lines.insert(1, b"Via: " + self.VIA.encode())
+                client.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + rest)
+                while True:
+                    chunk = up.recv(65536)
+                    if not chunk:
+                        return
+                    client.sendall(chunk)
+
+    def close(self):
+        self.sock.close()
+
+
+class UpgradeStrippedTest(TempDirTest):
+    def test_a_proxy_that_removes_the_upgrade_is_named(self):
+        """Once: "answered, but not as a ferry server (The WebSocket handshake was declined by the
+        remote peer)". Now the server answers the plain GET with 426 and a sentence, and the
+        client names the proxy from its Via header and says what to do."""
+        import urllib.error
+        import urllib.request
+        with Server() as srv:
+            with self.assertRaises(urllib.error.HTTPError) as got:
+                urllib.request.urlopen("http://127.0.0.1:%d/v1/rendezvous" % srv.port, timeout=5)
+            self.assertEqual(got.exception.code, 426)
+            self.assertIn(b"without its Upgrade header", got.exception.read())
+            proxy = UpgradeStripper(srv.port)
+            try:
+                s = Run(["send", "--server", "http://127.0.0.1:%d" % proxy.port, "--text", "hi"])
+                self.assertEqual(s.finish(), 5)
+                message = s.event("error")["message"]
+                self.assertIn("removed the WebSocket upgrade", message)
+                self.assertIn(UpgradeStripper.VIA, message)
+                self.assertIn("http_upgrade_request_protocols websocket allow all", message)
+            finally:
+                proxy.close()
+
+
 @unittest.skipUnless(os.path.exists(MICROSOCKS) or os.environ.get("CI") == "true",
                      "microsocks is not installed (scripts/setup.sh installs it)")
 class SocksTest(TempDirTest):

@@ -15,14 +15,17 @@ Route upgrade(std::string_view path) {
 TEST(Routes, TheMainPortServesPagesWebSocketsAndDownloads) {
   EXPECT_EQ(get("/"), Route::page);
   EXPECT_EQ(get("/r"), Route::page);
-  EXPECT_EQ(get("/healthz"), Route::page);        // pages.cpp answers it
-  EXPECT_EQ(get("/v1/rendezvous"), Route::page);  // not an upgrade: a 404 page
+  EXPECT_EQ(get("/healthz"), Route::page);  // pages.cpp answers it
+  // A WebSocket path without its upgrade (a proxy removed it): a 426 that says so, not a 404.
+  EXPECT_EQ(get("/v1/rendezvous"), Route::upgrade_missing);
+  EXPECT_EQ(get("/v1/relay"), Route::upgrade_missing);
+  EXPECT_EQ(get("/v1/rendezvous/x"), Route::page);
   EXPECT_EQ(upgrade("/v1/rendezvous"), Route::rendezvous);
   EXPECT_EQ(upgrade("/v1/relay"), Route::relay);
   EXPECT_EQ(upgrade("/v1/relay/"), Route::websocket_not_found);
   EXPECT_EQ(upgrade("/v1"), Route::wormhole_mailbox);  // magic-wormhole clients
   EXPECT_EQ(upgrade("/v1/"), Route::websocket_not_found);
-  EXPECT_EQ(get("/v1"), Route::page);
+  EXPECT_EQ(get("/v1"), Route::upgrade_missing);
   EXPECT_EQ(upgrade("/"), Route::websocket_not_found);
   EXPECT_EQ(upgrade("/v1/relay/down/00"), Route::websocket_not_found);
   EXPECT_EQ(get("/v1/relay/down/0123"), Route::relay_download);
