@@ -78,11 +78,12 @@ int ferry_main(int argc, char** argv) {
     const bool receive_code =
         *recv_cmd && std::find(receive_flags.code.begin(), receive_flags.code.end(), arg) !=
                          receive_flags.code.end();
+    // "--code=" and "--text=" are both 7 characters: the value after them is blanked.
+    const bool secret_after_equals =
+        arg.starts_with("--code=") || (*send_cmd && arg.starts_with("--text="));
     if (secret_value || receive_code) {
       std::fill(argv[i], argv[i] + arg.size(), '*');
-    } else if (arg.starts_with("--code=")) {
-      std::fill(argv[i] + 7, argv[i] + arg.size(), '*');
-    } else if (*send_cmd && arg.starts_with("--text=")) {
+    } else if (secret_after_equals) {
       std::fill(argv[i] + 7, argv[i] + arg.size(), '*');
     }
   }

@@ -11,7 +11,7 @@ constexpr std::uint8_t kIpv4 = 1;
 constexpr std::uint8_t kName = 3;
 constexpr std::uint8_t kIpv6 = 4;
 
-Error bad(std::string why) {
+Error bad(const std::string& why) {
   return {Errc::server_unreachable, "the SOCKS proxy " + why};
 }
 
