@@ -21,7 +21,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from benchlib import RUNS  # noqa: E402
 from ferrylib import Server  # noqa: E402
-from test_hostile import mailbox_client, rss_mb  # noqa: E402
+from test_hostile import flood_mailbox, rss_mb  # noqa: E402
 from wsclient import WebSocket  # noqa: E402
 
 N = int(os.environ.get("BENCH_FLOOD_CONNECTIONS", "160"))
@@ -44,28 +44,10 @@ def healthz(srv):
 def mailbox_flood():
     with Server(["--claims-per-minute", "100000"]) as srv:
         idle = rss_mb(srv.proc.pid)
-        listeners = []
-        for i in range(N):
-            try:
-                listeners.append(mailbox_client(srv.port, "127.0.0.%d" % (2 + i % 8), "aaaa"))
-            except (AssertionError, OSError, ConnectionError):
-                pass
-        writer = mailbox_client(srv.port, "127.0.0.20", "bbbb")
-        for i in range(64):
-            try:
-                writer.send_json({"type": "add", "phase": str(i), "body": "ab" * 30000, "id": str(i)})
-            except OSError:
-                break
-        ping = json.dumps({"type": "ping", "ping": 1, "id": "p"}).encode()
-        for ws in listeners:
-            try:
-                for _ in range(300):
-                    ws.send_text(ping)
-            except OSError:
-                pass
+        flood = flood_mailbox(srv.port, N)
         grown = settle(srv, idle)
         status = healthz(srv)
-        for ws in listeners + [writer]:
+        for ws in flood:
             ws.close()
         return grown, status
 

@@ -52,11 +52,11 @@ std::string ProxyUrl::to_string() const {
 namespace {
 // A scheme as typed, shown only when it is a plain one (letters, digits, + - .), never raw.
 std::string display_scheme(std::string_view scheme) {
-  const bool plain = !scheme.empty() && scheme.size() <= 16 &&
-                     std::all_of(scheme.begin(), scheme.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '+' ||
-                              c == '-' || c == '.';
-                     });
+  const bool plain =
+      !scheme.empty() && scheme.size() <= 16 &&
+      std::all_of(scheme.begin(), scheme.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+      });
   return plain ? std::string(scheme) : std::string("these");
 }
 }  // namespace

@@ -56,6 +56,15 @@ class Server::Registry {
     }
   }
 
+  // Whether the client's address may try one more code now (--claims-per-minute); a refusal is
+  // counted and logged.
+  bool allow_code_try(AddressRateLimiter& claims, const ClientAddress& client) {
+    if (claims.allow(client.group, AddressRateLimiter::Clock::now())) return true;
+    ++counters.claims_refused;
+    refuse("claim_rate", client);
+    return false;
+  }
+
   // The byte budget the outgoing queues of one address group share (outgoing_frames.hpp).
   std::shared_ptr<QueueBudget> queue_budget(const std::string& group) {
     auto& slot = queue_budgets[group];
@@ -177,10 +186,7 @@ class Server::RendezvousConnection : public Client,
         break;
       }
       const bool joins = !std::holds_alternative<proto::rv::Message>(*m);
-      if (tries_a_code(*m) &&
-          !claims_.allow(conn_->client.group, AddressRateLimiter::Clock::now())) {
-        ++conn_->registry->counters.claims_refused;
-        conn_->registry->refuse("claim_rate", conn_->client);
+      if (tries_a_code(*m) && !conn_->registry->allow_code_try(claims_, conn_->client)) {
         kick("limit", kTooManyCodes);
         break;
       }
@@ -807,10 +813,7 @@ awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::st
     how.address_queues = conn->registry->queue_budget(conn->client.group);
     how.on_holding = [conn] { conn->stage(ConnectionStage::rendezvous); };
     how.may_try_a_code = [this, conn] {
-      if (claims_.allow(conn->client.group, AddressRateLimiter::Clock::now())) return true;
-      ++conn->registry->counters.claims_refused;
-      conn->registry->refuse("claim_rate", conn->client);
-      return false;
+      return conn->registry->allow_code_try(claims_, conn->client);
     };
     how.on_deadline = [conn](std::string_view why) { conn->registry->refuse(why, conn->client); };
     co_return co_await serve_wormhole_mailbox(std::move(ws), wormhole_, std::move(how));

@@ -364,6 +364,33 @@ def mailbox_client(port, source, side, nameplate="5"):
     return ws
 
 
+def flood_mailbox(port, listeners=160):
+    """The review's mailbox flood (bench/server_floods.py replays it too): listeners on one side
+    of one mailbox from 8 addresses that never read, a writer adding 64 messages of 60 kB, and
+    300 pings from every listener, unread. Returns the connections still open, to close."""
+    opened = []
+    for i in range(listeners):
+        try:
+            opened.append(mailbox_client(port, "127.0.0.%d" % (2 + i % 8), "aaaa"))
+        except (AssertionError, OSError, ConnectionError):
+            pass  # refused: the server's limits at work
+    writer = mailbox_client(port, "127.0.0.20", "bbbb")
+    body = "ab" * 30000  # 60 kB of hex
+    for i in range(64):
+        try:
+            writer.send_json({"type": "add", "phase": str(i), "body": body, "id": "a%d" % i})
+        except OSError:
+            break
+    ping = json.dumps({"type": "ping", "ping": 1, "id": "p"}).encode()
+    for ws in opened:
+        try:
+            for _ in range(300):
+                ws.send_text(ping)
+        except OSError:
+            pass  # cut off for not reading
+    return opened + [writer]
+
+
 class ServerFloodTest(unittest.TestCase):
     """Attacks on `ferry serve` from the security review, replayed against the real binary."""
 
@@ -378,33 +405,14 @@ class ServerFloodTest(unittest.TestCase):
             env.get("ASAN_OPTIONS"), "quarantine_size_mb=0", "thread_local_quarantine_size_kb=0"]))
         with Server(["--claims-per-minute", "10000"], env=env) as srv:
             idle = rss_mb(srv.proc.pid)
-            listeners = []
-            for i in range(160):
-                try:
-                    listeners.append(mailbox_client(srv.port, "127.0.0.%d" % (2 + i % 8), "aaaa"))
-                except (AssertionError, OSError, ConnectionError):
-                    pass  # refused: the server's limits at work
-            writer = mailbox_client(srv.port, "127.0.0.20", "bbbb")
-            body = "ab" * 30000  # 60 kB of hex
-            for i in range(64):
-                try:
-                    writer.send_json({"type": "add", "phase": str(i), "body": body, "id": "a%d" % i})
-                except OSError:
-                    break
-            ping = json.dumps({"type": "ping", "ping": 1, "id": "p"}).encode()
-            for ws in listeners:
-                try:
-                    for _ in range(300):
-                        ws.send_text(ping)
-                except OSError:
-                    pass  # cut off for not reading
+            flood = flood_mailbox(srv.port)
             time.sleep(2)
             grown = rss_mb(srv.proc.pid) - idle
             self.assertLess(grown, 64, "the server grew by %.0f MB" % grown)
             # It still serves.
             ok = WebSocket(srv.port, path="/v1", source="127.0.0.30")
             self.assertEqual(ok.recv_json()["type"], "welcome")
-            for ws in listeners + [writer, ok]:
+            for ws in flood + [ok]:
                 ws.close()
 
     def test_bare_binds_are_evicted_and_have_a_deadline(self):

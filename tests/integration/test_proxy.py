@@ -16,6 +16,18 @@ MICROSOCKS = shutil.which("microsocks") or "/usr/bin/microsocks"
 PROXY_SOURCE = "127.0.0.9"
 
 
+def wait_listening(port, what):
+    """Until something accepts on 127.0.0.1:port (5 s at most)."""
+    import socket
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(what + " did not start")
+
+
 class Tinyproxy:
     def __init__(self, tmp, auth):
         self.port = free_port()
@@ -35,14 +47,8 @@ class Tinyproxy:
     def __enter__(self):
         self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", self.conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                import socket
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("tinyproxy did not start")
+        wait_listening(self.port, "tinyproxy")
+        return self
 
     def __exit__(self, *exc):
         self.proc.send_signal(signal.SIGTERM)
@@ -60,14 +66,8 @@ class Microsocks:
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import socket
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("microsocks did not start")
+        wait_listening(self.port, "microsocks")
+        return self
 
     def __exit__(self, *exc):
         self.proc.kill()
