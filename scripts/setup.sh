@@ -19,8 +19,9 @@ PACKAGES=(
   # ferry serve --redis: a cluster's shared state (hiredis parses replies); the tests' Redis and
   # load balancer
   redis-server libhiredis-dev haproxy
-  # the network lab's real routers and proxies (HTTP CONNECT: tinyproxy; SOCKS5: microsocks)
-  miniupnpd-nftables miniupnpc stun-server tinyproxy microsocks
+  # the network lab's real routers and proxies (HTTP CONNECT: tinyproxy; SOCKS5: microsocks;
+  # the office proxy that intercepts TLS and refuses upgrades: squid-openssl's ssl-bump)
+  miniupnpd-nftables miniupnpc stun-server tinyproxy microsocks squid-openssl
   # the lab's delay: iptables-nft's NFQUEUE target and a daemon on libnetfilter-queue
   iptables libnetfilter-queue-dev
   # STUN interop peers: the classic stun client, and coturn as a modern STUN server

@@ -125,7 +125,8 @@ void JsonConsole::on_event(const session::Event& ev) {
                                    {"transport", proto::pipe_transport_name(e.transport)},
                                    {"peer", e.peer},
                                    {"moved", e.moved},
-                                   {"connections", e.connections}};
+                                   {"connections", e.connections},
+                                   {"carrier", e.carrier}};
                      },
                      [](const event::Progress& e) {
                        return json{{"event", "progress"},
@@ -193,7 +194,9 @@ void TerminalConsole::on_event(const session::Event& ev) {
           [](const event::Connected& e) {
             std::cerr << (e.moved ? "Moved to a better path (" : "Connected (")
                       << proto::path_kind_name(e.path) << ", "
-                      << (e.transport == proto::PipeTransport::tcp ? "TCP" : "QUIC over UDP")
+                      << (!e.carrier.empty()                         ? e.carrier
+                          : e.transport == proto::PipeTransport::tcp ? "TCP"
+                                                                     : "QUIC over UDP")
                       << (e.connections > 1
                               ? " on " + std::to_string(e.connections) + " connections"
                               : "")

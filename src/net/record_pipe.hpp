@@ -33,6 +33,10 @@ class RecordPipe {
       std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
   const std::string& description() const { return description_; }
+  // What carries a relayed pipe to the relay ("TCP", "WebSocket", "HTTPS requests"); empty for a
+  // direct pipe.
+  const std::string& carrier() const { return carrier_; }
+  void set_carrier(std::string c) { carrier_ = std::move(c); }
   // The stream headers of this pipe, once started: ours and the peer's (fresh per pipe, so a
   // hello bound to them is bound to this pipe).
   proto::ByteView sent_header() const { return sent_header_; }
@@ -62,6 +66,7 @@ class RecordPipe {
 
   std::unique_ptr<ByteStream> stream_;
   std::string description_;
+  std::string carrier_;
   std::optional<proto::RecordSealer> sealer_;
   std::array<std::uint8_t, proto::kRecordHeaderBytes> sent_header_{};
   std::array<std::uint8_t, proto::kRecordHeaderBytes> received_header_{};

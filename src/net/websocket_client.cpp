@@ -2,6 +2,7 @@
 
 #include <boost/beast/core/buffers_to_string.hpp>
 
+#include "net/http_tunnel.hpp"
 #include "net/tcp.hpp"
 #include "proto/rendezvous_message.hpp"
 
@@ -10,34 +11,62 @@ namespace ferry::net {
 namespace websocket = beast::websocket;
 using proto::Errc;
 
+namespace {
+// The upgrade itself, over a connection made.
+awaitable<error_code> handshake(WebSocket& ws, const proto::ServerUrl& url,
+                                const std::string& target, std::chrono::milliseconds timeout,
+                                websocket::response_type& res) {
+  ws.next_layer().expires_after(timeout);
+  error_code ec;
+  co_await ws.async_handshake(res, url.host_header(), target, redirect(ec));
+  ws.next_layer().expires_never();
+  co_return ec;
+}
+}  // namespace
+
 awaitable<proto::Result<WebSocket>> open_websocket(const proto::ServerUrl& url,
                                                    const std::string& target,
-                                                   std::chrono::milliseconds timeout) {
+                                                   std::chrono::milliseconds timeout,
+                                                   WebSocketRoute* route) {
   auto stream = co_await connect_server(url, timeout);
   if (!stream) co_return std::unexpected(stream.error());
   WebSocket ws(std::move(*stream));
-  ws.next_layer().expires_after(timeout);
-  error_code ec;
-  const bool default_port = url.port == (url.tls ? 443 : 80);
-  const std::string host_v =
-      url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  const std::string host = default_port ? host_v : host_v + ":" + std::to_string(url.port);
   websocket::response_type res;
-  co_await ws.async_handshake(res, host, target, redirect(ec));
-  ws.next_layer().expires_never();
+  error_code ec = co_await handshake(ws, url, target, timeout, res);
   if (ec && res.result() == beast::http::status::upgrade_required &&
       res[proto::kRefusalHeader] == proto::kUpgradeMissing) {
     // The server got a plain GET: something on the way removed the upgrade (squid does by
-    // default). Its Via header names it, when it adds one.
+    // default). Its Via header names it, when it adds one. The same WebSocket then runs inside
+    // ordinary HTTPS requests.
     const std::string via(res[beast::http::field::via].substr(0, 100));
-    co_return proto::fail(
-        Errc::server_unreachable,
-        "a proxy on the way to " + url.to_string() +
-            (via.empty() ? std::string() : " (\"" + via + "\", from its Via header)") +
-            " removed the WebSocket upgrade from ferry's request, so the server saw a plain "
-            "request. ferry cannot go through such a proxy yet (carrying its connections over "
-            "ordinary HTTPS requests is not built yet). The proxy's administrator can let "
-            "WebSocket through (squid: http_upgrade_request_protocols websocket allow all)");
+    const std::string proxy =
+        "a proxy" + (via.empty() ? std::string() : " (\"" + via + "\", from its Via header)");
+    auto tunnel = co_await open_http_tunnel(url, timeout);
+    if (!tunnel) {
+      co_return proto::fail(
+          Errc::server_unreachable,
+          proxy + " on the way to " + url.to_string() +
+              " removed the WebSocket upgrade from ferry's request, and carrying it over HTTPS "
+              "requests failed too (" +
+              tunnel.error().detail +
+              "). The proxy's administrator can let WebSocket through (squid: "
+              "http_upgrade_request_protocols websocket allow all)");
+    }
+    WebSocket inner(std::move(*tunnel));
+    websocket::response_type inner_res;
+    ec = co_await handshake(inner, url, target, timeout, inner_res);
+    if (ec) {
+      co_return proto::fail(Errc::server_unreachable,
+                            url.to_string() +
+                                " answered over HTTPS requests, but not as a ferry "
+                                "server (" +
+                                describe(ec) + ")");
+    }
+    if (route != nullptr) {
+      route->tunneled = true;
+      route->note = proxy + " removed the WebSocket upgrade; ferry carried on over HTTPS requests";
+    }
+    co_return inner;
   }
   if (ec) {
     co_return proto::fail(
@@ -48,8 +77,9 @@ awaitable<proto::Result<WebSocket>> open_websocket(const proto::ServerUrl& url,
 }
 
 awaitable<proto::Result<std::unique_ptr<WebSocketClient>>> WebSocketClient::connect(
-    const proto::ServerUrl& url, std::string target, std::chrono::milliseconds timeout) {
-  auto ws = co_await open_websocket(url, target, timeout);
+    const proto::ServerUrl& url, std::string target, std::chrono::milliseconds timeout,
+    WebSocketRoute* route) {
+  auto ws = co_await open_websocket(url, target, timeout, route);
   if (!ws) co_return std::unexpected(ws.error());
   ws->read_message_max(proto::kMaxRendezvousFrame * 2);
   ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));

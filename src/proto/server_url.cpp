@@ -6,12 +6,14 @@
 
 namespace ferry::proto {
 
-std::string ServerUrl::to_string() const {
-  const bool v6 = host.find(':') != std::string::npos;
-  std::string out = tls ? "https://" : "http://";
-  out += v6 ? "[" + host + "]" : host;
+std::string ServerUrl::host_header() const {
+  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   if (port != (tls ? 443 : 80)) out += ":" + std::to_string(port);
-  return out + base_path;
+  return out;
+}
+
+std::string ServerUrl::to_string() const {
+  return (tls ? "https://" : "http://") + host_header() + base_path;
 }
 
 Result<HostPort> parse_host_port(std::string_view authority) {

@@ -18,6 +18,8 @@ struct ServerUrl {
 
   std::string rendezvous_target() const { return base_path + "/v1/rendezvous"; }
   std::string relay_target() const { return base_path + "/v1/relay"; }
+  // What a request's Host header says: the host (IPv6 in brackets), and the port unless default.
+  std::string host_header() const;
   std::string to_string() const;
 };
 

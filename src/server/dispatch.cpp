@@ -48,6 +48,7 @@ Dispatch dispatch_request(const HttpRequest& req, const DispatchContext& ctx) {
   d.route = route({.metrics_port = ctx.metrics_port,
                    .websocket_upgrade = boost::beast::websocket::is_upgrade(req),
                    .get = req.method() == http::verb::get,
+                   .post = req.method() == http::verb::post,
                    .path = d.path,
                    .metrics_elsewhere = ctx.metrics_elsewhere});
   const auto origin = req.find(http::field::origin);
@@ -59,10 +60,13 @@ Dispatch dispatch_request(const HttpRequest& req, const DispatchContext& ctx) {
     d.cors = ours;
     return d;
   }
-  if (d.route != Route::rendezvous && d.route != Route::relay && d.route != Route::wormhole_mailbox)
+  if (d.route != Route::rendezvous && d.route != Route::relay &&
+      d.route != Route::wormhole_mailbox && d.route != Route::tunnel_open) {
     return d;
+  }
   // A browser always sends Origin: a page elsewhere may not use its visitors to burn codes,
-  // fill mailboxes or relay through this server (magic-wormhole's /v1 included). Programs (the
+  // fill mailboxes or relay through this server (magic-wormhole's /v1 included), nor open a
+  // tunnel (http_tunnel.hpp) to do the same inside it. Programs (the
   // CLI, wormhole's clients) send none. Without --public-url the server does not know its own
   // name: a page is then also welcome from the origin it was loaded through (the request's
   // Host) when that is an address, e.g. on a LAN, never a DNS name (DNS rebinding).

@@ -8,7 +8,13 @@ namespace ferry::server {
 namespace {
 
 enum class Port : std::uint8_t { main, metrics };
-enum class Kind : std::uint8_t { any, websocket, get };  // what the request must be
+enum class Kind : std::uint8_t {
+  any,
+  websocket,
+  get,
+  get_or_post,
+  post
+};  // what the request must be
 
 struct Entry {
   Port port;
@@ -34,6 +40,8 @@ constexpr std::array kRoutes{
     Entry{Port::main, Kind::get, "/v1/rendezvous", false, false, Route::upgrade_missing},
     Entry{Port::main, Kind::get, "/v1/relay", false, false, Route::upgrade_missing},
     Entry{Port::main, Kind::get, "/v1", false, false, Route::upgrade_missing},
+    Entry{Port::main, Kind::post, "/v1/tunnel", false, false, Route::tunnel_open},
+    Entry{Port::main, Kind::get_or_post, "/v1/tunnel/", true, false, Route::tunnel},
     Entry{Port::main, Kind::any, "/metrics", false, true, Route::metrics},
 };
 
@@ -51,6 +59,8 @@ Route route(const RouteRequest& r) {
     if (e.port != port) continue;
     if (e.kind == Kind::websocket && !r.websocket_upgrade) continue;
     if (e.kind == Kind::get && (!r.get || r.websocket_upgrade)) continue;
+    if (e.kind == Kind::post && (!r.post || r.websocket_upgrade)) continue;
+    if (e.kind == Kind::get_or_post && (!(r.get || r.post) || r.websocket_upgrade)) continue;
     if (e.only_without_metrics && r.metrics_elsewhere) continue;
     if (e.prefix ? !r.path.starts_with(e.path) : r.path != e.path) continue;
     return e.route;

@@ -18,6 +18,8 @@ enum class Route : std::uint8_t {
   websocket_not_found,  // a WebSocket upgrade anywhere else
   relay_download,       // GET /v1/relay/down/<ticket>: relayed bytes as a download
   upgrade_missing,      // a WebSocket path as a plain GET: a proxy may have removed the Upgrade
+  tunnel_open,          // POST /v1/tunnel: a connection carried by HTTPS requests (http_tunnel.hpp)
+  tunnel,               // GET or POST /v1/tunnel/<token>/...: its bytes
   page,                 // the page, its assets, /healthz, or a 404 (pages.hpp)
 };
 
@@ -25,6 +27,7 @@ struct RouteRequest {
   bool metrics_port = false;       // arrived on --metrics-listen's port
   bool websocket_upgrade = false;  // asks to become a WebSocket
   bool get = true;                 // the method is GET
+  bool post = false;               // the method is POST
   std::string_view path;           // the target without its query
   bool metrics_elsewhere = false;  // the server has a metrics port: no /metrics on the main one
 };

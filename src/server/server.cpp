@@ -103,6 +103,7 @@ struct Server::Connection {
   std::shared_ptr<Registry> registry;
   ConnectionTable::Id id;
   ClientAddress client;
+  bool tunneled = false;  // carried by HTTPS requests (http_tunnel.hpp): no tunnel inside it
 };
 
 // One rendezvous client: reads frames into the Rendezvous, writes what it delivers in order.
@@ -277,6 +278,7 @@ Server::Server(asio::io_context& io, ServerOptions options)
       connect_rate_(options_.connect_rate),
       relay_(options_.relay, relay_key(options_.relay_key)),
       wormhole_(options_.wormhole),
+      tunnels_(io.get_executor()),
       claims_(options_.claims_per_minute) {
   if (options_.redis) {
     // A node of a cluster: grants for whichever relay of the pool the pair is sent to (signed
@@ -448,25 +450,8 @@ void Server::admit(tcp::socket socket, Port port) {
   error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   if (ec) return;
-  auto client = client_address(peer.address());
-  auto& registry = *registry_;
-  if (connect_rate_.take(client.group, RateBuckets::Clock::now()) != RateBuckets::Verdict::allow) {
-    ++registry.counters.connections_refused;
-    return refused(refusal_name(Refusal::address_rate), client);
-  }
-  const auto admission = registry.table.admit(client.group);
-  if (!admission.id) {
-    ++registry.counters.connections_refused;
-    refused(refusal_name(admission.refused), client);
-    return;  // the socket closes on scope exit
-  }
-  if (admission.evicted) {
-    registry.evict(*admission.evicted);
-    log_throttled("evicted", spdlog::level::warn, "evicted",
-                  {{"reason", "server_full"}, {"for_client", client.ip}});
-  }
-  registry.sockets[*admission.id] = socket.native_handle();
-  auto conn = std::make_shared<Connection>(registry_, *admission.id, std::move(client));
+  auto conn = admit_client(client_address(peer.address()), socket.native_handle());
+  if (!conn) return;  // the socket closes on scope exit
   if (port == Port::metrics) {
     conn->stage(ConnectionStage::http);
     asio::co_spawn(io_,
@@ -476,6 +461,28 @@ void Server::admit(tcp::socket socket, Port port) {
     return;
   }
   asio::co_spawn(io_, handle(std::move(socket), std::move(conn)), asio::detached);
+}
+
+std::shared_ptr<Server::Connection> Server::admit_client(ClientAddress client, int handle) {
+  auto& registry = *registry_;
+  if (connect_rate_.take(client.group, RateBuckets::Clock::now()) != RateBuckets::Verdict::allow) {
+    ++registry.counters.connections_refused;
+    refused(refusal_name(Refusal::address_rate), client);
+    return nullptr;
+  }
+  const auto admission = registry.table.admit(client.group);
+  if (!admission.id) {
+    ++registry.counters.connections_refused;
+    refused(refusal_name(admission.refused), client);
+    return nullptr;
+  }
+  if (admission.evicted) {
+    registry.evict(*admission.evicted);
+    log_throttled("evicted", spdlog::level::warn, "evicted",
+                  {{"reason", "server_full"}, {"for_client", client.ip}});
+  }
+  registry.sockets[*admission.id] = handle;
+  return std::make_shared<Connection>(registry_, *admission.id, std::move(client));
 }
 
 awaitable<void> Server::handle(tcp::socket socket, std::shared_ptr<Connection> conn) {
@@ -648,15 +655,25 @@ http::response<http::string_body> plain_response(http::status status, unsigned v
 
 awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
                                    std::shared_ptr<Connection> conn, Port port) {
-  for (std::size_t served = 0; served < options_.requests_per_connection; ++served) {
+  // A tunnel's requests (http_tunnel.hpp) are not counted: its token bounds them.
+  for (std::size_t served = 0; served < options_.requests_per_connection;) {
+    // Bodies up to 64 KiB, but a tunnel's uploads (http_tunnel.hpp) up to kTunnelMaxBody. Beast
+    // checks a Content-Length against the limit as the header ends: the larger one until then.
+    constexpr std::uint64_t kMaxBody = std::uint64_t{64} * 1024;
     http::request_parser<http::string_body> parser;
-    parser.body_limit(std::uint64_t{64} * 1024);
+    parser.body_limit(proto::kTunnelMaxBody);
     parser.header_limit(8 * 1024);
     error_code ec;
     // One deadline for the whole request (a slow trickle of headers gains nothing) and for the
     // wait for the next request on a kept-alive connection.
     stream.expires_after(options_.request_timeout);
-    co_await http::async_read(stream, buffer, parser, redirect(ec));
+    co_await http::async_read_header(stream, buffer, parser, redirect(ec));
+    if (!ec && !(port == Port::main && parser.get().method() == http::verb::post &&
+                 parser.get().target().starts_with(std::string(proto::kTunnelPath) + "/"))) {
+      if (parser.content_length().value_or(0) > kMaxBody) ec = http::error::body_limit;
+      parser.body_limit(kMaxBody);  // a chunked body counts as it comes
+    }
+    if (!ec) co_await http::async_read(stream, buffer, parser, redirect(ec));
     if (ec == beast::error::timeout) {
       // Idle between requests is the usual end of a kept-alive connection, not an attack.
       if (parser.got_some() || served == 0) refused("deadline_request", conn->client);
@@ -684,6 +701,17 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
       co_return co_await serve_relay_download(std::move(stream), d.ticket, req.version(), d.cors,
                                               std::move(conn));
     }
+    if (to == Route::tunnel_open || to == Route::tunnel) {
+      stream.expires_never();  // a GET's hold and an upload's back-pressure have their own
+      auto res = co_await serve_tunnel(req, d, conn);
+      res.keep_alive(req.keep_alive());
+      stream.expires_after(options_.request_timeout);
+      co_await http::async_write(stream, res, redirect(ec));
+      if (ec || !req.keep_alive()) co_return;
+      if (to == Route::tunnel_open) ++served;
+      continue;
+    }
+    ++served;
     if (to == Route::upgrade_missing) {
       // Said so that a client (net/websocket_client.cpp) can tell the person what happened.
       auto res = plain_response(
@@ -739,6 +767,73 @@ awaitable<void> Server::serve_http(AnyStream stream, beast::flat_buffer buffer,
     co_await http::async_write(stream, res, redirect(ec));
     if (ec || !req.keep_alive()) co_return;
   }
+}
+
+awaitable<http::response<http::string_body>> Server::serve_tunnel(
+    const http::request<http::string_body>& req, const Dispatch& d,
+    const std::shared_ptr<Connection>& conn) {
+  const auto answer = [&](http::status status, std::string body) {
+    auto res = plain_response(status, req.version(), std::move(body));
+    if (d.page && same_origin(d.origin, origin_)) {
+      res.set(http::field::access_control_allow_origin, origin_);
+      res.set(http::field::vary, "Origin");
+    }
+    return res;
+  };
+  if (conn->tunneled) {
+    co_return answer(http::status::bad_request, "no tunnel inside a tunnel\n");
+  }
+  if (d.route == Route::tunnel) {
+    const auto target = proto::parse_tunnel_target(d.target);
+    if (!target ||
+        (target->direction == proto::TunnelDirection::up) != (req.method() == http::verb::post)) {
+      co_return answer(http::status::bad_request,
+                       "a tunnel request is POST .../up/<offset> or GET .../down/<offset>\n");
+    }
+    const TunnelAnswer a = co_await tunnels_.serve(*target, req.body());
+    auto res = answer(static_cast<http::status>(a.status), a.body);
+    if (a.status == 200) res.set(http::field::content_type, "application/octet-stream");
+    if (a.status == 204) res.body().clear();
+    res.prepare_payload();
+    co_return res;
+  }
+  if (d.refusal == RequestRefusal::cross_origin) {
+    refused("cross_origin", conn->client, d.origin);
+    co_return answer(http::status::forbidden,
+                     "tunnels are opened only from this server's own pages\n");
+  }
+  if (draining_) {
+    co_return answer(http::status::service_unavailable,
+                     "this server is shutting down; try again in a moment\n");
+  }
+  // The connection inside is one end of a socket pair, admitted and served like any accepted
+  // connection (its limits, deadlines and eviction included); the tunnel holds the other end.
+  std::array<int, 2> fds{};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds.data()) != 0) {
+    co_return answer(http::status::service_unavailable, "the server is out of resources\n");
+  }
+  error_code ec;
+  tcp::socket inner(io_);
+  inner.assign(tcp::v4(), fds[0], ec);
+  asio::local::stream_protocol::socket pump(io_);
+  if (!ec) pump.assign(asio::local::stream_protocol(), fds[1], ec);
+  if (ec) {
+    if (!inner.is_open()) ::close(fds[0]);
+    if (!pump.is_open()) ::close(fds[1]);
+    co_return answer(http::status::service_unavailable, "the server is out of resources\n");
+  }
+  auto inner_conn = admit_client(conn->client, fds[0]);
+  if (!inner_conn) {
+    co_return answer(http::status::service_unavailable,
+                     "too many connections from your address; try again in a moment\n");
+  }
+  inner_conn->tunneled = true;
+  std::string token = tunnels_.open(std::move(pump), registry_->queue_budget(conn->client.group));
+  if (token.empty()) {
+    co_return answer(http::status::service_unavailable, "the server is out of resources\n");
+  }
+  asio::co_spawn(io_, handle(std::move(inner), std::move(inner_conn)), asio::detached);
+  co_return answer(http::status::ok, std::move(token));
 }
 
 awaitable<void> Server::serve_websocket(AnyStream stream, http::request<http::string_body> req,

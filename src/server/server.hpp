@@ -17,6 +17,7 @@
 #include "server/cluster.hpp"
 #include "server/connection_table.hpp"
 #include "server/dispatch.hpp"
+#include "server/http_tunnel.hpp"
 #include "server/metrics.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/relay.hpp"
@@ -96,6 +97,9 @@ class Server {
   net::awaitable<void> accept_loop(net::tcp::acceptor& acceptor, Port port);
   // Admits, refuses or makes room for a new connection (connection_table.hpp).
   void admit(net::tcp::socket socket, Port port);
+  // A place in the connection table for a connection from client whose socket is handle (to
+  // evict it); nullptr when refused (counted and logged).
+  std::shared_ptr<Connection> admit_client(ClientAddress client, int handle);
   net::awaitable<void> handle(net::tcp::socket socket, std::shared_ptr<Connection> conn);
   // After the first bytes were read (and TLS, if any, was set up): relay or HTTP.
   net::awaitable<void> dispatch(net::AnyStream stream, std::array<std::uint8_t, 4> first,
@@ -116,6 +120,10 @@ class Server {
   net::awaitable<void> serve_relay_download(net::AnyStream stream, std::string_view ticket,
                                             unsigned version, bool cors,
                                             std::shared_ptr<Connection> conn);
+  // POST /v1/tunnel and /v1/tunnel/<token>/... (http_tunnel.hpp).
+  net::awaitable<net::beast::http::response<net::beast::http::string_body>> serve_tunnel(
+      const net::beast::http::request<net::beast::http::string_body>& req, const Dispatch& d,
+      const std::shared_ptr<Connection>& conn);
   std::string metrics() const;
   // /healthz: ready unless the cluster's Redis is unreachable (then 503 and why).
   std::pair<bool, std::string> health() const;
@@ -135,6 +143,7 @@ class Server {
   Relay relay_;
   RelayDownloads downloads_;
   WormholeMailbox wormhole_;  // browsers' split relay connections
+  HttpTunnels tunnels_;
   std::unique_ptr<RendezvousService> rendezvous_;
   ClusterRendezvous* cluster_ = nullptr;  // rendezvous_, when it is a cluster's
   AddressRateLimiter claims_;

@@ -125,7 +125,7 @@ awaitable<proto::Result<void>> send_on(FramedChannel& channel, const SessionSecr
   const std::string what = "direct from " + peer;  // named: see asio.hpp on temporaries
   auto pipe = co_await start_pipe(channel, secrets, what);
   if (!pipe) co_return std::unexpected(pipe.error());
-  observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
+  observer.on_event(event::Connected{.path = proto::PathKind::direct, .peer = peer});
   // Named: see asio.hpp on temporaries in co_await.
   ChosenPipe chosen{*pipe, proto::PathKind::direct, peer, proto::PipeTransport::tcp, nullptr, {}};
   co_return co_await send_over(std::move(chosen), source, observer, cancellation);
@@ -137,7 +137,7 @@ awaitable<proto::Result<void>> receive_on(FramedChannel& channel, const SessionS
   const std::string what = "direct to " + peer;  // named: see asio.hpp on temporaries
   auto pipe = co_await start_pipe(channel, secrets, what);
   if (!pipe) co_return std::unexpected(pipe.error());
-  observer.on_event(event::Connected{proto::PathKind::direct, proto::PipeTransport::tcp, peer});
+  observer.on_event(event::Connected{.path = proto::PathKind::direct, .peer = peer});
   std::function<void()> no_callback;  // named: see asio.hpp on temporaries in co_await
   ChosenPipe chosen{*pipe, proto::PathKind::direct, peer, proto::PipeTransport::tcp, nullptr, {}};
   co_return co_await receive_over(std::move(chosen), sink, options, observer,

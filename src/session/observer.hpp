@@ -30,6 +30,7 @@ struct Connected {
   std::string peer;             // address:port (or the relay's)
   bool moved = false;           // the transfer moved here from the relay
   std::size_t connections = 1;  // TCP connections carrying it (wide TCP: several)
+  std::string carrier = {};     // to the relay: "TCP", "WebSocket" or "HTTPS requests"; else empty
 };
 struct Progress {
   std::uint64_t bytes;  // this run's payload bytes, resumed bytes included

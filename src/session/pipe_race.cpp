@@ -49,7 +49,7 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }  // namespace
 
 event::Connected connected_event(const ChosenPipe& c, bool moved) {
-  return {c.path, c.transport, c.peer, moved, c.pipe->stream().connections()};
+  return {c.path, c.transport, c.peer, moved, c.pipe->stream().connections(), c.pipe->carrier()};
 }
 
 RaceStopper::~RaceStopper() {
@@ -395,33 +395,26 @@ awaitable<void> PipeRace::connect_relay(std::shared_ptr<PipeRace> /*keep_alive*/
     co_return failed(id, "relay at " + where, "the server issued no usable grant");
   }
   std::copy(secrets_.relay_grant.begin(), secrets_.relay_grant.end(), hello.grant.begin());
-  // Raw first (fastest); a WebSocket when the network breaks raw bytes (a filtering proxy).
-  for (const auto transport : {RelayTransport::raw, RelayTransport::websocket}) {
-    const std::string what =
-        "relay at " + where + " over " + std::string(relay_transport_name(transport));
-    const bool last = transport == RelayTransport::websocket;
-    auto stream = co_await open_relay_transport(relay, transport, kConnectTimeout);
-    if (over()) co_return failed(id, "relay", "not needed");
-    if (!stream) {
-      if (last) co_return failed(id, what, stream.error().detail);
-      note(what + ": " + stream.error().detail);
-      continue;
-    }
-    auto pipe = std::make_shared<RecordPipe>(std::move(*stream), what);
-    live_[id] = {pipe, where, PipeTransport::tcp, std::nullopt};
-    auto paired = co_await relay_handshake(pipe->stream(), hello, where, RelayTimeouts{});
-    if (paired) {
-      race_.connected(id);
-      co_return co_await authenticate(pipe, id, where, PipeTransport::tcp);
-    }
-    pipe->close();
-    live_.erase(id);
-    // The relay answered (a refusal, a limit): another transport would hear the same.
-    if (last || over() || paired.error().code != Errc::server_unreachable) {
-      co_return failed(id, paired.error().detail, "");
-    }
-    note(what + ": " + paired.error().detail);
+  // Raw, WebSocket (or HTTPS requests, where a proxy removes the upgrade) raced.
+  std::vector<std::string> notes;
+  auto connected =
+      co_await net::connect_relay_raced(relay, hello, kConnectTimeout, notes, relay_cancel_);
+  relay_cancel_ = nullptr;
+  for (auto& n : notes) note(std::move(n));
+  if (over()) {
+    if (connected) connected->stream->close();
+    co_return failed(id, "relay", "not needed");
   }
+  if (!connected) co_return failed(id, connected.error().detail, "");
+  std::string what = "relay at ";
+  what += where;
+  what += " over ";
+  what += connected->carried_by;
+  auto pipe = std::make_shared<RecordPipe>(std::move(connected->stream), what);
+  pipe->set_carrier(connected->carried_by);
+  live_[id] = {pipe, where, PipeTransport::tcp, std::nullopt};
+  race_.connected(id);
+  co_return co_await authenticate(pipe, id, where, PipeTransport::tcp);
 }
 
 awaitable<void> PipeRace::connect_relay_udp(std::shared_ptr<PipeRace> /*keep_alive*/,
@@ -630,6 +623,7 @@ void PipeRace::on_finish(std::function<void()> what) {
 void PipeRace::finish() {
   finished_ = true;
   race_.stop();
+  if (auto cancel = std::exchange(relay_cancel_, nullptr)) cancel();
   if (auto f = std::exchange(on_finish_, nullptr)) f();
   for (auto& a : acceptors_) {
     error_code ec;

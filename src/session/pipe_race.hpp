@@ -172,6 +172,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::vector<net::tcp::acceptor> acceptors_;
   std::uint16_t listen_port_ = 0;
   std::map<proto::AttemptId, Live> live_;  // pipes open and not yet the winner
+  std::function<void()> relay_cancel_;     // ends the relay's transports' race under way
   std::map<proto::AttemptId, Live> held_;  // authenticated, waiting for the race (Verdict::hold)
   std::vector<net::asio::ip::address> opening_;  // accepted, their first bytes awaited
   // Wide TCP groups being gathered: their members' sockets, tagged with the first one's attempt.

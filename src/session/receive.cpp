@@ -260,6 +260,7 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
+  if (!rendezvous->route_note().empty()) observer.on_event(event::Note{rendezvous->route_note()});
   // UDP candidates are gathered while the nameplate is claimed and the PAKE runs.
   const auto connect_time = std::chrono::steady_clock::now() - connect_start;
   auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,

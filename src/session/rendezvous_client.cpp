@@ -16,9 +16,11 @@ proto::Error server_error(const rv::ServerError& e) {
 
 awaitable<proto::Result<RendezvousClient>> RendezvousClient::connect(
     const proto::ServerUrl& url, std::chrono::milliseconds timeout) {
-  auto ws = co_await WebSocketClient::connect(url, url.rendezvous_target(), timeout);
+  net::WebSocketRoute route;
+  auto ws = co_await WebSocketClient::connect(url, url.rendezvous_target(), timeout, &route);
   if (!ws) co_return std::unexpected(ws.error());
   RendezvousClient client(std::move(*ws));
+  client.route_note_ = route.note;
   auto welcome = co_await client.next();
   if (!welcome) co_return std::unexpected(welcome.error());
   const auto* w = std::get_if<rv::Welcome>(&*welcome);

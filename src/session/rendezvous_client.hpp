@@ -45,6 +45,9 @@ class RendezvousClient : public MessageChannel {
   const std::vector<std::uint16_t>& stun_ports() const { return stun_ports_; }
   // The server's relay over UDP (0: none).
   std::uint16_t relay_udp() const { return relay_udp_; }
+  // How the connection reached the server, when that is worth telling the person (a proxy
+  // removed the WebSocket upgrade: HTTPS requests carry it); empty otherwise.
+  const std::string& route_note() const { return route_note_; }
 
  private:
   explicit RendezvousClient(std::unique_ptr<net::WebSocketClient> ws) : ws_(std::move(ws)) {}
@@ -54,6 +57,7 @@ class RendezvousClient : public MessageChannel {
   std::string observed_;
   std::vector<std::uint16_t> stun_ports_;
   std::uint16_t relay_udp_ = 0;
+  std::string route_note_;
   bool lost_ = false;
 };
 

@@ -442,6 +442,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   policy.tcp_connections = options.tcp_connections;
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
+  if (!rendezvous->route_note().empty()) observer.on_event(event::Note{rendezvous->route_note()});
 
   proto::Secret words;
   if (options.code) {

@@ -47,8 +47,8 @@ std::vector<proto::TransitHint> own_relay_hints(const WormholeOptions& wormhole)
 }
 
 void report_connected(Observer& observer, const TransitConnection& c) {
-  observer.on_event(event::Connected{c.relay ? proto::PathKind::relay : proto::PathKind::direct,
-                                     proto::PipeTransport::tcp, c.peer});
+  observer.on_event(event::Connected{
+      .path = c.relay ? proto::PathKind::relay : proto::PathKind::direct, .peer = c.peer});
 }
 
 // What the receiver's mailbox conversation produced before any transit.

@@ -178,6 +178,7 @@ class UpgradeStripper:
         return head.split(b"\r\n"), rest
 
     def _one(self, client, socket):
+        import threading
         with client:
             lines, rest = self._head(client)
             if lines is None:
@@ -185,6 +186,7 @@ class UpgradeStripper:
             kept = [l for l in lines if not l.lower().startswith((b"upgrade:", b"connection:"))]
             with socket.create_connection(("127.0.0.1", self.server_port)) as up:
                 up.sendall(b"\r\n".join(kept) + b"\r\nConnection: close\r\n\r\n" + rest)
+                threading.Thread(target=self._copy, args=(client, up), daemon=True).start()
                 lines, rest = self._head(up)
                 if lines is None:
                     return
@@ -196,30 +198,58 @@ class UpgradeStripper:
                         return
                     client.sendall(chunk)
 
+    @staticmethod
+    def _copy(src, dst):
+        """The rest of a request's body."""
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    return
+                dst.sendall(chunk)
+        except OSError:
+            return
+
     def close(self):
         self.sock.close()
 
 
 class UpgradeStrippedTest(TempDirTest):
-    def test_a_proxy_that_removes_the_upgrade_is_named(self):
+    def test_a_proxy_that_removes_the_upgrade_is_named_and_gone_around(self):
         """Once: "answered, but not as a ferry server (The WebSocket handshake was declined by the
-        remote peer)". Now the server answers the plain GET with 426 and a sentence, and the
-        client names the proxy from its Via header and says what to do."""
+        remote peer)". Now the server answers the plain GET with 426 and a sentence, the client
+        names the proxy from its Via header, and carries the rendezvous and the relay over HTTPS
+        requests (proto/http_tunnel.hpp) through the same proxy."""
         import urllib.error
         import urllib.request
-        with Server() as srv:
+        # This proxy opens a connection to the server for every request (squid does so for
+        # every request with a body): more than the default 20 a second from its one address.
+        with Server(["--connects-per-second-per-address", "500"]) as srv:
             with self.assertRaises(urllib.error.HTTPError) as got:
                 urllib.request.urlopen("http://127.0.0.1:%d/v1/rendezvous" % srv.port, timeout=5)
             self.assertEqual(got.exception.code, 426)
             self.assertIn(b"without its Upgrade header", got.exception.read())
             proxy = UpgradeStripper(srv.port)
             try:
-                s = Run(["send", "--server", "http://127.0.0.1:%d" % proxy.port, "--text", "hi"])
-                self.assertEqual(s.finish(), 5)
-                message = s.event("error")["message"]
-                self.assertIn("removed the WebSocket upgrade", message)
-                self.assertIn(UpgradeStripper.VIA, message)
-                self.assertIn("http_upgrade_request_protocols websocket allow all", message)
+                url = "http://127.0.0.1:%d" % proxy.port
+                path = os.path.join(self.src, "f.bin")
+                write_random(path, 1_000_000)
+                env = {"FERRY_NO_RELAY_UDP": "1"}
+                s = Run(["send", "--server", url, "--code", "402-acorn-zebra", "--force-relay", path],
+                        env=env)
+                self.assertIsNotNone(s.wait_event("code"))
+                r = Run(["receive", "--server", url, "--yes", "--output", self.out, "--force-relay",
+                         "402-acorn-zebra"], env=env)
+                self.assertEqual(r.finish(), 0, r.stderr)
+                self.assertEqual(s.finish(), 0)
+                self.assertSameFile(path, os.path.join(self.out, "f.bin"))
+                note = r.event("note")["text"]
+                self.assertIn(UpgradeStripper.VIA, note)
+                self.assertIn("carried on over HTTPS requests", note)
+                connected = r.event("connected")
+                self.assertEqual(connected["path"], "relay")
+                self.assertEqual(connected["carrier"], "HTTPS requests")
+                self.assertEqual(s.event("connected")["carrier"], "HTTPS requests")
             finally:
                 proxy.close()
 

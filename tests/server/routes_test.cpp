@@ -31,6 +31,13 @@ TEST(Routes, TheMainPortServesPagesWebSocketsAndDownloads) {
   EXPECT_EQ(get("/v1/relay/down/0123"), Route::relay_download);
   EXPECT_EQ(route({.get = false, .path = "/v1/relay/down/0123"}), Route::page);  // POST, HEAD
   EXPECT_EQ(get("/v1/relay/dow"), Route::page);
+  // The HTTPS-request tunnel (proto/http_tunnel.hpp): opened by POST, used by GET and POST.
+  EXPECT_EQ(route({.get = false, .post = true, .path = "/v1/tunnel"}), Route::tunnel_open);
+  EXPECT_EQ(get("/v1/tunnel"), Route::page);
+  EXPECT_EQ(route({.get = false, .post = true, .path = "/v1/tunnel/x/up/0"}), Route::tunnel);
+  EXPECT_EQ(get("/v1/tunnel/x/down/0"), Route::tunnel);
+  EXPECT_EQ(route({.get = false, .path = "/v1/tunnel/x/down/0"}), Route::page);  // PUT, HEAD
+  EXPECT_EQ(upgrade("/v1/tunnel"), Route::websocket_not_found);
 }
 
 TEST(Routes, MetricsAreOnTheMetricsPortWhenThereIsOne) {
