@@ -53,7 +53,8 @@ def one(tmp, mode, path, n):
                 env=env)
         connected = r.wait_event("connected")
         connected_s = time.monotonic() - start
-        assert r.finish(600) == 0, r.stderr
+        rc = r.finish(600)
+        assert rc == 0, (r.stderr, s.finish(), s.stderr)
         assert s.finish() == 0
         done = r.event("done")
         cpu = srv.cpu_seconds() - cpu0

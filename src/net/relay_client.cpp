@@ -68,6 +68,15 @@ awaitable<proto::Result<void>> handshake(ByteStream& stream, const proto::RelayH
                             "relay at " + where + ": the peer never came (" + describe(ec) + ")");
     }
     if (status == static_cast<std::uint8_t>(RelayStatus::paired)) break;
+    if (status > static_cast<std::uint8_t>(RelayStatus::shutdown)) {
+      // Not a status of ours: something else answered (squid intercepting TLS answers raw
+      // bytes with an HTTP error page). The transport is what failed, not the relay.
+      stream.expires_never();
+      co_return proto::fail(Errc::server_unreachable,
+                            "relay at " + where +
+                                ": something else answered (a proxy on the way that does not "
+                                "pass these bytes through?)");
+    }
     if (status != static_cast<std::uint8_t>(RelayStatus::waiting) || waiting) {
       // A refusal is followed by the relay's own sentence (an end frame, or a close frame).
       stream.start_relay_frames();

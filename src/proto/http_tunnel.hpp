@@ -10,6 +10,8 @@
 //                                        the next: 200 with up to kTunnelMaxBody bytes as soon as
 //                                        there are some, 204 after a short hold without any, 410
 //                                        once the connection inside has ended and all was read
+//   Either: 404 unknown or expired token, 409 the direction's previous request is still being
+//   carried out, 416 an offset the server cannot serve from.
 //
 // A lost request is sent again with the same offset: what arrived twice is skipped and what was
 // sent but not acknowledged is sent again. A session is bound by its token (128 random bits),

@@ -46,6 +46,8 @@ struct HttpTunnels::Tunnel {
   std::shared_ptr<QueueBudget> budget;
   bool up_busy = false;
   bool down_busy = false;
+  // A GET came for a held one: its connection was lost on the way, and the new one takes over.
+  bool down_superseded = false;
   bool inner_ended = false;  // the connection inside stopped sending
   bool ended = false;
 };
@@ -61,6 +63,22 @@ struct Busy {
 };
 constexpr std::chrono::seconds kWriteTimeout{60};
 constexpr std::chrono::milliseconds kGather{2};
+// How long a request waits for its direction's previous one (sent before on a connection that
+// was lost) to be done.
+constexpr std::chrono::seconds kUpTakeover{30};
+constexpr std::chrono::seconds kDownTakeover{2};
+
+// Until busy is false (true), or most has passed (false).
+awaitable<bool> wait_until_idle(const bool& busy, std::chrono::steady_clock::duration most) {
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  const auto until = std::chrono::steady_clock::now() + most;
+  while (busy && std::chrono::steady_clock::now() < until) {
+    tick.expires_after(std::chrono::milliseconds(20));
+    error_code ec;
+    co_await tick.async_wait(redirect(ec));
+  }
+  co_return !busy;
+}
 }  // namespace
 
 std::string HttpTunnels::open(local_socket pump, std::shared_ptr<QueueBudget> budget) {
@@ -137,7 +155,12 @@ awaitable<TunnelAnswer> HttpTunnels::serve(const proto::TunnelTarget& target,
 
 awaitable<TunnelAnswer> HttpTunnels::up(Tunnel& t, const proto::TunnelTarget& target,
                                         std::string_view body) {
-  if (t.up_busy) co_return TunnelAnswer{409, "one upload at a time per tunnel\n"};
+  // The same upload again (its answer was lost): once the first is done, what it passed on is
+  // skipped below.
+  if (t.up_busy && !co_await wait_until_idle(t.up_busy, kUpTakeover)) {
+    co_return TunnelAnswer{409, "one upload at a time per tunnel\n"};
+  }
+  if (t.ended) co_return TunnelAnswer{410, "this tunnel has ended\n"};
   if (target.offset > t.up_received) {
     co_return TunnelAnswer{416, "bytes are missing before this offset\n"};
   }
@@ -168,7 +191,19 @@ awaitable<TunnelAnswer> HttpTunnels::up(Tunnel& t, const proto::TunnelTarget& ta
 }
 
 awaitable<TunnelAnswer> HttpTunnels::down(Tunnel& t, std::uint64_t offset) {
-  if (t.down_busy) co_return TunnelAnswer{409, "one download at a time per tunnel\n"};
+  if (t.down_busy) {
+    // The held GET's connection was lost (the client sends one at a time): it ends, and this
+    // one is answered instead, with whatever it had taken (kept until acknowledged).
+    t.down_superseded = true;
+    t.hold.cancel();
+    error_code ignored;
+    t.reader.cancel(ignored);
+    if (!co_await wait_until_idle(t.down_busy, kDownTakeover)) {
+      co_return TunnelAnswer{409, "one download at a time per tunnel\n"};
+    }
+  }
+  t.down_superseded = false;
+  if (t.ended) co_return TunnelAnswer{410, "this tunnel has ended\n"};
   if (offset < t.down_base || offset - t.down_base > t.retained.size()) {
     co_return TunnelAnswer{416, "no bytes at this offset\n"};
   }
@@ -195,6 +230,7 @@ awaitable<TunnelAnswer> HttpTunnels::down(Tunnel& t, std::uint64_t offset) {
       co_await t.hold.async_wait(redirect(ec));
     }
     if (t.ended) co_return TunnelAnswer{410, "this tunnel has ended\n"};
+    if (t.down_superseded) co_return TunnelAnswer{409, "another download took over\n"};
   }
   // What is there now; then more while it keeps coming within kGather (a socket pair holds
   // ~200 KB: a fuller answer saves round trips through the proxy).
@@ -224,8 +260,9 @@ awaitable<TunnelAnswer> HttpTunnels::down(Tunnel& t, std::uint64_t offset) {
     });
     co_await t.reader.async_wait(local_socket::wait_read, redirect(ec));
     t.hold.cancel();
-    if (ec || t.ended) break;
+    if (ec || t.ended || t.down_superseded) break;
   }
+  if (t.down_superseded) co_return TunnelAnswer{409, "another download took over\n"};
   if (t.ended) co_return TunnelAnswer{410, "this tunnel has ended\n"};
   if (!t.retained.empty()) co_return TunnelAnswer{200, t.retained};
   if (t.inner_ended) {

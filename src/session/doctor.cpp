@@ -52,7 +52,9 @@ class Stopwatch {
 awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTransport transport) {
   Stopwatch watch;
   const std::string name = transport == RelayTransport::raw ? "relay" : "relay-websocket";
-  auto stream = co_await open_relay_transport(server, transport, Budgets::kServerConnect);
+  std::string carried_by;
+  auto stream =
+      co_await open_relay_transport(server, transport, Budgets::kServerConnect, &carried_by);
   if (!stream) co_return DoctorCheck{name, CheckStatus::failed, stream.error().detail, watch.ms()};
   const proto::RelayHello hello{proto::Side::sender, {}};  // the all-zero probe grant
   const auto answer =
@@ -65,8 +67,10 @@ awaitable<DoctorCheck> check_relay(const proto::ServerUrl& server, RelayTranspor
         name, CheckStatus::failed,
         answer ? "something answered, but not a ferry relay" : answer.error().detail, watch.ms()};
   }
-  co_return DoctorCheck{name, CheckStatus::ok,
-                        "the relay answers; transfers can always fall back to it", watch.ms()};
+  co_return DoctorCheck{
+      name, CheckStatus::ok,
+      "the relay answers over " + carried_by + "; transfers can always fall back to it",
+      watch.ms()};
 }
 
 // The relay over UDP answers a probe bind (the all-zero grant) like a forged grant, with a datagram
@@ -241,9 +245,12 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
   const std::string observed = rendezvous->observed();
   const std::vector<std::uint16_t> stun_ports = rendezvous->stun_ports();
   const std::uint16_t relay_udp_port = rendezvous->relay_udp();
+  const std::string route = rendezvous->route_note();
   rendezvous->close();
   report.checks.push_back(
-      {"rendezvous", CheckStatus::ok, "the server at " + where + " answers", watch.ms()});
+      {"rendezvous", CheckStatus::ok,
+       "the server at " + where + " answers" + (route.empty() ? std::string() : " (" + route + ")"),
+       watch.ms()});
 
   const auto relay = co_await check_relay(server, RelayTransport::raw);
   report.checks.push_back(relay);

@@ -7,9 +7,10 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import unittest
 
-from ferrylib import Run, Server, TempDirTest, free_port, write_random
+from ferrylib import FERRY, Run, Server, TempDirTest, free_port, write_random
 from test_proxy import wait_listening
 
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
@@ -123,6 +124,23 @@ class OfficeBumpTest(TempDirTest):
             self.assertIn("/v1/tunnel/", log)
             self.assertNotIn("TCP_MISS/101", log)
 
+    def test_doctor_says_what_the_proxy_does_and_what_carries_ferry(self):
+        import json
+        cert, key = self.server_cert()
+        with Server(["--tls-cert", cert, "--tls-key", key]) as srv, \
+                Squid(self.tmp, cert) as squid:
+            env = dict(os.environ, https_proxy="http://127.0.0.1:%d" % squid.port,
+                       SSL_CERT_FILE=squid.ca)
+            p = subprocess.run([FERRY, "doctor", "--json", "--server",
+                                "https://localhost:%d" % srv.port], capture_output=True,
+                               timeout=90, env=env)
+            checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+            self.assertEqual(checks["rendezvous"]["status"], "ok", checks)
+            self.assertIn("squid/5.7", checks["rendezvous"]["detail"])
+            self.assertIn("carried on over HTTPS requests", checks["rendezvous"]["detail"])
+            self.assertEqual(checks["relay-websocket"]["status"], "ok", checks)
+            self.assertIn("over HTTPS requests", checks["relay-websocket"]["detail"])
+
     def test_without_the_company_ca_the_error_says_so(self):
         cert, key = self.server_cert()
         with Server(["--tls-cert", cert, "--tls-key", key]) as srv, \
@@ -184,6 +202,28 @@ class TunnelLimitsTest(TempDirTest):
             self.assertEqual(status, 200)
             self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer[:100])
             self.assertIn(b"no tunnel inside a tunnel", answer)
+
+    def test_a_download_sent_again_takes_over_from_the_lost_one(self):
+        """A GET whose connection a proxy lost is still held at the server; the client's copy
+        of it is answered (once: 409 until the hold ran out, and the tunnel failed)."""
+        import http.client
+        with Server() as srv:
+            status, token = self.request(srv, "POST", "/v1/tunnel")
+            token = token.decode()
+            lost = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            lost.request("GET", "/v1/tunnel/%s/down/0" % token)  # held: nothing to send yet
+            time.sleep(0.3)
+            inner = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            again = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            again.request("GET", "/v1/tunnel/%s/down/0" % token)
+            time.sleep(0.3)
+            self.assertEqual(self.request(srv, "POST", "/v1/tunnel/%s/up/0" % token, inner)[0],
+                             204)
+            r = again.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.read().startswith(b"HTTP/1.1 200"))
+            again.close()
+            lost.close()
 
     def test_each_tunnel_holds_one_of_the_addresss_connections(self):
         with Server(["--max-connections-per-address", "4"]) as srv:
