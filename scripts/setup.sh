@@ -26,8 +26,9 @@ PACKAGES=(
   iptables libnetfilter-queue-dev
   # STUN interop peers: the classic stun client, and coturn as a modern STUN server
   stun-client coturn
-  # the browser page's tests: Debian's Chromium, driven by playwright-core from npm
-  chromium
+  # the browser page's tests: Debian's Chromium, driven by playwright-core from npm (certutil
+  # puts the office proxy's CA in its NSS store)
+  chromium libnss3-tools
   # QR codes of links (libqrencode), decoded back by the tests (zbarimg)
   libqrencode-dev zbar-tools
   # the package: man pages from scdoc sources, a .deb by CPack, completions checked in bash

@@ -9,7 +9,7 @@ _ferry() {
   local opts
   case ${COMP_WORDS[1]} in
     send)
-      opts="--server --code --text --name --qr --direct --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
+      opts="--server --ca-file --code --text --name --qr --direct --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
       case $prev in
         --server | --code | --text | --name | --mailbox | --transit-helper) return ;;
       esac
@@ -21,7 +21,7 @@ _ferry() {
       fi
       ;;
     receive)
-      opts="--server --output -o --yes -y --overwrite --rename --wait --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
+      opts="--server --ca-file --output -o --yes -y --overwrite --rename --wait --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
       case $prev in
         --output | -o)
           COMPREPLY=($(compgen -d -- "$cur"))
@@ -48,7 +48,7 @@ _ferry() {
       COMPREPLY=($(compgen -W "$opts" -- "$cur"))
       ;;
     doctor)
-      COMPREPLY=($(compgen -W "--server --stun --json --help" -- "$cur"))
+      COMPREPLY=($(compgen -W "--server --ca-file --stun --json --help" -- "$cur"))
       ;;
   esac
 }

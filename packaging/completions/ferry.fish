@@ -8,6 +8,7 @@ complete -c ferry -n "not __fish_seen_subcommand_from $subcommands" -a doctor -d
 complete -c ferry -n "not __fish_seen_subcommand_from $subcommands" -a version -d 'print the version'
 
 complete -c ferry -n '__fish_seen_subcommand_from send receive doctor' -l server -r -d 'the server URL'
+complete -c ferry -n '__fish_seen_subcommand_from send receive doctor' -l ca-file -r -F -d 'a CA to trust'
 complete -c ferry -n '__fish_seen_subcommand_from send receive' -l json -d 'JSON events'
 complete -c ferry -n '__fish_seen_subcommand_from send receive' -l force-relay -d 'relay only'
 complete -c ferry -n '__fish_seen_subcommand_from send receive' -l lan -d 'no server: this network only'

@@ -68,4 +68,11 @@ std::string no_server_hint() {
          config_file_path().string() + " (run your own with \"ferry serve\").";
 }
 
+void add_ca_file_option(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--ca-file", [](const std::string& file) { ::setenv("FERRY_CA_FILE", file.c_str(), 1); },
+      "A CA certificate (PEM) to trust beside the system's, such as your organization's "
+      "TLS-inspecting proxy's (default: FERRY_CA_FILE)");
+}
+
 }  // namespace ferry::cli

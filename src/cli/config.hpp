@@ -2,6 +2,7 @@
 // ($XDG_CONFIG_HOME/ferry/config or ~/.config/ferry/config, a line "server = URL").
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -14,6 +15,8 @@ std::filesystem::path config_file_path();
 // Empty when nothing names a server; an error when what names it is garbage.
 proto::Result<std::optional<proto::ServerUrl>> resolve_server(const std::string& flag);
 std::string no_server_hint();
+// --ca-file FILE: a CA to trust beside the system's (FERRY_CA_FILE, which net/ reads).
+void add_ca_file_option(CLI::App* cmd);
 
 // magic-wormhole's public servers, used when nothing else names one.
 inline constexpr std::string_view kDefaultMailbox = "ws://relay.magic-wormhole.io:4000/v1";

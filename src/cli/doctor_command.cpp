@@ -18,6 +18,7 @@ using proto::Errc;
 CLI::App* add_doctor_command(CLI::App& app, DoctorFlags& f) {
   auto* cmd = app.add_subcommand("doctor", "Check what this network allows, against a server");
   cmd->add_option("--server", f.server, "The server's URL (default: FERRY_SERVER, config)");
+  add_ca_file_option(cmd);
   cmd->add_flag("--json", f.json, "Print the report as one JSON object");
   cmd->add_option("--stun", f.stun,
                   "Measure UDP against this STUN server (HOST[:PORT], default port 3478) "

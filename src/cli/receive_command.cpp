@@ -20,6 +20,7 @@ CLI::App* add_receive_command(CLI::App& app, ReceiveFlags& f) {
   auto* cmd = app.add_subcommand("receive", "Receive with a code or a link");
   cmd->add_option("--server", f.server,
                   "The server's URL (default: from the link, FERRY_SERVER, config)");
+  add_ca_file_option(cmd);
   cmd->add_flag("--yes,-y", f.yes, "Accept the offer without asking");
   cmd->add_option(
          "--output,-o", f.output,

@@ -18,6 +18,7 @@ namespace ferry::cli {
 CLI::App* add_send_command(CLI::App& app, SendFlags& f) {
   auto* cmd = app.add_subcommand("send", "Send files, folders, text, or stdin (-)");
   cmd->add_option("--server", f.server, "The server's URL (default: FERRY_SERVER, config)");
+  add_ca_file_option(cmd);
   cmd->add_option("--code", f.code, "Use this code (NUMBER-WORDS) instead of a random one");
   cmd->add_flag("--json", f.json, "One JSON event per line on stdout");
   cmd->add_option("--text", f.text, "Send this text message instead of files");

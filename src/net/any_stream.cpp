@@ -4,6 +4,12 @@
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "net/proxy.hpp"
 #include "net/tcp.hpp"
 
 namespace ferry::net {
@@ -26,8 +32,40 @@ awaitable<proto::Result<AnyStream>> connect_server(const proto::ServerUrl& url,
   auto stream = co_await connect_tcp(url.host, url.port, timeout);
   if (!stream) co_return std::unexpected(stream.error());
   if (!url.tls) co_return AnyStream(std::move(*stream));
-  co_return co_await start_tls_client(std::move(*stream), url.host, timeout);
+  auto tls = co_await start_tls_client(std::move(*stream), url.host, timeout);
+  if (!tls && tls.error().detail.find("is not trusted here") != std::string::npos) {
+    // A proxy that intercepts TLS shows certificates of its own making.
+    if (const auto proxy = proxy_for(url.host).proxy) {
+      co_return proto::fail(
+          Errc::server_unreachable,
+          tls.error().detail + ". The connection goes through the proxy " + proxy->to_string() +
+              ", which may intercept TLS and present certificates of its own: trust your "
+              "organization's CA with --ca-file FILE (or FERRY_CA_FILE), or ask its "
+              "administrator to let " +
+              url.host + " through uninspected");
+    }
+  }
+  co_return tls;
 }
+
+namespace {
+// The issuer of the certificate that failed verification, one line ("CN=..., O=...").
+std::string issuer_of(X509* cert) {
+  if (cert == nullptr) return {};
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  X509_NAME_print_ex(bio, X509_get_issuer_name(cert), 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(std::max(0L, std::min(n, 300L))));
+  BIO_free(bio);
+  // Said on a terminal: printable ASCII only.
+  for (auto& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  }
+  return out;
+}
+}  // namespace
 
 awaitable<proto::Result<AnyStream>> start_tls_client(beast::tcp_stream stream,
                                                      const std::string& host,
@@ -35,21 +73,41 @@ awaitable<proto::Result<AnyStream>> start_tls_client(beast::tcp_stream stream,
   auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   error_code ec;
   context->set_default_verify_paths(ec);
+  // FERRY_CA_FILE (ferry's --ca-file sets it): a CA to trust beside the system's, such as the
+  // one an organization's TLS-inspecting proxy signs with.
+  const char* ca_file = std::getenv("FERRY_CA_FILE");
+  if (ca_file != nullptr && *ca_file != '\0') {
+    context->load_verify_file(ca_file, ec);
+    if (ec) {
+      co_return proto::fail(
+          Errc::usage, "the CA file " + std::string(ca_file) + " cannot be used: " + ec.message());
+    }
+  }
   context->set_verify_mode(asio::ssl::verify_peer);
   AnyStream::TlsStream tls(std::move(stream), *context);
   asio::ip::make_address(host, ec);
   if (ec) SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());  // SNI for names only
-  tls.set_verify_callback(asio::ssl::host_name_verification(host));
+  auto untrusted_issuer = std::make_shared<std::string>();
+  tls.set_verify_callback([names = asio::ssl::host_name_verification(host), untrusted_issuer](
+                              bool preverified, asio::ssl::verify_context& ctx) mutable {
+    if (!preverified && untrusted_issuer->empty()) {
+      *untrusted_issuer = issuer_of(X509_STORE_CTX_get_current_cert(ctx.native_handle()));
+    }
+    return names(preverified, ctx);
+  });
   tls.next_layer().expires_after(timeout);
   ec.clear();
   co_await tls.async_handshake(asio::ssl::stream_base::client, redirect(ec));
   tls.next_layer().expires_never();
   if (ec) {
     const bool cert = ec.category() == asio::error::get_ssl_category();
-    co_return proto::fail(Errc::server_unreachable,
-                          cert ? "TLS with " + host + " failed (" + ec.message() +
-                                     "): its certificate is not trusted here"
-                               : "TLS with " + host + " failed: " + describe(ec));
+    co_return proto::fail(
+        Errc::server_unreachable,
+        cert ? "TLS with " + host + " failed (" + ec.message() + "): its certificate" +
+                   (untrusted_issuer->empty() ? std::string()
+                                              : ", issued by \"" + *untrusted_issuer + "\",") +
+                   " is not trusted here"
+             : "TLS with " + host + " failed: " + describe(ec));
   }
   co_return AnyStream(std::move(tls), std::move(context));
 }

@@ -298,10 +298,11 @@ awaitable<DoctorReport> run_doctor(proto::ServerUrl server, std::optional<proto:
     report.verdict = "ferry works from here: the server and its relay answer" +
                      std::string(proxy ? " through the proxy" : "") + ".";
   } else if (report.usable) {
+    const bool https_requests = relay_ws.detail.find("HTTPS requests") != std::string::npos;
     report.verdict =
-        "ferry works from here, through the relay's WebSocket transport (raw TCP to "
-        "the relay is blocked: " +
-        relay.detail + ").";
+        std::string("ferry works from here, through the relay's WebSocket transport") +
+        (https_requests ? " carried by HTTPS requests (the proxy refuses upgrades)" : "") +
+        " (raw TCP to the relay is blocked: " + relay.detail + ").";
   } else {
     report.failure = Errc::relay_refused;
     report.verdict =

@@ -44,7 +44,9 @@ class Squid:
                 "sslcrtd_program %s -s %s -M 4MB\n"
                 "sslcrtd_children 3 startup=1 idle=1\n"
                 "ssl_bump bump all\n"
-                "http_access allow all\n"
+                # Only the lab's server: nothing else is looked up or connected to.
+                "acl lab dstdomain -n localhost 127.0.0.1\n"
+                "http_access allow lab\nhttp_access deny all\n"
                 # The company's proxy trusts the server's certificate (a public CA's, in life).
                 "tls_outgoing_options cafile=%s\n"
                 "cache deny all\n"
@@ -141,20 +143,31 @@ class OfficeBumpTest(TempDirTest):
             self.assertEqual(checks["relay-websocket"]["status"], "ok", checks)
             self.assertIn("over HTTPS requests", checks["relay-websocket"]["detail"])
 
-    def test_without_the_company_ca_the_error_says_so(self):
+    def test_without_the_company_ca_the_error_names_its_issuer_and_the_proxy(self):
         cert, key = self.server_cert()
         with Server(["--tls-cert", cert, "--tls-key", key]) as srv, \
                 Squid(self.tmp, cert) as squid:
-            env = {"https_proxy": "http://127.0.0.1:%d" % squid.port,
+            proxy = "http://127.0.0.1:%d" % squid.port
+            env = {"https_proxy": proxy,
                    "SSL_CERT_FILE": cert}  # the server's own certificate: not what squid shows
-            s = Run(["send", "--server", "https://localhost:%d" % srv.port, "--text", "hi"],
-                    env=env)
+            server = "https://localhost:%d" % srv.port
+            s = Run(["send", "--server", server, "--text", "hi"], env=env)
             self.assertNotEqual(s.finish(), 0)
-            self.assertIn("certificate", s.event("error")["message"])
-
-
-if __name__ == "__main__":
-    unittest.main()
+            message = s.event("error")["message"]
+            self.assertIn("Example Corp Inspection CA", message)
+            self.assertIn("through the proxy " + proxy, message)
+            self.assertIn("--ca-file", message)
+            # The company's CA given with --ca-file: the server is reached.
+            p = subprocess.run([FERRY, "doctor", "--json", "--server", server, "--ca-file",
+                                squid.ca], capture_output=True, timeout=90,
+                               env=dict(os.environ, **env))
+            import json
+            checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+            self.assertEqual(checks["rendezvous"]["status"], "ok", checks)
+            p = subprocess.run([FERRY, "doctor", "--json", "--server", server, "--ca-file",
+                                os.path.join(self.tmp, "missing.pem")], capture_output=True,
+                               timeout=90, env=dict(os.environ, **env))
+            self.assertIn(b"missing.pem cannot be used", p.stdout + p.stderr)
 
 
 class TunnelLimitsTest(TempDirTest):
@@ -226,7 +239,16 @@ class TunnelLimitsTest(TempDirTest):
             lost.close()
 
     def test_each_tunnel_holds_one_of_the_addresss_connections(self):
+        import http.client
         with Server(["--max-connections-per-address", "4"]) as srv:
-            statuses = [self.request(srv, "POST", "/v1/tunnel")[0] for _ in range(6)]
+            # One kept-alive connection asks, so that only the tunnels come and go.
+            c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            statuses = []
+            for _ in range(6):
+                c.request("POST", "/v1/tunnel")
+                r = c.getresponse()
+                r.read()
+                statuses.append(r.status)
+            c.close()
             # Three tunnels and the connection that asks for the next one: the address's four.
             self.assertEqual(statuses, [200] * 3 + [503] * 3)

@@ -58,7 +58,7 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
   const { rv, keys, grant, base } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
   try {
     const pipe = await meetAtRelay({ sodium, WebSocket, fetch, base, rv, keys, grant, side: 'R' });
-    onEvent({ event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket' });
+    onEvent({ event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket', carrier: pipe.carrier });
     pipe.sendRecord(new Uint8Array([MSG.select]));
     return { rv, pipe };
   } catch (e) {
@@ -137,6 +137,9 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
           throw new ProtocolError('protocol', 'the sender ended before sending every file; what arrived is not complete');
         }
         sendRecord(new Uint8Array([MSG.ack]), true);
+        // Handed to the network before "done" (the page may end this worker then): over HTTPS
+        // requests, that is once the request carrying it was answered.
+        await pipe.drain(0);
         onEvent({ event: 'done', bytes: received, total });
         return { declined: false, offer };
       } else if (m.type === 'abort') {

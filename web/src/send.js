@@ -60,7 +60,7 @@ export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEven
     }
 
     const pipe = await meetAtRelay({ sodium, WebSocket, base: relayBase(paired, base), rv, keys, grant, side: 'S' });
-    onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket' });
+    onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket', carrier: pipe.carrier });
     const select = await pipe.readRecord();
     if (select.type !== 'select') {
       pipe.close();

@@ -7,7 +7,24 @@ import {
 
 // A WebSocket whose messages are awaited in order.
 export class Socket {
-  static open(WebSocketImpl, url, timeoutMs = 10000) {
+  // Opens it with WebSocketImpl; where that fails and Socket.overHttps is set (the pages set it to
+  // tunnelWebSocket(fetch), tunnel_socket.js), the same WebSocket inside HTTPS requests: what a
+  // proxy that removes the upgrade (squid intercepting TLS) lets through. carrier says which.
+  static async open(WebSocketImpl, url, timeoutMs = 10000) {
+    try {
+      const s = await Socket.openWith(WebSocketImpl, url, timeoutMs);
+      s.carrier = 'WebSocket';
+      return s;
+    } catch (e) {
+      if (!Socket.overHttps || WebSocketImpl === Socket.overHttps) throw e;
+      const s = await Socket.openWith(Socket.overHttps, url, timeoutMs).catch(() => {
+        throw e;
+      });
+      s.carrier = 'HTTPS requests';
+      return s;
+    }
+  }
+  static openWith(WebSocketImpl, url, timeoutMs) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocketImpl(url);
       ws.binaryType = 'arraybuffer';
@@ -246,6 +263,8 @@ export function recordOpener(sodium, pull, stream, { raw = true } = {}) {
   return open;
 }
 
+Socket.overHttps = null;
+
 // Meets the peer at the relay (side 'S' or 'R') and sets up the record layer: { sendRecord,
 // readRecord, drain, close }. sendKey/receiveKey: this side's and the peer's stream keys. With
 // fetch, the bytes for this side come as a streamed GET (server/relay_link.hpp), the rest on the
@@ -305,6 +324,7 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
       if (open.free) open.free();
       setTimeout(() => relay.close(), 500);
     },
+    carrier: relay.carrier, // what carries it to the relay: 'WebSocket' or 'HTTPS requests'
   };
 }
 

@@ -10,6 +10,11 @@
 import sodium from '/app/sodium.js';
 import { ProtocolError } from '../protocol.js';
 import { receive } from '../receive.js';
+import { Socket } from '../session.js';
+import { tunnelWebSocket } from '../tunnel_socket.js';
+
+// Where a proxy removes the WebSocket upgrade, the same WebSockets ride HTTPS requests.
+Socket.overHttps = tunnelWebSocket((url, init) => fetch(url, init));
 
 const WINDOW = 8; // records on their way to the page at once: bounded memory, both threads busy
 

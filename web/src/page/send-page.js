@@ -3,7 +3,12 @@
 import qrcode from 'qrcode-generator';
 import sodiumLib from '/app/sodium.js';
 import { send } from '../send.js';
+import { Socket } from '../session.js';
+import { tunnelWebSocket } from '../tunnel_socket.js';
 import { $, fail, show, showProgress, size } from './ui.js';
+
+// Where a proxy removes the WebSocket upgrade, the same WebSockets ride HTTPS requests.
+Socket.overHttps = tunnelWebSocket((url, init) => fetch(url, init));
 
 const SECTIONS = ['pick', 'code-box', 'progress', 'done', 'error'];
 let chosen = [];
