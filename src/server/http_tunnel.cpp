@@ -102,8 +102,6 @@ std::string HttpTunnels::open(local_socket pump, std::shared_ptr<QueueBudget> bu
   auto t = std::make_shared<Tunnel>(std::move(pump), std::move(reader), std::move(budget));
   t->token = token;
   tunnels_.emplace(token, t);
-  ++stats_.opened;
-  stats_.open = tunnels_.size();
   asio::co_spawn(ex_, expire(t), asio::detached);
   return token;
 }
@@ -119,7 +117,6 @@ awaitable<void> HttpTunnels::expire(std::shared_ptr<Tunnel> t) {
       t->idle.expires_after(proto::kTunnelIdle);
       continue;
     }
-    ++stats_.expired;
     co_return end(*t);
   }
 }
@@ -135,11 +132,6 @@ void HttpTunnels::end(Tunnel& t) {
   t.idle.cancel();
   t.hold.cancel();
   tunnels_.erase(t.token);
-  stats_.open = tunnels_.size();
-}
-
-void HttpTunnels::close_all() {
-  while (!tunnels_.empty()) end(*tunnels_.begin()->second);
 }
 
 awaitable<TunnelAnswer> HttpTunnels::serve(const proto::TunnelTarget& target,
@@ -184,7 +176,6 @@ awaitable<TunnelAnswer> HttpTunnels::up(Tunnel& t, const proto::TunnelTarget& ta
       co_return TunnelAnswer{410, "the connection inside this tunnel has ended\n"};
     }
     t.up_received += fresh.size();
-    stats_.bytes_up += fresh.size();
   }
   if (target.fin && !t.ended) t.writer.shutdown(local_socket::shutdown_send, ec);
   co_return TunnelAnswer{204, {}};
@@ -250,7 +241,6 @@ awaitable<TunnelAnswer> HttpTunnels::down(Tunnel& t, std::uint64_t offset) {
         break;
       }
       t.charge(n);
-      stats_.bytes_down += n;
     }
     if (!more) break;
     t.hold.expires_after(kGather);

@@ -2,7 +2,8 @@
 // of a connected socket pair whose other end the server serves exactly like an accepted
 // connection (rendezvous WebSocket, relay, with every limit and deadline of those). Requests move
 // bytes between their bodies and this end; the tunnel keeps only what it sent down and was not
-// yet acknowledged, charged to the client address's queue budget.
+// yet acknowledged, charged to the client address's queue budget. A tunnel holds three
+// descriptors (the pair and a second one for reading) for its one place in the connection table.
 #pragma once
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -25,13 +26,6 @@ struct TunnelAnswer {
 class HttpTunnels {
  public:
   struct Tunnel;
-  struct Stats {
-    std::size_t open = 0;
-    std::uint64_t opened = 0;
-    std::uint64_t expired = 0;
-    std::uint64_t bytes_up = 0;
-    std::uint64_t bytes_down = 0;
-  };
 
   explicit HttpTunnels(net::asio::any_io_executor ex) : ex_(std::move(ex)) {}
   // A new tunnel over `pump` (the socket pair's end the requests feed and drain): its token.
@@ -40,9 +34,6 @@ class HttpTunnels {
                    std::shared_ptr<QueueBudget> budget);
   // Carries one request out (the target already parsed); the body is an up request's bytes.
   net::awaitable<TunnelAnswer> serve(const proto::TunnelTarget& target, std::string_view body);
-  const Stats& stats() const { return stats_; }
-  // Ends every tunnel (the server stops).
-  void close_all();
 
  private:
   net::awaitable<void> expire(std::shared_ptr<Tunnel> t);
@@ -53,7 +44,6 @@ class HttpTunnels {
 
   net::asio::any_io_executor ex_;
   std::map<std::string, std::shared_ptr<Tunnel>, std::less<>> tunnels_;
-  Stats stats_;
 };
 
 }  // namespace ferry::server
