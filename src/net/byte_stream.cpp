@@ -26,6 +26,13 @@ SocketStream::SocketStream(AnyStream s, std::string where, proto::Bytes first)
     : s_(std::move(s)), where_(std::move(where)), first_(std::move(first)) {}
 
 awaitable<std::size_t> SocketStream::read_some(asio::mutable_buffer b, error_code& ec) {
+  reading_ = true;
+  const std::size_t n = co_await read_some_now(b, ec);
+  reading_ = false;
+  co_return n;
+}
+
+awaitable<std::size_t> SocketStream::read_some_now(asio::mutable_buffer b, error_code& ec) {
   if (first_taken_ < first_.size()) {
     const std::size_t n = std::min(b.size(), first_.size() - first_taken_);
     std::memcpy(b.data(), first_.data() + first_taken_, n);
@@ -63,6 +70,19 @@ awaitable<void> SocketStream::write(asio::const_buffer b, error_code& ec) {
 
 awaitable<void> SocketStream::close_gracefully(std::chrono::milliseconds timeout) {
   s_.shutdown_send();
+  if (reading_) {
+    // A reader is already waiting on this stream (a pipe the transfer moved away from): a second
+    // read at once is not allowed. It sees the peer's end; close once it has, or at timeout.
+    asio::steady_timer wait(co_await asio::this_coro::executor);
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (reading_ && std::chrono::steady_clock::now() < until) {
+      wait.expires_after(std::chrono::milliseconds(20));
+      error_code ec;
+      co_await wait.async_wait(redirect(ec));
+    }
+    close();
+    co_return;
+  }
   std::array<std::uint8_t, std::size_t{64} * 1024> sink{};
   error_code ec;
   s_.expires_after(timeout);

@@ -67,11 +67,14 @@ class SocketStream : public ByteStream {
   std::optional<proto::Error> end_reason() const override { return end_; }
 
  private:
+  awaitable<std::size_t> read_some_now(asio::mutable_buffer b, error_code& ec);
+
   AnyStream s_;
   std::string where_;
   proto::Bytes first_;
   std::size_t first_taken_ = 0;
   bool framed_ = false;
+  bool reading_ = false;  // a read_some is under way
   std::size_t left_ = 0;
   std::optional<proto::Error> end_;
 };
