@@ -40,6 +40,8 @@ PACKAGES=(
   # read the zip a wormhole directory arrives as
   magic-wormhole python3-magic-wormhole-mailbox-server magic-wormhole-transit-relay
   zlib1g-dev libminizip-dev
+  # WebRTC data channels to browser pages (net/webrtc.hpp): ICE and SCTP
+  libnice-dev libusrsctp-dev
 )
 
 missing=()

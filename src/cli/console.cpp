@@ -77,6 +77,19 @@ std::unique_ptr<Console> Console::make(Role role, bool json) {
 }
 
 namespace {
+
+// What carries a direct pipe, in the words of the progress lines.
+std::string_view transport_words(proto::PipeTransport t) {
+  switch (t) {
+    case proto::PipeTransport::tcp:
+      return "TCP";
+    case proto::PipeTransport::quic:
+      return "QUIC over UDP";
+    case proto::PipeTransport::webrtc:
+      return "WebRTC data channel";
+  }
+  return "TCP";
+}
 // JSON lines for scripts, in ASCII: every control, C1 and text-direction character a peer or a
 // server sent is a \u escape (harmless on a terminal too); invalid UTF-8 is replaced.
 void emit_json(const json& event) {
@@ -194,9 +207,7 @@ void TerminalConsole::on_event(const session::Event& ev) {
           [](const event::Connected& e) {
             std::cerr << (e.moved ? "Moved to a better path (" : "Connected (")
                       << proto::path_kind_name(e.path) << ", "
-                      << (!e.carrier.empty()                         ? e.carrier
-                          : e.transport == proto::PipeTransport::tcp ? "TCP"
-                                                                     : "QUIC over UDP")
+                      << (!e.carrier.empty() ? e.carrier : transport_words(e.transport))
                       << (e.connections > 1
                               ? " on " + std::to_string(e.connections) + " connections"
                               : "")

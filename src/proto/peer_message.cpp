@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/record.hpp"
+#include "proto/webrtc_sdp.hpp"
 
 namespace ferry::proto {
 
@@ -20,6 +21,7 @@ constexpr std::string_view kAes256Gcm = "aes256gcm";
 constexpr std::string_view kPipeTrial = "pipe-trial";
 constexpr std::string_view kRelayUdp = "relay-udp";
 constexpr std::string_view kWideTcp = "wide-tcp";
+constexpr std::string_view kWebRtc = "webrtc";
 
 }  // namespace
 
@@ -146,7 +148,8 @@ Features our_features() {
                   .aes256gcm = aes256gcm_available(),
                   .pipe_trial = true,
                   .relay_udp = true,
-                  .wide_tcp = true};
+                  .wide_tcp = true,
+                  .webrtc = true};
 }
 
 Features common(const Features& a, const Features& b) {
@@ -154,13 +157,18 @@ Features common(const Features& a, const Features& b) {
                   .aes256gcm = a.aes256gcm && b.aes256gcm,
                   .pipe_trial = a.pipe_trial && b.pipe_trial,
                   .relay_udp = a.relay_udp && b.relay_udp,
-                  .wide_tcp = a.wide_tcp && b.wide_tcp};
+                  .wide_tcp = a.wide_tcp && b.wide_tcp,
+                  .webrtc = a.webrtc && b.webrtc};
 }
 
 std::string encode_note(const MailboxNote& note) {
   if (const auto* abort = std::get_if<PeerAbort>(&note)) {
     return json{{"type", "abort"}, {"code", abort->code}, {"message", abort->message}}.dump(
         -1, ' ', false, json::error_handler_t::replace);
+  }
+  if (const auto* signal = std::get_if<WebRtcSignal>(&note)) {
+    return json{{"type", "webrtc"}, {"sdp", signal->sdp}}.dump(-1, ' ', false,
+                                                               json::error_handler_t::replace);
   }
   const auto& c = std::get<Candidates>(note);
   json list = json::array();
@@ -176,12 +184,14 @@ std::string encode_note(const MailboxNote& note) {
   }
   if (!c.quic_fingerprint.empty()) j["quic_fingerprint"] = to_hex(c.quic_fingerprint);
   if (c.tcp_loss_based) j["tcp_loss_based"] = true;
+  if (c.webrtc_offer) j["webrtc_offer"] = true;
   json features = json::array();
   if (c.features.prefix_hash) features.push_back(kPrefixHash);
   if (c.features.aes256gcm) features.push_back(kAes256Gcm);
   if (c.features.pipe_trial) features.push_back(kPipeTrial);
   if (c.features.relay_udp) features.push_back(kRelayUdp);
   if (c.features.wide_tcp) features.push_back(kWideTcp);
+  if (c.features.webrtc) features.push_back(kWebRtc);
   if (!features.empty()) j["features"] = features;
   return j.dump();
 }
@@ -199,6 +209,13 @@ Result<MailboxNote> decode_note(std::string_view text) {
     return PeerAbort{j["code"].get<std::string>().substr(0, 64),
                      j["message"].get<std::string>().substr(0, 2048)};
   }
+  if (j["type"] == "webrtc") {
+    if (!j.contains("sdp") || !j["sdp"].is_string() ||
+        j["sdp"].get_ref<const std::string&>().size() > webrtc::kMaxDescription) {
+      return fail(Errc::protocol, "the peer's WebRTC description is malformed");
+    }
+    return WebRtcSignal{j["sdp"].get<std::string>()};
+  }
   if (j["type"] != "candidates" || !j.contains("candidates") || !j["candidates"].is_array() ||
       j["candidates"].size() > kMaxCandidates) {
     return fail(Errc::protocol, "the peer's candidate list is malformed");
@@ -207,6 +224,8 @@ Result<MailboxNote> decode_note(std::string_view text) {
   out.relay = j.contains("relay") && j["relay"].is_boolean() && j["relay"].get<bool>();
   out.tcp_loss_based = j.contains("tcp_loss_based") && j["tcp_loss_based"].is_boolean() &&
                        j["tcp_loss_based"].get<bool>();
+  out.webrtc_offer =
+      j.contains("webrtc_offer") && j["webrtc_offer"].is_boolean() && j["webrtc_offer"].get<bool>();
   if (j.contains("features")) {
     const auto& f = j["features"];
     if (!f.is_array() || f.size() > kMaxFeatures) {
@@ -220,6 +239,7 @@ Result<MailboxNote> decode_note(std::string_view text) {
       if (n == kPipeTrial) out.features.pipe_trial = true;
       if (n == kRelayUdp) out.features.relay_udp = true;
       if (n == kWideTcp) out.features.wide_tcp = true;
+      if (n == kWebRtc) out.features.webrtc = true;
     }
   }
   if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {

@@ -93,6 +93,10 @@ struct Features {
   // Wide TCP (proto/stripe.hpp): a direct TCP pipe dialled over a long path may be several
   // connections, each opening with a member's preamble; the side that accepts groups them.
   bool wide_tcp = false;
+  // WebRTC (net/webrtc.hpp): this side answers a browser page's data channel offer (a
+  // WebRtcSignal after the notes, from a page whose note says webrtc_offer); the channel becomes
+  // a direct pipe like any other. The page offers only to a peer that names it.
+  bool webrtc = false;
   friend bool operator==(const Features&, const Features&) = default;
 };
 // Everything this build supports on this machine.
@@ -111,6 +115,8 @@ struct Candidates {
   // which a long lossy path takes to a few percent of its rate: the receiver gives a QUIC pipe
   // a moment to open before it selects a TCP one (proto/race.hpp).
   bool tcp_loss_based = false;
+  // A browser page: its WebRTC offer follows this note (to a peer that names Features::webrtc).
+  bool webrtc_offer = false;
 };
 
 // Either side may give up (no path, declined before connecting) and tell the other why.
@@ -119,7 +125,12 @@ struct PeerAbort {
   std::string message;
 };
 
-using MailboxNote = std::variant<Candidates, PeerAbort>;
+// A WebRTC session description after the notes: the page's offer, this side's answer
+// (proto/webrtc_sdp.hpp). Sealed like every note, so the fingerprints in it are the peers' own.
+struct WebRtcSignal {
+  std::string sdp;
+};
+using MailboxNote = std::variant<Candidates, PeerAbort, WebRtcSignal>;
 
 std::string encode_note(const MailboxNote& note);
 Result<MailboxNote> decode_note(std::string_view json);

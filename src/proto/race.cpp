@@ -9,7 +9,15 @@ std::string_view path_kind_name(PathKind k) {
 }
 
 std::string_view pipe_transport_name(PipeTransport t) {
-  return t == PipeTransport::tcp ? "tcp" : "quic";
+  switch (t) {
+    case PipeTransport::tcp:
+      return "tcp";
+    case PipeTransport::quic:
+      return "quic";
+    case PipeTransport::webrtc:
+      return "webrtc";
+  }
+  return "tcp";
 }
 
 std::string format_tried(std::string_view heading, const std::vector<Tried>& tried) {

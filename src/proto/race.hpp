@@ -39,9 +39,10 @@
 namespace ferry::proto {
 
 enum class PathKind : std::uint8_t { direct, relay };
-enum class PipeTransport : std::uint8_t { tcp, quic };
+// webrtc: a data channel to a browser page (net/webrtc.hpp).
+enum class PipeTransport : std::uint8_t { tcp, quic, webrtc };
 std::string_view path_kind_name(PathKind k);            // "direct", "relay"
-std::string_view pipe_transport_name(PipeTransport t);  // "tcp", "quic"
+std::string_view pipe_transport_name(PipeTransport t);  // "tcp", "quic", "webrtc"
 
 // One line of the attempt report: what was tried (or not), and what came of it.
 struct Tried {

@@ -30,6 +30,10 @@ awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<
       co_return race->fail(
           {proto::errc_from_name(abort->code), "the " + peer + " gave up: " + abort->message});
     }
+    if (const auto* signal = std::get_if<proto::WebRtcSignal>(&*note)) {
+      race->add_webrtc(signal->sdp);  // the page's offer
+      continue;
+    }
     auto more = std::get<proto::Candidates>(*note);  // found later: mapped ports
     race->add_later(proto::plan_later(plan, std::move(more.list)));
   }
@@ -52,6 +56,24 @@ awaitable<void> map_ports(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<Pipe
   }
   const proto::MailboxNote note = more;
   co_await mailbox->send(note);  // too late (the race is over) is fine
+}
+
+// (A coroutine of its own: its parameters live in its frame, not in a lambda's captures.)
+awaitable<void> send_answer(std::shared_ptr<Mailbox> mailbox, std::string sdp) {
+  const proto::MailboxNote answer = proto::WebRtcSignal{std::move(sdp)};
+  co_await mailbox->send(answer);  // a lost mailbox ends the race anyway
+}
+
+// A page that offers a WebRTC data channel (its note says so; ours named webrtc), where UDP is
+// allowed. Two CLIs never do: neither offers.
+std::optional<WebRtcSetup> webrtc_setup(const proto::Candidates& theirs,
+                                        const proto::PathPolicy& policy,
+                                        const proto::CandidateScope& scope,
+                                        const std::shared_ptr<Mailbox>& mailbox) {
+  if (!theirs.webrtc_offer || policy.relay_only || !policy.udp) return std::nullopt;
+  return WebRtcSetup{.scope = scope, .send_answer = [mailbox](std::string sdp) {
+                       return send_answer(mailbox, std::move(sdp));
+                     }};
 }
 
 }  // namespace
@@ -143,6 +165,10 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
     co_return proto::fail(proto::errc_from_name(abort->code),
                           "the " + peer + " gave up: " + abort->message);
   }
+  if (!std::holds_alternative<proto::Candidates>(*note)) {
+    race->stop();
+    co_return proto::fail(Errc::protocol, "the " + peer + " sent no candidates note");
+  }
   const proto::PlanInput input{
       .side = secrets.side,
       .mine = *mine,
@@ -173,7 +199,8 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
                .tagged_select = agreed.relay_udp,
                .prefer_quic = !sender && input.theirs.tcp_loss_based,
                .wide_tcp = agreed.wide_tcp,
-               .tcp_connections = policy.tcp_connections});
+               .tcp_connections = policy.tcp_connections,
+               .webrtc = webrtc_setup(input.theirs, policy, scope, mailbox)});
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {

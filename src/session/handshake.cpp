@@ -30,6 +30,7 @@ proto::CpaceScalar random_scalar() {
 void remember_relay(SessionSecrets& s, const proto::rv::Paired& paired,
                     const RendezvousClient& rendezvous) {
   s.relay_grant = paired.relay_grant;
+  if (!rendezvous.stun_ports().empty()) s.stun_port = rendezvous.stun_ports().front();
   if (!paired.relay.empty()) {
     if (auto url = proto::parse_server_url(paired.relay)) s.relay = std::move(*url);
     s.relay_udp_port = paired.relay_udp;  // the named relay's, when its cluster said
@@ -135,9 +136,23 @@ Mailbox::Mailbox(std::shared_ptr<RendezvousClient> rendezvous, const SessionSecr
                                                   : secrets.keys.mailbox_sender) {}
 
 awaitable<proto::Result<void>> Mailbox::send(const proto::MailboxNote& note) {
+  // One message at a time (later mapped ports and a WebRTC answer may meet), sealed in the
+  // order they go out.
+  while (sending_) {
+    asio::steady_timer turn(co_await asio::this_coro::executor,
+                            asio::steady_timer::time_point::max());
+    waiting_.push_back(&turn);
+    error_code ec;
+    co_await turn.async_wait(redirect(ec));
+    std::erase(waiting_, &turn);
+  }
+  sending_ = true;
   const std::string text = proto::encode_note(note);
   const proto::Bytes sealed = sealer_.seal(proto::as_bytes(text));
-  co_return co_await rendezvous_->send(sealed);
+  auto sent = co_await rendezvous_->send(sealed);
+  sending_ = false;
+  if (!waiting_.empty()) waiting_.front()->cancel();
+  co_return sent;
 }
 
 awaitable<proto::Result<proto::MailboxNote>> Mailbox::receive() {

@@ -24,6 +24,9 @@ struct SessionSecrets {
   // The relay over UDP on the relay's host (0: none): the rendezvous server's (its welcome), or
   // the one its cluster named with the relay (rv::Paired::relay_udp).
   std::uint16_t relay_udp_port = 0;
+  // The rendezvous server's STUN port (its welcome; 0: none), for a WebRTC answer's public
+  // address.
+  std::uint16_t stun_port = 0;
 };
 
 // Two random code words ("tumbler-oxcart", 16 bits) for a code the sender did not choose.
@@ -59,6 +62,8 @@ class Mailbox {
   std::shared_ptr<RendezvousClient> rendezvous_;
   proto::MailboxSealer sealer_;
   proto::MailboxOpener opener_;
+  bool sending_ = false;
+  std::vector<net::asio::steady_timer*> waiting_;  // sends waiting for their turn
 };
 
 }  // namespace ferry::session

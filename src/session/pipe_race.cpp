@@ -8,6 +8,7 @@
 #include "net/relay_client.hpp"
 #include "net/striped_stream.hpp"
 #include "net/tcp.hpp"
+#include "net/webrtc.hpp"
 #include "session/transfer.hpp"
 #include "session/udp_paths.hpp"
 
@@ -68,7 +69,8 @@ PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secret
       gather_wake_(ex),
       wake_(ex),
       started_(ex, asio::steady_timer::time_point::max()),
-      decided_(ex, asio::steady_timer::time_point::max()) {}
+      decided_(ex, asio::steady_timer::time_point::max()),
+      webrtc_offer_(ex, asio::steady_timer::time_point::max()) {}
 
 proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   // One dual-stack socket where IPv6 exists, else IPv4 only. SO_REUSEPORT lets our outgoing
@@ -132,6 +134,76 @@ void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server
                    asio::detached);
   }
   if (plan.relay_after) race_.plan_relay(now + *plan.relay_after);
+  if (agreed.webrtc) {
+    webrtc_ = std::move(agreed.webrtc);
+    const AttemptId id = race_.begin(PathKind::direct, true, PipeTransport::webrtc);
+    webrtc_id_ = id;
+    asio::co_spawn(ex_, await_offer(shared_from_this(), id), asio::detached);
+  }
+}
+
+void PipeRace::add_webrtc(const std::string& sdp) {
+  if (!webrtc_id_ || !webrtc_sdp_.empty() || sdp.empty()) {
+    note("WebRTC: an offer nobody asked for, left aside");
+    return;
+  }
+  webrtc_sdp_ = sdp;
+  webrtc_offer_.cancel();
+}
+
+awaitable<void> PipeRace::await_offer(std::shared_ptr<PipeRace> self, AttemptId id) {
+  webrtc_offer_.expires_after(Budgets::kWebRtcOffer);
+  error_code ec;
+  co_await webrtc_offer_.async_wait(redirect(ec));
+  if (over()) co_return failed(id, "WebRTC data channel", "another path won");
+  if (webrtc_sdp_.empty()) {
+    co_return failed(id, "WebRTC data channel", "the browser sent no offer in time");
+  }
+  co_await connect_webrtc(std::move(self), id, webrtc_sdp_);
+}
+
+awaitable<void> PipeRace::connect_webrtc(std::shared_ptr<PipeRace> /*keep_alive*/, AttemptId id,
+                                         std::string sdp) {
+  const std::string what = "WebRTC data channel";
+  auto offer = proto::webrtc::parse_description(sdp);
+  if (!offer) co_return failed(id, what, offer.error().detail);
+  net::webrtc::Options options;
+  // Our public address comes from the rendezvous server's STUN, at the address we reached it.
+  if (secrets_.stun_port != 0) {
+    tcp::resolver resolver(ex_);
+    error_code ec;
+    const auto found = co_await resolver.async_resolve(server_.host, "0", redirect(ec));
+    for (const auto& r : found) {
+      if (!r.endpoint().address().is_v4()) continue;
+      options.stun_host = r.endpoint().address().to_string();
+      options.stun_port = secrets_.stun_port;
+      break;
+    }
+  }
+  options.allow = [scope = webrtc_->scope](const proto::webrtc::IceCandidate& c, std::string* why) {
+    return proto::webrtc::in_scope(c, scope, why);
+  };
+  auto made = net::webrtc::Answerer::create(ex_, std::move(options));
+  if (!made) co_return failed(id, what, made.error().detail);
+  auto answerer = *made;
+  webrtc_answerer_ = answerer;  // finish() closes it
+  auto answer = co_await answerer->answer(*offer, Budgets::kWebRtcGather);
+  for (const auto& n : answerer->notes()) note(n);
+  if (!answer) co_return failed(id, what, answer.error().detail);
+  if (over()) co_return failed(id, what, "another path won");
+  co_await webrtc_->send_answer(*answer);
+  auto channel = co_await answerer->channel(Budgets::kWebRtcConnect);
+  webrtc_answerer_.reset();  // the channel owns the connection from here
+  if (!channel) co_return failed(id, what, channel.error().detail);
+  if (over()) {
+    (*channel)->close();
+    co_return failed(id, what, "not needed");
+  }
+  auto pipe = std::make_shared<RecordPipe>(std::move(*channel), what);
+  race_.connected(id);
+  const std::string peer = "the browser";
+  live_[id] = {pipe, peer, PipeTransport::webrtc, std::nullopt};
+  co_await authenticate(pipe, id, peer, PipeTransport::webrtc);
 }
 
 void PipeRace::connect_tcp_attempt(const proto::TcpAttempt& attempt) {
@@ -633,6 +705,8 @@ void PipeRace::finish() {
   live_.clear();
   gathering_.clear();
   gather_wake_.cancel();
+  webrtc_offer_.cancel();
+  if (auto a = std::exchange(webrtc_answerer_, nullptr)) a->close();
   release_held();  // the race ended: each held pipe is closed
   for (auto& [id, held] : held_) held.pipe->close();
   held_.clear();

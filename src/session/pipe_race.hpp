@@ -16,6 +16,7 @@
 
 #include "net/port_mapping.hpp"
 #include "net/record_pipe.hpp"
+#include "proto/candidate_scope.hpp"
 #include "proto/path_plan.hpp"
 #include "proto/peer_message.hpp"
 #include "proto/race.hpp"
@@ -24,6 +25,10 @@
 #include "session/handshake.hpp"
 #include "session/observer.hpp"
 #include "session/relay_udp.hpp"
+
+namespace ferry::net::webrtc {
+class Answerer;
+}
 
 namespace ferry::session {
 
@@ -49,6 +54,14 @@ struct RaceStopper {
   std::shared_ptr<class PipeRace> race;
   std::shared_ptr<class UdpPaths> udp;
   ~RaceStopper();
+};
+
+// A browser page that can open a WebRTC data channel (both notes name webrtc): it sends its offer
+// after the notes, this side answers, and the channel races as a direct pipe.
+struct WebRtcSetup {
+  proto::CandidateScope scope;  // which of the browser's candidates may be checked
+  // Sends this side's answer (sealed, through the mailbox).
+  std::function<net::awaitable<void>(std::string sdp)> send_answer;
 };
 
 class PipeRace : public std::enable_shared_from_this<PipeRace> {
@@ -78,12 +91,17 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
     // connections (proto/stripe.hpp); tcp_connections, when not 0, says how many.
     bool wide_tcp = false;
     std::uint8_t tcp_connections = 0;
+    // Set when the peer is a page that will offer a WebRTC data channel.
+    std::optional<WebRtcSetup> webrtc;
   };
   // Starts what the plan says, from now: the TCP attempts, the punch on udp, the relay's timer.
   void start(const proto::PathPlan& plan, const proto::ServerUrl& server,
              std::shared_ptr<UdpPaths> udp, Agreed agreed);
   // Candidates the peer found later (ports its router mapped) join the race.
   void add_later(const proto::LaterAttempts& more);
+  // The page's WebRTC offer (a WebRtcSignal through the mailbox): answered, and its channel
+  // joins the race.
+  void add_webrtc(const std::string& sdp);
   // Keeps the router's port mappings for as long as the race (and the transfer) lives.
   void keep(std::shared_ptr<net::PortMapper> mapper) { mapper_ = std::move(mapper); }
 
@@ -140,6 +158,11 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
                                    proto::AttemptId id);
   net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::AttemptId id);
   net::awaitable<void> connect_relay_udp(std::shared_ptr<PipeRace> self, proto::AttemptId id);
+  // The WebRTC attempt: waits for the page's offer (kWebRtcOffer), then answers and opens the
+  // channel.
+  net::awaitable<void> await_offer(std::shared_ptr<PipeRace> self, proto::AttemptId id);
+  net::awaitable<void> connect_webrtc(std::shared_ptr<PipeRace> self, proto::AttemptId id,
+                                      std::string sdp);
   // Hello exchange, then what the race says: select (receiver), wait for select (sender), close.
   net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, proto::AttemptId id,
                                     std::string peer, proto::PipeTransport transport);
@@ -193,6 +216,11 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   proto::ServerUrl server_;
   std::shared_ptr<UdpPaths> udp_;
   std::shared_ptr<net::PortMapper> mapper_;
+  std::optional<WebRtcSetup> webrtc_;
+  std::optional<proto::AttemptId> webrtc_id_;  // running, waiting for the page's offer
+  net::asio::steady_timer webrtc_offer_;       // wakes await_offer when the offer came
+  std::string webrtc_sdp_;
+  std::shared_ptr<net::webrtc::Answerer> webrtc_answerer_;  // until its channel opens
   std::function<void()> on_finish_;
   bool finished_ = false;
 };

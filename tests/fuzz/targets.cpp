@@ -28,6 +28,7 @@
 #include "proto/stripe.hpp"
 #include "proto/stun.hpp"
 #include "proto/transfer_state.hpp"
+#include "proto/webrtc_sdp.hpp"
 #include "proto/wormhole_crypto.hpp"
 #include "proto/wormhole_message.hpp"
 #include "server/dispatch.hpp"
@@ -132,6 +133,12 @@ int peer(const std::uint8_t* d, std::size_t n) {
   (void)decode_pcp_map_response({d, n});
   (void)ssdp_location({reinterpret_cast<const char*>(d), n});
   if (auto m = decode_lan({d, n})) (void)encode_lan(*m);
+  // A browser's WebRTC offer (after the mailbox opened it).
+  if (auto desc = webrtc::parse_description(text(d, n))) {
+    (void)webrtc::format_answer(*desc, 1);
+    for (const auto& c : desc->candidates)
+      (void)webrtc::in_scope(c, {"198.51.100.7", "203.0.113.9"});
+  }
   return 0;
 }
 Seeds peer_seeds() {

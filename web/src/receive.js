@@ -6,7 +6,9 @@ import {
   MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAccept, fromHex, otherVersion, parseOffer,
   parseSecret, sessionKeys, u32, utf8,
 } from './protocol.js';
-import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
+import {
+  Rendezvous, exchangeNotes, meetAtRelay, names, openWebRtcPipe, relayBase, relayPipeAfterNotes, sealedMailbox, websocketBase,
+} from './session.js';
 
 // options: { sodium, WebSocket, fetch, server, code, decide(offer) -> Promise<bool>, sink, onEvent }
 // fetch (optional): the relay's bytes come as a streamed HTTP response instead of WebSocket
@@ -45,7 +47,9 @@ export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent 
     if (!sodium.memcmp(reply.subarray(33), sodium.crypto_generichash(32, transcript, keys.confirmSender))) {
       throw new ProtocolError('wrong_code', 'the code did not match: a typo, or someone guessed; nothing was sent');
     }
-    return { rv, keys, grant, base: relayBase(paired, base) };
+    const host = new URL(server).hostname;
+    const iceServers = rv.stun.length ? [{ urls: 'stun:' + host + ':' + rv.stun[0] }] : [];
+    return { rv, keys, grant, base: relayBase(paired, base), iceServers };
   } catch (e) {
     rv.close();
     throw e;
@@ -53,7 +57,7 @@ export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent 
 }
 
 // Up to this side's "select": the claim, the PAKE, the relay pipe. Returns { rv, pipe }; the
-// caller closes both. (Also the hostile-peer tests' receiver.)
+// caller closes both. (The hostile-peer tests' receiver: the relay only.)
 export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code, onEvent = () => {} }) {
   const { rv, keys, grant, base } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
   try {
@@ -67,10 +71,85 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
   }
 }
 
-export async function receive({ sodium, WebSocket, fetch, server, code, decide, sink, onEvent = () => {} }) {
-  const { rv, pipe } = await openReceiverPipe({ sodium, WebSocket, fetch, server, code, onEvent });
+// The receiver's race: the relay, and where rtc is given and the sender can answer, a WebRTC data
+// channel, both at once. The first pipe whose hellos verify is selected; a data channel that opens
+// after the relay won is selected too, and the sender moves the transfer to it ("moved" on the
+// relay pipe). Returns { rv, pipe, upgrade } (upgrade: a promise of the pipe to move to, or null).
+async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent }) {
+  const { rv, keys, grant, base, iceServers } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
   try {
-    const { sendRecord, readRecord } = pipe;
+    // The data channel's offer is made while the notes are exchanged.
+    const opening = rtc ? rtc.open({ iceServers }) : null;
+    if (opening) opening.catch(() => {}); // (its failure is reported below, where it is used)
+    const mailbox = sealedMailbox(sodium, rv, keys, 'R');
+    const myNote = { type: 'candidates', candidates: [], relay: grant !== null };
+    if (rtc) myNote.webrtc_offer = true; // its offer follows, if the sender names webrtc
+    const note = await exchangeNotes({ mailbox, side: 'R', myNote });
+    const tried = [];
+    const direct = rtc && names(note, 'webrtc')
+      ? openWebRtcPipe({ sodium, opening, mailbox, keys, side: 'R' }).catch((e) => {
+        tried.push('WebRTC data channel: ' + e.message);
+        onEvent({ event: 'note', message: 'No direct path to the sender (' + e.message + '); the relay carries the bytes.' });
+        return null;
+      })
+      : null;
+    if (opening && !direct) opening.then((session) => session.close(), () => {});
+    const relay = relayPipeAfterNotes({ sodium, WebSocket, fetch, base, keys, grant, side: 'R', note }).catch((e) => {
+      tried.push('relay: ' + e.message);
+      return null;
+    });
+    const tagged = (p, kind) => p.then((pipe) => (pipe ? { pipe, kind } : null));
+    const racing = [tagged(relay, 'relay')];
+    if (direct) racing.push(tagged(direct, 'direct'));
+    // The first that is not null (a failure is null), or null when all failed.
+    const first = await new Promise((resolve) => {
+      let left = racing.length;
+      for (const p of racing) {
+        p.then((r) => {
+          if (r) resolve(r);
+          else if (--left === 0) resolve(null);
+        });
+      }
+    });
+    if (!first) {
+      throw new ProtocolError('no_path', tried.length === 1 ? tried[0].replace(/^relay: /, '') : 'no path to the sender: ' + tried.join('; '));
+    }
+    first.pipe.sendRecord(new Uint8Array([MSG.select]));
+    onEvent(connectedEvent(first.kind, first.pipe, fetch));
+    let upgrade = null;
+    if (first.kind === 'relay' && direct) {
+      upgrade = direct.then((pipe) => {
+        if (pipe) {
+          pipe.sendRecord(new Uint8Array([MSG.select])); // the sender moves when it sees it
+          onEvent({ event: 'direct-open', transport: 'WebRTC data channel' });
+        }
+        return pipe;
+      });
+    } else if (first.kind === 'direct') {
+      relay.then((pipe) => pipe && pipe.close());
+    }
+    return { rv, pipe: first.pipe, upgrade };
+  } catch (e) {
+    rv.close();
+    throw e;
+  }
+}
+
+function connectedEvent(kind, pipe, fetch, moved = false) {
+  return kind === 'direct'
+    ? { event: 'connected', path: 'direct', transport: 'WebRTC data channel', carrier: pipe.carrier, moved }
+    : { event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket', carrier: pipe.carrier, moved };
+}
+
+// rtc (optional): WebRTC data channels (see openWebRtcPipe); without it, the relay only.
+export async function receive({ sodium, WebSocket, fetch, rtc, server, code, decide, sink, onEvent = () => {} }) {
+  const raced = await raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent });
+  const { rv } = raced;
+  let { pipe } = raced;
+  let upgrade = raced.upgrade;
+  const sendRecord = (...args) => pipe.sendRecord(...args);
+  const readRecord = () => pipe.readRecord();
+  try {
     const parts = [];
     for (;;) {
       const m = await readRecord();
@@ -142,6 +221,14 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
         await pipe.drain(0);
         onEvent({ event: 'done', bytes: received, total });
         return { declined: false, offer };
+      } else if (m.type === 'moved') {
+        // The relay pipe's last record: the rest comes on the data channel this side selected.
+        const next = upgrade ? await upgrade : null;
+        if (!next) throw new ProtocolError('protocol', 'the sender moved to a path this side never chose');
+        upgrade = null;
+        pipe.close();
+        pipe = next;
+        onEvent(connectedEvent('direct', pipe, fetch, true));
       } else if (m.type === 'abort') {
         throw new ProtocolError(m.code || 'peer_gone', 'the sender stopped: ' + displayText(m.message));
       } else {
@@ -154,5 +241,6 @@ export async function receive({ sodium, WebSocket, fetch, server, code, decide, 
   } finally {
     rv.close();
     pipe.close();
+    if (upgrade) upgrade.then((p) => p && p.close());
   }
 }

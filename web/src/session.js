@@ -91,8 +91,9 @@ export class Socket {
 // read those several times faster). Either way a close frame with 4000 + status on the WebSocket
 // carries the relay's reason for ending.
 export class RelayStream {
-  constructor(socket) {
+  constructor(socket, lost = 'the connection through the relay closed unexpectedly') {
     this.socket = socket;
+    this.lost = lost; // what an unexpected end means, for the person
     this.body = null; // a ReadableStream reader, once the bytes come that way
     this.chunks = []; // received pieces not yet read, oldest first
     this.head = 0; // bytes of chunks[0] already read
@@ -108,7 +109,7 @@ export class RelayStream {
       return new ProtocolError(c.code === 4000 + RELAY_STATUS.limit ? 'relay_limit' : 'relay_refused',
         'the relay ended the transfer: ' + c.reason);
     }
-    return new ProtocolError('peer_gone', 'the connection through the relay closed unexpectedly');
+    return new ProtocolError('peer_gone', this.lost);
   }
   async nextPiece() {
     if (this.body) {
@@ -206,6 +207,8 @@ export class Rendezvous {
     if (w.type !== 'welcome' || w.version !== 1) {
       throw new ProtocolError('server_error', 'the server speaks another version of the ferry protocol');
     }
+    // The server's STUN ports: where a WebRTC data channel learns this side's public address.
+    this.stun = Array.isArray(w.stun) ? w.stun.filter((p) => Number.isInteger(p) && p > 0 && p < 65536) : [];
   }
   async nextBody() {
     const m = await this.next();
@@ -295,8 +298,17 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
     }
     stream.useBody(response.body.getReader());
   }
+  const pipe = await recordPipe({ sodium, socket: relay, stream, sendKey, receiveKey });
+  pipe.carrier = relay.carrier; // what carries it to the relay: 'WebSocket' or 'HTTPS requests'
+  return pipe;
+}
+
+// The record layer over a socket (a Socket: the relay's WebSocket, or a WebRTC data channel) whose
+// bytes come through stream (a RelayStream): both stream headers, then length-prefixed records.
+// { sentHeader, receivedHeader, sendRecord, readRecord, drain, close }.
+async function recordPipe({ sodium, socket, stream, sendKey, receiveKey }) {
   const push = sodium.crypto_secretstream_xchacha20poly1305_init_push(sendKey);
-  relay.send(push.header);
+  socket.send(push.header);
   const peerHeader = (await stream.read(RECORD_HEADER_BYTES)).slice();
   const pull = sodium.crypto_secretstream_xchacha20poly1305_init_pull(peerHeader, receiveKey);
   const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
@@ -307,7 +319,7 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
     receivedHeader: peerHeader,
     sendRecord(plain, final = false) {
       const c = sodium.crypto_secretstream_xchacha20poly1305_push(push.state, plain, null, final ? TAG_FINAL : TAG_MESSAGE);
-      relay.send(concat(u32(c.length), c));
+      socket.send(concat(u32(c.length), c));
     },
     async readRecord() {
       const len = readU32(await stream.read(4));
@@ -316,48 +328,119 @@ export async function openRelayPipe({ sodium, WebSocket, fetch, base, grant, sid
       if (!message) throw new ProtocolError('protocol', 'record failed authentication');
       return decodePipeMessage(message);
     },
-    // Waits while more than limit bytes wait in the WebSocket's send buffer (back-pressure).
+    // Waits while more than limit bytes wait in the socket's send buffer (back-pressure).
     async drain(limit = 4 << 20) {
-      while (relay.ws.bufferedAmount > limit) await new Promise((r) => setTimeout(r, 2));
+      while (socket.ws.bufferedAmount > limit) await new Promise((r) => setTimeout(r, 2));
     },
     close() {
       if (open.free) open.free();
-      setTimeout(() => relay.close(), 500);
+      setTimeout(() => socket.close(), 500);
     },
-    carrier: relay.carrier, // what carries it to the relay: 'WebSocket' or 'HTTPS requests'
   };
 }
 
-// After key confirmation, from either side ('S' or 'R'): the candidate notes through the sealed
-// mailbox (a browser offers none and always uses the relay), then the relay pipe and the
-// authenticated hellos. Returns the pipe, ready for select (pipe.peerNote: the peer's candidates
-// note as it came).
-// (myNote: what this side says of itself; only the hostile-peer tests say anything else.)
-export async function meetAtRelay({
-  sodium, WebSocket, fetch, base, rv, keys, grant, side, myNote = { type: 'candidates', candidates: [], relay: grant !== null },
-}) {
-  const sender = side === 'S';
-  const peer = sender ? 'receiver' : 'sender';
-  const seal = new MailboxBox(sodium, sender ? keys.mailboxSender : keys.mailboxReceiver);
-  const open = new MailboxBox(sodium, sender ? keys.mailboxReceiver : keys.mailboxSender);
-  rv.sendBody(seal.seal(utf8(JSON.stringify(myNote))));
-  const note = JSON.parse(fromUtf8(open.open(await rv.nextBody())));
-  if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', `the ${peer} gave up: ${displayText(note.message)}`);
-  if (!grant || !note.relay) {
-    throw new ProtocolError('no_path', `the ${peer} cannot be reached from a browser: it does not use the relay`);
-  }
-  const pipe = await openRelayPipe({
-    sodium, WebSocket, fetch, base, grant, side,
-    sendKey: sender ? keys.streamSender : keys.streamReceiver,
-    receiveKey: sender ? keys.streamReceiver : keys.streamSender,
-  });
-  // Both hellos are bound to this pipe's two stream headers (see helloBinding).
+// Both hellos, bound to this pipe's two stream headers (see helloBinding): a hello recorded on
+// another pipe decrypts but authenticates nothing here.
+async function exchangeHellos(sodium, pipe, keys, sender) {
   const [senderHeader, receiverHeader] = sender ? [pipe.sentHeader, pipe.receivedHeader] : [pipe.receivedHeader, pipe.sentHeader];
   const binding = (s) => helloBinding(sodium, keys.hello, s, senderHeader, receiverHeader);
   pipe.sendRecord(encodeHello(sender ? 0 : 1, binding(sender ? 0 : 1)));
   const hello = await pipe.readRecord();
   if (hello.type !== 'hello' || hello.side !== (sender ? 1 : 0)) throw new ProtocolError('protocol', 'unexpected hello');
   if (!sodium.memcmp(hello.binding, binding(sender ? 1 : 0))) throw new ProtocolError('protocol', "the peer's hello belongs to another connection");
+}
+
+// The sealed mailbox after key confirmation, from side 'S' or 'R': send() and next() JSON notes.
+export function sealedMailbox(sodium, rv, keys, side) {
+  const sender = side === 'S';
+  const seal = new MailboxBox(sodium, sender ? keys.mailboxSender : keys.mailboxReceiver);
+  const open = new MailboxBox(sodium, sender ? keys.mailboxReceiver : keys.mailboxSender);
+  return {
+    send: (note) => rv.sendBody(seal.seal(utf8(JSON.stringify(note)))),
+    next: async () => JSON.parse(fromUtf8(open.open(await rv.nextBody()))),
+  };
+}
+
+// Both candidates notes; returns the peer's (a browser offers no candidates of its own: only the
+// relay, and, with features ['webrtc'], a data channel offered afterwards).
+export async function exchangeNotes({ mailbox, side, myNote }) {
+  const peer = side === 'S' ? 'receiver' : 'sender';
+  mailbox.send(myNote);
+  const note = await mailbox.next();
+  if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', `the ${peer} gave up: ${displayText(note.message)}`);
+  if (note.type !== 'candidates') throw new ProtocolError('protocol', `the ${peer} sent no candidates note`);
+  return note;
+}
+
+// Whether a peer's note names a feature.
+export const names = (note, feature) => Array.isArray(note.features) && note.features.includes(feature);
+
+// The relay pipe after the notes, its hellos exchanged.
+export async function relayPipeAfterNotes({ sodium, WebSocket, fetch, base, keys, grant, side, note }) {
+  const sender = side === 'S';
+  if (!grant || !note.relay) {
+    throw new ProtocolError('no_path', `the ${sender ? 'receiver' : 'sender'} cannot be reached from a browser: it does not use the relay`);
+  }
+  const pipe = await openRelayPipe({
+    sodium, WebSocket, fetch, base, grant, side,
+    sendKey: sender ? keys.streamSender : keys.streamReceiver,
+    receiveKey: sender ? keys.streamReceiver : keys.streamSender,
+  });
+  await exchangeHellos(sodium, pipe, keys, sender);
+  return pipe;
+}
+
+// A direct pipe over a WebRTC data channel (the peer's note named webrtc): rtc.open({ iceServers })
+// (opening) makes the offer, sent sealed through the mailbox; the peer's answer comes the same way, so the
+// DTLS fingerprints each side pins are the peers' own, never the server's. Then the record layer
+// and the hellos, as on the relay. rtc: { open({ iceServers }) -> { offer, accept(answer) ->
+// channel (RTCDataChannel-like, open), close() } }.
+// opening: rtc.open()'s promise, started early (gathering runs while the notes are exchanged).
+export async function openWebRtcPipe({ sodium, opening, mailbox, keys, side, timeoutMs = 20000 }) {
+  const sender = side === 'S';
+  const session = await opening;
+  let timer;
+  try {
+    mailbox.send({ type: 'webrtc', sdp: session.offer });
+    const deadline = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new ProtocolError('no_path', 'the data channel did not open in time')), timeoutMs);
+    });
+    const answer = await Promise.race([deadline, (async () => {
+      for (;;) {
+        const note = await mailbox.next();
+        if (note.type === 'webrtc' && typeof note.sdp === 'string') return note.sdp;
+        if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', 'the peer gave up: ' + displayText(note.message));
+        // later candidates (ports a router mapped) mean nothing to a browser
+      }
+    })()]);
+    const channel = await Promise.race([deadline, session.accept(answer)]);
+    channel.binaryType = 'arraybuffer';
+    const socket = new Socket(channel);
+    const pipe = await recordPipe({
+      sodium, socket, stream: new RelayStream(socket, 'the WebRTC data channel closed unexpectedly'),
+      sendKey: sender ? keys.streamSender : keys.streamReceiver,
+      receiveKey: sender ? keys.streamReceiver : keys.streamSender,
+    });
+    await Promise.race([deadline, exchangeHellos(sodium, pipe, keys, sender)]);
+    pipe.carrier = 'WebRTC data channel';
+    return pipe;
+  } catch (e) {
+    session.close();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// After key confirmation, from either side ('S' or 'R'): the candidates notes through the sealed
+// mailbox, then the relay pipe and the authenticated hellos. Returns the pipe, ready for select
+// (pipe.peerNote: the peer's candidates note as it came).
+// (myNote: what this side says of itself; only the hostile-peer tests say anything else.)
+export async function meetAtRelay({
+  sodium, WebSocket, fetch, base, rv, keys, grant, side, myNote = { type: 'candidates', candidates: [], relay: grant !== null },
+}) {
+  const note = await exchangeNotes({ mailbox: sealedMailbox(sodium, rv, keys, side), side, myNote });
+  const pipe = await relayPipeAfterNotes({ sodium, WebSocket, fetch, base, keys, grant, side, note });
   pipe.peerNote = note;
   return pipe;
 }

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { FERRY, exited, launchChromium, lines, startSend } from './helpers.js';
+import { FERRY, downloadPage, exited, launchChromium, lines, startSend } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MB = 1024 * 1024;
@@ -90,15 +90,7 @@ after(async () => {
 });
 
 async function newPage() {
-  const context = await browser.newContext({ acceptDownloads: true });
-  await context.addInitScript(() => {
-    // The streamed-download path (a browser without the File System Access API).
-    delete Window.prototype.showSaveFilePicker;
-    delete Window.prototype.showDirectoryPicker;
-    delete window.showSaveFilePicker;
-    delete window.showDirectoryPicker;
-  });
-  const page = await context.newPage();
+  const page = await downloadPage(browser);
   const relays = [];
   page.on('websocket', (ws) => relays.push(ws.url()));
   return { page, relays };

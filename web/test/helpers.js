@@ -29,7 +29,7 @@ export async function startServer(extra = []) {
 export async function startSend(url, args) {
   const proc = spawn(FERRY, ['send', '--json', '--server', url, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const code = JSON.parse(await lines(proc)());
-  assert.equal(code.event, 'code');
+  assert.equal(code.event, 'code', JSON.stringify(code));
   return { proc, code };
 }
 
@@ -52,11 +52,25 @@ export async function startFixture(prefix) {
 }
 
 // Debian's Chromium, headless, as every page test drives it.
-export async function launchChromium(executablePath) {
+export async function launchChromium(executablePath, extraArgs = []) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+      '--disable-component-update', '--disable-sync', ...extraArgs],
   });
+}
+
+// A page in a browser without the File System Access API (Firefox, Safari, phones): the bytes
+// leave as a streamed download. init: one more script run before the page's own.
+export async function downloadPage(browser, init) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  await context.addInitScript(() => {
+    delete Window.prototype.showSaveFilePicker;
+    delete Window.prototype.showDirectoryPicker;
+    delete window.showSaveFilePicker;
+    delete window.showDirectoryPicker;
+  });
+  if (init) await context.addInitScript(init);
+  return context.newPage();
 }

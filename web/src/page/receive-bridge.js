@@ -3,6 +3,7 @@
 // not care where the work runs. Two threads share what one did: the worker reads the relay and
 // decrypts, this thread hashes (BLAKE2b-256, as the sender did) and hands the bytes to the sink.
 import { ProtocolError } from '../protocol.js';
+import { browserRtc, rtcHost } from '../rtc.js';
 
 // crypto_generichash_update(state, bytes) through one buffer in libsodium's memory, reused for
 // every chunk (the wrapper allocates, copies and frees one per call); the wrapper where the raw
@@ -45,7 +46,11 @@ export function receiveInWorker({ sodium, server, code, decide, sink, onEvent = 
       e.preventDefault();
       finish(reject, new ProtocolError('browser', 'the receive worker did not start: ' + (e.message || 'this browser is too old')));
     };
+    // The data channel is made here, for the worker (rtc.js), where this browser has WebRTC.
+    const webrtc = typeof RTCPeerConnection === 'function';
+    const rtc = webrtc ? rtcHost(browserRtc(RTCPeerConnection), (m, transfer) => worker.postMessage(m, transfer)) : () => false;
     worker.onmessage = ({ data }) => {
+      if (rtc(data)) return;
       switch (data.type) {
         case 'offer':
           decide(data.offer).then((accept) => worker.postMessage({ type: 'decision', accept }));
@@ -96,6 +101,6 @@ export function receiveInWorker({ sodium, server, code, decide, sink, onEvent = 
           break;
       }
     };
-    worker.postMessage({ type: 'start', server, code });
+    worker.postMessage({ type: 'start', server, code, webrtc });
   });
 }

@@ -299,7 +299,16 @@ async function main() {
           abandon: () => sink && sink.abandon(),
         },
         onEvent: (e) => {
-          if (e.event === 'progress') {
+          if (e.event === 'connected' || (e.event === 'direct-open' && $('path').dataset.path !== 'direct')) {
+            // Which path carries the bytes: the data channel straight to the sender, or the relay.
+            $('path').textContent = e.event === 'direct-open'
+              ? 'A direct path to the sender is open (WebRTC data channel): the bytes will take it.'
+              : e.path === 'direct'
+                ? (e.moved ? 'Moved to a direct path to the sender (WebRTC data channel).' : 'Direct to the sender (WebRTC data channel).')
+                : `Through the ferry server's relay (${e.carrier || e.transport}).`;
+            $('path').dataset.path = e.event === 'direct-open' ? 'direct-open' : e.path;
+            $('path').hidden = false;
+          } else if (e.event === 'progress') {
             received = e.bytes;
             showProgress(e.bytes, e.total, started);
           }

@@ -5,16 +5,22 @@
 // To the page: { type: 'offer', offer } | { type: 'call', id, op: 'begin'|'digest'|'end', entry,
 // index } | { type: 'write', buffer, offset, length } | { type: 'abandon' } | { type: 'event',
 // event } | { type: 'result', declined, offer } | { type: 'error', code, message }.
-// From the page: { type: 'start', server, code } | { type: 'decision', accept } | { type: 'reply',
+// Both ways: { type: 'rtc', … } (rtc.js: the page's data channel).
+// From the page: { type: 'start', server, code, webrtc } | { type: 'decision', accept } | { type: 'reply',
 // id, value, error } | { type: 'written', error }.
 import sodium from '/app/sodium.js';
 import { ProtocolError } from '../protocol.js';
 import { receive } from '../receive.js';
 import { Socket } from '../session.js';
 import { tunnelWebSocket } from '../tunnel_socket.js';
+import { workerRtc } from '../rtc.js';
 
 // Where a proxy removes the WebSocket upgrade, the same WebSockets ride HTTPS requests.
 Socket.overHttps = tunnelWebSocket((url, init) => fetch(url, init));
+
+// WebRTC lives on the page (a worker has no RTCPeerConnection): the page makes the data channel and
+// hands its bytes over (rtc.js).
+const { rtc, handle: handleRtc } = workerRtc((m, transfer) => postMessage(m, transfer));
 
 const WINDOW = 8; // records on their way to the page at once: bounded memory, both threads busy
 
@@ -43,13 +49,14 @@ async function write(bytes) {
   postMessage({ type: 'write', buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength }, [bytes.buffer]);
 }
 
-async function run({ server, code }) {
+async function run({ server, code, webrtc }) {
   try {
     await sodium.ready;
     const result = await receive({
       sodium,
       WebSocket,
       fetch: (...args) => fetch(...args),
+      rtc: webrtc ? rtc : undefined,
       server,
       code,
       decide: (offer) => {
@@ -82,6 +89,7 @@ async function run({ server, code }) {
 }
 
 self.onmessage = ({ data }) => {
+  if (handleRtc(data)) return;
   if (data.type === 'start') {
     run(data);
   } else if (data.type === 'decision') {

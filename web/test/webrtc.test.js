@@ -1,0 +1,161 @@
+// The clicked link goes direct: the receive page in real headless Chromium and the CLI sender
+// open a WebRTC data channel (the page's RTCPeerConnection, the CLI's libnice + OpenSSL DTLS +
+// usrsctp, net/webrtc.hpp), signalled through the sealed mailbox, and the bytes skip the relay:
+// the server's own counter (ferry_relay_bytes_total) says how many crossed it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { spawn } from 'node:child_process';
+
+import { FERRY, downloadPage, exited, launchChromium, startSend, startServer } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const MB = 1024 * 1024;
+let server;
+let serverUrl;
+let browser;
+let tmp;
+
+before(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    if (process.env.CI) throw new Error('Chromium is missing at ' + CHROMIUM + ' (scripts/setup.sh installs it)');
+    console.log('# skipped: no Chromium at ' + CHROMIUM + ' (outside CI)');
+    process.exit(0);
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-webrtc-'));
+  ({ proc: server, url: serverUrl } = await startServer());
+  // Everything runs on this machine's loopback: Chromium leaves loopback out of WebRTC unless told.
+  browser = await launchChromium(CHROMIUM, ['--allow-loopback-in-peer-connection']);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function relayedBytes() {
+  const text = await (await fetch(serverUrl + '/metrics')).text();
+  const m = text.match(/^ferry_relay_bytes_total (\d+)/m);
+  return m ? Number(m[1]) : 0;
+}
+
+const newPage = (init) => downloadPage(browser, init);
+
+// The CLI's --json events as they come: events.list, and events.until(pred) -> the first match.
+function jsonEvents(proc) {
+  const list = [];
+  const waiters = [];
+  let rest = '';
+  proc.stdout.on('data', (b) => {
+    rest += b.toString();
+    const parts = rest.split('\n');
+    rest = parts.pop();
+    for (const line of parts) {
+      if (!line.trim()) continue;
+      const e = JSON.parse(line);
+      list.push(e);
+      for (const w of waiters.splice(0)) (w.pred(e) ? w.resolve(e) : waiters.push(w));
+    }
+  });
+  return {
+    list,
+    until: (pred) => {
+      const found = list.find(pred);
+      return found ? Promise.resolve(found) : new Promise((resolve) => waiters.push({ pred, resolve }));
+    },
+  };
+}
+
+async function receiveDownload(page, link, { beforeSave } = {}) {
+  await page.goto(link);
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#offer:not([hidden])');
+  if (beforeSave) await beforeSave();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  const saved = path.join(tmp, 'saved-' + crypto.randomBytes(4).toString('hex'));
+  await download.saveAs(saved);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /every file was verified/);
+  return saved;
+}
+
+test('the page receives 50 MB from the CLI over a WebRTC data channel; the relay carries only the offer', { timeout: 60000 }, async () => {
+  const src = path.join(tmp, 'video.bin');
+  fs.writeFileSync(src, crypto.randomBytes(50 * MB));
+  const before = await relayedBytes();
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const events = jsonEvents(proc);
+  const page = await newPage();
+  // The person reads the offer; meanwhile the data channel opens (the page says so).
+  const saved = await receiveDownload(page, code.link, {
+    beforeSave: () => page.waitForSelector('#path[data-path="direct-open"]', { timeout: 20000 }),
+  });
+  assert.equal(await page.getAttribute('#path', 'data-path'), 'direct', await page.textContent('#path'));
+  assert.equal(await exited(proc), 0);
+  assert.ok(fs.readFileSync(saved).equals(fs.readFileSync(src)), 'the saved bytes differ');
+  const moved = events.list.find((e) => e.event === 'connected' && e.path === 'direct');
+  assert.equal(moved && moved.transport, 'webrtc', JSON.stringify(events.list.filter((e) => e.event === 'connected')));
+  const relayed = (await relayedBytes()) - before;
+  console.log('# relayed bytes for 50 MB:', relayed);
+  assert.ok(relayed < 64 * 1024, `${relayed} bytes crossed the relay`);
+  await page.context().close();
+});
+
+test('a transfer that started on the relay moves onto the data channel without losing or repeating a byte', { timeout: 60000 }, async () => {
+  const first = crypto.randomBytes(6 * MB + 5);
+  const rest = crypto.randomBytes(24 * MB + 3);
+  const before = await relayedBytes();
+  const proc = spawn(FERRY, ['send', '--json', '--server', serverUrl, '--name', 'moving.bin', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const events = jsonEvents(proc);
+  const code = await events.until((e) => e.event === 'code');
+  const page = await newPage();
+  const saving = receiveDownload(page, code.link, {
+    // Saved at once: the first bytes take the relay while the data channel is still opening.
+    beforeSave: () => proc.stdin.write(first),
+  });
+  // The first part crosses the relay (the server's counter says so)…
+  while ((await relayedBytes()) - before < first.length) await new Promise((r) => setTimeout(r, 50));
+  // The sender moves between records: the rest comes once the channel is open.
+  await page.waitForSelector('#path[data-path^="direct"]', { timeout: 20000 });
+  proc.stdin.end(rest);
+  await events.until((e) => e.event === 'connected' && e.moved && e.transport === 'webrtc');
+  const saved = await saving;
+  assert.equal(await exited(proc), 0);
+  assert.ok(fs.readFileSync(saved).equals(Buffer.concat([first, rest])), 'the saved bytes differ');
+  assert.equal(await page.getAttribute('#path', 'data-path'), 'direct');
+  const relayed = (await relayedBytes()) - before;
+  assert.ok(relayed >= first.length && relayed < first.length + 2 * MB, `${relayed} bytes crossed the relay`);
+  await page.context().close();
+});
+
+// A server (or anyone between the pages and the CLI) that swapped a fingerprint in transit would
+// have to forge the sealed mailbox; here the page itself names a certificate that is not its own,
+// and the CLI refuses the channel that presents another: the relay carries the bytes.
+test('a data channel whose certificate is not the one the sealed offer named is refused', { timeout: 60000 }, async () => {
+  const src = path.join(tmp, 'pinned.bin');
+  fs.writeFileSync(src, crypto.randomBytes(3 * MB));
+  const { proc, code } = await startSend(serverUrl, [src]);
+  const events = jsonEvents(proc);
+  const page = await newPage(() => {
+    const real = Object.getOwnPropertyDescriptor(RTCPeerConnection.prototype, 'localDescription');
+    Object.defineProperty(RTCPeerConnection.prototype, 'localDescription', {
+      get() {
+        const d = real.get.call(this);
+        return d && { type: d.type, sdp: d.sdp.replace(/a=fingerprint:sha-256 [0-9A-F:]+/, 'a=fingerprint:sha-256 ' + Array(32).fill('AB').join(':')) };
+      },
+    });
+  });
+  // Long enough for the channel to have opened had the CLI not refused it (the first test's
+  // opens well within this).
+  const saved = await receiveDownload(page, code.link, { beforeSave: () => new Promise((r) => setTimeout(r, 4000)) });
+  assert.equal(await exited(proc), 0);
+  assert.ok(fs.readFileSync(saved).equals(fs.readFileSync(src)), 'the saved bytes differ');
+  assert.equal(await page.getAttribute('#path', 'data-path'), 'relay');
+  assert.ok(!events.list.some((e) => e.event === 'connected' && e.path === 'direct'), 'a direct path opened');
+  await page.context().close();
+});
