@@ -40,9 +40,13 @@ class Answerer {
   Answerer(const Answerer&) = delete;
   Answerer& operator=(const Answerer&) = delete;
 
-  // Takes the browser's offer and gathers this side's candidates (within budget, then what was
-  // found); returns the answer's text. Candidates the scope rules out are left out of the checks
-  // and named in notes().
+  // Starts gathering this side's candidates (host ones at once, the public one from STUN), so
+  // they are there when the offer comes; budget: how long the answer waits for them, from now.
+  // answer() starts it where nobody did.
+  proto::Result<void> gather(std::chrono::milliseconds budget);
+  // Takes the browser's offer and waits for the candidates (until gathering is done or its
+  // budget is spent, then what was found); returns the answer's text. Candidates the scope rules
+  // out are left out of the checks and named in notes().
   awaitable<proto::Result<std::string>> answer(const proto::webrtc::Description& offer,
                                                std::chrono::milliseconds budget);
   // Waits until the channel is usable (ICE connected, DTLS done with the pinned certificate,

@@ -12,6 +12,15 @@ using proto::Errc;
 
 namespace {
 
+// How long to wait for this side's public address from STUN. It needs one round trip; reaching
+// the rendezvous took two or three, so twice that is ample. Where UDP is blocked this is what the
+// wait costs; lost answers cost the public address (peer-reflexive learning can still find the
+// path), never more than 600 ms.
+std::chrono::milliseconds stun_wait(std::chrono::steady_clock::duration connect_time) {
+  return std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(2 * connect_time) + 20ms,
+                    40ms, 600ms);
+}
+
 // Keeps reading the mailbox during the race: the peer may give up, or vanish, or send the
 // candidates its router mapped late.
 awaitable<void> watch_mailbox(std::shared_ptr<Mailbox> mailbox, std::shared_ptr<PipeRace> race,
@@ -69,11 +78,13 @@ awaitable<void> send_answer(std::shared_ptr<Mailbox> mailbox, std::string sdp) {
 std::optional<WebRtcSetup> webrtc_setup(const proto::Candidates& theirs,
                                         const proto::PathPolicy& policy,
                                         const proto::CandidateScope& scope,
-                                        const std::shared_ptr<Mailbox>& mailbox) {
+                                        const std::shared_ptr<Mailbox>& mailbox,
+                                        std::chrono::steady_clock::duration connect_time) {
   if (!theirs.webrtc_offer || policy.relay_only || !policy.udp) return std::nullopt;
-  return WebRtcSetup{.scope = scope, .send_answer = [mailbox](std::string sdp) {
-                       return send_answer(mailbox, std::move(sdp));
-                     }};
+  return WebRtcSetup{
+      .scope = scope,
+      .send_answer = [mailbox](std::string sdp) { return send_answer(mailbox, std::move(sdp)); },
+      .gather = stun_wait(connect_time)};
 }
 
 }  // namespace
@@ -92,13 +103,8 @@ std::shared_ptr<UdpPaths> start_udp(const asio::any_io_executor& ex, const proto
                                     const proto::PathPolicy& policy,
                                     std::chrono::steady_clock::duration connect_time) {
   if (policy.relay_only || !policy.udp) return nullptr;
-  // STUN needs one round trip; reaching the rendezvous took two or three, so twice that is
-  // ample. Where UDP is blocked this is what the wait costs; lost answers cost the public
-  // address (peer-reflexive learning can still find the path), never more than 600 ms.
-  const auto wait = std::clamp(
-      std::chrono::duration_cast<std::chrono::milliseconds>(2 * connect_time) + 20ms, 40ms, 600ms);
   auto udp = std::make_shared<UdpPaths>(ex, side);
-  udp->start_gather(server, rendezvous.stun_ports(), wait);
+  udp->start_gather(server, rendezvous.stun_ports(), stun_wait(connect_time));
   return udp;
 }
 
@@ -200,7 +206,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
                .prefer_quic = !sender && input.theirs.tcp_loss_based,
                .wide_tcp = agreed.wide_tcp,
                .tcp_connections = policy.tcp_connections,
-               .webrtc = webrtc_setup(input.theirs, policy, scope, mailbox)});
+               .webrtc = webrtc_setup(input.theirs, policy, scope, mailbox, connect_time)});
   asio::co_spawn(co_await asio::this_coro::executor, watch_mailbox(mailbox, race, peer, input),
                  asio::detached);
   if (!policy.relay_only && (race->listen_port() != 0 || udp)) {

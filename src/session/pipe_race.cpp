@@ -138,7 +138,7 @@ void PipeRace::start(const proto::PathPlan& plan, const proto::ServerUrl& server
     webrtc_ = std::move(agreed.webrtc);
     const AttemptId id = race_.begin(PathKind::direct, true, PipeTransport::webrtc);
     webrtc_id_ = id;
-    asio::co_spawn(ex_, await_offer(shared_from_this(), id), asio::detached);
+    asio::co_spawn(ex_, connect_webrtc(shared_from_this(), id), asio::detached);
   }
 }
 
@@ -151,22 +151,11 @@ void PipeRace::add_webrtc(const std::string& sdp) {
   webrtc_offer_.cancel();
 }
 
-awaitable<void> PipeRace::await_offer(std::shared_ptr<PipeRace> self, AttemptId id) {
-  webrtc_offer_.expires_after(Budgets::kWebRtcOffer);
-  error_code ec;
-  co_await webrtc_offer_.async_wait(redirect(ec));
-  if (over()) co_return failed(id, "WebRTC data channel", "another path won");
-  if (webrtc_sdp_.empty()) {
-    co_return failed(id, "WebRTC data channel", "the browser sent no offer in time");
-  }
-  co_await connect_webrtc(std::move(self), id, webrtc_sdp_);
-}
-
-awaitable<void> PipeRace::connect_webrtc(std::shared_ptr<PipeRace> /*keep_alive*/, AttemptId id,
-                                         std::string sdp) {
+awaitable<void> PipeRace::connect_webrtc(std::shared_ptr<PipeRace> /*keep_alive*/, AttemptId id) {
   const std::string what = "WebRTC data channel";
-  auto offer = proto::webrtc::parse_description(sdp);
-  if (!offer) co_return failed(id, what, offer.error().detail);
+  // The answerer gathers while the offer is on its way: host candidates at once, the public one
+  // within the STUN wait.
+  webrtc_offer_.expires_after(Budgets::kWebRtcOffer);
   net::webrtc::Options options;
   // Our public address comes from the rendezvous server's STUN, at the address we reached it.
   if (secrets_.stun_port != 0) {
@@ -187,7 +176,17 @@ awaitable<void> PipeRace::connect_webrtc(std::shared_ptr<PipeRace> /*keep_alive*
   if (!made) co_return failed(id, what, made.error().detail);
   auto answerer = *made;
   webrtc_answerer_ = answerer;  // finish() closes it
-  auto answer = co_await answerer->answer(*offer, Budgets::kWebRtcGather);
+  if (auto g = answerer->gather(webrtc_->gather); !g) co_return failed(id, what, g.error().detail);
+
+  if (webrtc_sdp_.empty()) {
+    error_code ec;
+    co_await webrtc_offer_.async_wait(redirect(ec));  // add_webrtc() cancels it
+  }
+  if (over()) co_return failed(id, what, "another path won");
+  if (webrtc_sdp_.empty()) co_return failed(id, what, "the browser sent no offer in time");
+  auto offer = proto::webrtc::parse_description(webrtc_sdp_);
+  if (!offer) co_return failed(id, what, offer.error().detail);
+  auto answer = co_await answerer->answer(*offer, webrtc_->gather);
   for (const auto& n : answerer->notes()) note(n);
   if (!answer) co_return failed(id, what, answer.error().detail);
   if (over()) co_return failed(id, what, "another path won");

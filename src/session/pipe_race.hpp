@@ -62,6 +62,9 @@ struct WebRtcSetup {
   proto::CandidateScope scope;  // which of the browser's candidates may be checked
   // Sends this side's answer (sealed, through the mailbox).
   std::function<net::awaitable<void>(std::string sdp)> send_answer;
+  // How long the answer waits for this side's public candidate (from the race's start): the
+  // STUN wait of the UDP paths.
+  std::chrono::milliseconds gather{0};
 };
 
 class PipeRace : public std::enable_shared_from_this<PipeRace> {
@@ -158,11 +161,9 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
                                    proto::AttemptId id);
   net::awaitable<void> connect_relay(std::shared_ptr<PipeRace> self, proto::AttemptId id);
   net::awaitable<void> connect_relay_udp(std::shared_ptr<PipeRace> self, proto::AttemptId id);
-  // The WebRTC attempt: waits for the page's offer (kWebRtcOffer), then answers and opens the
-  // channel.
-  net::awaitable<void> await_offer(std::shared_ptr<PipeRace> self, proto::AttemptId id);
-  net::awaitable<void> connect_webrtc(std::shared_ptr<PipeRace> self, proto::AttemptId id,
-                                      std::string sdp);
+  // The WebRTC attempt: gathers this side's candidates, waits for the page's offer
+  // (kWebRtcOffer), answers, and opens the channel, which then authenticates like any pipe.
+  net::awaitable<void> connect_webrtc(std::shared_ptr<PipeRace> self, proto::AttemptId id);
   // Hello exchange, then what the race says: select (receiver), wait for select (sender), close.
   net::awaitable<void> authenticate(std::shared_ptr<net::RecordPipe> pipe, proto::AttemptId id,
                                     std::string peer, proto::PipeTransport transport);
@@ -218,7 +219,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   std::shared_ptr<net::PortMapper> mapper_;
   std::optional<WebRtcSetup> webrtc_;
   std::optional<proto::AttemptId> webrtc_id_;  // running, waiting for the page's offer
-  net::asio::steady_timer webrtc_offer_;       // wakes await_offer when the offer came
+  net::asio::steady_timer webrtc_offer_;       // wakes connect_webrtc when the offer came
   std::string webrtc_sdp_;
   std::shared_ptr<net::webrtc::Answerer> webrtc_answerer_;  // until its channel opens
   std::function<void()> on_finish_;

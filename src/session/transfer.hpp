@@ -86,10 +86,9 @@ struct Budgets {
   // After the relay won: how long direct attempts may still open for the transfer to move to.
   static constexpr std::chrono::milliseconds kUpgradeWindow{15000};
   // A browser page's WebRTC offer comes after the notes, once its candidates are gathered (its
-  // STUN within a few round trips); the answer gathers ours; ICE, DTLS and SCTP then take a few
-  // round trips more.
+  // STUN within a few round trips); ours are gathered meanwhile (the STUN wait of the UDP paths);
+  // ICE, DTLS and SCTP then take a few round trips more.
   static constexpr std::chrono::milliseconds kWebRtcOffer{8000};
-  static constexpr std::chrono::milliseconds kWebRtcGather{1500};
   static constexpr std::chrono::milliseconds kWebRtcConnect{10000};
 };
 

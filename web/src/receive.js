@@ -7,7 +7,7 @@ import {
   parseSecret, sessionKeys, u32, utf8,
 } from './protocol.js';
 import {
-  Rendezvous, exchangeNotes, meetAtRelay, names, openWebRtcPipe, relayBase, relayPipeAfterNotes, sealedMailbox, websocketBase,
+  Rendezvous, firstOf, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
 } from './session.js';
 
 // options: { sodium, WebSocket, fetch, server, code, decide(offer) -> Promise<bool>, sink, onEvent }
@@ -47,9 +47,7 @@ export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent 
     if (!sodium.memcmp(reply.subarray(33), sodium.crypto_generichash(32, transcript, keys.confirmSender))) {
       throw new ProtocolError('wrong_code', 'the code did not match: a typo, or someone guessed; nothing was sent');
     }
-    const host = new URL(server).hostname;
-    const iceServers = rv.stun.length ? [{ urls: 'stun:' + host + ':' + rv.stun[0] }] : [];
-    return { rv, keys, grant, base: relayBase(paired, base), iceServers };
+    return { rv, keys, grant, base: relayBase(paired, base), iceServers: iceServersFor(server, rv) };
   } catch (e) {
     rv.close();
     throw e;
@@ -78,42 +76,12 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
 async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent }) {
   const { rv, keys, grant, base, iceServers } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
   try {
-    // The data channel's offer is made while the notes are exchanged.
-    const opening = rtc ? rtc.open({ iceServers }) : null;
-    if (opening) opening.catch(() => {}); // (its failure is reported below, where it is used)
-    const mailbox = sealedMailbox(sodium, rv, keys, 'R');
-    const myNote = { type: 'candidates', candidates: [], relay: grant !== null };
-    if (rtc) myNote.webrtc_offer = true; // its offer follows, if the sender names webrtc
-    const note = await exchangeNotes({ mailbox, side: 'R', myNote });
-    const tried = [];
-    const direct = rtc && names(note, 'webrtc')
-      ? openWebRtcPipe({ sodium, opening, mailbox, keys, side: 'R' }).catch((e) => {
-        tried.push('WebRTC data channel: ' + e.message);
-        onEvent({ event: 'note', message: 'No direct path to the sender (' + e.message + '); the relay carries the bytes.' });
-        return null;
-      })
-      : null;
-    if (opening && !direct) opening.then((session) => session.close(), () => {});
-    const relay = relayPipeAfterNotes({ sodium, WebSocket, fetch, base, keys, grant, side: 'R', note }).catch((e) => {
-      tried.push('relay: ' + e.message);
-      return null;
-    });
+    const { relay, direct, tried } = await startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side: 'R', onEvent });
     const tagged = (p, kind) => p.then((pipe) => (pipe ? { pipe, kind } : null));
     const racing = [tagged(relay, 'relay')];
     if (direct) racing.push(tagged(direct, 'direct'));
-    // The first that is not null (a failure is null), or null when all failed.
-    const first = await new Promise((resolve) => {
-      let left = racing.length;
-      for (const p of racing) {
-        p.then((r) => {
-          if (r) resolve(r);
-          else if (--left === 0) resolve(null);
-        });
-      }
-    });
-    if (!first) {
-      throw new ProtocolError('no_path', tried.length === 1 ? tried[0].replace(/^relay: /, '') : 'no path to the sender: ' + tried.join('; '));
-    }
+    const first = await firstOf(racing); // a failure is null
+    if (!first) throw noPath(tried, 'sender');
     first.pipe.sendRecord(new Uint8Array([MSG.select]));
     onEvent(connectedEvent(first.kind, first.pipe, fetch));
     let upgrade = null;

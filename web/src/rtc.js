@@ -49,37 +49,64 @@ function gathered(pc, gatherMs) {
   });
 }
 
+// The channel as a socket once it is open; fails when it closes first or ICE fails.
+async function channelOpen(pc, channel) {
+  if (channel.readyState !== 'open') {
+    await new Promise((resolve, reject) => {
+      channel.onopen = resolve;
+      channel.onclose = () => reject(new ProtocolError('no_path', 'the data channel closed before it opened'));
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'failed') reject(new ProtocolError('no_path', 'no connectivity check succeeded'));
+      };
+    });
+  }
+  channel.onopen = null;
+  channel.onclose = null;
+  pc.onconnectionstatechange = null;
+  return channelSocket(pc, channel);
+}
+
 export function browserRtc(RTCPeerConnectionImpl, { gatherMs = 1500 } = {}) {
+  // A connection with the negotiated channel, and its local description made by describe(pc)
+  // and gathered: { pc, channel }.
+  const start = async (iceServers, describe) => {
+    const pc = new RTCPeerConnectionImpl({ iceServers });
+    const channel = pc.createDataChannel('ferry', { negotiated: true, id: 0, ordered: true });
+    channel.binaryType = 'arraybuffer';
+    try {
+      await describe(pc, channel);
+      await gathered(pc, gatherMs);
+    } catch (e) {
+      pc.close();
+      throw new ProtocolError('no_path', 'WebRTC did not start: ' + e.message);
+    }
+    return { pc, channel };
+  };
   return {
     async open({ iceServers }) {
-      const pc = new RTCPeerConnectionImpl({ iceServers });
-      const channel = pc.createDataChannel('ferry', { negotiated: true, id: 0, ordered: true });
-      channel.binaryType = 'arraybuffer';
-      try {
-        await pc.setLocalDescription(await pc.createOffer());
-        await gathered(pc, gatherMs);
-      } catch (e) {
-        pc.close();
-        throw new ProtocolError('no_path', 'WebRTC did not start: ' + e.message);
-      }
+      const { pc, channel } = await start(iceServers, async (c) => c.setLocalDescription(await c.createOffer()));
       return {
         offer: pc.localDescription.sdp,
         async accept(answer) {
           await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-          if (channel.readyState !== 'open') {
-            await new Promise((resolve, reject) => {
-              channel.onopen = resolve;
-              channel.onclose = () => reject(new ProtocolError('no_path', 'the data channel closed before it opened'));
-              pc.onconnectionstatechange = () => {
-                if (pc.connectionState === 'failed') reject(new ProtocolError('no_path', 'no connectivity check succeeded'));
-              };
-            });
-          }
-          channel.onopen = null;
-          channel.onclose = null;
-          pc.onconnectionstatechange = null;
-          return channelSocket(pc, channel);
+          return channelOpen(pc, channel);
         },
+        close: () => pc.close(),
+      };
+    },
+    // The other role, for a send page facing a receive page (which offers): the answer's text once
+    // gathered, and opened(), the channel once open.
+    async answer({ iceServers, offer }) {
+      let opening = null;
+      const { pc } = await start(iceServers, async (c, channel) => {
+        opening = channelOpen(c, channel); // (listening before the checks can open it)
+        opening.catch(() => {}); // (reported by opened())
+        await c.setRemoteDescription({ type: 'offer', sdp: offer });
+        await c.setLocalDescription(await c.createAnswer());
+      });
+      return {
+        answer: pc.localDescription.sdp,
+        opened: () => opening,
         close: () => pc.close(),
       };
     },

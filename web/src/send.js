@@ -1,23 +1,30 @@
 // Sending with ferry from JavaScript (the browser's send page, or Node in tests): a code and a
 // link from the rendezvous, CPace as the initiator for whichever secret the receiver uses, then
-// the relay over a WebSocket and the offer/chunks exchange, reading each file in slices so
-// nothing is held whole. Files are Blob-like: { path, size, slice(a, b) -> { arrayBuffer() } }.
+// the relay over a WebSocket raced against a WebRTC data channel (where the receiver answers
+// one), and the offer/chunks exchange, reading each file in slices so nothing is held whole. Files are Blob-like: { path, size, slice(a, b) -> { arrayBuffer() } }.
 import {
   MSG, NameError, ProtocolError, checkEntries, concat, confirmationTranscript, cpaceInitiator, displayName, encodeChunk, encodeFileEnd,
   encodeOfferParts, fromHex, otherVersion, sessionKeys, toBase64, utf8, versionNotice,
 } from './protocol.js';
-import { Rendezvous, meetAtRelay, relayBase, websocketBase } from './session.js';
+import {
+  Rendezvous, firstOf, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
+} from './session.js';
 import { WORDS } from './wordlist.js';
 
 const CHUNK = 256 * 1024;
+// When the relay was selected first while the data channel is still opening, the first bytes wait
+// this long for it: on a LAN or loopback it opens a few hundred milliseconds after the relay, and
+// every byte sent before then crosses the server. A channel that fails ends the wait at once.
+const HOLD_FOR_DIRECT_MS = 1000;
 
 function base64url(b) {
   return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-// Up to the receiver's "select": a code and a link (onCode), the PAKE, the relay pipe. Returns
-// { rv, pipe, code, link }; the caller closes both. (Also the hostile-peer tests' sender.)
-export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEvent = () => {} }) {
+// The code and the link from the rendezvous (onCode), the receiver's claim, the PAKE as the
+// initiator and key confirmation: { rv, keys, grant, base, iceServers, code, link } (base: where
+// the pipe's relay is). The caller closes rv.
+export async function pakeAsSender({ sodium, WebSocket, server, onCode, onEvent = () => {} }) {
   const base = websocketBase(server);
   const rv = await Rendezvous.open(WebSocket, base);
   try {
@@ -58,20 +65,67 @@ export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEven
     if (confirm.length !== 32 || !sodium.memcmp(confirm, sodium.crypto_generichash(32, transcript, keys.confirmReceiver))) {
       throw new ProtocolError('wrong_code', 'the receiver typed a wrong code (or someone guessed); nothing was sent');
     }
+    return { rv, keys, grant, base: relayBase(paired, base), iceServers: iceServersFor(server, rv), code, link };
+  } catch (e) {
+    rv.close();
+    throw e;
+  }
+}
 
-    const pipe = await meetAtRelay({ sodium, WebSocket, base: relayBase(paired, base), rv, keys, grant, side: 'S' });
+// The pipe's first record, when it is the receiver's "select": { pipe, kind }, else null (and the
+// pipe closed). A pipe that failed to open (null) stays null.
+function selected(opening, kind) {
+  return opening.then(async (pipe) => {
+    if (!pipe) return null;
+    const m = await pipe.readRecord().catch(() => null);
+    if (m && m.type === 'select') return { pipe, kind };
+    pipe.close();
+    return null;
+  });
+}
+
+// Up to the receiver's "select": a code and a link (onCode), the PAKE, the relay pipe. Returns
+// { rv, pipe, code, link }; the caller closes both. (The hostile-peer tests' sender: the relay only.)
+export async function openSenderPipe({ sodium, WebSocket, server, onCode, onEvent = () => {} }) {
+  const { rv, keys, grant, base, code, link } = await pakeAsSender({ sodium, WebSocket, server, onCode, onEvent });
+  try {
+    const pipe = await meetAtRelay({ sodium, WebSocket, base, rv, keys, grant, side: 'S' });
     onEvent({ event: 'connected', path: 'relay', transport: 'WebSocket', carrier: pipe.carrier });
-    const select = await pipe.readRecord();
-    if (select.type !== 'select') {
-      pipe.close();
-      throw new ProtocolError('protocol', 'the receiver did not select this path');
-    }
+    if (!(await selected(Promise.resolve(pipe), 'relay'))) throw new ProtocolError('protocol', 'the receiver did not select this path');
     return { rv, pipe, code, link };
   } catch (e) {
     rv.close();
     throw e;
   }
 }
+
+// The sender's race: the relay, and where rtc is given and the receiver answers WebRTC offers (a
+// CLI names webrtc), a data channel, both at once. The receiver selects the first pipe whose
+// hellos verified; a channel it selects after the relay won is where the transfer moves (see
+// send). Returns { rv, pipe, upgrade, direct, code, link } (upgrade: a promise of { pipe } selected
+// later, or of null; direct: the data channel's pipe, to close when it was not used).
+async function raceSenderPipes({ sodium, WebSocket, rtc, server, onCode, onEvent }) {
+  const { rv, keys, grant, base, iceServers, code, link } = await pakeAsSender({ sodium, WebSocket, server, onCode, onEvent });
+  try {
+    const { relay, direct, tried } = await startPipes({ sodium, WebSocket, rtc, rv, keys, grant, base, iceServers, side: 'S', onEvent });
+    const racing = [selected(relay, 'relay')];
+    if (direct) racing.push(selected(direct, 'direct'));
+    const first = await firstOf(racing);
+    if (!first) throw noPath(tried, 'receiver');
+    onEvent(senderConnected(first.kind, first.pipe));
+    let upgrade = null;
+    if (first.kind === 'relay' && direct) upgrade = racing[1];
+    else if (first.kind === 'direct') racing[0].then((r) => r && r.pipe.close());
+    return { rv, pipe: first.pipe, upgrade, direct, code, link };
+  } catch (e) {
+    rv.close();
+    throw e;
+  }
+}
+
+const senderConnected = (kind, pipe, moved = false) => (kind === 'direct'
+  ? { event: 'connected', path: 'direct', transport: 'WebRTC data channel', carrier: pipe.carrier, moved }
+  : { event: 'connected', path: 'relay', transport: 'WebSocket', carrier: pipe.carrier, moved });
 
 // The offer's entries for the chosen items, checked by the rules receivers apply (the CLI's
 // sender does the same) before any code is shown: a name receivers would refuse is said here,
@@ -96,19 +150,39 @@ export function offerEntries(items) {
   return entries;
 }
 
-// options: { sodium, WebSocket, server, items: [{ path, size, slice } | { path, dir: true }],
+// options: { sodium, WebSocket, rtc, server, items: [{ path, size, slice } | { path, dir: true }],
 //            onCode({ code, link }), onEvent }
-export async function send({ sodium, WebSocket, server, items, onCode, onEvent = () => {} }) {
+// rtc (optional): WebRTC data channels (session.js's openWebRtcPipe); without it, the relay only.
+// A channel the receiver selects after the relay won takes the transfer between two chunks:
+// "moved" is the relay pipe's last record (docs/protocol.md, moving to a better pipe).
+export async function send({ sodium, WebSocket, rtc, server, items, onCode, onEvent = () => {} }) {
   const entries = offerEntries(items);
-  const { rv, pipe, code, link } = await openSenderPipe({ sodium, WebSocket, server, onCode, onEvent });
+  const raced = await raceSenderPipes({ sodium, WebSocket, rtc, server, onCode, onEvent });
+  const { rv, code, link } = raced;
+  let { pipe } = raced;
+  const left = []; // pipes moved away from: closed once the receiver confirmed
+  let moveTo = null;
+  if (raced.upgrade) raced.upgrade.then((r) => (moveTo = r && r.pipe));
+  const moveIfSelected = async () => {
+    if (!moveTo) return;
+    pipe.sendRecord(new Uint8Array([MSG.moved]));
+    left.push(pipe);
+    pipe = moveTo;
+    moveTo = null;
+    onEvent(senderConnected('direct', pipe, true));
+  };
   try {
-    const { sendRecord, readRecord, drain } = pipe;
-    for (const part of encodeOfferParts(JSON.stringify({ kind: 'files', entries }))) sendRecord(part);
-    const answer = await readRecord();
+    for (const part of encodeOfferParts(JSON.stringify({ kind: 'files', entries }))) pipe.sendRecord(part);
+    const answer = await pipe.readRecord();
     if (answer.type === 'decline') throw new ProtocolError('declined', 'the receiver declined: ' + answer.reason);
     if (answer.type === 'abort') throw new ProtocolError(answer.code, 'the receiver stopped: ' + answer.message);
     if (answer.type !== 'accept' || answer.offsets.length !== items.length) {
       throw new ProtocolError('protocol', 'the receiver answered the offer out of order');
+    }
+    if (raced.upgrade && !moveTo) {
+      let timer;
+      await Promise.race([raced.upgrade, new Promise((r) => (timer = setTimeout(r, HOLD_FOR_DIRECT_MS)))]);
+      clearTimeout(timer);
     }
     const total = items.reduce((a, it) => a + (it.dir ? 0 : it.size), 0);
     let sent = 0;
@@ -123,15 +197,16 @@ export async function send({ sodium, WebSocket, server, items, onCode, onEvent =
         sodium.crypto_generichash_update(hasher, bytes);
         if (at + bytes.length <= start) continue; // the receiver has these (a resume): hash only
         const from = Math.max(start - at, 0);
-        sendRecord(encodeChunk(i, at + from, bytes.subarray(from)));
+        await moveIfSelected();
+        pipe.sendRecord(encodeChunk(i, at + from, bytes.subarray(from)));
         sent += bytes.length - from;
         onEvent({ event: 'progress', bytes: sent, total });
-        await drain();
+        await pipe.drain();
       }
-      sendRecord(encodeFileEnd(i, sodium.crypto_generichash_final(hasher, 32)));
+      pipe.sendRecord(encodeFileEnd(i, sodium.crypto_generichash_final(hasher, 32)));
     }
-    sendRecord(new Uint8Array([MSG.done]), true);
-    const ack = await readRecord();
+    pipe.sendRecord(new Uint8Array([MSG.done]), true);
+    const ack = await pipe.readRecord();
     if (ack.type === 'abort') throw new ProtocolError(ack.code, 'the receiver stopped: ' + ack.message);
     if (ack.type !== 'ack') throw new ProtocolError('protocol', 'the receiver did not confirm');
     onEvent({ event: 'done', bytes: sent, total });
@@ -139,5 +214,7 @@ export async function send({ sodium, WebSocket, server, items, onCode, onEvent =
   } finally {
     rv.close();
     pipe.close();
+    for (const p of left) p.close();
+    if (raced.direct) raced.direct.then((p) => p && p !== pipe && !left.includes(p) && p.close());
   }
 }

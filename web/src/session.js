@@ -268,6 +268,81 @@ export function recordOpener(sodium, pull, stream, { raw = true } = {}) {
 
 Socket.overHttps = null;
 
+// The ICE servers for a data channel: the ferry server's first STUN port (its welcome says which),
+// at the server's own host; no TURN (the relay is ferry's fallback).
+export function iceServersFor(server, rv) {
+  const host = new URL(server).hostname;
+  return rv.stun.length ? [{ urls: 'stun:' + host + ':' + rv.stun[0] }] : [];
+}
+
+// The first of promises that resolves to something other than null; null when all did.
+export function firstOf(promises) {
+  return new Promise((resolve) => {
+    let left = promises.length;
+    if (left === 0) resolve(null);
+    for (const p of promises) {
+      p.then((r) => {
+        if (r) resolve(r);
+        else if (--left === 0) resolve(null);
+      });
+    }
+  });
+}
+
+// Both sides' race, from either side ('S' or 'R') after key confirmation: the candidates notes
+// (with webrtc_offer where rtc is given), then the relay pipe and a data channel, both at once,
+// their hellos exchanged. This side offers the channel where the peer answers (its note names
+// webrtc: a CLI, or a send page), and answers where it is a send page and the peer offers (a
+// receive page); two pages thus meet with the receiver offering.
+// Returns { relay, direct, tried }: promises of the pipes (null for one that failed; direct is null
+// when not tried), and what each failure said, for the error when neither opens.
+export async function startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side, onEvent }) {
+  const peer = side === 'S' ? 'receiver' : 'sender';
+  // The data channel's offer is made while the notes are exchanged.
+  const opening = rtc ? rtc.open({ iceServers }) : null;
+  if (opening) opening.catch(() => {}); // (its failure is reported below, where it is used)
+  const mailbox = sealedMailbox(sodium, rv, keys, side);
+  const myNote = { type: 'candidates', candidates: [], relay: grant !== null };
+  if (rtc) myNote.webrtc_offer = true; // its offer follows, if the peer names webrtc
+  // A send page also answers a receive page's offer (the receiver offers when both can).
+  const answering = side === 'S' && rtc && typeof rtc.answer === 'function';
+  if (answering) myNote.features = ['webrtc'];
+  const note = await exchangeNotes({ mailbox, side, myNote });
+  const tried = [];
+  const failed = (e) => {
+    tried.push('WebRTC data channel: ' + e.message);
+    onEvent({ event: 'note', message: `No direct path to the ${peer} (${e.message}); the relay carries the bytes.` });
+    return null;
+  };
+  const role = webrtcRole({ side, rtc: Boolean(rtc), answering, note });
+  const answers = role === 'answer';
+  const offers = role === 'offer';
+  let direct = null;
+  if (answers) direct = answerWebRtcPipe({ sodium, rtc, iceServers, mailbox, keys, side }).catch(failed);
+  if (offers) direct = openWebRtcPipe({ sodium, opening, mailbox, keys, side }).catch(failed);
+  if (opening && !offers) opening.then((session) => session.close(), () => {});
+  const relay = relayPipeAfterNotes({ sodium, WebSocket, fetch, base, keys, grant, side, note }).catch((e) => {
+    tried.push('relay: ' + e.message);
+    return null;
+  });
+  return { relay, direct, tried };
+}
+
+// Which part of the WebRTC exchange this side takes, from the peer's candidates note: 'offer'
+// where the peer answers (its note names webrtc: a CLI, or a send page), 'answer' where this side
+// is a send page that can answer (answering) and the peer offers (a receive page), else null.
+// A CLI never offers, so two pages meet with the receiver offering.
+export function webrtcRole({ side, rtc, answering, note }) {
+  if (!rtc) return null;
+  if (side === 'S' && answering && note.webrtc_offer === true) return 'answer';
+  return names(note, 'webrtc') ? 'offer' : null;
+}
+
+// The error when no pipe opened: what each attempt said.
+export function noPath(tried, peer) {
+  return new ProtocolError('no_path', tried.length === 1 ? tried[0].replace(/^relay: /, '') : `no path to the ${peer}: ` + tried.join('; '));
+}
+
 // Meets the peer at the relay (side 'S' or 'R') and sets up the record layer: { sendRecord,
 // readRecord, drain, close }. sendKey/receiveKey: this side's and the peer's stream keys. With
 // fetch, the bytes for this side come as a streamed GET (server/relay_link.hpp), the rest on the
@@ -390,45 +465,89 @@ export async function relayPipeAfterNotes({ sodium, WebSocket, fetch, base, keys
   return pipe;
 }
 
-// A direct pipe over a WebRTC data channel (the peer's note named webrtc): rtc.open({ iceServers })
-// (opening) makes the offer, sent sealed through the mailbox; the peer's answer comes the same way, so the
-// DTLS fingerprints each side pins are the peers' own, never the server's. Then the record layer
-// and the hellos, as on the relay. rtc: { open({ iceServers }) -> { offer, accept(answer) ->
-// channel (RTCDataChannel-like, open), close() } }.
-// opening: rtc.open()'s promise, started early (gathering runs while the notes are exchanged).
-export async function openWebRtcPipe({ sodium, opening, mailbox, keys, side, timeoutMs = 20000 }) {
-  const sender = side === 'S';
-  const session = await opening;
+const RTC_MESSAGE = 64 * 1024;
+
+// The peer's next WebRTC note's sdp, through the sealed mailbox (later candidates notes, the ports a
+// router mapped, mean nothing to a browser).
+async function webrtcNote(mailbox) {
+  for (;;) {
+    const note = await mailbox.next();
+    if (note.type === 'webrtc' && typeof note.sdp === 'string') return note.sdp;
+    if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', 'the peer gave up: ' + displayText(note.message));
+  }
+}
+
+// Runs steps(within) where within(promise) fails once timeoutMs have passed since the start.
+async function withDeadline(timeoutMs, steps) {
   let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new ProtocolError('no_path', 'the data channel did not open in time')), timeoutMs);
+  });
+  deadline.catch(() => {});
+  try {
+    return await steps((p) => Promise.race([deadline, p]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The record layer and the hellos on an open data channel, as on the relay.
+async function channelPipe({ sodium, channel, keys, side, within }) {
+  const sender = side === 'S';
+  channel.binaryType = 'arraybuffer';
+  const socket = new Socket(channel);
+  // Records are sent in messages of at most 64 KiB: every WebRTC stack takes those (a 256 KiB
+  // chunk's record is over the CLI's max-message-size), and SCTP interleaves them better.
+  socket.send = (bytes) => {
+    for (let at = 0; at < bytes.length; at += RTC_MESSAGE) channel.send(bytes.subarray(at, at + RTC_MESSAGE));
+  };
+  const pipe = await within(recordPipe({
+    sodium, socket, stream: new RelayStream(socket, 'the WebRTC data channel closed unexpectedly'),
+    sendKey: sender ? keys.streamSender : keys.streamReceiver,
+    receiveKey: sender ? keys.streamReceiver : keys.streamSender,
+  }));
+  await within(exchangeHellos(sodium, pipe, keys, sender));
+  pipe.carrier = 'WebRTC data channel';
+  return pipe;
+}
+
+// A direct pipe over a WebRTC data channel this side offers (the peer answers: its note named
+// webrtc): rtc.open({ iceServers }) (opening) makes the offer, sent sealed through the mailbox;
+// the peer's answer comes the same way, so the DTLS fingerprints each side pins are the peers'
+// own, never the server's. Then the record layer and the hellos, as on the relay.
+// rtc: { open({ iceServers }) -> { offer, accept(answer) -> channel (RTCDataChannel-like, open),
+// close() } }. opening: rtc.open()'s promise, started early (gathering runs while the notes are
+// exchanged).
+export async function openWebRtcPipe({ sodium, opening, mailbox, keys, side, timeoutMs = 20000 }) {
+  const session = await opening;
   try {
     mailbox.send({ type: 'webrtc', sdp: session.offer });
-    const deadline = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new ProtocolError('no_path', 'the data channel did not open in time')), timeoutMs);
+    return await withDeadline(timeoutMs, async (within) => {
+      const answer = await within(webrtcNote(mailbox));
+      const channel = await within(session.accept(answer));
+      return channelPipe({ sodium, channel, keys, side, within });
     });
-    const answer = await Promise.race([deadline, (async () => {
-      for (;;) {
-        const note = await mailbox.next();
-        if (note.type === 'webrtc' && typeof note.sdp === 'string') return note.sdp;
-        if (note.type === 'abort') throw new ProtocolError(note.code || 'peer_gone', 'the peer gave up: ' + displayText(note.message));
-        // later candidates (ports a router mapped) mean nothing to a browser
-      }
-    })()]);
-    const channel = await Promise.race([deadline, session.accept(answer)]);
-    channel.binaryType = 'arraybuffer';
-    const socket = new Socket(channel);
-    const pipe = await recordPipe({
-      sodium, socket, stream: new RelayStream(socket, 'the WebRTC data channel closed unexpectedly'),
-      sendKey: sender ? keys.streamSender : keys.streamReceiver,
-      receiveKey: sender ? keys.streamReceiver : keys.streamSender,
-    });
-    await Promise.race([deadline, exchangeHellos(sodium, pipe, keys, sender)]);
-    pipe.carrier = 'WebRTC data channel';
-    return pipe;
   } catch (e) {
     session.close();
     throw e;
-  } finally {
-    clearTimeout(timer);
+  }
+}
+
+// The same where the peer (a receive page) offers and this side answers: rtc.answer({ iceServers,
+// offer }) -> { answer, opened() -> channel, close() }.
+export async function answerWebRtcPipe({ sodium, rtc, iceServers, mailbox, keys, side, timeoutMs = 20000 }) {
+  let session = null;
+  try {
+    return await withDeadline(timeoutMs, async (within) => {
+      const offer = await within(webrtcNote(mailbox));
+      session = await within(rtc.answer({ iceServers, offer }));
+      mailbox.send({ type: 'webrtc', sdp: session.answer });
+      const channel = await within(session.opened());
+      return channelPipe({ sodium, channel, keys, side, within });
+    });
+  } catch (e) {
+    if (session) session.close();
+    throw e;
   }
 }
 

@@ -159,3 +159,91 @@ test('a data channel whose certificate is not the one the sealed offer named is 
   assert.ok(!events.list.some((e) => e.event === 'connected' && e.path === 'direct'), 'a direct path opened');
   await page.context().close();
 });
+
+// The send page races the same way: it offers a data channel to a CLI receiver (which answers),
+// and the relay carries the bytes only until the channel opens.
+async function sendFromPage(page, src) {
+  await page.goto(serverUrl + '/');
+  await page.setInputFiles('#files', src);
+  await page.click('#send:not([disabled])');
+  await page.waitForSelector('#code-box:not([hidden])');
+  return (await page.textContent('#command')).split(' ').pop();
+}
+
+async function cliReceive(code) {
+  const out = fs.mkdtempSync(path.join(tmp, 'cli-out-'));
+  const proc = spawn(FERRY, ['receive', '--yes', '--json', '--server', serverUrl, '--output', out, code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return { proc, out, events: jsonEvents(proc) };
+}
+
+test('the send page sends 50 MB to the CLI over a WebRTC data channel', { timeout: 60000 }, async () => {
+  const src = path.join(tmp, 'from-page.bin');
+  fs.writeFileSync(src, crypto.randomBytes(50 * MB + 7));
+  const before = await relayedBytes();
+  const page = await newPage();
+  const code = await sendFromPage(page, src);
+  const { proc, out, events } = await cliReceive(code);
+  assert.equal(await exited(proc), 0);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.ok(fs.readFileSync(path.join(out, 'from-page.bin')).equals(fs.readFileSync(src)), 'the received bytes differ');
+  const direct = events.list.find((e) => e.event === 'connected' && e.path === 'direct');
+  assert.equal(direct && direct.transport, 'webrtc', JSON.stringify(events.list.filter((e) => e.event !== 'progress')));
+  assert.equal(await page.getAttribute('#path', 'data-path'), 'direct', await page.textContent('#path'));
+  const relayed = (await relayedBytes()) - before;
+  console.log('# relayed bytes for 50 MB from the page:', relayed);
+  assert.ok(relayed < 64 * 1024, `${relayed} bytes crossed the relay`);
+  await page.context().close();
+});
+
+test('a send that started on the relay moves onto the data channel when it opens', { timeout: 60000 }, async () => {
+  const src = path.join(tmp, 'from-page-moving.bin');
+  fs.writeFileSync(src, crypto.randomBytes(30 * MB + 11));
+  const before = await relayedBytes();
+  // The channel opens 2.5 s late (past the sender's hold), and the file is read slowly until the
+  // page says the bytes go direct: the first part crosses the relay, the rest the channel.
+  const page = await newPage(() => {
+    const setRemote = RTCPeerConnection.prototype.setRemoteDescription;
+    RTCPeerConnection.prototype.setRemoteDescription = function (...args) {
+      return new Promise((r) => setTimeout(r, 2500)).then(() => setRemote.apply(this, args));
+    };
+    const read = Blob.prototype.arrayBuffer;
+    Blob.prototype.arrayBuffer = function () {
+      const p = document.querySelector('#path');
+      if (p && p.dataset.path === 'direct') return read.call(this);
+      return new Promise((r) => setTimeout(r, 40)).then(() => read.call(this));
+    };
+  });
+  const code = await sendFromPage(page, src);
+  const { proc, out, events } = await cliReceive(code);
+  assert.equal(await exited(proc), 0);
+  await page.waitForSelector('#done:not([hidden])');
+  assert.ok(fs.readFileSync(path.join(out, 'from-page-moving.bin')).equals(fs.readFileSync(src)), 'the received bytes differ');
+  const connected = events.list.filter((e) => e.event === 'connected');
+  assert.deepEqual(connected.map((e) => [e.path, e.moved]), [['relay', false], ['direct', true]], JSON.stringify(connected));
+  assert.match(await page.textContent('#path'), /Moved to a direct path/);
+  const relayed = (await relayedBytes()) - before;
+  assert.ok(relayed > 1 * MB && relayed < 29 * MB, `${relayed} bytes crossed the relay`);
+  await page.context().close();
+});
+
+test('a send page and a receive page meet over a data channel: page to page, the relay carries none of the file', { timeout: 60000 }, async () => {
+  const src = path.join(tmp, 'page-to-page.bin');
+  fs.writeFileSync(src, crypto.randomBytes(30 * MB + 5));
+  const before = await relayedBytes();
+  const sender = await newPage();
+  await sendFromPage(sender, src);
+  const link = await sender.getAttribute('#link', 'href');
+  const receiver = await newPage();
+  const saved = await receiveDownload(receiver, link, {
+    beforeSave: () => receiver.waitForSelector('#path[data-path^="direct"]', { timeout: 20000 }),
+  });
+  await sender.waitForSelector('#done:not([hidden])');
+  assert.ok(fs.readFileSync(saved).equals(fs.readFileSync(src)), 'the saved bytes differ');
+  assert.equal(await receiver.getAttribute('#path', 'data-path'), 'direct', await receiver.textContent('#path'));
+  assert.equal(await sender.getAttribute('#path', 'data-path'), 'direct', await sender.textContent('#path'));
+  const relayed = (await relayedBytes()) - before;
+  console.log('# relayed bytes for 30 MB page to page:', relayed);
+  assert.ok(relayed < 64 * 1024, `${relayed} bytes crossed the relay`);
+  await sender.context().close();
+  await receiver.context().close();
+});

@@ -1,8 +1,10 @@
 // The send page (/): pick or drop files or a folder, get a code and a link, keep the page open
-// while the receiver (a CLI or another browser) takes the files through the relay.
+// while the receiver (a CLI or another browser) takes the files: over a WebRTC data channel
+// where one opens to it, through the relay otherwise.
 import qrcode from 'qrcode-generator';
 import sodiumLib from '/app/sodium.js';
 import { send } from '../send.js';
+import { browserRtc } from '../rtc.js';
 import { Socket } from '../session.js';
 import { tunnelWebSocket } from '../tunnel_socket.js';
 import { $, fail, show, showProgress, size } from './ui.js';
@@ -58,6 +60,7 @@ $('send').addEventListener('click', async () => {
     await send({
       sodium: sodiumLib,
       WebSocket,
+      rtc: typeof RTCPeerConnection === 'function' ? browserRtc(RTCPeerConnection) : undefined,
       server,
       items: chosen,
       onCode: ({ code, link }) => {
@@ -76,8 +79,14 @@ $('send').addEventListener('click', async () => {
       onEvent: (e) => {
         if (e.event === 'peer') $('send-status').textContent = 'The receiver is here; checking the code…';
         if (e.event === 'connected') {
-          started = performance.now();
+          if (!e.moved) started = performance.now();
           show('progress', SECTIONS);
+          // Which path carries the bytes: the data channel straight to the receiver, or the relay.
+          $('path').textContent = e.path === 'direct'
+            ? (e.moved ? 'Moved to a direct path to the receiver (WebRTC data channel).' : 'Direct to the receiver (WebRTC data channel).')
+            : `Through the ferry server's relay (${e.carrier || e.transport}).`;
+          $('path').dataset.path = e.path;
+          $('path').hidden = false;
         }
         if (e.event === 'progress') showProgress(e.bytes, e.total, started);
       },
