@@ -7,7 +7,7 @@ import {
   parseSecret, sessionKeys, u32, utf8,
 } from './protocol.js';
 import {
-  Rendezvous, firstOf, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
+  Rendezvous, firstOf, holdForDirect, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
 } from './session.js';
 
 // options: { sodium, WebSocket, fetch, server, code, decide(offer) -> Promise<bool>, sink, onEvent }
@@ -80,8 +80,9 @@ async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, 
     const tagged = (p, kind) => p.then((pipe) => (pipe ? { pipe, kind } : null));
     const racing = [tagged(relay, 'relay')];
     if (direct) racing.push(tagged(direct, 'direct'));
-    const first = await firstOf(racing); // a failure is null
+    let first = await firstOf(racing); // a failure is null
     if (!first) throw noPath(tried, 'sender');
+    if (first.kind === 'relay' && direct) first = (await holdForDirect(racing[1])) || first;
     first.pipe.sendRecord(new Uint8Array([MSG.select]));
     onEvent(connectedEvent(first.kind, first.pipe, fetch));
     let upgrade = null;

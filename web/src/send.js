@@ -7,15 +7,11 @@ import {
   encodeOfferParts, fromHex, otherVersion, sessionKeys, toBase64, utf8, versionNotice,
 } from './protocol.js';
 import {
-  Rendezvous, firstOf, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
+  Rendezvous, firstOf, holdForDirect, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
 } from './session.js';
 import { WORDS } from './wordlist.js';
 
 const CHUNK = 256 * 1024;
-// When the relay was selected first while the data channel is still opening, the first bytes wait
-// this long for it: on a LAN or loopback it opens a few hundred milliseconds after the relay, and
-// every byte sent before then crosses the server. A channel that fails ends the wait at once.
-const HOLD_FOR_DIRECT_MS = 1000;
 
 function base64url(b) {
   return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -179,11 +175,7 @@ export async function send({ sodium, WebSocket, rtc, server, items, onCode, onEv
     if (answer.type !== 'accept' || answer.offsets.length !== items.length) {
       throw new ProtocolError('protocol', 'the receiver answered the offer out of order');
     }
-    if (raced.upgrade && !moveTo) {
-      let timer;
-      await Promise.race([raced.upgrade, new Promise((r) => (timer = setTimeout(r, HOLD_FOR_DIRECT_MS)))]);
-      clearTimeout(timer);
-    }
+    if (raced.upgrade && !moveTo) await holdForDirect(raced.upgrade); // (a receiver that holds its select did)
     const total = items.reduce((a, it) => a + (it.dir ? 0 : it.size), 0);
     let sent = 0;
     for (let i = 0; i < items.length; i++) {

@@ -275,6 +275,20 @@ export function iceServersFor(server, rv) {
   return rv.stun.length ? [{ urls: 'stun:' + host + ':' + rv.stun[0] }] : [];
 }
 
+// When the relay won while the data channel is still opening, the first bytes wait this long for
+// it (the receiver's select, the sender's first chunk): on a LAN or loopback it opens a few hundred
+// milliseconds after the relay, and every byte sent before then crosses the server. A channel
+// that fails ends the wait at once.
+const HOLD_FOR_DIRECT_MS = 1000;
+
+// What p resolves to within HOLD_FOR_DIRECT_MS, else null.
+export async function holdForDirect(p) {
+  let timer;
+  const held = await Promise.race([p, new Promise((r) => (timer = setTimeout(() => r(null), HOLD_FOR_DIRECT_MS)))]);
+  clearTimeout(timer);
+  return held;
+}
+
 // The first of promises that resolves to something other than null; null when all did.
 export function firstOf(promises) {
   return new Promise((resolve) => {

@@ -259,7 +259,7 @@ test('the page sends a file and a folder; the CLI receives them intact', async (
   assert.match(code, /^[1-9][0-9]*-[a-z]+-[a-z]+$/);
   const out = path.join(tmp, 'cli-out');
   fs.mkdirSync(out);
-  const r = spawn(FERRY, ['receive', '--yes', '--server', serverUrl, '--output', out, code], { stdio: 'ignore' });
+  const r = spawn(FERRY, ['receive', '--yes', '--server', serverUrl, '--output', out, code], { stdio: ['ignore', 'ignore', 'inherit'] });
   assert.equal(await exited(r), 0);
   await page.waitForSelector('#done:not([hidden])');
   assert.match(await page.textContent('#done-text'), /verified every one/);
