@@ -111,6 +111,7 @@ void JsonConsole::on_event(const session::Event& ev) {
                        return json{{"event", "code"},
                                    {"code", e.code},
                                    {"link", e.link},
+                                   {"server", e.server},
                                    {"protocol", e.wormhole ? "wormhole" : "ferry"}};
                      },
                      [](const event::PeerJoined&) {
@@ -190,7 +191,9 @@ void TerminalConsole::on_event(const session::Event& ev) {
           [&](const event::CodeReady& e) {
             std::cout << "Sending " << (offer_ ? summarize_offer(*offer_) : std::string("files"))
                       << ". On the other computer run:\n    "
-                      << (e.wormhole ? "wormhole receive " : "ferry receive ") << safe(e.code)
+                      << (e.wormhole ? "wormhole receive " : "ferry receive ")
+                      << (e.server.empty() ? "" : "--server " + safe(e.server) + " ")
+                      << safe(e.code)
                       << (e.wormhole ? "\n(or ferry receive, or any magic-wormhole program)" : "")
                       << "\n";
             if (!e.link.empty()) std::cout << "or open:  " << safe(e.link) << "\n";

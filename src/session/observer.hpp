@@ -19,6 +19,9 @@ struct CodeReady {
   std::string code;
   std::string link;
   bool wormhole = false;  // a magic-wormhole code: any wormhole program (or ferry) receives it
+  // The ferry server the code lives on (empty: none, a LAN or serverless code): the receiver
+  // must name it, or its ferry looks for the code on its own network.
+  std::string server{};
 };
 struct PeerJoined {};
 struct OfferReceived {

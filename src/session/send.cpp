@@ -462,8 +462,9 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
       *nameplate, proto::SecretKind::link, {}, proto::Bytes(proto::kLinkSecretBytes)};
   randombytes_buf(link.link_secret.data(), link.link_secret.size());
   observer.on_event(event::CodeReady{
-      proto::format_code(words),
-      proto::format_link(options.server.to_string(), *nameplate, link.link_secret)});
+      .code = proto::format_code(words),
+      .link = proto::format_link(options.server.to_string(), *nameplate, link.link_secret),
+      .server = options.server.to_string()});
 
   auto paired = co_await rendezvous->wait_paired();
   // The connection dropped while the code waited (the server restarted, its node in a cluster

@@ -279,6 +279,22 @@ class EverydayTest(TempDirTest):
         self.assertNotIn(b"Received", r.stderr)
         self.assertNotIn(b"0 files", r.stderr)
 
+    def test_the_printed_command_works_as_printed_where_no_server_is_configured(self):
+        """The sender names its server in the command it prints: pasted on a machine with no
+        server configured, it reaches the sender instead of looking on the LAN."""
+        bare = dict(ENV, XDG_CONFIG_HOME=self.tmp)
+        with Server() as srv:
+            p = subprocess.Popen([FERRY, "send", "--server", srv.url, "--text", "as printed"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+            p.stdout.readline()  # "Sending ... On the other computer run:"
+            command = p.stdout.readline().decode().split()
+            self.assertEqual(command[:3], ["ferry", "receive", "--server"], command)
+            self.assertEqual(command[3], srv.url)
+            r = subprocess.run([FERRY] + command[1:], capture_output=True, timeout=60, env=bare)
+            p.wait(20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"as printed\n")
+
     def test_qr_decodes_back_to_the_link(self):
         with Server() as srv:
             p = subprocess.Popen([FERRY, "send", "--server", srv.url, "--qr", "--text", "qr"],
