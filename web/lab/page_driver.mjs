@@ -7,6 +7,7 @@
 // Then {"event":"done","path":"direct"|"relay","text":…} (the page's own words on its path), or
 // {"event":"error","message":…}. A proxy named by https_proxy (a proxy-only network) is
 // Chromium's proxy.
+import { execFileSync } from 'node:child_process';
 import readline from 'node:readline';
 
 import { downloadPage, launchChromium } from '../test/helpers.js';
@@ -16,17 +17,12 @@ const say = (event) => console.log(JSON.stringify(event));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 90000;
 
-// Chromium reports ERR_NETWORK_CHANGED for a navigation while a fresh namespace's IPv6 addresses
-// settle; a person would reload.
-async function open(page, url) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await page.goto(url);
-    } catch (e) {
-      if (attempt === 3 || !/ERR_NETWORK_CHANGED/.test(e.message)) throw e;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+// A fresh namespace's links get their IPv6 link-local addresses a second or two after they came
+// up (duplicate address detection); Chromium fails requests under way when they appear
+// (ERR_NETWORK_CHANGED). It starts once no address is tentative, as on a booted machine.
+for (let waited = 0; waited < 10000; waited += 100) {
+  if (!execFileSync('ip', ['-6', 'addr', 'show', 'tentative'], { encoding: 'utf8' }).trim()) break;
+  await new Promise((r) => setTimeout(r, 100));
 }
 
 const proxy = process.env.https_proxy;
@@ -41,7 +37,7 @@ try {
   page.setDefaultTimeout(TIMEOUT);
   page.on('console', (m) => process.stderr.write('page: ' + m.text() + '\n')); // (in the row's error)
   if (mode === 'receive') {
-    await open(page, target);
+    await page.goto(target);
     say({ event: 'ready' });
     const lines = readline.createInterface({ input: process.stdin });
     await new Promise((resolve) => lines.once('line', resolve));
@@ -52,7 +48,7 @@ try {
     await download.saveAs(file);
     await page.waitForSelector('#done:not([hidden]), #error:not([hidden])');
   } else if (mode === 'send') {
-    await open(page, target + '/');
+    await page.goto(target + '/');
     await page.setInputFiles('#files', file);
     await page.click('#send:not([disabled])');
     await page.waitForSelector('#code-box:not([hidden])');
