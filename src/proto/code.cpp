@@ -10,6 +10,7 @@ namespace {
 constexpr std::size_t kMaxNameplateDigits = 9;
 constexpr std::size_t kMaxWordsLength = 200;
 constexpr std::size_t kMaxCodeWords = 8;
+constexpr std::size_t kMinCodeWords = 2;
 
 std::string normalise(std::string_view text) {
   std::string out;
@@ -154,6 +155,13 @@ Result<Secret> parse_code(std::string_view text) {
   Secret out;
   out.nameplate = s.substr(0, dash);
   if (!valid_nameplate(out.nameplate)) {
+    const bool digits = std::all_of(out.nameplate.begin(), out.nameplate.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (digits && !out.nameplate.empty() && out.nameplate.size() <= kMaxNameplateDigits) {
+      return fail(Errc::usage,
+                  "the number a code starts with is 1 or more, without leading zeros, as in "
+                  "7-tumbler-oxcart");
+    }
     return fail(Errc::usage, "a code starts with a number, as in 7-tumbler-oxcart");
   }
   const std::string rest = s.substr(dash + 1);
@@ -176,6 +184,14 @@ Result<Secret> parse_code(std::string_view text) {
     out.words += (out.words.empty() ? "" : "-") + std::string(*word);
     if (next == std::string::npos) break;
     start = next + 1;
+  }
+  // One word is 8 bits: a guess in 256. And "79-badge" is more likely a word left out than a
+  // short code: said here, before the claim uses the code up.
+  if (count < kMinCodeWords) {
+    return fail(Errc::usage,
+                "a word is missing: a code has a number and at least " +
+                    std::to_string(kMinCodeWords) +
+                    " words, as in 7-tumbler-oxcart. Nothing was sent, so the code is still good");
   }
   out.kind = SecretKind::words;
   return out;

@@ -110,6 +110,11 @@ class EverydayTest(TempDirTest):
             self.assertIn(b'"bagde" is not one of ferry\'s code words', typo.stderr)
             self.assertIn(b'did you mean "badge"', typo.stderr)
             self.assertIn(b"still good", typo.stderr)
+            # A word left out is said the same way, before anything reaches the server.
+            short = receive(srv, "402-badge", self.out, extra=["--yes"])
+            self.assertEqual(short.finish(), 2, short.stderr)
+            self.assertIn(b"a word is missing", short.stderr)
+            self.assertIn(b"still good", short.stderr)
             # Nothing reached the server: the sender is still waiting, and the code works.
             self.assertNotIn("rendezvous_paired", srv.log())
             r = Run(["receive", "--server", srv.url, "--yes", "--output", self.out, "402", "bad", "oxc"])

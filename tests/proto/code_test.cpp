@@ -82,6 +82,26 @@ TEST(Code, RejectsMalformed) {
   }
 }
 
+// A word left out is said before any server sees the code (which a claim would use up), and a
+// one-word --code (a guess in 256) is refused for the sender too.
+TEST(Code, AMissingWordIsRefusedLocally) {
+  const auto r = parse_code("79-badge");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::usage);
+  EXPECT_NE(r.error().detail.find("a word is missing"), std::string::npos) << r.error().detail;
+  EXPECT_FALSE(parse_code("7-acorn"));
+  EXPECT_TRUE(parse_code("7-acorn-acorn"));
+}
+
+TEST(Code, ANumberWithLeadingZerosIsNamedAsSuch) {
+  for (const char* bad : {"0-acorn-acorn", "007-acorn-acorn"}) {
+    const auto r = parse_code(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().detail.find("without leading zeros"), std::string::npos)
+        << r.error().detail;
+  }
+}
+
 TEST(Code, PasswordDependsOnKindAndWords) {
   Secret a{"7", SecretKind::words, "a-b", {}};
   Secret b{"7", SecretKind::words, "a-c", {}};
