@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
@@ -22,6 +24,45 @@ using namespace ferry;
 using proto::Errc;
 
 int ferry_main(int argc, char** argv);
+
+namespace {
+
+// Edits (letters added, dropped, changed) between two short words.
+std::size_t edits(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// What a person typed where a command goes, when it is none: a sentence naming the closest one.
+std::string unknown_command(const CLI::App& app, std::string_view typed) {
+  std::string names;
+  std::string closest;
+  std::size_t best = 3;  // at most two edits away
+  for (const auto* sub : app.get_subcommands({})) {
+    if (sub->get_group().empty()) continue;  // hidden
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+    if (const auto d = edits(typed.substr(0, 32), sub->get_name()); d < best) {
+      best = d;
+      closest = sub->get_name();
+    }
+  }
+  return "ferry: \"" + proto::terminal_text(std::string(typed.substr(0, 64))) +
+         "\" is not a ferry command" +
+         (closest.empty() ? "" : "; did you mean \"" + closest + "\"?") + " Commands: " + names +
+         " (ferry --help shows them with examples).";
+}
+
+}  // namespace
 
 // Whatever escapes is a bug: said as one line and exit 1, never an abort with a core dump.
 int main(int argc, char** argv) {
@@ -44,6 +85,15 @@ int ferry_main(int argc, char** argv) {
   }
   CLI::App app{"ferry: send files from any computer to any other, end-to-end encrypted", "ferry"};
   app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  ferry send report.pdf photos/          prints a code and a link for the receiver\n"
+      "  ferry receive 7-tumbler-oxcart         takes what the sender offers\n"
+      "  ferry serve --public-url https://ferry.example.org\n"
+      "                                         the server both sides and the web page use\n"
+      "  ferry doctor                           what this network lets through, and why\n"
+      "ferry help COMMAND (or ferry COMMAND --help) shows a command's options; man ferry says "
+      "more.");
   const std::string version =
       std::string("ferry ") + cli::kVersion + " (git " + cli::kGitRevision + ")";
   app.set_version_flag("--version", version);
@@ -60,6 +110,55 @@ int ferry_main(int argc, char** argv) {
   auto* recv_cmd = cli::add_receive_command(app, receive_flags);
   cli::DoctorFlags doctor_flags;
   auto* doctor_cmd = cli::add_doctor_command(app, doctor_flags);
+  send_cmd->footer(
+      "Examples:\n"
+      "  ferry send report.pdf photos/       files and folders; prints a code and a link\n"
+      "  ferry send --text \"the wifi password\"\n"
+      "  tar c logs/ | ferry send --name logs.tar -\n"
+      "  ferry send --server https://ferry.example.org --code 42-acorn-zebra big.iso");
+  recv_cmd->footer(
+      "Examples:\n"
+      "  ferry receive 7-tumbler-oxcart      asks before saving in the current folder\n"
+      "  ferry receive --yes --output ~/Downloads 'https://ferry.example.org/r#7-…'\n"
+      "  ferry receive -o - 7-tumbler-oxcart > file   the bytes on stdout");
+  serve_cmd->footer(
+      "Examples:\n"
+      "  ferry serve --listen 0.0.0.0:4300 --public-url https://ferry.example.org\n"
+      "  ferry serve --tls-cert cert.pem --tls-key key.pem --listen [::]:443");
+  doctor_cmd->footer(
+      "Examples:\n"
+      "  ferry doctor                         against the configured server (FERRY_SERVER)\n"
+      "  ferry doctor --server https://ferry.example.org");
+
+  // `ferry`, `ferry help [COMMAND]` and a mistyped command get a help screen or a suggestion, not
+  // CLI11's "A subcommand is required".
+  if (argc < 2) {
+    std::cerr << app.help();
+    return cli::exit_status(Errc::usage);
+  }
+  const std::string_view first = argv[1];
+  if (first == "help") {
+    const CLI::App* about = &app;
+    if (argc > 2) {
+      const auto commands = app.get_subcommands({});
+      const auto it = std::find_if(commands.begin(), commands.end(),
+                                   [&](const CLI::App* sub) { return sub->get_name() == argv[2]; });
+      if (it == commands.end()) {
+        std::cerr << unknown_command(app, argv[2]) << "\n";
+        return cli::exit_status(Errc::usage);
+      }
+      about = *it;
+    }
+    std::cout << (about == &app ? app.help() : about->help("ferry"));
+    return 0;
+  }
+  const auto commands = app.get_subcommands({});
+  if (!first.starts_with("-") &&
+      std::none_of(commands.begin(), commands.end(),
+                   [&](const CLI::App* sub) { return sub->get_name() == first; })) {
+    std::cerr << unknown_command(app, first) << "\n";
+    return cli::exit_status(Errc::usage);
+  }
 
   try {
     app.parse(argc, argv);

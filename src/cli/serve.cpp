@@ -158,18 +158,21 @@ CLI::App* add_serve_command(CLI::App& app, ServeFlags& f) {
   serve_cmd
       ->add_option("--relay-max-bytes", relay_limits.max_bytes,
                    "Bytes one relayed transfer may move, e.g. 10G (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
+      ->transform(CLI::AsSizeValue(false).description(""))
+      ->type_name("SIZE")
+      ->default_str("64G");
   serve_cmd
       ->add_option("--relay-rate", relay_limits.rate,
                    "Bytes per second for one relayed transfer, e.g. 50M (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
+      ->transform(CLI::AsSizeValue(false).description(""))
+      ->type_name("SIZE")
+      ->default_str("0");
   serve_cmd
       ->add_option("--relay-bandwidth", relay_limits.bandwidth,
                    "Bytes per second for all relayed transfers together (0: no limit)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
+      ->transform(CLI::AsSizeValue(false).description(""))
+      ->type_name("SIZE")
+      ->default_str("0");
   serve_cmd
       ->add_option("--relay-max-duration", f.max_duration,
                    "Seconds one relayed transfer may last (0: no limit)")

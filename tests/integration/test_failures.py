@@ -18,6 +18,32 @@ class FailureTest(TempDirTest):
         write_random(path, size)
         return path
 
+    def test_no_command_help_and_a_mistyped_command(self):
+        """`ferry` shows the help (exit 2), `ferry help [COMMAND]` shows it with examples (exit 0),
+        and a mistyped command names the closest one instead of "A subcommand is required"."""
+        bare = subprocess.run([FERRY], capture_output=True, timeout=10)
+        self.assertEqual(bare.returncode, 2)
+        self.assertIn(b"Examples:", bare.stderr)
+        self.assertIn(b"ferry send report.pdf", bare.stderr)
+        top = subprocess.run([FERRY, "help"], capture_output=True, timeout=10)
+        self.assertEqual(top.returncode, 0, top.stderr)
+        self.assertIn(b"Subcommands:", top.stdout)
+        for command in ("send", "receive", "serve", "doctor"):
+            one = subprocess.run([FERRY, "help", command], capture_output=True, timeout=10)
+            self.assertEqual(one.returncode, 0, one.stderr)
+            self.assertIn(b"Usage: ferry " + command.encode(), one.stdout)
+            self.assertIn(b"Examples:", one.stdout)
+        typo = subprocess.run([FERRY, "sned", "x"], capture_output=True, timeout=10)
+        self.assertEqual(typo.returncode, 2)
+        self.assertIn(b'"sned" is not a ferry command; did you mean "send"?', typo.stderr)
+        self.assertNotIn(b"A subcommand is required", typo.stderr)
+        hostile = subprocess.run([FERRY, "\x1b[31mred"], capture_output=True, timeout=10)
+        self.assertEqual(hostile.returncode, 2)
+        self.assertNotIn(b"\x1b", hostile.stderr)
+        sizes = subprocess.run([FERRY, "serve", "--help"], capture_output=True, timeout=10)
+        self.assertIn(b"--relay-max-bytes SIZE=64G", sizes.stdout)
+        self.assertNotIn(b"kb(=1024b)", sizes.stdout)
+
     def test_wrong_code_fails_both_sides_and_writes_nothing(self):
         path = self.file()
         with Server() as srv:
