@@ -176,7 +176,8 @@ void JsonConsole::error(const proto::Error& e, const std::string& sentence) {
   std::cerr << "ferry: " << safe(sentence) << "\n";
 }
 
-TerminalConsole::TerminalConsole(Role role) : Console(role), tty_(::isatty(STDERR_FILENO) == 1) {}
+TerminalConsole::TerminalConsole(Role role) : TerminalConsole(role, ::isatty(STDERR_FILENO) == 1) {}
+TerminalConsole::TerminalConsole(Role role, bool tty) : Console(role), tty_(tty) {}
 
 void TerminalConsole::clear_progress() {
   if (progress_shown_) {
@@ -186,6 +187,9 @@ void TerminalConsole::clear_progress() {
 }
 
 void TerminalConsole::on_event(const session::Event& ev) {
+  // Every line starts at the left, never after the progress bar ("ETA 15sMoved to …"); the
+  // next progress event draws the bar again below it.
+  if (!std::holds_alternative<event::Progress>(ev)) clear_progress();
   std::visit(
       Overloaded{
           [&](const event::CodeReady& e) {

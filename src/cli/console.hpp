@@ -51,6 +51,8 @@ class JsonConsole final : public Console {
 class TerminalConsole final : public Console {
  public:
   explicit TerminalConsole(Role role);
+  // tty: whether stderr is a terminal that shows the progress line (tests say so).
+  TerminalConsole(Role role, bool tty);
   void on_event(const session::Event& e) override;
   void error(const proto::Error& e, const std::string& sentence) override;
 

@@ -1,0 +1,54 @@
+// The terminal console: what a person sees on stderr, a line at a time, the progress bar redrawn
+// in place and never run into by another line.
+#include "cli/console.hpp"
+
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <sstream>
+
+namespace ferry::cli {
+namespace {
+
+namespace event = session::event;
+
+// What the console wrote to stderr while f ran.
+template <typename F>
+std::string stderr_of(F f) {
+  std::ostringstream out;
+  auto* old = std::cerr.rdbuf(out.rdbuf());
+  f();
+  std::cerr.rdbuf(old);
+  return out.str();
+}
+
+TEST(TerminalConsole, ANoteDuringProgressStartsOnALineOfItsOwn) {
+  TerminalConsole console(Console::Role::sender, true);
+  const std::string text = stderr_of([&] {
+    console.on_event(event::Progress{.bytes = 29, .total = 100, .seconds = 1.0});
+    console.on_event(event::Note{"Trying quic beside tcp"});
+    console.on_event(event::Connected{.path = proto::PathKind::direct,
+                                      .transport = proto::PipeTransport::quic,
+                                      .peer = "192.0.2.7:4000",
+                                      .moved = true});
+    console.on_event(event::Progress{.bytes = 60, .total = 100, .seconds = 2.0});
+  });
+  // The bar is erased ("\r" + erase to the end of the line) before each line that follows it.
+  EXPECT_NE(text.find("ETA"), std::string::npos) << text;
+  EXPECT_NE(text.find("\r\033[KTrying quic beside tcp\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nMoved to a better path ("), std::string::npos) << text;
+  EXPECT_EQ(text.find("sTrying"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sMoved"), std::string::npos) << text;
+}
+
+TEST(TerminalConsole, WithoutATerminalThereIsNoBarToErase) {
+  TerminalConsole console(Console::Role::receiver, false);
+  const std::string text = stderr_of([&] {
+    console.on_event(event::Progress{.bytes = 29, .total = 100, .seconds = 1.0});
+    console.on_event(event::Note{"a note"});
+  });
+  EXPECT_EQ(text, "a note\n");
+}
+
+}  // namespace
+}  // namespace ferry::cli
