@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -288,11 +289,32 @@ void TerminalConsole::error(const proto::Error&, const std::string& sentence) {
   std::cerr << "ferry: " << safe(sentence) << "\n";
 }
 
+std::optional<session::Answer> interpret_answer(std::string_view line, bool conflict) {
+  using session::Answer;
+  std::string word;
+  for (const char c : line) {
+    if (std::isspace(static_cast<unsigned char>(c)) == 0) {
+      word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  if (!conflict) {
+    if (word == "y" || word == "yes") return Answer::accept;
+    if (word == "n" || word == "no") return Answer::decline;
+    return std::nullopt;
+  }
+  if (word == "o" || word == "overwrite") return Answer::overwrite;
+  if (word == "r" || word == "rename" || word == "k" || word == "keep" || word == "keepboth") {
+    return Answer::rename;
+  }
+  if (word == "c" || word == "cancel" || word == "n" || word == "no") return Answer::decline;
+  return std::nullopt;
+}
+
 void Console::ask_accept(const proto::Offer&, const std::vector<std::string>& existing,
                          std::function<void(session::Answer)> answer) {
   using session::Answer;
   if (existing.empty()) {
-    std::cerr << "Accept? [y/N] " << std::flush;
+    std::cerr << "Accept? [y/n] " << std::flush;
   } else {
     std::cerr << "\"" << proto::display_name(existing.front()) << "\""
               << (existing.size() > 1
@@ -302,14 +324,22 @@ void Console::ask_accept(const proto::Offer&, const std::vector<std::string>& ex
               << "[o]verwrite, keep both ([r]ename the new ones), or [c]ancel? " << std::flush;
   }
   const bool conflict = !existing.empty();
+  // An answer that is neither (Enter alone, a "y" where o, r or c is asked) asks again: declining
+  // would use the code up. Only the end of input declines, and says why.
   std::thread([conflict, answer = std::move(answer)] {
     std::string line;
-    if (!std::getline(std::cin, line)) return answer(Answer::decline);
-    for (auto& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!conflict) return answer(line == "y" || line == "yes" ? Answer::accept : Answer::decline);
-    if (line == "o" || line == "overwrite") return answer(Answer::overwrite);
-    if (line == "r" || line == "rename") return answer(Answer::rename);
-    answer(Answer::decline);
+    for (;;) {
+      if (!std::getline(std::cin, line)) {
+        std::cerr << "\nNobody answered (the input ended): declined. ferry receive --yes accepts "
+                     "without asking.\n";
+        return answer(Answer::decline);
+      }
+      if (const auto a = interpret_answer(line, conflict)) return answer(*a);
+      std::cerr << (conflict ? "Type o to overwrite, r to keep both (the new ones renamed), or c "
+                               "to cancel: "
+                             : "Type y to accept or n to decline: ")
+                << std::flush;
+    }
   }).detach();
 }
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "proto/error.hpp"
@@ -66,6 +67,11 @@ class TerminalConsole final : public Console {
   std::uint64_t resumed_ = 0;   // bytes a resume found already there
   bool received_text_ = false;  // the receiver got a text message
 };
+
+// What a typed line answers at "Accept? [y/n]" (conflict: false) or at "[o]verwrite, keep both
+// ([r]ename the new ones), or [c]ancel?" (conflict: true); nullopt where it answers neither (an
+// empty line, a "y" at the second question): the question is asked again.
+std::optional<session::Answer> interpret_answer(std::string_view line, bool conflict);
 
 // One line: "photos/ (12 files, 1.3 GB)" or "3 items (...)".
 std::string summarize_offer(const proto::Offer& offer);

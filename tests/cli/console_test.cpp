@@ -50,5 +50,24 @@ TEST(TerminalConsole, WithoutATerminalThereIsNoBarToErase) {
   EXPECT_EQ(text, "a note\n");
 }
 
+// Enter alone, or a "y" where o, r or c is asked, answers nothing: the question comes again
+// instead of a decline that would use the code up.
+TEST(InterpretAnswer, OnlyAClearAnswerCounts) {
+  using session::Answer;
+  EXPECT_EQ(interpret_answer("y", false), Answer::accept);
+  EXPECT_EQ(interpret_answer(" Yes \r", false), Answer::accept);
+  EXPECT_EQ(interpret_answer("n", false), Answer::decline);
+  EXPECT_EQ(interpret_answer("NO", false), Answer::decline);
+  EXPECT_EQ(interpret_answer("", false), std::nullopt);
+  EXPECT_EQ(interpret_answer("o", false), std::nullopt);
+  EXPECT_EQ(interpret_answer("o", true), Answer::overwrite);
+  EXPECT_EQ(interpret_answer("Overwrite", true), Answer::overwrite);
+  EXPECT_EQ(interpret_answer("r", true), Answer::rename);
+  EXPECT_EQ(interpret_answer("keep both", true), Answer::rename);
+  EXPECT_EQ(interpret_answer("c", true), Answer::decline);
+  EXPECT_EQ(interpret_answer("y", true), std::nullopt);
+  EXPECT_EQ(interpret_answer("", true), std::nullopt);
+}
+
 }  // namespace
 }  // namespace ferry::cli

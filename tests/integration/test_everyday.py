@@ -145,6 +145,41 @@ class EverydayTest(TempDirTest):
             s.finish()
         return path, existing, status, r, s
 
+    def test_an_unclear_answer_asks_again_instead_of_declining(self):
+        """Enter alone at "Accept? [y/n]" and a "y" at the conflict question ask again; the
+        transfer then goes the way the person finally answers (the code is not used up)."""
+        path = self.file()
+        with Server() as srv:
+            s = send(srv, [path], code="408-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = Pty(["receive", "--server", srv.url, "--output", self.out, "408-acorn-zebra"])
+            r.expect("Accept? [y/n]")
+            r.type("\n")
+            r.expect("Type y to accept or n to decline:")
+            r.type("y\n")
+            self.assertEqual(r.finish(), 0, r.seen)
+            self.assertEqual(s.finish(), 0, s.stderr)
+        self.assertSameFile(path, os.path.join(self.out, "f.bin"))
+        path, existing, status, r, s = self.conflict("y\nr", "409-acorn-zebra")
+        self.assertEqual(status, 0, r.seen)
+        self.assertIn(b"Type o to overwrite, r to keep both", r.seen)
+        with open(existing) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertSameFile(path, os.path.join(self.out, "f (1).bin"))
+
+    def test_no_answer_at_all_says_why_it_declined(self):
+        path = self.file()
+        with Server() as srv:
+            s = send(srv, [path], code="410-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = subprocess.run([FERRY, "receive", "--server", srv.url, "--output", self.out,
+                                "410-acorn-zebra"], stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=60, env=ENV)
+            s.finish()
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn(b"Nobody answered (the input ended)", r.stderr)
+        self.assertIn(b"--yes", r.stderr)
+
     def test_conflict_rename_keeps_both(self):
         path, existing, status, r, s = self.conflict("r", "403-acorn-zebra")
         self.assertEqual(status, 0, r.seen)
