@@ -39,7 +39,7 @@ async function once(sodium, serverUrl) {
   let code = null;
   for (let i = 0; i < 200 && !code; i++) {
     await new Promise((r) => setTimeout(r, 25));
-    code = /ferry receive (\S+)/.exec(out)?.[1];
+    code = /ferry receive (?:--server \S+ )?(\S+)/.exec(out)?.[1];
   }
   const { rv, keys, grant, base } = await pakeAsReceiver({ sodium, WebSocket, server: serverUrl, code });
   const myNote = { type: 'candidates', candidates: [], relay: true, features: ['wide-tcp'] };

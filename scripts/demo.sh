@@ -34,7 +34,7 @@ echo "== sender: ferry send $(basename "$file")"
 send_pid=$!
 for _ in $(seq 100); do grep -q "ferry receive" "$work/send.out" 2>/dev/null && break; sleep 0.1; done
 cat "$work/send.out"
-code=$(sed -n 's/^ *ferry receive //p' "$work/send.out")
+code=$(sed -n 's/^ *ferry receive \(--server [^ ]* \)\{0,1\}//p' "$work/send.out")
 
 echo "== receiver: ferry receive --yes $code"
 (cd "$work/received" && script -qfec "$FERRY receive --server $url --yes $code" /dev/null)

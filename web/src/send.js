@@ -111,7 +111,7 @@ async function raceSenderPipes({ sodium, WebSocket, rtc, server, onCode, onEvent
     onEvent(senderConnected(first.kind, first.pipe));
     let upgrade = null;
     if (first.kind === 'relay' && direct) upgrade = racing[1];
-    else if (first.kind === 'direct') racing[0].then((r) => r && r.pipe.close());
+    else if (first.kind === 'direct') relay.then((pipe) => pipe && pipe.close()); // (its read for a select ends)
     return { rv, pipe: first.pipe, upgrade, direct, code, link };
   } catch (e) {
     rv.close();

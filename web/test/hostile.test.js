@@ -70,7 +70,7 @@ async function victimSender() {
   let code = null;
   for (let i = 0; i < 100 && !code; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    code = /ferry receive (\S+)/.exec(output().stdout.toString())?.[1];
+    code = /ferry receive (?:--server \S+ )?(\S+)/.exec(output().stdout.toString())?.[1];
   }
   assert.ok(code);
   return { proc, output, code };
