@@ -1,9 +1,9 @@
 # bash completion for ferry: subcommands, their flags, files for send, and code words for
-# receive ("7-tum<TAB>" -> "7-tumbler-").
+# receive ("7-tum<TAB>" -> "7-tumbler-", and "7 tum<TAB>" -> "7 tumbler").
 _ferry() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   if ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W "send receive serve doctor version --version --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "send receive serve doctor version help --version --help" -- "$cur"))
     return
   fi
   local opts
@@ -41,6 +41,9 @@ _ferry() {
           COMPREPLY[0]+=-
           compopt -o nospace 2>/dev/null
         fi
+      elif [[ $prev =~ ^[1-9][0-9]*$ || ($prev =~ ^[a-z]+$ && ${COMP_WORDS[COMP_CWORD-2]} =~ ^[1-9][0-9]*$) ]]; then
+        # A code typed with spaces ("7 tumbler oxcart"): the words after the number.
+        COMPREPLY=($(compgen -W "$(ferry code-words 2>/dev/null)" -- "$cur"))
       fi
       ;;
     serve)

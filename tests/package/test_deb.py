@@ -72,10 +72,13 @@ def main():
         script = ("source /usr/share/bash-completion/completions/ferry && complete -p ferry && "
                   "COMP_WORDS=(ferry receive 7-tumb); COMP_CWORD=2; _ferry; echo \"[${COMPREPLY[*]}]\"; "
                   "COMP_WORDS=(ferry receive 7-tumbler-oxc); COMP_CWORD=2; _ferry; echo \"[${COMPREPLY[*]}]\"; "
+                  "COMP_WORDS=(ferry receive 7 tumb); COMP_CWORD=3; _ferry; echo \"[${COMPREPLY[*]}]\"; "
+                  "COMP_WORDS=(ferry receive 7 tumbler oxc); COMP_CWORD=4; _ferry; echo \"[${COMPREPLY[*]}]\"; "
                   "COMP_WORDS=(ferry rec); COMP_CWORD=1; _ferry; echo \"[${COMPREPLY[*]}]\"")
         comp = run("bash", "-c", script)
         print("bash completion: " + " ".join(comp.stdout.split()))
-        for expected in ("complete -F _ferry ferry", "[7-tumbler-]", "[7-tumbler-oxcart]", "[receive]"):
+        for expected in ("complete -F _ferry ferry", "[7-tumbler-]", "[7-tumbler-oxcart]", "[tumbler]",
+                         "[oxcart]", "[receive]"):
             if expected not in comp.stdout:
                 problems.append("bash completion: expected %r in %r %r" % (expected, comp.stdout, comp.stderr))
 
