@@ -12,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { chromiumProcesses, cpuOf } from './benchlib.mjs';
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { chromium } = await import(path.join(ROOT, 'web', 'node_modules', 'playwright-core', 'index.mjs'));
 const FERRY = process.env.FERRY_BIN || path.join(ROOT, 'build', 'release', 'src', 'cli', 'ferry');
@@ -39,28 +41,8 @@ function makeFile(name, size) {
 
 // CPU seconds (user + system): of one process so far (by pid), of all Chromium's processes so
 // far, and of a finished ferry command run under /usr/bin/time. Where the machine's time goes: on
-// a 2-core machine the sum over every process (sender, relay, receiver) bounds the rate.
-const TICKS = Number(execSync('getconf CLK_TCK'));
-function cpuOf(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS;
-  } catch {
-    return 0; // gone
-  }
-}
-// The processes of the Chromium that playwright launched: { pid, cmd }.
-function chromiumProcesses() {
-  const out = [];
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('chromium') && cmd.includes('playwright')) out.push({ pid, cmd });
-    } catch { /* gone */ }
-  }
-  return out;
-}
+// a 2-core machine the sum over every process (sender, relay, receiver) bounds the rate
+// (cpuOf, chromiumProcesses: benchlib.mjs).
 // Chromium's CPU seconds by process kind (its --type: renderer, utility (the network service),
 // gpu-process; "browser" for the main process, which has none).
 function chromiumCpu() {

@@ -14,6 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { chromiumProcesses, cpuOf } from './benchlib.mjs';
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.env.FERRY_BIN ||= path.join(ROOT, 'build', 'release', 'src', 'cli', 'ferry');
 const { FERRY, downloadPage, exited, launchChromium, lines, startServer } = await import(path.join(ROOT, 'web', 'test', 'helpers.js'));
@@ -22,29 +24,9 @@ const RUNS = Number(process.env.BENCH_RUNS || 3);
 const SIZE = Number(process.env.BENCH_SIZE || 256 * 2 ** 20);
 const tmp = fs.mkdtempSync(path.join(process.env.BENCH_TMP || os.tmpdir(), 'ferry-bench-webrtc-'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const TICKS = Number(execSync('getconf CLK_TCK'));
-
-function cpuOf(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS;
-  } catch {
-    return 0; // gone
-  }
-}
 // CPU seconds so far of every process of the Chromium that playwright launched (children's time
 // of processes that ended is in their parents' cutime, not counted: the renderers live throughout).
-function chromiumCpu() {
-  let sum = 0;
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('chromium') && cmd.includes('playwright')) sum += cpuOf(pid);
-    } catch { /* gone */ }
-  }
-  return sum;
-}
+const chromiumCpu = () => chromiumProcesses().reduce((sum, { pid }) => sum + cpuOf(pid), 0);
 // `ferry ARGS` under /usr/bin/time: its --json events (next()) and, once exited, cpu().
 let timed = 0;
 function ferry(args) {

@@ -107,11 +107,10 @@ struct Answerer::Core : std::enable_shared_from_this<Core> {
   proto::Bytes pending;                  // channel bytes read, not yet taken
   std::size_t pending_at = 0;
 
-  // From any thread: wakes whoever waits on the executor.
-  // Wakes the executor's waiters. Pokes that come while one is on its way (a burst of packets
-  // from the GLib thread or usrsctp) ride on it: one post, not one per packet. (The thread
-  // hand-off itself stays: context switches are about a quarter of the receiver's CPU at
-  // 15 MB/s from Chromium on loopback.)
+  // From any thread: wakes whoever waits on the executor. Pokes that come while one is on its way
+  // (a burst of packets from the GLib thread or usrsctp) ride on it: one post, not one per packet.
+  // (The thread hand-off itself stays: context switches are about a quarter of the receiver's CPU
+  // at 15 MB/s from Chromium on loopback.)
   void poke() {
     if (poke_queued.exchange(true)) return;
     asio::post(ex, [w = weak_from_this()] {

@@ -6,36 +6,25 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { FERRY, exited, launchChromium, startSend, startServer } from './helpers.js';
+import { FERRY, exited, startBrowserFixture, startSend } from './helpers.js';
 import { hostileSender, records, sendOffer } from './hostile.js';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.FERRY_SCREENSHOTS;
 const MB = 1024 * 1024;
-let server;
 let serverUrl;
 let browser;
 let tmp;
-
+let fixture;
 
 before(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    if (process.env.CI) throw new Error('Chromium is missing at ' + CHROMIUM + ' (scripts/setup.sh installs it)');
-    console.log('# skipped: no Chromium at ' + CHROMIUM + ' (outside CI)');
-    process.exit(0);
-  }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-browser-'));
-  ({ proc: server, url: serverUrl } = await startServer());
-  browser = await launchChromium(CHROMIUM);
+  fixture = await startBrowserFixture('ferry-browser-');
+  ({ serverUrl, browser, tmp } = fixture);
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (server) server.kill();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  if (fixture) await fixture.stop();
 });
 
 

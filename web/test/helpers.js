@@ -51,6 +51,31 @@ export async function startFixture(prefix) {
   };
 }
 
+// What a page test file starts with: Debian's Chromium (with chromiumArgs), a server and a
+// temporary folder: { serverUrl, browser, tmp, stop() }. Without Chromium the file is skipped
+// outside CI and fails in it.
+export async function startBrowserFixture(prefix, chromiumArgs = []) {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(chromium)) {
+    if (process.env.CI) throw new Error('Chromium is missing at ' + chromium + ' (scripts/setup.sh installs it)');
+    console.log('# skipped: no Chromium at ' + chromium + ' (outside CI)');
+    process.exit(0);
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const { proc, url } = await startServer();
+  const browser = await launchChromium(chromium, chromiumArgs);
+  return {
+    serverUrl: url, browser, tmp,
+    async stop() {
+      await browser.close();
+      proc.kill();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
 // Debian's Chromium, headless, as every page test drives it.
 export async function launchChromium(executablePath, extraArgs = []) {
   const { chromium } = await import('playwright-core');

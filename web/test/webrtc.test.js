@@ -6,36 +6,27 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { spawn } from 'node:child_process';
 
-import { FERRY, downloadPage, exited, launchChromium, startSend, startServer } from './helpers.js';
+import { FERRY, downloadPage, exited, startBrowserFixture, startSend } from './helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MB = 1024 * 1024;
-let server;
 let serverUrl;
 let browser;
 let tmp;
+let fixture;
 
 before(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    if (process.env.CI) throw new Error('Chromium is missing at ' + CHROMIUM + ' (scripts/setup.sh installs it)');
-    console.log('# skipped: no Chromium at ' + CHROMIUM + ' (outside CI)');
-    process.exit(0);
-  }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-webrtc-'));
-  ({ proc: server, url: serverUrl } = await startServer());
-  // Everything runs on this machine's loopback: Chromium leaves loopback out of WebRTC unless told.
-  browser = await launchChromium(CHROMIUM, ['--allow-loopback-in-peer-connection']);
+  fixture = await startBrowserFixture('ferry-webrtc-',
+    // Everything runs on this machine's loopback: Chromium leaves loopback out of WebRTC unless told.
+    ['--allow-loopback-in-peer-connection']);
+  ({ serverUrl, browser, tmp } = fixture);
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (server) server.kill();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  if (fixture) await fixture.stop();
 });
 
 async function relayedBytes() {
