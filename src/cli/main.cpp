@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
-#include <vector>
 
 #include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
@@ -27,22 +26,6 @@ int ferry_main(int argc, char** argv);
 
 namespace {
 
-// Edits (letters added, dropped, changed) between two short words.
-std::size_t edits(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // What a person typed where a command goes, when it is none: a sentence naming the closest one.
 std::string unknown_command(const CLI::App& app, std::string_view typed) {
   std::string names;
@@ -51,7 +34,7 @@ std::string unknown_command(const CLI::App& app, std::string_view typed) {
   for (const auto* sub : app.get_subcommands({})) {
     if (sub->get_group().empty()) continue;  // hidden
     names += (names.empty() ? "" : ", ") + sub->get_name();
-    if (const auto d = edits(typed.substr(0, 32), sub->get_name()); d < best) {
+    if (const auto d = proto::edit_distance(typed.substr(0, 32), sub->get_name()); d < best) {
       best = d;
       closest = sub->get_name();
     }

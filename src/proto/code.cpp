@@ -46,9 +46,6 @@ std::string words_from_bytes(std::uint8_t a, std::uint8_t b) {
   return std::string(code_words()[a]) + "-" + std::string(code_words()[b]);
 }
 
-namespace {
-
-// Damerau-Levenshtein distance (adjacent swaps count one), for "did you mean".
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
   for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
@@ -64,6 +61,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   }
   return d[a.size()][b.size()];
 }
+
+namespace {
 
 std::string quoted_list(const std::vector<std::string_view>& words) {
   std::string out;

@@ -42,6 +42,10 @@ std::string words_from_bytes(std::uint8_t a, std::uint8_t b);
 // a typo is refused before anything reaches a server, with "did you mean" suggestions.
 Result<Secret> parse_code(std::string_view text);
 
+// Damerau-Levenshtein distance (letters added, dropped, changed, or two neighbours swapped: one
+// edit each), for "did you mean". Both strings are short (the caller bounds them).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
 // Up to three list words within max_edits edits (letters added, dropped, changed or swapped) of
 // typed, closest first.
 std::vector<std::string_view> similar_words(std::string_view typed, std::size_t max_edits = 2);
