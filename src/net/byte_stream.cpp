@@ -23,7 +23,10 @@ awaitable<void> read_exact(ByteStream& s, asio::mutable_buffer b, error_code& ec
 }
 
 SocketStream::SocketStream(AnyStream s, std::string where, proto::Bytes first)
-    : s_(std::move(s)), where_(std::move(where)), first_(std::move(first)) {}
+    : s_(std::move(s)),
+      watch_(s_.tcp().socket()),
+      where_(std::move(where)),
+      first_(std::move(first)) {}
 
 awaitable<std::size_t> SocketStream::read_some(asio::mutable_buffer b, error_code& ec) {
   reading_ = true;
@@ -65,6 +68,7 @@ awaitable<std::size_t> SocketStream::read_some_now(asio::mutable_buffer b, error
 }
 
 awaitable<void> SocketStream::write(asio::const_buffer b, error_code& ec) {
+  const auto writing = watch_.writing();
   co_await asio::async_write(s_, b, redirect(ec));
 }
 

@@ -11,6 +11,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "net/any_stream.hpp"
+#include "net/send_watch.hpp"
 #include "proto/bytes.hpp"
 #include "proto/error.hpp"
 
@@ -63,13 +64,20 @@ class SocketStream : public ByteStream {
   void expires_after(std::chrono::steady_clock::duration d) override { s_.expires_after(d); }
   void expires_never() override { s_.expires_never(); }
   awaitable<void> close_gracefully(std::chrono::milliseconds timeout) override;
-  void close() override { s_.close(); }
-  std::optional<proto::Error> end_reason() const override { return end_; }
+  void close() override {
+    watch_.stop();
+    s_.close();
+  }
+  std::optional<proto::Error> end_reason() const override {
+    if (watch_.given_up()) return SendWatch::given_up_error(where_);
+    return end_;
+  }
 
  private:
   awaitable<std::size_t> read_some_now(asio::mutable_buffer b, error_code& ec);
 
   AnyStream s_;
+  SendWatch watch_;  // after s_: stops before the socket closes
   std::string where_;
   proto::Bytes first_;
   std::size_t first_taken_ = 0;

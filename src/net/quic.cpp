@@ -456,6 +456,14 @@ void QuicConnection::schedule_flush() {
 
 void QuicConnection::flush() {
   if (failed_ || native_->conn == nullptr || waiting_writable_) return;
+  const proto::SendSample progress{tx_acked_, tx_sent_ > tx_acked_ ? 1U : 0U, 0};
+  if (stall_.observe(progress, std::chrono::steady_clock::now()) ==
+      proto::SendStall::Action::give_up) {
+    path_broke("the QUIC path stopped moving data: nothing was acknowledged for " +
+               std::to_string(proto::SendStall::kGiveUp.count()) +
+               " s (the path to the other side broke)");
+    return;
+  }
   auto* conn = native_->conn;
   const auto blocked = [](const error_code& ec) {
     return ec == asio::error::would_block || ec == asio::error::try_again;
@@ -593,6 +601,11 @@ void QuicConnection::arm_timer() {
     if (ec || self->failed_) return;
     const int rv = ngtcp2_conn_handle_expiry(self->native_->conn, now_ts());
     if (rv != 0) {
+      if (rv == NGTCP2_ERR_IDLE_CLOSE && self->established_) {
+        self->path_broke("the QUIC path went silent: nothing came from the other side for " +
+                         std::to_string(kIdleTimeout.count()) + " s (the path to it broke)");
+        return;
+      }
       self->fail(rv == NGTCP2_ERR_IDLE_CLOSE ? "the QUIC path went silent"
                  : rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT
                      ? "the QUIC handshake timed out"
@@ -610,6 +623,12 @@ void QuicConnection::fail(std::string why) {
   timer_armed_ = false;
   timer_.cancel();
   wake_all();
+}
+
+void QuicConnection::path_broke(std::string why) {
+  if (failed_) return;
+  if (!end_reason_) end_reason_ = proto::Error{Errc::peer_gone, why};
+  fail(std::move(why));
 }
 
 void QuicConnection::wake_all() {

@@ -14,6 +14,7 @@
 #include "net/byte_stream.hpp"
 #include "net/udp_mux.hpp"
 #include "proto/error.hpp"
+#include "proto/send_stall.hpp"
 
 namespace ferry::net {
 
@@ -76,6 +77,9 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
     abort();
   }
   const std::optional<proto::Error>& end_reason() const { return end_reason_; }
+  // The path stopped carrying the connection after it was established (idle timeout, a stall):
+  // it fails, and the stream's end_reason() says so.
+  void path_broke(std::string why);
   void set_deadline(std::optional<std::chrono::steady_clock::time_point> d) { deadline_ = d; }
 
   struct Callbacks;
@@ -125,10 +129,13 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   bool rx_fin_ = false;
   // Send side: chunks kept until acknowledged (ngtcp2 retransmits from them).
   std::deque<std::vector<std::uint8_t>> tx_;
-  std::uint64_t tx_base_ = 0;    // stream offset of tx_.front()
-  std::uint64_t tx_sent_ = 0;    // offset handed to ngtcp2
-  std::uint64_t tx_end_ = 0;     // offset after the last byte written
-  std::uint64_t tx_acked_ = 0;   // offset acknowledged (contiguous)
+  std::uint64_t tx_base_ = 0;   // stream offset of tx_.front()
+  std::uint64_t tx_sent_ = 0;   // offset handed to ngtcp2
+  std::uint64_t tx_end_ = 0;    // offset after the last byte written
+  std::uint64_t tx_acked_ = 0;  // offset acknowledged (contiguous)
+  // Stream bytes out and nothing acknowledged for long: acknowledgements and pings may still
+  // pass where the data's packets do not (a path whose MTU shrank), and no idle timeout ends that.
+  proto::SendStall stall_;
   bool writer_waiting_ = false;  // a write waits for room (the queue's or memory's)
   bool fin_wanted_ = false;
   bool fin_sent_ = false;

@@ -17,6 +17,12 @@ proto::Error io_failure(const ByteStream& s, const error_code& ec, const std::st
       ec == asio::error::broken_pipe) {
     return {Errc::peer_gone, "the connection (" + where + ") closed unexpectedly"};
   }
+  // The kernel's own verdict (keepalive probes unanswered, tune_for_bulk), not a deadline of ours.
+  if (ec == asio::error::timed_out) {
+    return {Errc::peer_gone, "the connection (" + where +
+                                 ") went silent: the other side stopped answering (the path to "
+                                 "it broke)"};
+  }
   return {Errc::peer_gone, "the connection (" + where + ") failed: " + describe(ec)};
 }
 }  // namespace

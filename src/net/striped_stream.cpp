@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <deque>
 
+#include "net/send_watch.hpp"
 #include "proto/stripe.hpp"
 
 namespace ferry::net {
@@ -29,9 +30,12 @@ struct State {
         readable(ex, Clock::time_point::max()),
         room(ex, Clock::time_point::max()),
         ends(ex, Clock::time_point::max()),
-        in(kStripeUnauthenticatedLimit) {}
+        in(kStripeUnauthenticatedLimit) {
+    for (auto& m : members) watches.emplace_back(m);
+  }
 
   std::vector<tcp::socket> members;
+  std::vector<SendWatch> watches;  // one per member, after them: they stop first
   // Sending: frames (header and bytes) waiting for a member, and those being written.
   std::deque<proto::Bytes> frames;
   std::size_t unwritten = 0;
@@ -76,7 +80,11 @@ awaitable<void> write_loop(std::shared_ptr<State> st, std::size_t i) {
     const proto::Bytes frame = std::move(st->frames.front());
     st->frames.pop_front();
     error_code ec;
+    const auto writing = st->watches[i].writing();
     co_await asio::async_write(st->members[i], asio::buffer(frame), redirect(ec));
+    if (ec && st->watches[i].given_up()) {
+      co_return st->fail(SendWatch::given_up_error("wide TCP connection " + std::to_string(i + 1)));
+    }
     if (ec) co_return st->fail(ec);
     if (--st->unwritten == 0) st->written.cancel();
   }

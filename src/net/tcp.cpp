@@ -106,6 +106,16 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
 std::string tune_for_bulk(tcp::socket& s) {
   error_code ec;
   s.set_option(tcp::no_delay(true), ec);
+  // A peer whose path is gone while this side only reads (the sending side notices through
+  // net::SendWatch): probes after kKeepIdle of silence, given up kKeepProbes unanswered probes
+  // later. A peer that is merely quiet answers them from its kernel.
+  s.set_option(asio::socket_base::keep_alive(true), ec);
+  const int idle = static_cast<int>(kKeepIdle.count());
+  const int interval = static_cast<int>(kKeepInterval.count());
+  const int probes = kKeepProbes;
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
   static constexpr std::string_view kWanted = "bbr";
   // Asking is the only portable test: the kernel says EPERM (not allowed to this process) or
   // ENOENT (no such module), and the socket keeps its default.

@@ -24,7 +24,14 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host,
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
                                                         std::chrono::milliseconds timeout);
 
-// Readies a connected TCP socket for bulk bytes: no Nagle delay, and BBR where the kernel lets
+// How long a connection whose peer went silent lasts (tune_for_bulk): probes after kKeepIdle
+// without a byte, then every kKeepInterval, kKeepProbes of them unanswered end it.
+inline constexpr std::chrono::seconds kKeepIdle{10};
+inline constexpr std::chrono::seconds kKeepInterval{5};
+inline constexpr int kKeepProbes = 3;
+
+// Readies a connected TCP socket for bulk bytes: no Nagle delay, keepalive probes (a peer whose
+// path is gone is noticed within about half a minute, kKeepIdle), and BBR where the kernel lets
 // this process choose it (root, or BBR in net.ipv4.tcp_allowed_congestion_control): loss-based
 // CUBIC, the usual default, collapses on long lossy links. Refused quietly otherwise. Returns the
 // congestion control the socket ends up with ("bbr", "cubic", ...; empty if unknown).

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "net/send_watch.hpp"
 #include "server/server_log.hpp"
 
 namespace ferry::server {
@@ -290,6 +291,8 @@ awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
   const std::optional<SplicePipe> pipe =
       in.spliceable() && out.spliceable() ? SplicePipe::open(limits_.buffer_bytes) : std::nullopt;
   std::vector<std::uint8_t> buf(pipe ? 0 : limits_.buffer_bytes);
+  // A client across a PMTU black hole would stall its side for good (net::SendWatch).
+  net::SendWatch watch;
   error_code ec;
   for (;;) {
     const std::size_t n =
@@ -306,6 +309,10 @@ awaitable<void> Relay::pump(std::shared_ptr<Session> session, int from) {
     co_await pace(*session, n);
     if (session->end_text) break;
     session->writing[to] = true;
+    if (auto* socket = out.data_socket(); socket && socket->native_handle() != watch.fd()) {
+      watch = net::SendWatch(*socket);
+    }
+    const auto writing = watch.writing();
     if (pipe) {
       co_await out.send_from(*pipe, n, ec);
     } else {

@@ -244,6 +244,9 @@ class SplitLink : public WebSocketLink {
     }
     co_await asio::async_write(*slot_->body, b, redirect(ec));
   }
+  net::tcp::socket* data_socket() override {
+    return slot_->body ? &slot_->body->tcp().socket() : nullptr;
+  }
   awaitable<void> send_eof() override {
     if (slot_->body) slot_->body->shutdown_send();  // the end of the response body
     co_return;

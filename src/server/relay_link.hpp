@@ -52,6 +52,8 @@ class RelayLink {
   virtual void close() = 0;
   // The TCP connection underneath (to notice, without reading, that a waiting client left).
   virtual net::beast::tcp_stream& tcp() = 0;
+  // The TCP connection send_data writes to (the WebSocket's, or a download's own); none yet.
+  virtual net::tcp::socket* data_socket() { return &tcp().socket(); }
 
   // Zero-copy forwarding between two plain TCP connections (no TLS, no WebSocket): the bytes go
   // socket -> kernel pipe -> socket by splice(2) and never enter this process.
