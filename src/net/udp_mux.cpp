@@ -21,6 +21,16 @@ constexpr std::size_t kMaxDatagram = 65536;
 
 }  // namespace
 
+void send_whole_datagrams(udp::socket& s) {
+  const int probe = IP_PMTUDISC_PROBE;
+  // A dual-stack socket sends IPv4 datagrams too: both options.
+  ::setsockopt(s.native_handle(), IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
+  if (s.local_endpoint().address().is_v6()) {
+    const int probe6 = IPV6_PMTUDISC_PROBE;
+    ::setsockopt(s.native_handle(), IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe6, sizeof probe6);
+  }
+}
+
 proto::Result<std::shared_ptr<UdpMux>> UdpMux::open(const asio::any_io_executor& ex,
                                                     const udp::endpoint& bind_to) {
   error_code ec;
@@ -36,6 +46,7 @@ proto::Result<std::shared_ptr<UdpMux>> UdpMux::open(const asio::any_io_executor&
   // Let the kernel hand us bursts of same-sized datagrams in one read (UDP GRO), where it can.
   const int on = 1;
   ::setsockopt(s.native_handle(), IPPROTO_UDP, UDP_GRO, &on, sizeof on);
+  send_whole_datagrams(s);
   auto mux = std::shared_ptr<UdpMux>(new UdpMux(std::move(s)));
   mux->v6_ = bind_to.address().is_v6();
   return mux;

@@ -20,6 +20,12 @@ namespace ferry::net {
 
 using udp = asio::ip::udp;
 
+// Datagrams leave whole, "don't fragment" set, whatever the kernel learnt of the path's MTU from
+// ICMP (IP_PMTUDISC_PROBE, and IPv6's): QUIC finds the path's MTU with its own probes (RFC 8899,
+// ngtcp2's), and one the kernel fragmented would pass for a size the path carries, after which
+// its segmented sends are refused (EMSGSIZE) and the connection stalls.
+void send_whole_datagrams(udp::socket& s);
+
 class UdpMux : public std::enable_shared_from_this<UdpMux> {
  public:
   using Handler = std::function<void(proto::ByteView, const udp::endpoint&)>;

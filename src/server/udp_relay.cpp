@@ -6,6 +6,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "net/tcp.hpp"
+#include "net/udp_mux.hpp"
 #include "server/server_log.hpp"
 
 namespace ferry::server {
@@ -44,6 +45,9 @@ proto::Result<void> UdpRelay::start() {
   socket_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
   socket_.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
   want_arrival_address(socket_);
+  // The peers' QUIC finds the path's MTU through the relay with its own probes: forwarded
+  // datagrams are never fragmented here.
+  net::send_whole_datagrams(socket_);
   port_ = socket_.local_endpoint().port();
   asio::co_spawn(io_, serve(), asio::detached);
   asio::co_spawn(io_, sweep_loop(), asio::detached);
