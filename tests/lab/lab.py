@@ -115,9 +115,12 @@ def restore_allowed_cc():
 
 class Lab:
     def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0, delay_ms=0, cc=LAB_CC,
-                 ipv6=False):
+                 ipv6=False, mtu=0, blackhole=False):
         """delay_ms is added each way on each side's link, so the peers see 4 x delay_ms of round
-        trip and each peer sees 2 x delay_ms to the server."""
+        trip and each peer sees 2 x delay_ms to the server. mtu: each side's WAN link carries
+        packets of at most this many bytes (a tunnel, PPPoE); hosts behind a router do not know
+        it. blackhole: the routers' "fragmentation needed" / "packet too big" answers are dropped
+        (a PMTU black hole, as firewalls that drop all ICMP make)."""
         for beh in (a, b):
             if beh not in BEHAVIOURS:
                 raise ValueError("unknown router behaviour %r" % beh)
@@ -128,6 +131,8 @@ class Lab:
         self.delay = delay_ms
         self.cc = cc
         self.ipv6 = ipv6
+        self.mtu = mtu
+        self.blackhole = blackhole
         if ipv6 and (samelan or "cgnat" in (a, b)):
             raise ValueError("the lab's IPv6 covers one host per side behind its own router")
         self.prefix = "fl" + secrets.token_hex(3)
@@ -246,6 +251,8 @@ class Lab:
             self.add_ipv6()
         if self.loss or self.rate or self.delay:
             self.impair()
+        if self.mtu:
+            self.narrow_links()
         if {"proxyonly", "proxyauth"} & {self.a, self.b}:
             self.start_proxy(auth="proxyauth" in (self.a, self.b))
 
@@ -345,6 +352,34 @@ table ip6 fw6 {
                      'ip6 daddr 2001:db8:100::/48 counter name "server"',
                      'ip6 saddr 2001:db8:100::/48 counter name "server"'):
             sh("nft", "add", "rule", "inet", "count", "count_forward", *rule.split(), ns=self.inet)
+
+    def narrow_links(self):
+        """Both ends of each side's WAN link carry at most self.mtu bytes: a public host knows it
+        (and says so in its TCP MSS), a host behind a router does not, and finds out from the
+        router's ICMP answer, unless self.blackhole drops it. No router fragments a packet that
+        says not to."""
+        for side in ("A", "B"):
+            beh = self.a if side == "A" else self.b
+            far = self.hosts[side] if beh == "public" else self.ns("c" if beh == "cgnat" else "r" + side)
+            sh("ip", "link", "set", "w" + side, "mtu", self.mtu, ns=self.inet)
+            sh("ip", "link", "set", "wan", "mtu", self.mtu, ns=far)
+            if self.samelan:
+                break
+        if not self.blackhole:
+            return
+        # ICMP errors a router sends are its own output; the answers that would tell a sender
+        # the path's MTU go nowhere.
+        routers = [self.inet] + [n for n in self.namespaces if n.split("-")[-1][0] in "rc"]
+        for ns in routers:
+            nft(ns, """
+table inet blackhole {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    icmp type destination-unreachable icmp code frag-needed counter drop
+    icmpv6 type packet-too-big counter drop
+  }
+}
+""")
 
     def counters(self):
         nft(self.inet, """

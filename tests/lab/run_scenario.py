@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +44,7 @@ def run(name):
               "want_connections": (min(8, -(-row.rtt_ms // 25))
                                    if row.transport == "tcp" and row.rtt_ms else None)}
     with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss, rate_mbit=row.rate_mbit,
-             delay_ms=row.rtt_ms // 4, ipv6=row.ipv6) as lab:
+             delay_ms=row.rtt_ms // 4, ipv6=row.ipv6, mtu=row.mtu, blackhole=row.blackhole) as lab:
         url = start_server(lab)
         size = int(SIZE) if SIZE else (4 << 20 if row.rate_mbit else 16 << 20)
         src, out = payload(lab, size)
@@ -59,12 +60,26 @@ def run(name):
         receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code],
                          env=env_b)
         events = []
+        # A receiver that stalls prints nothing more: the clients are killed at the deadline,
+        # which ends the read below.
+        timed_out = threading.Event()
+
+        def expire():
+            timed_out.set()
+            for p in (receiver, sender):
+                p.kill()
+        killer = threading.Timer(TIMEOUT, expire)
+        killer.start()
         try:
             for line in receiver.stdout:
                 events.append((time.monotonic() - start, json.loads(line)))
             receiver.wait(TIMEOUT)
             sender.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
+            timed_out.set()
+        finally:
+            killer.cancel()
+        if timed_out.is_set():
             result["error"] = "timed out after %d s" % TIMEOUT
         total = time.monotonic() - start
         counters = lab.read_counters()

@@ -9,8 +9,10 @@ from collections import namedtuple
 # FERRY_NO_TCP in both clients' environment.
 # ipv6: every link also carries IPv6 (global addresses behind stateful firewalls, lab.Lab) and
 # the clients reach the server over it.
-Row = namedtuple("Row", "a b samelan loss expected what rtt_ms rate_mbit transport ipv6",
-                 defaults=(0, 0, None, False))
+# mtu: each side's WAN link's MTU (0: 1500); blackhole: the routers' ICMP "fragmentation needed" /
+# "packet too big" answers are dropped (lab.Lab).
+Row = namedtuple("Row", "a b samelan loss expected what rtt_ms rate_mbit transport ipv6 mtu blackhole",
+                 defaults=(0, 0, None, False, 0, False))
 
 SCENARIOS = {
     "public-public": Row("public", "public", False, 0, "direct", "direct TCP"),
@@ -55,6 +57,29 @@ SCENARIOS["tcp-nat-200ms-loss1"] = Row("cone", "public", False, 10, "direct",
                                        200, 100, "tcp")
 
 
+# Links that break the rules: a 1280-byte WAN MTU on both sides, which the hosts behind the routers
+# do not know, with the routers' ICMP answers delivered, and dropped (a PMTU black hole). Both sides
+# are NATed: a public host's own link is the narrow one, and its TCP MSS says so.
+for _name, _a, _b, _expected, _transport, _what in (
+        ("cone-cone-tcp", "cone", "cone", "direct", "tcp", "direct TCP"),
+        ("cone-cone-quic", "cone", "cone", "direct", "quic", "QUIC on a punched socket"),
+        ("symmetric-symmetric", "symmetric", "symmetric", "relay", "tcp", "the relay over TCP"),
+        ("symmetric-symmetric-quic", "symmetric", "symmetric", "relay", "quic",
+         "QUIC through the relay over UDP")):
+    for _hole in (False, True):
+        SCENARIOS["%s-mtu1280%s" % (_name, "-blackhole" if _hole else "")] = Row(
+            _a, _b, False, 0, _expected,
+            "%s, 1280-byte WAN MTU%s" % (_what, ", PMTU black hole" if _hole else ""),
+            transport=_transport, mtu=1280, blackhole=_hole)
+# IPv6 routers never fragment: a black hole there needs a smaller segment size.
+SCENARIOS["symmetric-symmetric-v6-mtu1280-blackhole"] = Row(
+    "symmetric", "symmetric", False, 0, "direct", "direct TCP over IPv6, PMTU black hole",
+    transport="tcp", ipv6=True, mtu=1280, blackhole=True)
+
+
 def forced_env(row):
-    """The environment variables that keep a row's clients on its transport."""
+    """The environment variables that keep a row's clients on its transport (on a relay row, the
+    relay's: FERRY_NO_UDP leaves the relay over UDP out, FERRY_NO_RELAY_TCP the relay over TCP)."""
+    if row.expected == "relay" and row.transport == "quic":
+        return {"FERRY_NO_TCP": "1", "FERRY_NO_RELAY_TCP": "1"}
     return {"tcp": {"FERRY_NO_UDP": "1"}, "quic": {"FERRY_NO_TCP": "1"}}.get(row.transport, {})
