@@ -115,12 +115,14 @@ def restore_allowed_cc():
 
 class Lab:
     def __init__(self, a, b, samelan=False, loss_permille=0, rate_mbit=0, delay_ms=0, cc=LAB_CC,
-                 ipv6=False, mtu=0, blackhole=False):
+                 ipv6=False, mtu=0, blackhole=False, udp_timeout=0):
         """delay_ms is added each way on each side's link, so the peers see 4 x delay_ms of round
         trip and each peer sees 2 x delay_ms to the server. mtu: each side's WAN link carries
         packets of at most this many bytes (a tunnel, PPPoE); hosts behind a router do not know
         it. blackhole: the routers' "fragmentation needed" / "packet too big" answers are dropped
-        (a PMTU black hole, as firewalls that drop all ICMP make)."""
+        (a PMTU black hole, as firewalls that drop all ICMP make). udp_timeout: the routers forget
+        a UDP mapping after this many idle seconds, whether or not it carried replies (many home
+        routers and carriers; Linux keeps an answered one for 120 s)."""
         for beh in (a, b):
             if beh not in BEHAVIOURS:
                 raise ValueError("unknown router behaviour %r" % beh)
@@ -133,6 +135,7 @@ class Lab:
         self.ipv6 = ipv6
         self.mtu = mtu
         self.blackhole = blackhole
+        self.udp_timeout = udp_timeout
         if ipv6 and (samelan or "cgnat" in (a, b)):
             raise ValueError("the lab's IPv6 covers one host per side behind its own router")
         self.prefix = "fl" + secrets.token_hex(3)
@@ -253,6 +256,11 @@ class Lab:
             self.impair()
         if self.mtu:
             self.narrow_links()
+        if self.udp_timeout:
+            for ns in self.namespaces:
+                if ns.split("-")[-1][0] in "rc":
+                    for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
+                        sh("sysctl", "-qw", "net.netfilter.%s=%d" % (key, self.udp_timeout), ns=ns)
         if {"proxyonly", "proxyauth"} & {self.a, self.b}:
             self.start_proxy(auth="proxyauth" in (self.a, self.b))
 
@@ -646,9 +654,9 @@ def payload(lab, size):
     return src, out
 
 
-def ferry(lab, side, args, env=None):
+def ferry(lab, side, args, env=None, stdin=None):
     """A ferry client on host side ("A" or "B") with its stdout/stderr piped (text)."""
-    return lab.spawn(lab.hosts[side], [FERRY] + list(args), stdout=subprocess.PIPE,
+    return lab.spawn(lab.hosts[side], [FERRY] + list(args), stdin=stdin, stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE, text=True, env=env if env is not None else lab.env(side))
 
 

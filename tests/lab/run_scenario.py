@@ -44,7 +44,8 @@ def run(name):
               "want_connections": (min(8, -(-row.rtt_ms // 25))
                                    if row.transport == "tcp" and row.rtt_ms else None)}
     with Lab(row.a, row.b, samelan=row.samelan, loss_permille=row.loss, rate_mbit=row.rate_mbit,
-             delay_ms=row.rtt_ms // 4, ipv6=row.ipv6, mtu=row.mtu, blackhole=row.blackhole) as lab:
+             delay_ms=row.rtt_ms // 4, ipv6=row.ipv6, mtu=row.mtu, blackhole=row.blackhole,
+             udp_timeout=row.udp_timeout) as lab:
         url = start_server(lab)
         size = int(SIZE) if SIZE else (4 << 20 if row.rate_mbit else 16 << 20)
         src, out = payload(lab, size)
@@ -56,9 +57,13 @@ def run(name):
         if not first or json.loads(first)["event"] != "code":
             result["error"] = "sender did not start: " + first + sender.stderr.read()
             return result
+        if row.pause_s:
+            time.sleep(row.pause_s)  # the sender waits for its receiver
         start = time.monotonic()
-        receiver = ferry(lab, "B", ["receive", "--json", "--yes", "--server", url, "--output", out, code],
-                         env=env_b)
+        answer = [] if row.pause_s else ["--yes"]
+        receiver = ferry(lab, "B", ["receive", "--json"] + answer + ["--server", url, "--output", out,
+                                                                      code], env=env_b,
+                         stdin=subprocess.PIPE if row.pause_s else None)
         events = []
         # A receiver that stalls prints nothing more: the clients are killed at the deadline,
         # which ends the read below.
@@ -68,11 +73,16 @@ def run(name):
             timed_out.set()
             for p in (receiver, sender):
                 p.kill()
-        killer = threading.Timer(TIMEOUT, expire)
+        killer = threading.Timer(TIMEOUT + 2 * row.pause_s, expire)
         killer.start()
         try:
             for line in receiver.stdout:
                 events.append((time.monotonic() - start, json.loads(line)))
+                if row.pause_s and events[-1][1]["event"] == "offer":
+                    time.sleep(row.pause_s)  # the receiver thinks it over
+                    start += row.pause_s
+                    receiver.stdin.write("y\n")
+                    receiver.stdin.close()
             receiver.wait(TIMEOUT)
             sender.wait(TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -10,9 +10,11 @@ from collections import namedtuple
 # ipv6: every link also carries IPv6 (global addresses behind stateful firewalls, lab.Lab) and
 # the clients reach the server over it.
 # mtu: each side's WAN link's MTU (0: 1500); blackhole: the routers' ICMP "fragmentation needed" /
-# "packet too big" answers are dropped (lab.Lab).
-Row = namedtuple("Row", "a b samelan loss expected what rtt_ms rate_mbit transport ipv6 mtu blackhole",
-                 defaults=(0, 0, None, False, 0, False))
+# "packet too big" answers are dropped; udp_timeout: the routers forget idle UDP mappings after
+# this many seconds (lab.Lab). pause_s: the receiver starts this long after the code is printed,
+# and answers its "Accept?" this long after it is asked (0: --yes).
+Row = namedtuple("Row", "a b samelan loss expected what rtt_ms rate_mbit transport ipv6 mtu blackhole "
+                 "udp_timeout pause_s", defaults=(0, 0, None, False, 0, False, 0, 0))
 
 SCENARIOS = {
     "public-public": Row("public", "public", False, 0, "direct", "direct TCP"),
@@ -75,6 +77,15 @@ for _name, _a, _b, _expected, _transport, _what in (
 SCENARIOS["symmetric-symmetric-v6-mtu1280-blackhole"] = Row(
     "symmetric", "symmetric", False, 0, "direct", "direct TCP over IPv6, PMTU black hole",
     transport="tcp", ipv6=True, mtu=1280, blackhole=True)
+
+# Forgetful NATs: UDP mappings forgotten after 30 s idle, while the sender waits 40 s for its
+# receiver and the receiver 40 s at its "Accept?".
+SCENARIOS["cone-cone-quic-udp30-pause"] = Row(
+    "cone", "cone", False, 0, "direct", "QUIC on a punched socket, NATs forget UDP after 30 s, "
+    "40 s pauses", transport="quic", udp_timeout=30, pause_s=40)
+SCENARIOS["symmetric-symmetric-quic-udp30-pause"] = Row(
+    "symmetric", "symmetric", False, 0, "relay", "the relay over UDP, NATs forget UDP after 30 s, "
+    "40 s pauses", transport="quic", udp_timeout=30, pause_s=40)
 
 
 def forced_env(row):
