@@ -46,6 +46,7 @@ std::string encode_offer(const Offer& offer) {
         entries.push_back(
             {{"path", e.path}, {"kind", "file"}, {"size", e.size}, {"exec", e.executable}});
       }
+      if (e.mtime) entries.back()["mtime"] = *e.mtime;
     }
     j["entries"] = std::move(entries);
   }
@@ -145,6 +146,14 @@ Result<Offer> decode_offer(std::string_view text) {
       total += entry.size;
     } else {
       return fail(Errc::protocol, "an offer entry has an unknown kind");
+    }
+    if (e.contains("mtime")) {
+      const auto& t = e["mtime"];
+      if (!t.is_number_integer() || t.get<std::int64_t>() < 0 ||
+          t.get<std::int64_t>() > kMaxMtime) {
+        return fail(Errc::protocol, "an offer entry's modification time is not a time");
+      }
+      entry.mtime = t.get<std::int64_t>();
     }
     if (!seen.insert(entry.path).second) {
       return fail(Errc::bad_offer, "the offer names \"" + display_name(entry.path) + "\" twice");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,13 @@ struct OfferEntry {
   // Read from a pipe as it is sent (ferry send - from a pipe): its size is known only at its end,
   // and it cannot be resumed.
   bool streamed = false;
+  // When it was last modified, in seconds since 1970 (UTC), where the sender knows (kMaxMtime at
+  // most); the receiver gives the file or folder it makes this time.
+  std::optional<std::int64_t> mtime{};
 };
+
+// The latest modification time an offer may carry (the year 9999).
+inline constexpr std::int64_t kMaxMtime = 253402300799;
 
 // The most a streamed file may carry (as a stated size may).
 inline constexpr std::uint64_t kMaxFileBytes = std::uint64_t{1} << 62;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -77,6 +78,7 @@ FileSink::FileSink(FileSink&& o) noexcept
       name_(std::move(o.name_)),
       display_(std::move(o.display_)),
       executable_(o.executable_),
+      mtime_(o.mtime_),
       written_(o.written_),
       adopted_(o.adopted_) {}
 
@@ -352,6 +354,7 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   name_ = parts->back();
   display_ = proto::display_name(e.path);
   executable_ = e.executable;
+  mtime_ = e.mtime;
   const std::string part = name_ + std::string(kPartSuffix);
   // A fresh file never takes over a part file this transfer did not adopt (check_room said so
   // before accepting; this holds even if one appeared since), except an empty one nobody holds.
@@ -419,6 +422,11 @@ proto::Result<void> FileSink::commit() {
     close_fd(file_fd_);
     return std::unexpected(write_error(err, display_, written_));
   }
+  if (mtime_) {
+    // The sender's time; a file system that cannot keep it loses nothing else.
+    const std::array<timespec, 2> times{timespec{0, UTIME_OMIT}, timespec{*mtime_, 0}};
+    ::futimens(file_fd_, times.data());
+  }
   // Renamed while still open and locked, so no other transfer sees it unheld under its part name.
   const std::string part = name_ + std::string(kPartSuffix);
   const unsigned flags = overwrite_ ? 0 : RENAME_NOREPLACE;
@@ -440,6 +448,22 @@ proto::Result<void> FileSink::commit() {
   }
   close_fd(parent_fd_);
   return {};
+}
+
+void FileSink::date_folders(const proto::Offer& offer) const {
+  if (stdout_) return;
+  // Entries list a folder before what it holds: backwards, a folder comes after its contents.
+  for (auto it = offer.entries.rbegin(); it != offer.entries.rend(); ++it) {
+    if (it->kind != OfferEntry::Kind::directory || !it->mtime) continue;
+    auto parts = proto::split_relative_path(it->path);
+    if (!parts) continue;
+    parts->push_back(".");
+    auto fd = open_parent(*parts, false);
+    if (!fd) continue;
+    const std::array<timespec, 2> times{timespec{0, UTIME_OMIT}, timespec{*it->mtime, 0}};
+    ::futimens(*fd, times.data());
+    ::close(*fd);
+  }
 }
 
 void FileSink::discard() {

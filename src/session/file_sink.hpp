@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ class FileSink {
   proto::Result<void> write(proto::ByteView data);
   // Sets the mode and renames the verified part file into place.
   proto::Result<void> commit();
+  // Once every file arrived: the offered folders get their modification times (deepest first,
+  // after their files were written into them). A time that cannot be set is no failure.
+  void date_folders(const proto::Offer& offer) const;
   // Closes the current part file, keeping it for a later resume.
   void abandon();
   // The current part file failed verification: deletes it when this transfer wrote all of it,
@@ -88,6 +92,7 @@ class FileSink {
   std::string name_;  // last component of the current file
   std::string display_;
   bool executable_ = false;
+  std::optional<std::int64_t> mtime_;  // the file's, given it at commit
   std::uint64_t written_ = 0;
   std::uint64_t adopted_ = 0;  // the current part file's bytes from before this transfer
 };

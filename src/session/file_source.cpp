@@ -19,6 +19,19 @@ using proto::Errc;
 using proto::OfferEntry;
 
 namespace {
+// A modification time an offer can carry (proto::kMaxMtime), in whole seconds.
+std::optional<std::int64_t> seconds_of(const struct stat& st) {
+  const std::int64_t t = st.st_mtim.tv_sec;
+  if (t < 0 || t > proto::kMaxMtime) return std::nullopt;
+  return t;
+}
+
+std::optional<std::int64_t> modified(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return seconds_of(st);
+}
+
 bool executable(const fs::file_status& st) {
   return (st.permissions() & fs::perms::owner_exec) != fs::perms::none;
 }
@@ -81,6 +94,7 @@ proto::Result<void> FileSource::add(const fs::path& path, const std::string& nam
                                              "\": " + std::strerror(errno));
     }
     offer_.entries.push_back({name, OfferEntry::Kind::file, size, executable(st)});
+    offer_.entries.back().mtime = modified(path);
     sources_.push_back(path);
     return {};
   }
@@ -89,6 +103,7 @@ proto::Result<void> FileSource::add(const fs::path& path, const std::string& nam
                                         "\" is neither a file nor a folder");
   }
   offer_.entries.push_back({name, OfferEntry::Kind::directory, 0, false});
+  offer_.entries.back().mtime = modified(path);
   sources_.emplace_back();
   std::vector<fs::directory_entry> children;
   for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
@@ -119,6 +134,7 @@ proto::Result<FileSource> FileSource::from_stdin(int fd, const std::string& name
     // ferry send - < file: a file after all, with a size, read through its descriptor.
     src.offer_.entries.push_back(
         {name, OfferEntry::Kind::file, static_cast<std::uint64_t>(st.st_size), false});
+    src.offer_.entries.back().mtime = seconds_of(st);
     src.sources_.push_back("/proc/self/fd/" + std::to_string(fd));
     return src;
   }

@@ -213,6 +213,7 @@ awaitable<proto::Result<void>> receive_files(Carrier& carrier, const proto::Offe
       open_file = offer.entries.size();
     } else if (std::holds_alternative<msg::Done>(*m)) {
       if (auto r = tracker.on_done(); !r) co_return r;
+      sink.date_folders(offer);
       const proto::PipeMessage ack = msg::Ack{};
       if (auto r = co_await pipe->send(ack, true); !r) co_return r;
       observer.on_event(

@@ -122,6 +122,21 @@ class TransferTest(TempDirTest):
         self.assertTrue(os.stat(os.path.join(got_root, "tool.sh")).st_mode & stat.S_IXUSR)
         self.assertFalse(os.stat(os.path.join(got_root, "d00", "f0000.txt")).st_mode & stat.S_IXUSR)
 
+    def test_modification_times_are_kept(self):
+        root = os.path.join(self.src, "album")
+        os.makedirs(os.path.join(root, "inner"))
+        files = {"inner/a.jpg": 1500000000, "b.jpg": 1600000123}
+        for rel, t in files.items():
+            write_random(os.path.join(root, rel), 3000)
+            os.utime(os.path.join(root, rel), (t, t))
+        folders = {"inner": 1400000000, "": 1300000000}  # set after their contents were written
+        for rel, t in folders.items():
+            os.utime(os.path.join(root, rel), (t, t))
+        s, r, rc_s, rc_r = self.transfer([root], "107-eagle-zebra")
+        self.assertEqual((rc_s, rc_r), (0, 0), (s.stderr, r.stderr))
+        for rel, t in list(files.items()) + list(folders.items()):
+            self.assertEqual(int(os.stat(os.path.join(self.out, "album", rel)).st_mtime), t, rel)
+
     def test_several_paths(self):
         a = os.path.join(self.src, "a.txt")
         b = os.path.join(self.src, "b")

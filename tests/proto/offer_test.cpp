@@ -71,6 +71,29 @@ TEST(Offer, FilesRoundTrip) {
   EXPECT_EQ(d->file_count(), 3u);
 }
 
+TEST(Offer, ModificationTimesRoundTripAndAreOptional) {
+  Offer o;
+  o.entries = {{"photos", OfferEntry::Kind::directory, 0, false},
+               {"photos/a.jpg", OfferEntry::Kind::file, 3, false},
+               {"b", OfferEntry::Kind::file, 1, false}};
+  o.entries[0].mtime = 1700000000;
+  o.entries[1].mtime = 0;
+  auto d = decode_offer(encode_offer(o));
+  ASSERT_TRUE(d) << d.error().detail;
+  EXPECT_EQ(d->entries[0].mtime, 1700000000);
+  EXPECT_EQ(d->entries[1].mtime, 0);
+  EXPECT_FALSE(d->entries[2].mtime);  // an offer from a sender that does not say
+}
+
+TEST(Offer, AModificationTimeThatIsNoTimeIsRefused) {
+  for (const std::string t :
+       {"-1", "253402300800", "18446744073709551615", "1.5", "\"1\"", "true", "null"}) {
+    const std::string json =
+        R"({"kind":"files","entries":[{"path":"a","kind":"file","size":1,"mtime":)" + t + "}]}";
+    EXPECT_FALSE(decode_offer(json)) << t;
+  }
+}
+
 TEST(Offer, TextRoundTrip) {
   Offer o;
   o.kind = Offer::Kind::text;

@@ -52,6 +52,38 @@ TEST(FileSink, WritesVerifiesAndRenames) {
             fs::perms::none);
 }
 
+TEST(FileSink, FilesAndFoldersGetTheSendersModificationTimes) {
+  TempDir d;
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  Offer o;
+  o.entries = {{"album", OfferEntry::Kind::directory, 0, false},
+               {"album/inner", OfferEntry::Kind::directory, 0, false},
+               {"album/inner/a.txt", OfferEntry::Kind::file, 5, false},
+               {"album/b.txt", OfferEntry::Kind::file, 5, false}};
+  o.entries[0].mtime = 1500000000;
+  o.entries[1].mtime = 1500000100;
+  o.entries[2].mtime = 1600000000;  // b.txt's is unknown: it keeps the time it was written
+  ASSERT_TRUE(sink->make_folders(o));
+  proto::ReceiveTracker t(o, {0, 0, 0, 0}, proto::HashScope::whole_file);
+  for (std::uint32_t i : {2U, 3U}) {
+    ASSERT_TRUE(sink->begin(o, i, 0, t));
+    ASSERT_TRUE(sink->write(proto::as_bytes("hello")));
+    ASSERT_TRUE(sink->commit());
+  }
+  sink->date_folders(o);
+  const auto mtime = [&](const char* p) {
+    struct stat st {};
+    EXPECT_EQ(::stat((d.path / p).c_str(), &st), 0) << p;
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec);
+  };
+  EXPECT_EQ(mtime("album/inner/a.txt"), 1600000000);
+  // Dated after their contents were written, deepest first.
+  EXPECT_EQ(mtime("album/inner"), 1500000100);
+  EXPECT_EQ(mtime("album"), 1500000000);
+  EXPECT_GT(mtime("album/b.txt"), 1600000000);
+}
+
 TEST(FileSink, RefusesToWriteThroughPlantedSymlinks) {
   TempDir d, outside;
   fs::create_directory_symlink(outside.path, d.path / "link");

@@ -123,13 +123,20 @@ const senderConnected = (kind, pipe, moved = false) => (kind === 'direct'
   ? { event: 'connected', path: 'direct', transport: 'WebRTC data channel', carrier: pipe.carrier, moved }
   : { event: 'connected', path: 'relay', transport: 'WebSocket', carrier: pipe.carrier, moved });
 
+// A file's modification time (File.lastModified, milliseconds) as the offer carries it: whole
+// seconds since 1970, left out when the browser gives none that an offer may carry.
+function mtimeOf(item) {
+  const seconds = Math.floor(Number(item.mtime) / 1000);
+  return Number.isSafeInteger(seconds) && seconds >= 0 && seconds <= 253402300799 ? { mtime: seconds } : {};
+}
+
 // The offer's entries for the chosen items, checked by the rules receivers apply (the CLI's
 // sender does the same) before any code is shown: a name receivers would refuse is said here,
 // not after someone typed the code. Throws ProtocolError('bad_name').
 export function offerEntries(items) {
   const entries = items.map((it) => (it.dir
     ? { path: it.path, kind: 'dir' }
-    : { path: it.path, kind: 'file', size: it.size, exec: false }));
+    : { path: it.path, kind: 'file', size: it.size, exec: false, ...mtimeOf(it) }));
   if (entries.length === 0) throw new ProtocolError('usage', 'nothing to send');
   try {
     checkEntries(entries);

@@ -87,3 +87,14 @@ test('names for people are on one line, their backslashes and escapes told apart
   assert.equal(displayName('a\nb\tc\\d\u202e'), 'a\\u{000a}b\\u{0009}c\\\\d\\u{202e}');
   assert.equal(displayName('plain name.txt'), 'plain name.txt');
 });
+
+test("the page's offer carries each file's modification time in whole seconds, when it is one", () => {
+  const [dir, file, odd] = offerEntries([
+    { path: 'album', dir: true },
+    { path: 'album/a.jpg', size: 3, mtime: 1700000000999 },
+    { path: 'album/b.jpg', size: 3, mtime: -5 },
+  ]);
+  assert.equal(dir.mtime, undefined);
+  assert.equal(file.mtime, 1700000000);
+  assert.equal(odd.mtime, undefined);
+});

@@ -23,7 +23,7 @@ function itemsFrom(files) {
     const p = f.webkitRelativePath || f.name;
     const parts = p.split('/');
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-    items.push({ path: p, size: f.size, slice: (a, b) => f.slice(a, b) });
+    items.push({ path: p, size: f.size, mtime: f.lastModified, slice: (a, b) => f.slice(a, b) });
   }
   return [...[...dirs].sort().map((d) => ({ path: d, dir: true })), ...items];
 }
