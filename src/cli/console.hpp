@@ -23,7 +23,12 @@ class Console : public session::Observer {
 
   // Sender: what is being sent, for the first lines.
   void set_offer(const proto::Offer* offer) { offer_ = offer; }
-  void set_output_folder(std::string folder) { folder_ = std::move(folder); }
+  // Where received files go, as the person reads it: "/home/me/Downloads", never with a trailing
+  // "/" (a sentence ending in it read "Downloads/.").
+  void set_output_folder(std::string folder) {
+    if (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    folder_ = std::move(folder);
+  }
   // Sender: print the link as a QR code too (--qr).
   void set_qr(bool qr) { qr_ = qr; }
 

@@ -220,36 +220,76 @@ proto::Result<void> FileSink::rename(proto::Offer& offer,
                                      const std::vector<std::size_t>& which) const {
   std::set<std::string> taken;
   for (const auto& e : offer.entries) taken.insert(e.path);
+  // A name in the folder it goes to that neither exists there (nor as a part file) nor is offered:
+  // "name (1).ext", "name (2).ext", ... (a folder's name has no extension).
+  const auto free_name = [&](int parent, const std::string& dir, const std::string& name,
+                             bool folder) -> std::optional<std::string> {
+    const auto dot = name.rfind('.');
+    const bool has_ext = !folder && dot != std::string::npos && dot > 0;
+    const std::string stem = has_ext ? name.substr(0, dot) : name;
+    const std::string ext = has_ext ? name.substr(dot) : "";
+    for (int k = 1; k <= 9999; ++k) {
+      std::string candidate = stem;
+      candidate.append(" (").append(std::to_string(k)).append(")").append(ext);
+      if (candidate.size() > 255 || taken.count(dir + candidate)) continue;
+      if (parent >= 0 && (existing_kind(parent, candidate) >= 0 ||
+                          existing_kind(parent, candidate + std::string(kPartSuffix)) >= 0)) {
+        continue;
+      }
+      return candidate;
+    }
+    return std::nullopt;
+  };
+  // A file inside an offered folder that exists here: the whole folder is kept apart as
+  // "album (1)/", not its files renamed one by one among the old ones.
+  std::set<std::string> folders;
+  std::vector<std::size_t> files;
   for (auto i : which) {
+    const auto& path = offer.entries[i].path;
+    const auto slash = path.find('/');
+    const std::string top = path.substr(0, slash);
+    const bool offered_folder =
+        slash != std::string::npos &&
+        std::any_of(offer.entries.begin(), offer.entries.end(), [&](const OfferEntry& e) {
+          return e.kind == OfferEntry::Kind::directory && e.path == top;
+        });
+    if (offered_folder) {
+      folders.insert(top);
+    } else {
+      files.push_back(i);
+    }
+  }
+  for (const auto& top : folders) {
+    const auto fresh = free_name(dir_fd_, "", top, true);
+    if (!fresh) {
+      return proto::fail(Errc::target_exists,
+                         "no free name for the folder \"" + proto::display_name(top) + "\"");
+    }
+    taken.insert(*fresh);
+    for (auto& e : offer.entries) {
+      if (e.path == top) {
+        e.path = *fresh;
+      } else if (e.path.starts_with(top + "/")) {
+        e.path = *fresh + e.path.substr(top.size());
+      }
+    }
+  }
+  for (auto i : files) {
     auto& e = offer.entries[i];
     auto parts = proto::split_relative_path(e.path);
     if (!parts) return std::unexpected(parts.error());
     auto parent = open_parent(*parts, false);
     if (!parent) return std::unexpected(parent.error());
     const std::string& name = parts->back();
-    const auto dot = name.rfind('.');
-    const bool has_ext = dot != std::string::npos && dot > 0;
-    const std::string stem = has_ext ? name.substr(0, dot) : name;
-    const std::string ext = has_ext ? name.substr(dot) : "";
     const std::string dir = e.path.substr(0, e.path.size() - name.size());
-    bool found = false;
-    for (int k = 1; k <= 9999 && !found; ++k) {
-      std::string candidate = stem;
-      candidate.append(" (").append(std::to_string(k)).append(")").append(ext);
-      if (candidate.size() > 255 || taken.count(dir + candidate)) continue;
-      if (*parent >= 0 && (existing_kind(*parent, candidate) >= 0 ||
-                           existing_kind(*parent, candidate + std::string(kPartSuffix)) >= 0)) {
-        continue;
-      }
-      e.path = dir + candidate;
-      taken.insert(e.path);
-      found = true;
-    }
+    const auto fresh = free_name(*parent, dir, name, false);
     if (*parent >= 0) ::close(*parent);
-    if (!found) {
+    if (!fresh) {
       return proto::fail(Errc::target_exists,
                          "no free name for \"" + proto::display_name(name) + "\" in its folder");
     }
+    e.path = dir + *fresh;
+    taken.insert(e.path);
   }
   return {};
 }

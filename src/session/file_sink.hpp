@@ -38,8 +38,9 @@ class FileSink {
   // Replace existing files (the person chose to overwrite). Fails when one of them is a folder.
   proto::Result<void> allow_overwrite(const proto::Offer& offer,
                                       const std::vector<std::size_t>& which);
-  // Gives each listed file a free name in its folder ("name (1).ext", "name (2).ext", ...),
-  // changing only this side's copy of the offer.
+  // Gives each listed file a free name in its folder ("name (1).ext", "name (2).ext", ...); a
+  // file inside an offered top-level folder that exists here gives that whole folder a free name
+  // instead ("album (1)/"). Changes only this side's copy of the offer.
   proto::Result<void> rename(proto::Offer& offer, const std::vector<std::size_t>& which) const;
   // Bytes already held in "<name>.ferry-part" from an earlier attempt, per entry (the part
   // files this transfer adopts).

@@ -1,4 +1,6 @@
 // The receiving side of a transfer.
+#include <set>
+
 #include "proto/names.hpp"
 #include "proto/transfer_state.hpp"
 #include "session/connect.hpp"
@@ -366,10 +368,25 @@ awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
       co_return sink.allow_overwrite(offer, *existing);
     case Answer::rename:
       if (auto r = sink.rename(offer, *existing); !r) co_return r;
-      for (std::size_t k = 0; k < existing->size(); ++k) {
-        observer.on_event(event::Note{
-            "\"" + proto::display_name(names[k]) + "\" exists here: saving the new one as \"" +
-            proto::display_name(offer.entries[(*existing)[k]].path) + "\""});
+      {
+        // A folder kept apart as a whole is told once, not once per file in it.
+        std::set<std::string> folders_told;
+        for (std::size_t k = 0; k < existing->size(); ++k) {
+          const std::string& was = names[k];
+          const std::string& now = offer.entries[(*existing)[k]].path;
+          const std::string top = was.substr(0, was.find('/'));
+          if (top != was && !now.starts_with(top + "/")) {
+            if (!folders_told.insert(top).second) continue;
+            observer.on_event(event::Note{"The folder \"" + proto::display_name(top) +
+                                          "\" exists here: saving the new one as \"" +
+                                          proto::display_name(now.substr(0, now.find('/'))) +
+                                          "\""});
+            continue;
+          }
+          observer.on_event(event::Note{"\"" + proto::display_name(was) +
+                                        "\" exists here: saving the new one as \"" +
+                                        proto::display_name(now) + "\""});
+        }
       }
       co_return proto::Result<void>{};
   }

@@ -50,6 +50,14 @@ TEST(TerminalConsole, WithoutATerminalThereIsNoBarToErase) {
   EXPECT_EQ(text, "a note\n");
 }
 
+TEST(TerminalConsole, TheFolderFilesWereSavedInEndsTheSentenceCleanly) {
+  TerminalConsole console(Console::Role::receiver, false);
+  console.set_output_folder("/home/me/Downloads/");  // as the current folder's absolute path is
+  const std::string text = stderr_of(
+      [&] { console.on_event(event::Done{.bytes = 10, .total = 10, .seconds = 1.0, .files = 2}); });
+  EXPECT_NE(text.find("saved in /home/me/Downloads.\n"), std::string::npos) << text;
+}
+
 // Enter alone, or a "y" where o, r or c is asked, answers nothing: the question comes again
 // instead of a decline that would use the code up.
 TEST(InterpretAnswer, OnlyAClearAnswerCounts) {

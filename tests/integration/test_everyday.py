@@ -206,6 +206,31 @@ class EverydayTest(TempDirTest):
         with open(existing) as f:
             self.assertEqual(f.read(), "precious")
 
+    def test_rename_keeps_a_folder_that_exists_apart_as_a_whole(self):
+        album = os.path.join(self.src, "album")
+        os.makedirs(os.path.join(album, "inner"))
+        write_random(os.path.join(album, "a.jpg"), 1000)
+        write_random(os.path.join(album, "inner", "b.jpg"), 1000)
+        old = os.path.join(self.out, "album")
+        os.makedirs(old)
+        with open(os.path.join(old, "a.jpg"), "w") as f:
+            f.write("precious")
+        with Server() as srv:
+            s = send(srv, [album], code="408-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "408-acorn-zebra", self.out, extra=["--yes", "--rename"])
+            self.assertEqual(r.finish(), 0, r.stderr)
+            s.finish()
+        self.assertEqual(sorted(os.listdir(self.out)), ["album", "album (1)"])
+        self.assertEqual(os.listdir(old), ["a.jpg"])
+        with open(os.path.join(old, "a.jpg")) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertSameFile(os.path.join(album, "a.jpg"), os.path.join(self.out, "album (1)", "a.jpg"))
+        self.assertSameFile(os.path.join(album, "inner", "b.jpg"),
+                            os.path.join(self.out, "album (1)", "inner", "b.jpg"))
+        notes = [e["text"] for e in r.events if e["event"] == "note"]
+        self.assertIn('The folder "album" exists here: saving the new one as "album (1)"', notes)
+
     def test_yes_with_rename_and_a_missing_output_folder(self):
         path = self.file()
         target = os.path.join(self.out, "new", "deeper")

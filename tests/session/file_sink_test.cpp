@@ -182,6 +182,37 @@ TEST(FileSink, ConflictsAreListedAndRenamedToFreeNames) {
   EXPECT_TRUE(sink->check(o));
 }
 
+TEST(FileSink, AFolderThatExistsIsKeptApartAsAWholeWhenRenaming) {
+  TempDir d;
+  fs::create_directories(d.path / "album" / "inner");
+  std::ofstream(d.path / "album" / "a.jpg") << "old";
+  std::ofstream(d.path / "album" / "inner" / "b.jpg") << "old";
+  fs::create_directory(d.path / "album (1)");  // taken already
+  std::ofstream(d.path / "c.txt") << "old";
+  auto sink = FileSink::open(d.path, false);
+  ASSERT_TRUE(sink);
+  Offer o;
+  o.entries = {{"album", OfferEntry::Kind::directory, 0, false},
+               {"album/a.jpg", OfferEntry::Kind::file, 1, false},
+               {"album/inner", OfferEntry::Kind::directory, 0, false},
+               {"album/inner/b.jpg", OfferEntry::Kind::file, 1, false},
+               {"album/new.jpg", OfferEntry::Kind::file, 1, false},
+               {"c.txt", OfferEntry::Kind::file, 1, false}};
+  auto found = sink->conflicts(o);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(*found, (std::vector<std::size_t>{1, 3, 5}));
+  ASSERT_TRUE(sink->rename(o, *found));
+  EXPECT_EQ(o.entries[0].path, "album (2)");
+  EXPECT_EQ(o.entries[1].path, "album (2)/a.jpg");
+  EXPECT_EQ(o.entries[2].path, "album (2)/inner");
+  EXPECT_EQ(o.entries[3].path, "album (2)/inner/b.jpg");
+  EXPECT_EQ(o.entries[4].path, "album (2)/new.jpg");
+  EXPECT_EQ(o.entries[5].path, "c (1).txt");  // a file on its own is renamed itself
+  auto again = sink->conflicts(o);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->empty());
+}
+
 TEST(FileSink, OverwriteIsRefusedForAFolder) {
   TempDir d;
   fs::create_directory(d.path / "x");
