@@ -18,7 +18,8 @@ using nlohmann::json;
 namespace event = session::event;
 using proto::human_bytes;
 
-std::string summarize_offer(const proto::Offer& offer) {
+std::string summarize_offer(const proto::Offer& offer, std::optional<std::size_t> said_files,
+                            std::optional<std::uint64_t> said_bytes) {
   if (offer.kind == proto::Offer::Kind::text) return "a text message";
   std::size_t top = 0;
   std::string only;
@@ -29,9 +30,10 @@ std::string summarize_offer(const proto::Offer& offer) {
           proto::display_name(e.path) + (e.kind == proto::OfferEntry::Kind::directory ? "/" : "");
     }
   }
-  const std::string files =
-      std::to_string(offer.file_count()) + (offer.file_count() == 1 ? " file, " : " files, ");
-  const std::string size = !offer.has_streamed() ? human_bytes(offer.total_bytes())
+  const std::size_t count = said_files.value_or(offer.file_count());
+  const std::string files = std::to_string(count) + (count == 1 ? " file, " : " files, ");
+  const std::string size = said_bytes              ? human_bytes(*said_bytes)
+                           : !offer.has_streamed() ? human_bytes(offer.total_bytes())
                            : offer.total_bytes() == 0
                                ? std::string("size unknown: streamed")
                                : human_bytes(offer.total_bytes()) + " and a stream";
@@ -130,8 +132,8 @@ void JsonConsole::on_event(const session::Event& ev) {
                        }
                        return json{{"event", "offer"},
                                    {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
-                                   {"files", o.file_count()},
-                                   {"bytes", o.total_bytes()},
+                                   {"files", e.files.value_or(o.file_count())},
+                                   {"bytes", e.bytes.value_or(o.total_bytes())},
                                    {"entries", entries}};
                      },
                      [](const event::Connected& e) {
@@ -210,7 +212,8 @@ void TerminalConsole::on_event(const session::Event& ev) {
             const auto& o = *e.offer;
             received_text_ = o.kind == proto::Offer::Kind::text;
             if (o.kind == proto::Offer::Kind::files)
-              std::cerr << "Offered: " << summarize_offer(o) << list_offer(o) << "\n";
+              std::cerr << "Offered: " << summarize_offer(o, e.files, e.bytes) << list_offer(o)
+                        << "\n";
           },
           [](const event::Connected& e) {
             std::cerr << (e.moved ? "Moved to a better path (" : "Connected (")
@@ -277,7 +280,9 @@ void TerminalConsole::done(const event::Done& e) {
   std::cerr << (role_ == Role::sender ? "Sent " : "Received ") << e.files
             << (e.files == 1 ? " file (" : " files (") << human_bytes(std::max(e.total, e.bytes))
             << ") in " << std::fixed << std::setprecision(1) << e.seconds << " s"
-            << (e.bytes > 0 ? ", " + rate_text(static_cast<double>(e.bytes), e.seconds) : "")
+            << (e.bytes > 0 && e.seconds > 0
+                    ? ", " + rate_text(static_cast<double>(e.bytes), e.seconds)
+                    : "")
             << (e.bytes < e.total && e.bytes > 0
                     ? " (" + human_bytes(e.total - e.bytes) + " were already there)"
                     : "")

@@ -79,7 +79,9 @@ class TerminalConsole final : public Console {
 std::optional<session::Answer> interpret_answer(std::string_view line, bool conflict);
 
 // One line: "photos/ (12 files, 1.3 GB)" or "3 items (...)".
-std::string summarize_offer(const proto::Offer& offer);
+// files, bytes: what the sender says where the entries do not tell (event::OfferReceived).
+std::string summarize_offer(const proto::Offer& offer, std::optional<std::size_t> files = {},
+                            std::optional<std::uint64_t> bytes = {});
 // The first files, one per line, for the receiver to judge.
 std::string list_offer(const proto::Offer& offer);
 

@@ -88,6 +88,9 @@ int run_receive(const ReceiveFlags& f, const std::string& code_from_env) {
   options.no_relay_udp = no_relay_udp();
   options.tcp_connections = tcp_connections();
   console->set_output_folder(output_label(f.output));
+  if (auto typo = proto::wormhole_code_typo(code_arg); typo && !f.wormhole) {
+    return usage_error(typo->detail);
+  }
   if (f.wormhole || proto::looks_like_wormhole_code(code_arg)) {
     auto wormhole = wormhole_options(f.mailbox, f.transit_helper);
     if (!wormhole) return usage_error(wormhole.error().detail);

@@ -62,8 +62,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
-namespace {
-
 std::string quoted_list(const std::vector<std::string_view>& words) {
   std::string out;
   for (std::size_t i = 0; i < words.size(); ++i) {
@@ -72,6 +70,8 @@ std::string quoted_list(const std::vector<std::string_view>& words) {
   }
   return out;
 }
+
+namespace {
 
 // One typed word: a word of the list, or a unique prefix of one.
 Result<std::string_view> resolve_word(std::string_view typed) {
@@ -123,9 +123,17 @@ std::string display_word(std::string_view typed) {
 }
 
 std::vector<std::string_view> similar_words(std::string_view typed, std::size_t max_edits) {
+  const auto& words = code_words();
+  return similar_in(typed, std::span<const std::string_view>(words.data(), words.size()),
+                    max_edits);
+}
+
+std::vector<std::string_view> similar_in(std::string_view typed,
+                                         std::span<const std::string_view> words,
+                                         std::size_t max_edits) {
   std::vector<std::pair<std::size_t, std::string_view>> scored;
   if (typed.size() > 40) return {};
-  for (auto w : code_words()) {
+  for (auto w : words) {
     const auto d = edit_distance(typed, w);
     if (d <= max_edits) scored.emplace_back(d, w);
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,12 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 // Up to three list words within max_edits edits (letters added, dropped, changed or swapped) of
 // typed, closest first.
 std::vector<std::string_view> similar_words(std::string_view typed, std::size_t max_edits = 2);
+// The same among any list of words (magic-wormhole's, for its codes).
+std::vector<std::string_view> similar_in(std::string_view typed,
+                                         std::span<const std::string_view> words,
+                                         std::size_t max_edits = 2);
+// "a", "b" or "c": words as a sentence lists them.
+std::string quoted_list(const std::vector<std::string_view>& words);
 // A typed word made safe to quote in a message: letters, digits, '-' and '_' kept, others '?'.
 std::string display_word(std::string_view typed);
 

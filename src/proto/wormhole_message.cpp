@@ -450,4 +450,32 @@ bool looks_like_wormhole_code(std::string_view code) {
   return words >= 2 && !all_ferry;
 }
 
+std::optional<Error> wormhole_code_typo(std::string_view code) {
+  const auto nameplate = wormhole_nameplate(code);
+  if (!nameplate) return std::nullopt;
+  std::vector<std::string_view> words;
+  for (std::string_view rest = code.substr(nameplate->size() + 1); !rest.empty();) {
+    const auto dash = rest.find('-');
+    words.push_back(rest.substr(0, dash));
+    rest = dash == std::string_view::npos ? std::string_view() : rest.substr(dash + 1);
+  }
+  const auto& ferry = code_words();
+  const bool wormholes = std::any_of(words.begin(), words.end(), [&](std::string_view w) {
+    return is_pgp_word(w) && !std::binary_search(ferry.begin(), ferry.end(), w);
+  });
+  if (!wormholes) return std::nullopt;
+  for (const auto word : words) {
+    if (is_pgp_word(word)) continue;
+    std::vector<std::string_view> list(pgp_even_words().begin(), pgp_even_words().end());
+    list.insert(list.end(), pgp_odd_words().begin(), pgp_odd_words().end());
+    const auto near = similar_in(word, list);
+    return Error{Errc::usage, "\"" + display_word(word) +
+                                  "\" is not one of magic-wormhole's code words" +
+                                  (near.empty() ? std::string(" (check the code you were given)")
+                                                : "; did you mean " + quoted_list(near) + "?") +
+                                  " Nothing was sent, so the code is still good"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace ferry::proto

@@ -156,5 +156,10 @@ std::string make_wormhole_code(std::string_view nameplate, ByteView random);
 // A code ferry should take as magic-wormhole's: a nameplate and two or more words, all from the
 // PGP word list, and not all from ferry's own (ten words are in both).
 bool looks_like_wormhole_code(std::string_view code);
+// A wormhole code with a mistyped word, said before anything reaches a server: when one of its
+// words is a PGP word that is not one of ferry's (so it is no ferry code) and another is not on
+// the PGP list, that word, with the list's nearest words. (With --wormhole any code is taken:
+// wormhole senders may choose their own words.)
+std::optional<Error> wormhole_code_typo(std::string_view code);
 
 }  // namespace ferry::proto

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -26,6 +27,10 @@ struct CodeReady {
 struct PeerJoined {};
 struct OfferReceived {
   const proto::Offer* offer;
+  // What the sender says of a folder whose entries come later (a magic-wormhole folder, sent as
+  // a zip): its file count and size, in place of the entries'.
+  std::optional<std::size_t> files{};
+  std::optional<std::uint64_t> bytes{};
 };
 struct Connected {
   proto::PathKind path = proto::PathKind::direct;

@@ -180,10 +180,8 @@ awaitable<proto::Result<void>> receive_directory(WormholeMailbox& mb, const Agre
   proto::Offer shown_offer;
   shown_offer.kind = proto::Offer::Kind::files;
   shown_offer.entries.push_back({dir.name, proto::OfferEntry::Kind::directory, 0, false});
-  observer.on_event(event::OfferReceived{&shown_offer});
-  observer.on_event(event::Note{"a folder of " + std::to_string(dir.files) + " files, " +
-                                proto::human_bytes(dir.bytes) + " (a zip of " +
-                                proto::human_bytes(dir.zip_size) + " on the way)"});
+  observer.on_event(event::OfferReceived{&shown_offer, dir.files, dir.bytes});
+  observer.on_event(event::Note{"(sent as a zip of " + proto::human_bytes(dir.zip_size) + ")"});
   proto::Result<void> decided = proto::Result<void>{};
   if (options.to_stdout)
     decided = proto::fail(Errc::usage,

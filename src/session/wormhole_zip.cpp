@@ -37,7 +37,9 @@ proto::Result<void> refused(std::string_view name, std::string_view why) {
 struct ZipArchive::Impl {
   unzFile zip = nullptr;
   // Where each file entry of the listing sits in the archive.
-  std::map<std::string, unz64_file_pos> positions;
+  // Where each file entry of the listing is in the zip, by its index in the offer: the receiver
+  // may give entries other names (keeping both) before they are extracted.
+  std::vector<std::optional<unz64_file_pos>> positions;
   ~Impl() {
     if (zip != nullptr) unzClose(zip);
   }
@@ -127,7 +129,8 @@ proto::Result<proto::Offer> ZipArchive::listing(std::string_view folder, std::ui
         {path, proto::OfferEntry::Kind::file, info.uncompressed_size, executable});
     unz64_file_pos pos{};
     unzGetFilePos64(impl_->zip, &pos);
-    impl_->positions[path] = pos;
+    impl_->positions.resize(offer.entries.size());
+    impl_->positions.back() = pos;
   }
   return offer;
 }
@@ -139,7 +142,9 @@ proto::Result<void> ZipArchive::extract(const proto::Offer& offer, FileSink& sin
   for (std::uint32_t i = 0; i < offer.entries.size(); ++i) {
     const auto& e = offer.entries[i];
     if (e.kind != proto::OfferEntry::Kind::file) continue;
-    auto pos = impl_->positions.at(e.path);
+    if (i >= impl_->positions.size() || !impl_->positions[i])
+      return refused(e.path, "an entry the listing did not have");
+    auto pos = *impl_->positions[i];
     if (unzGoToFilePos64(impl_->zip, &pos) != UNZ_OK || unzOpenCurrentFile(impl_->zip) != UNZ_OK)
       return refused(e.path, "an entry that cannot be read");
     if (auto r = sink.begin(offer, i, 0, tracker); !r) {

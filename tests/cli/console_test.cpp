@@ -58,6 +58,19 @@ TEST(TerminalConsole, TheFolderFilesWereSavedInEndsTheSentenceCleanly) {
   EXPECT_NE(text.find("saved in /home/me/Downloads.\n"), std::string::npos) << text;
 }
 
+TEST(TerminalConsole, AFolderSentAsAZipIsSummarisedByWhatTheSenderSaid) {
+  TerminalConsole console(Console::Role::receiver, false);
+  proto::Offer shown;
+  shown.entries.push_back({"album", proto::OfferEntry::Kind::directory, 0, false});
+  const std::string text = stderr_of([&] {
+    console.on_event(event::OfferReceived{&shown, 4, 307700});
+    console.on_event(event::Done{.bytes = 307700, .total = 307700, .seconds = 0.0, .files = 4});
+  });
+  EXPECT_NE(text.find("Offered: album/ (4 files, 307.7 kB)"), std::string::npos) << text;
+  // Too quick to time: no rate, and no stray ", " where it would have been.
+  EXPECT_NE(text.find("in 0.0 s; every file verified"), std::string::npos) << text;
+}
+
 // Enter alone, or a "y" where o, r or c is asked, answers nothing: the question comes again
 // instead of a decline that would use the code up.
 TEST(InterpretAnswer, OnlyAClearAnswerCounts) {

@@ -11,7 +11,7 @@ import time
 import unittest
 import zipfile
 
-from ferrylib import Run, Server, TempDirTest, free_port, write_random
+from ferrylib import FERRY, Run, Server, TempDirTest, free_port, write_random
 
 WORMHOLE = shutil.which("wormhole")
 ZIP_SENDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wormhole_zip_sender.py")
@@ -205,6 +205,32 @@ class WormholeToFerry(WormholeTest):
         self.assertTrue(os.access(os.path.join(self.out, "photos/a.jpg"), os.X_OK))
         self.assertEqual(os.listdir(self.out), ["photos"])  # the zip is gone
         self.assertEqual(receiver.event("done")["files"], 4)
+
+    def test_a_folder_that_exists_here_is_received_beside_it(self):
+        tree = {"photos/a.jpg": 3000, "photos/trip/b.jpg": 5000}
+        self.make_tree(tree)
+        os.makedirs(os.path.join(self.out, "photos"))
+        with open(os.path.join(self.out, "photos", "a.jpg"), "w") as f:
+            f.write("precious")
+        sender = self.wormhole_send(["photos"], "13-adult-amusement")
+        receiver = self.ferry_receive("13-adult-amusement")
+        rc, src, sender_out = self.finish(sender, receiver)
+        self.assertEqual(rc, 0, receiver.stderr)
+        self.assertEqual(src, 0, sender_out)
+        with open(os.path.join(self.out, "photos", "a.jpg")) as f:
+            self.assertEqual(f.read(), "precious")
+        for rel in tree:
+            self.assertEqual(sha256(os.path.join(self.src, rel)),
+                             sha256(os.path.join(self.out, "photos (1)", rel[len("photos/"):])))
+        offer = receiver.event("offer")
+        self.assertEqual((offer["files"], offer["bytes"]), (2, 8000))
+
+    def test_a_mistyped_word_is_judged_against_wormholes_words(self):
+        r = subprocess.run([FERRY, "receive", "--mailbox", self.servers.mailbox,
+                            "14-adult-amusment"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('"amusment" is not one of magic-wormhole\'s code words; did you mean '
+                      '"amusement"?', r.stderr)
 
     @unittest.skipUnless(os.geteuid() == 0 or os.environ.get("CI"), "needs root for a tmpfs")
     def test_a_folder_that_cannot_fit_is_refused_before_its_zip_is_written(self):

@@ -173,5 +173,20 @@ TEST(WormholeMessage, TransitRelayRequests) {
     EXPECT_FALSE(parse_transit_relay_request(bad)) << bad;
 }
 
+TEST(WormholeMessage, AMistypedWormholeCodeIsJudgedAgainstWormholesWords) {
+  const auto typo = wormhole_code_typo("14-adult-amusment");
+  ASSERT_TRUE(typo);
+  EXPECT_EQ(typo->code, Errc::usage);
+  EXPECT_NE(typo->detail.find("\"amusment\" is not one of magic-wormhole's code words; did you "
+                              "mean \"amusement\"?"),
+            std::string::npos)
+      << typo->detail;
+  // Whole wormhole codes, ferry codes and ferry codes with typos are not this check's.
+  EXPECT_FALSE(wormhole_code_typo("14-adult-amusement"));
+  EXPECT_FALSE(wormhole_code_typo("7-tumbler-oxcart"));
+  EXPECT_FALSE(wormhole_code_typo("7-tumblr-oxcart"));
+  EXPECT_FALSE(wormhole_code_typo("https://example.test/r#x"));
+}
+
 }  // namespace
 }  // namespace ferry::proto
