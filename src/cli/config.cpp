@@ -62,10 +62,14 @@ std::string config_value(const std::string& flag, const char* env, std::string_v
   return std::string(fallback);
 }
 
+std::string naming_a_server() {
+  return "--server http://host:4300, the FERRY_SERVER environment variable, or a line \"server = "
+         "http://host:4300\" in " +
+         config_file_path().string() + " (run your own with \"ferry serve\")";
+}
+
 std::string no_server_hint() {
-  return "no ferry server is configured. Name one with --server http://host:4300, the "
-         "FERRY_SERVER environment variable, or a line \"server = http://host:4300\" in " +
-         config_file_path().string() + " (run your own with \"ferry serve\").";
+  return "no ferry server is configured. Name one with " + naming_a_server() + ".";
 }
 
 void add_ca_file_option(CLI::App* cmd) {

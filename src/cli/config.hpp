@@ -14,6 +14,8 @@ namespace ferry::cli {
 std::filesystem::path config_file_path();
 // Empty when nothing names a server; an error when what names it is garbage.
 proto::Result<std::optional<proto::ServerUrl>> resolve_server(const std::string& flag);
+// The ways to name a server ("--server http://host:4300, the FERRY_SERVER ...").
+std::string naming_a_server();
 std::string no_server_hint();
 // --ca-file FILE: a CA to trust beside the system's (FERRY_CA_FILE, which net/ reads).
 void add_ca_file_option(CLI::App* cmd);

@@ -7,6 +7,7 @@
 #include "cli/config.hpp"
 #include "cli/exit_codes.hpp"
 #include "net/port_mapping.hpp"
+#include "net/tcp.hpp"
 #include "proto/names.hpp"
 #include "session/doctor.hpp"
 
@@ -86,12 +87,45 @@ int doctor(const proto::ServerUrl& server, const std::string& stun_flag, bool js
   }
   return report.usable ? 0 : exit_status(report.failure);
 }
+// No server configured: what works without one, the LAN mode (send and receive find each other
+// by multicast and broadcast on this computer's networks), and how to go further.
+int doctor_without_server(bool json) {
+  std::string networks;
+  for (const auto& itf : net::ipv4_interfaces()) {
+    if (itf.loopback || (!itf.multicast && !itf.broadcast)) continue;
+    networks += (networks.empty() ? "" : ", ") + itf.address.to_string();
+  }
+  const bool lan = !networks.empty();
+  const std::string detail =
+      lan ? "ferry send and ferry receive find each other on this computer's networks (" +
+                networks + ") without a server, by multicast and broadcast"
+          : "this computer has no network that carries multicast or broadcast, so ferry's LAN "
+            "mode cannot find a peer from here";
+  const std::string verdict = std::string(lan ? "ferry works on this network without a server. "
+                                              : "ferry needs a server from here. ") +
+                              "To send across the internet, name a server with " +
+                              naming_a_server() + ".";
+  if (json) {
+    const nlohmann::json out{
+        {"event", "doctor"},
+        {"server", ""},
+        {"checks", {{{"name", "lan"}, {"status", lan ? "ok" : "failed"}, {"detail", detail}}}},
+        {"usable", lan},
+        {"verdict", verdict}};
+    std::cout << out.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << "ferry doctor: no ferry server is configured\n  " << std::left << std::setw(16)
+              << "lan" << std::setw(9) << (lan ? "ok" : "failed") << detail << "\n\n"
+              << verdict << "\n";
+  }
+  return lan ? 0 : exit_status(Errc::no_path);
+}
 }  // namespace
 
 int run_doctor_command(const DoctorFlags& flags) {
   auto server = resolve_server(flags.server);
   if (!server) return usage_error(server.error().detail);
-  if (!*server) return usage_error(no_server_hint());
+  if (!*server) return doctor_without_server(flags.json);
   return doctor(**server, flags.stun, flags.json);
 }
 

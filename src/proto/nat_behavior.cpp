@@ -1,5 +1,7 @@
 #include "proto/nat_behavior.hpp"
 
+#include <algorithm>
+
 namespace ferry::proto {
 
 NatBehavior classify_nat(const NatObservations& o) {
@@ -77,6 +79,17 @@ std::string describe_nat(const NatBehavior& b) {
            "transfers can still use TCP, and the relay always works";
   }
   const std::string seen = b.public_address ? b.public_address->to_string() : "?";
+  const bool loopback = b.public_address &&
+                        ((b.public_address->ip.size() == 4 && b.public_address->ip[0] == 127) ||
+                         (b.public_address->ip.size() == 16 &&
+                          std::all_of(b.public_address->ip.begin(), b.public_address->ip.end() - 1,
+                                      [](std::uint8_t x) { return x == 0; }) &&
+                          b.public_address->ip.back() == 1));
+  if (loopback) {
+    return "UDP works to the server on this computer (" + seen +
+           "); how peers elsewhere reach this computer cannot be told from here (ferry doctor "
+           "--stun HOST:PORT measures it against a STUN server outside)";
+  }
   if (!b.behind_nat) {
     return "UDP works and this computer has a public address (" + seen + ")" +
            (b.filtering == NatFiltering::address_port_dependent

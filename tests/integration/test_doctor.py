@@ -83,9 +83,20 @@ class DoctorTest(TempDirTest):
         self.assertIn("not as a ferry server", json.loads(p.stdout)["verdict"])
 
     def test_no_server_configured(self):
+        # What works without a server (the LAN mode, where this computer has a network that
+        # carries multicast or broadcast), and how to name one.
         p, _ = doctor(None, env={"XDG_CONFIG_HOME": self.tmp})
-        self.assertEqual(p.returncode, 2)
-        self.assertIn("--server", p.stderr)
+        report = json.loads(p.stdout)
+        self.assertEqual(report["server"], "")
+        [lan] = report["checks"]
+        self.assertEqual(lan["name"], "lan")
+        self.assertEqual(p.returncode, 0 if lan["status"] == "ok" else 8, p.stderr)
+        self.assertEqual(report["usable"], lan["status"] == "ok")
+        self.assertIn("--server", report["verdict"])
+        self.assertIn("FERRY_SERVER", report["verdict"])
+        human, _ = doctor(None, env={"XDG_CONFIG_HOME": self.tmp}, json_out=False)
+        self.assertIn("no ferry server is configured", human.stdout)
+        self.assertIn("  lan ", human.stdout)
 
     def test_proxy_problems_are_named(self):
         if not os.path.exists(TINYPROXY):

@@ -29,6 +29,19 @@ TEST(NatBehavior, PublicHost) {
   EXPECT_NE(describe_nat(b).find("public address"), std::string::npos);
 }
 
+TEST(NatBehavior, AServerOnThisComputerTellsNothingOfThePublicAddress) {
+  for (const char* ip : {"127.0.0.1", "::1"}) {
+    NatObservations o;
+    o.local_port = 5000;
+    o.mapped_is_local = true;
+    o.primary = at(ip, 5000);
+    const auto b = classify_nat(o);
+    const auto text = describe_nat(b);
+    EXPECT_EQ(text.find("public address"), std::string::npos) << text;
+    EXPECT_NE(text.find("cannot be told from here"), std::string::npos) << text;
+  }
+}
+
 TEST(NatBehavior, ConeFullConeAndSymmetric) {
   NatObservations cone;
   cone.local_port = 40000;
