@@ -6,22 +6,17 @@ black hole), for direct TCP (FERRY_NO_UDP) and direct QUIC (FERRY_NO_TCP), BENCH
 (32 MiB): MB/s (the receiver's `done`) and the time to the first byte, medians of BENCH_RUNS (3).
 Goal: the black-holed link delivers at >= 0.8 of what the same link does with working ICMP."""
 import os
-import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 import run_scenario  # noqa: E402
 from scenarios import SCENARIOS, Row  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from benchlib import RUNS, median  # noqa: E402
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 RATE = int(os.environ.get("BENCH_RATE_MBIT", "100"))
 SIZE = os.environ.get("BENCH_SIZE", str(32 << 20))
-
-
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
 
 
 def main():
@@ -38,8 +33,10 @@ def main():
             SCENARIOS[name] = Row("cone", "cone", False, 0, "direct", name, 0, RATE, transport,
                                   mtu=1280, blackhole=hole)
             results = [run_scenario.run(name) for _ in range(RUNS)]
-            figures[hole] = (median([r["mb_s"] for r in results]),
-                             median([r["first_byte_s"] for r in results]),
+            # A run that did not deliver has no rate: the median is of those that did.
+            rates = [r["mb_s"] for r in results if r["mb_s"] is not None]
+            firsts = [r["first_byte_s"] for r in results if r["first_byte_s"] is not None]
+            figures[hole] = (median(rates) if rates else None, median(firsts) if firsts else None,
                              sum(1 for r in results if r["delivered"]))
         (icmp, icmp_first, icmp_ok), (hole, hole_first, hole_ok) = figures[False], figures[True]
         ratio = "%.2f" % (hole / icmp) if hole and icmp else "-"

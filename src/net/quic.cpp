@@ -459,9 +459,7 @@ void QuicConnection::flush() {
   const proto::SendSample progress{tx_acked_, tx_sent_ > tx_acked_ ? 1U : 0U, 0};
   if (stall_.observe(progress, std::chrono::steady_clock::now()) ==
       proto::SendStall::Action::give_up) {
-    path_broke("the QUIC path stopped moving data: nothing was acknowledged for " +
-               std::to_string(proto::SendStall::kGiveUp.count()) +
-               " s (the path to the other side broke)");
+    path_broke(proto::stall_error("the QUIC path").detail);
     return;
   }
   auto* conn = native_->conn;

@@ -116,19 +116,12 @@ int SendWatch::fd() const {
   return state_ ? state_->fd : -1;
 }
 
-bool SendWatch::fragments_allowed() const {
-  return state_ && state_->stall.fragments_allowed();
-}
-
 bool SendWatch::given_up() const {
   return state_ && state_->stall.given_up();
 }
 
 proto::Error SendWatch::given_up_error(const std::string& where) {
-  return {proto::Errc::peer_gone, "the connection (" + where +
-                                      ") stopped moving data: nothing was acknowledged for " +
-                                      std::to_string(proto::SendStall::kGiveUp.count()) +
-                                      " s (the path to the other side broke)"};
+  return proto::stall_error("the connection (" + where + ")");
 }
 
 }  // namespace ferry::net

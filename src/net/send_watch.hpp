@@ -50,8 +50,6 @@ class SendWatch {
   [[nodiscard]] Writing writing();
   // The socket is about to close: no look touches its descriptor from now on.
   void stop() noexcept;
-  // Whether the watch let routers fragment this connection's packets.
-  bool fragments_allowed() const;
   // Whether the watch gave the connection up (proto::SendStall::kGiveUp): it shut the socket
   // down, so what waits on it fails; given_up_error says why.
   bool given_up() const;

@@ -25,7 +25,8 @@ void send_whole_datagrams(udp::socket& s) {
   const int probe = IP_PMTUDISC_PROBE;
   // A dual-stack socket sends IPv4 datagrams too: both options.
   ::setsockopt(s.native_handle(), IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
-  if (s.local_endpoint().address().is_v6()) {
+  error_code ec;
+  if (s.local_endpoint(ec).address().is_v6()) {
     const int probe6 = IPV6_PMTUDISC_PROBE;
     ::setsockopt(s.native_handle(), IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe6, sizeof probe6);
   }

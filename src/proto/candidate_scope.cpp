@@ -21,14 +21,9 @@ std::optional<Bytes> address_bytes(const std::string& text) {
   return b;
 }
 
-bool loopback(const Bytes& b) {
-  static const Bytes kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  return b.size() == 4 ? b[0] == 127 : b == kLoopback6;
-}
-
 // Private (RFC 1918, CGNAT 100.64/10, fc00::/7), loopback or link-local.
 bool local(const Bytes& b) {
-  if (loopback(b)) return true;
+  if (is_loopback(b)) return true;
   if (b.size() == 4) {
     return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
            (b[0] == 169 && b[1] == 254) || (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] == 0;
@@ -54,7 +49,7 @@ bool in_scope(const Candidate& c, const CandidateScope& scope, std::string* why)
   const auto peer = address_bytes(scope.peer_observed);
   if (!peer) return say("the server did not say where the peer is, so no address of it is trusted");
   // The server sees the peer on this very machine: every address the peer names is ours too.
-  if (loopback(*peer)) return true;
+  if (is_loopback(*peer)) return true;
   if (local(*ip)) {
     const bool same_network = address_bytes(scope.my_observed) == peer;
     if (same_network || local(*peer)) return true;

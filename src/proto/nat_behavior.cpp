@@ -1,7 +1,5 @@
 #include "proto/nat_behavior.hpp"
 
-#include <algorithm>
-
 namespace ferry::proto {
 
 NatBehavior classify_nat(const NatObservations& o) {
@@ -79,12 +77,7 @@ std::string describe_nat(const NatBehavior& b) {
            "transfers can still use TCP, and the relay always works";
   }
   const std::string seen = b.public_address ? b.public_address->to_string() : "?";
-  const bool loopback = b.public_address &&
-                        ((b.public_address->ip.size() == 4 && b.public_address->ip[0] == 127) ||
-                         (b.public_address->ip.size() == 16 &&
-                          std::all_of(b.public_address->ip.begin(), b.public_address->ip.end() - 1,
-                                      [](std::uint8_t x) { return x == 0; }) &&
-                          b.public_address->ip.back() == 1));
+  const bool loopback = b.public_address && is_loopback(b.public_address->ip);
   if (loopback) {
     return "UDP works to the server on this computer (" + seen +
            "); how peers elsewhere reach this computer cannot be told from here (ferry doctor "

@@ -30,4 +30,10 @@ std::chrono::steady_clock::duration SendStall::stalled_for(
   return seen_ ? now - moving_ : std::chrono::steady_clock::duration::zero();
 }
 
+Error stall_error(const std::string& what) {
+  return {Errc::peer_gone, what + " stopped moving data: nothing was acknowledged for " +
+                               std::to_string(SendStall::kGiveUp.count()) +
+                               " s (the path to the other side broke)"};
+}
+
 }  // namespace ferry::proto

@@ -12,6 +12,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
+
+#include "proto/error.hpp"
 
 namespace ferry::proto {
 
@@ -48,5 +51,9 @@ class SendStall {
   std::uint64_t acked_ = 0;
   std::chrono::steady_clock::time_point moving_{};  // last sample with progress or nothing out
 };
+
+// What a given-up connection tells the person: what ("the connection (direct to …)", "the QUIC
+// path") stopped moving data, and why it was given up.
+Error stall_error(const std::string& what);
 
 }  // namespace ferry::proto

@@ -123,6 +123,11 @@ std::string IpPort::to_string() const {
   return "?";
 }
 
+bool is_loopback(const Bytes& ip) {
+  static const Bytes kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return ip.size() == 4 ? ip[0] == 127 : ip == kLoopback6;
+}
+
 std::optional<Bytes> parse_ip(std::string_view text) {
   const std::string s(text);
   Bytes b(16);

@@ -31,6 +31,8 @@ struct IpPort {
 };
 // "a.b.c.d" or an IPv6 literal (no brackets); nullopt when it is neither.
 std::optional<Bytes> parse_ip(std::string_view text);
+// 127.0.0.0/8 (4 bytes) or ::1 (16 bytes).
+bool is_loopback(const Bytes& ip);
 
 using StunTransactionId = std::array<std::uint8_t, 12>;
 

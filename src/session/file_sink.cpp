@@ -242,18 +242,19 @@ proto::Result<void> FileSink::rename(proto::Offer& offer,
   };
   // A file inside an offered folder that exists here: the whole folder is kept apart as
   // "album (1)/", not its files renamed one by one among the old ones.
+  std::set<std::string> offered_folders;  // top-level ones
+  for (const auto& e : offer.entries) {
+    if (e.kind == OfferEntry::Kind::directory && e.path.find('/') == std::string::npos) {
+      offered_folders.insert(e.path);
+    }
+  }
   std::set<std::string> folders;
   std::vector<std::size_t> files;
   for (auto i : which) {
     const auto& path = offer.entries[i].path;
     const auto slash = path.find('/');
     const std::string top = path.substr(0, slash);
-    const bool offered_folder =
-        slash != std::string::npos &&
-        std::any_of(offer.entries.begin(), offer.entries.end(), [&](const OfferEntry& e) {
-          return e.kind == OfferEntry::Kind::directory && e.path == top;
-        });
-    if (offered_folder) {
+    if (slash != std::string::npos && offered_folders.contains(top)) {
       folders.insert(top);
     } else {
       files.push_back(i);

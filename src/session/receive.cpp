@@ -246,6 +246,25 @@ awaitable<void> abort_peer(RecordPipe& pipe, const proto::Error& e) {
   co_await pipe.send_last(abort, kCloseGrace);
 }
 
+// What keeping both renamed, told to the person: each file given a free name, or once for a
+// folder kept apart as a whole. names: the listed entries' names before.
+void tell_renamed(const std::vector<std::string>& names, const proto::Offer& offer,
+                  const std::vector<std::size_t>& which, Observer& observer) {
+  std::set<std::string> folders_told;
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    const std::string& was = names[k];
+    const std::string& now = offer.entries[which[k]].path;
+    const std::string top = was.substr(0, was.find('/'));
+    const bool folder_moved = top != was && !now.starts_with(top + "/");
+    if (folder_moved && !folders_told.insert(top).second) continue;
+    observer.on_event(
+        event::Note{(folder_moved ? "The folder \"" + proto::display_name(top)
+                                  : "\"" + proto::display_name(was)) +
+                    "\" exists here: saving the new one as \"" +
+                    proto::display_name(folder_moved ? now.substr(0, now.find('/')) : now) + "\""});
+  }
+}
+
 }  // namespace
 
 proto::Result<FileSink> open_sink(const ReceiveOptions& options) {
@@ -368,26 +387,7 @@ awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
       co_return sink.allow_overwrite(offer, *existing);
     case Answer::rename:
       if (auto r = sink.rename(offer, *existing); !r) co_return r;
-      {
-        // A folder kept apart as a whole is told once, not once per file in it.
-        std::set<std::string> folders_told;
-        for (std::size_t k = 0; k < existing->size(); ++k) {
-          const std::string& was = names[k];
-          const std::string& now = offer.entries[(*existing)[k]].path;
-          const std::string top = was.substr(0, was.find('/'));
-          if (top != was && !now.starts_with(top + "/")) {
-            if (!folders_told.insert(top).second) continue;
-            observer.on_event(event::Note{"The folder \"" + proto::display_name(top) +
-                                          "\" exists here: saving the new one as \"" +
-                                          proto::display_name(now.substr(0, now.find('/'))) +
-                                          "\""});
-            continue;
-          }
-          observer.on_event(event::Note{"\"" + proto::display_name(was) +
-                                        "\" exists here: saving the new one as \"" +
-                                        proto::display_name(now) + "\""});
-        }
-      }
+      tell_renamed(names, offer, *existing, observer);
       co_return proto::Result<void>{};
   }
   co_return proto::Result<void>{};

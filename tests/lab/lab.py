@@ -257,10 +257,9 @@ class Lab:
         if self.mtu:
             self.narrow_links()
         if self.udp_timeout:
-            for ns in self.namespaces:
-                if ns.split("-")[-1][0] in "rc":
-                    for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
-                        sh("sysctl", "-qw", "net.netfilter.%s=%d" % (key, self.udp_timeout), ns=ns)
+            for ns in self.side_routers():
+                for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
+                    sh("sysctl", "-qw", "net.netfilter.%s=%d" % (key, self.udp_timeout), ns=ns)
         if {"proxyonly", "proxyauth"} & {self.a, self.b}:
             self.start_proxy(auth="proxyauth" in (self.a, self.b))
 
@@ -361,6 +360,10 @@ table ip6 fw6 {
                      'ip6 saddr 2001:db8:100::/48 counter name "server"'):
             sh("nft", "add", "rule", "inet", "count", "count_forward", *rule.split(), ns=self.inet)
 
+    def side_routers(self):
+        """The sides' routers: home routers ("rA", "rB") and carrier routers ("cA", "cB")."""
+        return [n for n in self.namespaces if n.split("-")[-1][0] in "rc"]
+
     def narrow_links(self):
         """Both ends of each side's WAN link carry at most self.mtu bytes: a public host knows it
         (and says so in its TCP MSS), a host behind a router does not, and finds out from the
@@ -377,8 +380,7 @@ table ip6 fw6 {
             return
         # ICMP errors a router sends are its own output; the answers that would tell a sender
         # the path's MTU go nowhere.
-        routers = [self.inet] + [n for n in self.namespaces if n.split("-")[-1][0] in "rc"]
-        for ns in routers:
+        for ns in [self.inet] + self.side_routers():
             nft(ns, """
 table inet blackhole {
   chain out {
