@@ -107,71 +107,83 @@ template <class... F>
 Overloaded(F...) -> Overloaded<F...>;  // clang 16 does not deduce aggregates yet
 }  // namespace
 
+namespace {
+json event_json(const session::Event& ev) {
+  return std::visit(
+      Overloaded{
+          [](const event::CodeReady& e) {
+            return json{{"event", "code"},
+                        {"code", e.code},
+                        {"link", e.link},
+                        {"server", e.server},
+                        {"protocol", e.wormhole ? "wormhole" : "ferry"}};
+          },
+          [](const event::PeerJoined&) {
+            return json{{"event", "peer"}};
+          },
+          [](const event::OfferReceived& e) {
+            const auto& o = *e.offer;
+            json entries = json::array();
+            for (const auto& en : o.entries) {
+              entries.push_back(
+                  {{"path", en.path},
+                   {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
+                   {"size", en.size},
+                   {"stream", en.streamed}});
+            }
+            return json{{"event", "offer"},
+                        {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
+                        {"files", e.files.value_or(o.file_count())},
+                        {"bytes", e.bytes.value_or(o.total_bytes())},
+                        {"entries", entries}};
+          },
+          [](const event::Connected& e) {
+            return json{{"event", "connected"},
+                        {"path", proto::path_kind_name(e.path)},
+                        {"transport", proto::pipe_transport_name(e.transport)},
+                        {"peer", e.peer},
+                        {"moved", e.moved},
+                        {"connections", e.connections},
+                        {"carrier", e.carrier}};
+          },
+          [](const event::Progress& e) {
+            return json{{"event", "progress"},
+                        {"bytes", e.bytes},
+                        {"total", e.total},
+                        {"seconds", e.seconds}};
+          },
+          [](const event::Resumed& e) {
+            return json{{"event", "resumed"}, {"bytes", e.bytes}};
+          },
+          [](const event::TextReceived& e) {
+            return json{{"event", "text"}, {"text", e.text}};
+          },
+          [](const event::Done& e) {
+            return json{{"event", "done"},
+                        {"bytes", e.bytes},
+                        {"total", e.total},
+                        {"files", e.files},
+                        {"seconds", e.seconds}};
+          },
+          [](const event::WaitingForSender& e) {
+            return json{{"event", "waiting"}, {"seconds", e.limit.count()}};
+          },
+          [](const event::Note& e) {
+            return json{{"event", "note"}, {"text", e.text}};
+          },
+      },
+      ev);
+}
+}  // namespace
+
 void JsonConsole::on_event(const session::Event& ev) {
-  emit_json(
-      std::visit(Overloaded{
-                     [](const event::CodeReady& e) {
-                       return json{{"event", "code"},
-                                   {"code", e.code},
-                                   {"link", e.link},
-                                   {"server", e.server},
-                                   {"protocol", e.wormhole ? "wormhole" : "ferry"}};
-                     },
-                     [](const event::PeerJoined&) {
-                       return json{{"event", "peer"}};
-                     },
-                     [](const event::OfferReceived& e) {
-                       const auto& o = *e.offer;
-                       json entries = json::array();
-                       for (const auto& en : o.entries) {
-                         entries.push_back(
-                             {{"path", en.path},
-                              {"kind", en.kind == proto::OfferEntry::Kind::file ? "file" : "dir"},
-                              {"size", en.size},
-                              {"stream", en.streamed}});
-                       }
-                       return json{{"event", "offer"},
-                                   {"kind", o.kind == proto::Offer::Kind::text ? "text" : "files"},
-                                   {"files", e.files.value_or(o.file_count())},
-                                   {"bytes", e.bytes.value_or(o.total_bytes())},
-                                   {"entries", entries}};
-                     },
-                     [](const event::Connected& e) {
-                       return json{{"event", "connected"},
-                                   {"path", proto::path_kind_name(e.path)},
-                                   {"transport", proto::pipe_transport_name(e.transport)},
-                                   {"peer", e.peer},
-                                   {"moved", e.moved},
-                                   {"connections", e.connections},
-                                   {"carrier", e.carrier}};
-                     },
-                     [](const event::Progress& e) {
-                       return json{{"event", "progress"},
-                                   {"bytes", e.bytes},
-                                   {"total", e.total},
-                                   {"seconds", e.seconds}};
-                     },
-                     [](const event::Resumed& e) {
-                       return json{{"event", "resumed"}, {"bytes", e.bytes}};
-                     },
-                     [](const event::TextReceived& e) {
-                       return json{{"event", "text"}, {"text", e.text}};
-                     },
-                     [](const event::Done& e) {
-                       return json{{"event", "done"},
-                                   {"bytes", e.bytes},
-                                   {"total", e.total},
-                                   {"files", e.files},
-                                   {"seconds", e.seconds}};
-                     },
-                     [](const event::WaitingForSender& e) {
-                       return json{{"event", "waiting"}, {"seconds", e.limit.count()}};
-                     },
-                     [](const event::Note& e) {
-                       return json{{"event", "note"}, {"text", e.text}};
-                     },
-                 },
-                 ev));
+  emit_json(event_json(ev));
+}
+
+void JsonConsole::on_receiver_event(std::size_t receiver, const session::Event& ev) {
+  json j = event_json(ev);
+  j["receiver"] = receiver;
+  emit_json(j);
 }
 
 void JsonConsole::error(const proto::Error& e, const std::string& sentence) {
@@ -207,7 +219,13 @@ void TerminalConsole::on_event(const session::Event& ev) {
             if (qr_ && !e.link.empty()) std::cout << "or scan:\n" << qr_text(e.link);
             std::cout << std::flush;
           },
-          [](const event::PeerJoined&) { std::cerr << "Peer joined; checking the code...\n"; },
+          [&](const event::PeerJoined&) {
+            if (receiver_ != 0) {
+              std::cerr << "Receiver " << receiver_ << " joined; checking the code...\n";
+            } else {
+              std::cerr << "Peer joined; checking the code...\n";
+            }
+          },
           [&](const event::OfferReceived& e) {
             const auto& o = *e.offer;
             received_text_ = o.kind == proto::Offer::Kind::text;
@@ -215,8 +233,8 @@ void TerminalConsole::on_event(const session::Event& ev) {
               std::cerr << "Offered: " << summarize_offer(o, e.files, e.bytes) << list_offer(o)
                         << "\n";
           },
-          [](const event::Connected& e) {
-            std::cerr << (e.moved ? "Moved to a better path (" : "Connected (")
+          [&](const event::Connected& e) {
+            std::cerr << who() << (e.moved ? "Moved to a better path (" : "Connected (")
                       << proto::path_kind_name(e.path) << ", "
                       << (!e.carrier.empty() ? e.carrier : transport_words(e.transport))
                       << (e.connections > 1
@@ -227,7 +245,7 @@ void TerminalConsole::on_event(const session::Event& ev) {
           [&](const event::Progress& e) { progress(e); },
           [&](const event::Resumed& e) {
             resumed_ = e.bytes;
-            std::cerr << "Resuming: " << human_bytes(e.bytes) << " already there.\n";
+            std::cerr << who() << "Resuming: " << human_bytes(e.bytes) << " already there.\n";
           },
           [](const event::TextReceived& e) { std::cout << safe(e.text) << "\n"
                                                        << std::flush; },
@@ -236,9 +254,46 @@ void TerminalConsole::on_event(const session::Event& ev) {
             std::cerr << "No one is sending with this code yet; waiting up to "
                       << human_duration(e.limit) << " for the sender to start (Ctrl-C to stop).\n";
           },
-          [](const event::Note& e) { std::cerr << safe(e.text) << "\n"; },
+          [&](const event::Note& e) { std::cerr << who() << safe(e.text) << "\n"; },
       },
       ev);
+}
+
+std::string TerminalConsole::who() const {
+  return receiver_ == 0 ? std::string() : "Receiver " + std::to_string(receiver_) + ": ";
+}
+
+void TerminalConsole::on_receiver_event(std::size_t receiver, const session::Event& ev) {
+  if (const auto* p = std::get_if<event::Progress>(&ev)) {
+    group_progress_[receiver] = *p;
+    return group_line();
+  }
+  if (std::holds_alternative<event::Done>(ev)) group_progress_.erase(receiver);
+  receiver_ = receiver;
+  on_event(ev);
+  receiver_ = 0;
+  if (!group_progress_.empty()) group_line();
+}
+
+// A group send's progress: each receiver's share, on one line.
+void TerminalConsole::group_line() {
+  if (!tty_) return;
+  std::string line = "\r";
+  double rate = 0;
+  std::size_t shown = 0;
+  for (const auto& [receiver, p] : group_progress_) {
+    if (p.seconds > 0) rate += static_cast<double>(p.bytes) / p.seconds;
+    if (++shown > 6) continue;
+    const double frac =
+        p.total > 0 ? static_cast<double>(p.bytes) / static_cast<double>(p.total) : 0;
+    char part[48];
+    std::snprintf(part, sizeof part, "#%zu %3.0f%%  ", receiver, frac * 100);
+    line += part;
+  }
+  if (shown > 6) line += "+" + std::to_string(shown - 6) + " more  ";
+  line += human_bytes(static_cast<std::uint64_t>(rate)) + "/s in all\033[K";
+  std::cerr << line << std::flush;
+  progress_shown_ = true;
 }
 
 void TerminalConsole::progress(const event::Progress& e) {
@@ -270,14 +325,14 @@ void TerminalConsole::progress(const event::Progress& e) {
 void TerminalConsole::done(const event::Done& e) {
   clear_progress();
   if (offer_ && offer_->kind == proto::Offer::Kind::text) {
-    std::cerr << "Text message delivered.\n";
+    std::cerr << who() << "Text message delivered.\n";
     return;
   }
   if (received_text_) return;  // the text itself was the result
   const std::string where = folder_ == "-"
                                 ? (e.files == 1 ? "; verified, written to stdout" : "")
                                 : "; every file verified, saved in " + proto::display_name(folder_);
-  std::cerr << (role_ == Role::sender ? "Sent " : "Received ") << e.files
+  std::cerr << who() << (role_ == Role::sender ? "Sent " : "Received ") << e.files
             << (e.files == 1 ? " file (" : " files (") << human_bytes(std::max(e.total, e.bytes))
             << ") in " << std::fixed << std::setprecision(1) << e.seconds << " s"
             << (e.bytes > 0 && e.seconds > 0

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -50,6 +51,8 @@ class JsonConsole final : public Console {
  public:
   explicit JsonConsole(Role role) : Console(role) {}
   void on_event(const session::Event& e) override;
+  // A group send: the same events, with "receiver": N.
+  void on_receiver_event(std::size_t receiver, const session::Event& e) override;
   void error(const proto::Error& e, const std::string& sentence) override;
 };
 
@@ -60,9 +63,13 @@ class TerminalConsole final : public Console {
   // tty: whether stderr is a terminal that shows the progress line (tests say so).
   TerminalConsole(Role role, bool tty);
   void on_event(const session::Event& e) override;
+  // A group send: lines start "Receiver N: ", and one progress line shows every receiver.
+  void on_receiver_event(std::size_t receiver, const session::Event& e) override;
   void error(const proto::Error& e, const std::string& sentence) override;
 
  private:
+  std::string who() const;
+  void group_line();
   void clear_progress();
   void progress(const session::event::Progress& e);
   void done(const session::event::Done& e);
@@ -71,6 +78,8 @@ class TerminalConsole final : public Console {
   bool progress_shown_ = false;
   std::uint64_t resumed_ = 0;   // bytes a resume found already there
   bool received_text_ = false;  // the receiver got a text message
+  std::size_t receiver_ = 0;    // a group send's receiver the event being told is about
+  std::map<std::size_t, session::event::Progress> group_progress_;
 };
 
 // What a typed line answers at "Accept? [y/n]" (conflict: false) or at "[o]verwrite, keep both

@@ -19,6 +19,7 @@ int exit_status(Errc code) {
     case Errc::server_error:
       return 5;
     case Errc::code_unknown:
+    case Errc::code_used:
     case Errc::code_taken:
     case Errc::no_sender:
       return 6;
@@ -60,8 +61,11 @@ std::string explain(const proto::Error& e) {
     case Errc::code_taken:
       return "the number at the start of that code is in use right now; choose another --code.";
     case Errc::wrong_code:
-      return "the code did not match: a typo, or someone guessed; nothing was sent. Start again "
-             "with a new code.";
+      // What was (or was not) sent depends on the mode: the detail says it (a group send has
+      // sent to those whose code was right).
+      return e.detail + (e.detail.ends_with("new code") ? "." : ". Start again with a new code.");
+    case Errc::code_used:
+      return e.detail + ". Ask the sender for a new code.";
     case Errc::no_path:
       return e.detail +
              "\nNext: run `ferry doctor` on both computers to see what each network blocks. A "

@@ -30,6 +30,18 @@ CLI::App* add_send_command(CLI::App& app, SendFlags& f) {
                 "No server: the code carries this computer's addresses (its network, or a "
                 "port its router maps by UPnP/NAT-PMP)");
   cmd->add_flag("--qr", f.qr, "Also print the link as a QR code, for a phone's camera");
+  cmd->add_option("--receivers", f.receivers,
+                  "Let this many people receive with the code or link (a group chat), each on "
+                  "its own path, several at once")
+      ->check(CLI::Range(1, 1000))
+      ->option_text("N");
+  cmd->add_flag("--many", f.many,
+                "Let any number of people receive, until Ctrl-C (or --expire); a wrong code "
+                "still ends it for everyone");
+  cmd->add_option("--expire", f.expire,
+                  "With --receivers or --many: take no new receivers after this long (90s, 10m, "
+                  "2h, 1d)")
+      ->option_text("DURATION");
   cmd->add_flag("--lan", f.lan,
                 "No server: the receiver on this network finds this computer by the code "
                 "(the default when no server is configured)");
@@ -72,6 +84,22 @@ int run_send(const CLI::App& cmd, SendFlags f, const std::string& code_from_env)
     }
     options.code = *code;
   }
+  const bool group = f.many || f.receivers > 1;
+  if (group && (f.direct || lan || f.wormhole)) {
+    return usage_error(
+        "--receivers and --many need a ferry server (--server): the LAN, --direct and "
+        "--wormhole modes pair one receiver");
+  }
+  if (f.many && cmd.count("--receivers") > 0) {
+    return usage_error("--many takes any number of receivers: it cannot go with --receivers");
+  }
+  if (!f.expire.empty()) {
+    if (!group) return usage_error("--expire goes with --receivers N or --many");
+    auto expire = proto::parse_duration(f.expire);
+    if (!expire) return usage_error("--expire: " + expire.error().detail);
+    options.expire = *expire;
+  }
+  options.receivers = f.many ? 0 : f.receivers;
   const bool text = cmd.count("--text") > 0;
   if (text && !f.paths.empty()) return usage_error("send either --text or files, not both");
   if (!text && f.paths.empty()) {

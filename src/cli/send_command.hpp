@@ -23,6 +23,10 @@ struct SendFlags {
   bool wormhole = false;
   std::string mailbox;
   std::string transit_helper;
+  // A group send: --receivers N, or --many (any number), until --expire.
+  std::uint32_t receivers = 1;
+  bool many = false;
+  std::string expire;
 };
 
 CLI::App* add_send_command(CLI::App& app, SendFlags& flags);

@@ -55,7 +55,10 @@ int run_session(Console& console, session::Cancellation& cancellation, bool send
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
     cancelling = true;
-    result = proto::fail(Errc::interrupted, interrupted_sentence(cancellation, sender));
+    // A group send with nothing under way stops taking receivers: that is how --many ends.
+    if (!cancellation.stop_cleanly()) {
+      result = proto::fail(Errc::interrupted, interrupted_sentence(cancellation, sender));
+    }
     signals.async_wait([&](const boost::system::error_code& again, int) {
       if (!again) io.stop();
     });

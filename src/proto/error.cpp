@@ -16,6 +16,8 @@ std::string_view errc_name(Errc code) {
       return "server_error";
     case Errc::code_unknown:
       return "code_unknown";
+    case Errc::code_used:
+      return "code_used";
     case Errc::code_taken:
       return "code_taken";
     case Errc::peer_gone:

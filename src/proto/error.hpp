@@ -16,6 +16,7 @@ enum class Errc {
   server_error,        // the server refused or broke the protocol
   code_unknown,        // nameplate does not exist (typo, expired, or already used)
   code_taken,          // the sender asked for a nameplate already in use
+  code_used,           // a group send's code: its receivers came, or a wrong guess ended it
   peer_gone,           // the other side disconnected
   no_path,             // no pipe could be opened to the peer
   disk_full,

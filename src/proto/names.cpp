@@ -156,4 +156,35 @@ std::string human_bytes(std::uint64_t n) {
   return buf;
 }
 
+Result<std::chrono::seconds> parse_duration(std::string_view text) {
+  const auto bad = [&] {
+    return fail(Errc::usage, "\"" + display_name(text.substr(0, 40)) +
+                                 "\" is not a duration (say 90s, 10m, 2h or 1d)");
+  };
+  std::size_t digits = 0;
+  std::uint64_t n = 0;
+  while (digits < text.size() && digits < 9 && text[digits] >= '0' && text[digits] <= '9') {
+    n = n * 10 + static_cast<std::uint64_t>(text[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0) return bad();
+  const std::string_view unit = text.substr(digits);
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60;
+  } else if (unit == "h") {
+    scale = 3600;
+  } else if (unit == "d") {
+    scale = 86400;
+  } else {
+    return bad();
+  }
+  constexpr std::uint64_t kMost = std::uint64_t{30} * 86400;
+  if (n * scale > kMost) return fail(Errc::usage, "a duration of at most 30 days (30d)");
+  if (n == 0) return fail(Errc::usage, "a duration longer than 0");
+  return std::chrono::seconds(static_cast<std::int64_t>(n * scale));
+}
+
 }  // namespace ferry::proto

@@ -3,6 +3,8 @@
 // file sink's job (it opens every component with O_NOFOLLOW).
 #pragma once
 
+#include <chrono>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,5 +34,9 @@ std::string terminal_text(std::string_view text);
 
 // A size as people read it: "512 B", "1.3 MB", "4.0 GB" (powers of 1000).
 std::string human_bytes(std::uint64_t n);
+
+// A duration as a person types it: "90" or "90s", "10m" (or "10min"), "2h", "1d"; at most 30
+// days. For --expire.
+Result<std::chrono::seconds> parse_duration(std::string_view text);
 
 }  // namespace ferry::proto

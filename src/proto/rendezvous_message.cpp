@@ -73,6 +73,8 @@ std::string encode_client(const ClientMessage& m) {
     j = {{"type", "allocate"}};
     if (!a->nameplate.empty()) j["nameplate"] = a->nameplate;
     if (!a->resume.empty()) j["resume"] = to_hex(a->resume);
+    if (a->receivers != 1) j["receivers"] = a->receivers;
+    if (a->next) j["next"] = true;
   } else if (const auto* c = std::get_if<rv::Claim>(&m)) {
     j = {{"type", "claim"}, {"nameplate", c->nameplate}};
     if (c->wait) j["wait"] = true;
@@ -114,8 +116,9 @@ std::string encode_server(const ServerMessage& m) {
     j = {{"type", "message"}, {"body", to_base64(msg->body)}};
   } else if (std::holds_alternative<rv::PeerLeft>(m)) {
     j = {{"type", "peer_left"}};
-  } else if (std::holds_alternative<rv::Waiting>(m)) {
+  } else if (const auto* w = std::get_if<rv::Waiting>(&m)) {
     j = {{"type", "waiting"}};
+    if (w->queued) j["queued"] = true;
   } else {
     const auto& e = std::get<rv::ServerError>(m);
     j = {{"type", "error"}, {"code", e.code}, {"message", e.message}};
@@ -138,6 +141,21 @@ Result<ClientMessage> decode_client(std::string_view text) {
       auto r = get_hex(*j, "resume", rv::kResumeTokenBytes);
       if (!r) return fail(Errc::protocol, "malformed resume token");
       a.resume = std::move(*r);
+    }
+    if (j->contains("receivers")) {
+      const auto& n = (*j)["receivers"];
+      if (!n.is_number_unsigned() || n.get<std::uint64_t>() > rv::kMaxGroupReceivers) {
+        return fail(Errc::protocol, "malformed receivers count");
+      }
+      a.receivers = static_cast<std::uint32_t>(n.get<std::uint64_t>());
+    }
+    if (j->contains("next")) {
+      if (!(*j)["next"].is_boolean()) return fail(Errc::protocol, "malformed next flag");
+      a.next = (*j)["next"].get<bool>();
+    }
+    // Asking for the next receiver names the group: its nameplate and the sender's token.
+    if (a.next && (a.nameplate.empty() || a.resume.empty())) {
+      return fail(Errc::protocol, "next without a nameplate and resume token");
     }
     return a;
   }
@@ -220,7 +238,14 @@ Result<ServerMessage> decode_server(std::string_view text) {
     return rv::Message{std::move(*b)};
   }
   if (type == "peer_left") return rv::PeerLeft{};
-  if (type == "waiting") return rv::Waiting{};
+  if (type == "waiting") {
+    rv::Waiting w;
+    if (j->contains("queued")) {
+      if (!(*j)["queued"].is_boolean()) return fail(Errc::protocol, "malformed queued flag");
+      w.queued = (*j)["queued"].get<bool>();
+    }
+    return w;
+  }
   if (type == "error") {
     auto c = get_string(*j, "code", 64);
     auto m = get_string(*j, "message", kMaxErrorText);

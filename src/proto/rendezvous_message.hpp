@@ -29,8 +29,18 @@ struct Allocate {
   // connection (the old one dropped, its server node restarted or died), they take the nameplate
   // back instead of finding it taken. Empty: none (older clients).
   Bytes resume;
+  // A group send (`ferry send --receivers N`, `--many`): how many receivers may pair with this
+  // code, one after another, each in its own session; 0: any number (until the sender stops or
+  // the server's own bound). 1: an ordinary send.
+  std::uint32_t receivers = 1;
+  // The sender of a group send, on a new connection, asks for its next receiver (with the
+  // nameplate and its resume token): it says the last pairing's code was right. Never creates a
+  // nameplate or pairs with a receiver waiting under an unheld one.
+  bool next = false;
 };
 inline constexpr std::size_t kResumeTokenBytes = 16;
+// The most receivers one Allocate may ask for (0, any number, is bounded by the server).
+inline constexpr std::uint32_t kMaxGroupReceivers = 100'000;
 struct Claim {
   std::string nameplate;
   // When no sender holds the nameplate yet: wait for one to allocate it (a receiver that starts
@@ -65,7 +75,11 @@ struct Paired {
 };
 struct PeerLeft {};
 // The claim waits for a sender (Claim::wait); "paired" follows when one allocates the nameplate.
-struct Waiting {};
+struct Waiting {
+  // The code belongs to a group send whose sender is busy proving another receiver's code: this
+  // receiver is next in line (seconds, not minutes).
+  bool queued = false;
+};
 struct ServerError {
   std::string code;
   std::string message;

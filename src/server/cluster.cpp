@@ -309,6 +309,12 @@ void ClusterRendezvous::on_message(Client& from, const proto::ClientMessage& m) 
 
 void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m) {
   if (st.joined) return from.kick("out_of_order", "this connection already has a code");
+  if (m.receivers != 1 || m.next) {
+    // Not shared through Redis yet (Rendezvous::Group is one process's state).
+    return from.kick("unsupported",
+                     "this server is a cluster, where a code is received once; send to each "
+                     "receiver on its own");
+  }
   const auto waiting = stats();
   if (waiting.waiting + waiting.receivers_waiting >= options_.limits.max_nameplates) {
     return from.kick("limit", "the server is full; try again later");

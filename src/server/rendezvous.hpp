@@ -4,9 +4,16 @@
 // moment a receiver claims it, right or wrong. A receiver may also claim first and wait (a
 // pre-agreed code): the sender who then allocates that nameplate is paired with it at once, and
 // the nameplate is spent just the same.
+// A group send (`ferry send --receivers N`) keeps its nameplate for N pairings, one at a time: a
+// receiver's claim pairs with the sender's waiting connection, and the next one waits (queued)
+// until the sender, on a new connection, asks for the next receiver (rv::Allocate::next): it does
+// so only once the last receiver's code proved right. If that pairing's sender connection closes
+// first (a wrong code, or the sender stopped), the group ends for every queued receiver. So the
+// short code is still one guess: a wrong one ends it for everyone.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +42,10 @@ class Client {
 struct RendezvousLimits {
   std::size_t max_nameplates = 100'000;
   std::size_t max_messages_per_pair = 64;
+  // A group send (rv::Allocate::receivers): the most pairings one code makes (0, "any number",
+  // means this many), and the most receivers queued while its sender is busy with the last one.
+  std::uint32_t max_group_receivers = 1000;
+  std::size_t max_group_queue = 16;
 };
 
 struct RendezvousStats {
@@ -80,10 +91,27 @@ class Rendezvous : public RendezvousService {
     bool joined = false;                    // allocated or claimed once; a client gets one go
     std::shared_ptr<std::size_t> messages;  // shared by both members of a pair
     proto::Bytes resume;                    // the sender's resume token (rv::Allocate)
+    std::string group;   // a group send's sender connection (waiting or busy), its nameplate
+    std::string queued;  // a receiver queued for a group send, its nameplate
+  };
+  struct Group {
+    proto::Bytes resume;
+    Client* waiting = nullptr;  // the sender's connection waiting for its next receiver
+    Client* busy = nullptr;     // the sender's connection in a pairing not yet confirmed (next)
+    std::uint32_t left = 0;     // pairings still allowed
+    std::deque<Client*> queue;  // receivers that claimed while the sender was busy
   };
 
   void allocate(Client& from, State& st, const proto::rv::Allocate& m);
   void claim(Client& from, State& st, const proto::rv::Claim& m);
+  // Group sends: a sender connection becomes the group's waiting one (after a first allocate, a
+  // retake or a next), pairs it with a queued receiver if the group is free, and ends a group.
+  void join_group(Client& from, State& st, const std::string& nameplate, Group& g);
+  void next(Client& from, State& st, const proto::rv::Allocate& m);
+  void pair_group(const std::string& nameplate, Group& g, Client& receiver);
+  void end_group(const std::string& nameplate, std::string_view reason);
+  bool full() const;
+  bool held(const std::string& nameplate) const;
   // The one guess: the nameplate is spent, sender and receiver become a pair.
   void pair(Client& sender, Client& receiver);
   std::string free_nameplate();
@@ -94,6 +122,7 @@ class Rendezvous : public RendezvousService {
   std::unordered_map<Client*, State> clients_;
   std::map<std::string, Client*> nameplates_;
   std::map<std::string, Client*> awaited_;  // nameplate -> the receiver waiting for its sender
+  std::map<std::string, Group> groups_;     // nameplate -> a group send
 };
 
 }  // namespace ferry::server

@@ -306,7 +306,8 @@ awaitable<void> lobby_handshake(std::shared_ptr<Lobby> lobby,
           Errc::wrong_code,
           secrets.error().code == Errc::wrong_code
               ? peer +
-                    " tried a wrong code; it is spent (a short code allows one guess). "
+                    " tried a code that did not match; it is spent (a short code allows one "
+                    "guess). "
                     "Start again with a new code"
               : peer +
                     " started the key exchange and left before finishing it, which is how "

@@ -76,6 +76,12 @@ class Observer {
  public:
   virtual ~Observer() = default;
   virtual void on_event(const Event& e) = 0;
+  // A group send (`--receivers N`): an event of one receiver's session, numbered from 1 in the
+  // order they joined. By default told like any other.
+  virtual void on_receiver_event(std::size_t receiver, const Event& e) {
+    (void)receiver;
+    on_event(e);
+  }
   // Ask whether to accept. `existing` lists offered files whose names exist here already: then
   // the choices are overwrite, rename and decline. Call answer exactly once, from any thread.
   virtual void ask_accept(const proto::Offer& offer, const std::vector<std::string>& existing,

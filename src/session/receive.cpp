@@ -296,8 +296,13 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   // node died): RendezvousClient waits kReconnectWait then.
   const auto wait_limit =
       options.wait.count() > 0 ? options.wait : RendezvousClient::kReconnectWait;
-  std::function<void()> on_waiting = [&observer, &waited, limit = wait_limit] {
+  std::function<void()> on_waiting = [&observer, &waited, &rendezvous, limit = wait_limit] {
     waited = true;
+    if (rendezvous->queued()) {
+      // A group send: its sender is checking another receiver's code first.
+      return observer.on_event(
+          event::Note{"The sender is starting with another receiver; you are next in line"});
+    }
     observer.on_event(event::WaitingForSender{limit});
   };
   auto paired =

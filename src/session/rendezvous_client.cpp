@@ -10,6 +10,7 @@ namespace {
 proto::Error server_error(const rv::ServerError& e) {
   if (e.code == "code_unknown") return {Errc::code_unknown, e.message};
   if (e.code == "code_taken") return {Errc::code_taken, e.message};
+  if (e.code == "code_used") return {Errc::code_used, e.message};
   return {Errc::server_error, "the server said: " + e.message};
 }
 }  // namespace
@@ -47,8 +48,11 @@ awaitable<proto::Result<proto::ServerMessage>> RendezvousClient::next() {
 }
 
 awaitable<proto::Result<std::string>> RendezvousClient::allocate(const std::string& requested,
-                                                                 const proto::Bytes& resume) {
-  const std::string text = proto::encode_client(rv::Allocate{requested, resume});
+                                                                 const proto::Bytes& resume,
+                                                                 std::uint32_t receivers,
+                                                                 bool next_receiver) {
+  const std::string text =
+      proto::encode_client(rv::Allocate{requested, resume, receivers, next_receiver});
   auto sent = co_await ws_->send(text);
   lost_ = !sent;
   if (!sent) co_return std::unexpected(sent.error());
@@ -68,10 +72,12 @@ awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& 
   auto m = co_await next();
   if (!m) co_return std::unexpected(m.error());
   if (auto* p = std::get_if<rv::Paired>(&*m)) co_return std::move(*p);
-  if (!std::holds_alternative<rv::Waiting>(*m)) {
+  const auto* waiting = std::get_if<rv::Waiting>(&*m);
+  if (waiting == nullptr) {
     co_return proto::fail(Errc::server_error, "the server answered out of order");
   }
-  if (wait.count() == 0) wait = kReconnectWait;
+  queued_ = waiting->queued;
+  if (wait.count() == 0 || queued_) wait = kReconnectWait;
   if (on_waiting) on_waiting();
   // The wait ends by closing the connection, which ends the read below.
   struct Wait {
@@ -89,6 +95,10 @@ awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& 
   state->over = true;
   timer.cancel();
   if (!paired && state->expired) {
+    if (queued_) {
+      co_return proto::fail(Errc::no_sender, "the sender did not take this receiver within " +
+                                                 std::to_string(wait.count()) + " s");
+    }
     co_return proto::fail(Errc::no_sender, "no sender started with this code within " +
                                                std::to_string(wait.count()) + " s");
   }

@@ -21,8 +21,11 @@ class RendezvousClient : public MessageChannel {
 
   // Sender: returns the nameplate (the requested one, or one the server picked). resume: the
   // sender's token for this code (rv::Allocate), to take the nameplate back on a new connection.
+  // receivers, next: a group send (rv::Allocate).
   net::awaitable<proto::Result<std::string>> allocate(const std::string& requested,
-                                                      const proto::Bytes& resume = {});
+                                                      const proto::Bytes& resume = {},
+                                                      std::uint32_t receivers = 1,
+                                                      bool next_receiver = false);
   // Receiver: claims the nameplate; the server pairs at once or refuses. With wait > 0, a
   // nameplate no sender holds yet is waited for (on_waiting is called once) for at most `wait`.
   // A cluster may also ask a receiver with wait 0 to wait (its sender is reconnecting after its
@@ -37,6 +40,9 @@ class RendezvousClient : public MessageChannel {
   // The peer's next message; the peer leaving is Errc::peer_gone.
   net::awaitable<proto::Result<proto::Bytes>> receive() override;
   void close();
+  // The last claim waits in line for a group send's sender (rv::Waiting::queued), not for a
+  // sender to start.
+  bool queued() const { return queued_; }
   // The last failure was the connection itself (dropped, reset), not a refusal from the server.
   bool lost() const { return lost_; }
   // This client's address as the server saw it (from the welcome; empty from old servers).
@@ -59,6 +65,7 @@ class RendezvousClient : public MessageChannel {
   std::uint16_t relay_udp_ = 0;
   std::string route_note_;
   bool lost_ = false;
+  bool queued_ = false;
 };
 
 }  // namespace ferry::session

@@ -395,7 +395,8 @@ constexpr std::chrono::seconds kReconnectFor{60};
 // give_up. A refusal (the code was given away meanwhile) ends it at once.
 awaitable<proto::Result<std::shared_ptr<RendezvousClient>>> reconnect_sender(
     const proto::ServerUrl& server, const std::string& nameplate, const proto::Bytes& resume,
-    const proto::Error& why, std::chrono::steady_clock::time_point give_up, Observer& observer) {
+    const proto::Error& why, std::chrono::steady_clock::time_point give_up, Observer& observer,
+    std::uint32_t receivers = 1) {
   observer.on_event(event::Note{"Lost the connection to the server (" + why.detail +
                                 "); reconnecting to keep the code"});
   asio::steady_timer pause(co_await asio::this_coro::executor);
@@ -404,7 +405,7 @@ awaitable<proto::Result<std::shared_ptr<RendezvousClient>>> reconnect_sender(
     auto connected = co_await RendezvousClient::connect(server, Budgets::kServerConnect);
     if (connected) {
       auto client = std::make_shared<RendezvousClient>(std::move(*connected));
-      auto taken = co_await client->allocate(nameplate, resume);
+      auto taken = co_await client->allocate(nameplate, resume, receivers);
       if (taken) {
         observer.on_event(event::Note{"Reconnected; the code still works"});
         co_return client;
@@ -430,21 +431,283 @@ awaitable<proto::Result<std::shared_ptr<RendezvousClient>>> reconnect_sender(
 
 }  // namespace
 
+namespace {
+
+// What one receiver's session needs besides its pairing.
+struct SessionContext {
+  proto::ServerUrl server;
+  proto::PathPolicy policy;
+  std::chrono::steady_clock::duration connect_time{};
+  proto::Secret words;
+  proto::Secret link;
+  const FileSource* source = nullptr;
+  Cancellation* cancellation = nullptr;
+};
+
+// A group send's hold on a session's rendezvous connection: the server ends the group when that
+// connection closes before the next one asked for a receiver (rv::Allocate::next), so it stays
+// open until then, even once its race is over.
+struct Hold {
+  bool released = false;
+  bool wanted_closed = false;
+  std::shared_ptr<RendezvousClient> rendezvous;
+  void close() {
+    if (released) {
+      rendezvous->close();
+    } else {
+      wanted_closed = true;
+    }
+  }
+  void release() {
+    released = true;
+    if (wanted_closed) rendezvous->close();
+  }
+};
+
+// One receiver's session, from its pairing on: the PAKE, the race, the transfer. proven: told
+// whether the receiver's code proved right (once, when the PAKE ends).
+awaitable<proto::Result<void>> one_session(std::shared_ptr<RendezvousClient> rendezvous,
+                                           proto::rv::Paired paired, const SessionContext& ctx,
+                                           Observer& observer, std::function<void(bool)> proven,
+                                           std::shared_ptr<Hold> hold) {
+  auto ex = co_await asio::this_coro::executor;
+  observer.on_event(event::PeerJoined{});
+  // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and
+  // while the PAKE runs.
+  auto udp =
+      start_udp(ex, ctx.server, *rendezvous, proto::Side::sender, ctx.policy, ctx.connect_time);
+  const RaceStopper udp_stopper{nullptr, udp};
+  auto secrets = co_await handshake_as_sender(*rendezvous, paired, ctx.words, ctx.link);
+  if (proven) proven(secrets.has_value());
+  if (!secrets) {
+    rendezvous->close();
+    co_return std::unexpected(secrets.error());
+  }
+  auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
+  const proto::CandidateScope scope{paired.peer_observed, paired.observed};
+  auto chosen =
+      co_await open_pipe(mailbox, *secrets, ctx.server, ctx.policy, scope, udp, ctx.connect_time);
+  if (!chosen) {
+    if (hold) {
+      hold->close();
+    } else {
+      rendezvous->close();
+    }
+    co_return std::unexpected(chosen.error());
+  }
+  // The transfer needs the server's mailbox no longer than the race (later mapped ports).
+  chosen->race->on_finish([rendezvous, hold] {
+    if (hold) {
+      hold->close();
+    } else {
+      rendezvous->close();
+    }
+  });
+  observer.on_event(connected_event(*chosen));
+  const RaceStopper stopper{chosen->race, nullptr};
+  co_return co_await send_over(std::move(*chosen), *ctx.source, observer, ctx.cancellation);
+}
+
+// Tells the console which receiver an event is about.
+class ReceiverObserver final : public Observer {
+ public:
+  ReceiverObserver(Observer& inner, std::size_t index) : inner_(inner), index_(index) {}
+  void on_event(const Event& e) override { inner_.on_receiver_event(index_, e); }
+  void ask_accept(const proto::Offer& offer, const std::vector<std::string>& existing,
+                  std::function<void(Answer)> answer) override {
+    inner_.ask_accept(offer, existing, std::move(answer));
+  }
+
+ private:
+  Observer& inner_;
+  std::size_t index_;
+};
+
+// A group send's sessions, run side by side.
+struct Group {
+  explicit Group(const asio::any_io_executor& ex)
+      : settled(ex, asio::steady_timer::time_point::max()),
+        proven(ex, asio::steady_timer::time_point::max()) {}
+  std::size_t active = 0;  // sessions running
+  std::size_t done = 0;    // receivers that got everything
+  std::vector<std::pair<std::size_t, proto::Error>> failed;
+  bool stopped = false;     // Ctrl-C or --expire: no new receivers
+  std::size_t pairing = 0;  // the receiver whose PAKE the loop waits for
+  std::optional<bool> last_proven;
+  asio::steady_timer settled;  // cancelled when the last session ends
+  asio::steady_timer proven;   // cancelled when a pairing's PAKE ended
+  std::shared_ptr<RendezvousClient> waiting;
+  std::vector<std::unique_ptr<ReceiverObserver>> observers;  // alive as long as the group
+};
+
+std::string receivers_text(std::size_t n) {
+  return std::to_string(n) + (n == 1 ? " receiver" : " receivers");
+}
+
+// The group's outcome: every receiver that joined got everything (or none joined and the send
+// was stopped), or the first failure, with the count that succeeded.
+proto::Result<void> group_outcome(const Group& g, const std::optional<proto::Error>& ended) {
+  if (ended) {
+    return proto::fail(ended->code,
+                       ended->detail + " (" + receivers_text(g.done) + " got everything before)");
+  }
+  if (g.failed.empty()) return {};
+  const auto& [index, error] = g.failed.front();
+  return proto::fail(error.code, "receiver " + std::to_string(index) + ": " + error.detail + " (" +
+                                     std::to_string(g.done) + " of " +
+                                     std::to_string(g.done + g.failed.size()) +
+                                     " receivers got everything)");
+}
+
+awaitable<proto::Result<void>> send_group(std::shared_ptr<RendezvousClient> rendezvous,
+                                          const std::string& nameplate, const proto::Bytes& resume,
+                                          SessionContext ctx, const SendOptions& options,
+                                          Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  auto g = std::make_shared<Group>(ex);
+  g->waiting = rendezvous;
+  std::uint32_t left = options.receivers;  // 0: any number
+  if (options.cancellation != nullptr) {
+    options.cancellation->on_stop([g] {
+      g->stopped = true;
+      if (g->waiting) g->waiting->close();
+      return g->active == 0;
+    });
+  }
+  asio::steady_timer expiry(ex, asio::steady_timer::time_point::max());
+  if (options.expire.count() > 0) {
+    expiry.expires_after(options.expire);
+    expiry.async_wait([g](const error_code& ec) {
+      if (ec || g->stopped) return;
+      g->stopped = true;
+      if (g->waiting) g->waiting->close();
+    });
+  }
+  std::optional<proto::Error> ended;  // a failure that ended the group (wrong code, server)
+  std::size_t index = 0;
+  while (!g->stopped) {
+    auto paired = co_await g->waiting->wait_paired();
+    if (!paired && !g->stopped && g->waiting->lost()) {
+      const auto give_up = std::chrono::steady_clock::now() + kReconnectFor;
+      auto again = co_await reconnect_sender(ctx.server, nameplate, resume, paired.error(), give_up,
+                                             observer, left == 0 ? 0 : left);
+      if (!again) {
+        ended = again.error();
+        break;
+      }
+      g->waiting = std::move(*again);
+      continue;
+    }
+    if (!paired) {
+      if (!g->stopped) ended = paired.error();
+      break;
+    }
+    ++index;
+    auto session_rendezvous = std::exchange(g->waiting, nullptr);
+    auto hold = std::make_shared<Hold>(Hold{false, false, session_rendezvous});
+    g->observers.push_back(std::make_unique<ReceiverObserver>(observer, index));
+    Observer& tagged = *g->observers.back();
+    auto child = options.cancellation != nullptr ? options.cancellation->child() : nullptr;
+    SessionContext mine = ctx;
+    mine.cancellation = child.get();
+    g->last_proven.reset();
+    g->pairing = index;
+    g->proven.expires_at(asio::steady_timer::time_point::max());
+    ++g->active;
+    // Once per session, and only about the pairing the loop waits for.
+    const auto told = [g, index, once = std::make_shared<bool>(false)](bool ok) {
+      if (std::exchange(*once, true) || g->pairing != index) return;
+      g->last_proven = ok;
+      g->proven.cancel();
+    };
+    asio::co_spawn(
+        ex,
+        [session_rendezvous, p = std::move(*paired), mine, &tagged, hold, told,
+         child]() -> awaitable<proto::Result<void>> {
+          co_return co_await one_session(session_rendezvous, p, mine, tagged, told, hold);
+        },
+        [g, index, told](const std::exception_ptr& ep, proto::Result<void> r) {
+          if (ep) r = proto::fail(Errc::internal, "internal error in a receiver's session");
+          told(false);  // (no-op once the PAKE told)
+          if (r) {
+            ++g->done;
+          } else {
+            g->failed.emplace_back(index, r.error());
+          }
+          if (--g->active == 0) g->settled.cancel();
+        });
+    if (!g->last_proven) {
+      error_code ec;
+      co_await g->proven.async_wait(redirect(ec));
+    }
+    if (!g->last_proven.value_or(false)) {
+      // One guess for the code: a wrong one (or a receiver gone before it was proven) ends it.
+      ended = proto::Error{Errc::wrong_code,
+                           "receiver " + std::to_string(index) +
+                               "'s code did not match (a typo, or someone guessed), so the "
+                               "code is used up: nobody else can receive with it"};
+      observer.on_event(event::Note{ended->detail + "; transfers under way go on"});
+      break;
+    }
+    if (left == 1 || g->stopped) {
+      hold->release();
+      break;
+    }
+    if (left > 1) --left;
+    // The next receiver: a new connection asks for it, vouching for this one's code.
+    auto next = co_await RendezvousClient::connect(ctx.server, Budgets::kServerConnect);
+    if (next) {
+      auto client = std::make_shared<RendezvousClient>(std::move(*next));
+      auto asked = co_await client->allocate(nameplate, resume, 0, true);
+      if (asked) {
+        g->waiting = std::move(client);
+      } else {
+        next = std::unexpected(asked.error());
+      }
+    }
+    hold->release();
+    if (!next) {
+      ended = proto::Error{next.error().code,
+                           "could not take the next receiver: " + next.error().detail};
+      break;
+    }
+    if (g->stopped) g->waiting->close();
+  }
+  expiry.cancel();
+  if (g->waiting) g->waiting->close();
+  if (g->stopped && !ended) {
+    observer.on_event(event::Note{"No longer taking receivers; " + receivers_text(index) +
+                                  " joined" +
+                                  (g->active > 0 ? ", waiting for the transfers under way" : "")});
+  }
+  if (g->active > 0) {
+    error_code ec;
+    co_await g->settled.async_wait(redirect(ec));
+  }
+  if (options.cancellation != nullptr) options.cancellation->on_stop({});
+  co_return group_outcome(*g, ended);
+}
+
+}  // namespace
+
 awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
                                     Observer& observer) {
-  auto ex = co_await asio::this_coro::executor;
   const auto connect_start = std::chrono::steady_clock::now();
   auto rendezvous_result =
       co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
-  const auto connect_time = std::chrono::steady_clock::now() - connect_start;
-  auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
-                            options.no_relay_tcp, options.no_relay_udp);
-  policy.tcp_connections = options.tcp_connections;
+  SessionContext ctx;
+  ctx.server = options.server;
+  ctx.connect_time = std::chrono::steady_clock::now() - connect_start;
+  ctx.policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
+                           options.no_relay_tcp, options.no_relay_udp);
+  ctx.policy.tcp_connections = options.tcp_connections;
+  ctx.source = &source;
+  ctx.cancellation = options.cancellation;
   if (!rendezvous_result) co_return std::unexpected(rendezvous_result.error());
   auto rendezvous = std::make_shared<RendezvousClient>(std::move(*rendezvous_result));
   if (!rendezvous->route_note().empty()) observer.on_event(event::Note{rendezvous->route_note()});
 
-  proto::Secret words;
+  proto::Secret& words = ctx.words;
   if (options.code) {
     words = *options.code;
   } else {
@@ -455,16 +718,19 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   // Ours alone: with it, a new connection takes the nameplate back if this one drops.
   proto::Bytes resume(proto::rv::kResumeTokenBytes);
   randombytes_buf(resume.data(), resume.size());
-  auto nameplate = co_await rendezvous->allocate(wanted, resume);
+  auto nameplate = co_await rendezvous->allocate(wanted, resume, options.receivers);
   if (!nameplate) co_return std::unexpected(nameplate.error());
   words.nameplate = *nameplate;
-  proto::Secret link{
-      *nameplate, proto::SecretKind::link, {}, proto::Bytes(proto::kLinkSecretBytes)};
-  randombytes_buf(link.link_secret.data(), link.link_secret.size());
+  ctx.link =
+      proto::Secret{*nameplate, proto::SecretKind::link, {}, proto::Bytes(proto::kLinkSecretBytes)};
+  randombytes_buf(ctx.link.link_secret.data(), ctx.link.link_secret.size());
   observer.on_event(event::CodeReady{
       .code = proto::format_code(words),
-      .link = proto::format_link(options.server.to_string(), *nameplate, link.link_secret),
+      .link = proto::format_link(options.server.to_string(), *nameplate, ctx.link.link_secret),
       .server = options.server.to_string()});
+  if (options.receivers != 1) {
+    co_return co_await send_group(rendezvous, *nameplate, resume, ctx, options, observer);
+  }
 
   auto paired = co_await rendezvous->wait_paired();
   // The connection dropped while the code waited (the server restarted, its node in a cluster
@@ -478,27 +744,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
     paired = co_await rendezvous->wait_paired();
   }
   if (!paired) co_return std::unexpected(paired.error());
-  observer.on_event(event::PeerJoined{});
-  // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and
-  // while the PAKE runs.
-  auto udp = start_udp(ex, options.server, *rendezvous, proto::Side::sender, policy, connect_time);
-  const RaceStopper udp_stopper{nullptr, udp};
-  auto secrets = co_await handshake_as_sender(*rendezvous, *paired, words, link);
-  if (!secrets) co_return std::unexpected(secrets.error());
-
-  auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  const proto::CandidateScope scope{paired->peer_observed, paired->observed};
-  auto chosen =
-      co_await open_pipe(mailbox, *secrets, options.server, policy, scope, udp, connect_time);
-  if (!chosen) {
-    rendezvous->close();
-    co_return std::unexpected(chosen.error());
-  }
-  // The transfer needs the server's mailbox no longer than the race (later mapped ports).
-  chosen->race->on_finish([rendezvous] { rendezvous->close(); });
-  observer.on_event(connected_event(*chosen));
-  const RaceStopper stopper{chosen->race, nullptr};
-  co_return co_await send_over(std::move(*chosen), source, observer, options.cancellation);
+  co_return co_await one_session(rendezvous, std::move(*paired), ctx, observer, {}, nullptr);
 }
 
 awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& source,

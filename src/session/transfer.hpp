@@ -29,6 +29,11 @@ struct SendOptions {
   bool no_relay_tcp = false;             // FERRY_NO_RELAY_TCP=1, for diagnosis
   bool no_relay_udp = false;             // FERRY_NO_RELAY_UDP=1, for diagnosis
   std::uint8_t tcp_connections = 0;      // FERRY_TCP_CONNECTIONS=n (proto::PathPolicy)
+  // A group send: this many receivers, each in its own session (0: any number, until Ctrl-C or
+  // `expire`). The code stays one guess: a wrong one ends the group.
+  std::uint32_t receivers = 1;
+  // A group send takes no new receivers after this long (0: no limit).
+  std::chrono::seconds expire{0};
 };
 
 struct ReceiveOptions {

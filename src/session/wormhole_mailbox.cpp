@@ -163,8 +163,8 @@ awaitable<proto::Result<void>> WormholeMailbox::on_message(const proto::MailboxF
       co_await release();
       co_await close(kMoodScary);
       co_return proto::fail(Errc::wrong_code,
-                            "the code is wrong (or was mistyped on the other side): the peer's "
-                            "first message does not open under it");
+                            "the code did not match (or was mistyped on the other side): the "
+                            "peer's first message does not open under it");
     }
     confirmed_ = true;
     co_return proto::Result<void>{};

@@ -101,5 +101,19 @@ TEST(Names, TerminalTextKeepsLayoutAndEscapesTheRest) {
   EXPECT_EQ(terminal_text(once), once);
 }
 
+TEST(Names, DurationsAsPeopleTypeThem) {
+  EXPECT_EQ(parse_duration("90").value(), std::chrono::seconds(90));
+  EXPECT_EQ(parse_duration("90s").value(), std::chrono::seconds(90));
+  EXPECT_EQ(parse_duration("10m").value(), std::chrono::minutes(10));
+  EXPECT_EQ(parse_duration("10min").value(), std::chrono::minutes(10));
+  EXPECT_EQ(parse_duration("2h").value(), std::chrono::hours(2));
+  EXPECT_EQ(parse_duration("30d").value(), std::chrono::hours(30 * 24));
+  for (const char* bad : {"", "h", "-5m", "5 m", "5x", "31d", "0", "999999999d", "1.5h", "5mm"}) {
+    EXPECT_FALSE(parse_duration(bad)) << bad;
+  }
+  // What is quoted back is escaped.
+  EXPECT_EQ(parse_duration("\x1b[2J").error().detail.find('\x1b'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ferry::proto

@@ -9,8 +9,15 @@ namespace {
 
 TEST(RendezvousMessage, ClientRoundTrip) {
   const std::vector<ClientMessage> msgs = {
-      rv::Allocate{{}, {}}, rv::Allocate{"17", {}}, rv::Allocate{"17", Bytes(16, 7)},
-      rv::Claim{"17"},      rv::Claim{"18", true},  rv::Message{{1, 2, 3}}};
+      rv::Allocate{{}, {}},
+      rv::Allocate{"17", {}},
+      rv::Allocate{"17", Bytes(16, 7)},
+      rv::Claim{"17"},
+      rv::Claim{"18", true},
+      rv::Message{{1, 2, 3}},
+      rv::Allocate{{}, Bytes(16, 7), 0},           // any number of receivers
+      rv::Allocate{{}, Bytes(16, 7), 10},          // ten
+      rv::Allocate{"17", Bytes(16, 7), 0, true}};  // the group's next
   for (const auto& m : msgs) {
     auto d = decode_client(encode_client(m));
     ASSERT_TRUE(d) << d.error().detail;
@@ -29,7 +36,7 @@ TEST(RendezvousMessage, ServerRoundTrip) {
                  "https://relay-2.example.org:8443"},
       rv::Paired{Bytes(16, 1), Bytes(kRelayGrantBytes, 2), "", "",
                  "https://relay-2.example.org:8443", 8445},
-      rv::Message{{9}}, rv::PeerLeft{}, rv::Waiting{},
+      rv::Message{{9}}, rv::PeerLeft{}, rv::Waiting{}, rv::Waiting{true},
       rv::ServerError{"code_unknown", "no such code"}};
   for (const auto& m : msgs) {
     auto d = decode_server(encode_server(m));
@@ -39,20 +46,16 @@ TEST(RendezvousMessage, ServerRoundTrip) {
 }
 
 TEST(RendezvousMessage, RejectsGarbage) {
-  const std::vector<std::string> bad = {"",
-                                        "null",
-                                        "[]",
-                                        "{}",
-                                        "{\"type\":1}",
-                                        "{\"type\":\"nope\"}",
-                                        "{\"type\":\"claim\"}",
-                                        "{\"type\":\"claim\",\"nameplate\":\"abc\"}",
-                                        "{\"type\":\"claim\",\"nameplate\":\"0123\"}",
-                                        "{\"type\":\"claim\",\"nameplate\":\"1234567890\"}",
-                                        "{\"type\":\"message\",\"body\":\"***\"}",
-                                        "{\"type\":\"message\"}",
-                                        std::string(kMaxRendezvousFrame + 1, ' '),
-                                        "\xff\xfe"};
+  const std::vector<std::string> bad = {
+      "", "null", "[]", "{}", "{\"type\":1}", "{\"type\":\"nope\"}", "{\"type\":\"claim\"}",
+      "{\"type\":\"claim\",\"nameplate\":\"abc\"}", "{\"type\":\"claim\",\"nameplate\":\"0123\"}",
+      "{\"type\":\"claim\",\"nameplate\":\"1234567890\"}",
+      "{\"type\":\"message\",\"body\":\"***\"}", "{\"type\":\"message\"}",
+      "{\"type\":\"allocate\",\"receivers\":-1}", "{\"type\":\"allocate\",\"receivers\":100001}",
+      "{\"type\":\"allocate\",\"receivers\":\"3\"}", "{\"type\":\"allocate\",\"next\":1}",
+      // a next names its group
+      "{\"type\":\"allocate\",\"next\":true}", std::string(kMaxRendezvousFrame + 1, ' '),
+      "\xff\xfe"};
   for (const auto& b : bad) EXPECT_FALSE(decode_client(b)) << b.substr(0, 60);
 }
 

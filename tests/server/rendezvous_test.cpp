@@ -158,5 +158,129 @@ TEST_F(RendezvousTest, DisconnectFreesNameplate) {
   EXPECT_EQ(c.kicked, "code_unknown");
 }
 
+// A group send: `ferry send --receivers N`.
+rv::Allocate group_allocate(std::string nameplate, std::uint32_t receivers, bool next = false) {
+  return rv::Allocate{std::move(nameplate), proto::Bytes(proto::rv::kResumeTokenBytes, 3),
+                      receivers, next};
+}
+
+template <typename T>
+bool last_is(const Recorder& c) {
+  return !c.got.empty() && std::holds_alternative<T>(c.got.back());
+}
+
+TEST_F(RendezvousTest, AGroupPairsItsReceiversOneAtATime) {
+  Recorder s1, s2, s3, c1, c2, c3, c4;
+  r.on_message(s1, group_allocate("60", 3));
+  ASSERT_TRUE(last_is<rv::Allocated>(s1));
+  r.on_message(c1, rv::Claim{"60"});
+  EXPECT_TRUE(last_is<rv::Paired>(s1));
+  EXPECT_TRUE(last_is<rv::Paired>(c1));
+  // While the first pairing is unproven, the second receiver waits in line.
+  r.on_message(c2, rv::Claim{"60"});
+  ASSERT_TRUE(last_is<rv::Waiting>(c2));
+  EXPECT_TRUE(std::get<rv::Waiting>(c2.got.back()).queued);
+  EXPECT_EQ(r.stats().waiting, 1u);
+  // The sender's next connection (the first code was right) pairs with it at once.
+  r.on_message(s2, group_allocate("60", 0, true));
+  ASSERT_EQ(s2.got.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<rv::Allocated>(s2.got[0]));
+  EXPECT_TRUE(last_is<rv::Paired>(s2));
+  EXPECT_TRUE(last_is<rv::Paired>(c2));
+  EXPECT_NE(std::get<rv::Paired>(c1.got.back()).session_id,
+            std::get<rv::Paired>(c2.got.back()).session_id);
+  // Pairs do not cross: each sender connection talks to its own receiver.
+  r.on_message(c1, rv::Message{{1}});
+  r.on_message(c2, rv::Message{{2}});
+  EXPECT_EQ(std::get<rv::Message>(s1.got.back()).body, proto::Bytes{1});
+  EXPECT_EQ(std::get<rv::Message>(s2.got.back()).body, proto::Bytes{2});
+  // The first transfer's connection closing later changes nothing.
+  r.on_disconnect(s1);
+  r.on_message(s3, group_allocate("60", 0, true));
+  r.on_message(c3, rv::Claim{"60"});
+  EXPECT_TRUE(last_is<rv::Paired>(c3));
+  // Three receivers were allowed: the code is used up.
+  EXPECT_EQ(r.stats().waiting, 0u);
+  r.on_message(c4, rv::Claim{"60"});
+  EXPECT_EQ(c4.kicked, "code_unknown");
+}
+
+TEST_F(RendezvousTest, AGroupEndsForEveryoneWhenAPairingEndsUnproven) {
+  Recorder s, guesser, c1, c2;
+  r.on_message(s, group_allocate("61", 0));
+  r.on_message(guesser, rv::Claim{"61"});
+  r.on_message(c1, rv::Claim{"61"});
+  r.on_message(c2, rv::Claim{"61"});
+  EXPECT_TRUE(last_is<rv::Waiting>(c1));
+  // The guess was wrong: the sender closes that connection without asking for the next.
+  r.on_disconnect(s);
+  EXPECT_EQ(c1.kicked, "code_used");
+  EXPECT_EQ(c2.kicked, "code_used");
+  r.on_disconnect(c1);
+  r.on_disconnect(c2);
+  r.on_disconnect(guesser);
+  EXPECT_EQ(r.stats().waiting, 0u);
+  // And the sender cannot carry on with it.
+  Recorder again;
+  r.on_message(again, group_allocate("61", 0, true));
+  EXPECT_EQ(again.kicked, "code_unknown");
+}
+
+TEST_F(RendezvousTest, OnlyTheGroupsSenderAsksForTheNext) {
+  Recorder s, c, forger, stranger, not_next;
+  r.on_message(s, group_allocate("62", 5));
+  r.on_message(c, rv::Claim{"62"});
+  // A next needs the sender's token; an ordinary allocate finds the number taken.
+  r.on_message(forger, rv::Allocate{"62", proto::Bytes(proto::rv::kResumeTokenBytes, 4), 0, true});
+  EXPECT_EQ(forger.kicked, "code_unknown");
+  r.on_message(stranger, rv::Allocate{"62", {}});
+  EXPECT_EQ(stranger.kicked, "code_taken");
+  // A next reaches only a group, never a receiver waiting under a number.
+  Recorder waiter;
+  r.on_message(waiter, rv::Claim{"63", true});
+  r.on_message(not_next, group_allocate("63", 0, true));
+  EXPECT_EQ(not_next.kicked, "code_unknown");
+  EXPECT_TRUE(last_is<rv::Waiting>(waiter));
+  // A next is not a guess at a code; a claim and a chosen number are.
+  EXPECT_FALSE(tries_a_code(group_allocate("62", 0, true)));
+  EXPECT_TRUE(tries_a_code(group_allocate("62", 0)));
+}
+
+TEST_F(RendezvousTest, AGroupsQueueIsBounded) {
+  Recorder s, first;
+  r.on_message(s, group_allocate("64", 0));
+  r.on_message(first, rv::Claim{"64"});
+  std::vector<std::unique_ptr<Recorder>> line;
+  for (int i = 0; i < 17; ++i) {
+    line.push_back(std::make_unique<Recorder>());
+    r.on_message(*line.back(), rv::Claim{"64"});
+  }
+  EXPECT_TRUE(last_is<rv::Waiting>(*line[15]));
+  EXPECT_EQ(line[16]->kicked, "limit");
+  // One that leaves the line frees its place, and nothing of it stays behind.
+  r.on_disconnect(*line[3]);
+  Recorder late;
+  r.on_message(late, rv::Claim{"64"});
+  EXPECT_TRUE(last_is<rv::Waiting>(late));
+}
+
+TEST_F(RendezvousTest, AnyNumberOfReceiversIsBoundedByTheServer) {
+  Rendezvous small{RendezvousLimits{100, 4, 2, 16}, [](const proto::Bytes& b) { return b; }};
+  Recorder s1, s2, c1, c2, c3;
+  small.on_message(s1, group_allocate("65", 0));
+  small.on_message(c1, rv::Claim{"65"});
+  small.on_message(s2, group_allocate("65", 0, true));
+  small.on_message(c2, rv::Claim{"65"});
+  EXPECT_TRUE(last_is<rv::Paired>(c2));
+  small.on_message(c3, rv::Claim{"65"});
+  EXPECT_EQ(c3.kicked, "code_unknown");
+}
+
+TEST_F(RendezvousTest, AGroupNeedsAToken) {
+  Recorder s;
+  r.on_message(s, rv::Allocate{"66", {}, 3});
+  EXPECT_EQ(s.kicked, "protocol");
+}
+
 }  // namespace
 }  // namespace ferry::server

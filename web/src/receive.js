@@ -27,7 +27,13 @@ export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent 
   try {
     await rv.welcome();
     rv.send({ type: 'claim', nameplate: secret.nameplate });
-    const paired = await rv.next();
+    let paired = await rv.next();
+    if (paired.type === 'waiting') {
+      // A link sent to several people (ferry send --receivers N): its sender is checking
+      // another receiver's code first, a moment. (Or, in a cluster, reconnecting.)
+      onEvent({ event: 'queued' });
+      paired = await rv.next();
+    }
     if (paired.type !== 'paired') throw new ProtocolError('server_error', 'the server answered out of order');
     const sid = fromHex(paired.session);
     const grant = paired.relay_grant ? fromHex(paired.relay_grant) : null;

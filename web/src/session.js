@@ -184,7 +184,7 @@ export function relayBase(paired, base) {
   return typeof paired.relay === 'string' && paired.relay ? websocketBase(paired.relay) : base;
 }
 
-const SERVER_ERRORS = { code_unknown: 'code_unknown', code_taken: 'code_taken' };
+const SERVER_ERRORS = { code_unknown: 'code_unknown', code_taken: 'code_taken', code_used: 'code_used' };
 
 // The rendezvous WebSocket: JSON messages, server errors as ProtocolErrors, opaque bodies.
 export class Rendezvous {

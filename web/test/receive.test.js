@@ -88,6 +88,22 @@ test('receives through a link (the 128-bit secret in the fragment)', async () =>
   assert.deepEqual(fs.readFileSync(path.join(out, 'link.bin')), data);
 });
 
+test('several pages receive one link of a group send at once', async () => {
+  const src = path.join(tmp, 'group.bin');
+  const data = crypto.randomBytes(2 * 1024 * 1024 + 7);
+  fs.writeFileSync(src, data);
+  const { proc, code } = await startSend(serverUrl, ['--receivers', '3', src]);
+  const events = [[], [], []];
+  await Promise.all([0, 1, 2].map((i) => receive({
+    sodium, WebSocket, fetch, server: serverUrl, code: code.link, sink: diskSink(path.join(tmp, 'group' + i)),
+    decide: async () => true, onEvent: (e) => events[i].push(e),
+  })));
+  assert.equal(await exited(proc), 0);
+  for (const i of [0, 1, 2]) assert.deepEqual(fs.readFileSync(path.join(tmp, 'group' + i, 'group.bin')), data);
+  // Two of them came while the sender was checking another's code, and waited in line.
+  assert.ok(events.some((list) => list.some((e) => e.event === 'queued')));
+});
+
 test('text arrives as the offer', async () => {
   const { proc, code } = await startSend(serverUrl, ['--text', 'meet at 6']);
   let offer;

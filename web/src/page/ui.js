@@ -47,6 +47,7 @@ export function showProgress(bytes, total, startedMs) {
 
 export const SENTENCES = {
   code_unknown: 'This link was already used or has expired (each link works once). Ask the sender for a new one.',
+  code_used: 'This link was shared with a group, and its sender takes no more receivers (as many as it allowed came, or someone tried a wrong code). Ask the sender for a new one.',
   wrong_code: 'The code did not match: a typo, or someone guessed. Nothing was sent. Start again for a new code.',
   peer_gone: 'The other side went away before the transfer finished.',
   declined: 'The transfer was declined.',
