@@ -9,9 +9,9 @@ _ferry() {
   local opts
   case ${COMP_WORDS[1]} in
     send)
-      opts="--server --ca-file --code --text --name --qr --direct --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
+      opts="--server --ca-file --code --text --name --qr --receivers --many --expire --direct --lan --force-relay --wormhole --mailbox --transit-helper --json --help"
       case $prev in
-        --server | --code | --text | --name | --mailbox | --transit-helper) return ;;
+        --server | --code | --text | --name | --receivers | --expire | --mailbox | --transit-helper) return ;;
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
