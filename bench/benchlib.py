@@ -14,8 +14,11 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
 class Server:
+    def __init__(self, extra=()):
+        self.extra = list(extra)
+
     def __enter__(self):
-        self.proc = subprocess.Popen([FERRY, "serve", "--listen", "127.0.0.1:0"],
+        self.proc = subprocess.Popen([FERRY, "serve", "--listen", "127.0.0.1:0"] + self.extra,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         m = re.search(r":(\d+)\s*$", self.proc.stdout.readline())
         self.url = "http://127.0.0.1:%s" % m.group(1)
