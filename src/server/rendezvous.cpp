@@ -81,6 +81,12 @@ void Rendezvous::allocate(Client& from, State& st, const rv::Allocate& m) {
     if (!same_token(g->second.resume, m.resume)) {
       return from.kick("code_taken", "that code's number is in use; pick another");
     }
+    // Its sender vouches for the last pairing as a next does (it takes the code back only after
+    // a proven one: a receiver that broke off and comes back, or a dropped waiting connection).
+    if (g->second.busy != nullptr) {
+      clients_[g->second.busy].group.clear();
+      g->second.busy = nullptr;
+    }
     return join_group(from, st, n, g->second);
   }
   if (full()) return from.kick("limit", "the server is full; try again later");

@@ -301,6 +301,10 @@ std::vector<std::uint64_t> FileSink::resume_offsets(const proto::Offer& offer) c
   for (std::size_t i = 0; i < offer.entries.size(); ++i) {
     const auto& e = offer.entries[i];
     if (e.kind != OfferEntry::Kind::file || e.streamed) continue;  // streams start over
+    if (committed_.count(e.path) != 0) {
+      out[i] = e.size;  // put in place before the break: whole
+      continue;
+    }
     auto parts = proto::split_relative_path(e.path);
     if (!parts) continue;
     auto parent = open_parent(*parts, false);
@@ -396,6 +400,20 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   display_ = proto::display_name(e.path);
   executable_ = e.executable;
   mtime_ = e.mtime;
+  path_ = e.path;
+  if (committed_.count(e.path) != 0 && start == e.size) {
+    // Put in place by this transfer before it broke off: read back for the sender's hash.
+    file_fd_ = ::openat(parent_fd_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (file_fd_ < 0) {
+      return proto::fail(Errc::io_error, "cannot reopen \"" + display_ +
+                                             "\" (received before the "
+                                             "break) to check it: " +
+                                             std::strerror(errno));
+    }
+    checking_ = true;
+    written_ = start;
+    return hash_prefix(start, index, tracker);
+  }
   const std::string part = name_ + std::string(kPartSuffix);
   // A fresh file never takes over a part file this transfer did not adopt (check_room said so
   // before accepting; this holds even if one appeared since), except an empty one nobody holds.
@@ -422,6 +440,16 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
   if (::ftruncate(file_fd_, static_cast<off_t>(start)) != 0) {
     return std::unexpected(write_error(errno, display_, 0));
   }
+  if (auto r = hash_prefix(start, index, tracker); !r) return r;
+  if (::lseek(file_fd_, static_cast<off_t>(start), SEEK_SET) < 0) {
+    return proto::fail(Errc::io_error, "cannot seek in \"" + display_ + "\"");
+  }
+  written_ = start;
+  return {};
+}
+
+proto::Result<void> FileSink::hash_prefix(std::uint64_t start, std::uint32_t index,
+                                          proto::ReceiveTracker& tracker) const {
   // (Sized to the prefix: a fresh file, the common case, allocates nothing.)
   std::vector<std::uint8_t> buf(static_cast<std::size_t>(std::min<std::uint64_t>(start, 1 << 20)));
   for (std::uint64_t done = 0; done < start;) {
@@ -432,14 +460,11 @@ proto::Result<void> FileSink::begin(const proto::Offer& offer, std::uint32_t ind
     tracker.absorb_prefix(index, proto::ByteView(buf.data(), static_cast<std::size_t>(n)));
     done += static_cast<std::uint64_t>(n);
   }
-  if (::lseek(file_fd_, static_cast<off_t>(start), SEEK_SET) < 0) {
-    return proto::fail(Errc::io_error, "cannot seek in \"" + display_ + "\"");
-  }
-  written_ = start;
   return {};
 }
 
 proto::Result<void> FileSink::write(proto::ByteView data) {
+  if (checking_) return proto::fail(Errc::protocol, "the sender sent bytes of a whole file");
   while (!data.empty()) {
     const ssize_t n = ::write(file_fd_, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
@@ -453,6 +478,11 @@ proto::Result<void> FileSink::write(proto::ByteView data) {
 proto::Result<void> FileSink::commit() {
   if (stdout_) {
     file_fd_ = -1;
+    return {};
+  }
+  if (std::exchange(checking_, false)) {
+    close_fd(file_fd_);
+    close_fd(parent_fd_);
     return {};
   }
   const mode_t mode = executable_ ? 0755 : 0644;
@@ -488,6 +518,7 @@ proto::Result<void> FileSink::commit() {
                        "cannot rename \"" + display_ + "\" into place: " + std::strerror(err));
   }
   close_fd(parent_fd_);
+  committed_.insert(path_);
   return {};
 }
 
@@ -512,6 +543,12 @@ void FileSink::discard() {
     file_fd_ = -1;
     return;
   }
+  if (std::exchange(checking_, false)) {
+    // Ours, whole, and now not the sender's file (it changed since): left as it is.
+    close_fd(file_fd_);
+    close_fd(parent_fd_);
+    return;
+  }
   // What this transfer adopted was there before it (an earlier attempt's bytes): it is cut back
   // to that, never deleted. A file it started itself goes (it holds the lock, so it is its own).
   if (adopted_ > 0 && file_fd_ >= 0) {
@@ -525,6 +562,7 @@ void FileSink::discard() {
 }
 
 void FileSink::abandon() {
+  checking_ = false;
   if (stdout_) {
     file_fd_ = -1;
     return;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,9 @@ class FileSink {
   FileSink(int dir_fd, std::filesystem::path folder, bool overwrite)
       : dir_fd_(dir_fd), folder_(std::move(folder)), overwrite_(overwrite) {}
 
+  // Feeds the current file's first `start` bytes to the tracker (entry `index`).
+  proto::Result<void> hash_prefix(std::uint64_t start, std::uint32_t index,
+                                  proto::ReceiveTracker& tracker) const;
   // Opens the folder that will hold `path`'s last component; creates missing ones when asked.
   proto::Result<int> open_parent(const std::vector<std::string>& parts, bool create) const;
 
@@ -96,6 +100,12 @@ class FileSink {
   std::optional<std::int64_t> mtime_;  // the file's, given it at commit
   std::uint64_t written_ = 0;
   std::uint64_t adopted_ = 0;  // the current part file's bytes from before this transfer
+  // The files this sink put in place (their offered paths, as decided here): when the same
+  // transfer continues after a break, they are whole already (resume_offsets says so) and are
+  // only checked against the sender's hash (begin reads them, commit keeps them).
+  std::set<std::string> committed_;
+  std::string path_;       // the current entry's path
+  bool checking_ = false;  // the current file is one of committed_, read back, not written
 };
 
 }  // namespace ferry::session

@@ -272,6 +272,48 @@ proto::Result<FileSink> open_sink(const ReceiveOptions& options) {
                            : FileSink::open(options.output, options.overwrite);
 }
 
+namespace {
+
+// How long a receiver whose transfer broke off tries to continue it through the server.
+constexpr std::chrono::seconds kComebackFor{60};
+
+// One pairing's session on the receiving side, from the claim's answer on: the PAKE, the race,
+// the transfer.
+awaitable<proto::Result<void>> receive_session(std::shared_ptr<RendezvousClient> rendezvous,
+                                               proto::rv::Paired paired,
+                                               std::shared_ptr<UdpPaths> udp,
+                                               const proto::PathPolicy& policy,
+                                               std::chrono::steady_clock::duration connect_time,
+                                               FileSink& sink, const ReceiveOptions& options,
+                                               Observer& observer, Continuation& continuation) {
+  const RaceStopper udp_stopper{nullptr, udp};
+  observer.on_event(event::PeerJoined{});
+  auto secrets = co_await handshake_as_receiver(*rendezvous, paired, options.secret);
+  if (!secrets) co_return std::unexpected(secrets.error());
+
+  auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
+  const proto::CandidateScope scope{paired.peer_observed, paired.observed};
+  auto chosen =
+      co_await open_pipe(mailbox, *secrets, options.server, policy, scope, udp, connect_time);
+  if (!chosen) {
+    rendezvous->close();
+    co_return std::unexpected(chosen.error());
+  }
+  observer.on_event(connected_event(*chosen));
+  const RaceStopper stopper{chosen->race, nullptr};
+  // Once the offer came, it is certain the sender took our "select": leaving the mailbox earlier
+  // could make it read our departure as a vanished peer. While a direct path may still take over
+  // from the relay, the mailbox stays for the ports routers map late.
+  // Named, not a temporary in the co_await: g++ 12 destroys such temporaries twice.
+  std::function<void()> on_offer = [race = chosen->race, rendezvous] {
+    race->on_finish([rendezvous] { rendezvous->close(); });
+  };
+  co_return co_await receive_over(std::move(*chosen), sink, options, observer, std::move(on_offer),
+                                  &continuation);
+}
+
+}  // namespace
+
 awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer) {
   // Check the target folder before anything touches the network.
   auto sink = open_sink(options);
@@ -288,8 +330,9 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   auto policy = path_policy(options.force_relay, options.no_tcp, options.no_udp,
                             options.no_relay_tcp, options.no_relay_udp);
   policy.tcp_connections = options.tcp_connections;
-  auto udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
-                       proto::Side::receiver, policy, connect_time);
+  auto ex = co_await asio::this_coro::executor;
+  auto udp =
+      start_udp(ex, options.server, *rendezvous, proto::Side::receiver, policy, connect_time);
   RaceStopper udp_stopper{nullptr, udp};
   bool waited = false;
   // With wait 0 the server still asks for a wait when the sender is reconnecting (a cluster
@@ -311,33 +354,35 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   if (waited && udp) {
     // Minutes may have passed: a NAT may have dropped the UDP mappings learnt before; learn anew.
     udp->stop();
-    udp = start_udp(co_await asio::this_coro::executor, options.server, *rendezvous,
-                    proto::Side::receiver, policy, connect_time);
-    udp_stopper.udp = udp;
+    udp = start_udp(ex, options.server, *rendezvous, proto::Side::receiver, policy, connect_time);
   }
-  observer.on_event(event::PeerJoined{});
-  auto secrets = co_await handshake_as_receiver(*rendezvous, *paired, options.secret);
-  if (!secrets) co_return std::unexpected(secrets.error());
+  udp_stopper.udp = nullptr;  // each session stops its own
 
-  auto mailbox = std::make_shared<Mailbox>(rendezvous, *secrets);
-  const proto::CandidateScope scope{paired->peer_observed, paired->observed};
-  auto chosen =
-      co_await open_pipe(mailbox, *secrets, options.server, policy, scope, udp, connect_time);
-  if (!chosen) {
-    rendezvous->close();
-    co_return std::unexpected(chosen.error());
+  Continuation continuation;
+  const auto give_up = std::chrono::steady_clock::now() + kComebackFor;
+  for (;;) {
+    auto r = co_await receive_session(rendezvous, std::move(*paired), udp, policy, connect_time,
+                                      *sink, options, observer, continuation);
+    if (r || r.error().code != Errc::peer_gone || !continuation.accepted || options.to_stdout ||
+        std::chrono::steady_clock::now() >= give_up) {
+      co_return r;
+    }
+    // Broken off mid-transfer (the path, not a refusal): the sender keeps the code for us, so
+    // claim it again and continue from the part files, on whatever path works now.
+    observer.on_event(
+        event::Note{"The transfer broke off (" + r.error().detail + "); reconnecting to continue"});
+    auto again = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+    if (!again) co_return r;
+    rendezvous = std::make_shared<RendezvousClient>(std::move(*again));
+    udp = start_udp(ex, options.server, *rendezvous, proto::Side::receiver, policy, connect_time);
+    paired = co_await rendezvous->claim(options.secret.nameplate, std::chrono::seconds(0));
+    if (!paired) {
+      // The sender is gone too (its code went with it), or never kept it (an older one).
+      if (udp) udp->stop();
+      co_return r;
+    }
+    observer.on_event(event::Note{"Reconnected to the sender; continuing"});
   }
-  observer.on_event(connected_event(*chosen));
-  const RaceStopper stopper{chosen->race, nullptr};
-  // Once the offer came, it is certain the sender took our "select": leaving the mailbox earlier
-  // could make it read our departure as a vanished peer. While a direct path may still take over
-  // from the relay, the mailbox stays for the ports routers map late.
-  // Named, not a temporary in the co_await: g++ 12 destroys such temporaries twice.
-  std::function<void()> on_offer = [race = chosen->race, rendezvous] {
-    race->on_finish([rendezvous] { rendezvous->close(); });
-  };
-  co_return co_await receive_over(std::move(*chosen), *sink, options, observer,
-                                  std::move(on_offer));
 }
 
 // Decides, before anything is accepted, what happens to the offer here: files that exist already
@@ -400,7 +445,8 @@ awaitable<proto::Result<void>> decide_offer(proto::Offer& offer, FileSink& sink,
 
 awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_ref,
                                             const ReceiveOptions& options, Observer& observer,
-                                            std::function<void()> on_offer) {
+                                            std::function<void()> on_offer,
+                                            Continuation* continuation) {
   const std::shared_ptr<RecordPipe> first = chosen.pipe;
   const proto::Features features = chosen.features;
   RecordPipe& pipe = *first;
@@ -412,13 +458,26 @@ awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_re
     co_await abort_peer(pipe, offer.error());
     co_return std::unexpected(offer.error());
   }
-  observer.on_event(event::OfferReceived{&*offer});
+  // The same offer again after a break: this side's first decision stands.
+  const bool again = continuation != nullptr && continuation->decided &&
+                     proto::encode_offer(*continuation->offered) == proto::encode_offer(*offer);
+  if (again) {
+    *offer = *continuation->decided;
+  } else {
+    observer.on_event(event::OfferReceived{&*offer});
+  }
   if (offer->kind == proto::Offer::Kind::text) {
     observer.on_event(event::TextReceived{offer->text});
-  } else {
+  } else if (!again) {
+    std::optional<proto::Offer> offered;
+    if (continuation != nullptr) offered = *offer;
     if (auto r = co_await decide_offer(*offer, *sink, options, observer); !r) {
       co_await decline(pipe);
       co_return r;
+    }
+    if (continuation != nullptr) {
+      continuation->offered = std::move(offered);
+      continuation->decided = *offer;
     }
   }
   std::vector<std::uint64_t> offsets(offer->entries.size(), 0);
@@ -438,6 +497,9 @@ awaitable<proto::Result<void>> receive_over(ChosenPipe chosen, FileSink& sink_re
   }
   const proto::PipeMessage accept = msg::Accept{offsets};
   if (auto r = co_await pipe.send(accept); !r) co_return r;
+  if (continuation != nullptr && offer->kind == proto::Offer::Kind::files) {
+    continuation->accepted = true;
+  }
   Carrier carrier{std::move(chosen), nullptr, std::nullopt, features.pipe_trial, {}};
   carrier.race = carrier.here.race;
   const auto scope = features.prefix_hash ? proto::HashScope::prefix : proto::HashScope::whole_file;

@@ -396,9 +396,11 @@ constexpr std::chrono::seconds kReconnectFor{60};
 awaitable<proto::Result<std::shared_ptr<RendezvousClient>>> reconnect_sender(
     const proto::ServerUrl& server, const std::string& nameplate, const proto::Bytes& resume,
     const proto::Error& why, std::chrono::steady_clock::time_point give_up, Observer& observer,
-    std::uint32_t receivers = 1) {
-  observer.on_event(event::Note{"Lost the connection to the server (" + why.detail +
-                                "); reconnecting to keep the code"});
+    std::uint32_t receivers = 1, bool lost = true) {
+  if (lost) {
+    observer.on_event(event::Note{"Lost the connection to the server (" + why.detail +
+                                  "); reconnecting to keep the code"});
+  }
   asio::steady_timer pause(co_await asio::this_coro::executor);
   proto::Error last = why;
   while (std::chrono::steady_clock::now() < give_up) {
@@ -407,7 +409,7 @@ awaitable<proto::Result<std::shared_ptr<RendezvousClient>>> reconnect_sender(
       auto client = std::make_shared<RendezvousClient>(std::move(*connected));
       auto taken = co_await client->allocate(nameplate, resume, receivers);
       if (taken) {
-        observer.on_event(event::Note{"Reconnected; the code still works"});
+        if (lost) observer.on_event(event::Note{"Reconnected; the code still works"});
         co_return client;
       }
       if (!client->lost()) {
@@ -688,6 +690,82 @@ awaitable<proto::Result<void>> send_group(std::shared_ptr<RendezvousClient> rend
   co_return group_outcome(*g, ended);
 }
 
+// How long a sender whose transfer broke off waits for its receiver to come back with the code.
+constexpr std::chrono::minutes kComebackWait{10};
+
+// Whether a failed session may continue when its receiver comes back: the path or the receiver
+// went away mid-transfer (not a refusal, a wrong code or a bad file).
+bool broke_off(const proto::Error& e) {
+  return e.code == Errc::peer_gone;
+}
+
+// A single send whose code outlives a break: the session runs as usual; if it breaks off after
+// the receiver's code proved right, the sender asks the server for its receiver again, and the
+// same `ferry receive CODE` (or the link) continues from the part files, for kComebackWait.
+awaitable<proto::Result<void>> send_with_comeback(std::shared_ptr<RendezvousClient> rendezvous,
+                                                  const std::string& nameplate,
+                                                  const proto::Bytes& resume, SessionContext ctx,
+                                                  Observer& observer) {
+  auto ex = co_await asio::this_coro::executor;
+  auto waiting = std::move(rendezvous);
+  std::optional<proto::Error> broke;  // the last break, while waiting for the comeback
+  for (;;) {
+    asio::steady_timer give_up(ex, asio::steady_timer::time_point::max());
+    if (broke) {
+      give_up.expires_after(kComebackWait);
+      give_up.async_wait([waiting](const error_code& ec) {
+        if (!ec) waiting->close();
+      });
+    }
+    auto paired = co_await waiting->wait_paired();
+    const bool timed_out = broke && give_up.expiry() <= asio::steady_timer::clock_type::now();
+    give_up.cancel();
+    if (!paired && !broke && waiting->lost()) {
+      // The connection dropped while the code waited: take it back, as a single code does.
+      const auto until = std::chrono::steady_clock::now() + kReconnectFor;
+      auto again = co_await reconnect_sender(ctx.server, nameplate, resume, paired.error(), until,
+                                             observer, 0);
+      if (!again) co_return std::unexpected(again.error());
+      waiting = std::move(*again);
+      continue;
+    }
+    if (!paired) {
+      if (!broke) co_return std::unexpected(paired.error());
+      co_return proto::fail(
+          broke->code,
+          broke->detail + (timed_out ? "; the receiver did not come back within " +
+                                           std::to_string(kComebackWait.count()) + " min"
+                                     : "; then the server connection was lost (" +
+                                           paired.error().detail + ")"));
+    }
+    if (broke) observer.on_event(event::Note{"The receiver is back; continuing"});
+    auto session_rendezvous = std::exchange(waiting, nullptr);
+    auto hold = std::make_shared<Hold>(Hold{false, false, session_rendezvous});
+    bool proven = false;
+    auto r = co_await one_session(
+        session_rendezvous, std::move(*paired), ctx, observer, [&proven](bool ok) { proven = ok; },
+        hold);
+    if (r || !proven || !broke_off(r.error())) {
+      hold->release();
+      co_return r;
+    }
+    // Broken off: take the code back on a new connection (the server may have restarted: then it
+    // is made anew), then let the old one go.
+    auto next = co_await reconnect_sender(ctx.server, nameplate, resume, r.error(),
+                                          std::chrono::steady_clock::now() + kReconnectFor,
+                                          observer, 0, false);
+    hold->release();
+    if (!next) co_return r;  // the code cannot come back: the break is the story
+    waiting = std::move(*next);
+    broke = r.error();
+    observer.on_event(event::Note{
+        "The transfer broke off (" + r.error().detail + "). Waiting up to " +
+        std::to_string(kComebackWait.count()) +
+        " min for the receiver to come back: the same code (or link) continues where it stopped "
+        "(Ctrl-C to stop)"});
+  }
+}
+
 }  // namespace
 
 awaitable<proto::Result<void>> send(const FileSource& source, SendOptions options,
@@ -718,7 +796,19 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   // Ours alone: with it, a new connection takes the nameplate back if this one drops.
   proto::Bytes resume(proto::rv::kResumeTokenBytes);
   randombytes_buf(resume.data(), resume.size());
-  auto nameplate = co_await rendezvous->allocate(wanted, resume, options.receivers);
+  // A single send is a group too, on the server: after a break its sender asks for its receiver
+  // again (rv::Allocate::next), and the same code continues the transfer. A cluster does not
+  // share groups yet: there the code is the plain kind, without coming back.
+  const std::uint32_t pairings = options.receivers == 1 ? 0 : options.receivers;
+  auto nameplate = co_await rendezvous->allocate(wanted, resume, pairings);
+  bool comeback = options.receivers == 1;
+  if (!nameplate && options.receivers == 1 && rendezvous->refusal() == "unsupported") {
+    comeback = false;
+    auto again = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+    if (!again) co_return std::unexpected(again.error());
+    rendezvous = std::make_shared<RendezvousClient>(std::move(*again));
+    nameplate = co_await rendezvous->allocate(wanted, resume);
+  }
   if (!nameplate) co_return std::unexpected(nameplate.error());
   words.nameplate = *nameplate;
   ctx.link =
@@ -730,6 +820,9 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
       .server = options.server.to_string()});
   if (options.receivers != 1) {
     co_return co_await send_group(rendezvous, *nameplate, resume, ctx, options, observer);
+  }
+  if (comeback) {
+    co_return co_await send_with_comeback(rendezvous, *nameplate, resume, ctx, observer);
   }
 
   auto paired = co_await rendezvous->wait_paired();

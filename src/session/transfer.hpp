@@ -69,9 +69,18 @@ proto::Result<FileSink> open_sink(const ReceiveOptions& options);
 // no notes).
 net::awaitable<proto::Result<void>> send_over(ChosenPipe first, const FileSource& source,
                                               Observer& observer, Cancellation* cancellation);
+// What a receive that broke off keeps for the same transfer's continuation (the sender's code
+// came back): the offer as it came and as this side decided it (names kept apart, overwrites),
+// so the continuation asks nothing again and writes where the first attempt did.
+struct Continuation {
+  std::optional<proto::Offer> offered;
+  std::optional<proto::Offer> decided;
+  bool accepted = false;  // the accept went out: part files may exist from here on
+};
 net::awaitable<proto::Result<void>> receive_over(ChosenPipe first, FileSink& sink,
                                                  const ReceiveOptions& options, Observer& observer,
-                                                 std::function<void()> on_offer);
+                                                 std::function<void()> on_offer,
+                                                 Continuation* continuation = nullptr);
 
 // Decides, before anything is accepted, what happens to the offer here: files that exist already
 // are overwritten, renamed or the offer is declined, as the options or the person say (asking the

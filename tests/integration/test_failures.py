@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from ferrylib import FERRY, Run, Server, TempDirTest, free_port, receive, send, write_random
+from ferrylib import FERRY, Blinker, Run, Server, TempDirTest, free_port, receive, send, write_random
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -148,16 +148,89 @@ class FailureTest(TempDirTest):
         self.assertFalse(os.path.exists(os.path.join(self.out, "big.bin")))
         self.assertTrue(os.path.exists(os.path.join(self.out, "big.bin.ferry-part")))
 
-    def test_receiver_killed_mid_transfer(self):
-        path = self.file("big.bin", 300 << 20)
+    def test_receiver_killed_mid_transfer_comes_back_with_the_same_code(self):
+        path = self.file("big.bin", 600 << 20)
         with Server() as srv:
             s = send(srv, [path], code="208-acorn-zebra")
             self.assertIsNotNone(s.wait_event("code"))
             r = receive(srv, "208-acorn-zebra", self.out, extra=["--yes"])
             self.assertIsNotNone(r.wait_event("progress"))
             r.kill()
-            self.assertEqual(s.finish(timeout=20), 7, s.stderr)
-        self.assertEqual(s.event("error")["code"], "peer_gone")
+            # The sender notices and keeps the code for the receiver's return.
+            note = s.wait_event("note", timeout=30)
+            while note is not None and "broke off" not in note["text"]:
+                note = s.wait_event("note", timeout=30)
+            self.assertIsNotNone(note, s.stderr)
+            self.assertIn("the same code (or link) continues", note["text"])
+            part = os.path.join(self.out, "big.bin.ferry-part")
+            kept = os.path.getsize(part)
+            self.assertGreater(kept, 0)
+            # The same command again: it continues from the part file, no new code.
+            started = time.time()
+            again = receive(srv, "208-acorn-zebra", self.out, extra=["--yes", "--wait", "0"])
+            resumed = again.wait_event("resumed")
+            self.assertIsNotNone(resumed, again.stderr)
+            self.assertEqual(resumed["bytes"], kept)
+            moving = again.wait_event("progress")
+            self.assertIsNotNone(moving)
+            print("killed receiver's restart to bytes moving again: %.2f s" % (time.time() - started))
+            self.assertEqual(again.finish(), 0, again.stderr)
+            self.assertEqual(s.finish(timeout=30), 0, s.stderr)
+        self.assertSameFile(path, os.path.join(self.out, "big.bin"))
+        self.assertFalse(os.path.exists(part))
+        done = [e for e in s.events if e["event"] == "done"]
+        self.assertEqual(len(done), 1)
+        self.assertLess(done[0]["bytes"], 600 << 20)  # only the rest went out the second time
+
+    def test_both_sides_reconnect_by_themselves_after_a_network_blink(self):
+        # Only the relay, through a forwarder that resets every connection once mid-transfer
+        # (the rendezvous and the relay alike): both sides come back on the same code by
+        # themselves and the transfer continues from what arrived.
+        path = self.file("big.bin", 400 << 20)
+        env = {"FERRY_NO_RELAY_UDP": "1"}
+        with Server() as srv:
+            blinker = Blinker(srv.port)
+            try:
+                url = "http://127.0.0.1:%d" % blinker.port
+                s = Run(["send", "--server", url, "--force-relay", "--code", "210-acorn-zebra", path],
+                        env=env)
+                self.assertIsNotNone(s.wait_event("code"))
+                r = Run(["receive", "--server", url, "--force-relay", "--yes", "--output", self.out,
+                         "210-acorn-zebra"], env=env)
+                ev = r.wait_event("progress")
+                while ev is not None and ev["bytes"] < (20 << 20):
+                    ev = r.wait_event("progress")
+                self.assertIsNotNone(ev, r.stderr)
+                blinker.cut()
+                self.assertEqual(r.finish(timeout=90), 0, r.stderr)
+                self.assertEqual(s.finish(timeout=30), 0, s.stderr)
+            finally:
+                blinker.close()
+        self.assertSameFile(path, os.path.join(self.out, "big.bin"))
+        notes = [e["text"] for e in r.events if e["event"] == "note"]
+        self.assertTrue(any("reconnecting to continue" in n for n in notes), notes)
+        self.assertIsNotNone(r.event("resumed"))
+        self.assertEqual(len([e for e in r.events if e["event"] == "offer"]), 1)
+
+    def test_a_wrong_code_after_a_break_ends_the_comeback(self):
+        path = self.file("big.bin", 600 << 20)
+        with Server() as srv:
+            s = send(srv, [path], code="209-acorn-zebra")
+            self.assertIsNotNone(s.wait_event("code"))
+            r = receive(srv, "209-acorn-zebra", self.out, extra=["--yes"])
+            self.assertIsNotNone(r.wait_event("progress"))
+            r.kill()
+            note = s.wait_event("note", timeout=30)
+            while note is not None and "broke off" not in note["text"]:
+                note = s.wait_event("note", timeout=30)
+            self.assertIsNotNone(note, s.stderr)
+            # Still one guess: a wrong one now ends it, and the right one finds it gone.
+            guess = receive(srv, "209-zebra-acorn", self.out, extra=["--yes", "--wait", "0"])
+            self.assertEqual(guess.finish(), 3)
+            self.assertEqual(s.finish(timeout=30), 3, s.stderr)
+            late = receive(srv, "209-acorn-zebra", self.out, extra=["--yes", "--wait", "0"])
+            self.assertEqual(late.finish(), 6)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "big.bin")))
 
     def test_server_refusing_connections(self):
         port = free_port()

@@ -276,6 +276,25 @@ TEST_F(RendezvousTest, AnyNumberOfReceiversIsBoundedByTheServer) {
   EXPECT_EQ(c3.kicked, "code_unknown");
 }
 
+TEST_F(RendezvousTest, ASenderTakingItsGroupBackVouchesForTheLastPairing) {
+  // A single send whose transfer broke off: its sender takes the code back (a plain allocate
+  // with its token), and the receiver coming back with the code is paired.
+  Recorder s1, c1, s2, c2;
+  r.on_message(s1, group_allocate("67", 0));
+  r.on_message(c1, rv::Claim{"67"});
+  r.on_message(c2, rv::Claim{"67"});  // back before its sender noticed the break: in line
+  EXPECT_TRUE(last_is<rv::Waiting>(c2));
+  r.on_message(s2, group_allocate("67", 0));
+  EXPECT_TRUE(last_is<rv::Paired>(c2));
+  r.on_disconnect(s1);  // the broken session's connection, let go after: nothing ends
+  EXPECT_TRUE(c2.kicked.empty());
+  // After a server restart the group is gone: the same allocate makes it anew.
+  Rendezvous fresh{RendezvousLimits{}, [](const proto::Bytes& b) { return b; }};
+  Recorder s3;
+  fresh.on_message(s3, group_allocate("67", 0));
+  EXPECT_EQ(std::get<rv::Allocated>(s3.got.at(0)).nameplate, "67");
+}
+
 TEST_F(RendezvousTest, AGroupNeedsAToken) {
   Recorder s;
   r.on_message(s, rv::Allocate{"66", {}, 3});
