@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <charconv>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -62,6 +63,21 @@ local ck = 'ferry:claims:' .. group
 local c = redis.call('INCR', ck)
 if c == 1 then redis.call('EXPIRE', ck, 60) end
 if c > limit then return {'limit'} end
+local grp = 'ferry:grp:' .. n
+if redis.call('EXISTS', grp) == 1 then
+  -- A group send: pair with its waiting sender, or wait in line while it is busy (or while its
+  -- node is dead: the sender comes back to another node and takes the code back).
+  local w = redis.call('HGET', grp, 'waiting')
+  local gone = w ~= '' and redis.call('EXISTS', 'ferry:alive:' .. string.match(w, '^[^.]*')) == 0
+  if w ~= '' and not gone and redis.call('HGET', grp, 'busy') == '' then
+    return pair_group(n, me)
+  end
+  if redis.call('LLEN', 'ferry:grpq:' .. n) >= tonumber(ARGV[7]) then return {'line_full'} end
+  redis.call('RPUSH', 'ferry:grpq:' .. n, me)
+  redis.call('EXPIRE', 'ferry:grpq:' .. n, ttl)
+  if gone then return {'queued_sender_gone'} end
+  return {'queued'}
+end
 local s = redis.call('GET', 'ferry:np:' .. n)
 if s then
   if redis.call('EXISTS', 'ferry:alive:' .. string.match(s, '^[^.]*')) == 0 then
@@ -76,6 +92,126 @@ if wait ~= '1' then return {'unknown'} end
 if redis.call('SET', 'ferry:aw:' .. n, me, 'NX', 'EX', ttl) then return {'waiting'} end
 return {'taken'}
 )lua";
+
+// Group sends (rendezvous.hpp): ferry:grp:<n> is a hash {token, left, waiting (the sender's
+// waiting connection, a value), busy (the id of the sender's connection in an unproven
+// pairing)}, ferry:grpq:<n> the receivers in line (values). Shared by the scripts below.
+constexpr const char* kGroupLib = R"lua(
+local function ids_of(values, out)
+  for _, v in ipairs(values) do table.insert(out, string.match(v, '^(%S+)')) end
+  return out
+end
+-- Ends group n: its keys go; returns the ids to tell (code_used).
+local function end_group(n, out)
+  ids_of(redis.call('LRANGE', 'ferry:grpq:' .. n, 0, -1), out)
+  redis.call('DEL', 'ferry:grp:' .. n, 'ferry:grpq:' .. n)
+  return out
+end
+-- Pairs group n's waiting sender with a receiver (a value): {'paired', n, sender, receiver,
+-- ids to tell...}. The sender's connection is busy until the next one asks.
+local function pair_group(n, receiver)
+  local g = 'ferry:grp:' .. n
+  local sender = redis.call('HGET', g, 'waiting')
+  local left = tonumber(redis.call('HGET', g, 'left')) - 1
+  redis.call('HSET', g, 'waiting', '', 'busy', string.match(sender, '^(%S+)'), 'left', left)
+  local out = {'gpaired', n, sender, receiver}
+  if left <= 0 then end_group(n, out) end
+  return out
+end
+)lua";
+
+// A group send's sender: a first allocate (ARGV[9] '0'), a retake or a next (its token; a next,
+// ARGV[9] '1', only of a group that exists). A retake or next vouches for the last pairing (busy
+// clears); the connection becomes the waiting one and pairs with the first receiver in line.
+// Replies: {'allocated', n, replaced id or ''}, {'gpaired', n, sender, receiver, ids to tell...},
+// {'taken'}, {'unknown'}, {'limit'}, {'full'}.
+constexpr const char* kGroupAllocate = R"lua(
+local me, ttl, want, token, rg, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local pairings, must_exist, maxq = ARGV[7], ARGV[8], ARGV[9]
+local function make(n)
+  local g = 'ferry:grp:' .. n
+  redis.call('HSET', g, 'token', token, 'left', pairings, 'waiting', me, 'busy', '')
+  redis.call('EXPIRE', g, ttl)
+  return {'allocated', n, ''}
+end
+if want ~= '' then
+  local g = 'ferry:grp:' .. want
+  if redis.call('EXISTS', g) == 1 then
+    if redis.call('HGET', g, 'token') ~= token then
+      if must_exist == '1' then return {'unknown'} end
+      return {'taken'}
+    end
+    local old = redis.call('HGET', g, 'waiting')
+    local old_id = ''
+    if old ~= '' and old ~= me then old_id = string.match(old, '^(%S+)') end
+    redis.call('HSET', g, 'waiting', me, 'busy', '')
+    redis.call('EXPIRE', g, ttl)
+    local head = redis.call('LPOP', 'ferry:grpq:' .. want)
+    if head then
+      local out = pair_group(want, head)
+      return out
+    end
+    return {'allocated', want, old_id}
+  end
+  if must_exist == '1' then return {'unknown'} end
+  local ck = 'ferry:claims:' .. rg
+  local c = redis.call('INCR', ck)
+  if c == 1 then redis.call('EXPIRE', ck, 60) end
+  if c > limit then return {'limit'} end
+  if redis.call('EXISTS', 'ferry:np:' .. want) == 1 then return {'taken'} end
+  local w = redis.call('GET', 'ferry:aw:' .. want)
+  make(want)
+  if w then
+    redis.call('DEL', 'ferry:aw:' .. want)
+    return pair_group(want, w)
+  end
+  return {'allocated', want, ''}
+end
+for i = 10, #ARGV do
+  local n = ARGV[i]
+  if redis.call('EXISTS', 'ferry:aw:' .. n) == 0 and redis.call('EXISTS', 'ferry:np:' .. n) == 0
+     and redis.call('EXISTS', 'ferry:grp:' .. n) == 0 then
+    return make(n)
+  end
+end
+return {'full'}
+)lua";
+
+// After a Redis restart emptied it: a node's waiting group sender writes its group again (ARGV:
+// nameplate, token hash, pairings, its value, ttl), unless one exists by now.
+constexpr const char* kGroupRestore = R"lua(
+local g = 'ferry:grp:' .. ARGV[1]
+if redis.call('EXISTS', g) == 1 then return 0 end
+redis.call('HSET', g, 'token', ARGV[2], 'left', ARGV[3], 'waiting', ARGV[4], 'busy', '')
+redis.call('EXPIRE', g, ARGV[5])
+return 1
+)lua";
+
+// A connection of a group send left (ARGV: its id, its value, the nameplate): the sender's busy
+// connection (an unproven pairing: maybe a wrong guess) or its waiting one with nothing busy ends
+// the group; returns the ids to tell. A receiver in line just leaves the line.
+constexpr const char* kGroupLeave = R"lua(
+local id, value, n = ARGV[1], ARGV[2], ARGV[3]
+local g = 'ferry:grp:' .. n
+if redis.call('EXISTS', g) == 0 then return {} end
+local busy, w = redis.call('HGET', g, 'busy'), redis.call('HGET', g, 'waiting')
+if busy == id or (w == value and busy == '') then
+  local out = {}
+  if w ~= '' and w ~= value then table.insert(out, string.match(w, '^(%S+)')) end
+  return end_group(n, out)
+end
+if w == value then redis.call('HSET', g, 'waiting', '') end
+redis.call('LREM', 'ferry:grpq:' .. n, 0, value)
+return {}
+)lua";
+
+// The scripts that share the group functions.
+const std::string& with_groups(const char* lua) {
+  static std::map<const char*, std::string> joined;
+  auto [it, fresh] = joined.try_emplace(lua);
+  if (fresh) it->second = std::string(kGroupLib) + lua;
+  return it->second;
+}
 
 // Deletes a key only while it still names this client (it may have been claimed and reused).
 constexpr const char* kDrop = R"lua(
@@ -309,12 +445,7 @@ void ClusterRendezvous::on_message(Client& from, const proto::ClientMessage& m) 
 
 void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m) {
   if (st.joined) return from.kick("out_of_order", "this connection already has a code");
-  if (m.receivers != 1 || m.next) {
-    // Not shared through Redis yet (Rendezvous::Group is one process's state).
-    return from.kick("unsupported",
-                     "this server is a cluster, where a code is received once; send to each "
-                     "receiver on its own");
-  }
+  if (m.receivers != 1 || m.next) return group_allocate(from, st, m);
   const auto waiting = stats();
   if (waiting.waiting + waiting.receivers_waiting >= options_.limits.max_nameplates) {
     return from.kick("limit", "the server is full; try again later");
@@ -364,6 +495,75 @@ void ClusterRendezvous::allocate(Client& from, State& st, const rv::Allocate& m)
          });
 }
 
+void ClusterRendezvous::tell_used(const net::RedisReply& r, std::size_t from_index) {
+  for (std::size_t i = from_index; i < r.elements.size(); ++i) {
+    publish(r.elements[i].str, "used", node_, {});
+  }
+}
+
+void ClusterRendezvous::group_allocate(Client& from, State& st, const rv::Allocate& m) {
+  if (m.resume.empty()) {
+    return from.kick("protocol", "a send to several receivers needs a resume token");
+  }
+  const auto waiting = stats();
+  if (!m.next && waiting.waiting + waiting.receivers_waiting >= options_.limits.max_nameplates) {
+    return from.kick("limit", "the server is full; try again later");
+  }
+  st.joined = true;
+  st.token = token_hash(m.resume);
+  const std::uint32_t most = options_.limits.max_group_receivers;
+  const std::uint32_t pairings = m.receivers == 0 ? most : std::min(m.receivers, most);
+  std::vector<std::string> args{"0",
+                                value_for(from, st),
+                                std::to_string(options_.nameplate_ttl.count() + 60),
+                                m.nameplate,
+                                st.token,
+                                from.rate_group(),
+                                std::to_string(options_.claims_per_minute),
+                                std::to_string(pairings),
+                                m.next ? "1" : "0"};
+  if (m.nameplate.empty()) {
+    for (auto& c : candidates()) args.push_back(std::move(c));
+  }
+  script(with_groups(kGroupAllocate), std::move(args),
+         [this, id = st.id, value = value_for(from, st), pairings](net::RedisClient::Reply r) {
+           Client* c = find(id);
+           if (!r) return redis_failed(id, r.error());
+           const std::string& verdict = str_at(*r, 0);
+           const std::string n = str_at(*r, 1);
+           if (verdict == "gpaired") tell_used(*r, 4);
+           if (verdict == "allocated" && !str_at(*r, 2).empty()) {
+             publish(str_at(*r, 2), "replaced", id, {});
+           }
+           if (c == nullptr) {
+             // Gone while Redis answered: as if it left then.
+             if (verdict == "gpaired") publish(parse_waiter(str_at(*r, 3)).id, "left", id, {});
+             if (verdict == "allocated" || verdict == "gpaired") {
+               script(with_groups(kGroupLeave), {"0", id, value, n}, [this](auto&& left) {
+                 if (left) tell_used(*left, 0);
+               });
+             }
+             return;
+           }
+           State& st = clients_[c];
+           if (verdict == "allocated" || verdict == "gpaired") {
+             st.group = n;
+             st.pairings = pairings;
+             c->deliver(rv::Allocated{n});
+             if (verdict == "gpaired") pair(id, str_at(*r, 3));
+             return;
+           }
+           if (verdict == "taken") {
+             return c->kick("code_taken", "that code's number is in use; pick another");
+           }
+           if (verdict == "unknown") {
+             return c->kick("code_unknown", "no send to several receivers is open under this code");
+           }
+           if (verdict == "limit") return c->kick("limit", kTooManyCodes);
+           c->kick("limit", "the server is full; try again later");
+         });
+}
+
 void ClusterRendezvous::claim(Client& from, State& st, const rv::Claim& m) {
   if (st.joined) return from.kick("out_of_order", "this connection already has a code");
   st.joined = true;
@@ -373,20 +573,38 @@ void ClusterRendezvous::claim(Client& from, State& st, const rv::Claim& m) {
                                 m.nameplate,
                                 m.wait ? "1" : "0",
                                 from.rate_group(),
-                                std::to_string(options_.claims_per_minute)};
+                                std::to_string(options_.claims_per_minute),
+                                std::to_string(options_.limits.max_group_queue)};
   script(
-      kClaim, std::move(args),
+      with_groups(kClaim), std::move(args),
       [this, id = st.id, n = m.nameplate, value = value_for(from, st)](net::RedisClient::Reply r) {
         Client* c = find(id);
         if (!r) return redis_failed(id, r.error());
         const std::string& verdict = str_at(*r, 0);
+        if (verdict == "gpaired") tell_used(*r, 4);
         if (c == nullptr) {
           if (verdict == "paired") publish(parse_waiter(str_at(*r, 1)).id, "left", id, {});
+          if (verdict == "gpaired") publish(parse_waiter(str_at(*r, 2)).id, "left", id, {});
           if (verdict == "waiting") script(kDrop, {"1", "ferry:aw:" + n, value}, [](auto&&) {});
+          if (verdict == "queued" || verdict == "queued_sender_gone") {
+            script(with_groups(kGroupLeave), {"0", id, value, n}, [](auto&&) {});
+          }
           return;
         }
         State& st = clients_[c];
         if (verdict == "paired") return pair(id, str_at(*r, 1));
+        if (verdict == "gpaired") return pair(id, str_at(*r, 2));
+        if (verdict == "queued" || verdict == "queued_sender_gone") {
+          // In line behind another receiver, or waiting for a sender whose node died (as a
+          // plain code's receiver does then).
+          st.queued = n;
+          return c->deliver(rv::Waiting{verdict == "queued"});
+        }
+        if (verdict == "line_full") {
+          return c->kick("limit",
+                         "too many receivers are waiting for this code's sender; try again in a "
+                         "moment");
+        }
         if (verdict == "waiting") {
           st.awaited = n;
           return c->deliver(rv::Waiting{});
@@ -440,6 +658,7 @@ void ClusterRendezvous::paired(const std::string& here, const Waiter& there,
   st.session = proto::to_hex(session);
   st.nameplate.clear();
   st.awaited.clear();
+  st.queued.clear();
   c->deliver(mine);
   publish(there.id, "paired", here, proto::encode_server(theirs), [this, here](bool delivered) {
     if (delivered) return;
@@ -501,9 +720,19 @@ void ClusterRendezvous::on_envelope(std::string_view payload) {
   }
   State& st = clients_[c];
   if (kind == "replaced") {
-    if (st.partner.empty() && !st.nameplate.empty()) {
+    if (st.partner.empty() && (!st.nameplate.empty() || !st.group.empty())) {
       st.nameplate.clear();
+      st.group.clear();
       c->kick("replaced", "the sender took this code over on a new connection");
+    }
+    return;
+  }
+  if (kind == "used") {
+    // A group send ended (its receivers came, or a pairing ended unproven).
+    if (st.partner.empty() && (!st.queued.empty() || !st.group.empty())) {
+      st.queued.clear();
+      st.group.clear();
+      c->kick("code_used", "the sender stopped taking receivers for this code");
     }
     return;
   }
@@ -524,6 +753,7 @@ void ClusterRendezvous::on_envelope(std::string_view payload) {
     st.session = proto::to_hex(std::get<rv::Paired>(*m).session_id);
     st.nameplate.clear();
     st.awaited.clear();
+    st.queued.clear();
     return c->deliver(*m);
   }
   if (kind == "msg" && st.partner == from && std::holds_alternative<rv::Message>(*m)) {
@@ -541,6 +771,12 @@ void ClusterRendezvous::on_disconnect(Client& from) {
   const std::string value = value_for(from, st);
   if (!st.nameplate.empty()) script(kDrop, {"1", "ferry:np:" + st.nameplate, value}, [](auto&&) {});
   if (!st.awaited.empty()) script(kDrop, {"1", "ferry:aw:" + st.awaited, value}, [](auto&&) {});
+  for (const std::string* n : {&st.group, &st.queued}) {
+    if (n->empty()) continue;
+    script(with_groups(kGroupLeave), {"0", st.id, value, *n}, [this](net::RedisClient::Reply r) {
+      if (r && r->type == net::RedisReply::Type::array) tell_used(*r, 0);
+    });
+  }
   if (!st.partner.empty()) publish(st.partner, "left", st.id, {});
 }
 
@@ -557,6 +793,13 @@ void ClusterRendezvous::on_redis_up() {
     if (!st.awaited.empty()) {
       commands_->send({"SET", "ferry:aw:" + st.awaited, value_for(*client, st), "NX", "EX", ttl},
                       [](auto&&) {});
+    }
+    if (!st.group.empty() && st.partner.empty()) {
+      // A group's waiting sender (every CLI send's code): its group again, with the pairings it
+      // asked for (those made before are forgotten with Redis's data; the line starts empty).
+      script(with_groups(kGroupRestore),
+             {"0", st.group, st.token, std::to_string(st.pairings), value_for(*client, st), ttl},
+             [](auto&&) {});
     }
   }
   heartbeat_.cancel();  // announce the relay at once
@@ -588,8 +831,8 @@ void ClusterRendezvous::heartbeat() {
 RendezvousStats ClusterRendezvous::stats() const {
   RendezvousStats s;
   for (const auto& [c, st] : clients_) {
-    s.waiting += st.nameplate.empty() ? 0 : 1;
-    s.receivers_waiting += st.awaited.empty() ? 0 : 1;
+    s.waiting += !st.nameplate.empty() || (!st.group.empty() && st.partner.empty()) ? 1 : 0;
+    s.receivers_waiting += !st.awaited.empty() || !st.queued.empty() ? 1 : 0;
     s.paired += st.partner.empty() ? 0 : 1;
   }
   return s;

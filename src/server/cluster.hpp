@@ -7,6 +7,9 @@
 //   code ferry:aw:<nameplate>   a receiver waiting for its sender (Claim::wait), the same
 //   ferry:claims:<group>   claims from one address group this minute (the limit, cluster-wide)
 //   ferry:msgs:<session>   messages a pair exchanged (the per-pair limit)
+//   ferry:grp:<nameplate>, ferry:grpq:<nameplate>   a group send and the receivers in its line
+//                          (`send --receivers`, and every CLI send, which may come back); a
+//                          node rewrites its waiting group senders' after a Redis restart
 //   ferry:relays           the relay pool: URL -> last heartbeat (ms, Redis's clock)
 //   ferry:relay_load       URL -> relayed sessions now
 // Nodes talk through one pub/sub channel each (ferry:node:<node id>): "paired" tells a client on
@@ -71,16 +74,23 @@ class ClusterRendezvous : public RendezvousService {
  private:
   struct State {
     std::string id;
-    std::string nameplate;  // waiting for a receiver, key ferry:np:<nameplate> is ours
-    std::string awaited;    // waiting for a sender, key ferry:aw:<nameplate> is ours
-    std::string partner;    // the partner's client id, once paired
-    std::string session;    // hex session id, once paired (the message counter's key)
-    std::string token;      // hash of the sender's resume token (rv::Allocate), hex
+    std::string nameplate;       // waiting for a receiver, key ferry:np:<nameplate> is ours
+    std::string awaited;         // waiting for a sender, key ferry:aw:<nameplate> is ours
+    std::string partner;         // the partner's client id, once paired
+    std::string session;         // hex session id, once paired (the message counter's key)
+    std::string token;           // hash of the sender's resume token (rv::Allocate), hex
+    std::string group;           // a group send's sender connection, its nameplate (ferry:grp:<n>)
+    std::string queued;          // a receiver in a group's line, its nameplate
+    std::uint32_t pairings = 0;  // the group's pairings as asked (rewritten after a Redis restart)
     bool joined = false;
   };
 
   void allocate(Client& from, State& st, const proto::rv::Allocate& m);
   void claim(Client& from, State& st, const proto::rv::Claim& m);
+  // A group send's allocate, retake or next (rendezvous.hpp), shared through Redis.
+  void group_allocate(Client& from, State& st, const proto::rv::Allocate& m);
+  // Tells the clients named from r.elements[from_index] on that their group ended (code_used).
+  void tell_used(const net::RedisReply& r, std::size_t from_index);
   void message(Client& from, State& st, const proto::rv::Message& m);
   // `here` (a local client, by id) is paired with `there` (a value from Redis), at the relay the
   // pair must use (a page's node's, else the pool's least loaded).

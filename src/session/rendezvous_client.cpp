@@ -42,10 +42,8 @@ awaitable<proto::Result<proto::ServerMessage>> RendezvousClient::next() {
   if (!text) co_return std::unexpected(text.error());
   auto m = proto::decode_server(*text);
   if (!m) co_return proto::fail(Errc::server_error, "the server sent " + m.error().detail);
-  if (const auto* e = std::get_if<rv::ServerError>(&*m)) {
-    refusal_ = e->code;
+  if (const auto* e = std::get_if<rv::ServerError>(&*m))
     co_return std::unexpected(server_error(*e));
-  }
   co_return m;
 }
 

@@ -43,8 +43,6 @@ class RendezvousClient : public MessageChannel {
   // The last claim waits in line for a group send's sender (rv::Waiting::queued), not for a
   // sender to start.
   bool queued() const { return queued_; }
-  // The code of the server's last refusal (rv::ServerError), e.g. "unsupported"; empty if none.
-  const std::string& refusal() const { return refusal_; }
   // The last failure was the connection itself (dropped, reset), not a refusal from the server.
   bool lost() const { return lost_; }
   // This client's address as the server saw it (from the welcome; empty from old servers).
@@ -68,7 +66,6 @@ class RendezvousClient : public MessageChannel {
   std::string route_note_;
   bool lost_ = false;
   bool queued_ = false;
-  std::string refusal_;
 };
 
 }  // namespace ferry::session

@@ -480,7 +480,7 @@ awaitable<proto::Result<void>> one_session(std::shared_ptr<RendezvousClient> ren
       start_udp(ex, ctx.server, *rendezvous, proto::Side::sender, ctx.policy, ctx.connect_time);
   const RaceStopper udp_stopper{nullptr, udp};
   auto secrets = co_await handshake_as_sender(*rendezvous, paired, ctx.words, ctx.link);
-  if (proven) proven(secrets.has_value());
+  proven(secrets.has_value());
   if (!secrets) {
     rendezvous->close();
     co_return std::unexpected(secrets.error());
@@ -490,21 +490,12 @@ awaitable<proto::Result<void>> one_session(std::shared_ptr<RendezvousClient> ren
   auto chosen =
       co_await open_pipe(mailbox, *secrets, ctx.server, ctx.policy, scope, udp, ctx.connect_time);
   if (!chosen) {
-    if (hold) {
-      hold->close();
-    } else {
-      rendezvous->close();
-    }
+    hold->close();
     co_return std::unexpected(chosen.error());
   }
-  // The transfer needs the server's mailbox no longer than the race (later mapped ports).
-  chosen->race->on_finish([rendezvous, hold] {
-    if (hold) {
-      hold->close();
-    } else {
-      rendezvous->close();
-    }
-  });
+  // The transfer needs the server's mailbox no longer than the race (later mapped ports); the
+  // hold keeps the connection until the code is back in the sender's hands (Hold).
+  chosen->race->on_finish([hold] { hold->close(); });
   observer.on_event(connected_event(*chosen));
   const RaceStopper stopper{chosen->race, nullptr};
   co_return co_await send_over(std::move(*chosen), *ctx.source, observer, ctx.cancellation);
@@ -796,19 +787,11 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   // Ours alone: with it, a new connection takes the nameplate back if this one drops.
   proto::Bytes resume(proto::rv::kResumeTokenBytes);
   randombytes_buf(resume.data(), resume.size());
-  // A single send is a group too, on the server: after a break its sender asks for its receiver
-  // again (rv::Allocate::next), and the same code continues the transfer. A cluster does not
-  // share groups yet: there the code is the plain kind, without coming back.
+  // A single send is a group too, on the server: after a break its sender takes the code back
+  // and the same code continues the transfer (send_with_comeback). (An older server ignores the
+  // count: the code is then the plain kind, and a break ends it.)
   const std::uint32_t pairings = options.receivers == 1 ? 0 : options.receivers;
   auto nameplate = co_await rendezvous->allocate(wanted, resume, pairings);
-  bool comeback = options.receivers == 1;
-  if (!nameplate && options.receivers == 1 && rendezvous->refusal() == "unsupported") {
-    comeback = false;
-    auto again = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
-    if (!again) co_return std::unexpected(again.error());
-    rendezvous = std::make_shared<RendezvousClient>(std::move(*again));
-    nameplate = co_await rendezvous->allocate(wanted, resume);
-  }
   if (!nameplate) co_return std::unexpected(nameplate.error());
   words.nameplate = *nameplate;
   ctx.link =
@@ -821,23 +804,7 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
   if (options.receivers != 1) {
     co_return co_await send_group(rendezvous, *nameplate, resume, ctx, options, observer);
   }
-  if (comeback) {
-    co_return co_await send_with_comeback(rendezvous, *nameplate, resume, ctx, observer);
-  }
-
-  auto paired = co_await rendezvous->wait_paired();
-  // The connection dropped while the code waited (the server restarted, its node in a cluster
-  // died, the network blinked): a new one takes the code back, for a bounded time.
-  const auto give_up = std::chrono::steady_clock::now() + kReconnectFor;
-  while (!paired && rendezvous->lost() && std::chrono::steady_clock::now() < give_up) {
-    auto again = co_await reconnect_sender(options.server, *nameplate, resume, paired.error(),
-                                           give_up, observer);
-    if (!again) co_return std::unexpected(again.error());
-    rendezvous = std::move(*again);
-    paired = co_await rendezvous->wait_paired();
-  }
-  if (!paired) co_return std::unexpected(paired.error());
-  co_return co_await one_session(rendezvous, std::move(*paired), ctx, observer, {}, nullptr);
+  co_return co_await send_with_comeback(rendezvous, *nameplate, resume, ctx, observer);
 }
 
 awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& source,

@@ -148,6 +148,13 @@ class Run:
                 return ev
         return None
 
+    def wait_note(self, part, timeout=60):
+        """The next note whose text contains part (None if the process ends first)."""
+        ev = self.wait_event("note", timeout)
+        while ev is not None and part not in ev["text"]:
+            ev = self.wait_event("note", timeout)
+        return ev
+
     def finish(self, timeout=120):
         if self.proc.stdin and self.proc.stdin.closed:
             self.proc.stdin = None

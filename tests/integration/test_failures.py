@@ -157,9 +157,7 @@ class FailureTest(TempDirTest):
             self.assertIsNotNone(r.wait_event("progress"))
             r.kill()
             # The sender notices and keeps the code for the receiver's return.
-            note = s.wait_event("note", timeout=30)
-            while note is not None and "broke off" not in note["text"]:
-                note = s.wait_event("note", timeout=30)
+            note = s.wait_note("broke off")
             self.assertIsNotNone(note, s.stderr)
             self.assertIn("the same code (or link) continues", note["text"])
             part = os.path.join(self.out, "big.bin.ferry-part")
@@ -220,9 +218,7 @@ class FailureTest(TempDirTest):
             r = receive(srv, "209-acorn-zebra", self.out, extra=["--yes"])
             self.assertIsNotNone(r.wait_event("progress"))
             r.kill()
-            note = s.wait_event("note", timeout=30)
-            while note is not None and "broke off" not in note["text"]:
-                note = s.wait_event("note", timeout=30)
+            note = s.wait_note("broke off")
             self.assertIsNotNone(note, s.stderr)
             # Still one guess: a wrong one now ends it, and the right one finds it gone.
             guess = receive(srv, "209-zebra-acorn", self.out, extra=["--yes", "--wait", "0"])
