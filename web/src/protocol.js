@@ -91,7 +91,7 @@ export function parseSecret(text) {
   const m = /^([1-9][0-9]{0,8})-(.+)$/.exec(t);
   if (!m) throw new ProtocolError('usage', 'that is not a ferry code or link');
   const [, nameplate, rest] = m;
-  if (/^[a-z]+-[a-z]+$/.test(rest)) {
+  if (/^[a-z]+(-[a-z]+){1,7}$/.test(rest)) {
     return { nameplate, kind: 1, password: utf8('ferry words:' + rest) };
   }
   let secret;
@@ -377,4 +377,35 @@ export function parseOffer(jsonBytes) {
     if (e.problem === 'twice') throw new ProtocolError('bad_offer', 'the offer names "' + shown + '" twice');
     throw new ProtocolError('bad_offer', 'the offer uses "' + shown + '" as both a file and a folder');
   }
+}
+
+// A code as a person types it into the page ("7 tumb oxc", "7-Tumbler-Oxcart", or a whole link
+// pasted): "<number>-<word>-<word>" with each word completed from a unique prefix of ferry's list,
+// as the CLI's parse_code does; or a ProtocolError('usage') saying what is wrong, with the typed
+// word shown only as letters. words: the list (wordlist.js's WORDS).
+export function normalizeCode(text, words) {
+  const t = String(text).trim();
+  if (t.includes('#')) {
+    parseSecret(t); // a pasted link: its fragment, checked
+    return t.replace(/^.*#/, '');
+  }
+  const parts = t.toLowerCase().split(/[\s-]+/).filter(Boolean);
+  if (parts.length === 0) throw new ProtocolError('usage', 'type the code the sender gave you, like 7-tumbler-oxcart');
+  if (!/^[1-9][0-9]{0,8}$/.test(parts[0])) {
+    throw new ProtocolError('usage', 'a code starts with its number, like 7-tumbler-oxcart');
+  }
+  if (parts.length < 3) throw new ProtocolError('usage', 'a code has a number and at least two words, like 7-tumbler-oxcart');
+  if (parts.length > 9) throw new ProtocolError('usage', 'a code has at most eight words');
+  const done = parts.slice(1).map((w) => {
+    const shown = w.replace(/[^a-z]/g, '?').slice(0, 20);
+    if (!/^[a-z]+$/.test(w)) throw new ProtocolError('usage', `"${shown}" is not one of ferry's code words`);
+    if (words.includes(w)) return w;
+    const starting = words.filter((x) => x.startsWith(w));
+    if (starting.length === 1) return starting[0];
+    if (starting.length > 1) {
+      throw new ProtocolError('usage', `"${shown}" could be ${starting.slice(0, 3).join(', ')}${starting.length > 3 ? ', …' : ''}: type more of it`);
+    }
+    throw new ProtocolError('usage', `"${shown}" is not one of ferry's code words (check the code you were given)`);
+  });
+  return parts[0] + '-' + done.join('-');
 }

@@ -158,8 +158,16 @@ export function offerEntries(items) {
 // rtc (optional): WebRTC data channels (session.js's openWebRtcPipe); without it, the relay only.
 // A channel the receiver selects after the relay won takes the transfer between two chunks:
 // "moved" is the relay pipe's last record (docs/protocol.md, moving to a better pipe).
-export async function send({ sodium, WebSocket, rtc, server, items, onCode, onEvent = () => {} }) {
-  const entries = offerEntries(items);
+// The most text one message carries (the CLI's proto::kMaxTextBytes).
+const MAX_TEXT_BYTES = 1 << 20;
+
+// text (instead of items): a text message (at most 1 MiB of UTF-8), shown by the receiver.
+export async function send({ sodium, WebSocket, rtc, server, items = [], text, onCode, onEvent = () => {} }) {
+  const isText = typeof text === 'string';
+  if (isText && (text.length === 0 || utf8(text).length > MAX_TEXT_BYTES)) {
+    throw new ProtocolError('usage', text.length === 0 ? 'nothing to send' : 'a text message is at most 1 MiB; send it as a file');
+  }
+  const entries = isText ? [] : offerEntries(items);
   const raced = await raceSenderPipes({ sodium, WebSocket, rtc, server, onCode, onEvent });
   const { rv, code, link } = raced;
   let { pipe } = raced;
@@ -175,17 +183,18 @@ export async function send({ sodium, WebSocket, rtc, server, items, onCode, onEv
     onEvent(senderConnected('direct', pipe, true));
   };
   try {
-    for (const part of encodeOfferParts(JSON.stringify({ kind: 'files', entries }))) pipe.sendRecord(part);
+    const offer = isText ? { kind: 'text', text } : { kind: 'files', entries };
+    for (const part of encodeOfferParts(JSON.stringify(offer))) pipe.sendRecord(part);
     const answer = await pipe.readRecord();
     if (answer.type === 'decline') throw new ProtocolError('declined', 'the receiver declined: ' + answer.reason);
     if (answer.type === 'abort') throw new ProtocolError(answer.code, 'the receiver stopped: ' + answer.message);
-    if (answer.type !== 'accept' || answer.offsets.length !== items.length) {
+    if (answer.type !== 'accept' || answer.offsets.length !== (isText ? 0 : items.length)) {
       throw new ProtocolError('protocol', 'the receiver answered the offer out of order');
     }
     if (raced.upgrade && !moveTo) await holdForDirect(raced.upgrade); // (a receiver that holds its select did)
-    const total = items.reduce((a, it) => a + (it.dir ? 0 : it.size), 0);
+    const total = isText ? 0 : items.reduce((a, it) => a + (it.dir ? 0 : it.size), 0);
     let sent = 0;
-    for (let i = 0; i < items.length; i++) {
+    for (let i = 0; i < (isText ? 0 : items.length); i++) {
       const it = items[i];
       if (it.dir) continue;
       const start = answer.offsets[i];

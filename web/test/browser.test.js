@@ -158,6 +158,35 @@ test('a folder arrives as one ZIP with its layout intact', async () => {
   await page.context().close();
 });
 
+test('the page without a link asks for the code, completes its words and receives a text', async () => {
+  const { proc, code } = await startSend(serverUrl, ['--text', 'meet at the station, 6 pm']);
+  const [base] = code.link.split('#');
+  const [number, first, second] = code.code.split('-');
+  const page = await newPage();
+  await page.goto(base);
+  await page.waitForSelector('#enter:not([hidden])');
+  // A word that is on no list is refused on the spot, and the code stays good.
+  await page.fill('#code-input', `${number} zzzz ${second}`);
+  await page.click('#code-go');
+  assert.match(await page.textContent('#code-error'), /not one of ferry's code words/);
+  // Spaces, capitals and a prefix of the first word, as a person types it after hearing it.
+  const { WORDS } = await import('../src/wordlist.js');
+  let prefix = first;
+  for (let n = 3; n < first.length; n++) {
+    if (WORDS.filter((w) => w.startsWith(first.slice(0, n))).length === 1) {
+      prefix = first.slice(0, n);
+      break;
+    }
+  }
+  await page.fill('#code-input', `${number} ${prefix.toUpperCase()} ${second}`);
+  await page.click('#code-go');
+  await page.click('#receive:not([disabled])');
+  await page.waitForSelector('#done:not([hidden])');
+  assert.equal(await page.textContent('#message'), 'meet at the station, 6 pm');
+  assert.equal(await exited(proc), 0);
+  await page.context().close();
+});
+
 test('a wrong secret fails on the page and at the sender, and nothing is saved', async () => {
   const src = path.join(tmp, 'secret.bin');
   fs.writeFileSync(src, 'secret');
@@ -230,6 +259,24 @@ test('the page refuses a hostile name and a skipped file, and shows what the pee
   assert.equal(await skipped.page.isHidden('#done'), true);
   await skipped.sender;
   await skipped.page.context().close();
+});
+
+test('the page sends a text message; the CLI prints it', async () => {
+  const page = await newPage();
+  await page.goto(serverUrl + '/');
+  const message = 'the wifi password is hunter2\nsecond line \u00e9';
+  await page.fill('#text', message);
+  await page.click('#send-text:not([disabled])');
+  await page.waitForSelector('#code-box:not([hidden])');
+  const code = (await page.textContent('#command')).split(' ').pop();
+  const r = spawn(FERRY, ['receive', '--yes', '--server', serverUrl, code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let printed = '';
+  r.stdout.on('data', (d) => (printed += d));
+  assert.equal(await exited(r), 0);
+  assert.equal(printed, message + '\n');
+  await page.waitForSelector('#done:not([hidden])');
+  assert.match(await page.textContent('#done-text'), /Text message delivered/);
+  await page.context().close();
 });
 
 test('the page sends a file and a folder; the CLI receives them intact', async () => {

@@ -98,3 +98,25 @@ test("the page's offer carries each file's modification time in whole seconds, w
   assert.equal(file.mtime, 1700000000);
   assert.equal(odd.mtime, undefined);
 });
+
+test('a code typed into the page is read as the CLI reads it', async () => {
+  const { normalizeCode } = await import('../src/protocol.js');
+  const { WORDS } = await import('../src/wordlist.js');
+  const [a, b] = [WORDS[10], WORDS[200]];
+  assert.equal(normalizeCode(`7-${a}-${b}`, WORDS), `7-${a}-${b}`);
+  assert.equal(normalizeCode(`  7 ${a.toUpperCase()}   ${b} `, WORDS), `7-${a}-${b}`);
+  // A unique prefix is completed; an ambiguous one asks for more.
+  const unique = WORDS.map((w) => w.slice(0, 4)).find((p) => WORDS.filter((w) => w.startsWith(p)).length === 1);
+  const full = WORDS.find((w) => w.startsWith(unique));
+  assert.equal(normalizeCode(`12 ${unique} ${b}`, WORDS), `12-${full}-${b}`);
+  const shared = WORDS.map((w) => w.slice(0, 1)).find((p) => WORDS.filter((w) => w.startsWith(p)).length > 1);
+  assert.throws(() => normalizeCode(`12 ${shared} ${b}`, WORDS), /type more of it/);
+  // A pasted link is its fragment.
+  const link = 'https://ferry.example.org/r#42-AAAAAAAAAAAAAAAAAAAAAA';
+  assert.equal(normalizeCode(link, WORDS), '42-AAAAAAAAAAAAAAAAAAAAAA');
+  for (const bad of ['', 'tumbler-oxcart', `0-${a}-${b}`, `7-${a}`, `7-${a}-zzzzzz`, '7-\u001b[2J-x', `7-${a}-${b}-${a}-${b}-${a}-${b}-${a}-${b}-${a}`]) {
+    assert.throws(() => normalizeCode(bad, WORDS), ProtocolError, bad);
+  }
+  // What is quoted back shows letters only.
+  assert.throws(() => normalizeCode('7-ab\u202ecd-x', WORDS), (e) => !/[\u202e\u001b]/.test(e.message));
+});

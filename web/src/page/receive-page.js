@@ -6,12 +6,14 @@
 import sodiumLib from '/app/sodium.js';
 import { receiveInWorker } from './receive-bridge.js';
 import { ZipStream } from './zip.js';
-import { displayText } from '../protocol.js';
+import { displayText, normalizeCode } from '../protocol.js';
+import { WORDS } from '../wordlist.js';
 import { $, duration, fail as failWith, show as showSection, showProgress, size } from './ui.js';
 
-const SECTIONS = ['start', 'offer', 'progress', 'done', 'error'];
+const SECTIONS = ['enter', 'start', 'offer', 'progress', 'done', 'error'];
+let typed = false; // the code was typed into the page, not carried by a link
 const fail = (code, detail) => failWith(code, detail, SECTIONS, {
-  wrong_code: 'This link does not match the transfer it points to: it may be damaged. Nothing was received. Ask the sender for a new link.',
+  ...(typed ? {} : { wrong_code: 'This link does not match the transfer it points to: it may be damaged. Nothing was received. Ask the sender for a new link.' }),
   peer_gone: 'The sender went away before the transfer finished. Ask them to send again.',
   declined: 'You declined the transfer.',
 });
@@ -212,13 +214,32 @@ function makeSink(registration, offer, nameplate) {
   };
 }
 
+// No link fragment: the person types the code the sender read out (or pastes a link).
+function askForCode() {
+  show('enter');
+  $('code-input').focus();
+  return new Promise((resolve) => {
+    $('code-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      try {
+        const code = normalizeCode($('code-input').value, WORDS);
+        history.replaceState(null, '', '#' + code);
+        typed = true;
+        resolve(code);
+      } catch (e) {
+        $('code-error').textContent = e.message;
+      }
+    });
+  });
+}
+
 async function main() {
-  const fragment = location.hash.slice(1);
   if (!('serviceWorker' in navigator) || typeof ReadableStream === 'undefined' || typeof WebSocket === 'undefined' ||
       typeof Worker === 'undefined') {
     return fail('browser');
   }
-  if (!/^[1-9][0-9]*-[A-Za-z0-9_-]{22}$/.test(fragment)) return fail('usage');
+  const fragment = location.hash.length > 1 ? location.hash.slice(1) : await askForCode();
+  if (!/^[1-9][0-9]*-([A-Za-z0-9_-]{22}|[a-z]+(-[a-z]+){1,7})$/.test(fragment)) return fail('usage');
   const nameplate = fragment.split('-')[0];
   show('start');
   // The worker's scope (/app/) does not cover this page, so serviceWorker.ready would never

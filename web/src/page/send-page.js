@@ -51,8 +51,15 @@ $('drop').addEventListener('drop', (e) => {
   choose(e.dataTransfer.files);
 });
 
-$('send').addEventListener('click', async () => {
+$('text').addEventListener('input', () => ($('send-text').disabled = $('text').value.length === 0));
+
+$('send').addEventListener('click', () => start(null));
+$('send-text').addEventListener('click', () => start($('text').value));
+
+// text: a message to send instead of the chosen files (null: the files).
+async function start(text) {
   $('send').disabled = true;
+  $('send-text').disabled = true;
   await sodiumLib.ready;
   let started = 0;
   const server = location.origin + location.pathname.replace(/\/(index\.html)?$/, '');
@@ -62,7 +69,8 @@ $('send').addEventListener('click', async () => {
       WebSocket,
       rtc: typeof RTCPeerConnection === 'function' ? browserRtc(RTCPeerConnection) : undefined,
       server,
-      items: chosen,
+      items: text === null ? chosen : [],
+      ...(text === null ? {} : { text }),
       onCode: ({ code, link }) => {
         $('command').textContent = 'ferry receive --server ' + server + ' ' + code;
         $('link').textContent = link;
@@ -92,10 +100,12 @@ $('send').addEventListener('click', async () => {
       },
     });
     const files = chosen.filter((i) => !i.dir);
-    $('done-text').textContent = `Sent ${files.length} file${files.length === 1 ? '' : 's'}; the receiver verified every one.`;
+    $('done-text').textContent = text !== null
+      ? 'Text message delivered.'
+      : `Sent ${files.length} file${files.length === 1 ? '' : 's'}; the receiver verified every one.`;
     show('done', SECTIONS);
     document.title = 'ferry: sent';
   } catch (e) {
     fail(e.code || 'server_error', e.message, SECTIONS);
   }
-});
+}
