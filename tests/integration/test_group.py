@@ -74,8 +74,9 @@ class GroupSendTest(TempDirTest):
             for i in range(2):
                 r = receive(srv, code, self.out_dir("m%d" % i), extra=["--yes"])
                 self.assertEqual(r.finish(), 0, r.stderr)
-            # Nothing under way: Ctrl-C is how --many ends, not an interruption.
-            time.sleep(0.3)
+            # Nothing under way (both confirmed): Ctrl-C is how --many ends, not an interruption.
+            self.assertIsNotNone(s.wait_event("done"))
+            self.assertIsNotNone(s.wait_event("done"))
             s.proc.send_signal(signal.SIGINT)
             self.assertEqual(s.finish(timeout=15), 0, s.stderr)
             notes = [ev["text"] for ev in s.events if ev["event"] == "note"]
