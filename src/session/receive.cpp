@@ -274,9 +274,6 @@ proto::Result<FileSink> open_sink(const ReceiveOptions& options) {
 
 namespace {
 
-// How long a receiver whose transfer broke off tries to continue it through the server.
-constexpr std::chrono::seconds kComebackFor{60};
-
 // One pairing's session on the receiving side, from the claim's answer on: the PAKE, the race,
 // the transfer.
 awaitable<proto::Result<void>> receive_session(std::shared_ptr<RendezvousClient> rendezvous,
@@ -359,12 +356,10 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   udp_stopper.udp = nullptr;  // each session stops its own
 
   Continuation continuation;
-  const auto give_up = std::chrono::steady_clock::now() + kComebackFor;
   for (;;) {
     auto r = co_await receive_session(rendezvous, std::move(*paired), udp, policy, connect_time,
                                       *sink, options, observer, continuation);
-    if (r || r.error().code != Errc::peer_gone || !continuation.accepted || options.to_stdout ||
-        std::chrono::steady_clock::now() >= give_up) {
+    if (r || r.error().code != Errc::peer_gone || !continuation.accepted || options.to_stdout) {
       co_return r;
     }
     // Broken off mid-transfer (the path, not a refusal): the sender keeps the code for us, so

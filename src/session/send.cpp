@@ -471,7 +471,7 @@ struct Hold {
 awaitable<proto::Result<void>> one_session(std::shared_ptr<RendezvousClient> rendezvous,
                                            proto::rv::Paired paired, const SessionContext& ctx,
                                            Observer& observer, std::function<void(bool)> proven,
-                                           std::shared_ptr<Hold> hold) {
+                                           std::shared_ptr<Hold> hold, bool* accepted = nullptr) {
   auto ex = co_await asio::this_coro::executor;
   observer.on_event(event::PeerJoined{});
   // Gathered now, not while waiting for the receiver (NAT mappings of idle sockets expire), and
@@ -498,7 +498,8 @@ awaitable<proto::Result<void>> one_session(std::shared_ptr<RendezvousClient> ren
   chosen->race->on_finish([hold] { hold->close(); });
   observer.on_event(connected_event(*chosen));
   const RaceStopper stopper{chosen->race, nullptr};
-  co_return co_await send_over(std::move(*chosen), *ctx.source, observer, ctx.cancellation);
+  co_return co_await send_over(std::move(*chosen), *ctx.source, observer, ctx.cancellation,
+                               accepted);
 }
 
 // Tells the console which receiver an event is about.
@@ -733,10 +734,13 @@ awaitable<proto::Result<void>> send_with_comeback(std::shared_ptr<RendezvousClie
     auto session_rendezvous = std::exchange(waiting, nullptr);
     auto hold = std::make_shared<Hold>(Hold{false, false, session_rendezvous});
     bool proven = false;
+    bool accepted = false;
     auto r = co_await one_session(
         session_rendezvous, std::move(*paired), ctx, observer, [&proven](bool ok) { proven = ok; },
-        hold);
-    if (r || !proven || !broke_off(r.error())) {
+        hold, &accepted);
+    // Worth coming back for: the receiver knew the code, had accepted (it may hold part files),
+    // and the path or the receiver went away (not a refusal, a wrong code or a bad file).
+    if (r || !proven || !accepted || !broke_off(r.error())) {
       hold->release();
       co_return r;
     }
@@ -808,7 +812,8 @@ awaitable<proto::Result<void>> send(const FileSource& source, SendOptions option
 }
 
 awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& source,
-                                         Observer& observer, Cancellation* cancellation) {
+                                         Observer& observer, Cancellation* cancellation,
+                                         bool* accepted) {
   auto ex = co_await asio::this_coro::executor;
   const std::shared_ptr<RecordPipe> first = chosen.pipe;
   const std::shared_ptr<PipeRace> race = chosen.race;
@@ -836,6 +841,7 @@ awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& so
   const auto* accept = std::get_if<msg::Accept>(&*answer);
   if (accept == nullptr)
     co_return proto::fail(Errc::protocol, "the receiver answered the offer out of order");
+  if (accepted != nullptr) *accepted = true;
 
   // From here the receiver speaks only to end things (ack, or abort: disk full, bad hash, ...);
   // listen while writing so an abort is seen the moment it arrives.

@@ -67,8 +67,10 @@ proto::Result<FileSink> open_sink(const ReceiveOptions& options);
 // ways of meeting). first.race: where a better pipe may still come from (nullptr: none).
 // first.features: what both sides agreed to use (none in the serverless modes, which exchange
 // no notes).
+// accepted: set once the receiver accepted the offer (a break after it is worth coming back for).
 net::awaitable<proto::Result<void>> send_over(ChosenPipe first, const FileSource& source,
-                                              Observer& observer, Cancellation* cancellation);
+                                              Observer& observer, Cancellation* cancellation,
+                                              bool* accepted = nullptr);
 // What a receive that broke off keeps for the same transfer's continuation (the sender's code
 // came back): the offer as it came and as this side decided it (names kept apart, overwrites),
 // so the continuation asks nothing again and writes where the first attempt did.
