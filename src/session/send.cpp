@@ -746,6 +746,8 @@ awaitable<proto::Result<void>> send_with_comeback(std::shared_ptr<RendezvousClie
     }
     // Broken off: take the code back on a new connection (the server may have restarted: then it
     // is made anew), then let the old one go.
+    observer.on_event(event::Note{"The transfer broke off (" + r.error().detail +
+                                  "); taking the code back from the server to continue"});
     auto next = co_await reconnect_sender(ctx.server, nameplate, resume, r.error(),
                                           std::chrono::steady_clock::now() + kReconnectFor,
                                           observer, 0, false);
@@ -754,8 +756,7 @@ awaitable<proto::Result<void>> send_with_comeback(std::shared_ptr<RendezvousClie
     waiting = std::move(*next);
     broke = r.error();
     observer.on_event(event::Note{
-        "The transfer broke off (" + r.error().detail + "). Waiting up to " +
-        std::to_string(kComebackWait.count()) +
+        "Waiting up to " + std::to_string(kComebackWait.count()) +
         " min for the receiver to come back: the same code (or link) continues where it stopped "
         "(Ctrl-C to stop)"});
   }

@@ -246,7 +246,7 @@ class ClusterTest(TempDirTest):
         r = self.receive(b, "77-acorn-zebra")
         self.assertIsNotNone(r.wait_event("progress"))
         r.kill()
-        note = s.wait_note("broke off")
+        note = s.wait_note("continues where it stopped")
         self.assertIsNotNone(note, s.stderr)
         again = self.receive(a, "77-acorn-zebra", extra=("--yes", "--wait", "0"))
         self.assertIsNotNone(again.wait_event("resumed"), again.stderr)

@@ -157,7 +157,7 @@ class FailureTest(TempDirTest):
             self.assertIsNotNone(r.wait_event("progress"))
             r.kill()
             # The sender notices and keeps the code for the receiver's return.
-            note = s.wait_note("broke off")
+            note = s.wait_note("continues where it stopped")
             self.assertIsNotNone(note, s.stderr)
             self.assertIn("the same code (or link) continues", note["text"])
             part = os.path.join(self.out, "big.bin.ferry-part")
@@ -218,7 +218,7 @@ class FailureTest(TempDirTest):
             r = receive(srv, "209-acorn-zebra", self.out, extra=["--yes"])
             self.assertIsNotNone(r.wait_event("progress"))
             r.kill()
-            note = s.wait_note("broke off")
+            note = s.wait_note("continues where it stopped")
             self.assertIsNotNone(note, s.stderr)
             # Still one guess: a wrong one now ends it, and the right one finds it gone.
             guess = receive(srv, "209-zebra-acorn", self.out, extra=["--yes", "--wait", "0"])
