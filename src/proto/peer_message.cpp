@@ -22,6 +22,7 @@ constexpr std::string_view kPipeTrial = "pipe-trial";
 constexpr std::string_view kRelayUdp = "relay-udp";
 constexpr std::string_view kWideTcp = "wide-tcp";
 constexpr std::string_view kWebRtc = "webrtc";
+constexpr std::string_view kComeback = "comeback";
 
 }  // namespace
 
@@ -149,7 +150,8 @@ Features our_features() {
                   .pipe_trial = true,
                   .relay_udp = true,
                   .wide_tcp = true,
-                  .webrtc = true};
+                  .webrtc = true,
+                  .comeback = true};
 }
 
 Features common(const Features& a, const Features& b) {
@@ -158,7 +160,8 @@ Features common(const Features& a, const Features& b) {
                   .pipe_trial = a.pipe_trial && b.pipe_trial,
                   .relay_udp = a.relay_udp && b.relay_udp,
                   .wide_tcp = a.wide_tcp && b.wide_tcp,
-                  .webrtc = a.webrtc && b.webrtc};
+                  .webrtc = a.webrtc && b.webrtc,
+                  .comeback = a.comeback && b.comeback};
 }
 
 std::string encode_note(const MailboxNote& note) {
@@ -192,6 +195,7 @@ std::string encode_note(const MailboxNote& note) {
   if (c.features.relay_udp) features.push_back(kRelayUdp);
   if (c.features.wide_tcp) features.push_back(kWideTcp);
   if (c.features.webrtc) features.push_back(kWebRtc);
+  if (c.features.comeback) features.push_back(kComeback);
   if (!features.empty()) j["features"] = features;
   return j.dump();
 }
@@ -240,6 +244,7 @@ Result<MailboxNote> decode_note(std::string_view text) {
       if (n == kRelayUdp) out.features.relay_udp = true;
       if (n == kWideTcp) out.features.wide_tcp = true;
       if (n == kWebRtc) out.features.webrtc = true;
+      if (n == kComeback) out.features.comeback = true;
     }
   }
   if (j.contains("udp_mapping") && j["udp_mapping"].is_string()) {

@@ -842,7 +842,8 @@ awaitable<proto::Result<void>> send_over(ChosenPipe chosen, const FileSource& so
   const auto* accept = std::get_if<msg::Accept>(&*answer);
   if (accept == nullptr)
     co_return proto::fail(Errc::protocol, "the receiver answered the offer out of order");
-  if (accepted != nullptr) *accepted = true;
+  // Worth waiting for after a break only if the receiver comes back (features.comeback).
+  if (accepted != nullptr) *accepted = features.comeback;
 
   // From here the receiver speaks only to end things (ack, or abort: disk full, bad hash, ...);
   // listen while writing so an abort is seen the moment it arrives.

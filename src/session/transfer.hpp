@@ -67,7 +67,8 @@ proto::Result<FileSink> open_sink(const ReceiveOptions& options);
 // ways of meeting). first.race: where a better pipe may still come from (nullptr: none).
 // first.features: what both sides agreed to use (none in the serverless modes, which exchange
 // no notes).
-// accepted: set once the receiver accepted the offer (a break after it is worth coming back for).
+// accepted: set once the receiver accepted the offer, if it is one that comes back after a break
+// (Features::comeback: a break after it is worth waiting for).
 net::awaitable<proto::Result<void>> send_over(ChosenPipe first, const FileSource& source,
                                               Observer& observer, Cancellation* cancellation,
                                               bool* accepted = nullptr);
