@@ -32,6 +32,11 @@ if want ~= '' then
   local cur = redis.call('GET', 'ferry:np:' .. want)
   local mine = cur and token ~= '-' and string.match(cur, '(%S+)$') == token
   local w = redis.call('GET', 'ferry:aw:' .. want)
+  if w and redis.call('EXISTS', 'ferry:alive:' .. string.match(w, '^[^.]*')) == 0 then
+    -- Its receiver's node died: that receiver comes back to another node and claims again.
+    redis.call('DEL', 'ferry:aw:' .. want)
+    w = false
+  end
   if w then
     redis.call('DEL', 'ferry:aw:' .. want)
     if mine then redis.call('DEL', 'ferry:np:' .. want) end
@@ -59,6 +64,18 @@ return {'full'}
 // the one guess: the nameplate is gone whether the code's words are right or not.
 constexpr const char* kClaim = R"lua(
 local me, ttl, n, wait, group, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+-- Holds nameplate n for this waiting receiver; one held by a receiver whose node died (it is
+-- coming back, maybe as this very claim) is taken over.
+local function hold()
+  local k = 'ferry:aw:' .. n
+  if redis.call('SET', k, me, 'NX', 'EX', ttl) then return true end
+  local cur = redis.call('GET', k)
+  if cur and redis.call('EXISTS', 'ferry:alive:' .. string.match(cur, '^[^.]*')) == 0 then
+    redis.call('SET', k, me, 'EX', ttl)
+    return true
+  end
+  return false
+end
 local ck = 'ferry:claims:' .. group
 local c = redis.call('INCR', ck)
 if c == 1 then redis.call('EXPIRE', ck, 60) end
@@ -82,14 +99,14 @@ local s = redis.call('GET', 'ferry:np:' .. n)
 if s then
   if redis.call('EXISTS', 'ferry:alive:' .. string.match(s, '^[^.]*')) == 0 then
     -- The sender's node died: its sender comes back to another node (resume) and finds us.
-    if redis.call('SET', 'ferry:aw:' .. n, me, 'NX', 'EX', ttl) then return {'waiting'} end
+    if hold() then return {'waiting'} end
     return {'taken'}
   end
   redis.call('DEL', 'ferry:np:' .. n)
   return {'paired', s}
 end
 if wait ~= '1' then return {'unknown'} end
-if redis.call('SET', 'ferry:aw:' .. n, me, 'NX', 'EX', ttl) then return {'waiting'} end
+if hold() then return {'waiting'} end
 return {'taken'}
 )lua";
 
@@ -160,6 +177,11 @@ if want ~= '' then
   if c > limit then return {'limit'} end
   if redis.call('EXISTS', 'ferry:np:' .. want) == 1 then return {'taken'} end
   local w = redis.call('GET', 'ferry:aw:' .. want)
+  if w and redis.call('EXISTS', 'ferry:alive:' .. string.match(w, '^[^.]*')) == 0 then
+    -- Its receiver's node died: that receiver comes back to another node and claims again.
+    redis.call('DEL', 'ferry:aw:' .. want)
+    w = false
+  end
   make(want)
   if w then
     redis.call('DEL', 'ferry:aw:' .. want)

@@ -309,6 +309,69 @@ awaitable<proto::Result<void>> receive_session(std::shared_ptr<RendezvousClient>
                                   &continuation);
 }
 
+// How long after a dropped connection the nameplate may still look taken: a dead cluster node's
+// waiting claim (ours) holds it until the node's heartbeat runs out.
+constexpr std::chrono::seconds kStaleClaim{10};
+
+// A connection to the server and the pairing it gave.
+struct Claimed {
+  std::shared_ptr<RendezvousClient> rendezvous;
+  proto::rv::Paired paired;
+};
+
+// Claims the nameplate on `rendezvous`; while the connection itself drops (its server node died,
+// the network blinked) and give_up is ahead, connects again through the same URL, any node of a
+// cluster, every second, and claims again with what is left of the wait. A refusal or a wait
+// that ran out ends it at once.
+awaitable<proto::Result<Claimed>> claim_through_drops(
+    std::shared_ptr<RendezvousClient> rendezvous, const ReceiveOptions& options,
+    std::chrono::seconds wait, std::chrono::steady_clock::time_point give_up,
+    const std::function<void(const RendezvousClient&)>& on_waiting, Observer& observer) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  std::chrono::steady_clock::time_point dropped{};  // when the connection last dropped
+  for (;;) {
+    std::function<void()> waiting;
+    if (on_waiting) waiting = [&on_waiting, client = rendezvous.get()] { on_waiting(*client); };
+    auto paired = co_await rendezvous->claim(options.secret.nameplate, wait, waiting);
+    if (paired) co_return Claimed{std::move(rendezvous), std::move(*paired)};
+    const auto now = std::chrono::steady_clock::now();
+    const bool stale = paired.error().code == Errc::code_taken && now < dropped + kStaleClaim;
+    if ((!rendezvous->lost() && !stale) || now >= give_up)
+      co_return std::unexpected(paired.error());
+    if (!stale) {
+      dropped = now;
+      observer.on_event(event::Note{"Lost the connection to the server (" + paired.error().detail +
+                                    "); reconnecting"});
+    }
+    proto::Error last = paired.error();
+    if (stale) {
+      // Our own waiting claim, on the dead node, still holds the number: a moment more.
+      pause.expires_after(std::chrono::seconds(1));
+      error_code ec;
+      co_await pause.async_wait(redirect(ec));
+    }
+    rendezvous = nullptr;
+    while (rendezvous == nullptr && std::chrono::steady_clock::now() < give_up) {
+      auto again = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
+      if (again) {
+        rendezvous = std::make_shared<RendezvousClient>(std::move(*again));
+        break;
+      }
+      last = again.error();
+      pause.expires_after(std::chrono::seconds(1));
+      error_code ec;
+      co_await pause.async_wait(redirect(ec));
+    }
+    if (rendezvous == nullptr) co_return std::unexpected(last);
+    if (wait.count() > 0) {
+      const auto left =
+          std::chrono::ceil<std::chrono::seconds>(give_up - std::chrono::steady_clock::now());
+      wait = std::max(left, std::chrono::seconds(1));
+    }
+    if (!stale) observer.on_event(event::Note{"Reconnected; still claiming the code"});
+  }
+}
+
 }  // namespace
 
 awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observer) {
@@ -336,18 +399,24 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
   // node died): RendezvousClient waits kReconnectWait then.
   const auto wait_limit =
       options.wait.count() > 0 ? options.wait : RendezvousClient::kReconnectWait;
-  std::function<void()> on_waiting = [&observer, &waited, &rendezvous, limit = wait_limit] {
-    waited = true;
-    if (rendezvous->queued()) {
-      // A group send: its sender is checking another receiver's code first.
-      return observer.on_event(
-          event::Note{"The sender is starting with another receiver; you are next in line"});
-    }
-    observer.on_event(event::WaitingForSender{limit});
-  };
-  auto paired =
-      co_await rendezvous->claim(options.secret.nameplate, options.wait, std::move(on_waiting));
-  if (!paired) co_return std::unexpected(paired.error());
+  const std::function<void(const RendezvousClient&)> on_waiting =
+      [&observer, &waited, limit = wait_limit](const RendezvousClient& client) {
+        if (std::exchange(waited, true) && !client.queued()) return;  // said once already
+        if (client.queued()) {
+          // A group send: its sender is checking another receiver's code first.
+          return observer.on_event(
+              event::Note{"The sender is starting with another receiver; you are next in line"});
+        }
+        observer.on_event(event::WaitingForSender{limit});
+      };
+  // The wait holds across a dropped connection: a receiver waiting for its sender keeps waiting
+  // through another node when its own dies.
+  auto claimed = co_await claim_through_drops(rendezvous, options, options.wait,
+                                              std::chrono::steady_clock::now() + wait_limit,
+                                              on_waiting, observer);
+  if (!claimed) co_return std::unexpected(claimed.error());
+  rendezvous = claimed->rendezvous;
+  auto paired = proto::Result<proto::rv::Paired>(std::move(claimed->paired));
   if (waited && udp) {
     // Minutes may have passed: a NAT may have dropped the UDP mappings learnt before; learn anew.
     udp->stop();
@@ -368,14 +437,17 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
         event::Note{"The transfer broke off (" + r.error().detail + "); reconnecting to continue"});
     auto again = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
     if (!again) co_return r;
-    rendezvous = std::make_shared<RendezvousClient>(std::move(*again));
-    udp = start_udp(ex, options.server, *rendezvous, proto::Side::receiver, policy, connect_time);
-    paired = co_await rendezvous->claim(options.secret.nameplate, std::chrono::seconds(0));
-    if (!paired) {
+    // The server may be what broke (a cluster node died): the claim goes through another node.
+    auto reclaimed = co_await claim_through_drops(
+        std::make_shared<RendezvousClient>(std::move(*again)), options, std::chrono::seconds(0),
+        std::chrono::steady_clock::now() + RendezvousClient::kReconnectWait, {}, observer);
+    if (!reclaimed) {
       // The sender is gone too (its code went with it), or never kept it (an older one).
-      if (udp) udp->stop();
       co_return r;
     }
+    rendezvous = reclaimed->rendezvous;
+    paired = std::move(reclaimed->paired);
+    udp = start_udp(ex, options.server, *rendezvous, proto::Side::receiver, policy, connect_time);
     observer.on_event(event::Note{"Reconnected to the sender; continuing"});
   }
 }

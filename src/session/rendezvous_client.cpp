@@ -68,6 +68,7 @@ awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& 
                                                              std::function<void()> on_waiting) {
   const std::string text = proto::encode_client(rv::Claim{nameplate, wait.count() > 0});
   auto sent = co_await ws_->send(text);
+  lost_ = !sent;
   if (!sent) co_return std::unexpected(sent.error());
   auto m = co_await next();
   if (!m) co_return std::unexpected(m.error());
@@ -95,6 +96,7 @@ awaitable<proto::Result<rv::Paired>> RendezvousClient::claim(const std::string& 
   state->over = true;
   timer.cancel();
   if (!paired && state->expired) {
+    lost_ = false;  // our own close ended the wait, not the connection
     if (queued_) {
       co_return proto::fail(Errc::no_sender, "the sender did not take this receiver within " +
                                                  std::to_string(wait.count()) + " s");

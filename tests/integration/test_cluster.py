@@ -517,6 +517,30 @@ class ClusterTest(TempDirTest):
         finally:
             lb.stop()
 
+    def test_a_receiver_waiting_for_its_sender_keeps_waiting_when_its_node_dies(self):
+        x, y = self.node(), self.node()
+        lb = HaProxy([x, y], self.tmp)
+        try:
+            write_random(os.path.join(self.src, "f.bin"), 300000)
+            code = "52-acorn-zebra"
+            r = Run(["receive", "--server", lb.url, "--yes", "--output", self.out, code])
+            self.assertIsNotNone(r.wait_event("waiting"))
+            owner = x if "rendezvous_receiver_waiting" in x.log() else y
+            owner.kill()
+            self.assertEqual(r.wait_note("Reconnected; still claiming the code")["text"],
+                             "Reconnected; still claiming the code")
+            # Once the dead node's heartbeat ran out, its hold on the number is nobody's: the
+            # sender must not pair with that ghost, and the receiver takes the number over.
+            time.sleep(3.5)
+            s = Run(["send", "--server", lb.url, "--code", code, os.path.join(self.src, "f.bin")])
+            self.assertEqual(r.finish(), 0, r.stderr.decode())
+            self.assertEqual(s.finish(), 0, s.stderr.decode())
+            # Said once: the wait went on, it did not start again.
+            self.assertEqual(len([e for e in r.events if e["event"] == "waiting"]), 1)
+            self.assertSameFile(os.path.join(self.src, "f.bin"), os.path.join(self.out, "f.bin"))
+        finally:
+            lb.stop()
+
 
 class HaProxy:
     """haproxy in TCP mode in front of the nodes, as an operator runs it: round robin, health
