@@ -3,11 +3,11 @@
 // UDP or open TCP), the record layer and the offer/accept/chunks exchange. Bytes go to a sink the
 // caller provides, file by file, so nothing needs to hold a whole file in memory.
 import {
-  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAccept, fromHex, otherVersion, parseOffer,
-  parseSecret, sessionKeys, u32, utf8,
+  MSG, ProtocolError, concat, confirmationTranscript, cpaceResponder, displayText, encodeAbort, encodeAccept, fromHex, otherVersion,
+  parseOffer, parseSecret, sessionKeys, u32, utf8,
 } from './protocol.js';
 import {
-  Rendezvous, firstOf, holdForDirect, iceServersFor, meetAtRelay, noPath, relayBase, startPipes, websocketBase,
+  Rendezvous, firstOf, holdForDirect, iceServersFor, meetAtRelay, names, noPath, relayBase, startPipes, websocketBase,
 } from './session.js';
 
 // options: { sodium, WebSocket, fetch, server, code, decide(offer) -> Promise<bool>, sink, onEvent }
@@ -78,11 +78,14 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
 // The receiver's race: the relay, and where rtc is given and the sender can answer, a WebRTC data
 // channel, both at once. The first pipe whose hellos verify is selected; a data channel that opens
 // after the relay won is selected too, and the sender moves the transfer to it ("moved" on the
-// relay pipe). Returns { rv, pipe, upgrade } (upgrade: a promise of the pipe to move to, or null).
+// relay pipe). Returns { rv, pipe, upgrade, note } (upgrade: a promise of the pipe to move to, or
+// null; note: the sender's candidates note).
 async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent }) {
   const { rv, keys, grant, base, iceServers } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
   try {
-    const { relay, direct, tried } = await startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side: 'R', onEvent });
+    const { relay, direct, tried, note } = await startPipes({
+      sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side: 'R', onEvent, comeback: true,
+    });
     const tagged = (p, kind) => p.then((pipe) => (pipe ? { pipe, kind } : null));
     const racing = [tagged(relay, 'relay')];
     if (direct) racing.push(tagged(direct, 'direct'));
@@ -103,7 +106,7 @@ async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, 
     } else if (first.kind === 'direct') {
       relay.then((pipe) => pipe && pipe.close());
     }
-    return { rv, pipe: first.pipe, upgrade };
+    return { rv, pipe: first.pipe, upgrade, note };
   } catch (e) {
     rv.close();
     throw e;
@@ -116,12 +119,78 @@ function connectedEvent(kind, pipe, fetch, moved = false) {
     : { event: 'connected', path: 'relay', transport: fetch ? 'HTTP download' : 'WebSocket', carrier: pipe.carrier, moved };
 }
 
+// How long a page tries to get back to its sender after the transfer broke off (the sender keeps
+// its code for it; its own reconnection takes a moment).
+export const COMEBACK_MS = 60000;
+
 // rtc (optional): WebRTC data channels (see openWebRtcPipe); without it, the relay only.
-export async function receive({ sodium, WebSocket, fetch, rtc, server, code, decide, sink, onEvent = () => {} }) {
-  const raced = await raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent });
-  const { rv } = raced;
-  let { pipe } = raced;
-  let upgrade = raced.upgrade;
+// A transfer that breaks off after the offer was accepted (the relay's connection, the data channel
+// or the network went away) continues by itself: the page claims the code again, the sender (which
+// keeps its code for a receiver that names 'comeback') offers the same thing, and the bytes go on
+// from where they stopped into the same sink, for up to comebackMs.
+export async function receive({ sodium, WebSocket, fetch, rtc, server, code, decide, sink, onEvent = () => {}, comebackMs = COMEBACK_MS }) {
+  const race = (events) => raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent: events });
+  // What outlives a break: the offer as it came, and where every file stands.
+  const state = {
+    offerBytes: null, offer: null, accepted: false,
+    received: 0, // bytes so far, every session
+    current: -1, // the entry whose bytes are arriving, -1 before its first byte
+    next: 0, // the first entry not yet received
+    hasher: null, expected: 0, // the current entry's hash so far, and its next offset
+  };
+  try {
+    let session = await race(onEvent);
+    for (;;) {
+      try {
+        return await receiveOn(session, { sodium, fetch, decide, sink, onEvent, state });
+      } catch (e) {
+        if (!(e.code === 'peer_gone' && !e.said && state.accepted && names(session.note, 'comeback') &&
+              !state.offer.entries.some((x) => x.stream))) throw e;
+        session = await comeBack({ race, onEvent, comebackMs, broke: e });
+      }
+    }
+  } catch (e) {
+    if (sink && sink.abandon) sink.abandon();
+    throw e;
+  }
+}
+
+// Claims the code again after a break, trying every second until comebackMs passed; a refusal (the
+// sender is gone: its code went with it) or running out of time ends it with the break itself.
+async function comeBack({ race, onEvent, comebackMs, broke }) {
+  onEvent({ event: 'note', comeback: true, message: `The transfer broke off (${broke.message}); reconnecting to continue` });
+  const deadline = Date.now() + comebackMs;
+  while (Date.now() < deadline) {
+    let timer = null;
+    const late = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new ProtocolError('peer_gone', 'the sender did not come back in time')), deadline - Date.now());
+    });
+    // Only the path events of the new session go on; 'queued' and 'peer' are the old story.
+    const events = (ev) => (ev.event === 'queued' || ev.event === 'peer' ? undefined : onEvent(ev));
+    const attempt = race(events);
+    try {
+      const session = await Promise.race([attempt, late]);
+      onEvent({ event: 'note', comeback: true, message: 'Reconnected to the sender; continuing' });
+      return session;
+    } catch (e) {
+      attempt.then((s) => { s.rv.close(); s.pipe.close(); }, () => {});
+      // The server cannot be reached or the connection dropped: try again. Anything else (the
+      // code is gone, a wrong code, a hostile answer) ends it.
+      if (e.code !== 'server_unreachable' && e.code !== 'server_error') throw broke;
+    } finally {
+      clearTimeout(timer);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw broke;
+}
+
+const equalBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// One session: the offer (the first, or the same one again after a break), the answer, the bytes.
+async function receiveOn(session, { sodium, fetch, decide, sink, onEvent, state }) {
+  const { rv } = session;
+  let { pipe, upgrade } = session;
   const sendRecord = (...args) => pipe.sendRecord(...args);
   const readRecord = () => pipe.readRecord();
   try {
@@ -132,69 +201,77 @@ export async function receive({ sodium, WebSocket, fetch, rtc, server, code, dec
       parts.push(m.json.slice());
       if (m.last) break;
     }
-    const offer = parseOffer(concat(...parts));
-    onEvent({ event: 'offer', offer });
-    if (!(await decide(offer))) {
-      sendRecord(concat(new Uint8Array([MSG.decline]), u32(8), utf8('declined')), true);
-      return { declined: true, offer };
+    const offerBytes = concat(...parts);
+    if (state.offerBytes) {
+      // Back after a break: the same offer, already accepted; go on from where the files stand.
+      if (!equalBytes(offerBytes, state.offerBytes)) {
+        throw new ProtocolError('protocol', 'the sender offered something else after the break');
+      }
+      sendRecord(encodeAccept(state.offer.entries.map((e, i) =>
+        (i < state.next ? e.size : i === state.current ? state.expected : 0))));
+    } else {
+      const offer = parseOffer(offerBytes);
+      onEvent({ event: 'offer', offer });
+      if (!(await decide(offer))) {
+        sendRecord(concat(new Uint8Array([MSG.decline]), u32(8), utf8('declined')), true);
+        return { declined: true, offer };
+      }
+      sendRecord(encodeAccept(offer.entries.map(() => 0)));
+      Object.assign(state, { offerBytes, offer, accepted: true });
     }
-    sendRecord(encodeAccept(offer.entries.map(() => 0)));
-
+    const { offer } = state;
     const total = offer.entries.reduce((a, e) => a + e.size, 0);
     const newHasher = () => (sink.hashes ? null : sodium.crypto_generichash_init(null, 32));
     // The CLI's order (proto/transfer_state): entry by entry, each file's bytes contiguous from 0,
     // never past its size, ended with its hash; "done" only when every file has ended. A sender
     // that skips a file cannot make the page say "verified".
-    let received = 0;
-    let current = -1; // the entry whose bytes are arriving, -1 before its first byte
-    let next = 0; // the first entry not yet received
     const skipFolders = () => {
-      while (next < offer.entries.length && offer.entries[next].kind !== 'file') next++;
+      while (state.next < offer.entries.length && offer.entries[state.next].kind !== 'file') state.next++;
     };
     skipFolders();
-    let hasher = null;
-    let expected = 0;
     const start = async (file) => {
-      if (file !== next || next >= offer.entries.length) throw new ProtocolError('protocol', 'the sender sent files out of order');
-      current = file;
-      expected = 0;
-      hasher = newHasher();
+      if (file !== state.next || state.next >= offer.entries.length) throw new ProtocolError('protocol', 'the sender sent files out of order');
+      state.current = file;
+      state.expected = 0;
+      state.hasher = newHasher();
       await sink.begin(offer.entries[file], file);
     };
     for (;;) {
       const m = await readRecord();
       if (m.type === 'chunk') {
-        if (m.file !== current) await start(m.file);
+        if (m.file !== state.current) await start(m.file);
         const entry = offer.entries[m.file];
-        if (m.offset !== expected) throw new ProtocolError('protocol', 'the sender sent bytes out of order');
-        if (!entry.stream && expected + m.data.length > entry.size) throw new ProtocolError('protocol', 'the sender sent more than it offered');
+        if (m.offset !== state.expected) throw new ProtocolError('protocol', 'the sender sent bytes out of order');
+        if (!entry.stream && state.expected + m.data.length > entry.size) throw new ProtocolError('protocol', 'the sender sent more than it offered');
         const n = m.data.length;
-        if (hasher) sodium.crypto_generichash_update(hasher, m.data);
+        if (state.hasher) sodium.crypto_generichash_update(state.hasher, m.data);
         await sink.write(m.data);
-        expected += n;
-        received += n;
-        onEvent({ event: 'progress', bytes: received, total });
+        state.expected += n;
+        state.received += n;
+        onEvent({ event: 'progress', bytes: state.received, total });
       } else if (m.type === 'fileEnd') {
-        if (m.file !== current) await start(m.file); // an empty file
+        // After a break the sender ends again the files that were whole before it: nothing to do.
+        if (m.file < state.next && m.file !== state.current) continue;
+        if (m.file !== state.current) await start(m.file); // an empty file
         const entry = offer.entries[m.file];
-        if (!entry.stream && expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
-        const digest = hasher ? sodium.crypto_generichash_final(hasher, 32) : await sink.digest(entry, m.file);
+        if (!entry.stream && state.expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
+        const digest = state.hasher ? sodium.crypto_generichash_final(state.hasher, 32) : await sink.digest(entry, m.file);
         if (!sodium.memcmp(digest, m.hash)) {
           throw new ProtocolError('integrity', 'a file did not match its hash: ' + displayText(entry.path));
         }
         await sink.end(entry, m.file);
-        current = -1;
-        next++;
+        state.current = -1;
+        state.next++;
         skipFolders();
       } else if (m.type === 'done') {
-        if (current !== -1 || next < offer.entries.length) {
+        if (state.current !== -1 || state.next < offer.entries.length) {
           throw new ProtocolError('protocol', 'the sender ended before sending every file; what arrived is not complete');
         }
         sendRecord(new Uint8Array([MSG.ack]), true);
         // Handed to the network before "done" (the page may end this worker then): over HTTPS
         // requests, that is once the request carrying it was answered.
         await pipe.drain(0);
-        onEvent({ event: 'done', bytes: received, total });
+        onEvent({ event: 'done', bytes: state.received, total });
         return { declined: false, offer };
       } else if (m.type === 'moved') {
         // The relay pipe's last record: the rest comes on the data channel this side selected.
@@ -205,13 +282,23 @@ export async function receive({ sodium, WebSocket, fetch, rtc, server, code, dec
         pipe = next;
         onEvent(connectedEvent('direct', pipe, fetch, true));
       } else if (m.type === 'abort') {
-        throw new ProtocolError(m.code || 'peer_gone', 'the sender stopped: ' + displayText(m.message));
+        // Said, not a break: nothing to come back for.
+        throw Object.assign(new ProtocolError(m.code || 'peer_gone', 'the sender stopped: ' + displayText(m.message)), { said: true });
       } else {
         throw new ProtocolError('protocol', 'unexpected ' + m.type + ' during the transfer');
       }
     }
   } catch (e) {
-    if (sink && sink.abandon) sink.abandon();
+    // Anything but a break is said to the sender (a bad hash, a full disk, a cancelled download),
+    // so that it ends too instead of keeping its code for a comeback that will not come.
+    if (e.code !== 'peer_gone' || e.said) {
+      try {
+        // Queued before the close that follows (which the pipe delays a moment): it goes first.
+        pipe.sendRecord(encodeAbort(e.code || 'protocol', e.message), true);
+      } catch {
+        // the pipe is gone too: the sender learns of the end as a break
+      }
+    }
     throw e;
   } finally {
     rv.close();

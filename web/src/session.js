@@ -308,9 +308,10 @@ export function firstOf(promises) {
 // their hellos exchanged. This side offers the channel where the peer answers (its note names
 // webrtc: a CLI, or a send page), and answers where it is a send page and the peer offers (a
 // receive page); two pages thus meet with the receiver offering.
-// Returns { relay, direct, tried }: promises of the pipes (null for one that failed; direct is null
+// Returns { relay, direct, tried, note }: promises of the pipes (null for one that failed; direct is null
 // when not tried), and what each failure said, for the error when neither opens.
-export async function startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side, onEvent }) {
+// comeback: this side reconnects after a break and continues (the peer may keep its code for it).
+export async function startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side, onEvent, comeback = false }) {
   const peer = side === 'S' ? 'receiver' : 'sender';
   // The data channel's offer is made while the notes are exchanged.
   const opening = rtc ? rtc.open({ iceServers }) : null;
@@ -320,7 +321,8 @@ export async function startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, gran
   if (rtc) myNote.webrtc_offer = true; // its offer follows, if the peer names webrtc
   // A send page also answers a receive page's offer (the receiver offers when both can).
   const answering = side === 'S' && rtc && typeof rtc.answer === 'function';
-  if (answering) myNote.features = ['webrtc'];
+  const features = [...(answering ? ['webrtc'] : []), ...(comeback ? ['comeback'] : [])];
+  if (features.length) myNote.features = features;
   const note = await exchangeNotes({ mailbox, side, myNote });
   const tried = [];
   const failed = (e) => {
@@ -339,7 +341,7 @@ export async function startPipes({ sodium, WebSocket, fetch, rtc, rv, keys, gran
     tried.push('relay: ' + e.message);
     return null;
   });
-  return { relay, direct, tried };
+  return { relay, direct, tried, note };
 }
 
 // Which part of the WebRTC exchange this side takes, from the peer's candidates note: 'offer'

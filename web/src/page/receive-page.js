@@ -329,6 +329,12 @@ async function main() {
                 : `Through the ferry server's relay (${e.carrier || e.transport}).`;
             $('path').dataset.path = e.event === 'direct-open' ? 'direct-open' : e.path;
             $('path').hidden = false;
+          } else if (e.event === 'note' && e.comeback) {
+            // A break and the way back ("reconnecting to continue"): on the path's line, which
+            // the next path replaces.
+            $('path').textContent = e.message;
+            $('path').dataset.path = 'note';
+            $('path').hidden = false;
           } else if (e.event === 'progress') {
             received = e.bytes;
             showProgress(e.bytes, e.total, started);
