@@ -313,6 +313,10 @@ awaitable<proto::Result<void>> receive_session(std::shared_ptr<RendezvousClient>
 // waiting claim (ours) holds it until the node's heartbeat runs out.
 constexpr std::chrono::seconds kStaleClaim{10};
 
+// How long a receiver that broke off waits for its sender to take the code back, when the break
+// took the sender's connection to the server too.
+constexpr std::chrono::seconds kRetakeWait{5};
+
 // A connection to the server and the pairing it gave.
 struct Claimed {
   std::shared_ptr<RendezvousClient> rendezvous;
@@ -438,8 +442,11 @@ awaitable<proto::Result<void>> receive(ReceiveOptions options, Observer& observe
     auto again = co_await RendezvousClient::connect(options.server, Budgets::kServerConnect);
     if (!again) co_return r;
     // The server may be what broke (a cluster node died): the claim goes through another node.
+    // It waits a moment: the sender's own connection may have dropped too, which ends its code
+    // until the sender takes it back (within a second or two), and a waiting claim is paired by
+    // that retake at once. A sender that is gone for good is not waited for longer than that.
     auto reclaimed = co_await claim_through_drops(
-        std::make_shared<RendezvousClient>(std::move(*again)), options, std::chrono::seconds(0),
+        std::make_shared<RendezvousClient>(std::move(*again)), options, kRetakeWait,
         std::chrono::steady_clock::now() + RendezvousClient::kReconnectWait, {}, observer);
     if (!reclaimed) {
       // The sender is gone too (its code went with it), or never kept it (an older one).

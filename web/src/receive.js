@@ -20,18 +20,23 @@ import {
 //         digest(entry, index) -> Promise<Uint8Array>, asked for before end().
 // The claim, the PAKE and key confirmation: { rv, keys, grant, base } (base: where the pipe's
 // relay is). The caller closes rv.
-export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent = () => {} }) {
+// wait: the claim waits for a sender that does not hold the code yet (a comeback: the sender's
+// connection may have dropped too, and its code with it until it takes the code back).
+// opened(rv): told of the rendezvous connection as soon as it is open (to close it from outside).
+export async function pakeAsReceiver({ sodium, WebSocket, server, code, onEvent = () => {}, wait = false, opened = () => {} }) {
   const secret = parseSecret(code);
   const base = websocketBase(server);
   const rv = await Rendezvous.open(WebSocket, base);
+  opened(rv);
   try {
     await rv.welcome();
-    rv.send({ type: 'claim', nameplate: secret.nameplate });
+    rv.send(wait ? { type: 'claim', nameplate: secret.nameplate, wait: true } : { type: 'claim', nameplate: secret.nameplate });
     let paired = await rv.next();
     if (paired.type === 'waiting') {
       // A link sent to several people (ferry send --receivers N): its sender is checking
       // another receiver's code first, a moment. (Or, in a cluster, reconnecting.)
-      onEvent({ event: 'queued' });
+      // queued: false when no sender holds the code now (it waits for one to take it).
+      onEvent({ event: 'queued', queued: paired.queued === true });
       paired = await rv.next();
     }
     if (paired.type !== 'paired') throw new ProtocolError('server_error', 'the server answered out of order');
@@ -80,8 +85,8 @@ export async function openReceiverPipe({ sodium, WebSocket, fetch, server, code,
 // after the relay won is selected too, and the sender moves the transfer to it ("moved" on the
 // relay pipe). Returns { rv, pipe, upgrade, note } (upgrade: a promise of the pipe to move to, or
 // null; note: the sender's candidates note).
-async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent }) {
-  const { rv, keys, grant, base, iceServers } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent });
+async function raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent, wait = false, opened }) {
+  const { rv, keys, grant, base, iceServers } = await pakeAsReceiver({ sodium, WebSocket, server, code, onEvent, wait, opened });
   try {
     const { relay, direct, tried, note } = await startPipes({
       sodium, WebSocket, fetch, rtc, rv, keys, grant, base, iceServers, side: 'R', onEvent, comeback: true,
@@ -129,7 +134,8 @@ export const COMEBACK_MS = 60000;
 // keeps its code for a receiver that names 'comeback') offers the same thing, and the bytes go on
 // from where they stopped into the same sink, for up to comebackMs.
 export async function receive({ sodium, WebSocket, fetch, rtc, server, code, decide, sink, onEvent = () => {}, comebackMs = COMEBACK_MS }) {
-  const race = (events) => raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent: events });
+  const race = (events, wait = false, opened = undefined) =>
+    raceReceiverPipes({ sodium, WebSocket, fetch, rtc, server, code, onEvent: events, wait, opened });
   // What outlives a break: the offer as it came, and where every file stands.
   const state = {
     offerBytes: null, offer: null, accepted: false,
@@ -155,24 +161,39 @@ export async function receive({ sodium, WebSocket, fetch, rtc, server, code, dec
   }
 }
 
+// How long a page that broke off waits for a sender that holds its code no more (the break took
+// the sender's connection too: it takes the code back within a second or two, or is gone).
+export const RETAKE_MS = 5000;
+
 // Claims the code again after a break, trying every second until comebackMs passed; a refusal (the
 // sender is gone: its code went with it) or running out of time ends it with the break itself.
+// The claim waits: for the sender's turn while it holds the code, RETAKE_MS while it does not.
 async function comeBack({ race, onEvent, comebackMs, broke }) {
   onEvent({ event: 'note', comeback: true, message: `The transfer broke off (${broke.message}); reconnecting to continue` });
   const deadline = Date.now() + comebackMs;
   while (Date.now() < deadline) {
     let timer = null;
+    let giveUp = null;
     const late = new Promise((resolve, reject) => {
-      timer = setTimeout(() => reject(new ProtocolError('peer_gone', 'the sender did not come back in time')), deadline - Date.now());
+      giveUp = (ms) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => reject(new ProtocolError('peer_gone', 'the sender did not come back in time')), ms);
+      };
     });
+    giveUp(deadline - Date.now());
     // Only the path events of the new session go on; 'queued' and 'peer' are the old story.
-    const events = (ev) => (ev.event === 'queued' || ev.event === 'peer' ? undefined : onEvent(ev));
-    const attempt = race(events);
+    const events = (ev) => {
+      if (ev.event === 'queued' && !ev.queued) giveUp(Math.min(RETAKE_MS, deadline - Date.now()));
+      return ev.event === 'queued' || ev.event === 'peer' ? undefined : onEvent(ev);
+    };
+    let rendezvous = null;
+    const attempt = race(events, true, (rv) => (rendezvous = rv));
     try {
       const session = await Promise.race([attempt, late]);
       onEvent({ event: 'note', comeback: true, message: 'Reconnected to the sender; continuing' });
       return session;
     } catch (e) {
+      if (rendezvous) rendezvous.close(); // a claim still waiting ends with it
       attempt.then((s) => { s.rv.close(); s.pipe.close(); }, () => {});
       // The server cannot be reached or the connection dropped: try again. Anything else (the
       // code is gone, a wrong code, a hostile answer) ends it.
