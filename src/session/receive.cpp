@@ -315,7 +315,7 @@ constexpr std::chrono::seconds kStaleClaim{10};
 
 // How long a receiver that broke off waits for its sender to take the code back, when the break
 // took the sender's connection to the server too.
-constexpr std::chrono::seconds kRetakeWait{5};
+constexpr std::chrono::seconds kRetakeWait{3};
 
 // A connection to the server and the pairing it gave.
 struct Claimed {

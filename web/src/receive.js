@@ -163,7 +163,7 @@ export async function receive({ sodium, WebSocket, fetch, rtc, server, code, dec
 
 // How long a page that broke off waits for a sender that holds its code no more (the break took
 // the sender's connection too: it takes the code back within a second or two, or is gone).
-export const RETAKE_MS = 5000;
+export const RETAKE_MS = 3000;
 
 // Claims the code again after a break, trying every second until comebackMs passed; a refusal (the
 // sender is gone: its code went with it) or running out of time ends it with the break itself.
