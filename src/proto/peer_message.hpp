@@ -98,7 +98,8 @@ struct Features {
   // a direct pipe like any other. The page offers only to a peer that names it.
   bool webrtc = false;
   // After a break past its accept this side claims the code again and continues from its part
-  // files (a CLI receiver does; a page does not): only then does a sender wait for its return.
+  // files (a CLI receiver) or its open download (a page): only then does a sender wait for its
+  // return.
   bool comeback = false;
   friend bool operator==(const Features&, const Features&) = default;
 };

@@ -206,8 +206,6 @@ async function comeBack({ race, onEvent, comebackMs, broke }) {
   throw broke;
 }
 
-const equalBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 // One session: the offer (the first, or the same one again after a break), the answer, the bytes.
 async function receiveOn(session, { sodium, fetch, decide, sink, onEvent, state }) {
   const { rv } = session;
@@ -225,7 +223,7 @@ async function receiveOn(session, { sodium, fetch, decide, sink, onEvent, state 
     const offerBytes = concat(...parts);
     if (state.offerBytes) {
       // Back after a break: the same offer, already accepted; go on from where the files stand.
-      if (!equalBytes(offerBytes, state.offerBytes)) {
+      if (offerBytes.length !== state.offerBytes.length || !sodium.memcmp(offerBytes, state.offerBytes)) {
         throw new ProtocolError('protocol', 'the sender offered something else after the break');
       }
       sendRecord(encodeAccept(state.offer.entries.map((e, i) =>
@@ -250,6 +248,7 @@ async function receiveOn(session, { sodium, fetch, decide, sink, onEvent, state 
       while (state.next < offer.entries.length && offer.entries[state.next].kind !== 'file') state.next++;
     };
     skipFolders();
+    const endedAgain = new Set(); // whole files the sender ended again after a break, once each
     const start = async (file) => {
       if (file !== state.next || state.next >= offer.entries.length) throw new ProtocolError('protocol', 'the sender sent files out of order');
       state.current = file;
@@ -272,7 +271,10 @@ async function receiveOn(session, { sodium, fetch, decide, sink, onEvent, state 
         onEvent({ event: 'progress', bytes: state.received, total });
       } else if (m.type === 'fileEnd') {
         // After a break the sender ends again the files that were whole before it: nothing to do.
-        if (m.file < state.next && m.file !== state.current) continue;
+        if (m.file < state.next && m.file !== state.current && !endedAgain.has(m.file)) {
+          endedAgain.add(m.file);
+          continue;
+        }
         if (m.file !== state.current) await start(m.file); // an empty file
         const entry = offer.entries[m.file];
         if (!entry.stream && state.expected !== entry.size) throw new ProtocolError('protocol', 'a file ended early');
