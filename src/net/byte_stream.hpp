@@ -69,7 +69,7 @@ class SocketStream : public ByteStream {
     s_.close();
   }
   std::optional<proto::Error> end_reason() const override {
-    if (watch_.given_up()) return SendWatch::given_up_error(where_);
+    if (watch_.given_up()) return watch_.given_up_error(where_);
     return end_;
   }
 

@@ -62,7 +62,7 @@ void look(const std::shared_ptr<SendWatchState>& s) {
       case proto::SendStall::Action::none:
         break;
       case proto::SendStall::Action::allow_fragments:
-        allow_fragments(s->fd);
+        if (!allow_fragments(s->fd)) s->stall.fragments_refused();
         break;
       case proto::SendStall::Action::give_up: {
         // The waiting write fails at once; the close that follows resets the connection (no
@@ -80,8 +80,15 @@ void look(const std::shared_ptr<SendWatchState>& s) {
 }  // namespace
 
 bool allow_fragments(int fd) {
-  // An IPv4 connection on an IPv6 socket (a v4-mapped peer) takes the IPv4 option too; an IPv6
-  // one refuses it (IPv6 routers never fragment).
+  // IPv6 routers never fragment. The kernel takes the IPv4 option on any IPv6 socket, so the
+  // peer's address tells: an IPv4 connection on an IPv6 socket has a v4-mapped one.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
+  if (peer.ss_family == AF_INET6 &&
+      !IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr)) {
+    return false;
+  }
   const int dont = IP_PMTUDISC_DONT;
   return ::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof dont) == 0;
 }
@@ -120,8 +127,8 @@ bool SendWatch::given_up() const {
   return state_ && state_->stall.given_up();
 }
 
-proto::Error SendWatch::given_up_error(const std::string& where) {
-  return proto::stall_error("the connection (" + where + ")");
+proto::Error SendWatch::given_up_error(const std::string& where) const {
+  return proto::stall_error("the connection (" + where + ")", state_ && state_->stall.black_hole());
 }
 
 }  // namespace ferry::net

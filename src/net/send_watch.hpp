@@ -1,6 +1,7 @@
 // Watching a TCP connection's sending while a write waits, so that a path that will not carry
 // full-sized packets (a PMTU black hole) does not stall the connection for good: what to do is
-// proto::SendStall's; this looks (TCP_INFO) and acts (IPv4: routers may fragment our packets).
+// proto::SendStall's; this looks (TCP_INFO) and acts (IPv4: routers may fragment our packets;
+// IPv6: given up at once, so that the next connection asks for narrow segments).
 // A look checks that the descriptor is still the socket watched, so a socket closed under the
 // watch (a stream's timeout) is left alone.
 #pragma once
@@ -51,9 +52,10 @@ class SendWatch {
   // The socket is about to close: no look touches its descriptor from now on.
   void stop() noexcept;
   // Whether the watch gave the connection up (proto::SendStall::kGiveUp): it shut the socket
-  // down, so what waits on it fails; given_up_error says why.
+  // down, so what waits on it fails; given_up_error says why (Error::black_hole when the
+  // connection's full-sized packets vanished where routers may not fragment them).
   bool given_up() const;
-  static proto::Error given_up_error(const std::string& where);
+  proto::Error given_up_error(const std::string& where) const;
 
  private:
   std::shared_ptr<struct SendWatchState> state_;

@@ -83,7 +83,8 @@ awaitable<void> write_loop(std::shared_ptr<State> st, std::size_t i) {
     const auto writing = st->watches[i].writing();
     co_await asio::async_write(st->members[i], asio::buffer(frame), redirect(ec));
     if (ec && st->watches[i].given_up()) {
-      co_return st->fail(SendWatch::given_up_error("wide TCP connection " + std::to_string(i + 1)));
+      co_return st->fail(
+          st->watches[i].given_up_error("wide TCP connection " + std::to_string(i + 1)));
     }
     if (ec) co_return st->fail(ec);
     if (--st->unwritten == 0) st->written.cancel();

@@ -92,15 +92,26 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host,
 }
 
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
-                                                        std::chrono::milliseconds timeout) {
+                                                        std::chrono::milliseconds timeout,
+                                                        std::uint16_t max_segment) {
   beast::tcp_stream stream(co_await asio::this_coro::executor);
-  stream.expires_after(timeout);
   error_code ec;
+  if (max_segment != 0) {
+    stream.socket().open(ep.protocol(), ec);
+    if (ec) co_return proto::fail(proto::Errc::no_path, describe(ec));
+    limit_segments(stream.socket().native_handle(), max_segment);
+  }
+  stream.expires_after(timeout);
   co_await stream.async_connect(ep, redirect(ec));
   if (ec) co_return proto::fail(proto::Errc::no_path, describe(ec));
   stream.expires_never();
   tune_for_bulk(stream.socket());
   co_return stream;
+}
+
+bool limit_segments(int fd, std::uint16_t max_segment) {
+  const int mss = max_segment;
+  return ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) == 0;
 }
 
 std::string tune_for_bulk(tcp::socket& s) {

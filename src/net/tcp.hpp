@@ -21,8 +21,16 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(std::string host, std::u
 // The same, never through a proxy.
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp_direct(std::string host, std::uint16_t port,
                                                                std::chrono::milliseconds timeout);
+// max_segment, when not 0, is the largest TCP segment the connection sends and asks for
+// (limit_segments).
 awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
-                                                        std::chrono::milliseconds timeout);
+                                                        std::chrono::milliseconds timeout,
+                                                        std::uint16_t max_segment = 0);
+
+// Limits a TCP socket's segments, before it connects or listens (TCP_MAXSEG: the SYN's MSS
+// option asks the peer for no larger ones, and the socket sends none larger), so that a path that
+// black-holes full-sized packets carries the connection. False if the kernel refused.
+bool limit_segments(int fd, std::uint16_t max_segment);
 
 // How long a connection whose peer went silent lasts (tune_for_bulk): probes after kKeepIdle
 // without a byte, then every kKeepInterval, kKeepProbes of them unanswered end it.

@@ -37,6 +37,9 @@ enum class Errc {
 struct Error {
   Errc code;
   std::string detail;
+  // A path dropped full-sized packets while small ones passed (a PMTU black hole that routers
+  // could not repair by fragmenting): what connects again asks for narrow TCP segments.
+  bool black_hole = false;
 };
 
 template <typename T>

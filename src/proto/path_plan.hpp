@@ -26,7 +26,13 @@ struct PathPolicy {
   // Wide TCP: how many connections a direct TCP pipe we dial uses (where both sides name
   // wide-tcp); 0 decides by the round trip (FERRY_TCP_CONNECTIONS=n, for diagnosis).
   std::uint8_t tcp_connections = 0;
+  // The largest TCP segment direct connections send and ask for (0: the path's): kNarrowTcpMss
+  // once a path black-holed full-sized packets (Error::black_hole).
+  std::uint16_t tcp_mss = 0;
 };
+// A TCP segment that fits IPv6's minimum MTU, 1280 bytes, with its IPv6 and TCP headers (and
+// whatever the path MTU, once IPv4's are counted too).
+inline constexpr std::uint16_t kNarrowTcpMss = 1280 - 40 - 20;
 
 enum class TcpMethod : std::uint8_t {
   dial,               // an ordinary connect()

@@ -18,6 +18,11 @@ SendStall::Action SendStall::observe(const SendSample& s,
     allowed_ = true;
     return Action::allow_fragments;
   }
+  if (refused_ && s.timeouts >= kBlackHoleTimeouts && !given_up_) {
+    given_up_ = true;
+    black_hole_ = true;
+    return Action::give_up;
+  }
   if (now - moving_ >= kGiveUp && !given_up_) {
     given_up_ = true;
     return Action::give_up;
@@ -30,7 +35,14 @@ std::chrono::steady_clock::duration SendStall::stalled_for(
   return seen_ ? now - moving_ : std::chrono::steady_clock::duration::zero();
 }
 
-Error stall_error(const std::string& what) {
+Error stall_error(const std::string& what, bool black_hole) {
+  if (black_hole) {
+    return {Errc::peer_gone,
+            what +
+                " stopped moving data: full-sized packets vanish on the path while small ones "
+                "pass (a PMTU black hole)",
+            true};
+  }
   return {Errc::peer_gone, what + " stopped moving data: nothing was acknowledged for " +
                                std::to_string(SendStall::kGiveUp.count()) +
                                " s (the path to the other side broke)"};

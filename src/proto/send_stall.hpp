@@ -35,12 +35,21 @@ class SendStall {
   // How long segments may wait in flight with nothing acknowledged before the connection is
   // given up: beyond any round trip, and beyond the kernel's retransmission backoff's first steps.
   static constexpr std::chrono::seconds kGiveUp{15};
+  // Where routers may not fragment (IPv6), nothing repairs a black hole in place: a connection
+  // with nothing acknowledged after this many retransmission timeouts in a row (about 1.4 s on a
+  // short path) is given up at once, as one, and the next connection asks for segments that fit
+  // (PathPolicy::tcp_mss). A loss burst is repaired by the first retransmission or two.
+  static constexpr std::uint8_t kBlackHoleTimeouts = 3;
+  // The connection's packets cannot be fragmented (IPv6, or the kernel refused): told after
+  // allow_fragments.
+  void fragments_refused() { refused_ = true; }
   // A sample taken now; the first only sets the baseline.
   Action observe(const SendSample& s, std::chrono::steady_clock::time_point now);
   // Whether allow_fragments was said (once per connection).
   bool fragments_allowed() const { return allowed_; }
-  // Whether give_up was said.
+  // Whether give_up was said; and whether as a suspected PMTU black hole (kBlackHoleTimeouts).
   bool given_up() const { return given_up_; }
+  bool black_hole() const { return black_hole_; }
   // How long nothing was acknowledged while segments were in flight (zero when moving).
   std::chrono::steady_clock::duration stalled_for(std::chrono::steady_clock::time_point now) const;
 
@@ -48,12 +57,14 @@ class SendStall {
   bool seen_ = false;
   bool allowed_ = false;
   bool given_up_ = false;
+  bool refused_ = false;
+  bool black_hole_ = false;
   std::uint64_t acked_ = 0;
   std::chrono::steady_clock::time_point moving_{};  // last sample with progress or nothing out
 };
 
 // What a given-up connection tells the person: what ("the connection (direct to …)", "the QUIC
-// path") stopped moving data, and why it was given up.
-Error stall_error(const std::string& what);
+// path") stopped moving data, and why it was given up (Error::black_hole when as one).
+Error stall_error(const std::string& what, bool black_hole = false);
 
 }  // namespace ferry::proto

@@ -115,7 +115,7 @@ awaitable<proto::Result<ChosenPipe>> open_pipe(
   const bool sender = secrets.side == proto::Side::sender;
   const std::string peer = sender ? "receiver" : "sender";
   auto race = std::make_shared<PipeRace>(co_await asio::this_coro::executor, secrets,
-                                         Budgets::kUpgradeWindow);
+                                         Budgets::kUpgradeWindow, policy.tcp_mss);
   auto mine = policy.relay_only || !policy.tcp ? proto::Result<proto::Candidates>{}
                                                : race->listen(scope.my_observed);
   if (!mine) co_return std::unexpected(mine.error());

@@ -62,7 +62,7 @@ RaceStopper::~RaceStopper() {
 }
 
 PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secrets,
-                   std::chrono::milliseconds upgrade_window)
+                   std::chrono::milliseconds upgrade_window, std::uint16_t tcp_mss)
     : ex_(ex),
       secrets_(secrets),
       race_(secrets.side, upgrade_window),
@@ -70,7 +70,9 @@ PipeRace::PipeRace(const asio::any_io_executor& ex, const SessionSecrets& secret
       wake_(ex),
       started_(ex, asio::steady_timer::time_point::max()),
       decided_(ex, asio::steady_timer::time_point::max()),
-      webrtc_offer_(ex, asio::steady_timer::time_point::max()) {}
+      webrtc_offer_(ex, asio::steady_timer::time_point::max()) {
+  tcp_mss_ = tcp_mss;
+}
 
 proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
   // One dual-stack socket where IPv6 exists, else IPv4 only. SO_REUSEPORT lets our outgoing
@@ -88,6 +90,8 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
     if (!ec) acc.set_option(reuse_port(true), ec);
     if (!ec) acc.bind(tcp::endpoint(tcp::v4(), 0), ec);
   }
+  // Accepted connections take the listening socket's limit.
+  if (!ec && tcp_mss_ != 0) limit_segments(acc.native_handle(), tcp_mss_);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return proto::fail(Errc::io_error, "cannot open a listening socket: " + ec.message());
   const std::uint16_t port = acc.local_endpoint().port();
@@ -364,8 +368,8 @@ awaitable<std::vector<tcp::socket>> PipeRace::widen(
   const auto wait =
       std::min<milliseconds>(rtt + std::max<milliseconds>(rtt, kWidenSlack), kConnectTimeout);
   const Task<std::shared_ptr<tcp::socket>> dial =
-      [ep, wait]() -> awaitable<std::shared_ptr<tcp::socket>> {
-    auto s = co_await connect_tcp(ep, wait);
+      [ep, wait, mss = tcp_mss_]() -> awaitable<std::shared_ptr<tcp::socket>> {
+    auto s = co_await connect_tcp(ep, wait, mss);
     if (!s) co_return nullptr;
     co_return std::make_shared<tcp::socket>(s->release_socket());
   };
@@ -394,7 +398,7 @@ awaitable<void> PipeRace::connect_direct(std::shared_ptr<PipeRace> /*keep_alive*
                                          AttemptId id) {
   const std::string peer = endpoint_text(ep);
   const auto dialled = std::chrono::steady_clock::now();
-  auto stream = co_await connect_tcp(ep, kConnectTimeout);
+  auto stream = co_await connect_tcp(ep, kConnectTimeout, tcp_mss_);
   if (!stream) co_return failed(id, "direct TCP to " + peer, stream.error().detail);
   if (over()) co_return failed(id, "direct TCP to " + peer, "the race was over");
   race_.connected(id);  // widening is part of its set-up: the relay waits for it (Race)
@@ -430,6 +434,7 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   if (!ec) s.set_option(tcp::socket::reuse_address(true), ec);
   if (!ec) s.set_option(reuse_port(true), ec);
   if (!ec) s.bind(tcp::endpoint(ep.address().is_v4() ? tcp::v4() : tcp::v6(), listen_port_), ec);
+  if (!ec && tcp_mss_ != 0) limit_segments(s.native_handle(), tcp_mss_);
   if (ec) co_return failed(id, what, describe(ec));
   beast::tcp_stream stream(std::move(s));
   stream.expires_after(kSimultaneousOpenTimeout);

@@ -69,8 +69,10 @@ struct WebRtcSetup {
 
 class PipeRace : public std::enable_shared_from_this<PipeRace> {
  public:
+  // tcp_mss, when not 0, limits the segments of every TCP connection the race opens or accepts
+  // (proto::PathPolicy::tcp_mss).
   PipeRace(const net::asio::any_io_executor& ex, const SessionSecrets& secrets,
-           std::chrono::milliseconds upgrade_window);
+           std::chrono::milliseconds upgrade_window, std::uint16_t tcp_mss = 0);
 
   // Listens on every local address; returns the candidates to offer the peer: each host address,
   // and the observed (public) address with the same port when it is not one of ours.
@@ -204,6 +206,7 @@ class PipeRace : public std::enable_shared_from_this<PipeRace> {
   net::asio::steady_timer gather_wake_;  // at the next group's deadline
   bool wide_tcp_ = false;
   std::uint8_t tcp_connections_ = 0;
+  std::uint16_t tcp_mss_ = 0;
   int concluding_ = 0;  // held pipes released, their selects not yet sent
   std::optional<ChosenPipe> winner_;
   std::deque<ChosenPipe> upgrades_;

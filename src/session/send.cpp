@@ -748,6 +748,13 @@ awaitable<proto::Result<void>> send_with_comeback(std::shared_ptr<RendezvousClie
     // is made anew), then let the old one go.
     observer.on_event(event::Note{"The transfer broke off (" + r.error().detail +
                                   "); taking the code back from the server to continue"});
+    if (r.error().black_hole && ctx.policy.tcp_mss == 0) {
+      // What the path dropped is this side's data: narrowing what it sends is enough.
+      ctx.policy.tcp_mss = proto::kNarrowTcpMss;
+      observer.on_event(event::Note{
+          "Direct TCP connections from now on send packets that fit 1280 bytes, which the path "
+          "carries"});
+    }
     auto next = co_await reconnect_sender(ctx.server, nameplate, resume, r.error(),
                                           std::chrono::steady_clock::now() + kReconnectFor,
                                           observer, 0, false);

@@ -72,6 +72,60 @@ TEST(SendStall, NothingAcknowledgedForLongGivesUp) {
   EXPECT_EQ(stall.observe({2000, 30, 6}, now + 250ms), Action::none);  // said once
 }
 
+TEST(SendStall, WhereRoutersMayNotFragmentABlackHoleIsGivenUpAtOnce) {
+  SendStall stall;
+  auto now = Clock::time_point{} + 1h;
+  EXPECT_EQ(stall.observe({2000, 30, 0}, now), Action::none);
+  now += 250ms;
+  EXPECT_EQ(stall.observe({2000, 30, 1}, now), Action::allow_fragments);
+  stall.fragments_refused();  // IPv6
+  // A retransmission or two more may still repair a loss burst.
+  for (std::uint8_t t = 1; t < SendStall::kBlackHoleTimeouts; ++t) {
+    now += 250ms;
+    EXPECT_EQ(stall.observe({2000, 30, t}, now), Action::none);
+  }
+  EXPECT_FALSE(stall.given_up());
+  now += 250ms;
+  EXPECT_EQ(stall.observe({2000, 30, SendStall::kBlackHoleTimeouts}, now), Action::give_up);
+  EXPECT_TRUE(stall.given_up());
+  EXPECT_TRUE(stall.black_hole());
+  EXPECT_LT(stall.stalled_for(now), SendStall::kGiveUp);
+  EXPECT_EQ(stall.observe({2000, 30, 4}, now + 250ms), Action::none);  // said once
+  const auto e = stall_error("the connection (direct to [2001:db8::2]:4000)", stall.black_hole());
+  EXPECT_TRUE(e.black_hole);
+  EXPECT_EQ(e.code, Errc::peer_gone);
+  EXPECT_NE(e.detail.find("PMTU black hole"), std::string::npos);
+}
+
+TEST(SendStall, ALossRepairedInTimeWhereRoutersMayNotFragmentIsLeftAlone) {
+  SendStall stall;
+  auto now = Clock::time_point{} + 1h;
+  EXPECT_EQ(stall.observe({2000, 30, 0}, now), Action::none);
+  now += 250ms;
+  EXPECT_EQ(stall.observe({2000, 30, 1}, now), Action::allow_fragments);
+  stall.fragments_refused();
+  now += 250ms;
+  EXPECT_EQ(stall.observe({2000, 30, 2}, now), Action::none);
+  now += 250ms;
+  EXPECT_EQ(stall.observe({400'000, 30, 0}, now), Action::none);  // acknowledged: moving again
+  now += 250ms;
+  EXPECT_EQ(stall.observe({400'000, 30, 1}, now), Action::none);
+  EXPECT_FALSE(stall.given_up());
+  EXPECT_FALSE(stall.black_hole());
+}
+
+TEST(SendStall, WhereRoutersMayFragmentOnlyTheLongWaitGivesUp) {
+  SendStall stall;
+  auto now = Clock::time_point{} + 1h;
+  EXPECT_EQ(stall.observe({2000, 30, 0}, now), Action::none);
+  now += 250ms;
+  EXPECT_EQ(stall.observe({2000, 30, 1}, now), Action::allow_fragments);
+  now += 250ms;
+  EXPECT_EQ(stall.observe({2000, 30, SendStall::kBlackHoleTimeouts}, now), Action::none);
+  EXPECT_FALSE(stall.given_up());
+  EXPECT_FALSE(stall_error("the QUIC path").black_hole);
+}
+
 TEST(SendStall, APeerThatStoppedReadingIsNeverGivenUp) {
   // A full window: nothing in flight (the kernel probes the window), however long it lasts.
   SendStall stall;
