@@ -1,7 +1,7 @@
 // Watching a TCP connection's sending while a write waits, so that a path that will not carry
 // full-sized packets (a PMTU black hole) does not stall the connection for good: what to do is
 // proto::SendStall's; this looks (TCP_INFO) and acts (IPv4: routers may fragment our packets;
-// IPv6: given up at once, so that the next connection asks for narrow segments).
+// IPv6: given up after a few timeouts, so that the next connection asks for narrow segments).
 // A look checks that the descriptor is still the socket watched, so a socket closed under the
 // watch (a stream's timeout) is left alone.
 #pragma once

@@ -110,6 +110,7 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
 }
 
 bool limit_segments(int fd, std::uint16_t max_segment) {
+  if (max_segment == 0) return true;
   const int mss = max_segment;
   return ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) == 0;
 }

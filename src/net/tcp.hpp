@@ -29,7 +29,8 @@ awaitable<proto::Result<beast::tcp_stream>> connect_tcp(tcp::endpoint ep,
 
 // Limits a TCP socket's segments, before it connects or listens (TCP_MAXSEG: the SYN's MSS
 // option asks the peer for no larger ones, and the socket sends none larger), so that a path that
-// black-holes full-sized packets carries the connection. False if the kernel refused.
+// black-holes full-sized packets carries the connection; 0 leaves the socket alone. False if the
+// kernel refused.
 bool limit_segments(int fd, std::uint16_t max_segment);
 
 // How long a connection whose peer went silent lasts (tune_for_bulk): probes after kKeepIdle

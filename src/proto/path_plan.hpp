@@ -30,8 +30,8 @@ struct PathPolicy {
   // once a path black-holed full-sized packets (Error::black_hole).
   std::uint16_t tcp_mss = 0;
 };
-// A TCP segment that fits IPv6's minimum MTU, 1280 bytes, with its IPv6 and TCP headers (and
-// whatever the path MTU, once IPv4's are counted too).
+// A TCP segment that fits IPv6's minimum MTU, 1280 bytes, with its IPv6 and TCP headers (IPv4's
+// header is smaller, so it fits there too).
 inline constexpr std::uint16_t kNarrowTcpMss = 1280 - 40 - 20;
 
 enum class TcpMethod : std::uint8_t {

@@ -91,7 +91,7 @@ proto::Result<proto::Candidates> PipeRace::listen(const std::string& observed) {
     if (!ec) acc.bind(tcp::endpoint(tcp::v4(), 0), ec);
   }
   // Accepted connections take the listening socket's limit.
-  if (!ec && tcp_mss_ != 0) limit_segments(acc.native_handle(), tcp_mss_);
+  if (!ec) limit_segments(acc.native_handle(), tcp_mss_);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return proto::fail(Errc::io_error, "cannot open a listening socket: " + ec.message());
   const std::uint16_t port = acc.local_endpoint().port();
@@ -434,7 +434,7 @@ awaitable<void> PipeRace::connect_simultaneous(std::shared_ptr<PipeRace> /*keep_
   if (!ec) s.set_option(tcp::socket::reuse_address(true), ec);
   if (!ec) s.set_option(reuse_port(true), ec);
   if (!ec) s.bind(tcp::endpoint(ep.address().is_v4() ? tcp::v4() : tcp::v6(), listen_port_), ec);
-  if (!ec && tcp_mss_ != 0) limit_segments(s.native_handle(), tcp_mss_);
+  if (!ec) limit_segments(s.native_handle(), tcp_mss_);
   if (ec) co_return failed(id, what, describe(ec));
   beast::tcp_stream stream(std::move(s));
   stream.expires_after(kSimultaneousOpenTimeout);

@@ -752,8 +752,8 @@ awaitable<proto::Result<void>> send_with_comeback(std::shared_ptr<RendezvousClie
       // What the path dropped is this side's data: narrowing what it sends is enough.
       ctx.policy.tcp_mss = proto::kNarrowTcpMss;
       observer.on_event(event::Note{
-          "Direct TCP connections from now on send packets that fit 1280 bytes, which the path "
-          "carries"});
+          "Direct TCP connections from now on send packets that fit 1280 bytes, so that the path "
+          "carries them"});
     }
     auto next = co_await reconnect_sender(ctx.server, nameplate, resume, r.error(),
                                           std::chrono::steady_clock::now() + kReconnectFor,

@@ -72,12 +72,19 @@ TEST(SendStall, NothingAcknowledgedForLongGivesUp) {
   EXPECT_EQ(stall.observe({2000, 30, 6}, now + 250ms), Action::none);  // said once
 }
 
-TEST(SendStall, WhereRoutersMayNotFragmentABlackHoleIsGivenUpAtOnce) {
-  SendStall stall;
+// The offer went through; then full-sized segments vanish, and the first retransmission timeout
+// with nothing acknowledged lets routers fragment. Returns the time of that look.
+Clock::time_point first_timeout(SendStall& stall) {
   auto now = Clock::time_point{} + 1h;
   EXPECT_EQ(stall.observe({2000, 30, 0}, now), Action::none);
   now += 250ms;
   EXPECT_EQ(stall.observe({2000, 30, 1}, now), Action::allow_fragments);
+  return now;
+}
+
+TEST(SendStall, WhereRoutersMayNotFragmentABlackHoleIsGivenUpAtOnce) {
+  SendStall stall;
+  auto now = first_timeout(stall);
   stall.fragments_refused();  // IPv6
   // A retransmission or two more may still repair a loss burst.
   for (std::uint8_t t = 1; t < SendStall::kBlackHoleTimeouts; ++t) {
@@ -99,10 +106,7 @@ TEST(SendStall, WhereRoutersMayNotFragmentABlackHoleIsGivenUpAtOnce) {
 
 TEST(SendStall, ALossRepairedInTimeWhereRoutersMayNotFragmentIsLeftAlone) {
   SendStall stall;
-  auto now = Clock::time_point{} + 1h;
-  EXPECT_EQ(stall.observe({2000, 30, 0}, now), Action::none);
-  now += 250ms;
-  EXPECT_EQ(stall.observe({2000, 30, 1}, now), Action::allow_fragments);
+  auto now = first_timeout(stall);
   stall.fragments_refused();
   now += 250ms;
   EXPECT_EQ(stall.observe({2000, 30, 2}, now), Action::none);
@@ -116,10 +120,7 @@ TEST(SendStall, ALossRepairedInTimeWhereRoutersMayNotFragmentIsLeftAlone) {
 
 TEST(SendStall, WhereRoutersMayFragmentOnlyTheLongWaitGivesUp) {
   SendStall stall;
-  auto now = Clock::time_point{} + 1h;
-  EXPECT_EQ(stall.observe({2000, 30, 0}, now), Action::none);
-  now += 250ms;
-  EXPECT_EQ(stall.observe({2000, 30, 1}, now), Action::allow_fragments);
+  auto now = first_timeout(stall);
   now += 250ms;
   EXPECT_EQ(stall.observe({2000, 30, SendStall::kBlackHoleTimeouts}, now), Action::none);
   EXPECT_FALSE(stall.given_up());
